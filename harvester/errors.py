@@ -1,0 +1,64 @@
+"""harvester's exception tree. Callers catch :class:`HarvesterError`.
+
+    HarvesterError
+    ├── ConfigError         a bad configuration or usage; nothing was called (exit 2)
+    ├── TransportError      the request never got a usable answer: reset, timeout, refused,
+    │   │                   a truncated or non-JSON body, an HTML error page
+    │   └── DecodeError     the body arrived but is not the JSON it should be
+    └── GraphError          the API answered with an error body (code, subcode, message)
+
+Library exceptions (aiohttp, msgspec) are translated once, at the boundary that sees them, with
+``raise ... from exc``; nothing above that boundary sees them. No exception carries a token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HarvesterError(Exception):
+    """Base of every error harvester raises."""
+
+
+class ConfigError(HarvesterError):
+    """A configuration or usage mistake, found before any call.
+
+    ``problems`` lists every mistake found, each already naming the file, the key, what is
+    wrong and what is allowed.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class TransportError(HarvesterError):
+    """No usable answer: the connection failed or the body could not be read."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class DecodeError(TransportError):
+    """The body is not the JSON the API sends (truncated, HTML page, wrong shape)."""
+
+
+class GraphError(HarvesterError):
+    """An error answer of the Graph API, as its ``error`` object states it."""
+
+    def __init__(self, *, status: int, code: int | None, subcode: int | None, message: str,
+                 type: str | None = None, is_transient: bool | None = None,
+                 user_title: str | None = None, fbtrace_id: str | None = None,
+                 usage: Any = None):
+        self.status = status
+        self.code = code
+        self.subcode = subcode
+        self.message = message
+        self.type = type
+        self.is_transient = is_transient
+        self.user_title = user_title
+        self.fbtrace_id = fbtrace_id
+        self.usage = usage
+        sub = f"/{subcode}" if subcode is not None else ""
+        super().__init__(f"Graph API error {code}{sub} (HTTP {status}): {message}")
