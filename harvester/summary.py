@@ -37,3 +37,58 @@ class Stats:
     def fail(self, outcome: Outcome) -> None:
         self.failed.append(outcome)
         self.inc("units/failed")
+
+
+class RunSummary(msgspec.Struct):
+    """What a run did, for people (``render``) and programs (``summary.json``)."""
+
+    run_id: str
+    exit_code: int
+    status: str
+    seconds: float
+    records: int
+    units: dict[str, int]
+    counters: dict[str, float]
+    skipped: list[Outcome]
+    failed: list[Outcome]
+
+    def render(self) -> str:
+        c = self.counters
+        lines = [
+            f"run {self.run_id}: {self.status} in {self.seconds:.1f} s (exit {self.exit_code})",
+            f"  records written : {self.records:,}",
+            "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
+            f"  calls           : ok {int(c.get('calls/ok', 0)):,}, errors {int(c.get('calls/error', 0)):,}, "
+            f"retries {int(c.get('retries', 0)):,}, throttled {int(c.get('throttles', 0)):,}",
+            f"  waiting on limits: {c.get('wait/limit_seconds', 0):.1f} s, on backoff: {c.get('wait/backoff_seconds', 0):.1f} s",
+        ]
+        codes = sorted((k for k in c if k.startswith("errors/")), key=lambda k: -c[k])
+        if codes:
+            lines.append("  errors          : " + ", ".join(f"{k[7:]} x{int(c[k])}" for k in codes))
+        lines += _outcomes("skipped", self.skipped) + _outcomes("FAILED", self.failed)
+        return "\n".join(lines)
+
+
+def _outcomes(title: str, outcomes: list[Outcome], limit: int = 20) -> list[str]:
+    if not outcomes:
+        return []
+    reasons = Counter(o.reason for o in outcomes)
+    lines = [f"  {title} ({len(outcomes)}): " + "; ".join(f"{r} x{n}" for r, n in reasons.most_common(5))]
+    lines += [f"    - {o.label}: {o.reason}" for o in outcomes[:limit]]
+    if len(outcomes) > limit:
+        lines.append(f"    ... and {len(outcomes) - limit} more (see summary.json)")
+    return lines
+
+
+def build(harvester) -> RunSummary:
+    stats: Stats = harvester.stats
+    failed = bool(stats.failed)
+    started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
+    units = {"planned": int(stats.get("units/planned")), "done": int(stats.get("units/done")),
+             "skipped": len(stats.skipped), "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
+             "resumed": int(stats.get("units/resumed"))}
+    return RunSummary(
+        run_id=harvester.run_id, exit_code=3 if failed else 0,
+        status="finished with failures" if failed else "finished",
+        seconds=finished - started, records=int(stats.get("records/written")), units=units,
+        counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed)

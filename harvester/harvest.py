@@ -1,0 +1,245 @@
+"""The Harvester: config in, flat records out, through discovery, planning and the scheduler.
+
+    async with Harvester(config) as harvester:
+        async for record in harvester.records():
+            ...
+
+or ``summary = await harvester.run()`` to write every record to the configured sink. Everything
+runs inside the caller's event loop: no ``asyncio.run``, no threads of its own (but fsync), no
+signal handlers, no global state. Tokens come from the environment variables the config names,
+from a mapping, or from an async callable ``token_env -> token`` that a service supplies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
+
+from . import summary as summary_mod
+from .config import Config
+from .discover import PRIORITY_INSIGHTS, AccountJob
+from .errors import ConfigError
+from .graph.client import GraphClient, Reply
+from .graph.flatten import flatten
+from .graph.policy import Action, Decision
+from .graph.transport import Transport
+from .plan import Unit
+from .records import Record
+from .schedule.scheduler import Scheduler
+from .sinks.base import Sink
+from .sinks.jsonl import JsonlSink
+from .summary import Outcome, Stats
+
+TokenSource = Union[Mapping[str, str], Callable[[str], Awaitable[str]], None]
+
+
+class InsightsJob:
+    priority = PRIORITY_INSIGHTS
+
+    def __init__(self, run: Run, key: str, account_id: str, unit: Unit):
+        self.run, self.key, self.account_id, self.unit = run, key, account_id, unit
+        self.label = unit.label
+
+    async def __call__(self):
+        reply = await self.run.get(self.key, self.unit.path, dict(self.unit.params))
+        records = flatten(reply.body, self.unit.ctx, run_id=self.run.run_id,
+                          harvested_at=self.run.harvested_at)
+        await self.run.emit(self.unit.id, records)
+        self.run.stats.inc("units/done")
+        return reply.usage
+
+
+class Run:
+    """What the jobs of one harvest share: the client, tokens, plan inputs, and where records go."""
+
+    def __init__(self, harvester: Harvester, scheduler: Scheduler, emit: Callable[[str, Sequence[Record]], Awaitable[None]]):
+        config = harvester.config
+        self.client = harvester._client
+        self.scheduler = scheduler
+        self.stats = harvester.stats
+        self.window = config.window
+        self.selection = config.selection
+        self.now = harvester.now
+        self.run_id = harvester.run_id
+        self.harvested_at = datetime.fromtimestamp(harvester.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        self.emit = emit
+        self.skip_units = harvester._skip_units
+        self.followers: dict[str, int | None] = {}
+        self._tokens = harvester._token_for
+
+    async def get(self, key: str, path: str, params: Mapping[str, str]) -> Reply:
+        return await self.client.get(path, params, await self._tokens(key))
+
+    async def follow(self, key: str, url: str) -> Reply:
+        return await self.client.follow(url, await self._tokens(key))
+
+    def submit(self, job) -> None:
+        self.scheduler.submit(job)
+
+    def submit_unit(self, key: str, account_id: str, unit: Unit) -> None:
+        if unit.id in self.skip_units:
+            self.stats.inc("units/resumed")
+            return
+        self.stats.inc("units/planned")
+        self.scheduler.submit(InsightsJob(self, key, account_id, unit))
+
+    def found_account(self, account_id: str, followers: int | None) -> None:
+        self.followers[account_id] = followers
+
+
+class Harvester:
+    def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
+                 sink: Sink | None = None, now: float | None = None, run_id: str | None = None,
+                 clock: Callable[[], float] | None = None):
+        self.config = config
+        self.now = time.time() if now is None else now
+        self.run_id = run_id or datetime.fromtimestamp(self.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        self.stats = Stats()
+        self._token_source = tokens
+        self._tokens: dict[str, str] = {}
+        self._transport = transport
+        self._own_transport = transport is None
+        self._client: GraphClient | None = None
+        self._sink = sink
+        self._clock = clock
+        self._skip_units: set[str] = set()
+        self._dead_tokens: dict[str, str] = {}
+        self._commit_lock = asyncio.Lock()
+        self.started = self.finished = None
+
+    def __repr__(self) -> str:
+        return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
+
+    async def __aenter__(self) -> Harvester:
+        if self._transport is None:
+            from .graph.aiohttp_transport import AiohttpTransport
+            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight)
+        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._own_transport and self._transport is not None:
+            await self._transport.close()
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    async def _token_for(self, key: str) -> str:
+        token = self._tokens.get(key)
+        if token is None:
+            source = self._token_source
+            if source is None:
+                token = os.environ.get(key)
+            elif callable(source):
+                token = await source(key)
+            else:
+                token = source.get(key)
+            if not token:
+                raise ConfigError(f"{self.config.path}: no access token for token_env {key!r}")
+            self._tokens[key] = token
+        return token
+
+    # -- running ----------------------------------------------------------------------------
+
+    def sink(self) -> Sink:
+        if self._sink is None:
+            self._sink = JsonlSink(Path(self.config.output.path) / self.run_id)
+        return self._sink
+
+    async def run(self) -> summary_mod.RunSummary:
+        """Harvest everything the config asks for into the sink; return the summary."""
+        sink = self.sink()
+
+        async def emit(unit_id: str, records: Sequence[Record]) -> None:
+            sink.write(unit_id, records)
+            self.stats.inc("records/written", len(records))
+            if sink.should_commit() and not self._commit_lock.locked():
+                await self._commit(sink)
+
+        await self._harvest(emit)
+        await self._commit(sink, final=True)
+        return self.summary()
+
+    async def records(self) -> AsyncIterator[Record]:
+        """Yield records as they arrive; the harvest pauses while the consumer does not read."""
+        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
+        done = object()
+
+        async def emit(unit_id: str, records: Sequence[Record]) -> None:
+            self.stats.inc("records/written", len(records))
+            for record in records:
+                await queue.put(record)
+
+        async def produce() -> None:
+            try:
+                await self._harvest(emit)
+            finally:
+                await queue.put(done)
+
+        task = asyncio.ensure_future(produce())
+        try:
+            while (item := await queue.get()) is not done:
+                yield item
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _harvest(self, emit) -> None:
+        if self._client is None:
+            raise RuntimeError("use 'async with Harvester(config) as harvester:'")
+        self.started = time.time()
+        settings = self.config.scheduler
+        scheduler = Scheduler(
+            calls_per_window=self.config.rate_limit.calls_per_window,
+            window_seconds=self.config.rate_limit.window_seconds,
+            max_in_flight=settings.max_in_flight, max_attempts=settings.max_attempts,
+            stats=self.stats, on_give_up=self._gave_up, on_token_dead=self._token_dead,
+            clock=self._clock)
+        self._scheduler = scheduler
+        run = Run(self, scheduler, emit)
+        for account in self.config.accounts:
+            scheduler.submit(AccountJob(run, account.id, account.token_env))
+        try:
+            await scheduler.run()
+        finally:
+            self.finished = time.time()
+
+    def stop(self) -> None:
+        """Stop dispatching; calls in flight finish, then run() returns (for SIGINT/SIGTERM)."""
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None:
+            scheduler.stop()
+
+    async def _commit(self, sink: Sink, final: bool = False) -> None:
+        async with self._commit_lock:
+            commit = await (sink.close() if final else sink.commit())
+            if commit is not None:
+                self.stats.inc("sink/commits")
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _gave_up(self, job, decision: Decision) -> None:
+        if decision.action is Action.FAIL_TOKEN:
+            self.stats.inc("units/failed_token")
+            return
+        outcome = Outcome(job.account_id, job.label, decision.reason)
+        if decision.action is Action.SKIP:
+            self.stats.skip(outcome)
+        else:
+            self.stats.fail(outcome)
+
+    def _token_dead(self, key: str, decision: Decision) -> None:
+        self._dead_tokens[key] = decision.reason
+        for account in self.config.accounts:
+            if account.token_env == key:
+                self.stats.fail(Outcome(account.id, f"account {account.id}",
+                                        f"token {key} unusable: {decision.reason}"))
+
+    def summary(self) -> summary_mod.RunSummary:
+        return summary_mod.build(self)

@@ -1,0 +1,146 @@
+"""Units of work: one Graph API call each, from the metric selection and what discovery found.
+
+The planner groups every metric that can share a call (same period, metric type, breakdown and
+timeframe) and never plans a call the catalog knows will fail or come back empty: album children,
+stories past 24 hours, metrics of another product type, follower metrics outside the last 30 days
+or of accounts under 100 followers. docs/harvest-rules.md states what the calls must cover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterator
+
+import msgspec
+
+from . import catalog
+from .config import MetricChoice, Selection, Window
+from .days import DAY, chunks, from_unix, to_unix
+from .graph.flatten import Context
+
+Params = tuple[tuple[str, str], ...]
+
+
+class Unit(msgspec.Struct, frozen=True):
+    """One insights call and what its records need to know."""
+
+    id: str
+    """Stable across runs (a digest of path and parameters): the checkpoint key."""
+    path: str
+    params: Params
+    ctx: Context
+    label: str
+
+
+def unit_id(path: str, params: Params) -> str:
+    canonical = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params))
+    return hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
+
+
+def _unit(path: str, params: dict[str, str], ctx: Context, label: str) -> Unit:
+    items = tuple(params.items())
+    return Unit(unit_id(path, items), path, items, ctx, label)
+
+
+def last30_start(now: float) -> int:
+    """Start of the 30 days that follower_count and online_followers can be queried for."""
+    today = to_unix(from_unix(int(now)))
+    return today - 30 * DAY
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+def account_units(account_id: str, followers: int | None, window: Window, selection: Selection,
+                  now: float) -> list[Unit]:
+    """Every insights call of one account over the window."""
+    since, until = to_unix(window.since), to_unix(window.until)
+    big = followers is None or followers >= 100
+    units = list(_interaction_units(account_id, since, until, window.totals, selection.account))
+    units += _series_units(account_id, since, until, selection.account, now, big)
+    if big:
+        units += _demographic_units(account_id, selection)
+    return units
+
+
+def _interaction_units(account_id: str, since: int, until: int, totals: str,
+                       choices: tuple[MetricChoice, ...]) -> Iterator[Unit]:
+    chosen = [c for c in choices if c.metric.kind == "interaction" and "total_value" in c.metric_types]
+    if not chosen:
+        return
+    breakdowns = sorted({b for c in chosen for b in c.breakdowns})
+    size = DAY if totals == "day" else catalog.MAX_RANGE_SECONDS
+    path = f"{account_id}/insights"
+    for s, u in chunks(since, until, size):
+        base = {"period": "day", "metric_type": "total_value", "since": str(s), "until": str(u)}
+        ctx = Context(account_id, account_id, "account", metric_type="total_value", since=s, until=u)
+        names = ",".join(c.metric.name for c in chosen)
+        yield _unit(path, {"metric": names, **base}, ctx, f"account {account_id} totals {s}")
+        for b in breakdowns:
+            names = ",".join(c.metric.name for c in chosen if b in c.breakdowns)
+            yield _unit(path, {"metric": names, **base, "breakdown": b},
+                        msgspec.structs.replace(ctx, breakdown_only=True),
+                        f"account {account_id} totals by {b} {s}")
+
+
+def _series_units(account_id: str, since: int, until: int, choices: tuple[MetricChoice, ...],
+                  now: float, big: bool) -> Iterator[Unit]:
+    names = {c.metric.name for c in choices
+             if c.metric.kind == "series" or "time_series" in c.metric_types}
+    if not big:
+        names -= {"follower_count", "online_followers"}
+    recent = max(since, last30_start(now))
+    path = f"{account_id}/insights"
+    # Split at the start of the last 30 days so that follower_count rides along with reach.
+    for lo, hi in ((since, min(until, recent)), (recent, until)):
+        daily = [n for n in ("reach", "follower_count") if n in names and (n == "reach" or lo >= recent)]
+        for s, u in chunks(lo, hi, catalog.MAX_RANGE_SECONDS):
+            ctx = Context(account_id, account_id, "account", metric_type="time_series", since=s, until=u)
+            if daily:
+                yield _unit(path, {"metric": ",".join(daily), "period": "day", "metric_type": "time_series",
+                                   "since": str(s), "until": str(u)}, ctx, f"account {account_id} series {s}")
+            if "online_followers" in names and lo >= recent:
+                yield _unit(path, {"metric": "online_followers", "period": "lifetime",
+                                   "since": str(s), "until": str(u)},
+                            msgspec.structs.replace(ctx, metric_type=None),
+                            f"account {account_id} online_followers {s}")
+
+
+def _demographic_units(account_id: str, selection: Selection) -> Iterator[Unit]:
+    names = ",".join(c.metric.name for c in selection.demographics)
+    if not names:
+        return
+    path = f"{account_id}/insights"
+    for timeframe in selection.timeframes:
+        for breakdown in selection.demographic_breakdowns:
+            b = ",".join(breakdown)
+            ctx = Context(account_id, account_id, "account", metric_type="total_value",
+                          timeframe=timeframe, breakdown_only=True)
+            yield _unit(path, {"metric": names, "period": "lifetime", "metric_type": "total_value",
+                               "timeframe": timeframe, "breakdown": b},
+                        ctx, f"account {account_id} demographics {timeframe} by {b}")
+
+
+# --- media ---------------------------------------------------------------------------------
+
+
+def media_units(account_id: str, media_id: str, media_type: str | None,
+                media_product_type: str | None, posted: float | None, selection: Selection,
+                now: float) -> list[Unit]:
+    """The calls of one media object: all its metrics, then one per breakdown metric."""
+    product = catalog.product_type_of(media_type or "", media_product_type)
+    if product == "STORY" and posted is not None and now - posted >= catalog.STORY_LIFETIME_SECONDS:
+        return []
+    chosen = [c for c in selection.media if product in c.metric.product_types]
+    if not chosen:
+        return []
+    path = f"{media_id}/insights"
+    ctx = Context(account_id, media_id, "media", media_type, media_product_type)
+    units = [_unit(path, {"metric": ",".join(c.metric.name for c in chosen)}, ctx,
+                   f"media {media_id} ({product})")]
+    for c in chosen:
+        for b in c.breakdowns:
+            units.append(_unit(path, {"metric": c.metric.name, "breakdown": b},
+                               msgspec.structs.replace(ctx, breakdown_only=True),
+                               f"media {media_id} {c.metric.name} by {b}"))
+    return units
