@@ -7,12 +7,22 @@
             ...
 """
 
-from .config import Config, load_config
-from .errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
-from .harvest import Harvester
-from .records import Record, natural_key
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "Config", "ConfigError", "DecodeError", "GraphError", "Harvester", "HarvesterError", "Record",
-    "TransportError", "load_config", "natural_key",
-]
+_EXPORTS = {
+    "Config": "config", "load_config": "config",
+    "ConfigError": "errors", "DecodeError": "errors", "GraphError": "errors",
+    "HarvesterError": "errors", "TransportError": "errors",
+    "Harvester": "harvest",
+    "Record": "records", "natural_key": "records",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use, so that ``import harvester.catalog`` stays light."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'harvester' has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
