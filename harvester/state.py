@@ -1,0 +1,162 @@
+"""Checkpoints in SQLite (WAL): runs, units, committed parts, accounts and tokens.
+
+A unit becomes ``done`` (or ``skipped``) in the same transaction that records the part its
+records went to, and that transaction runs only after the sink made the part durable: the state
+never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
+run`` of the same work (same fingerprint) resumes it: committed units are not called again and
+uncommitted parts are removed. Tokens are never stored, only the names of their variables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import msgspec
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
+    since TEXT, until TEXT, started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+    exit_code INTEGER, summary TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_fingerprint ON runs (fingerprint, started_at);
+CREATE TABLE IF NOT EXISTS parts (
+    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, committed_at REAL NOT NULL,
+    PRIMARY KEY (run_id, part));
+CREATE TABLE IF NOT EXISTS units (
+    run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
+    updated_at REAL NOT NULL, PRIMARY KEY (run_id, unit_id));
+CREATE TABLE IF NOT EXISTS accounts (
+    run_id TEXT NOT NULL, account_id TEXT NOT NULL, token_key TEXT, status TEXT NOT NULL,
+    reason TEXT, PRIMARY KEY (run_id, account_id));
+CREATE TABLE IF NOT EXISTS tokens (
+    run_id TEXT NOT NULL, token_key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+    PRIMARY KEY (run_id, token_key));
+CREATE TABLE IF NOT EXISTS media (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, posted REAL,
+    harvested_at REAL NOT NULL);
+"""
+
+
+class RunInfo(msgspec.Struct, frozen=True):
+    run_id: str
+    kind: str
+    status: str
+    started_at: float
+    finished_at: float | None
+    since: str | None
+    until: str | None
+    exit_code: int | None
+    resumed: bool = False
+
+
+class StateStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def open_run(self, run_id: str, *, kind: str, fingerprint: str, config_path: str | None,
+                 since: str | None, until: str | None) -> RunInfo:
+        """Resume the unfinished run with this fingerprint, or start ``run_id``."""
+        row = self.db.execute(
+            "SELECT run_id FROM runs WHERE fingerprint = ? AND status = 'running' "
+            "ORDER BY started_at DESC LIMIT 1", (fingerprint,)).fetchone()
+        if row:
+            return msgspec.structs.replace(self.run(row[0]), resumed=True)
+        self.db.execute(
+            "INSERT INTO runs (run_id, kind, fingerprint, config_path, since, until, started_at, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
+            (run_id, kind, fingerprint, config_path, since, until, time.time()))
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> RunInfo:
+        row = self.db.execute(
+            "SELECT run_id, kind, status, started_at, finished_at, since, until, exit_code "
+            "FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return RunInfo(*row)
+
+    def runs(self, limit: int = 10) -> list[RunInfo]:
+        rows = self.db.execute(
+            "SELECT run_id, kind, status, started_at, finished_at, since, until, exit_code "
+            "FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+        return [RunInfo(*row) for row in rows]
+
+    def finish_run(self, run_id: str, *, status: str, exit_code: int, summary: bytes | None = None) -> None:
+        self.db.execute("UPDATE runs SET status = ?, exit_code = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+                        (status, exit_code, time.time(), summary, run_id))
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def committed_parts(self, run_id: str) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT part FROM parts WHERE run_id = ?", (run_id,))}
+
+    def finished_units(self, run_id: str) -> set[str]:
+        """Units that need no call on resume: done or skipped (failed ones are tried again)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped')", (run_id,))}
+
+    def commit(self, run_id: str, part: str, records: int, units: Mapping[str, tuple[str, str, str]]) -> None:
+        """Record a durable part and the units it holds, ``unit_id -> (status, account_id, label)``."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            if part:
+                self.db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (run_id, part, records, now))
+            self.db.executemany(
+                "INSERT INTO units (run_id, unit_id, account_id, label, status, part, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
+                "status = excluded.status, part = excluded.part, updated_at = excluded.updated_at",
+                [(run_id, uid, acc, label, status, part or None, now) for uid, (status, acc, label) in units.items()])
+
+    def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
+                    code: int | None = None, attempts: int = 0) -> None:
+        self.db.execute(
+            "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, updated_at) "
+            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
+            "status = 'failed', attempts = excluded.attempts, last_code = excluded.last_code, "
+            "last_error = excluded.last_error, updated_at = excluded.updated_at",
+            (run_id, unit_id, account_id, label, attempts, code, reason, time.time()))
+
+    def set_token(self, run_id: str, token_key: str, status: str, reason: str | None = None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)", (run_id, token_key, status, reason))
+
+    def set_account(self, run_id: str, account_id: str, token_key: str, status: str, reason: str | None = None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?)",
+                        (run_id, account_id, token_key, status, reason))
+
+    # -- media refresh ----------------------------------------------------------------------
+
+    def media_harvested(self, rows: Iterable[tuple[str, str, str | None, float | None, float]]) -> None:
+        """``(media_id, account_id, product_type, posted, harvested_at)`` of media whose units committed."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)", rows)
+
+    def last_harvested(self, account_id: str) -> dict[str, float]:
+        return dict(self.db.execute("SELECT media_id, harvested_at FROM media WHERE account_id = ?", (account_id,)))
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def unit_counts(self, run_id: str) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM units WHERE run_id = ? GROUP BY status", (run_id,)))
+
+    def failures(self, run_id: str, limit: int = 50) -> list[tuple[str, str, str]]:
+        return self.db.execute(
+            "SELECT account_id, label, last_error FROM units WHERE run_id = ? AND status = 'failed' "
+            "ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
+
+    def dead_tokens(self, run_id: str) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT token_key, reason FROM tokens WHERE run_id = ? AND status = 'dead'",
+                               (run_id,)).fetchall()
