@@ -13,12 +13,15 @@ from a mapping, or from an async callable ``token_env -> token`` that a service 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
+
+import msgspec
 
 from . import summary as summary_mod
 from .config import Config
@@ -33,6 +36,7 @@ from .records import Record
 from .schedule.scheduler import Scheduler
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
+from .state import StateStore
 from .summary import Outcome, Stats
 
 TokenSource = Union[Mapping[str, str], Callable[[str], Awaitable[str]], None]
@@ -49,7 +53,7 @@ class InsightsJob:
         reply = await self.run.get(self.key, self.unit.path, dict(self.unit.params))
         records = flatten(reply.body, self.unit.ctx, run_id=self.run.run_id,
                           harvested_at=self.run.harvested_at)
-        await self.run.emit(self.unit.id, records)
+        await self.run.emit(self, records)
         self.run.stats.inc("units/done")
         return reply.usage
 
@@ -57,7 +61,7 @@ class InsightsJob:
 class Run:
     """What the jobs of one harvest share: the client, tokens, plan inputs, and where records go."""
 
-    def __init__(self, harvester: Harvester, scheduler: Scheduler, emit: Callable[[str, Sequence[Record]], Awaitable[None]]):
+    def __init__(self, harvester: Harvester, scheduler: Scheduler, emit: Callable[[InsightsJob, Sequence[Record]], Awaitable[None]]):
         config = harvester.config
         self.client = harvester._client
         self.scheduler = scheduler
@@ -94,8 +98,8 @@ class Run:
 
 class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
-                 sink: Sink | None = None, now: float | None = None, run_id: str | None = None,
-                 clock: Callable[[], float] | None = None):
+                 sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
+                 run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None):
         self.config = config
         self.now = time.time() if now is None else now
         self.run_id = run_id or datetime.fromtimestamp(self.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
@@ -106,11 +110,16 @@ class Harvester:
         self._own_transport = transport is None
         self._client: GraphClient | None = None
         self._sink = sink
+        self._state = state
+        self.kind = kind
+        self.resumed = False
+        self._pending: dict[str, tuple[str, str, str]] = {}  # unit id -> (status, account, label) until committed
         self._clock = clock
         self._skip_units: set[str] = set()
         self._dead_tokens: dict[str, str] = {}
         self._commit_lock = asyncio.Lock()
         self.started = self.finished = None
+        self._stopping = False
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -151,25 +160,49 @@ class Harvester:
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:
-        """Harvest everything the config asks for into the sink; return the summary."""
-        sink = self.sink()
+        """Harvest everything the config asks for into the sink; return the summary.
 
-        async def emit(unit_id: str, records: Sequence[Record]) -> None:
-            sink.write(unit_id, records)
+        With a state store, an unfinished run of the same work is resumed: its committed units
+        are not called again and whatever it wrote without committing is removed first.
+        """
+        if self._state is not None:
+            self._open_state()
+        sink = self.sink()
+        if self._state is not None:
+            removed = sink.recover(self._state.committed_parts(self.run_id))
+            self.stats.inc("sink/uncommitted_removed", len(removed))
+
+        async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
+            sink.write(job.unit.id, records)
+            self._pending[job.unit.id] = ("done", job.account_id, job.label)
             self.stats.inc("records/written", len(records))
             if sink.should_commit() and not self._commit_lock.locked():
                 await self._commit(sink)
 
-        await self._harvest(emit)
-        await self._commit(sink, final=True)
-        return self.summary()
+        try:
+            await self._harvest(emit)
+        finally:
+            await self._commit(sink, final=True)
+        summary = self.summary()
+        if self._state is not None:
+            status = "stopped" if self._stopping else summary.status
+            self._state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
+                                   summary=msgspec.json.encode(summary))
+        return summary
+
+    def _open_state(self) -> None:
+        window = self.config.window
+        info = self._state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config),
+                                    config_path=self.config.path, since=str(window.since), until=str(window.until))
+        self.run_id, self.resumed = info.run_id, info.resumed
+        self._skip_units = self._state.finished_units(self.run_id)
 
     async def records(self) -> AsyncIterator[Record]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
         done = object()
 
-        async def emit(unit_id: str, records: Sequence[Record]) -> None:
+        async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
             self.stats.inc("records/written", len(records))
             for record in records:
                 await queue.put(record)
@@ -212,6 +245,7 @@ class Harvester:
 
     def stop(self) -> None:
         """Stop dispatching; calls in flight finish, then run() returns (for SIGINT/SIGTERM)."""
+        self._stopping = True
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
             scheduler.stop()
@@ -219,8 +253,12 @@ class Harvester:
     async def _commit(self, sink: Sink, final: bool = False) -> None:
         async with self._commit_lock:
             commit = await (sink.close() if final else sink.commit())
-            if commit is not None:
-                self.stats.inc("sink/commits")
+            if commit is None:
+                return
+            self.stats.inc("sink/commits")
+            units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
+            if self._state is not None:
+                self._state.commit(self.run_id, commit.part, commit.records, units)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -229,17 +267,34 @@ class Harvester:
             self.stats.inc("units/failed_token")
             return
         outcome = Outcome(job.account_id, job.label, decision.reason)
+        unit = getattr(job, "unit", None)
         if decision.action is Action.SKIP:
             self.stats.skip(outcome)
-        else:
-            self.stats.fail(outcome)
+            if unit is not None and self._sink is not None:  # checkpointed like data: not asked again
+                self._sink.write(unit.id, ())
+                self._pending[unit.id] = ("skipped", job.account_id, job.label)
+            return
+        self.stats.fail(outcome)
+        if self._state is not None:
+            self._state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
+                                    label=job.label, reason=decision.reason)
 
     def _token_dead(self, key: str, decision: Decision) -> None:
         self._dead_tokens[key] = decision.reason
+        if self._state is not None:
+            self._state.set_token(self.run_id, key, "dead", decision.reason)
         for account in self.config.accounts:
             if account.token_env == key:
                 self.stats.fail(Outcome(account.id, f"account {account.id}",
                                         f"token {key} unusable: {decision.reason}"))
+                if self._state is not None:
+                    self._state.set_account(self.run_id, account.id, key, "failed", decision.reason)
 
     def summary(self) -> summary_mod.RunSummary:
         return summary_mod.build(self)
+
+
+def fingerprint(config: Config) -> str:
+    """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
+    work = (config.graph, config.window, config.selection, config.accounts, config.output)
+    return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

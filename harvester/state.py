@@ -71,7 +71,7 @@ class StateStore:
                  since: str | None, until: str | None) -> RunInfo:
         """Resume the unfinished run with this fingerprint, or start ``run_id``."""
         row = self.db.execute(
-            "SELECT run_id FROM runs WHERE fingerprint = ? AND status = 'running' "
+            "SELECT run_id FROM runs WHERE fingerprint = ? AND status IN ('running', 'stopped') "
             "ORDER BY started_at DESC LIMIT 1", (fingerprint,)).fetchone()
         if row:
             return msgspec.structs.replace(self.run(row[0]), resumed=True)
