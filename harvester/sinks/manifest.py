@@ -1,0 +1,118 @@
+"""Which JSONL files hold the current records: ``<output>/manifest.json``.
+
+Each run writes its own directory of parts. When a run finishes, :func:`publish` makes its parts
+current and takes the facts it re-fetched out of the files published before: an older file that
+holds a natural key the new run also holds is rewritten without those records (or dropped when
+nothing is left). The manifest is replaced atomically, so readers see the old set or the new one,
+and a file not named in the manifest is never current. Reading every ``current`` file gives each
+natural key exactly once, with the value of the latest run that fetched it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import msgspec
+
+from ..records import key_of
+
+_line = msgspec.json.Decoder(dict)
+
+
+class Manifest(msgspec.Struct):
+    version: int = 1
+    runs: list[str] = []
+    current: list[str] = []
+    """Paths relative to the output directory."""
+    updated_at: float = 0.0
+
+
+def load(output: Path) -> Manifest:
+    path = output / "manifest.json"
+    if not path.exists():
+        return Manifest()
+    return msgspec.json.decode(path.read_bytes(), type=Manifest)
+
+
+def publish(output: str | os.PathLike, run_id: str) -> Manifest:
+    """Make ``run_id``'s parts current, superseding older records with the same natural key."""
+    output = Path(output)
+    manifest = load(output)
+    new_files = sorted(str(p.relative_to(output)) for p in (output / run_id).glob("part-*.jsonl"))
+    fresh = set(_digests(output / f for f in new_files))
+    current = []
+    for name in manifest.current:
+        if name in new_files or not (output / name).exists():
+            continue
+        kept = _without(output, name, fresh, run_id)
+        if kept:
+            current.append(kept)
+    manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id],
+                        current=current + new_files, updated_at=time.time())
+    _write_atomic(output / "manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
+    _remove_unlisted(output, manifest)
+    return manifest
+
+
+def current_records(output: str | os.PathLike) -> Iterator[dict]:
+    """Every current record (a dict per line), each natural key once."""
+    output = Path(output)
+    for name in load(output).current:
+        with open(output / name, "rb") as f:
+            for line in f:
+                yield _line.decode(line)
+
+
+def _digest(record: dict) -> bytes:
+    return hashlib.blake2b(msgspec.json.encode(key_of(record)), digest_size=16).digest()
+
+
+def _digests(paths: Iterable[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                yield _digest(_line.decode(line))
+
+
+def _without(output: Path, name: str, fresh: set[bytes], run_id: str) -> str | None:
+    """``name`` minus the records whose key is in ``fresh``: the same file if none is, else a rewrite."""
+    source = output / name
+    target = source.with_name(f"{source.name.split('.')[0]}.{run_id}.jsonl")
+    tmp = target.with_name(target.name + ".tmp")
+    dropped = kept = 0
+    with open(source, "rb") as f, open(tmp, "wb") as out:
+        for line in f:
+            if _digest(_line.decode(line)) in fresh:
+                dropped += 1
+            else:
+                kept += 1
+                out.write(line)
+        out.flush()
+        os.fsync(out.fileno())
+    if not dropped or not kept:
+        tmp.unlink()
+        return name if not dropped else None
+    os.replace(tmp, target)
+    return str(target.relative_to(output))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _remove_unlisted(output: Path, manifest: Manifest) -> None:
+    """Parts superseded by a rewrite; only directories of runs the manifest knows are touched."""
+    current = set(manifest.current)
+    for run_id in manifest.runs:
+        for path in (output / run_id).glob("part-*.jsonl"):
+            if str(path.relative_to(output)) not in current:
+                path.unlink()

@@ -1,0 +1,40 @@
+import orjson
+
+from harvester.records import Record, key_of
+from harvester.sinks import manifest
+from harvester.sinks.jsonl import JsonlSink
+
+
+def day_total(day: int, value: int, run: str) -> Record:
+    since, until = f"2026-10-{day:02d}T00:00:00+0000", f"2026-10-{day + 1:02d}T00:00:00+0000"
+    return Record(account_id="1", object_id="1", object_type="account", metric="reach", period="day",
+                  metric_type="total_value", since=since, until=until, value=value, run_id=run)
+
+
+async def write_run(out, run_id, days, value):
+    sink = JsonlSink(out / run_id)
+    sink.write("u", [day_total(d, value, run_id) for d in days])
+    await sink.commit()
+
+
+async def test_a_later_run_replaces_records_of_the_same_key(tmp_path):
+    await write_run(tmp_path, "r1", [1, 2, 3], 10)
+    manifest.publish(tmp_path, "r1")
+    await write_run(tmp_path, "r2", [2, 3, 4], 20)
+    m = manifest.publish(tmp_path, "r2")
+    records = list(manifest.current_records(tmp_path))
+    by_day = {r["since"][8:10]: (r["value"], r["run_id"]) for r in records}
+    assert by_day == {"01": (10, "r1"), "02": (20, "r2"), "03": (20, "r2"), "04": (20, "r2")}
+    assert len({key_of(r) for r in records}) == len(records) == 4
+    assert m.runs == ["r1", "r2"] and (tmp_path / "r1" / "part-00001.jsonl").exists() is False
+    assert sorted(p.name for p in (tmp_path / "r1").glob("*.jsonl")) == ["part-00001.r2.jsonl"]
+
+
+async def test_a_run_covering_everything_retires_older_files(tmp_path):
+    await write_run(tmp_path, "r1", [1, 2], 10)
+    manifest.publish(tmp_path, "r1")
+    await write_run(tmp_path, "r2", [1, 2], 30)
+    m = manifest.publish(tmp_path, "r2")
+    assert m.current == ["r2/part-00001.jsonl"]
+    assert [r["value"] for r in manifest.current_records(tmp_path)] == [30, 30]
+    assert orjson.loads((tmp_path / "manifest.json").read_bytes())["current"] == ["r2/part-00001.jsonl"]
