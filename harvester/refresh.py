@@ -1,0 +1,38 @@
+"""Media refresh by age: lifetime values move for weeks after posting, then hardly at all.
+
+A media is due when the time since its last harvest reaches the interval of its age tier. The
+defaults re-read a media daily in its first week, weekly until 90 days, monthly after that;
+stories are harvested while they live (24 h) whatever the tiers say. A small slack lets a run
+scheduled every 24 h not slip a day because the previous one finished a few minutes later.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .days import DAY
+
+
+class Tier(msgspec.Struct, frozen=True):
+    every_days: float
+    """Harvest again after this many days..."""
+    max_age_days: float | None = None
+    """...while the media is younger than this (None: any age)."""
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (Tier(1, 7), Tier(7, 90), Tier(30, None))
+SLACK_SECONDS = 3 * 3600
+
+
+def interval(age_seconds: float, tiers: tuple[Tier, ...]) -> float:
+    for tier in tiers:
+        if tier.max_age_days is None or age_seconds < tier.max_age_days * DAY:
+            return tier.every_days * DAY
+    return tiers[-1].every_days * DAY
+
+
+def due(posted: float | None, last_harvested: float | None, now: float,
+        tiers: tuple[Tier, ...] = DEFAULT_TIERS) -> bool:
+    if last_harvested is None or posted is None or not tiers:
+        return True
+    return now - last_harvested >= interval(now - posted, tiers) - SLACK_SECONDS
