@@ -1,0 +1,72 @@
+"""Progress while a harvest runs: a live block on a terminal, plain log lines otherwise.
+
+It only reads the run's flat counters and the scheduler's per-slot views, every ``interval``
+seconds; it never touches the work itself, so it can be left out (library use) at no cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import TextIO
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class Progress:
+    def __init__(self, harvester, *, stream: TextIO = sys.stderr, interval: float | None = None):
+        self.harvester = harvester
+        self.stream = stream
+        self.live = stream.isatty()
+        self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
+        self._lines = 0
+        self._started = time.monotonic()
+
+    async def run(self) -> None:
+        """Report until cancelled."""
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                self.show()
+        finally:
+            if self.live:
+                self.show()
+                self.stream.write("\n")
+
+    def lines(self) -> list[str]:
+        c = self.harvester.stats.counters
+        planned, done = c.get("units/planned", 0), c.get("units/done", 0)
+        finished = done + c.get("units/skipped", 0) + c.get("units/failed", 0) + c.get("units/failed_token", 0)
+        elapsed = time.monotonic() - self._started
+        eta = elapsed * (planned - finished) / finished if finished else None
+        lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
+                 f"{int(c.get('calls/ok', 0)):,} err {int(c.get('calls/error', 0)):,} | records "
+                 f"{int(c.get('records/written', 0)):,} | waited {c.get('wait/limit_seconds', 0):.0f}s | "
+                 f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
+        scheduler = getattr(self.harvester, "_scheduler", None)
+        for slot in (getattr(scheduler, "slots", None) or {}).values() if self.live else ():
+            lines.append("  " + _slot_line(slot))
+        return lines
+
+    def show(self) -> None:
+        lines = self.lines()
+        if self.live:
+            up = f"\x1b[{self._lines}F" if self._lines else ""
+            self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+            self._lines = len(lines)
+        else:
+            self.stream.write(f"[harvester] {lines[0]}\n")
+        self.stream.flush()
+
+
+def _slot_line(slot) -> str:
+    state = "dead" if getattr(slot, "dead", False) else ("paused" if getattr(slot, "paused_until", 0) > time.monotonic() else "ok")
+    queued = len(getattr(slot, "queue", ()) or ())
+    return f"{getattr(slot, 'key', '?'):<24} {state:<6} queued {queued:,}"
