@@ -1,0 +1,136 @@
+"""``harvester simulate`` (also ``python -m harvester.simulator``): serve a simulated Graph API
+on loopback until SIGINT or SIGTERM, printing its URL and the (simulated) tokens to use.
+
+Exit codes: 0 stopped by a signal, 2 bad arguments or a port that cannot be bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from .app import SimulatorServer
+from .server import SimulatorSettings
+from .world import World, WorldSpec
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        return int(exc.code or 0)
+    problem = _check(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"harvester simulate: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_serve(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harvester simulate", description="Serve a simulated Instagram Graph API.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the world and of the faults")
+    p.add_argument("--accounts", type=int, default=20, help="Instagram accounts in the world")
+    p.add_argument("--media-per-account", type=int, default=100, help="mean media per account")
+    p.add_argument("--faults", type=float, default=0.0, help="share of calls answered with a fault, 0..1")
+    p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="mean latency per call in ms")
+    p.add_argument("--calls-per-window", type=int, default=200, help="calls per token per rolling window")
+    p.add_argument("--window-seconds", type=float, default=3600, help="length of the rolling window")
+    p.add_argument("--app-calls-per-window", type=int, default=None, help="calls of all tokens per window")
+    p.add_argument("--revoked-tokens", type=int, default=0, help="the last K tokens are revoked")
+    p.add_argument("--world-file", type=Path, help="write the world's URL, tokens and accounts here (JSON)")
+    return p
+
+
+CHECKS = [
+    (lambda a: not 0 <= a.port <= 65535, "--port must be between 0 and 65535"),
+    (lambda a: a.accounts < 1, "--accounts must be at least 1"),
+    (lambda a: a.media_per_account < 0, "--media-per-account must be 0 or more"),
+    (lambda a: not 0.0 <= a.faults <= 1.0, "--faults must be a share between 0 and 1"),
+    (lambda a: a.latency < 0, "--latency must be 0 or more milliseconds"),
+    (lambda a: a.calls_per_window < 1, "--calls-per-window must be at least 1"),
+    (lambda a: a.window_seconds <= 0, "--window-seconds must be more than 0"),
+    (lambda a: a.app_calls_per_window is not None and a.app_calls_per_window < 1,
+     "--app-calls-per-window must be at least 1"),
+    (lambda a: a.revoked_tokens < 0, "--revoked-tokens must be 0 or more"),
+    (lambda a: a.world_file is not None and not a.world_file.resolve().parent.is_dir(),
+     "--world-file must be in an existing directory"),
+]
+"""(is it wrong?, what to say) for every argument argparse cannot check by type alone."""
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    return next((message for wrong, message in CHECKS if wrong(args)), None)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    world = World(WorldSpec(seed=args.seed, accounts=args.accounts, media_per_account=args.media_per_account,
+                            revoked_tokens=args.revoked_tokens))
+    settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
+                                 app_calls_per_window=args.app_calls_per_window, faults=args.faults,
+                                 latency_ms=args.latency)
+    server = SimulatorServer(world, settings, host=args.host, port=args.port)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"harvester simulate: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.world_file is not None:
+            write_atomically(args.world_file, orjson.dumps(world.to_json(server.url), option=orjson.OPT_INDENT_2))
+        print(describe(world, server.url, settings), flush=True)
+        await _until_signalled()
+    finally:
+        await server.close()
+    print("simulator stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def describe(world: World, url: str, settings: SimulatorSettings) -> str:
+    """The banner: where to call, with which token, for which accounts."""
+    lines = [f"simulator listening on {url}",
+             f"  rate limit {settings.calls_per_window} calls per token per {settings.window_seconds:g} s, "
+             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms",
+             f"  {'token':<40} {'kind':<10} accounts"]
+    for token in world.tokens:
+        state = " (revoked)" if token.revoked else ""
+        lines.append(f"  {token.token:<40} {token.kind:<10} {','.join(token.account_ids)}{state}")
+    return "\n".join(lines)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
