@@ -34,6 +34,8 @@ class Decision(msgspec.Struct, frozen=True):
     """Seconds to wait before answering."""
 
 
+NO_FAULT = Decision(None, 0.0)
+
 HTML_503 = (b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head><body>"
             b"<h1>Service Unavailable</h1><p>Sorry, something went wrong. We're working on it and "
             b"we'll get it fixed as soon as we can.</p></body></html>")
@@ -71,6 +73,8 @@ class Faults:
         self._seen: dict[bytes, int] = {}
 
     def decide(self, token_index: int, path: str, query: Mapping[str, str]) -> Decision:
+        if self.share <= 0 and self.latency_ms <= 0:
+            return NO_FAULT            # the hot path of benchmarks: no hashing, no memory per request
         digest = self._digest(token_index, path, query)
         kind = None
         if _unit(digest, 0) < self.share:

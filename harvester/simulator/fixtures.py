@@ -14,9 +14,8 @@ Everything started is closed at teardown.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Awaitable, Callable, Iterator
+from typing import AsyncIterator, Awaitable, Callable
 
-import pytest
 import pytest_asyncio
 
 from .app import SimulatorServer
@@ -44,12 +43,16 @@ async def simulator_server() -> AsyncIterator[ServerFactory]:
         await server.close()
 
 
-@pytest.fixture
-def simulator_transport() -> Iterator[TransportFactory]:
+@pytest_asyncio.fixture
+async def simulator_transport() -> AsyncIterator[TransportFactory]:
     """``simulator_transport(spec=None, settings=None)`` -> an in-memory transport; its
     ``.simulator`` holds the world and the counters."""
+    transports: list[SimulatorTransport] = []
 
     def build(spec: World | WorldSpec | None = None, settings: SimulatorSettings | None = None) -> SimulatorTransport:
-        return SimulatorTransport(Simulator(spec or WorldSpec(), settings))
+        transports.append(SimulatorTransport(Simulator(spec or WorldSpec(), settings)))
+        return transports[-1]
 
     yield build
+    for transport in transports:
+        await transport.close()

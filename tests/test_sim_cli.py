@@ -1,0 +1,74 @@
+"""``harvester simulate``: argument errors exit 2; a real process serves on a free port, prints its
+URL and tokens, writes the world file, answers GETs and stops cleanly on SIGINT."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+
+import aiohttp
+import orjson
+import pytest
+
+from harvester.simulator.cli import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--faults", "1.5"], "--faults must be a share between 0 and 1"),
+    (["--calls-per-window", "0"], "--calls-per-window must be at least 1"),
+    (["--window-seconds", "-1"], "--window-seconds must be more than 0"),
+    (["--latency", "-5"], "--latency must be 0 or more milliseconds"),
+    (["--accounts", "0"], "--accounts must be at least 1"),
+    (["--port", "70000"], "--port must be between 0 and 65535"),
+    (["--world-file", "/no/such/dir/world.json"], "--world-file must be in an existing directory"),
+    (["--port", "eighty"], "invalid int value: 'eighty'"),
+    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(capsys, argv, says):
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_busy_port_exits_2(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert main(["--port", str(busy.getsockname()[1]), "--accounts", "2"]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+async def test_serves_until_sigint(tmp_path):
+    world_file = tmp_path / "world.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harvester.simulator", "--port", "0", "--seed", "3", "--accounts", "4",
+        "--media-per-account", "5", "--world-file", str(world_file), "--calls-per-window", "50",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        first = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert first.startswith("simulator listening on http://127.0.0.1:")
+        url = first.split()[-1]
+        written = json.loads(world_file.read_text())
+        assert written["base_url"] == url
+        banner = [(await asyncio.wait_for(process.stdout.readline(), 5)).decode() for _ in range(2 + len(written["tokens"]))]
+        for entry in written["tokens"]:
+            assert any(entry["token"] in line and ",".join(entry["accounts"]) in line for line in banner)
+        token = written["tokens"][0]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/v25.0/{token['accounts'][0]}",
+                                   headers={"Authorization": f"Bearer {token['token']}"}) as response:
+                assert response.status == 200
+                assert orjson.loads(await response.read())["id"] == token["accounts"][0]
+            async with session.get(f"{url}/__simulator__/counters") as response:
+                assert orjson.loads(await response.read())["calls"] == 1
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+        assert b"simulator stopped" in await process.stderr.read()
+        assert not list(tmp_path.glob(".world.json.*"))          # the atomic write left no temporary
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
