@@ -68,7 +68,8 @@ def _install_standin() -> None:
             self.world = world
 
         def handle(self, path, query, token, base_url):
-            return Reply(200, orjson.dumps({"id": token.user_id, "path": path, "query": dict(query)}))
+            node = path.split("/")[2]
+            return Reply(200, orjson.dumps({"id": token.user_id if node == "me" else node, "query": dict(query)}))
 
     for name, members in {"errors": (Reply, graph_error), "world": (WorldSpec, TokenInfo, World),
                           "api": (GraphApi,)}.items():

@@ -17,6 +17,15 @@ from harvester.simulator.cli import main
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def simulate_command() -> list[str]:
+    """``python -m harvester.simulator``; while conftest's temporary stand-in replaces the world
+    modules (they have no file), the same entry point with the stand-in installed first."""
+    if getattr(sys.modules["harvester.simulator.world"], "__file__", None):
+        return [sys.executable, "-m", "harvester.simulator"]
+    return [sys.executable, "-c", "import sys; sys.path.insert(0, 'tests'); import conftest; "
+            "from harvester.simulator.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--faults", "1.5"], "--faults must be a share between 0 and 1"),
     (["--calls-per-window", "0"], "--calls-per-window must be at least 1"),
@@ -44,7 +53,7 @@ def test_a_busy_port_exits_2(capsys):
 async def test_serves_until_sigint(tmp_path):
     world_file = tmp_path / "world.json"
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harvester.simulator", "--port", "0", "--seed", "3", "--accounts", "4",
+        *simulate_command(), "--port", "0", "--seed", "3", "--accounts", "4",
         "--media-per-account", "5", "--world-file", str(world_file), "--calls-per-window", "50",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
