@@ -1,6 +1,8 @@
-"""``harvester``: run, validate, demo, simulate. Exit codes: 0 done, 2 configuration or usage
-error (nothing called), 3 finished with units failed for good, 1 aborted, 130/143 stopped by
-SIGINT/SIGTERM (the next run resumes)."""
+"""``harvester``: run, backfill, status, validate, demo, simulate.
+
+Exit codes: 0 done, 2 configuration or usage error (nothing called), 3 finished with units failed
+for good, 1 aborted, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +10,19 @@ import argparse
 import asyncio
 import signal
 import sys
+import tomllib
+from datetime import date
 from pathlib import Path
 
 import msgspec
 
-from .config import load_config
+from .config import Config, load_config, parse_config
 from .errors import ConfigError, HarvesterError
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILURES = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+STOP_GRACE_SECONDS = 30.0
+"""After SIGINT/SIGTERM, calls in flight get this long to finish before they are cancelled."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from .simulator.cli import main as simulate
         return simulate(argv[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # argparse printed the usage and what is wrong
+        return EXIT_CONFIG if exc.code else EXIT_OK
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
@@ -42,9 +51,18 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harvester", description="Harvest Instagram Graph API insights in bulk.")
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="harvest what a config file asks for")
+    run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
     run.set_defaults(handler=_cmd_run)
+    backfill = sub.add_parser("backfill", help="harvest a long past window, resumably")
+    backfill.add_argument("--config", required=True)
+    backfill.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (UTC)")
+    backfill.add_argument("--until", required=True, type=_date, help="day after the last, YYYY-MM-DD (UTC)")
+    backfill.set_defaults(handler=_cmd_backfill)
+    status = sub.add_parser("status", help="the last runs, and what is left or failed")
+    status.add_argument("--config", required=True)
+    status.add_argument("--runs", type=int, default=5, help="how many runs to list (default 5)")
+    status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
     validate.set_defaults(handler=_cmd_validate)
@@ -59,43 +77,112 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
 def _cmd_validate(args) -> int:
     config = load_config(args.config)
+    window = config.window
     print(f"{args.config}: ok: {len(config.accounts)} accounts over {len(config.token_keys())} tokens, "
-          f"window {config.window.since} .. {config.window.until} ({config.window.totals} totals)")
+          f"window {window.since} .. {window.until} ({window.totals} totals)")
     return EXIT_OK
 
 
 def _cmd_run(args) -> int:
-    config = load_config(args.config)
-    return asyncio.run(_run(config))
+    return asyncio.run(_run(load_config(args.config)))
 
 
-async def _run(config, **kwargs) -> int:
+def _cmd_backfill(args) -> int:
+    config = backfill_config(args.config, args.since, args.until)
+    from .estimate import estimate, render
+    print(render(estimate(config)), file=sys.stderr)
+    return asyncio.run(_run(config, kind="backfill"))
+
+
+def backfill_config(path: str, since: date, until: date) -> Config:
+    """The config file with its window replaced: validated like any config, before any call."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    window = {k: v for k, v in raw.get("window", {}).items() if k not in ("since", "until", "days")}
+    raw["window"] = {**window, "since": since, "until": until}
+    return parse_config(raw, path=path)
+
+
+def _cmd_status(args) -> int:
+    from .state import StateStore
+    from .status import render
+    config = load_config(args.config, check_tokens=False)
+    if not Path(config.state.path).exists():
+        print(f"no runs yet: {config.state.path} does not exist", file=sys.stderr)
+        return EXIT_OK
+    state = StateStore(config.state.path)
+    try:
+        print(render(state, limit=args.runs))
+    finally:
+        state.close()
+    return EXIT_OK
+
+
+def _cmd_demo(args) -> int:
+    from .demo import demo
+    return asyncio.run(demo(args))
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+async def _run(config: Config, **kwargs) -> int:
     from .harvest import Harvester
+    from .progress import Progress
+    from .state import StateStore
 
-    async with Harvester(config, **kwargs) as harvester:
-        stopped = _on_signals(harvester)
-        try:
-            summary = await harvester.run()
-        except HarvesterError as exc:
-            print(f"aborted: {exc}", file=sys.stderr)
-            return EXIT_ABORTED
+    state = StateStore(config.state.path)
+    try:
+        async with Harvester(config, state=state, **kwargs) as harvester:
+            stopped = _on_signals(harvester)
+            progress = asyncio.create_task(Progress(harvester).run())
+            try:
+                summary = await harvester.run()
+            except HarvesterError as exc:
+                print(f"aborted: {exc}", file=sys.stderr)
+                return EXIT_ABORTED
+            finally:
+                progress.cancel()
+                await asyncio.gather(progress, return_exceptions=True)
+        if not stopped:
+            from .sinks import manifest
+            manifest.publish(config.output.path, harvester.run_id)
+    finally:
+        state.close()
     print(summary.render(), file=sys.stderr)
     _write_summary(Path(config.output.path) / harvester.run_id / "summary.json", summary)
     return SIGNAL_EXIT[stopped[0]] if stopped else summary.exit_code
 
 
 def _on_signals(harvester) -> list[signal.Signals]:
-    """The CLI (never the library) turns SIGINT/SIGTERM into a graceful stop."""
+    """The CLI (never the library) turns SIGINT/SIGTERM into a graceful stop: no new calls, calls
+    in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed."""
     stopped: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
 
     def stop(sig: signal.Signals) -> None:
         if not stopped:
             print(f"\n{sig.name}: finishing calls in flight, then stopping (the next run resumes)", file=sys.stderr)
+            harvester.stop()
+            loop.call_later(STOP_GRACE_SECONDS, harvester.cancel_in_flight)
         stopped.append(sig)
-        harvester.stop()
 
     for sig in SIGNAL_EXIT:
         loop.add_signal_handler(sig, stop, sig)
@@ -107,11 +194,6 @@ def _write_summary(path: Path, summary) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
     tmp.replace(path)
-
-
-def _cmd_demo(args) -> int:
-    from .demo import demo
-    return asyncio.run(demo(args))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,9 @@ class PageJob:
         for item in page.data:
             posted = parse_iso(item.timestamp) if item.timestamp else None
             product = "STORY" if self.edge == "stories" else item.media_product_type
+            if not self.run.media_due(self.account_id, item.id, posted, product):
+                self.run.stats.inc("media/not_due")
+                continue
             for unit in plan.media_units(self.account_id, item.id, item.media_type, product, posted,
                                          self.run.selection, self.run.now):
                 self.run.submit_unit(self.key, self.account_id, unit)

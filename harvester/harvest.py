@@ -23,6 +23,7 @@ from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
 
 import msgspec
 
+from . import refresh
 from . import summary as summary_mod
 from .config import Config
 from .discover import PRIORITY_INSIGHTS, AccountJob
@@ -75,6 +76,11 @@ class Run:
         self.skip_units = harvester._skip_units
         self.followers: dict[str, int | None] = {}
         self._tokens = harvester._token_for
+        settings = config.refresh
+        state = harvester._state
+        self.refresh = state.last_harvested if state is not None and settings.enabled else None
+        self.tiers = settings.tiers
+        self._last_harvested: dict[str, dict[str, float]] = {}
 
     async def get(self, key: str, path: str, params: Mapping[str, str]) -> Reply:
         return await self.client.get(path, params, await self._tokens(key))
@@ -95,6 +101,15 @@ class Run:
     def found_account(self, account_id: str, followers: int | None) -> None:
         self.followers[account_id] = followers
 
+    def media_due(self, account_id: str, media_id: str, posted: float | None, product: str | None) -> bool:
+        """Whether a media is harvested this run (refresh tiers by age; stories always, while they live)."""
+        if self.refresh is None or product == "STORY":
+            return True
+        last = self._last_harvested.get(account_id)
+        if last is None:
+            last = self._last_harvested[account_id] = self.refresh(account_id)
+        return refresh.due(posted, last.get(media_id), self.now, self.tiers)
+
 
 class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
@@ -114,6 +129,7 @@ class Harvester:
         self.kind = kind
         self.resumed = False
         self._pending: dict[str, tuple[str, str, str]] = {}  # unit id -> (status, account, label) until committed
+        self._media_units: dict[str, tuple[str, str, str | None]] = {}  # unit id -> (media, account, product)
         self._clock = clock
         self._skip_units: set[str] = set()
         self._dead_tokens: dict[str, str] = {}
@@ -174,7 +190,7 @@ class Harvester:
 
         async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
             sink.write(job.unit.id, records)
-            self._pending[job.unit.id] = ("done", job.account_id, job.label)
+            self._written(job.unit, "done", job.account_id, job.label)
             self.stats.inc("records/written", len(records))
             if sink.should_commit() and not self._commit_lock.locked():
                 await self._commit(sink)
@@ -238,8 +254,12 @@ class Harvester:
         run = Run(self, scheduler, emit)
         for account in self.config.accounts:
             scheduler.submit(AccountJob(run, account.id, account.token_env))
+        self._scheduler_task = asyncio.ensure_future(scheduler.run())
         try:
-            await scheduler.run()
+            await self._scheduler_task
+        except asyncio.CancelledError:
+            if not self._stopping or not self._scheduler_task.cancelled():
+                raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
 
@@ -250,6 +270,12 @@ class Harvester:
         if scheduler is not None:
             scheduler.stop()
 
+    def cancel_in_flight(self) -> None:
+        """After :meth:`stop`, give up on calls still in flight (their units are fetched next run)."""
+        task = getattr(self, "_scheduler_task", None)
+        if self._stopping and task is not None and not task.done():
+            task.cancel()
+
     async def _commit(self, sink: Sink, final: bool = False) -> None:
         async with self._commit_lock:
             commit = await (sink.close() if final else sink.commit())
@@ -257,8 +283,17 @@ class Harvester:
                 return
             self.stats.inc("sink/commits")
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
+            media = [self._media_units.pop(uid) for uid in commit.unit_ids if uid in self._media_units]
             if self._state is not None:
                 self._state.commit(self.run_id, commit.part, commit.records, units)
+                self._state.media_harvested((m, a, p, None, self.now) for m, a, p in media)
+
+    def _written(self, unit: Unit, status: str, account_id: str, label: str) -> None:
+        """A unit's records went to the sink: checkpoint it (and its media's refresh time) at the next commit."""
+        self._pending[unit.id] = (status, account_id, label)
+        ctx = unit.ctx
+        if ctx.object_type == "media" and not ctx.breakdown_only:
+            self._media_units[unit.id] = (ctx.object_id, account_id, ctx.media_product_type)
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -272,7 +307,7 @@ class Harvester:
             self.stats.skip(outcome)
             if unit is not None and self._sink is not None:  # checkpointed like data: not asked again
                 self._sink.write(unit.id, ())
-                self._pending[unit.id] = ("skipped", job.account_id, job.label)
+                self._written(unit, "skipped", job.account_id, job.label)
             return
         self.stats.fail(outcome)
         if self._state is not None:

@@ -1,0 +1,35 @@
+"""``harvester status``: the last runs of a state store, and what the latest one left or failed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .state import StateStore
+
+
+def _utc(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
+
+
+def render(state: StateStore, *, limit: int = 5) -> str:
+    runs = state.runs(limit)
+    if not runs:
+        return "no runs yet"
+    lines = [f"{'run':<28} {'kind':<9} {'status':<24} {'started':<21} {'finished':<21} window / exit"]
+    for r in runs:
+        lines.append(f"{r.run_id:<28} {r.kind:<9} {r.status:<24} {_utc(r.started_at):<21} "
+                     f"{_utc(r.finished_at):<21} {r.since} .. {r.until} / {r.exit_code if r.exit_code is not None else '-'}")
+    latest = runs[0]
+    counts = state.unit_counts(latest.run_id)
+    lines.append("")
+    lines.append(f"latest run {latest.run_id}: units " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+                                                        or "none checkpointed yet"))
+    if latest.status in ("running", "stopped"):
+        lines.append("  unfinished: `harvester run` with the same config resumes it (done units are not called again)")
+    for token_key, reason in state.dead_tokens(latest.run_id):
+        lines.append(f"  token {token_key}: unusable: {reason}")
+    failures = state.failures(latest.run_id)
+    if failures:
+        lines.append(f"  failed units ({counts.get('failed', len(failures))}):")
+        lines += [f"    - {label}: {reason}" for _, label, reason in failures]
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""Helpers shared by the harvest tests: a configuration for a simulated world, reading a run's
+output back, and the comparison with the simulator's ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import msgspec
+
+from harvester.config import Config, parse_config
+from harvester.days import from_unix
+from harvester.demo import compare, demo_config
+
+_line = msgspec.json.Decoder(dict)
+
+
+def token_env(world) -> dict[str, str]:
+    """One environment variable per simulated token: ``TOKEN_<index>``."""
+    return {f"TOKEN_{t.index}": t.token for t in world.tokens}
+
+
+def world_config(world, output: Path, *, days: int = 3, calls_per_window: int = 1_000_000,
+                 window_seconds: float = 3600, base_url: str = "http://simulator",
+                 **tables) -> tuple[Config, dict[str, str]]:
+    """A parsed configuration harvesting every account of ``world`` over its last ``days`` days."""
+    env = token_env(world)
+    today = from_unix(int(world.now))
+    raw = demo_config(base_url, {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output, today,
+                      days=days, calls_per_window=calls_per_window, window_seconds=window_seconds)
+    raw["rate_limit"]["margin_seconds"] = 0
+    for name, table in tables.items():
+        raw.setdefault(name, {}).update(table)
+    return parse_config(raw, path="<test>", env=env, today=today), env
+
+
+def read_records(paths: Iterable[Path]) -> list[dict]:
+    records = []
+    for path in paths:
+        with open(path, "rb") as f:
+            records += [_line.decode(line) for line in f]
+    return records
+
+
+def run_records(output: Path, run_id: str) -> list[dict]:
+    return read_records(sorted((output / run_id).glob("part-*.jsonl")))
+
+
+def assert_matches_truth(records: list[dict], truth: dict) -> dict[str, int]:
+    result = compare(records, truth)
+    assert result == {"expected": len(truth), "found": len(truth), "missing": 0, "extra": 0, "wrong": 0,
+                      "duplicates": 0}, result
+    return result

@@ -1,0 +1,128 @@
+"""Whole harvests against the simulator, compared record by record with its ground truth."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from harvester import Harvester
+from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
+from harvester.simulator.truth import expected_records
+from harvester.simulator.world import World, WorldSpec
+from harvester.state import StateStore
+
+from .support import assert_matches_truth, run_records, world_config
+
+
+def truth_of(world, config, accounts=None):
+    return expected_records(world, config.window.since, config.window.until, accounts=accounts)
+
+
+def live_accounts(world) -> list[str]:
+    return [a for t in world.tokens if not t.revoked for a in t.account_ids]
+
+
+@pytest.mark.looptime
+async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_path, caplog):
+    """5 % faults of every kind, one revoked token: every record of the truth with its exact
+    value, none twice, none for the revoked token's accounts, exit code 3, no token anywhere."""
+    caplog.set_level(logging.DEBUG)
+    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30, revoked_tokens=1))
+    revoked = [t for t in world.tokens if t.revoked]
+    assert len(revoked) == 1
+    config, env = world_config(world, tmp_path / "out")
+    simulator = Simulator(world, SimulatorSettings(faults=0.05))
+    state = StateStore(config.state.path)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                         now=world.now) as harvester:
+        summary = await harvester.run()
+    state.close()
+
+    records = run_records(tmp_path / "out", harvester.run_id)
+    assert_matches_truth(records, truth_of(world, config, live_accounts(world)))
+    assert not {r["account_id"] for r in records} & set(revoked[0].account_ids)
+    assert summary.exit_code == 3
+    failed_accounts = {o.account_id for o in summary.failed}
+    assert failed_accounts == set(revoked[0].account_ids)
+    served = simulator.counters.snapshot()
+    assert sum(served["faults"].values()) > 0
+    assert served["token_errors"].get("revoked", 0) == 1     # reported once, never retried in a loop
+    assert_no_token_anywhere(env.values(), tmp_path, caplog, summary)
+
+
+def assert_no_token_anywhere(tokens, directory: Path, caplog, *objects) -> None:
+    blobs = [p.read_bytes() for p in directory.rglob("*") if p.is_file()]
+    blobs += [r.getMessage().encode() for r in caplog.records]
+    blobs += [repr(o).encode() + str(o).encode() for o in objects]
+    for token in tokens:
+        assert not any(token.encode() in blob for blob in blobs)
+
+
+@pytest.mark.looptime
+async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none(tmp_path):
+    """Four tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
+    the limit allows, no more (each token's calls in full-window bursts)."""
+    world = World(WorldSpec(seed=5, accounts=6, media_per_account=15))
+    config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=60)
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=60))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+    elapsed = loop.time() - started
+    served = simulator.counters.snapshot()
+    assert summary.exit_code == 0
+    assert served["throttled"] == 0
+    assert max(served["max_in_window"].values()) <= 20
+    bound = max(((calls - 1) // 20) * 60 for calls in served["calls_by_token"].values())
+    assert bound >= 120                               # the limit really bound the harvest
+    assert bound <= elapsed <= bound * 1.02 + 1, (elapsed, bound)
+    records = run_records(tmp_path / "out", harvester.run_id)
+    assert_matches_truth(records, truth_of(world, config))
+
+
+async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
+    """The real aiohttp transport against the simulator on a socket, with faults."""
+    world = World(WorldSpec(seed=8, accounts=4, media_per_account=10))
+    server = await simulator_server(world, SimulatorSettings(faults=0.05))
+    config, env = world_config(world, tmp_path / "out", base_url=server.url)
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0, summary.render()
+    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
+
+
+@pytest.mark.looptime
+async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
+    """``async for`` inside the caller's loop, tokens from an async callable; breaking out of the
+    loop cancels the harvest cleanly and leaves no task behind."""
+    world = World(WorldSpec(seed=9, accounts=3, media_per_account=10))
+    config, env = world_config(world, tmp_path / "out")
+    asked: list[str] = []
+
+    async def lookup(name: str) -> str:
+        asked.append(name)
+        return env[name]
+
+    transport = SimulatorTransport(Simulator(world))
+    records = []
+    async with Harvester(config, tokens=lookup, transport=transport, now=world.now) as harvester:
+        async for record in harvester.records():
+            records.append(record)
+    truth = truth_of(world, config)
+    assert len(records) == len(truth)
+    assert sorted(set(asked)) == sorted(env)           # each token looked up once, lazily
+    assert len(asked) == len(set(asked))
+
+    before = asyncio.all_tasks()
+    async with Harvester(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
+                         now=world.now) as harvester:
+        async for record in harvester.records():
+            break
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() <= before
+    assert not (tmp_path / "out").exists()            # records() writes nothing
