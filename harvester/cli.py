@@ -160,9 +160,6 @@ async def _run(config: Config, **kwargs) -> int:
             finally:
                 progress.cancel()
                 await asyncio.gather(progress, return_exceptions=True)
-        if not stopped:
-            from .sinks import manifest
-            manifest.publish(config.output.path, harvester.run_id)
     finally:
         state.close()
     print(summary.render(), file=sys.stderr)

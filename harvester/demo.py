@@ -76,7 +76,6 @@ async def demo(args) -> int:
             summary = await harvester.run()
         state.close()
         served = server.simulator.counters.snapshot()
-    manifest.publish(output, harvester.run_id)
     print(summary.render(), file=sys.stderr)
     truth = expected_records(world, config.window.since, config.window.until)
     result = compare(list(manifest.current_records(output)), truth)

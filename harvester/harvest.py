@@ -199,6 +199,8 @@ class Harvester:
             await self._harvest(emit)
         finally:
             await self._commit(sink, final=True)
+        if not self._stopping and hasattr(sink, "publish"):
+            await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()
         if self._state is not None:
             status = "stopped" if self._stopping else summary.status

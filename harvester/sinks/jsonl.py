@@ -73,6 +73,11 @@ class JsonlSink:
         self._seq = self._last_part()
         return removed
 
+    def publish(self) -> None:
+        """Make this run's parts the current records of the output directory (see manifest)."""
+        from . import manifest
+        manifest.publish(self.directory.parent, self.directory.name)
+
     def parts(self) -> list[Path]:
         return sorted(self.directory.glob("part-*.jsonl"))
 

@@ -1,0 +1,98 @@
+"""Resumable, exactly-once harvests: ``harvester run`` killed with SIGKILL at random moments,
+run again until it finishes, must leave exactly the records of an uninterrupted run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from harvester.days import from_unix
+from harvester.sinks import manifest
+from harvester.simulator.server import SimulatorSettings
+from harvester.simulator.truth import expected_records
+from harvester.simulator.world import World, WorldSpec
+from harvester.state import StateStore
+
+from .support import assert_matches_truth, token_env
+
+
+def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2) -> Path:
+    accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "TOKEN_{t.index}"\n\n'
+                       for t in world.tokens for a in t.account_ids)
+    path.write_text(f"""
+[graph]
+base_url = "{base_url}"
+api_version = "v25.0"
+
+[rate_limit]
+calls_per_window = 1000000
+window_seconds = 3600
+margin_seconds = 0
+
+[window]
+days = {days}
+
+[output]
+format = "jsonl"
+path = "{path.parent / 'out'}"
+commit_seconds = {commit_seconds}
+
+[state]
+path = "{path.parent / 'state.sqlite'}"
+
+{accounts}""")
+    return path
+
+
+async def harvester(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harvester", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+
+
+async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
+    """Start ``harvester run``; SIGKILL it ``kills`` times at random moments; then let it finish."""
+    killed = 0
+    while True:
+        proc = await harvester("run", "--config", str(config), env=env)
+        if killed < kills:
+            try:
+                await asyncio.wait_for(proc.wait(), rng.uniform(0.8, 2.5))
+            except TimeoutError:
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+                killed += 1
+                continue
+        stderr = await proc.stderr.read()
+        code = await proc.wait()
+        assert code in (0, 3), stderr.decode()
+        return code, killed
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path, simulator_server, seed):
+    world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=time.time()))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=25, faults=0.02))
+    config = write_config(tmp_path / "harvest.toml", world, server.url)
+    code, killed = await run_with_kills(config, token_env(world), random.Random(seed), kills=3)
+    assert code == 0
+    state = StateStore(tmp_path / "state.sqlite")
+    runs = state.runs()
+    state.close()
+    assert len(runs) == 1 and runs[0].status == "finished"      # one run, resumed after every kill
+    until = from_unix(int(world.now))
+    truth = expected_records(world, until - timedelta(days=3), until)
+    assert_matches_truth(list(manifest.current_records(tmp_path / "out")), truth)
+    leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.suffix == ".tmp"]
+    assert not leftovers
+    summary = msgspec.json.decode((tmp_path / "out" / runs[0].run_id / "summary.json").read_bytes())
+    assert killed == 3 and summary["units"]["resumed"] > 0    # the killed runs had checkpointed work
