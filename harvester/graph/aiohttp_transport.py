@@ -1,0 +1,88 @@
+"""The real transport: one aiohttp session, where library errors become harvester's.
+
+Every aiohttp, asyncio and OS error, including a body cut short (``ClientPayloadError``, a reset
+mid-body), is translated here, once, into :class:`TransportError` with ``raise ... from exc``.
+Messages name the host and path only: the query (which may hold a token) never appears, and
+the cause keeps no URL either (aiohttp's own exceptions may quote the full URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ..errors import TransportError
+from .transport import Response
+
+
+class AiohttpTransport:
+    """``limit`` bounds open connections (TCPConnector); ``timeout`` is per request, in seconds."""
+
+    def __init__(self, limit: int = 32, timeout: float = 60):
+        self.limit = limit
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(limit={self.limit}, timeout={self.timeout})"
+
+    async def get(self, url: str, headers: Mapping[str, str]) -> Response:
+        session = self._session or self._open()
+        try:
+            async with session.get(url, headers=headers, allow_redirects=False) as resp:
+                body = await resp.read()
+                return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            failure = exc
+        # Raised outside the handler, so that no implicit __context__ keeps the original around.
+        raise TransportError(f"GET {_where(url)} failed: {_describe(failure)}") from _scrubbed(failure)
+
+    def _open(self) -> aiohttp.ClientSession:
+        """Created on first use, so that it belongs to the running loop."""
+        connector = aiohttp.TCPConnector(limit=self.limit, limit_per_host=0)
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                              auto_decompress=True, raise_for_status=False)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _describe(exc: BaseException) -> str:
+    """The kind of failure, without any URL aiohttp may have put in the exception's text."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the body was cut short"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({type(exc.os_error).__name__})"
+    if isinstance(exc, (ConnectionResetError, aiohttp.ClientOSError)):
+        return "connection reset"
+    return type(exc).__name__
+
+
+def _scrubbed(exc: BaseException) -> BaseException:
+    """The cause to chain: the original, unless something in its chain could carry a secret
+    (a query string, or request headers as aiohttp's ``request_info`` holds them)."""
+    link: BaseException | None = exc
+    for _ in range(8):
+        if link is None:
+            return exc
+        text = f"{link!r} {link}".lower()
+        if hasattr(link, "request_info") or "?" in text or "bearer" in text or "authorization" in text:
+            break
+        link = link.__cause__ or link.__context__
+    return TransportError(f"{type(exc).__name__} (details withheld: they may hold the URL or headers)")

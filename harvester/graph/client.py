@@ -1,0 +1,109 @@
+"""The Graph API client: builds requests, reads usage, turns error answers into exceptions.
+
+The token travels only in the ``Authorization: Bearer`` header: never in a URL, so never in a
+log line or an exception that quotes one. The client decides nothing about retries (that is
+``policy``'s table) and decodes no successful body (that is ``flatten``'s and ``wire``'s, on
+the hot path, once). It only makes sure that what it returns looks like a JSON object and is
+not an error; a 200 body cut short is caught where it is decoded (``wire`` raises DecodeError).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+
+import msgspec
+
+from ..errors import DecodeError, GraphError
+from .transport import Response, Transport
+from .wire import Usage, decode_error, parse_usage
+
+REDACTED = "[redacted]"
+
+
+class Reply(msgspec.Struct, frozen=True):
+    status: int
+    body: bytes
+    usage: Usage | None = None
+
+
+class GraphClient:
+    def __init__(self, transport: Transport, base_url: str, api_version: str):
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version.strip("/")
+        base = urlsplit(self.base_url)
+        self._scheme, self._netloc, self._prefix = base.scheme, base.netloc, base.path.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
+
+    def url(self, path: str, params: Mapping[str, str]) -> str:
+        """``{base_url}/{api_version}/{path}?{params}``."""
+        url = f"{self.base_url}/{self.api_version}/{path.lstrip('/')}"
+        return f"{url}?{urlencode(params)}" if params else url
+
+    async def get(self, path: str, params: Mapping[str, str], token: str) -> Reply:
+        return await self._send(self.url(path, params), token)
+
+    async def follow(self, url: str, token: str) -> Reply:
+        """GET a ``paging.next`` URL of the API, without its token and through our base URL."""
+        return await self._send(self.rehost(url), token)
+
+    def rehost(self, url: str) -> str:
+        """``url`` with ``access_token`` removed and scheme and host (and any path prefix) those
+        of the configured base URL; the path and the rest of the query are kept as they are."""
+        parts = urlsplit(url)
+        query = "&".join(p for p in parts.query.split("&") if p and not _is_token(p))
+        path = parts.path
+        if self._prefix and not path.startswith(self._prefix + "/"):
+            path = self._prefix + path
+        return urlunsplit((self._scheme, self._netloc, path, query, ""))
+
+    async def _send(self, url: str, token: str) -> Reply:
+        response = await self.transport.get(url, {"Authorization": f"Bearer {token}"})
+        usage = parse_usage(response.headers)
+        if 200 <= response.status < 300 and _plain_json(response.body):
+            return Reply(response.status, response.body, usage)
+        raise _redact(_error(response, usage), token)
+
+
+def _is_token(pair: str) -> bool:
+    return unquote_plus(pair.split("=", 1)[0]) == "access_token"
+
+
+def _plain_json(body: bytes) -> bool:
+    """A cheap look at the start: an object, and not an error object."""
+    head = body[:32].lstrip()
+    return head[:1] == b"{" and b'"error"' not in head
+
+
+def _error(response: Response, usage: Usage | None) -> GraphError | DecodeError:
+    """What an answer that is not plain data means: a GraphError, or DecodeError if not JSON."""
+    body, status = response.body, response.status
+    if not body.strip():
+        return DecodeError(f"empty body (HTTP {status})", status=status)
+    if body.lstrip()[:1] != b"{":
+        return DecodeError(f"not JSON (HTTP {status}, {len(body)} bytes{_content_type(response)})",
+                           status=status)
+    try:
+        return decode_error(status, body, usage)
+    except DecodeError as exc:  # HTML, cut short, or JSON without an ``error`` object
+        return exc
+
+
+def _content_type(response: Response) -> str:
+    kind = response.headers.get("content-type")
+    return f", {kind.split(';')[0]}" if kind else ""
+
+
+def _redact(error: GraphError | DecodeError, token: str) -> GraphError | DecodeError:
+    """The API's own text may quote the token (a malformed-token message): never pass it on."""
+    if not token or not isinstance(error, GraphError):
+        return error
+    if token in error.message or token in (error.user_title or ""):
+        error.message = error.message.replace(token, REDACTED)
+        error.user_title = error.user_title and error.user_title.replace(token, REDACTED)
+        sub = f"/{error.subcode}" if error.subcode is not None else ""
+        error.args = (f"Graph API error {error.code}{sub} (HTTP {error.status}): {error.message}",)
+    return error

@@ -1,0 +1,160 @@
+"""The error policy: one table from what went wrong to what to do, read by one function.
+
+:data:`RULES` is the table (first matching row wins); :func:`decide` reads it. Counting attempts
+and sleeping are the scheduler's business: a ``RETRY`` is retried with exponential backoff and
+full jitter until the scheduler's bound; a ``THROTTLE`` pauses the whole token (or, scope "app",
+every token) for ``wait`` seconds when the server said how long, else a backoff the scheduler
+picks; ``SKIP`` records the unit as legitimately empty; ``FAIL_TOKEN`` stops every unit of the
+token, reported once; ``FAIL`` gives the unit up. docs/error-policy.md shows the same table.
+Sources: API-FACTS.md §2.2-2.5 (Graph API error handling, Instagram error codes, practitioners).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Literal
+
+import msgspec
+
+from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
+
+
+class Action(enum.Enum):
+    RETRY = "retry"
+    THROTTLE = "throttle"
+    SKIP = "skip"
+    FAIL_TOKEN = "fail_token"
+    FAIL = "fail"
+
+
+class Decision(msgspec.Struct, frozen=True):
+    action: Action
+    reason: str
+    """Short and human: "not enough viewers (10)", "token expired (190/463)"."""
+    wait: float | None = None
+    """Seconds the server asked for (throttling); None: the scheduler's backoff decides."""
+    scope: Literal["token", "app"] = "token"
+    code: int | None = None
+    subcode: int | None = None
+
+
+class Rule(msgspec.Struct, frozen=True):
+    """One row: every condition given must hold. ``reason`` may use ``{ref}`` (code or
+    code/subcode) and ``{message}``."""
+
+    action: Action
+    reason: str
+    code: int | range | None = None
+    subcode: int | None = None
+    pattern: str | None = None
+    """A regular expression searched in the message, case-insensitively."""
+    status: str | None = None
+    """An HTTP status ("429") or class ("5xx")."""
+    transient: bool | None = None
+    scope: Literal["token", "app"] = "token"
+
+
+R, T, S, FT, F = Action.RETRY, Action.THROTTLE, Action.SKIP, Action.FAIL_TOKEN, Action.FAIL
+
+RULES: tuple[Rule, ...] = (
+    # Throttled: stop calling (each call extends the penalty) and wait.
+    Rule(T, "app throttled ({ref})", code=4, scope="app"),
+    Rule(T, "throttled ({ref})", code=17),
+    Rule(T, "throttled ({ref})", code=32),
+    Rule(T, "throttled ({ref})", code=613),
+    Rule(T, "throttled ({ref})", code=80002),
+    # The token is unusable: every call of it would fail the same way.
+    Rule(FT, "app not installed ({ref})", code=190, subcode=458),
+    Rule(FT, "user checkpointed ({ref})", code=190, subcode=459),
+    Rule(FT, "session invalidated ({ref})", code=190, subcode=460),
+    Rule(FT, "token expired ({ref})", code=190, subcode=463),
+    Rule(FT, "unconfirmed user ({ref})", code=190, subcode=464),
+    Rule(FT, "invalid token ({ref})", code=190, subcode=467),
+    Rule(FT, "invalid session ({ref})", code=190, subcode=492),
+    Rule(FT, "app not used for 90 days ({ref})", code=190, subcode=493),
+    Rule(FT, "invalid token ({ref})", code=190),
+    Rule(FT, "session error ({ref})", code=102),
+    # Nothing to harvest here, legitimately: record the unit as done, without records.
+    Rule(S, "not enough viewers ({ref})", code=10, pattern=r"not enough viewers"),
+    Rule(S, "posted before business conversion ({ref})", code=100, subcode=2108006),
+    Rule(S, "not shared to Facebook ({ref})", code=-1, subcode=2207086),
+    Rule(S, "metric not supported for this media ({ref})", code=100,
+         pattern=r"does not support the .* metrics? for this media product type"),
+    Rule(S, "metric not supported for this media ({ref})", code=100,
+         pattern=r"is not supported for this media type"),
+    # Permission missing: a property of the token, not of the unit.
+    Rule(FT, "permission denied ({ref})", code=10),
+    Rule(FT, "permission denied ({ref})", code=range(200, 300)),
+    # Transient: retry with backoff, a bounded number of times.
+    Rule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
+    Rule(R, "unknown error ({ref})", code=1),
+    Rule(R, "service error ({ref})", code=2),
+    Rule(R, "application limit ({ref})", code=341),
+    Rule(R, "temporarily blocked ({ref})", code=368),
+    Rule(R, "transient error ({ref})", transient=True),
+    Rule(R, "too many requests (HTTP 429)", status="429"),
+    Rule(R, "server error ({ref})", status="5xx"),
+    # Anything else is permanent for this unit.
+    Rule(F, "invalid parameter ({ref}): {message}", code=100),
+)
+
+MESSAGE_LIMIT = 200
+_PATTERNS = {r.pattern: re.compile(r.pattern, re.IGNORECASE) for r in RULES if r.pattern}
+
+
+def decide(error: HarvesterError) -> Decision:
+    """What to do about ``error`` (how many times it happened is the scheduler's to count)."""
+    if isinstance(error, GraphError):
+        return _decide_graph(error)
+    if isinstance(error, DecodeError):
+        return Decision(R, f"unreadable answer{_http(error.status)}")
+    if isinstance(error, TransportError):
+        return Decision(R, f"connection failed{_http(error.status)}")
+    if isinstance(error, ConfigError):
+        return Decision(FT, "no access token" if "token" in str(error) else "configuration error")
+    return Decision(F, type(error).__name__)
+
+
+def _decide_graph(error: GraphError) -> Decision:
+    rule = next((r for r in RULES if _matches(r, error)), None)
+    ref = _ref(error)
+    if rule is None:
+        return Decision(F, f"{_short(error.message)} ({ref})", code=error.code, subcode=error.subcode)
+    reason = rule.reason.format(ref=ref, message=_short(error.message))
+    wait = _server_wait(error) if rule.action is T else None
+    return Decision(rule.action, reason, wait, rule.scope, error.code, error.subcode)
+
+
+def _matches(rule: Rule, error: GraphError) -> bool:
+    if rule.code is not None and not (error.code in rule.code if isinstance(rule.code, range)
+                                      else error.code == rule.code):
+        return False
+    if rule.subcode is not None and error.subcode != rule.subcode:
+        return False
+    if rule.pattern is not None and not _PATTERNS[rule.pattern].search(error.message or ""):
+        return False
+    if rule.transient is not None and error.is_transient is not rule.transient:
+        return False
+    return rule.status is None or rule.status in (str(error.status), f"{error.status // 100}xx")
+
+
+def _server_wait(error: GraphError) -> float | None:
+    """The server's ``estimated_time_to_regain_access``, when it gave one."""
+    regain = getattr(error.usage, "regain_seconds", None)
+    return float(regain) if regain else None
+
+
+def _ref(error: GraphError) -> str:
+    if error.code is None:
+        return f"HTTP {error.status}"
+    return f"{error.code}/{error.subcode}" if error.subcode is not None else str(error.code)
+
+
+def _http(status: int | None) -> str:
+    return f" (HTTP {status})" if status is not None else ""
+
+
+def _short(message: str | None) -> str:
+    text = " ".join((message or "").split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
