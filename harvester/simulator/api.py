@@ -1,0 +1,439 @@
+"""The Graph API's answers: nodes, edges with cursor paging, insights with every rule of the reference.
+
+``GraphApi.handle`` gets a request the pipeline (server.py) has already authenticated, throttled
+and fault-checked, and answers it as graph.facebook.com (a "facebook" token: ``/me`` is the user,
+``/me/accounts`` lists pages, a page has ``instagram_business_account``) or graph.instagram.com
+(an "instagram" token: ``/me`` is the Instagram account) would. A token reads only its own
+accounts, their pages and media; anything else is the API's 100/33 "Unsupported get request".
+Metric rules come from :mod:`harvester.catalog`; values from :class:`~.world.World`.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
+
+import orjson
+
+from .. import catalog
+from ..days import DAY, iso
+from . import errors as E
+from .errors import Reply
+from .world import Account, Media, TokenInfo, World, account_id
+
+DEFAULT_VERSION = "v25.0"
+DEFAULT_LIMIT, MAX_LIMIT = 25, 100
+Query = Mapping[str, str]
+
+ACCOUNT_FIELDS: dict[str, Callable[[Account], Any]] = {
+    "id": lambda a: a.id, "ig_id": lambda a: a.index + 1000, "username": lambda a: a.username,
+    "name": lambda a: f"Simulated account {a.index}", "followers_count": lambda a: a.followers,
+    "follows_count": lambda a: a.follows, "media_count": lambda a: a.media_count,
+    "biography": lambda a: "A simulated Instagram professional account.",
+    "website": lambda a: f"https://example.com/{a.username}",
+}
+MEDIA_FIELDS: dict[str, Callable[[Media], Any]] = {
+    "id": lambda m: m.id, "media_type": lambda m: m.media_type,
+    "media_product_type": lambda m: m.media_product_type, "timestamp": lambda m: iso(m.timestamp),
+    "caption": lambda m: f"Simulated {m.media_type.lower()} {m.ordinal}",
+    "permalink": lambda m: f"https://www.instagram.com/p/SIM{m.id}/", "shortcode": lambda m: f"SIM{m.id}",
+    "media_url": lambda m: f"https://scontent.example/{m.id}.jpg", "owner": lambda m: {"id": account_id(m.account)},
+    "like_count": lambda m: m.ordinal % 97, "comments_count": lambda m: m.ordinal % 13,
+}
+NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
+LIMIT_METRICS = ("follower_count", "online_followers")
+TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
+MEDIA_ENUM = frozenset(E.MEDIA_METRIC_ENUM.split(", "))
+NO_LONGER_FOR_PRODUCT = frozenset({"plays", "clips_replays_count"})
+"""Retired media metrics answered with "does not support ... for this media product type"."""
+
+
+class Request:
+    """One call, parsed once: the node, the edge, the query, who asks and where it was asked."""
+
+    __slots__ = ("version", "node_id", "edge", "query", "token", "base_url")
+
+    def __init__(self, version: str, node_id: str, edge: str | None, query: Query, token: TokenInfo, base_url: str):
+        self.version, self.node_id, self.edge = version, node_id, edge
+        self.query, self.token, self.base_url = query, token, base_url
+
+
+class GraphApi:
+    def __init__(self, world: World):
+        self.world = world
+        self.edges: dict[tuple[str, str | None], Callable[[Request, Any], Reply]] = {
+            ("user", None): self._user, ("user", "accounts"): self._pages,
+            ("page", None): self._page,
+            ("account", None): self._account, ("account", "media"): self._media_edge,
+            ("account", "stories"): self._stories, ("account", "insights"): self._account_insights,
+            ("media", None): self._media_node, ("media", "children"): self._children,
+            ("media", "insights"): self._media_insights,
+        }
+
+    def handle(self, path: str, query: Query, token: TokenInfo, base_url: str) -> Reply:
+        parts = [p for p in path.split("/") if p]
+        version = parts.pop(0) if parts and parts[0][:1] == "v" and parts[0][1:2].isdigit() else DEFAULT_VERSION
+        if not parts:
+            return E.unsupported_get("")
+        if len(parts) > 2:
+            return E.unknown_path("/".join(parts[2:]))
+        found = self._resolve(parts[0], token)
+        if found is None:
+            return E.unsupported_get(parts[0])
+        kind, obj = found
+        edge = parts[1] if len(parts) > 1 else None
+        handler = self.edges.get((kind, edge))
+        if handler is None:
+            return E.unknown_path(edge or "")
+        node_id = obj.id if kind != "user" else obj.user_id
+        return handler(Request(version, node_id, edge, query, token, base_url), obj)
+
+    # --- who is what, and may this token see it -------------------------------------------
+
+    def _resolve(self, node: str, token: TokenInfo) -> tuple[str, Any] | None:
+        world = self.world
+        if node == "me":
+            if token.kind == "instagram":
+                return "account", world.account_by_id(token.account_ids[0])
+            return "user", token
+        if token.kind == "facebook" and node == token.user_id:
+            return "user", token
+        account = world.account_by_id(node)
+        if account is not None:
+            return ("account", account) if world.owner(account.index) is token else None
+        media = world.media_by_id(node)
+        if media is not None:
+            return ("media", media) if world.owner(media.account) is token else None
+        page = world.page_account(node) if token.kind == "facebook" else None
+        if page is not None and world.owner(page.index) is token:
+            return "page", page
+        return None
+
+    # --- nodes -----------------------------------------------------------------------------
+
+    def _user(self, req: Request, token: TokenInfo) -> Reply:
+        fields = {"id": lambda t: t.user_id, "name": lambda t: f"Simulated User {t.index}"}
+        return _fields_reply(req.query, fields, token, "user", default=("name", "id"))
+
+    def _page(self, req: Request, account: Account) -> Reply:
+        fields = {"id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
+                  "instagram_business_account": lambda a: {"id": a.id}}
+        return _fields_reply(req.query, fields, account, "page", default=("name", "id"))
+
+    def _account(self, req: Request, account: Account) -> Reply:
+        return _fields_reply(req.query, ACCOUNT_FIELDS, account, "account")
+
+    def _media_node(self, req: Request, media: Media) -> Reply:
+        return _fields_reply(req.query, MEDIA_FIELDS, media, "media")
+
+    # --- edges: cursor paging ---------------------------------------------------------------
+
+    def _pages(self, req: Request, token: TokenInfo) -> Reply:
+        accounts = [self.world.account_by_id(a) for a in token.account_ids]
+        render = lambda i: {"name": f"Simulated Page {accounts[i].index}", "id": accounts[i].page_id}  # noqa: E731
+        return self._paged(req, len(accounts), render)
+
+    def _media_edge(self, req: Request, account: Account) -> Reply:
+        fields = _field_list(req.query, MEDIA_FIELDS, "media")
+        if isinstance(fields, Reply):
+            return fields
+        return self._paged(req, self.world.listed_media(account),
+                           lambda i: _render(MEDIA_FIELDS, self.world.media(account, i), fields))
+
+    def _stories(self, req: Request, account: Account) -> Reply:
+        fields = _field_list(req.query, MEDIA_FIELDS, "media")
+        if isinstance(fields, Reply):
+            return fields
+        return self._paged(req, account.stories, lambda i: _render(MEDIA_FIELDS, self.world.story(account, i), fields))
+
+    def _children(self, req: Request, media: Media) -> Reply:
+        fields = _field_list(req.query, MEDIA_FIELDS, "media")
+        if isinstance(fields, Reply):
+            return fields
+        return self._paged(req, media.children, lambda i: _render(MEDIA_FIELDS, self.world.child(media, i), fields))
+
+    def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> Reply:
+        window = _page_window(req.query, total)
+        if isinstance(window, Reply):
+            return window
+        start, end, limit = window
+        body: dict[str, Any] = {"data": [render(i) for i in range(start, end)]}
+        if end > start:
+            paging: dict[str, Any] = {"cursors": {"before": _cursor(start), "after": _cursor(end)}}
+            if start > 0:
+                paging["previous"] = _edge_url(req, limit, "before", _cursor(start))
+            if end < total:
+                paging["next"] = _edge_url(req, limit, "after", _cursor(end))
+            body["paging"] = paging
+        return _ok(body)
+
+    # --- account insights --------------------------------------------------------------------
+
+    def _account_insights(self, req: Request, account: Account) -> Reply:
+        q = req.query
+        metrics = _metric_list(q)
+        if isinstance(metrics, Reply):
+            return metrics
+        chosen = []
+        for i, name in enumerate(metrics):
+            m = catalog.account_metric(name)
+            if m is None:
+                return E.invalid(E.IMPRESSIONS_ACCOUNT) if name == "impressions" else \
+                    E.invalid(E.MUST_BE_ONE_OF.format(index=i, values=E.ACCOUNT_METRIC_ENUM))
+            chosen.append(m)
+        period = q.get("period")
+        if not period:
+            return E.invalid(E.PARAM_REQUIRED.format(name="period"))
+        wrong = next((m for m in chosen if m.period != period), None)
+        if wrong is not None:
+            return E.invalid(E.INCOMPATIBLE_PERIOD.format(period=period, metric=wrong.name))
+        demographic = [m for m in chosen if m.kind == "demographic"]
+        if demographic and len(demographic) != len(chosen):
+            return E.unknown_error()  # GUESS: demographics mixed with other lifetime metrics
+        if demographic:
+            return self._demographics(req, account, chosen)
+        return self._interactions(req, account, chosen)
+
+    def _interactions(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> Reply:
+        q = req.query
+        metric_type = q.get("metric_type")
+        if metric_type not in (None, "total_value", "time_series"):
+            return E.invalid(E.METRIC_TYPE_ENUM)
+        only_totals = [m.name for m in chosen if m.metric_types == ("total_value",)]
+        if only_totals and metric_type != "total_value":
+            return E.invalid(E.TOTAL_VALUE_ONLY.format(metrics=",".join(only_totals)))
+        no_totals = [m.name for m in chosen if "total_value" not in m.metric_types and m.kind == "series"]
+        if no_totals and metric_type == "total_value":
+            return E.invalid(E.NO_TOTAL_VALUE.format(metrics=",".join(no_totals)))
+        window = self._window(q, chosen)
+        if isinstance(window, Reply):
+            return window
+        since, until = window
+        big = account.followers >= 100
+        if metric_type == "total_value":
+            breakdowns = tuple(b for b in q.get("breakdown", "").split(",") if b)
+            if any(b not in m.breakdowns for m in chosen for b in breakdowns):
+                return E.unknown_error()
+            data = [self._total(account, m, since, until, breakdowns) for m in chosen
+                    if big or m.min_followers < 100]
+        else:  # time series: breakdowns are not included in the response
+            data = [self._series(account, m, since, until) for m in chosen if big or m.min_followers < 100]
+        return _ok({"data": data, "paging": _window_paging(req, since, until)})
+
+    def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | Reply:
+        now = int(self.world.now)
+        bad = next((k for k in ("since", "until") if q.get(k) and not q[k].isdigit()), None)
+        if bad is not None:
+            return E.invalid(E.BAD_NUMBER.format(name=bad))
+        until = int(q["until"]) if q.get("until") else now
+        since = int(q["since"]) if q.get("since") else until - DAY
+        if since >= until:
+            return E.invalid(E.SINCE_AFTER_UNTIL)
+        if until - since > catalog.MAX_RANGE_SECONDS:
+            return E.invalid(E.RANGE_TOO_LONG)
+        if since < now - catalog.RETENTION_DAYS * DAY:
+            return E.invalid(E.RETENTION)
+        recent = next((m for m in chosen if m.name in LIMIT_METRICS), None)
+        if recent is not None and since < self.world.last30:
+            return E.invalid(E.LAST_30_DAYS.format(metric=recent.name))
+        return since, until
+
+    def _total(self, account: Account, m: catalog.Metric, since: int, until: int,
+               breakdowns: tuple[str, ...]) -> dict:
+        world = self.world
+        total: dict[str, Any] = {"value": world.interaction(account, m.name, since, until)}
+        if breakdowns:
+            results = []
+            for combo in _combos(breakdowns):
+                v = world.interaction(account, m.name, since, until, tuple(zip(breakdowns, combo)))
+                if v:
+                    results.append({"dimension_values": list(combo), "value": v})
+            total = {"value": sum(r["value"] for r in results),
+                     "breakdowns": [{"dimension_keys": list(breakdowns), "results": results}]}
+        return {"name": m.name, "period": m.period, "title": m.title, "description": m.description,
+                "total_value": total, "id": f"{account.id}/insights/{m.name}/{m.period}"}
+
+    def _series(self, account: Account, m: catalog.Metric, since: int, until: int) -> dict:
+        world = self.world
+        ends = world.series_days(since, until)
+        if m.object_value:
+            values = [{"value": world.online_followers(account, e), "end_time": iso(e)} for e in ends]
+        else:
+            values = [{"value": world.daily(account, m.name, e), "end_time": iso(e)} for e in ends]
+        return {"name": m.name, "period": m.period, "values": values, "title": m.title,
+                "description": m.description, "id": f"{account.id}/insights/{m.name}/{m.period}"}
+
+    def _demographics(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> Reply:
+        q = req.query
+        if q.get("metric_type") not in (None, "total_value"):
+            return E.invalid(E.TOTAL_VALUE_ONLY.format(metrics=",".join(m.name for m in chosen)))
+        timeframe = q.get("timeframe")
+        if not timeframe:
+            return E.invalid(E.PARAM_REQUIRED.format(name="timeframe"))
+        if timeframe not in TIMEFRAMES:
+            return E.invalid(E.TIMEFRAME_ENUM)
+        breakdowns = tuple(b for b in q.get("breakdown", "").split(",") if b)
+        if not breakdowns:
+            return E.invalid(E.BREAKDOWN_REQUIRED.format(metrics=",".join(m.name for m in chosen)))
+        if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(set(breakdowns)) < len(breakdowns):
+            return E.unknown_error()
+        data = [self._demographic(account, m, timeframe, breakdowns) for m in chosen
+                if self.world.has_demographic(account, m.name)]
+        return _ok({"data": data})
+
+    def _demographic(self, account: Account, m: catalog.Metric, timeframe: str, breakdowns: tuple[str, ...]) -> dict:
+        tf = timeframe.upper()
+        results = [{"dimension_values": [tf, *combo], "value": v}
+                   for combo, v in self.world.demographics(account, m.name, timeframe, breakdowns)]
+        return {"name": m.name, "period": m.period, "title": m.title, "description": m.description,
+                "total_value": {"breakdowns": [{"dimension_keys": ["timeframe", *breakdowns], "results": results}]},
+                "id": f"{account.id}/insights/{m.name}/{m.period}"}
+
+    # --- media insights ------------------------------------------------------------------------
+
+    def _media_insights(self, req: Request, media: Media) -> Reply:
+        metrics = _metric_list(req.query)
+        if isinstance(metrics, Reply):
+            return metrics
+        if media.child is not None:
+            return E.invalid(E.ALBUM_CHILD)  # GUESS: the reference says only "not available"
+        chosen = _media_metrics(metrics, media)
+        if isinstance(chosen, Reply):
+            return chosen
+        breakdowns = tuple(b for b in req.query.get("breakdown", "").split(",") if b)
+        if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(breakdowns) > 1:
+            return E.unknown_error()
+        if media.expired:
+            return _ok({"data": []})  # GUESS: an expired story's insights as "no data"
+        if self.world.before_conversion(media):
+            return E.before_conversion()
+        if media.viewers is not None and media.viewers < catalog.STORY_MIN_VIEWERS:
+            return E.not_enough_viewers()
+        return _ok({"data": [self._media_metric(media, m, breakdowns) for m in chosen]})
+
+    def _media_metric(self, media: Media, m: catalog.Metric, breakdowns: tuple[str, ...]) -> dict:
+        value = self.world.media_value(media, m.name)
+        out: dict[str, Any] = {"name": m.name, "period": "lifetime", "values": [{"value": value}],
+                               "title": m.title, "description": m.description}
+        if breakdowns:
+            results = [{"dimension_values": [v], "value": n}
+                       for v, n in self.world.media_breakdown(media, m.name, breakdowns[0])]
+            out["total_value"] = {"value": value, "breakdowns": [{"dimension_keys": [breakdowns[0]],
+                                                                  "results": results}]}
+        out["id"] = f"{media.id}/insights/{m.name}/lifetime"
+        return out
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _ok(body: dict) -> Reply:
+    return Reply(200, orjson.dumps(body))
+
+
+def _metric_list(q: Query) -> list[str] | Reply:
+    names = [n.strip() for n in q.get("metric", "").split(",") if n.strip()]
+    return names or E.invalid(E.PARAM_REQUIRED.format(name="metric"))
+
+
+def _media_metrics(names: list[str], media: Media) -> list[catalog.Metric] | Reply:
+    """The catalog's metrics for ``names``, or the error the API gives for the first bad one."""
+    product = media.product_type
+    chosen, unsupported = [], []
+    for i, name in enumerate(names):
+        m = catalog.media_metric(name)
+        if m is not None and product in m.product_types:
+            chosen.append(m)
+        elif name == "impressions":
+            feed_still = media.media_type in ("IMAGE", "CAROUSEL_ALBUM") or product == "STORY"
+            return E.invalid(E.IMPRESSIONS_MEDIA_V22 if feed_still else E.IMPRESSIONS_MEDIA_PRODUCT)
+        elif m is not None or name in NO_LONGER_FOR_PRODUCT or name in MEDIA_ENUM:
+            unsupported.append(name)
+        else:
+            return E.invalid(E.MUST_BE_ONE_OF.format(index=i, values=E.MEDIA_METRIC_ENUM))
+    if len(unsupported) == 1:
+        return E.invalid(E.NOT_FOR_PRODUCT.format(metric=unsupported[0]))
+    if unsupported:
+        return E.invalid(E.NOT_FOR_PRODUCT_MANY.format(metrics=", ".join(unsupported)))
+    return chosen
+
+
+def _combos(breakdowns: tuple[str, ...]) -> list[tuple[str, ...]]:
+    combos: list[tuple[str, ...]] = [()]
+    for b in breakdowns:
+        combos = [c + (v,) for c in combos for v in catalog.BREAKDOWN_VALUES[b]]
+    return combos
+
+
+def _field_list(q: Query, known: Mapping[str, Any], kind: str, default: tuple[str, ...] = ("id",)) -> list[str] | Reply:
+    raw = q.get("fields")
+    fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else list(default)
+    bad = next((f for f in fields if f not in known), None)
+    if bad is not None:
+        return E.invalid(E.NONEXISTING_FIELD.format(field=bad, node=NODE_TYPES[kind]))
+    if "id" not in fields:
+        fields.append("id")       # the API always answers the id
+    return fields
+
+
+def _render(known: Mapping[str, Callable[[Any], Any]], obj: Any, fields: list[str]) -> dict:
+    return {f: known[f](obj) for f in fields}
+
+
+def _fields_reply(q: Query, known: Mapping[str, Callable[[Any], Any]], obj: Any, kind: str,
+                  default: tuple[str, ...] = ("id",)) -> Reply:
+    fields = _field_list(q, known, kind, default)
+    return fields if isinstance(fields, Reply) else _ok(_render(known, obj, fields))
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(b"sim:%d" % offset).decode()
+
+
+def _offset(cursor: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode())
+    except (ValueError, TypeError):
+        return None
+    return int(raw[4:]) if raw[:4] == b"sim:" and raw[4:].isdigit() else None
+
+
+def _page_window(q: Query, total: int) -> tuple[int, int, int] | Reply:
+    """(start, end, limit) of the page the query asks for."""
+    raw = q.get("limit")
+    if raw is not None and not raw.isdigit():
+        return E.invalid(E.BAD_NUMBER.format(name="limit"))
+    limit = min(MAX_LIMIT, max(1, int(raw))) if raw else DEFAULT_LIMIT
+    if q.get("after"):
+        start = _offset(q["after"])
+        if start is None or start > total:
+            return E.invalid(E.CURSOR_TOO_FAR)
+        return start, min(total, start + limit), limit
+    if q.get("before"):
+        end = _offset(q["before"])
+        if end is None or end > total:
+            return E.invalid(E.CURSOR_TOO_FAR)
+        return max(0, end - limit), end, limit
+    return 0, min(total, limit), limit
+
+
+def _edge_url(req: Request, limit: int, direction: str, cursor: str) -> str:
+    """A paging URL as the API writes it: the access token first (yes, embedded), then the query."""
+    params = {"access_token": req.token.token}
+    params.update((k, v) for k, v in req.query.items() if k not in ("access_token", "after", "before", "limit"))
+    params.update(limit=str(limit), **{direction: cursor})
+    return f"{req.base_url}/{req.version}/{req.node_id}/{req.edge}?{urlencode(params)}"
+
+
+def _window_paging(req: Request, since: int, until: int) -> dict[str, str]:
+    """Insights paging: the adjacent windows of the same length (following them walks forever)."""
+    span = until - since
+
+    def url(s: int, u: int) -> str:
+        params = {"access_token": req.token.token}
+        params.update((k, v) for k, v in req.query.items() if k not in ("access_token", "since", "until"))
+        params.update(since=str(s), until=str(u))
+        return f"{req.base_url}/{req.version}/{req.node_id}/insights?{urlencode(params)}"
+
+    return {"previous": url(since - span, since), "next": url(until, until + span)}

@@ -1,0 +1,379 @@
+"""A deterministic synthetic Instagram world, derived from a seed on demand.
+
+Nothing but the tokens is built up front: an id encodes what is needed to derive its object
+(account index; account index and ordinal for media and stories; plus a child number for album
+children), and every attribute and every metric value is a hash of the seed and the object's
+key. So tens of thousands of accounts and millions of media cost nothing until asked for, and
+the ground truth (truth.py) can be computed without serving anything.
+
+Ids: accounts ``178414`` + 11 digits; media ``1790``, live and expired stories ``1791``, album
+children ``1792``, each + account (6 digits) + ordinal (7 digits) (+ child, 2 digits); Facebook
+pages ``1000…``; Facebook users ``1020…``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import math
+import time
+from functools import lru_cache
+from typing import Iterator, Literal
+
+import msgspec
+
+from .. import catalog
+from ..days import DAY, from_unix, pacific_days_ending_in, pacific_end_time, to_unix
+
+ACCOUNT_BASE = 17841400000000000
+PAGE_BASE = 100000000000000
+USER_BASE = 102000000000000
+MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
+MAX_ACCOUNTS = 1_000_000
+MEDIA_EDGE_MAX = 10_000
+"""``/media`` lists at most the 10,000 most recent media (reference S12)."""
+HISTORY_DAYS = 730
+EXPIRED_STORIES = 2
+"""Expired stories per account: not listed by ``/stories``, but readable by id."""
+
+
+class WorldSpec(msgspec.Struct, frozen=True):
+    seed: int = 1
+    accounts: int = 20
+    media_per_account: int = 100
+    """Mean media per account; counts have a long (exponential) tail around it."""
+    now: float | None = None
+    """The world's present (Unix seconds); None: the current time floored to the hour."""
+    revoked_tokens: int = 0
+    """The last K tokens are revoked (190/460)."""
+    expiring_tokens: tuple[tuple[int, int], ...] = ()
+    """(token index, N): that token expires after N calls (190/463)."""
+    tokens: int | None = None
+    """How many tokens; None: Facebook-Login tokens of 1-4 accounts and Instagram-Login tokens of
+    one, drawn from the seed. Given: alternately Facebook (owning the rest) and Instagram (one)."""
+    small_accounts: float = 0.15
+    """Share of accounts under 100 followers."""
+    stories_per_account: float = 2.0
+    """Mean live stories per account."""
+    converted_share: float = 0.3
+    """Share of accounts that became business accounts within the last two years."""
+    few_viewers: float = 0.2
+    """Share of stories with fewer than 5 viewers."""
+
+
+class TokenInfo(msgspec.Struct, frozen=True):
+    token: str
+    index: int
+    kind: Literal["facebook", "instagram"]
+    account_ids: tuple[str, ...]
+    user_id: str
+    """The Facebook user of a Facebook-Login token; the account itself for Instagram Login."""
+    revoked: bool = False
+    expires_after_calls: int | None = None
+
+
+class Account(msgspec.Struct, frozen=True):
+    index: int
+    id: str
+    username: str
+    followers: int
+    follows: int
+    media_count: int
+    stories: int
+    """Live stories (posted within the last 24 hours)."""
+    engagements: int
+    converted_at: int
+    """When it became a business account: media posted before answer 100/2108006."""
+    page_id: str
+
+
+class Media(msgspec.Struct, frozen=True):
+    id: str
+    account: int
+    ordinal: int
+    media_type: str
+    media_product_type: str
+    timestamp: int
+    children: int = 0
+    child: int | None = None
+    """The child's number for album children (no insights)."""
+    viewers: int | None = None
+    """Stories only."""
+    expired: bool = False
+
+    @property
+    def product_type(self) -> catalog.ProductType:
+        return catalog.product_type_of(self.media_type, self.media_product_type)
+
+
+MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75, "VIDEO", "FEED"),
+               (1.0, "VIDEO", "REELS"))
+"""(cumulative share, media_type, media_product_type): reels are media_type VIDEO."""
+
+DAILY_RATE = {"accounts_engaged": 0.05, "comments": 0.01, "follows_and_unfollows": 0.004, "likes": 0.08,
+              "profile_links_taps": 0.005, "reach": 0.3, "replies": 0.004, "reposts": 0.003, "saves": 0.01,
+              "shares": 0.01, "total_interactions": 0.12, "views": 1.5}
+"""Daily value of an account's interaction metric, per follower."""
+MEDIA_RATE = {"comments": 0.01, "follows": 0.002, "ig_reels_avg_watch_time": 0.0, "ig_reels_video_view_total_time": 0.0,
+              "likes": 0.08, "navigation": 0.5, "profile_activity": 0.01, "profile_visits": 0.02, "reach": 0.3,
+              "replies": 0.01, "saved": 0.01, "shares": 0.01, "total_interactions": 0.12, "views": 0.8}
+"""A media metric's value per follower (stories: per viewer)."""
+
+
+def account_id(index: int) -> str:
+    return str(ACCOUNT_BASE + index)
+
+
+class World:
+    def __init__(self, spec: WorldSpec):
+        self.spec = spec
+        self.now = spec.now if spec.now is not None else float(int(time.time()) // 3600 * 3600)
+        self.today = to_unix(from_unix(int(self.now)))
+        self.last30 = self.today - 30 * DAY
+        self.tokens = self._build_tokens()
+        self._by_secret = {t.token: t for t in self.tokens}
+        self._owner = [0] * spec.accounts
+        for t in self.tokens:
+            for a in t.account_ids:
+                self._owner[int(a) - ACCOUNT_BASE] = t.index
+        self._by_user = {t.user_id: t for t in self.tokens if t.kind == "facebook"}
+        self.account = lru_cache(maxsize=65536)(self._account)
+
+    # --- hashing -----------------------------------------------------------------------------
+
+    def unit(self, *key: object) -> float:
+        """A float in [0, 1), a pure function of the seed and ``key``."""
+        return self.bits(*key) / 2.0 ** 64
+
+    def bits(self, *key: object) -> int:
+        raw = repr((self.spec.seed, key)).encode()
+        return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def _build_tokens(self) -> list[TokenInfo]:
+        spec = self.spec
+        groups = self._groups()
+        expiring = dict(spec.expiring_tokens)
+        tokens = []
+        for i, (kind, members) in enumerate(groups):
+            ids = tuple(account_id(a) for a in members)
+            secret = f"{'EAA' if kind == 'facebook' else 'IGAA'}sim{spec.seed}x{i}x{self.bits('token', i):016x}"
+            user = str(USER_BASE + i) if kind == "facebook" else ids[0]
+            tokens.append(TokenInfo(secret, i, kind, ids, user, revoked=i >= len(groups) - spec.revoked_tokens,
+                                    expires_after_calls=expiring.get(i)))
+        return tokens
+
+    def _groups(self) -> list[tuple[str, list[int]]]:
+        n = self.spec.accounts
+        if self.spec.tokens is not None:
+            return _even_groups(n, max(1, min(self.spec.tokens, n)))
+        groups, start, i = [], 0, 0
+        while start < n:
+            kind = "facebook" if i == 0 else "instagram" if i == 1 else \
+                ("facebook" if self.unit("kind", i) < 0.5 else "instagram")
+            size = 1 if kind == "instagram" else 1 + self.bits("owns", i) % 4
+            if i == 0 and n > 1:
+                size = min(size, n - 1)            # leave an account for an Instagram-Login token
+            groups.append((kind, list(range(start, min(n, start + size)))))
+            start += size
+            i += 1
+        return groups
+
+    def token(self, secret: str) -> TokenInfo | None:
+        return self._by_secret.get(secret)
+
+    def user_token(self, user_id: str) -> TokenInfo | None:
+        return self._by_user.get(user_id)
+
+    def owner(self, index: int) -> TokenInfo:
+        return self.tokens[self._owner[index]]
+
+    def to_json(self, base_url: str) -> dict:
+        return {"base_url": base_url,
+                "tokens": [{"token": t.token, "accounts": list(t.account_ids)} for t in self.tokens]}
+
+    # --- objects -----------------------------------------------------------------------------
+
+    def _account(self, index: int) -> Account:
+        spec, u = self.spec, lambda *k: self.unit("account", index, *k)
+        small = u("small") < spec.small_accounts
+        followers = 5 + int(u("followers") * 90) if small else int(100 * 10 ** (3 * u("followers")))
+        media = int(-spec.media_per_account * math.log(1.0 - u("media"))) if spec.media_per_account else 0
+        converted = (30 + u("converted_days") * 600) if u("converted") < spec.converted_share else 800
+        return Account(index, account_id(index), f"sim_account_{index}", followers, int(50 + 900 * u("follows")),
+                       media, int(u("stories") * (2 * spec.stories_per_account + 1)),
+                       int(followers * (0.05 + 0.5 * u("engagements"))),
+                       int(self.now - converted * DAY), str(PAGE_BASE + index))
+
+    def account_by_id(self, object_id: str) -> Account | None:
+        index = _index(object_id, ACCOUNT_BASE, self.spec.accounts)
+        return None if index is None else self.account(index)
+
+    def page_account(self, page_id: str) -> Account | None:
+        index = _index(page_id, PAGE_BASE, self.spec.accounts)
+        return None if index is None else self.account(index)
+
+    def media(self, account: Account, ordinal: int) -> Media:
+        """The ``ordinal``-th most recent media (0 is the newest), spread over two years."""
+        u = lambda *k: self.unit("media", account.index, ordinal, *k)  # noqa: E731
+        span = HISTORY_DAYS * DAY / max(1, account.media_count)
+        timestamp = int(self.now - 3600 - span * (ordinal + u("when")))
+        share = u("kind")
+        _, media_type, product = next(k for k in MEDIA_KINDS if share < k[0])
+        children = 2 + int(u("children") * 9) if media_type == "CAROUSEL_ALBUM" else 0
+        return Media(f"{MEDIA_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal, media_type,
+                     product, timestamp, children)
+
+    def story(self, account: Account, ordinal: int) -> Media:
+        """Live stories first (newest first, all within the last 23 hours), then expired ones."""
+        u = lambda *k: self.unit("story", account.index, ordinal, *k)  # noqa: E731
+        live = ordinal < account.stories
+        if live:
+            timestamp = int(self.now - 23 * 3600 * (ordinal + u("when")) / account.stories)
+        else:
+            timestamp = int(self.now - DAY * (1 + ordinal - account.stories + u("when")))
+        viewers = int(u("viewers") * 5) if u("few") < self.spec.few_viewers else 5 + int(account.followers * u("viewers"))
+        return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
+                     "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
+
+    def child(self, parent: Media, number: int) -> Media:
+        kind = "VIDEO" if self.unit("child", parent.id, number) < 0.2 else "IMAGE"
+        return Media(f"{CHILD_PREFIX}{parent.account:06d}{parent.ordinal:07d}{number:02d}", parent.account,
+                     parent.ordinal, kind, "FEED", parent.timestamp, child=number)
+
+    def media_by_id(self, object_id: str) -> Media | None:
+        """Any media, story or album child, or None if the id names nothing in this world."""
+        prefix, digits = object_id[:4], object_id[4:]
+        if prefix not in (MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX) or not digits.isdigit() \
+                or len(digits) != (15 if prefix == CHILD_PREFIX else 13):
+            return None
+        index, ordinal = int(digits[:6]), int(digits[6:13])
+        if index >= self.spec.accounts:
+            return None
+        account = self.account(index)
+        if prefix == STORY_PREFIX:
+            return self.story(account, ordinal) if ordinal < account.stories + EXPIRED_STORIES else None
+        if ordinal >= account.media_count:
+            return None
+        parent = self.media(account, ordinal)
+        if prefix == MEDIA_PREFIX:
+            return parent
+        number = int(digits[13:])
+        return self.child(parent, number) if number < parent.children else None
+
+    def listed_media(self, account: Account) -> int:
+        """How many media ``/media`` lists."""
+        return min(account.media_count, MEDIA_EDGE_MAX)
+
+    def live_stories(self, account: Account) -> list[Media]:
+        return [self.story(account, n) for n in range(account.stories)]
+
+    def before_conversion(self, media: Media) -> bool:
+        return media.viewers is None and media.timestamp < self.account(media.account).converted_at
+
+    # --- values: each a pure function of its key ---------------------------------------------
+
+    def interaction(self, account: Account, metric: str, since: int, until: int,
+                    dims: tuple[tuple[str, str], ...] = ()) -> int:
+        """An interaction total over ``[since, until)``, whole or for one breakdown combination."""
+        base = max(1.0, account.followers * DAILY_RATE[metric]) * (until - since) / DAY
+        u = self.unit("total", account.index, metric, since, until, dims)
+        if not dims:
+            return int(base * (0.5 + u))
+        if self.unit("zero", account.index, metric, since, until, dims) < 0.2:
+            return 0
+        return int(base * 2 * u / len(dims) / 3)
+
+    def series_days(self, since: int, until: int) -> list[int]:
+        """End times of the Pacific days in ``[since, until)`` that have ended by now."""
+        ends = (pacific_end_time(d) for d in pacific_days_ending_in(since, until))
+        return [e for e in ends if e <= self.now]
+
+    def daily(self, account: Account, metric: str, end_time: int) -> int:
+        u = self.unit("daily", account.index, metric, end_time)
+        if metric == "follower_count":
+            return int(account.followers * 0.01 * u)
+        return int(max(1.0, account.followers * DAILY_RATE[metric]) * (0.5 + u))
+
+    def online_followers(self, account: Account, end_time: int) -> dict[str, int]:
+        """Followers online per hour "0".."23" of the day ending at ``end_time``."""
+        out = {}
+        for hour in range(24):
+            shape = 0.3 + 0.7 * math.sin(math.pi * hour / 24)
+            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + self.unit("online", account.index, end_time, hour)))
+        return out
+
+    def demographics(self, account: Account, metric: str, timeframe: str,
+                     breakdowns: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
+        """The top 45 combinations of the breakdowns' values with their counts, largest first."""
+        base = account.followers if metric == "follower_demographics" else account.engagements
+        scale = base * (0.25 if timeframe == "this_week" else 1.0)
+        combos = itertools.product(*(catalog.BREAKDOWN_VALUES[b] for b in breakdowns))
+        valued = ((c, int(scale * self.unit("demo", account.index, metric, timeframe, breakdowns, c) ** 3))
+                  for c in combos)
+        top = heapq.nlargest(catalog.DEMOGRAPHIC_TOP, (x for x in valued if x[1] > 0), key=lambda x: (x[1], x[0]))
+        return top
+
+    def has_demographic(self, account: Account, metric: str) -> bool:
+        if account.followers < 100:
+            return False
+        return metric != "engaged_audience_demographics" or account.engagements >= 100
+
+    def media_value(self, media: Media, metric: str) -> int:
+        """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
+        m = catalog.media_metric(metric)
+        if m is not None and m.breakdowns:
+            return sum(v for _, v in self.media_breakdown(media, metric, m.breakdowns[0]))
+        u = self.unit("media_value", media.id, metric)
+        if metric == "ig_reels_avg_watch_time":
+            return int(2000 + 13000 * u)
+        audience = media.viewers if media.viewers is not None else self.account(media.account).followers
+        if metric == "ig_reels_video_view_total_time":
+            return int(audience * 0.8 * 5000 * (0.5 + u))
+        return int(audience * MEDIA_RATE[metric] * (0.5 + u))
+
+    def media_breakdown(self, media: Media, metric: str, breakdown: str) -> list[tuple[str, int]]:
+        """Non-zero results of a media breakdown, in the catalog's (lower-case) value order."""
+        audience = media.viewers if media.viewers is not None else self.account(media.account).followers
+        out = []
+        for value in catalog.BREAKDOWN_VALUES[breakdown]:
+            u = self.unit("media_breakdown", media.id, metric, value)
+            v = 0 if u < 0.25 else int(audience * MEDIA_RATE[metric] * u / 3)
+            if v:
+                out.append((value, v))
+        return out
+
+    def accounts_of_live_tokens(self) -> Iterator[Account]:
+        for t in self.tokens:
+            if not t.revoked:
+                for a in t.account_ids:
+                    yield self.account(int(a) - ACCOUNT_BASE)
+
+
+def _even_groups(n: int, tokens: int) -> list[tuple[str, list[int]]]:
+    """``tokens`` tokens over ``n`` accounts: odd ones Instagram (one account), even ones Facebook
+    sharing the rest in contiguous blocks; a single token is a Facebook one owning everything."""
+    kinds = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
+    facebook = kinds.count("facebook")
+    rest = n - (tokens - facebook)
+    sizes = [1 if k == "instagram" else rest // facebook + (1 if j < rest % facebook else 0)
+             for j, k in zip(_facebook_numbers(kinds), kinds)]
+    groups, start = [], 0
+    for kind, size in zip(kinds, sizes):
+        groups.append((kind, list(range(start, start + size))))
+        start += size
+    return groups
+
+
+def _facebook_numbers(kinds: list[str]) -> list[int]:
+    counter = itertools.count()
+    return [next(counter) if k == "facebook" else -1 for k in kinds]
+
+
+def _index(object_id: str, base: int, count: int) -> int | None:
+    if not object_id.isdigit():
+        return None
+    index = int(object_id) - base
+    return index if 0 <= index < count else None
