@@ -116,8 +116,13 @@ def decide(error: HarvesterError) -> Decision:
     return Decision(F, type(error).__name__)
 
 
+def rule_for(error: GraphError) -> Rule | None:
+    """The first row of :data:`RULES` that ``error`` matches (None: the default, FAIL)."""
+    return next((r for r in RULES if _matches(r, error)), None)
+
+
 def _decide_graph(error: GraphError) -> Decision:
-    rule = next((r for r in RULES if _matches(r, error)), None)
+    rule = rule_for(error)
     ref = _ref(error)
     if rule is None:
         return Decision(F, f"{_short(error.message)} ({ref})", code=error.code, subcode=error.subcode)
