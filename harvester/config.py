@@ -83,6 +83,8 @@ class Account(msgspec.Struct, frozen=True):
 
 
 class MetricChoice(msgspec.Struct, frozen=True):
+    """One catalog metric and the metric types and breakdowns asked of it (media: no metric type)."""
+
     metric: catalog.Metric
     metric_types: tuple[str, ...]
     breakdowns: tuple[str, ...]
@@ -111,6 +113,8 @@ class RefreshSettings(msgspec.Struct, frozen=True):
 
 
 class Config(msgspec.Struct, frozen=True):
+    """A validated configuration; ``path`` is the file it came from, as given (messages start with it)."""
+
     path: str
     graph: GraphSettings
     rate_limit: RateLimit
@@ -131,6 +135,8 @@ class Config(msgspec.Struct, frozen=True):
 
 
 class Rule(NamedTuple):
+    """What one scalar key accepts: its TOML types, a check of the value, and how to say so."""
+
     types: tuple[type, ...]
     ok: Callable[[Any], bool]
     expected: str
@@ -199,7 +205,9 @@ METRIC_LISTS = {
     "media": MetricList("media", ("media",), ("name", "period", "breakdowns"), "a media"),
 }
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TOKEN_LIKE = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|\S{60,}")
+#: Graph API tokens start so (user/page: EAA..., Instagram Login: IGQ..., IGAA...) or are long runs of
+#: token characters; a value like this is never echoed, in case someone pasted a token.
+_TOKEN_LIKE = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|[\w|-]{60,}")
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -323,8 +331,11 @@ def _window(p: Problems, raw: dict, today: date) -> Window | None:
     if "window" not in raw:
         p.add("[window] is missing; expected since and until (UTC dates, until exclusive), or days = N")
         return None
+    table = raw["window"]
+    if not isinstance(table, dict):
+        p.add(f"[window] is {_kind(table)}; expected a table")
+        return None
     before = len(p.messages)
-    table = _table(p, raw["window"], "[window]")
     values = _checked(p, table, RULES["window"], "[window]")
     span = _span(p, table, values, today)
     if span is None or not _span_ok(p, *span, today) or len(p.messages) > before:
@@ -522,12 +533,12 @@ def _options(p: Problems, metric: catalog.Metric, entry: dict, key: str, where: 
     types = _subset(p, entry, "metric_types", metric.metric_types, metric.name, where) if key != "media" else ()
     default = metric.breakdowns if key == "media" or "total_value" in (types or ()) else ()
     breakdowns = _subset(p, entry, "breakdowns", metric.breakdowns, metric.name, where, default)
-    if key == "account" and breakdowns and "total_value" not in (types or ()):
+    if key == "account" and breakdowns and types is not None and "total_value" not in types:
         p.add(f"{where}.breakdowns = {_show(list(breakdowns))} needs metric type \"total_value\": breakdowns "
               f"apply only to totals; expected \"total_value\" in metric_types, or no breakdowns")
     if len(p.messages) > before:
         return None
-    return MetricChoice(metric, types if key != "demographics" else metric.metric_types, breakdowns or ())
+    return MetricChoice(metric, types or (), breakdowns or ())
 
 
 _NOUNS = {"metric_types": "metric type", "breakdowns": "breakdown"}
