@@ -1,0 +1,68 @@
+"""``make bench`` (``python -m bench [decode e2e makespan memory] [--quick]``).
+
+Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
+met?) and writes ``bench/results.json``: one section per benchmark, each number from its latest
+run (a benchmark not run this time keeps its section from the run before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from importlib import import_module
+from pathlib import Path
+
+import orjson
+
+from .measure import Outcome, Row
+
+BENCHMARKS = ("decode", "e2e", "makespan", "memory")
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run, not figures")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"no benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    names = args.names or list(BENCHMARKS)
+    results = _previous() if args.names else {}
+    rows: list[Row] = []
+    for name in names:
+        started = time.monotonic()
+        print(f"== {name}", file=sys.stderr, flush=True)
+        outcome: Outcome = import_module(f".{name}", __package__).run(quick=args.quick)
+        results[name] = {**outcome.results, "bench_seconds": round(time.monotonic() - started, 1),
+                         "unix_time": int(time.time())}
+        rows += outcome.rows
+    print(table(rows))
+    if not args.quick:
+        RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        print(f"wrote {RESULTS}", file=sys.stderr)
+    return 0
+
+
+def _previous() -> dict:
+    try:
+        return orjson.loads(RESULTS.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+
+
+def table(rows: list[Row]) -> str:
+    """A Markdown table, readable in a terminal and pasted as is into the README."""
+    head = ("figure", "value", "baseline", "ratio", "goal", "met?")
+    cells = [head] + [(r.figure, r.value, r.baseline, "" if r.ratio is None else f"{r.ratio:.3g}",
+                       r.goal, {True: "yes", False: "NO", None: "-"}[r.met]) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    line = lambda c: "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths)) + " |"  # noqa: E731
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

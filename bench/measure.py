@@ -1,0 +1,62 @@
+"""What every benchmark shares: rounds and medians, and the rows of the table.
+
+The machines are shared and noisy, so a figure is never one absolute time: each benchmark
+measures its baseline in the same run, in alternating rounds, and reports medians and ratios.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Callable
+
+import msgspec
+
+
+class Row(msgspec.Struct):
+    """One line of the table: a figure, what it is compared with, and the goal."""
+
+    figure: str
+    value: str
+    baseline: str
+    ratio: float | None
+    goal: str
+    met: bool | None
+
+
+class Outcome(msgspec.Struct):
+    """A benchmark's numbers (the section of results.json) and its rows of the table."""
+
+    results: dict[str, float]
+    rows: list[Row]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall seconds of one call, starting from a collected heap so no earlier garbage is billed."""
+    gc.collect()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def rounds(contenders: dict[str, Callable[[], object]], n: int) -> dict[str, float]:
+    """Median seconds of each contender over ``n`` rounds, run in turn within each round so that
+    a slow spell of the machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(n):
+        for name, fn in contenders.items():
+            times[name].append(timed(fn))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def rate(count: float, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def human(x: float, unit: str = "") -> str:
+    """``1234567`` -> ``1.23 M``: short enough for a table cell."""
+    for factor, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g}{suffix}{unit}"
+    return f"{x:.3g} {unit}".rstrip()
