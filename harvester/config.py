@@ -62,6 +62,10 @@ class Window(msgspec.Struct, frozen=True):
 class Output(msgspec.Struct, frozen=True):
     format: str = "jsonl"
     path: str = "out"
+    commit_seconds: float = 15.0
+    """Checkpoint at least this often: the most work a crash can make a resumed run repeat."""
+    part_records: int = 100_000
+    """Records per part file at most."""
 
 
 class StateSettings(msgspec.Struct, frozen=True):
@@ -173,7 +177,9 @@ RULES: dict[str, dict[str, Rule]] = {
                      f"a whole number of days from 1 to {catalog.RETENTION_DAYS}"),
         "totals": _one_of(TOTALS),
     },
-    "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH},
+    "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
+               "commit_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+               "part_records": _POSITIVE_INT},
     "state": {"path": _PATH},
     "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
     "refresh": {"enabled": Rule((bool,), lambda v: True, "true or false")},

@@ -172,7 +172,9 @@ class Harvester:
 
     def sink(self) -> Sink:
         if self._sink is None:
-            self._sink = JsonlSink(Path(self.config.output.path) / self.run_id)
+            output = self.config.output
+            self._sink = JsonlSink(Path(output.path) / self.run_id, part_records=output.part_records,
+                                   commit_seconds=output.commit_seconds)
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:
