@@ -1,0 +1,289 @@
+"""The Graph client over the real aiohttp transport (aioresponses, or a raw loopback socket for
+bodies cut short): URLs, the Bearer header, follow(), error answers, usage, and no token anywhere."""
+
+import asyncio
+import traceback
+
+import aiohttp
+import orjson
+import pytest
+from aioresponses import aioresponses
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from harvester.errors import DecodeError, GraphError, TransportError
+from harvester.graph.aiohttp_transport import AiohttpTransport
+from harvester.graph.client import GraphClient, Reply
+from harvester.graph.wire import Usage
+
+TOKEN = "EAAGsecretTOKEN123xyz"
+BASE = "https://graph.facebook.com"
+INSIGHTS = {"metric": "reach,likes", "period": "day", "metric_type": "total_value", "since": "1790000000",
+            "until": "1790086400"}
+DATA = b'{"data": [{"name": "reach", "period": "day", "total_value": {"value": 5}}]}'
+
+
+@pytest.fixture
+async def transport():
+    t = AiohttpTransport(limit=4, timeout=5)
+    yield t
+    await t.close()
+
+
+class Recording:
+    """Wraps the real transport to see the exact URL and headers the client hands it."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    async def get(self, url, headers):
+        self.calls.append((url, dict(headers)))
+        return await self.inner.get(url, headers)
+
+    async def close(self):
+        await self.inner.close()
+
+
+@pytest.fixture
+def client(transport):
+    return GraphClient(transport, BASE + "/", "v25.0")
+
+
+class _StreamWriter:
+    output_size = 0
+
+
+class _MockResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 predates aiohttp 3.14's ``stream_writer`` argument: supply one."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("stream_writer", _StreamWriter())
+        super().__init__(*args, **kwargs)
+
+
+class _Mocked(aioresponses):
+    def add(self, *args, **kwargs):
+        kwargs.setdefault("response_class", _MockResponse)
+        super().add(*args, **kwargs)
+
+
+@pytest.fixture
+def mocked():
+    with _Mocked() as m:
+        yield m
+
+
+def sent(mocked: aioresponses) -> list[tuple[str, dict]]:
+    return [(str(url), call.kwargs.get("headers") or {}) for (_, url), calls in mocked.requests.items()
+            for call in calls]
+
+
+def error_body(code, message, subcode=None, **extra) -> bytes:
+    error = {"message": message, "type": "OAuthException", "code": code, **extra, "fbtrace_id": "Fz54k3GZrio"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return orjson.dumps({"error": error})
+
+
+def leaks(exc: BaseException, secret: str = TOKEN) -> list[str]:
+    """Every text an exception exposes (str, repr, args, the whole cause/context chain, the
+    formatted traceback) that contains the secret."""
+    found, seen, link = [], set(), exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        texts = [str(link), repr(link), *map(repr, link.args), repr(vars(link)) if hasattr(link, "__dict__") else ""]
+        found += [t for t in texts if secret in t]
+        link = link.__cause__ or link.__context__
+    found += [t for t in traceback.format_exception(exc) if secret in t]
+    return found
+
+
+async def test_get_builds_the_url_and_sends_the_token_only_in_the_header(transport, mocked):
+    url = f"{BASE}/v25.0/1784/insights?metric=reach%2Clikes&period=day&metric_type=total_value" \
+          f"&since=1790000000&until=1790086400"
+    mocked.get(url, status=200, body=DATA, headers={"X-App-Usage": '{"call_count": 7}'})
+    recording = Recording(transport)
+    reply = await GraphClient(recording, BASE, "v25.0").get("1784/insights", INSIGHTS, TOKEN)
+    assert reply == Reply(200, DATA, Usage(percent=7, regain_seconds=0.0))
+    assert recording.calls == [(url, {"Authorization": f"Bearer {TOKEN}"})]
+    [(sent_url, headers)] = sent(mocked)
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert TOKEN not in sent_url and "access_token" not in sent_url
+
+
+def test_url_has_no_query_without_params(client):
+    assert client.url("me", {}) == f"{BASE}/v25.0/me"
+    assert client.url("/1784", {"fields": "id,username"}) == f"{BASE}/v25.0/1784?fields=id%2Cusername"
+
+
+async def test_follow_strips_the_token_and_rehosts(transport, mocked):
+    recording = Recording(transport)
+    client = GraphClient(recording, "http://127.0.0.1:8411", "v25.0")
+    nxt = (f"https://graph.facebook.com/v25.0/1784/media?access_token={TOKEN}&fields=id%2Cmedia_type"
+           f"&limit=100&after=QVFIUmx1")
+    expected = "http://127.0.0.1:8411/v25.0/1784/media?fields=id%2Cmedia_type&limit=100&after=QVFIUmx1"
+    mocked.get(expected, status=200, body=b'{"data": []}')
+    reply = await client.follow(nxt, TOKEN)
+    assert reply.body == b'{"data": []}'
+    assert recording.calls == [(expected, {"Authorization": f"Bearer {TOKEN}"})]
+    [(sent_url, headers)] = sent(mocked)
+    assert TOKEN not in sent_url and headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_rehost_keeps_a_base_path_prefix_and_drops_only_the_token(transport):
+    client = GraphClient(transport, "https://proxy.internal/fb/", "v25.0")
+    url = f"https://graph.instagram.com/v25.0/1/stories?limit=25&access_token={TOKEN}&after=a%3D%3D"
+    assert client.rehost(url) == "https://proxy.internal/fb/v25.0/1/stories?limit=25&after=a%3D%3D"
+    assert client.rehost(f"https://graph.facebook.com/v25.0/1/media?access_token={TOKEN}") == \
+        "https://proxy.internal/fb/v25.0/1/media"
+
+
+async def test_error_body_becomes_graph_error_with_every_field(client, mocked):
+    body = error_body(100, "Invalid parameter", 2108006, is_transient=False,
+                      error_user_title="Media posted before business account conversion",
+                      error_data={"blame_field_specs": [[""]]})
+    mocked.get(f"{BASE}/v25.0/m1/insights?metric=reach", status=400, body=body,
+               headers={"X-Business-Use-Case-Usage": '{"1784":[{"type":"instagram","call_count":40,'
+                                                     '"total_cputime":2,"total_time":3,'
+                                                     '"estimated_time_to_regain_access":0}]}'})
+    with pytest.raises(GraphError) as info:
+        await client.get("m1/insights", {"metric": "reach"}, TOKEN)
+    e = info.value
+    assert (e.status, e.code, e.subcode, e.message, e.type, e.is_transient) == \
+        (400, 100, 2108006, "Invalid parameter", "OAuthException", False)
+    assert (e.user_title, e.fbtrace_id, e.usage) == ("Media posted before business account conversion",
+                                                     "Fz54k3GZrio", Usage(40, 0.0))
+
+
+async def test_error_data_as_a_json_string(client, mocked):
+    body = error_body(2, "An unexpected error has occurred. Please retry your request later.",
+                      is_transient=True, error_data='{"blame_field_specs": [["metric"]]}')
+    mocked.get(f"{BASE}/v25.0/me", status=500, body=body)
+    with pytest.raises(GraphError) as info:
+        await client.get("me", {}, TOKEN)
+    assert (info.value.status, info.value.code, info.value.is_transient) == (500, 2, True)
+
+
+async def test_throttle_error_carries_regain_time(client, mocked):
+    mocked.get(f"{BASE}/v25.0/me", status=400, body=error_body(80002, "(#80002) There have been too many calls"),
+               headers={"X-Business-Use-Case-Usage": '{"1":[{"type":"instagram","call_count":100,'
+                                                     '"estimated_time_to_regain_access":7}]}'})
+    with pytest.raises(GraphError) as info:
+        await client.get("me", {}, TOKEN)
+    assert info.value.usage == Usage(percent=100, regain_seconds=420.0)
+
+
+async def test_error_object_in_a_200_answer(client, mocked):
+    mocked.get(f"{BASE}/v25.0/me", status=200, body=error_body(1, "An unknown error occurred", 99))
+    with pytest.raises(GraphError) as info:
+        await client.get("me", {}, TOKEN)
+    assert (info.value.status, info.value.code, info.value.subcode) == (200, 1, 99)
+
+
+HTML_503 = (b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head>"
+            b"<body><h1>Service Unavailable</h1></body></html>")
+
+
+@pytest.mark.parametrize("status,body", [
+    (503, HTML_503),
+    (200, HTML_503),
+    (502, b""),
+    (200, b""),
+    (200, b"   \n"),
+    (400, error_body(190, "Error validating access token")[:30]),
+    (500, b'{"message": "no error object"}'),
+])
+async def test_html_empty_and_truncated_answers_are_decode_errors(client, mocked, status, body):
+    mocked.get(f"{BASE}/v25.0/me", status=status, body=body, content_type="text/html")
+    with pytest.raises(DecodeError) as info:
+        await client.get("me", {}, TOKEN)
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize("exc", [
+    aiohttp.ClientConnectionError("Cannot connect"),
+    aiohttp.ServerDisconnectedError(),
+    aiohttp.ClientPayloadError("Response payload is not completed"),
+    asyncio.TimeoutError(),
+    ConnectionResetError(104, "Connection reset by peer"),
+    OSError(113, "No route to host"),
+])
+async def test_connection_errors_become_transport_errors(client, mocked, exc):
+    mocked.get(f"{BASE}/v25.0/me?fields=id", exception=exc)
+    with pytest.raises(TransportError) as info:
+        await client.get("me", {"fields": "id"}, TOKEN)
+    assert not isinstance(info.value, DecodeError)
+    assert "graph.facebook.com/v25.0/me" in str(info.value) and "fields" not in str(info.value)
+    assert info.value.__cause__ is exc
+
+
+async def test_no_token_in_a_190_error_even_when_the_api_quotes_it(client, mocked):
+    body = error_body(190, f"Malformed access token {TOKEN}", 467, error_user_title=f"Bad token {TOKEN}")
+    mocked.get(f"{BASE}/v25.0/me", status=400, body=body)
+    with pytest.raises(GraphError) as info:
+        await client.get("me", {}, TOKEN)
+    assert info.value.code == 190 and "[redacted]" in info.value.message
+    assert leaks(info.value) == []
+
+
+async def test_no_token_in_a_transport_failure_whose_library_error_quotes_headers_and_url(client, mocked):
+    request_info = aiohttp.RequestInfo(URL(f"{BASE}/v25.0/me?access_token={TOKEN}"), "GET",
+                                       CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {TOKEN}"})),
+                                       URL(f"{BASE}/v25.0/me?access_token={TOKEN}"))
+    failure = aiohttp.ClientResponseError(request_info, (), status=400, message=f"bad {TOKEN}")
+    assert leaks(failure)  # the library's own error does hold the token
+    mocked.get(f"{BASE}/v25.0/me", exception=failure)
+    with pytest.raises(TransportError) as info:
+        await client.get("me", {}, TOKEN)
+    assert leaks(info.value) == []
+
+
+async def test_no_token_when_following_a_url_that_embeds_it(client, mocked):
+    mocked.get(f"{BASE}/v25.0/1/media?after=x", exception=aiohttp.ServerDisconnectedError())
+    with pytest.raises(TransportError) as info:
+        await client.follow(f"{BASE}/v25.0/1/media?access_token={TOKEN}&after=x", TOKEN)
+    assert leaks(info.value) == []
+    assert TOKEN not in repr(client) and TOKEN not in repr(client.transport)
+
+
+async def raw_server(answer: bytes):
+    """A loopback socket that answers every request with ``answer`` and closes."""
+    async def handle(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_body_cut_short_on_the_wire_is_a_transport_error(transport):
+    server, url = await raw_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: 500\r\n\r\n" + DATA[:20])
+    async with server:
+        client = GraphClient(transport, url, "v25.0")
+        with pytest.raises(TransportError) as info:
+            await client.get("1784/insights", INSIGHTS, TOKEN)
+    assert "cut short" in str(info.value) and leaks(info.value) == []
+
+
+async def test_refused_connection_is_a_transport_error(transport):
+    server, url = await raw_server(b"")
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(TransportError) as info:
+        await GraphClient(transport, url, "v25.0").get("me", {}, TOKEN)
+    assert "cannot connect" in str(info.value)
+
+
+async def test_session_is_lazy_limited_and_closed(transport):
+    server, url = await raw_server(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"X-App-Usage: not json\r\nContent-Length: %d\r\n\r\n" % len(DATA) + DATA)
+    assert transport._session is None
+    async with server:
+        reply = await GraphClient(transport, url, "v25.0").get("me", {}, TOKEN)
+    assert (reply.status, reply.body, reply.usage) == (200, DATA, None)
+    session = transport._session
+    assert session.connector.limit == 4
+    await transport.close()
+    assert session.closed and transport._session is None
