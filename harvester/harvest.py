@@ -251,6 +251,7 @@ class Harvester:
         scheduler = Scheduler(
             calls_per_window=self.config.rate_limit.calls_per_window,
             window_seconds=self.config.rate_limit.window_seconds,
+            margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.per_token_in_flight,
             max_in_flight=settings.max_in_flight, max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=self._gave_up, on_token_dead=self._token_dead,
             clock=self._clock)
