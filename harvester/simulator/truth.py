@@ -1,0 +1,109 @@
+"""Ground truth: every record a correct harvest of the default selection yields, with its value.
+
+Follows docs/harvest-rules.md to the letter, reading the same pure value functions of the world
+that the API serves, so a harvest can be compared whole: missing, extra, wrong and duplicated
+records. Keys are those of :func:`harvester.records.key_of`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterable, Iterator
+
+from .. import catalog
+from ..days import DAY, chunks, iso, to_unix
+from ..records import NaturalKey
+from .world import Account, Media, World
+
+Fact = tuple[NaturalKey, int | float]
+
+INTERACTIONS = tuple(m for m in catalog.account_metrics("interaction") if "total_value" in m.metric_types)
+DEMOGRAPHICS = catalog.account_metrics("demographic")
+INTERACTION_BREAKDOWNS = tuple(sorted({b for m in INTERACTIONS for b in m.breakdowns}))
+
+
+def expected_records(world: World, since: date, until: date, *, totals: str = "day",
+                     timeframes: tuple[str, ...] = catalog.DEFAULT_TIMEFRAMES,
+                     demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS,
+                     accounts: Iterable[str] | None = None) -> dict[NaturalKey, int | float]:
+    """Natural key -> value of every record of a correct harvest of ``[since, until)``."""
+    return dict(iter_expected(world, since, until, totals=totals, timeframes=timeframes,
+                              demographic_breakdowns=demographic_breakdowns, accounts=accounts))
+
+
+def iter_expected(world: World, since: date, until: date, *, totals: str = "day",
+                  timeframes: tuple[str, ...] = catalog.DEFAULT_TIMEFRAMES,
+                  demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS,
+                  accounts: Iterable[str] | None = None) -> Iterator[Fact]:
+    """The same facts one at a time, account by account (for worlds too big for one dict)."""
+    wanted = None if accounts is None else set(accounts)
+    s, u = to_unix(since), to_unix(until)
+    for account in world.accounts_of_live_tokens():
+        if wanted is not None and account.id not in wanted:
+            continue
+        yield from interaction_facts(world, account, s, u, totals)
+        yield from series_facts(world, account, s, u)
+        for timeframe in timeframes:
+            for breakdowns in demographic_breakdowns:
+                yield from demographic_facts(world, account, timeframe, breakdowns)
+        yield from media_facts(world, account)
+
+
+def interaction_facts(world: World, account: Account, since: int, until: int, totals: str) -> Iterator[Fact]:
+    """Rule 1: a total per chunk and metric, then the non-zero results of each breakdown."""
+    metrics = [m for m in INTERACTIONS if account.followers >= m.min_followers]
+    size = DAY if totals == "day" else catalog.MAX_RANGE_SECONDS
+    for s, u in chunks(since, until, size):
+        when = (iso(s), iso(u))
+        for m in metrics:
+            yield (account.id, m.name, "day", None, (), (), *when), world.interaction(account, m.name, s, u)
+        for b in INTERACTION_BREAKDOWNS:
+            for m in metrics:
+                if b not in m.breakdowns:
+                    continue
+                for value in catalog.BREAKDOWN_VALUES[b]:
+                    v = world.interaction(account, m.name, s, u, ((b, value),))
+                    if v:
+                        yield (account.id, m.name, "day", None, (b,), (value,), *when), v
+
+
+def series_facts(world: World, account: Account, since: int, until: int) -> Iterator[Fact]:
+    """Rule 2: daily reach; follower_count and online_followers for the last 30 days of big accounts."""
+    for end in world.series_days(since, until):
+        yield (account.id, "reach", "day", None, (), (), iso(end)), world.daily(account, "reach", end)
+    if account.followers < 100:
+        return
+    for end in world.series_days(max(since, world.last30), until):
+        stamp = iso(end)
+        yield (account.id, "follower_count", "day", None, (), (), stamp), world.daily(account, "follower_count", end)
+        for hour, v in world.online_followers(account, end).items():
+            yield (account.id, "online_followers", "lifetime", None, ("hour",), (hour,), stamp), v
+
+
+def demographic_facts(world: World, account: Account, timeframe: str, breakdowns: tuple[str, ...]) -> Iterator[Fact]:
+    """Rule 3: the top results, keyed by ``["timeframe", *breakdowns]``."""
+    keys = ("timeframe", *breakdowns)
+    for m in DEMOGRAPHICS:
+        if world.has_demographic(account, m.name):
+            for combo, v in world.demographics(account, m.name, timeframe, breakdowns):
+                yield (account.id, m.name, "lifetime", timeframe, keys, (timeframe.upper(), *combo), None, None), v
+
+
+def media_facts(world: World, account: Account) -> Iterator[Fact]:
+    """Rule 4: every listed media and live story that has insights."""
+    for n in range(world.listed_media(account)):
+        yield from one_media(world, world.media(account, n))
+    for story in world.live_stories(account):
+        yield from one_media(world, story)
+
+
+def one_media(world: World, media: Media) -> Iterator[Fact]:
+    if world.before_conversion(media):
+        return
+    if media.viewers is not None and media.viewers < catalog.STORY_MIN_VIEWERS:
+        return
+    for m in catalog.metrics_for_product(media.product_type):
+        yield (media.id, m.name, "lifetime", None, (), (), None, None), world.media_value(media, m.name)
+        for b in m.breakdowns:
+            for value, v in world.media_breakdown(media, m.name, b):
+                yield (media.id, m.name, "lifetime", None, (b,), (value,), None, None), v
