@@ -139,3 +139,14 @@ def test_errors_that_are_not_graph_errors(error, action, reason):
 def test_long_messages_are_shortened_in_reasons():
     error = GraphError(status=400, code=100, subcode=None, message="x" * 1000)
     assert len(decide(error).reason) < 250
+
+
+def test_docs_show_every_row_in_order():
+    doc = (Path(__file__).parent.parent / "docs" / "error-policy.md").read_text()
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in doc.splitlines() if line.startswith("| ")]
+    table = [cells for cells in rows if len(cells) == 6 and cells[4].startswith("**")]
+    assert table[-1][0] == "anything else"
+    for rule, cells in zip(RULES, table[:-1], strict=True):
+        line = " | ".join(cells)
+        code = rule.code if not isinstance(rule.code, range) else f"{rule.code.start}-{rule.code.stop - 1}"
+        assert cells[0] == str("any" if code is None else code) and rule.action.name in cells[4], line
