@@ -287,3 +287,53 @@ async def test_session_is_lazy_limited_and_closed(transport):
     assert session.connector.limit == 4
     await transport.close()
     assert session.closed and transport._session is None
+
+
+# --- against the simulator over loopback ------------------------------------------------------
+
+from harvester.errors import HarvesterError  # noqa: E402
+from harvester.graph.policy import Action, decide  # noqa: E402
+from harvester.graph.wire import decode_account, decode_media_page  # noqa: E402
+from harvester.simulator.server import SimulatorSettings  # noqa: E402
+from harvester.simulator.world import WorldSpec  # noqa: E402
+
+
+async def test_every_simulated_fault_is_a_retryable_harvester_error(simulator_server, transport):
+    server = await simulator_server(WorldSpec(accounts=2), SimulatorSettings(faults=0.6, fault_seed=7))
+    token = server.simulator.world.tokens[0]
+    client = GraphClient(transport, server.url, "v25.0")
+    kinds = set()
+    for _ in range(40):
+        try:
+            reply = await client.get(token.account_ids[0], {"fields": "id,followers_count"}, token.token)
+            node = decode_account(reply.body)  # a 200 body cut short fails here, as DecodeError
+            kinds.add("ok")
+            assert node.id == token.account_ids[0]
+        except HarvesterError as exc:
+            kinds.add(type(exc).__name__)
+            assert decide(exc).action is Action.RETRY
+            assert token.token not in f"{exc!s} {exc!r}"
+    assert server.simulator.counters.snapshot()["calls"] == 40  # no call re-sent behind our back
+    assert kinds == {"ok", "GraphError", "DecodeError", "TransportError"}
+
+
+async def test_follow_walks_simulated_media_pages_without_the_token_in_any_url(simulator_server, transport):
+    server = await simulator_server(WorldSpec(accounts=2))
+    token = server.simulator.world.tokens[0]
+    recording = Recording(transport)
+    client = GraphClient(recording, server.url, "v25.0")
+    reply = await client.get(f"{token.account_ids[0]}/media", {"fields": "id", "limit": "10"}, token.token)
+    pages = [decode_media_page(reply.body)]
+    while pages[-1].paging and pages[-1].paging.next and pages[-1].data and len(pages) < 50:
+        pages.append(decode_media_page((await client.follow(pages[-1].paging.next, token.token)).body))
+    ids = [m.id for p in pages for m in p.data]
+    assert len(ids) == len(set(ids)) > 0
+    assert all(token.token not in url and "access_token" not in url for url, _ in recording.calls)
+
+
+async def test_simulated_unknown_token_is_a_190_that_fails_the_token(simulator_server, transport):
+    server = await simulator_server(WorldSpec(accounts=2))
+    with pytest.raises(GraphError) as info:
+        await GraphClient(transport, server.url, "v25.0").get("me", {}, TOKEN)
+    assert info.value.code == 190 and decide(info.value).action is Action.FAIL_TOKEN
+    assert leaks(info.value) == []

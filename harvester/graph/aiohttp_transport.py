@@ -44,9 +44,13 @@ class AiohttpTransport:
         """Created on first use, so that it belongs to the running loop."""
         connector = aiohttp.TCPConnector(limit=self.limit, limit_per_host=0)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                              auto_decompress=True, raise_for_status=False)
-        return self._session
+        session = aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
+        # aiohttp silently re-sends a GET once when a kept-alive connection drops: a call the
+        # rate limiter never counted. Retries are the policy's (no public switch for this).
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._session = session
+        return session
 
     async def close(self) -> None:
         if self._session is not None:
