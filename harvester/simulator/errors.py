@@ -105,12 +105,12 @@ CURSOR_TOO_FAR = "(#100) The After Cursor specified exceeds the max limit suppor
 INCOMPATIBLE_PERIOD = "(#100) Incompatible period ({period}) for metric {metric}"
 NO_TOTAL_VALUE = "(#100) The following metrics ({metrics}) do not support metric_type=total_value"
 PARAM_REQUIRED = "(#100) The parameter {name} is required"
-TIMEFRAME_ENUM = "(#100) Param timeframe must be one of {{this_week, this_month}}"
+TIMEFRAME_ENUM = "(#100) Param timeframe must be one of {this_week, this_month}"
 BREAKDOWN_REQUIRED = "(#100) Demographic metrics ({metrics}) require a breakdown"
 SINCE_AFTER_UNTIL = "(#100) The since parameter must be earlier than the until parameter"
 ALBUM_CHILD = "(#100) Insights are not available for media within an album"
 BAD_NUMBER = "(#100) Param {name} must be a number"
-METRIC_TYPE_ENUM = "(#100) Param metric_type must be one of {{time_series, total_value}}"
+METRIC_TYPE_ENUM = "(#100) Param metric_type must be one of {time_series, total_value}"
 
 
 def unsupported_get(object_id: str) -> Reply:
