@@ -11,10 +11,13 @@ from aioresponses import aioresponses
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from harvester.errors import DecodeError, GraphError, TransportError
+from harvester.errors import DecodeError, GraphError, HarvesterError, TransportError
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.client import GraphClient, Reply
-from harvester.graph.wire import Usage
+from harvester.graph.policy import Action, decide
+from harvester.graph.wire import Usage, decode_account, decode_media_page
+from harvester.simulator.server import SimulatorSettings
+from harvester.simulator.world import WorldSpec
 
 TOKEN = "EAAGsecretTOKEN123xyz"
 BASE = "https://graph.facebook.com"
@@ -290,13 +293,6 @@ async def test_session_is_lazy_limited_and_closed(transport):
 
 
 # --- against the simulator over loopback ------------------------------------------------------
-
-from harvester.errors import HarvesterError  # noqa: E402
-from harvester.graph.policy import Action, decide  # noqa: E402
-from harvester.graph.wire import decode_account, decode_media_page  # noqa: E402
-from harvester.simulator.server import SimulatorSettings  # noqa: E402
-from harvester.simulator.world import WorldSpec  # noqa: E402
-
 
 async def test_every_simulated_fault_is_a_retryable_harvester_error(simulator_server, transport):
     server = await simulator_server(WorldSpec(accounts=2), SimulatorSettings(faults=0.6, fault_seed=7))
