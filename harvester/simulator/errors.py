@@ -10,6 +10,7 @@ a ``WWW-Authenticate: OAuth "Facebook Platform" ...`` header. Messages quoted fr
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 from typing import Any
 
@@ -30,7 +31,8 @@ _trace = itertools.count(1)
 
 def fbtrace_id() -> str:
     """An opaque, unique support id, as the API sends (it carries no meaning)."""
-    return base64.urlsafe_b64encode(next(_trace).to_bytes(8, "big")).decode().rstrip("=")
+    digest = hashlib.blake2b(next(_trace).to_bytes(8, "big"), digest_size=15).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def graph_error(status: int, code: int, message: str, *, subcode: int | None = None,
