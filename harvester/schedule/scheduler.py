@@ -1,0 +1,298 @@
+"""Who calls when: per-token slots, one dispatcher, a global cap on calls in flight.
+
+The dispatcher takes slots round-robin from a ring of slots with work they may start now, starts
+one job of each (if its limiter allows), and puts the slot back at the end of the ring. A slot
+that cannot start is not in the ring: it comes back when what blocks it ends (a timer for its
+limiter, pause or a retry's backoff; a job of it finishing; a job submitted to it), so a
+throttled or dead token never delays the others, and the dispatcher sleeps until the earliest
+such event instead of polling. It is the one place in harvester that creates tasks, all inside
+an ``asyncio.TaskGroup``.
+
+A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
+error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
+other exception cancels what is in flight and is raised by :meth:`Scheduler.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections import deque
+from typing import Any, Awaitable, Callable, Protocol
+
+import msgspec
+
+from ..errors import HarvesterError, TransportError
+from ..summary import Stats
+from .limiter import RollingWindowLimiter
+from .slot import Entry, Slot
+
+THROTTLE_FIRST_PAUSE = 60.0
+"""The pause after a throttle the server gave no wait for; it doubles, up to the window."""
+
+
+class Job(Protocol):
+    key: str
+    priority: int
+    label: str
+    account_id: str
+
+    def __call__(self) -> Awaitable[Any]: ...
+
+
+class Scheduler:
+    def __init__(self, calls_per_window: int, window_seconds: float, max_in_flight: int,
+                 max_attempts: int, stats: Stats, on_give_up: Callable[[Any, Any], None],
+                 on_token_dead: Callable[[str, Any], None], clock: Callable[[], float] | None = None,
+                 per_token_in_flight: int = 8, margin: float = 0.0,
+                 decide: Callable[[HarvesterError], Any] | None = None, backoff_base: float = 1.0,
+                 backoff_cap: float = 300.0, rng: random.Random | None = None):
+        if decide is None:
+            from ..graph.policy import decide
+        self.calls_per_window, self.window_seconds, self.margin = calls_per_window, window_seconds, margin
+        self.max_in_flight, self.per_token_in_flight = max_in_flight, per_token_in_flight
+        self.max_attempts = max_attempts
+        self.stats = stats
+        self.on_give_up, self.on_token_dead, self.decide = on_give_up, on_token_dead, decide
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.rng = rng or random.Random()
+        self._clock = clock
+        self.slots: dict[str, Slot] = {}
+        self._ring: deque[Slot] = deque()
+        self._in_ring: set[str] = set()
+        self._timers: list[tuple[float, int, Slot]] = []
+        self._seq = itertools.count()
+        self._pending = 0          # queued or delayed in live slots
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._failure: BaseException | None = None
+        self._app_paused_until = 0.0
+
+    def __repr__(self) -> str:
+        return (f"Scheduler(slots={len(self.slots)}, pending={self._pending}, "
+                f"in_flight={self._in_flight}/{self.max_in_flight})")
+
+    def now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    # -- the public surface -------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` on its token's slot (a job of a dead token is given up at once)."""
+        slot = self._slot(job.key)
+        if slot.dead:
+            self.on_give_up(job, slot.death)
+            return
+        slot.push(Entry(job.priority, next(self._seq), job))
+        self._pending += 1
+        self._enqueue(slot)
+        self._wakeup()
+
+    def stop(self) -> None:
+        """Start nothing more; run() returns once the jobs in flight have finished."""
+        self._stopping = True
+        self._wakeup()
+
+    async def run(self) -> None:
+        """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                await self._dispatch_loop(group)
+        except BaseExceptionGroup as errors:  # only from a bug here: jobs' errors are caught
+            raise errors.exceptions[0] if len(errors.exceptions) == 1 else errors
+        if self._failure is not None:
+            raise self._failure
+
+    # -- dispatching --------------------------------------------------------------------------
+
+    async def _dispatch_loop(self, group: asyncio.TaskGroup) -> None:
+        while self._failure is None:
+            now = self.now()
+            self._fire_timers(now)
+            if not self._stopping:
+                self._dispatch(group, now)
+            if self._in_flight == 0 and (self._stopping or self._pending == 0):
+                return
+            await self._sleep(self._timers[0][0] - now if self._timers and not self._stopping else None)
+        for task in self._tasks:
+            task.cancel()
+
+    def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
+        while self._ring and self._in_flight < self.max_in_flight:
+            slot = self._ring.popleft()
+            self._in_ring.discard(slot.key)
+            if not slot.can_start():
+                continue                        # it comes back when its job finishes
+            if slot.paused_until > now:
+                self._timer(slot.paused_until, slot)
+                continue
+            wait = slot.limiter.try_acquire()
+            if wait > 0:
+                slot.limited_since = now if slot.limited_since is None else slot.limited_since
+                self._timer(now + wait, slot)
+                continue
+            if slot.limited_since is not None:
+                self._waited(slot, "wait/limit_seconds", now - slot.limited_since)
+                slot.limited_since = None
+            self._start(group, slot, slot.pop(), slot.limiter.in_window())
+            self._enqueue(slot)
+
+    def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
+        self._pending -= 1
+        self._in_flight += 1
+        slot.in_flight += 1
+        slot.calls += 1
+        task = group.create_task(self._call(slot, entry, in_window))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _enqueue(self, slot: Slot) -> None:
+        """Put ``slot`` in the ring if it has work it may start (pause and limiter are checked
+        when its turn comes)."""
+        if slot.key not in self._in_ring and slot.can_start():
+            self._ring.append(slot)
+            self._in_ring.add(slot.key)
+
+    def _timer(self, when: float, slot: Slot) -> None:
+        """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
+        if slot.timer_at is None or when < slot.timer_at:
+            slot.timer_at = when
+            heapq.heappush(self._timers, (when, next(self._seq), slot))
+
+    def _fire_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            when, _, slot = heapq.heappop(self._timers)
+            if when == slot.timer_at:
+                slot.timer_at = None
+            slot.release(now)
+            if slot.delayed:
+                self._timer(slot.delayed[0][0], slot)
+            self._enqueue(slot)
+
+    async def _sleep(self, delay: float | None) -> None:
+        """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        handle = None if delay is None else loop.call_later(max(delay, 0.0), self._wakeup)
+        try:
+            await self._wake
+        finally:
+            self._wake = None
+            if handle is not None:
+                handle.cancel()
+
+    def _wakeup(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
+        try:
+            try:
+                usage = await entry.job()
+            except HarvesterError as error:
+                self._failed(slot, entry, error)
+            else:
+                self.stats.inc("calls/ok")
+                slot.throttled_in_row = 0
+                slot.observe(usage, self.now(), in_window=in_window)
+        except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
+            self._failure = self._failure or exc
+        finally:
+            slot.in_flight -= 1
+            self._in_flight -= 1
+            self._enqueue(slot)
+            self._wakeup()
+
+    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError) -> None:
+        self.stats.inc("calls/error")
+        self.stats.inc(_error_counter(error))
+        slot.errors += 1
+        slot.observe(getattr(error, "usage", None), self.now(), may_speed_up=False)
+        decision = self.decide(error)
+        action = decision.action.name
+        if slot.dead and action in ("RETRY", "THROTTLE"):
+            self.on_give_up(entry.job, slot.death)
+            return
+        HANDLERS[action](self, slot, entry, decision)
+
+    def _retry(self, slot: Slot, entry: Entry, decision: Any) -> None:
+        entry.attempts += 1
+        if entry.attempts >= self.max_attempts:
+            from ..graph.policy import Action
+            reason = f"{decision.reason} after {entry.attempts} attempts"
+            self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None))
+            return
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
+        wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
+        self.stats.inc("retries")
+        self._waited(slot, "wait/backoff_seconds", wait)
+        slot.delay(entry, self.now() + wait)
+        self._pending += 1
+        self._timer(self.now() + wait, slot)
+
+    def _throttle(self, slot: Slot, entry: Entry, decision: Any) -> None:
+        self.stats.inc("throttles")
+        wait = slot.throttle_backoff(THROTTLE_FIRST_PAUSE, self.window_seconds)
+        wait = decision.wait or wait
+        until = self.now() + wait
+        if decision.scope == "app":
+            self._app_paused_until = max(self._app_paused_until, until)
+        for paused in self.slots.values() if decision.scope == "app" else (slot,):
+            paused.pause(until)
+        self._waited(slot, "wait/backoff_seconds", wait)
+        slot.push(entry)                         # throttled: the attempt does not count
+        self._pending += 1
+        self._enqueue(slot)
+
+    def _give_up(self, slot: Slot, entry: Entry, decision: Any) -> None:
+        self.on_give_up(entry.job, decision)
+
+    def _fail_token(self, slot: Slot, entry: Entry, decision: Any) -> None:
+        if not slot.dead:
+            slot.dead, slot.dead_reason, slot.death = True, decision.reason, decision
+            self.on_token_dead(slot.key, decision)
+        self.on_give_up(entry.job, decision)
+        for queued in slot.drain():
+            self._pending -= 1
+            self.on_give_up(queued.job, decision)
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _slot(self, key: str) -> Slot:
+        slot = self.slots.get(key)
+        if slot is None:
+            limiter = RollingWindowLimiter(self.calls_per_window, self.window_seconds,
+                                           margin=self.margin, clock=self._clock)
+            slot = self.slots[key] = Slot(key, limiter, max_in_flight=self.per_token_in_flight)
+            slot.pause(self._app_paused_until)
+        return slot
+
+    def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
+        slot.waited += seconds
+        self.stats.inc(counter, seconds)
+
+
+HANDLERS: dict[str, Callable[[Scheduler, Slot, Entry, Any], None]] = {
+    "RETRY": Scheduler._retry,
+    "THROTTLE": Scheduler._throttle,
+    "SKIP": Scheduler._give_up,
+    "FAIL": Scheduler._give_up,
+    "FAIL_TOKEN": Scheduler._fail_token,
+}
+"""What each policy action does to the job, its slot and the others."""
+
+
+def _error_counter(error: HarvesterError) -> str:
+    code = getattr(error, "code", None)
+    if code is not None:
+        return f"errors/code/{code}"
+    if isinstance(error, TransportError):
+        return "errors/transport"
+    return f"errors/{type(error).__name__}"
+

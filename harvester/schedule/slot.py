@@ -1,0 +1,128 @@
+"""One token's slot (Scrapy's downloader slot, keyed by token): what waits to be called with it,
+how fast it may go, and what the server said about it.
+
+The slot owns its queue (lowest priority first, FIFO within a priority), the jobs waiting out a
+retry backoff, its rolling-window limiter, a pause (``paused_until``, loop time) with the count
+of throttles in a row behind it, whether it is dead, its in-flight count and cap, and counters.
+It decides nothing about errors and never sleeps: the scheduler reads it and dispatches.
+
+Usage feedback (AutoThrottle, clamped): when the server reports a usage at or above
+``HIGH_MARK`` percent, the effective limit drops to what that percentage implies for the calls
+this slot made in the window (``in_window * 100 / percent``); below the mark it may climb back,
+never above the configured limit. An error's usage can only slow the slot down.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, Protocol
+
+import msgspec
+
+from .limiter import RollingWindowLimiter
+
+HIGH_MARK = 90
+"""Usage percentage from which the server's figure sets the pace."""
+
+
+class UsageLike(Protocol):
+    percent: int
+    regain_seconds: float
+
+
+class Entry(msgspec.Struct, order=True):
+    """A queued job: ordered by (priority, sequence); ``attempts`` made so far (throttled
+    calls not counted)."""
+
+    priority: int
+    seq: int
+    job: Any
+    attempts: int = 0
+
+
+class Slot:
+    def __init__(self, key: str, limiter: RollingWindowLimiter, *, max_in_flight: int = 8):
+        self.key = key
+        self.limiter = limiter
+        self.max_in_flight = max_in_flight
+        self.queue: list[Entry] = []
+        self.delayed: list[tuple[float, Entry]] = []
+        self.paused_until = 0.0
+        self.throttled_in_row = 0
+        self.dead = False
+        self.dead_reason: str | None = None
+        self.death: Any = None
+        self.in_flight = 0
+        self.calls = self.errors = self.throttles = 0
+        self.waited = 0.0
+        self.limited_since: float | None = None
+        """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
+        self.timer_at: float | None = None
+        """The scheduler's earliest pending look at this slot."""
+
+    def __repr__(self) -> str:
+        state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
+        return f"Slot({self.key!r}, {state}, queued={len(self.queue)}, in_flight={self.in_flight})"
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def push(self, entry: Entry) -> None:
+        heapq.heappush(self.queue, entry)
+
+    def pop(self) -> Entry:
+        return heapq.heappop(self.queue)
+
+    def delay(self, entry: Entry, until: float) -> None:
+        """Hold ``entry`` out of the queue until ``until`` (a retry backoff)."""
+        heapq.heappush(self.delayed, (until, entry))
+
+    def release(self, now: float) -> None:
+        """Move the retries whose backoff is over back into the queue."""
+        while self.delayed and self.delayed[0][0] <= now:
+            self.push(heapq.heappop(self.delayed)[1])
+
+    def drain(self) -> list[Entry]:
+        """Everything queued or delayed, removed (the token died)."""
+        entries = sorted(self.queue) + sorted(e for _, e in self.delayed)
+        self.queue, self.delayed = [], []
+        return entries
+
+    def pending(self) -> int:
+        return len(self.queue) + len(self.delayed)
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def can_start(self) -> bool:
+        """Work is queued and the slot may take it, pause and limiter aside."""
+        return not self.dead and bool(self.queue) and self.in_flight < self.max_in_flight
+
+    def pause(self, until: float) -> None:
+        """Pause until ``until`` at least; a longer pause already in force stays."""
+        self.paused_until = max(self.paused_until, until)
+
+    def throttle_backoff(self, first: float, cap: float) -> float:
+        """The pause after one more throttle in a row: ``first``, doubling, at most ``cap``."""
+        self.throttled_in_row += 1
+        self.throttles += 1
+        return min(cap, first * 2 ** (self.throttled_in_row - 1))
+
+    # -- feedback -----------------------------------------------------------------------------
+
+    def observe(self, usage: UsageLike | None, now: float, *, in_window: int | None = None,
+                may_speed_up: bool = True) -> None:
+        """Read the server's usage report: slow down near the limit, pause when told to."""
+        if usage is None:
+            return
+        if usage.regain_seconds > 0:
+            self.pause(now + usage.regain_seconds)
+        if usage.percent <= 0:
+            return
+        calls = self.limiter.in_window() if in_window is None else in_window
+        if usage.percent >= HIGH_MARK:
+            limit = calls * 100 // usage.percent
+        else:  # the low end of what the rounded-down percentage allows: never too fast
+            limit = calls * 100 // (usage.percent + 1)
+            if not may_speed_up or limit <= self.limiter.limit:
+                return
+        if may_speed_up or limit < self.limiter.limit:
+            self.limiter.set_limit(limit)

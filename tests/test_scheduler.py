@@ -1,0 +1,374 @@
+"""The scheduler in simulated time (looptime): exact windows with no idle budget, fairness,
+throttles and dead tokens, bounded jittered retries, priorities, usage feedback, stop and cancel."""
+
+import asyncio
+import random
+from collections import defaultdict
+
+import pytest
+
+from harvester.errors import ConfigError, GraphError, TransportError
+from harvester.graph.policy import Action, Decision
+from harvester.graph.wire import Usage
+from harvester.schedule.limiter import RollingWindowLimiter
+from harvester.schedule.scheduler import Scheduler
+from harvester.schedule.slot import Slot
+from harvester.simulator.ratelimit import RollingWindow
+from harvester.summary import Stats
+
+pytestmark = pytest.mark.looptime
+
+
+def graph_error(code, subcode=None, *, usage=None, message="boom"):
+    return GraphError(status=400 if code != 2 else 500, code=code, subcode=subcode, message=message, usage=usage)
+
+
+class Job:
+    """A fake call: records when it starts, sleeps ``duration``, then plays its next outcome
+    (an exception to raise or a usage to return; after the list runs out, None)."""
+
+    def __init__(self, log, key, label, *, priority=0, duration=0.0, outcomes=(), then=None):
+        self.log, self.key, self.label, self.priority = log, key, label, priority
+        self.account_id = f"acct-{key}"
+        self.duration, self.outcomes, self.then = duration, list(outcomes), then
+        self.starts: list[float] = []
+        self.cancelled = False
+
+    async def __call__(self):
+        now = asyncio.get_running_loop().time()
+        self.starts.append(now)
+        self.log.append((self.key, self.label, now))
+        try:
+            if self.duration:
+                await asyncio.sleep(self.duration)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.then is not None:
+            self.then()
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class Harness:
+    def __init__(self, *, calls=100, seconds=60, max_in_flight=64, max_attempts=5, **options):
+        self.stats = Stats()
+        self.log: list[tuple[str, str, float]] = []
+        self.given_up: list[tuple[Job, Decision]] = []
+        self.dead: list[tuple[str, Decision]] = []
+        self.scheduler = Scheduler(calls, seconds, max_in_flight, max_attempts, self.stats,
+                                   on_give_up=lambda job, d: self.given_up.append((job, d)),
+                                   on_token_dead=lambda key, d: self.dead.append((key, d)), **options)
+        self.origin = asyncio.get_running_loop().time()
+
+    def job(self, key, label, **kw) -> Job:
+        job = Job(self.log, key, label, **kw)
+        self.scheduler.submit(job)
+        return job
+
+    def jobs(self, key, n, **kw) -> list[Job]:
+        return [self.job(key, f"{key}{i}", **kw) for i in range(n)]
+
+    def starts(self, key) -> list[float]:
+        return [t - self.origin for k, _, t in self.log if k == key]
+
+    async def run(self) -> float:
+        await self.scheduler.run()
+        return asyncio.get_running_loop().time() - self.origin
+
+
+def most_in_window(starts, limit, seconds) -> int:
+    window = RollingWindow(limit, seconds)
+    return max(window.record(t) for t in starts)
+
+
+class Half(random.Random):
+    def random(self):
+        return 0.5
+
+
+# -- exactness and no idle budget ---------------------------------------------------------------
+
+async def test_tight_limits_over_several_tokens_keep_every_window_and_meet_the_bound():
+    h = Harness(calls=5, seconds=10)
+    for key in ("a", "b", "c"):
+        h.jobs(key, 23)
+    makespan = await h.run()
+    assert makespan == 40                                    # bursts at 0, 10, 20, 30, 40: the bound
+    for key in ("a", "b", "c"):
+        starts = h.starts(key)
+        assert most_in_window(starts, 5, 10) == 5            # zero violations
+        assert [starts.count(t) for t in (0, 10, 20, 30, 40)] == [5, 5, 5, 5, 3]
+    assert h.stats.get("calls/ok") == 69
+    assert h.stats.get("wait/limit_seconds") == 3 * 40
+
+
+async def test_200_per_hour_with_latency_each_call_starts_as_the_one_200_earlier_leaves():
+    h = Harness(calls=200, seconds=3600, max_in_flight=64, per_token_in_flight=8)
+    for key in ("t0", "t1", "t2", "t3"):
+        h.jobs(key, 1000, duration=0.25)
+    makespan = await h.run()
+    for key in ("t0", "t1", "t2", "t3"):
+        starts = h.starts(key)
+        assert most_in_window(starts, 200, 3600) == 200
+        assert sum(t < 3600 for t in starts) == 200
+        assert all(starts[i] == pytest.approx(starts[i - 200] + 3600, abs=1e-4) for i in range(200, 1000))
+    assert makespan < 4 * 3600 + 60
+
+
+async def test_the_global_cap_bounds_calls_in_flight():
+    h = Harness(max_in_flight=3, per_token_in_flight=8)
+    for key in "abcd":
+        h.jobs(key, 5, duration=1)
+    makespan = await h.run()
+    starts = sorted(t for _, _, t in h.log)
+    overlapping = max(sum(s <= t < s + 1 for s in starts) for t in starts)
+    assert overlapping == 3
+    assert makespan == 7                                     # 20 calls, 3 at a time, 1 s each
+
+
+async def test_per_token_cap_bounds_one_token_in_flight():
+    h = Harness(max_in_flight=50, per_token_in_flight=2)
+    h.jobs("a", 6, duration=1)
+    assert await h.run() == 3
+    assert h.starts("a") == [0, 0, 1, 1, 2, 2]
+
+
+# -- fairness -----------------------------------------------------------------------------------
+
+async def test_a_token_with_a_thousand_jobs_does_not_delay_another_with_three():
+    h = Harness(calls=10_000, seconds=3600, max_in_flight=2)
+    h.jobs("big", 1000, duration=1)
+    h.jobs("small", 3, duration=1)
+    await h.run()
+    assert h.starts("small") == [0, 1, 2]
+    assert len(h.starts("big")) == 1000
+
+
+async def test_a_rate_limited_token_does_not_hold_the_global_cap():
+    h = Harness(calls=2, seconds=100, max_in_flight=1)
+    h.jobs("slow", 4)
+    h.jobs("fast", 3, duration=0)
+    h.scheduler.slots["fast"].limiter.calls = h.scheduler.slots["fast"].limiter.limit = 100
+    await h.run()
+    assert h.starts("fast") == [0, 0, 0]
+    assert h.starts("slow") == [0, 0, 100, 100]
+
+
+# -- throttles ----------------------------------------------------------------------------------
+
+async def test_a_throttled_token_pauses_alone_and_the_pause_grows():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    throttled = h.job("a", "a0", outcomes=[graph_error(17), graph_error(17)])
+    h.job("a", "a1")
+    h.jobs("b", 3, duration=1)
+    await h.run()
+    assert h.starts("b") == [0, 1, 2]
+    assert throttled.starts == [0, 60, 180]                  # paused 60 s, then 120 s
+    assert h.starts("a") == [0, 60, 180, 180]
+    assert h.given_up == []
+    assert h.stats.get("throttles") == 2
+    assert h.stats.get("wait/backoff_seconds") == 180
+    assert h.stats.get("errors/code/17") == 2
+
+
+async def test_a_throttle_waits_for_the_time_the_server_gives_and_uses_no_attempt():
+    h = Harness(max_attempts=1)
+    job = h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 300.0))])
+    await h.run()
+    assert job.starts == [0, 300]
+    assert h.given_up == []
+    assert h.stats.get("calls/ok") == 1
+
+
+async def test_an_app_throttle_pauses_every_token():
+    h = Harness(per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(100, 120.0))])
+    h.jobs("b", 2, duration=1)
+    await h.run()
+    assert h.starts("a") == [0, 120]
+    assert h.starts("b") == [0, 120]                          # b1 was ready at 1 but the app paused
+
+
+async def test_usage_at_the_high_mark_slows_the_token_before_it_is_throttled():
+    h = Harness(calls=10, seconds=60, per_token_in_flight=1)
+    h.jobs("a", 3, outcomes=[Usage(95)])
+    h.jobs("b", 3, outcomes=[Usage(50)])
+    await h.run()
+    assert h.starts("a") == [0, 60, 120]                     # 1 call in the window is 95 %: limit 1
+    assert h.starts("b") == [0, 0, 0]
+    assert h.scheduler.slots["a"].limiter.limit == 1
+    assert h.scheduler.slots["b"].limiter.limit == 10
+
+
+async def test_usage_with_a_regain_time_pauses_the_token():
+    h = Harness(per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[Usage(80, 90.0)])
+    h.job("a", "a1")
+    await h.run()
+    assert h.starts("a") == [0, 90]
+
+
+def test_slot_feedback_is_clamped_and_errors_never_speed_up():
+    clock = [0.0]
+    slot = Slot("a", RollingWindowLimiter(200, 3600, clock=lambda: clock[0]))
+    slot.observe(Usage(95), 0.0, in_window=100)
+    assert slot.limiter.limit == 105
+    slot.observe(Usage(40), 0.0, in_window=100, may_speed_up=False)
+    assert slot.limiter.limit == 105
+    slot.observe(Usage(40), 0.0, in_window=100)
+    assert slot.limiter.limit == 200                         # back up, never above the configured
+    slot.observe(Usage(99), 0.0, in_window=100, may_speed_up=False)
+    assert slot.limiter.limit == 101
+    slot.observe(None, 0.0)
+    slot.observe(Usage(0, 30.0), 5.0)
+    assert slot.paused_until == 35.0 and slot.limiter.limit == 101
+
+
+# -- dead tokens --------------------------------------------------------------------------------
+
+async def test_a_dead_token_gives_every_job_up_once_and_reports_once():
+    h = Harness(per_token_in_flight=2)
+    first = h.job("a", "a0", duration=1, outcomes=[graph_error(190, 463)])
+    second = h.job("a", "a1", duration=2, outcomes=[graph_error(190, 463)])
+    queued = [h.job("a", f"q{i}") for i in range(3)]
+    late: list[Job] = []
+    h.job("b", "b0", duration=5, then=lambda: late.append(Job(h.log, "a", "late")) or h.scheduler.submit(late[0]))
+    h.jobs("b", 2)
+    await h.run()
+    assert [key for key, _ in h.dead] == ["a"]
+    assert h.dead[0][1].action is Action.FAIL_TOKEN and "190/463" in h.dead[0][1].reason
+    given = [job for job, _ in h.given_up]
+    assert sorted(j.label for j in given) == ["a0", "a1", "late", "q0", "q1", "q2"]
+    assert all(d.action is Action.FAIL_TOKEN for _, d in h.given_up)
+    assert all(not j.starts for j in queued + late)           # never called
+    assert first.starts == second.starts == [0]
+    assert len(h.starts("b")) == 3
+    assert h.scheduler.slots["a"].dead and h.scheduler.slots["a"].dead_reason
+    assert h.stats.get("errors/code/190") == 2
+
+
+async def test_a_retry_of_a_token_that_died_meanwhile_is_given_up():
+    h = Harness(per_token_in_flight=2)
+    h.job("a", "a0", duration=2, outcomes=[graph_error(2)])
+    h.job("a", "a1", duration=1, outcomes=[graph_error(190)])
+    await h.run()
+    assert len(h.dead) == 1
+    assert sorted(j.label for j, _ in h.given_up) == ["a0", "a1"]
+    assert h.stats.get("retries") == 0
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+async def test_retries_are_bounded_with_growing_waits_and_only_that_job_waits():
+    h = Harness(per_token_in_flight=1, max_attempts=4, rng=Half(), backoff_base=2.0)
+    failing = h.job("a", "a0", outcomes=[graph_error(2)] * 10)
+    h.jobs("a", 2, duration=0.5)
+    await h.run()
+    assert failing.starts == [0, 1, 3, 7]                    # waits 1, 2, 4: half of 2, 4, 8
+    assert h.starts("a")[1:3] == [0, 0.5]                    # the token kept working meanwhile
+    [(job, decision)] = h.given_up
+    assert job is failing and decision.action is Action.FAIL
+    assert decision.reason == "service error (2) after 4 attempts" and decision.code == 2
+    assert h.stats.get("retries") == 3
+    assert h.stats.get("wait/backoff_seconds") == 7
+    assert h.stats.get("calls/error") == 4
+
+
+async def test_full_jitter_waits_stay_under_the_doubling_ceiling():
+    h = Harness(max_attempts=6, rng=random.Random(7), backoff_base=10.0, backoff_cap=40.0)
+    job = h.job("a", "a0", outcomes=[TransportError("reset")] * 5)
+    await h.run()
+    gaps = [b - a for a, b in zip(job.starts, job.starts[1:])]
+    assert len(gaps) == 5 and all(g > 0 for g in gaps)
+    assert all(g <= c for g, c in zip(gaps, [10, 20, 40, 40, 40]))
+    assert len(set(gaps)) == 5                               # jittered, not fixed
+    assert h.given_up == [] and h.stats.get("errors/transport") == 5
+
+
+async def test_skip_and_fail_give_the_unit_up_without_retrying():
+    h = Harness()
+    skipped = h.job("a", "a0", outcomes=[graph_error(10, message="(#10) Not enough viewers for the media to show insights")])
+    failed = h.job("a", "a1", outcomes=[graph_error(100, message="Invalid parameter")])
+    await h.run()
+    assert skipped.starts == failed.starts == [0]
+    actions = {job.label: d.action for job, d in h.given_up}
+    assert actions == {"a0": Action.SKIP, "a1": Action.FAIL}
+    assert h.stats.get("retries") == 0
+
+
+async def test_a_missing_token_kills_the_slot_through_the_default_policy():
+    h = Harness(per_token_in_flight=1)
+    h.jobs("a", 3, outcomes=[ConfigError("no access token for token_env 'A'")])
+    await h.run()
+    assert len(h.dead) == 1 and len(h.given_up) == 3
+    assert h.stats.get("errors/ConfigError") == 1
+
+
+# -- order, submissions, stop, cancel, abort ----------------------------------------------------
+
+async def test_lower_priority_first_and_fifo_within_a_priority():
+    h = Harness(per_token_in_flight=1)
+    for label, priority in [("p2", 2), ("p0a", 0), ("p1", 1), ("p0b", 0)]:
+        h.job("a", label, priority=priority)
+    await h.run()
+    assert [label for _, label, _ in h.log] == ["p0a", "p0b", "p1", "p2"]
+
+
+async def test_jobs_may_submit_more_jobs_and_run_waits_for_them():
+    h = Harness(calls=2, seconds=10)
+    children: list[Job] = []
+
+    def spawn():
+        for i in range(3):
+            children.append(h.job("a", f"child{i}"))
+
+    h.job("a", "parent", then=spawn)
+    assert await h.run() == 10
+    assert all(c.starts for c in children)
+
+
+async def test_stop_lets_calls_in_flight_finish_and_starts_nothing_more():
+    h = Harness(per_token_in_flight=2)
+    jobs = h.jobs("a", 10, duration=10)
+    runner = asyncio.create_task(h.scheduler.run())
+    await asyncio.sleep(5)
+    h.scheduler.stop()
+    await runner
+    assert asyncio.get_running_loop().time() - h.origin == 10
+    assert [len(j.starts) for j in jobs] == [1, 1] + [0] * 8
+    assert h.stats.get("calls/ok") == 2 and not any(j.cancelled for j in jobs)
+
+
+async def test_cancelling_run_cancels_the_calls_in_flight():
+    h = Harness(per_token_in_flight=2)
+    jobs = h.jobs("a", 4, duration=10)
+    runner = asyncio.create_task(h.scheduler.run())
+    await asyncio.sleep(5)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert [j.cancelled for j in jobs] == [True, True, False, False]
+    assert h.stats.get("calls/ok") == 0
+
+
+async def test_an_exception_outside_the_error_tree_aborts_run_and_cancels_the_rest():
+    h = Harness()
+    slow = h.job("a", "slow", duration=100)
+    h.job("b", "bug", duration=1, outcomes=[ValueError("a bug")])
+    with pytest.raises(ValueError, match="a bug"):
+        await h.run()
+    assert slow.cancelled
+    assert asyncio.get_running_loop().time() - h.origin == 1
+
+
+async def test_slots_are_keyed_by_token_and_show_their_counters():
+    h = Harness(max_attempts=2, rng=Half())
+    h.job("a", "a0", outcomes=[graph_error(2)])
+    h.job("b", "b0")
+    await h.run()
+    a, b = h.scheduler.slots["a"], h.scheduler.slots["b"]
+    assert (a.calls, a.errors, b.calls, b.errors) == (2, 1, 1, 0)
+    assert "a" in repr(a) and not a.queue and not a.delayed
