@@ -136,6 +136,7 @@ class Harvester:
         self._commit_lock = asyncio.Lock()
         self.started = self.finished = None
         self._stopping = False
+        self._producers: set[asyncio.Future] = set()
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -148,6 +149,10 @@ class Harvester:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        # A consumer that broke out of ``records()`` leaves its generator suspended: stop its harvest now.
+        for task in self._producers:
+            task.cancel()
+        await asyncio.gather(*self._producers, return_exceptions=True)
         if self._own_transport and self._transport is not None:
             await self._transport.close()
 
@@ -234,6 +239,8 @@ class Harvester:
                 await queue.put(done)
 
         task = asyncio.ensure_future(produce())
+        self._producers.add(task)
+        task.add_done_callback(self._producers.discard)
         try:
             while (item := await queue.get()) is not done:
                 yield item

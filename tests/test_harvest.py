@@ -15,7 +15,7 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.state import StateStore
 
-from .support import assert_matches_truth, run_records, world_config
+from support import assert_matches_truth, run_records, world_config
 
 
 def truth_of(world, config, accounts=None):

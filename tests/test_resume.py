@@ -22,7 +22,7 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.state import StateStore
 
-from .support import assert_matches_truth, token_env
+from support import assert_matches_truth, token_env
 
 
 def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2) -> Path:
