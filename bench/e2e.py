@@ -1,0 +1,148 @@
+"""End to end: requests per second of a harvest against the simulator on loopback, against a
+bare aiohttp GET loop over the same URLs, same server, same concurrency, same run.
+
+The simulator serves from a child process (``python -m harvester.simulator``), so that server and
+client do not share one event loop on one core. The harvest's transport is wrapped to record
+every URL it fetched (with its Authorization header); the bare loop then GETs exactly those URLs
+with as many workers as the harvest's ``max_in_flight``, reading each body and nothing more.
+Rounds alternate harvest and bare loop; medians of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Mapping
+
+import aiohttp
+import orjson
+
+from harvester import Harvester
+from harvester.config import parse_config
+from harvester.days import from_unix
+from harvester.demo import demo_config
+from harvester.graph.aiohttp_transport import AiohttpTransport
+from harvester.graph.transport import Response
+from harvester.simulator.world import World, WorldSpec
+
+from .measure import Outcome, Row, human
+
+SEED, ACCOUNTS, MEDIA, DAYS = 31, 60, 60, 3
+ROUNDS = 3
+GOAL = 0.75
+NO_LIMIT = 10**9
+
+
+class Recording:
+    """A transport that notes (url, Authorization) of every call before passing it on."""
+
+    def __init__(self, inner: AiohttpTransport):
+        self.inner = inner
+        self.calls: list[tuple[str, str]] = []
+
+    async def get(self, url: str, headers: Mapping[str, str]) -> Response:
+        self.calls.append((url, headers["Authorization"]))
+        return await self.inner.get(url, headers)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class Server:
+    """``harvester simulate`` in a child process, until closed."""
+
+    def __init__(self, directory: Path, accounts: int, media: int):
+        self.world_file = directory / "world.json"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harvester.simulator", "--seed", str(SEED), "--accounts", str(accounts),
+             "--media-per-account", str(media), "--calls-per-window", str(NO_LIMIT),
+             "--world-file", str(self.world_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.world = self._wait()
+
+    def _wait(self, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while not self.world_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.05)
+        return orjson.loads(self.world_file.read_bytes())
+
+    def close(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str]], int]:
+    """Seconds, the calls made, records written: one whole harvest, no rate limit."""
+    env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
+    today = from_unix(int(now))
+    raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
+                      output, today, days=DAYS, calls_per_window=NO_LIMIT)
+    config = parse_config(raw, path="<bench>", env=env, today=today)
+    transport = Recording(AiohttpTransport(limit=config.scheduler.max_in_flight))
+    started = time.perf_counter()
+    try:
+        async with Harvester(config, tokens=env, transport=transport, now=now) as harvester:
+            summary = await harvester.run()
+    finally:
+        await transport.close()
+    return time.perf_counter() - started, transport.calls, summary.records
+
+
+async def bare_loop(calls: list[tuple[str, str]], concurrency: int) -> float:
+    """Seconds to GET every URL with ``concurrency`` workers over one session, reading each body."""
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        pending = iter(calls)
+
+        async def worker() -> None:
+            for url, auth in pending:
+                async with session.get(url, headers={"Authorization": auth}) as response:
+                    await response.read()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def rounds(world: dict, now: float, directory: Path, n: int) -> dict:
+    harvest_rps, bare_rps, calls_made, records = [], [], 0, 0
+    for i in range(n):
+        output = directory / f"out-{i}"
+        seconds, calls, records = await harvest(world, now, output)
+        shutil.rmtree(output, ignore_errors=True)
+        harvest_rps.append(len(calls) / seconds)
+        bare_rps.append(len(calls) / await bare_loop(calls, 32))
+        calls_made = len(calls)
+    return {"harvest_rps": statistics.median(harvest_rps), "bare_rps": statistics.median(bare_rps),
+            "calls": calls_made, "records": records}
+
+
+def run(*, quick: bool = False) -> Outcome:
+    accounts, media, n = (10, 20, 1) if quick else (ACCOUNTS, MEDIA, ROUNDS)
+    now = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=media)).now  # the child's too
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        server = Server(Path(tmp), accounts, media)
+        try:
+            r = asyncio.run(rounds(server.world, now, Path(tmp), n))
+        finally:
+            server.close()
+    ratio = r["harvest_rps"] / r["bare_rps"]
+    print(f"e2e: {r['calls']:,} calls and {r['records']:,} records per harvest, {n} rounds, "
+          f"{os.cpu_count()} cores", file=sys.stderr)
+    results = {"ratio_vs_bare_loop": ratio, "harvest_requests_per_second": r["harvest_rps"],
+               "bare_loop_requests_per_second": r["bare_rps"], "calls": r["calls"], "records": r["records"]}
+    row = Row("e2e: harvest req/s (loopback, no limit)", human(r["harvest_rps"], "req/s"),
+              f"{human(r['bare_rps'], 'req/s')} (bare aiohttp loop)", ratio, f">= {GOAL:.0%}", ratio >= GOAL)
+    return Outcome(results, [row])
