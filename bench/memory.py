@@ -30,7 +30,15 @@ RECORDS_PER_ACCOUNT = 900
 
 
 def maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    """Peak RSS of this process image. ``VmHWM`` where there is /proc: Linux carries
+    ``ru_maxrss`` over an exec from the forked copy of the parent (the decode benchmark's 50 MB
+    corpus, say), while VmHWM starts afresh with the new image."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 async def harvest(accounts: int, output: Path) -> dict:
