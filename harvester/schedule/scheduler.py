@@ -33,6 +33,11 @@ THROTTLE_FIRST_PAUSE = 60.0
 """The pause after a throttle the server gave no wait for; it doubles, up to the window."""
 
 
+
+MIN_SLEEP = 1e-5
+"""A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
+microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
 class Job(Protocol):
     key: str
     priority: int
@@ -177,7 +182,7 @@ class Scheduler:
         """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
         loop = asyncio.get_running_loop()
         self._wake = loop.create_future()
-        handle = None if delay is None else loop.call_later(max(delay, 0.0), self._wakeup)
+        handle = None if delay is None else loop.call_later(max(delay, MIN_SLEEP), self._wakeup)
         try:
             await self._wake
         finally:
