@@ -107,7 +107,7 @@ class Run:
             return True
         last = self._last_harvested.get(account_id)
         if last is None:
-            last = self._last_harvested[account_id] = self.refresh(account_id)
+            last = self._last_harvested[account_id] = self.refresh(account_id, run_id=self.run_id)
         return refresh.due(posted, last.get(media_id), self.now, self.tiers)
 
 
@@ -298,7 +298,7 @@ class Harvester:
             media = [self._media_units.pop(uid) for uid in commit.unit_ids if uid in self._media_units]
             if self._state is not None:
                 self._state.commit(self.run_id, commit.part, commit.records, units)
-                self._state.media_harvested((m, a, p, None, self.now) for m, a, p in media)
+                self._state.media_harvested(self.run_id, ((m, a, p, None, self.now) for m, a, p in media))
 
     def _written(self, unit: Unit, status: str, account_id: str, label: str) -> None:
         """A unit's records went to the sink: checkpoint it (and its media's refresh time) at the next commit."""

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     PRIMARY KEY (run_id, token_key));
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, posted REAL,
-    harvested_at REAL NOT NULL);
+    harvested_at REAL NOT NULL, run_id TEXT);
 """
 
 
@@ -138,14 +138,18 @@ class StateStore:
 
     # -- media refresh ----------------------------------------------------------------------
 
-    def media_harvested(self, rows: Iterable[tuple[str, str, str | None, float | None, float]]) -> None:
+    def media_harvested(self, run_id: str, rows: Iterable[tuple[str, str, str | None, float | None, float]]) -> None:
         """``(media_id, account_id, product_type, posted, harvested_at)`` of media whose units committed."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?)",
+                                (row + (run_id,) for row in rows))
 
-    def last_harvested(self, account_id: str) -> dict[str, float]:
-        return dict(self.db.execute("SELECT media_id, harvested_at FROM media WHERE account_id = ?", (account_id,)))
+    def last_harvested(self, account_id: str, *, run_id: str) -> dict[str, float]:
+        """When each media of the account was last harvested by a run other than ``run_id`` (media
+        that ``run_id`` itself harvested before it was interrupted are left to its unit checkpoints)."""
+        return dict(self.db.execute("SELECT media_id, harvested_at FROM media WHERE account_id = ? "
+                                    "AND run_id IS NOT ?", (account_id, run_id)))
 
     # -- reports ----------------------------------------------------------------------------
 
