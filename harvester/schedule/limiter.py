@@ -23,8 +23,10 @@ import asyncio
 from collections import deque
 from typing import Callable
 
-MIN_WAIT = 1e-9
-"""The wait reported when floating point puts the expiry a hair after ``now``."""
+MIN_WAIT = 1e-6
+"""The wait reported when floating point puts the expiry a hair after ``now``: one tick of a
+clock that moves in microseconds (looptime), above any event loop's clock resolution, so a
+sleep of it always moves the clock."""
 
 
 class RollingWindowLimiter:

@@ -32,11 +32,10 @@ from .slot import Entry, Slot
 THROTTLE_FIRST_PAUSE = 60.0
 """The pause after a throttle the server gave no wait for; it doubles, up to the window."""
 
-
-
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
 
 class Job(Protocol):
     key: str
