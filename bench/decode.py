@@ -156,7 +156,7 @@ def same_output(corpus: Corpus, every: int = 50) -> int:
     """Check that the three flatteners agree on every ``every``-th body; return bodies checked."""
     checked = 0
     for body, ctx in corpus[::every]:
-        ours = [msgspec.structs.asdict(r) for r in flatten(body, ctx, run_id=RUN_ID, harvested_at=HARVESTED_AT)]
+        ours = [msgspec.json.decode(msgspec.json.encode(r)) for r in flatten(body, ctx, run_id=RUN_ID, harvested_at=HARVESTED_AT)]
         for other in (flatten_orjson, flatten_json):
             theirs = other(body, ctx, RUN_ID, HARVESTED_AT)
             if ours != theirs:

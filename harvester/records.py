@@ -19,7 +19,11 @@ Value = int | float | None
 KEY_FIELDS = ("object_id", "metric", "period", "timeframe", "dimension_keys", "dimension_values", "end_time")
 
 
-class Record(msgspec.Struct, kw_only=True, omit_defaults=False):
+class Record(msgspec.Struct, kw_only=True, omit_defaults=False, gc=False):
+    """One fact. Immutable in practice (dimension tuples may be shared between records), and
+    untracked by the garbage collector: a record holds only strings, numbers and tuples of strings,
+    so it can never be part of a cycle, and millions of them cost the collector nothing."""
+
     account_id: str
     object_id: str
     object_type: str  # "account" | "media"
@@ -32,8 +36,8 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=False):
     since: str | None = None
     until: str | None = None
     end_time: str | None = None
-    dimension_keys: list[str] = []
-    dimension_values: list[str] = []
+    dimension_keys: tuple[str, ...] = ()
+    dimension_values: tuple[str, ...] = ()
     value: Value = None
     run_id: str | None = None
     harvested_at: str | None = None

@@ -65,7 +65,7 @@ def test_interaction_totals_one_record_per_metric_with_request_window():
     first = records[0]
     assert (first.since, first.until, first.end_time) == (iso(S), iso(U), None)
     assert (first.since, first.until) == ("2026-10-01T00:00:00+0000", "2026-10-02T00:00:00+0000")
-    assert first.dimension_keys == [] and first.dimension_values == []
+    assert first.dimension_keys == () and first.dimension_values == ()
     assert (first.object_type, first.metric_type, first.period) == ("account", "total_value", "day")
     assert (first.run_id, first.harvested_at) == ("r1", "2026-10-03T00:00:00+0000")
 
@@ -74,7 +74,7 @@ def test_breakdown_call_emits_results_not_the_total():
     records = flatten(SEED_000_BREAKDOWN, account(metric_type="total_value", since=S, until=U,
                                                   breakdown_only=True))
     assert [(r.dimension_keys, r.dimension_values, r.value) for r in records] == [
-        (["media_product_type"], ["CAROUSEL_CONTAINER"], 100), (["media_product_type"], ["POST"], 124)]
+        (("media_product_type",), ("CAROUSEL_CONTAINER",), 100), (("media_product_type",), ("POST",), 124)]
     assert all(r.since == iso(S) and r.end_time is None for r in records)
 
 
@@ -82,7 +82,7 @@ def test_demographics_keep_timeframe_keys():
     ctx = account(metric_type="total_value", timeframe="last_90_days", breakdown_only=True)
     records = flatten(SEED_000_DEMOGRAPHICS, ctx)
     assert [(r.dimension_keys, r.dimension_values, r.value) for r in records] == [
-        (["timeframe", "country"], ["LAST_90_DAYS", "AR"], 1), (["timeframe", "country"], ["LAST_90_DAYS", "US"], 7)]
+        (("timeframe", "country"), ("LAST_90_DAYS", "AR"), 1), (("timeframe", "country"), ("LAST_90_DAYS", "US"), 7)]
     assert all(r.timeframe == "last_90_days" and r.since is None and r.until is None for r in records)
 
 
@@ -90,10 +90,9 @@ def test_demographics_multi_key_breakdown_gains_the_timeframe_key():
     ctx = account(metric_type="total_value", timeframe="this_month", breakdown_only=True)
     records = flatten(fixture("user_lifetime_insights_for_age_gender.json"), ctx)
     assert len(records) == 6
-    assert records[0].dimension_keys == ["timeframe", "age", "gender"]
-    assert records[0].dimension_values == ["THIS_MONTH", "18-24", "F"]
-    assert records[-1].dimension_values == ["THIS_MONTH", "25-34", "U"] and records[-1].value == 2
-    assert records[0].dimension_keys is not records[1].dimension_keys
+    assert records[0].dimension_keys == ("timeframe", "age", "gender")
+    assert records[0].dimension_values == ("THIS_MONTH", "18-24", "F")
+    assert records[-1].dimension_values == ("THIS_MONTH", "25-34", "U") and records[-1].value == 2
 
 
 def test_time_series_one_record_per_day_with_end_time():
@@ -111,10 +110,10 @@ def test_online_followers_object_value_becomes_one_record_per_hour():
         {"value": {"0": 3, "1": None}, "end_time": "2026-10-03T07:00:00+0000"}]}]})
     records = flatten(body, account(since=S, until=U))
     assert len(records) == 25
-    assert all(r.dimension_keys == ["hour"] for r in records)
+    assert all(r.dimension_keys == ("hour",) for r in records)
     assert [r.dimension_values[0] for r in records[:24]] == [str(h) for h in range(24)]
     assert records[23].value == 33 and records[23].end_time == "2026-10-02T07:00:00+0000"
-    assert (records[24].dimension_values, records[24].end_time) == (["0"], "2026-10-03T07:00:00+0000")
+    assert (records[24].dimension_values, records[24].end_time) == (("0",), "2026-10-03T07:00:00+0000")
     assert len({natural_key(r) for r in records}) == 25
 
 
@@ -132,7 +131,7 @@ def test_media_lifetime_values_with_unknown_and_retired_metrics():
 def test_media_plain_call_takes_values_and_ignores_total_breakdowns():
     ctx = Context("1784", "17969782069736348", "media", "IMAGE", "STORY")
     records = flatten(SEED_001_NAVIGATION, ctx)
-    assert [(r.metric, r.value, r.dimension_keys) for r in records] == [("navigation", 25, [])]
+    assert [(r.metric, r.value, r.dimension_keys) for r in records] == [("navigation", 25, ())]
 
 
 def test_media_breakdown_call_gives_lower_case_results():
@@ -140,7 +139,7 @@ def test_media_breakdown_call_gives_lower_case_results():
     records = flatten(SEED_001_NAVIGATION, ctx)
     assert [r.dimension_values[0] for r in records] == ["tap_forward", "tap_back", "tap_exit", "swipe_forward"]
     assert sum(r.value for r in records) == 25
-    assert all(r.dimension_keys == ["story_navigation_action_type"] for r in records)
+    assert all(r.dimension_keys == ("story_navigation_action_type",) for r in records)
 
 
 def test_missing_values_yield_no_record():
@@ -159,7 +158,7 @@ def test_breakdown_result_without_value_yields_no_record():
         "value": 4, "breakdowns": [{"dimension_keys": ["action_type"], "results": [
             {"dimension_values": ["email"]}, {"dimension_values": ["text"], "value": 1}]}]}}]})
     records = flatten(body, Context("1", "m", "media", "IMAGE", "FEED", breakdown_only=True))
-    assert [(r.dimension_values, r.value) for r in records] == [(["text"], 1)]
+    assert [(r.dimension_values, r.value) for r in records] == [(("text",), 1)]
 
 
 @pytest.mark.parametrize("body", [b'{"data": []}', b"{}", b'{"data": [], "paging": {"next": "x"}}'])
@@ -188,8 +187,8 @@ def test_not_insights_raises_decode_error(body):
         flatten(body, account())
 
 
-def test_records_never_share_lists():
+def test_dimensions_are_immutable_tuples():
+    """Records may share their dimension tuples: nothing one consumer does can change another's."""
     body = orjson.dumps({"data": [{"name": m, "period": "day", "total_value": {"value": 1}} for m in "ab"]})
     first, second = flatten(body, account(metric_type="total_value", since=S, until=U))
-    first.dimension_keys.append("x")
-    assert second.dimension_keys == []
+    assert first.dimension_keys == second.dimension_keys == () and type(first.dimension_values) is tuple

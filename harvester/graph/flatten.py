@@ -17,12 +17,14 @@ ignored, and a body that is not insights JSON (cut short, say) raises DecodeErro
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 from msgspec.structs import replace
 
 from ..days import iso
 from ..records import Record
-from .wire import Insight, decode_insights
+from .wire import Insight, TotalValue, decode_insights
 
 
 class Context(msgspec.Struct, frozen=True):
@@ -47,43 +49,50 @@ def flatten(body: bytes, ctx: Context, *, run_id: str | None = None,
         return []
     template = _template(ctx, run_id, harvested_at)
     out: list[Record] = []
+    if ctx.breakdown_only:
+        for item in data:
+            if item.total_value is not None:
+                _breakdowns(item.name, item.period, item.total_value, template, ctx.timeframe, out)
+        return out
+    append = out.append
     for item in data:
-        if ctx.breakdown_only:
-            _breakdowns(item, template, ctx.timeframe, out)
-        elif item.total_value is not None and item.total_value.value is not None:
-            out.append(replace(template, metric=item.name, period=item.period,
-                               value=item.total_value.value, dimension_keys=[], dimension_values=[]))
+        total, values = item.total_value, item.values
+        if total is not None and total.value is not None:
+            append(replace(template, metric=item.name, period=item.period, value=total.value))
+        elif len(values) == 1 and values[0].end_time is None and type(values[0].value) is not dict:
+            if values[0].value is not None:   # a lifetime value (media): the common case, kept short
+                append(replace(template, metric=item.name, period=item.period, value=values[0].value))
         else:
             _values(item, template, out)
     return out
 
 
 def _template(ctx: Context, run_id: str | None, harvested_at: str | None) -> Record:
-    """What every record of the call shares, set once. Each record is a ``structs.replace`` of
-    it (about 4x faster than building a Record from its seventeen keywords); the lists are
-    always fresh, so that no two records share one."""
+    """What every record of the call shares, set once; each record is a ``structs.replace`` of it
+    (about twice as fast as building a Record from its seventeen keywords)."""
     return Record(account_id=ctx.account_id, object_id=ctx.object_id, object_type=ctx.object_type,
                   media_type=ctx.media_type, media_product_type=ctx.media_product_type, metric="",
                   period="", metric_type=ctx.metric_type, timeframe=ctx.timeframe,
-                  since=iso(ctx.since) if ctx.since is not None else None,
-                  until=iso(ctx.until) if ctx.until is not None else None,
-                  run_id=run_id, harvested_at=harvested_at)
+                  since=_iso(ctx.since), until=_iso(ctx.until), run_id=run_id, harvested_at=harvested_at)
 
 
-def _breakdowns(item: Insight, template: Record, timeframe: str | None, out: list[Record]) -> None:
-    total = item.total_value
-    if total is None:
-        return
-    name, period = item.name, item.period
+@lru_cache(maxsize=1024)
+def _iso(ts: int | None) -> str | None:
+    """A harvest asks for the same few windows over and over: format each once."""
+    return iso(ts) if ts is not None else None
+
+
+def _breakdowns(name: str, period: str | None, total: TotalValue, template: Record, timeframe: str | None,
+                out: list[Record]) -> None:
+    append = out.append
     for breakdown in total.breakdowns:
-        keys, lead = breakdown.dimension_keys, []
-        if timeframe is not None and keys[:1] != ["timeframe"]:
-            keys, lead = ["timeframe", *keys], [timeframe.upper()]
+        keys, lead = breakdown.dimension_keys, ()
+        if timeframe is not None and keys[:1] != ("timeframe",):
+            keys, lead = ("timeframe", *keys), (timeframe.upper(),)
         for result in breakdown.results:
             if result.value is not None:
-                values = lead + result.dimension_values if lead else result.dimension_values
-                out.append(replace(template, metric=name, period=period, value=result.value,
-                                   dimension_keys=list(keys), dimension_values=values))
+                append(replace(template, metric=name, period=period, value=result.value, dimension_keys=keys,
+                               dimension_values=lead + result.dimension_values if lead else result.dimension_values))
 
 
 def _values(item: Insight, template: Record, out: list[Record]) -> None:
@@ -92,10 +101,12 @@ def _values(item: Insight, template: Record, out: list[Record]) -> None:
         value, end_time = point.value, point.end_time
         if type(value) is dict:
             out.extend(replace(template, metric=name, period=period, value=v, end_time=end_time,
-                               dimension_keys=["hour"], dimension_values=[hour])
+                               dimension_keys=_HOUR, dimension_values=(hour,))
                        for hour, v in value.items() if v is not None)
         elif value is not None:
-            out.append(replace(template, metric=name, period=period, value=value, end_time=end_time,
-                               dimension_keys=[], dimension_values=[]))
+            out.append(replace(template, metric=name, period=period, value=value, end_time=end_time))
             if end_time is None:
                 return  # a lifetime value: the first is the value
+
+
+_HOUR = ("hour",)

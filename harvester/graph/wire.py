@@ -27,12 +27,12 @@ T = TypeVar("T")
 
 
 class Result(msgspec.Struct, gc=False):
-    dimension_values: list[str] = []
+    dimension_values: tuple[str, ...] = ()
     value: Number | None = None
 
 
 class Breakdown(msgspec.Struct, gc=False):
-    dimension_keys: list[str] = []
+    dimension_keys: tuple[str, ...] = ()
     results: list[Result] = []
 
 
