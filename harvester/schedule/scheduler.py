@@ -126,24 +126,42 @@ class Scheduler:
             task.cancel()
 
     def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
-        while self._ring and self._in_flight < self.max_in_flight:
+        """Start what may start, round-robin over the slots. A job that makes more work (priority
+        above 0: discovery) waits while leaf jobs of other slots can use the capacity, so that
+        when calls in flight are the bottleneck the harvest goes deep before it goes wide: the
+        work queued at any time stays about what ``max_in_flight`` can drain, not a page of media
+        for every token. A slot whose leaf work is rate-limited never waits on this."""
+        deferred: deque[Slot] = deque()
+        while self._in_flight < self.max_in_flight and (self._ring or deferred):
+            if not self._ring:
+                self._try_start(group, deferred.popleft(), now)
+                continue
             slot = self._ring.popleft()
             self._in_ring.discard(slot.key)
             if not slot.can_start():
                 continue                        # it comes back when its job finishes
-            if slot.paused_until > now:
-                self._timer(slot.paused_until, slot)
+            if slot.queue and slot.queue[0].priority > 0:
+                deferred.append(slot)
                 continue
-            wait = slot.limiter.try_acquire()
-            if wait > 0:
-                slot.limited_since = now if slot.limited_since is None else slot.limited_since
-                self._timer(now + wait, slot)
-                continue
-            if slot.limited_since is not None:
-                self._waited(slot, "wait/limit_seconds", now - slot.limited_since)
-                slot.limited_since = None
-            self._start(group, slot, slot.pop(), slot.limiter.in_window())
+            self._try_start(group, slot, now)
+        for slot in deferred:
             self._enqueue(slot)
+
+    def _try_start(self, group: asyncio.TaskGroup, slot: Slot, now: float) -> None:
+        """Start ``slot``'s next job unless a pause or its limiter holds it (then a timer brings it back)."""
+        if slot.paused_until > now:
+            self._timer(slot.paused_until, slot)
+            return
+        wait = slot.limiter.try_acquire()
+        if wait > 0:
+            slot.limited_since = now if slot.limited_since is None else slot.limited_since
+            self._timer(now + wait, slot)
+            return
+        if slot.limited_since is not None:
+            self._waited(slot, "wait/limit_seconds", now - slot.limited_since)
+            slot.limited_since = None
+        self._start(group, slot, slot.pop(), slot.limiter.in_window())
+        self._enqueue(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
