@@ -372,3 +372,34 @@ async def test_slots_are_keyed_by_token_and_show_their_counters():
     a, b = h.scheduler.slots["a"], h.scheduler.slots["b"]
     assert (a.calls, a.errors, b.calls, b.errors) == (2, 1, 1, 0)
     assert "a" in repr(a) and not a.queue and not a.delayed
+
+
+async def test_discovery_waits_while_leaf_jobs_can_use_the_capacity():
+    """50 tokens, each with one discovery job that finds 20 leaf jobs; 4 calls in flight at most.
+    Deep before wide: the queue never holds the work of every token at once."""
+    h = Harness(calls=10**6, seconds=3600, max_in_flight=4)
+    most_queued = 0
+
+    def discover(key):
+        def found():
+            nonlocal most_queued
+            for i in range(20):
+                h.job(key, f"{key}-leaf{i}", duration=1.0)
+            most_queued = max(most_queued, h.scheduler._pending)
+        return found
+
+    for n in range(50):
+        h.job(f"t{n}", f"t{n}-discover", priority=2, duration=1.0, then=discover(f"t{n}"))
+    elapsed = await h.run()
+    assert len(h.log) == 50 * 21
+    assert most_queued <= 4 * 20 + 50                 # a few tokens' leaves, not 50 x 20
+    assert elapsed == pytest.approx(50 * 21 / 4, abs=2)   # and the capacity was never idle
+
+
+async def test_rate_limited_leaves_never_hold_back_discovery():
+    """When leaf jobs wait on their token's limiter, other tokens' discovery goes ahead."""
+    h = Harness(calls=2, seconds=100, max_in_flight=4)
+    h.jobs("busy", 6)                                  # 2 now, 2 at 100 s, 2 at 200 s
+    late = h.job("idle", "idle-discover", priority=2)
+    await h.run()
+    assert late.starts == [0.0]
