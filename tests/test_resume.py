@@ -53,10 +53,11 @@ path = "{path.parent / 'state.sqlite'}"
     return path
 
 
-async def harvester(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "harvester", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
 
 
 async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
@@ -98,3 +99,31 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     print(f"\nseed {seed}: killed {killed} times; the last run resumed {summary['units']['resumed']} units, "
           f"{len(truth):,} records match the ground truth")
     assert killed >= 1 and summary["units"]["resumed"] > 0    # the killed runs had checkpointed work
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simulator_server, signum, code):
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
+    config = write_config(tmp_path / "harvest.toml", world, server.url)
+    env = token_env(world)
+    proc = await harvester("run", "--config", str(config), env=env)
+    await asyncio.sleep(1.5)
+    proc.send_signal(signum)
+    stderr = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
+    assert await proc.wait() == code, stderr
+    assert "finishing calls in flight" in stderr
+    state = StateStore(tmp_path / "state.sqlite")
+    (stopped,) = state.runs()
+    done_before = state.unit_counts(stopped.run_id).get("done", 0)
+    state.close()
+    assert stopped.status == "stopped" and done_before > 0
+    assert not (tmp_path / "out" / "manifest.json").exists()       # nothing published half-way
+
+    proc = await harvester("run", "--config", str(config), env=env)
+    assert await proc.wait() == 0, (await proc.stderr.read()).decode()
+    until = from_unix(int(world.now))
+    assert_matches_truth(list(manifest.current_records(tmp_path / "out")),
+                         expected_records(world, until - timedelta(days=3), until))
+    summary = msgspec.json.decode((tmp_path / "out" / stopped.run_id / "summary.json").read_bytes())
+    assert summary["units"]["resumed"] >= done_before
