@@ -1,0 +1,72 @@
+"""Media refresh by age: the nightly calls of an account with about 1,000 media, with and without
+refresh tiers, over 60 simulated nights (real harvests of the simulator, in memory, with a state
+store; the account's media stay the same, the harvest's clock moves a day a night).
+
+Without tiers every night re-reads every media; with the default tiers (daily under 7 days,
+weekly under 90, monthly after) a night re-reads the young media and the older ones whose turn
+has come. Only media calls count here: account insights are the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from .measure import Outcome, Row
+
+SEED, MEDIA, NIGHTS = 2, 1000, 60
+DAY = 86400
+
+
+async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
+    from harvester import Harvester
+    from harvester.config import parse_config
+    from harvester.days import from_unix
+    from harvester.demo import demo_config
+    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.world import World, WorldSpec
+    from harvester.state import StateStore
+
+    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA, stories_per_account=0))
+    env = {f"T{t.index}": t.token for t in world.tokens}
+    calls = []
+    state = StateStore(directory / "state.sqlite")
+    for night in range(count):
+        now = world.now + night * DAY
+        today = from_unix(int(world.now))
+        raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens},
+                          directory / "out", today, calls_per_window=10**9)
+        raw["metrics"] = {"account": [], "demographics": []}
+        raw["refresh"] = {"enabled": tiers}
+        config = parse_config(raw, path="<bench>", env=env, today=today)
+        simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
+        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                             now=now, run_id=f"night-{night}") as harvester:
+            await harvester.run()
+        calls.append(simulator.counters.endpoints.get("insights/media", 0))
+    state.close()
+    return calls
+
+
+def run(*, quick: bool = False) -> Outcome:
+    count = 15 if quick else NIGHTS
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        untiered = asyncio.run(nights(False, Path(a), count))
+        tiered = asyncio.run(nights(True, Path(b), count))
+    from harvester.simulator.world import World, WorldSpec
+    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA))
+    media = world.account_by_id(world.tokens[0].account_ids[0]).media_count
+    steady = slice(30, None) if count > 30 else slice(1, None)
+    mean_untiered, mean_tiered = statistics.mean(untiered[steady]), statistics.mean(tiered[steady])
+    print(f"nightly: an account with {media:,} media; media insights calls per night, without tiers "
+          f"{untiered[:8]}..., with tiers {tiered[:8]}...", file=sys.stderr)
+    results = {"media": media, "nights": count, "calls_per_night_untiered": mean_untiered,
+               "calls_per_night_tiered": mean_tiered, "first_night": tiered[0],
+               "ratio_tiered_vs_untiered": mean_tiered / mean_untiered}
+    row = Row(f"nightly media calls, {media:,} media (nights 30+)", f"{mean_tiered:,.0f} with tiers",
+              f"{mean_untiered:,.0f} without", mean_tiered / mean_untiered, "fewer", mean_tiered < mean_untiered)
+    return Outcome(results, [row])
