@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--config", required=True)
     backfill.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (UTC)")
     backfill.add_argument("--until", required=True, type=_date, help="day after the last, YYYY-MM-DD (UTC)")
+    backfill.add_argument("--estimate", action="store_true", help="print the time each token needs, call nothing")
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
@@ -103,6 +104,8 @@ def _cmd_backfill(args) -> int:
     config = backfill_config(args.config, args.since, args.until)
     from .estimate import estimate, render
     print(render(estimate(config)), file=sys.stderr)
+    if args.estimate:
+        return EXIT_OK
     return asyncio.run(_run(config, kind="backfill"))
 
 

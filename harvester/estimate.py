@@ -14,7 +14,7 @@ import time
 
 import msgspec
 
-from . import plan
+from . import catalog, plan
 from .config import Config
 
 DISCOVERY_CALLS = 3
@@ -25,7 +25,6 @@ class TokenEstimate(msgspec.Struct, frozen=True):
     token_env: str
     accounts: int
     account_calls: int
-    media_calls_per_media: int
     seconds: float
 
 
@@ -33,6 +32,8 @@ class Estimate(msgspec.Struct, frozen=True):
     tokens: list[TokenEstimate]
     calls_per_window: int
     window_seconds: float
+    calls_per_media: dict[str, int]
+    """Product type -> calls each media of that type adds (its metrics, then one per breakdown)."""
 
     @property
     def seconds(self) -> float:
@@ -48,21 +49,28 @@ def window_bound(calls: int, calls_per_window: int, window_seconds: float) -> fl
 def estimate(config: Config, *, now: float | None = None) -> Estimate:
     now = time.time() if now is None else now
     limit = config.rate_limit
-    per_media = 1 + sum(len(c.breakdowns) for c in config.selection.media if c.breakdowns)
     tokens = []
     for key in config.token_keys():
         accounts = [a for a in config.accounts if a.token_env == key]
         calls = sum(DISCOVERY_CALLS + len(plan.account_units(a.id, None, config.window, config.selection, now))
                     for a in accounts)
-        tokens.append(TokenEstimate(key, len(accounts), calls, per_media if config.selection.media else 0,
+        tokens.append(TokenEstimate(key, len(accounts), calls,
                                     window_bound(calls, limit.calls_per_window, limit.window_seconds)))
-    return Estimate(tokens, limit.calls_per_window, limit.window_seconds)
+    return Estimate(tokens, limit.calls_per_window, limit.window_seconds, calls_per_media(config))
+
+
+def calls_per_media(config: Config) -> dict[str, int]:
+    out = {}
+    for product in catalog.PRODUCT_TYPES:
+        chosen = [c for c in config.selection.media if product in c.metric.product_types]
+        out[product] = (1 + sum(len(c.breakdowns) for c in chosen)) if chosen else 0
+    return out
 
 
 def render(e: Estimate) -> str:
+    media = ", ".join(f"{product} {calls}" for product, calls in e.calls_per_media.items())
     lines = [f"estimate at {e.calls_per_window} calls per token per {e.window_seconds:g} s "
-             f"(account insights exactly; media add about {max((t.media_calls_per_media for t in e.tokens), default=0)} "
-             f"calls per media as they are found):"]
+             f"(account insights exactly; each media found adds its calls: {media}):"]
     for t in e.tokens:
         lines.append(f"  {t.token_env:<24} {t.accounts:>5} accounts {t.account_calls:>9,} calls  "
                      f"at least {duration(t.seconds)}")
