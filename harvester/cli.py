@@ -175,7 +175,6 @@ def _on_signals(harvester) -> list[signal.Signals]:
     in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed."""
     stopped: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
-    main = asyncio.current_task()
 
     def stop(sig: signal.Signals) -> None:
         if not stopped:

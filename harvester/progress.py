@@ -51,7 +51,7 @@ class Progress:
                  f"{int(c.get('records/written', 0)):,} | waited {c.get('wait/limit_seconds', 0):.0f}s | "
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         scheduler = getattr(self.harvester, "_scheduler", None)
-        for slot in (getattr(scheduler, "slots", None) or {}).values() if self.live else ():
+        for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
             lines.append("  " + _slot_line(slot))
         return lines
 
@@ -67,6 +67,7 @@ class Progress:
 
 
 def _slot_line(slot) -> str:
-    state = "dead" if getattr(slot, "dead", False) else ("paused" if getattr(slot, "paused_until", 0) > time.monotonic() else "ok")
-    queued = len(getattr(slot, "queue", ()) or ())
-    return f"{getattr(slot, 'key', '?'):<24} {state:<6} queued {queued:,}"
+    now = asyncio.get_running_loop().time()      # the scheduler's clock: the loop's, not the wall's
+    state = "dead" if slot.dead else "paused" if slot.paused_until > now else "ok"
+    return (f"{slot.key:<24} {state:<6} queued {len(slot.queue):,} calls {slot.calls:,} errors {slot.errors:,} "
+            f"throttles {slot.throttles:,} waited {slot.waited:.0f}s")

@@ -3,7 +3,6 @@ throttles and dead tokens, bounded jittered retries, priorities, usage feedback,
 
 import asyncio
 import random
-from collections import defaultdict
 
 import pytest
 
