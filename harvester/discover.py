@@ -38,7 +38,7 @@ class AccountJob:
         self.run.found_account(self.account_id, node.followers_count)
         for unit in plan.account_units(self.account_id, node.followers_count, self.run.window,
                                        self.run.selection, self.run.now):
-            self.run.submit_unit(self.key, self.account_id, unit)
+            self.run.submit_units(self.key, self.account_id, (unit,))
         if self.run.selection.media:
             for edge in ("media", "stories"):
                 self.run.submit(PageJob(self.run, self.account_id, self.key, edge))
@@ -67,9 +67,8 @@ class PageJob:
             if not self.run.media_due(self.account_id, item.id, posted, product):
                 self.run.stats.inc("media/not_due")
                 continue
-            for unit in plan.media_units(self.account_id, item.id, item.media_type, product, posted,
-                                         self.run.selection, self.run.now):
-                self.run.submit_unit(self.key, self.account_id, unit)
+            self.run.submit_units(self.key, self.account_id, plan.media_units(
+                self.account_id, item.id, item.media_type, product, posted, self.run.selection, self.run.now))
         self.run.stats.inc(f"discovered/{self.edge}", len(page.data))
         nxt = page.paging.next if page.paging else None
         cursor = page.paging.cursors.after if page.paging and page.paging.cursors else nxt

@@ -44,10 +44,14 @@ TokenSource = Union[Mapping[str, str], Callable[[str], Awaitable[str]], None]
 
 
 class InsightsJob:
+    """One insights call. ``follow_ups`` are the calls that only make sense if this one answers
+    (a media's breakdown calls after its plain one): asked after it, never when it is skipped."""
+
     priority = PRIORITY_INSIGHTS
 
-    def __init__(self, run: Run, key: str, account_id: str, unit: Unit):
+    def __init__(self, run: Run, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = ()):
         self.run, self.key, self.account_id, self.unit = run, key, account_id, unit
+        self.follow_ups = follow_ups
         self.label = unit.label
 
     async def __call__(self):
@@ -56,6 +60,7 @@ class InsightsJob:
                           harvested_at=self.run.harvested_at)
         await self.run.emit(self, records)
         self.run.stats.inc("units/done")
+        self.run.submit_units(self.key, self.account_id, self.follow_ups)
         return reply.usage
 
 
@@ -91,12 +96,18 @@ class Run:
     def submit(self, job) -> None:
         self.scheduler.submit(job)
 
-    def submit_unit(self, key: str, account_id: str, unit: Unit) -> None:
+    def submit_units(self, key: str, account_id: str, units: Sequence[Unit]) -> None:
+        """Submit ``units[0]``, the others following it (a resumed run skips what it finished)."""
+        if not units:
+            return
+        unit, follow_ups = units[0], tuple(units[1:])
         if unit.id in self.skip_units:
             self.stats.inc("units/resumed")
+            for follow_up in follow_ups:
+                self.submit_units(key, account_id, (follow_up,))
             return
         self.stats.inc("units/planned")
-        self.scheduler.submit(InsightsJob(self, key, account_id, unit))
+        self.scheduler.submit(InsightsJob(self, key, account_id, unit, follow_ups))
 
     def found_account(self, account_id: str, followers: int | None) -> None:
         self.followers[account_id] = followers
@@ -263,7 +274,7 @@ class Harvester:
             stats=self.stats, on_give_up=self._gave_up, on_token_dead=self._token_dead,
             clock=self._clock)
         self._scheduler = scheduler
-        run = Run(self, scheduler, emit)
+        run = self._run = Run(self, scheduler, emit)
         for account in self.config.accounts:
             scheduler.submit(AccountJob(run, account.id, account.token_env))
         self._scheduler_task = asyncio.ensure_future(scheduler.run())
@@ -310,21 +321,30 @@ class Harvester:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _gave_up(self, job, decision: Decision) -> None:
+        follow_ups = getattr(job, "follow_ups", ())
         if decision.action is Action.FAIL_TOKEN:
-            self.stats.inc("units/failed_token")
+            self.stats.inc("units/failed_token", 1 + len(follow_ups))
             return
-        outcome = Outcome(job.account_id, job.label, decision.reason)
         unit = getattr(job, "unit", None)
         if decision.action is Action.SKIP:
-            self.stats.skip(outcome)
-            if unit is not None and self._sink is not None:  # checkpointed like data: not asked again
-                self._sink.write(unit.id, ())
-                self._written(unit, "skipped", job.account_id, job.label)
+            for skipped in (unit, *follow_ups) if unit is not None else ():
+                self._skipped(skipped, job.account_id, decision.reason)
+            if unit is None:
+                self.stats.skip(Outcome(job.account_id, job.label, decision.reason))
             return
-        self.stats.fail(outcome)
+        self.stats.fail(Outcome(job.account_id, job.label, decision.reason))
         if self._state is not None:
             self._state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
                                     label=job.label, reason=decision.reason)
+        if follow_ups:          # they may still answer: each has its own attempts
+            self._run.submit_units(job.key, job.account_id, follow_ups)
+
+    def _skipped(self, unit: Unit, account_id: str, reason: str) -> None:
+        """Nothing to harvest, legitimately: checkpointed like data, so not asked again."""
+        self.stats.skip(Outcome(account_id, unit.label, reason))
+        if self._sink is not None:
+            self._sink.write(unit.id, ())
+            self._written(unit, "skipped", account_id, unit.label)
 
     def _token_dead(self, key: str, decision: Decision) -> None:
         self._dead_tokens[key] = decision.reason
