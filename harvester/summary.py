@@ -18,10 +18,15 @@ class Outcome(msgspec.Struct, frozen=True):
     subcode: int | None = None
 
 
+SKIPPED_EXAMPLES = 100
+"""Skipped units are expected (and can be many): counted by reason, with this many examples."""
+
+
 class Stats:
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         self.skipped: list[Outcome] = []
+        self.skipped_by_reason: Counter[str] = Counter()
         self.failed: list[Outcome] = []
 
     def inc(self, name: str, n: float = 1) -> None:
@@ -31,7 +36,9 @@ class Stats:
         return self.counters.get(name, 0)
 
     def skip(self, outcome: Outcome) -> None:
-        self.skipped.append(outcome)
+        if len(self.skipped) < SKIPPED_EXAMPLES:
+            self.skipped.append(outcome)
+        self.skipped_by_reason[outcome.reason] += 1
         self.inc("units/skipped")
 
     def fail(self, outcome: Outcome) -> None:
@@ -50,7 +57,9 @@ class RunSummary(msgspec.Struct):
     units: dict[str, int]
     counters: dict[str, float]
     skipped: list[Outcome]
+    """The first SKIPPED_EXAMPLES skipped units; ``skipped_by_reason`` counts them all."""
     failed: list[Outcome]
+    skipped_by_reason: dict[str, int] = {}
 
     def render(self) -> str:
         c = self.counters
@@ -65,7 +74,10 @@ class RunSummary(msgspec.Struct):
         codes = sorted((k for k in c if k.startswith("errors/")), key=lambda k: -c[k])
         if codes:
             lines.append("  errors          : " + ", ".join(f"{k[7:]} x{int(c[k])}" for k in codes))
-        lines += _outcomes("skipped", self.skipped) + _outcomes("FAILED", self.failed)
+        if self.skipped_by_reason:
+            lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
+                f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
+        lines += _outcomes("FAILED", self.failed)
         return "\n".join(lines)
 
 
@@ -85,10 +97,11 @@ def build(harvester) -> RunSummary:
     failed = bool(stats.failed)
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
     units = {"planned": int(stats.get("units/planned")), "done": int(stats.get("units/done")),
-             "skipped": len(stats.skipped), "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
+             "skipped": int(stats.get("units/skipped")), "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
              "resumed": int(stats.get("units/resumed"))}
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
         status="finished with failures" if failed else "finished",
         seconds=finished - started, records=int(stats.get("records/written")), units=units,
-        counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed)
+        counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed,
+        skipped_by_reason=dict(stats.skipped_by_reason))
