@@ -79,7 +79,10 @@ async def demo(args) -> int:
     print(summary.render(), file=sys.stderr)
     truth = expected_records(world, config.window.since, config.window.until)
     result = compare(list(manifest.current_records(output)), truth)
-    print(f"simulator served {served.get('calls', 0):,} calls, faults {served.get('faults', {})}", file=sys.stderr)
+    found = harvester.stats.counters
+    print(f"harvested {len(config.accounts)} accounts, {int(found['discovered/media']):,} media and "
+          f"{int(found['discovered/stories']):,} live stories; the simulator served {served.get('calls', 0):,} "
+          f"calls, faults {served.get('faults', {})}", file=sys.stderr)
     print("ground truth: " + ", ".join(f"{k} {v:,}" for k, v in result.items())
           + f"; {time.monotonic() - started:.1f} s in all", file=sys.stderr)
     ok = result["missing"] == result["extra"] == result["wrong"] == result["duplicates"] == 0

@@ -60,7 +60,7 @@ class InsightsJob:
                           harvested_at=self.run.harvested_at)
         await self.run.emit(self, records)
         self.run.stats.inc("units/done")
-        self.run.submit_units(self.key, self.account_id, self.follow_ups)
+        self.run.submit_units(self.key, self.account_id, self.follow_ups, planned=True)
         return reply.usage
 
 
@@ -96,17 +96,19 @@ class Run:
     def submit(self, job) -> None:
         self.scheduler.submit(job)
 
-    def submit_units(self, key: str, account_id: str, units: Sequence[Unit]) -> None:
-        """Submit ``units[0]``, the others following it (a resumed run skips what it finished)."""
+    def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False) -> None:
+        """Submit ``units[0]``, the others following it (a resumed run skips what it finished).
+        ``planned``: the units were counted when first submitted (follow-ups)."""
         if not units:
             return
+        if not planned:
+            self.stats.inc("units/planned", len(units))
         unit, follow_ups = units[0], tuple(units[1:])
         if unit.id in self.skip_units:
             self.stats.inc("units/resumed")
             for follow_up in follow_ups:
-                self.submit_units(key, account_id, (follow_up,))
+                self.submit_units(key, account_id, (follow_up,), planned=True)
             return
-        self.stats.inc("units/planned")
         self.scheduler.submit(InsightsJob(self, key, account_id, unit, follow_ups))
 
     def found_account(self, account_id: str, followers: int | None) -> None:
@@ -337,7 +339,7 @@ class Harvester:
             self._state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
                                     label=job.label, reason=decision.reason)
         if follow_ups:          # they may still answer: each has its own attempts
-            self._run.submit_units(job.key, job.account_id, follow_ups)
+            self._run.submit_units(job.key, job.account_id, follow_ups, planned=True)
 
     def _skipped(self, unit: Unit, account_id: str, reason: str) -> None:
         """Nothing to harvest, legitimately: checkpointed like data, so not asked again."""

@@ -69,7 +69,8 @@ class RunSummary(msgspec.Struct):
             "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
             f"  calls           : ok {int(c.get('calls/ok', 0)):,}, errors {int(c.get('calls/error', 0)):,}, "
             f"retries {int(c.get('retries', 0)):,}, throttled {int(c.get('throttles', 0)):,}",
-            f"  waiting on limits: {c.get('wait/limit_seconds', 0):.1f} s, on backoff: {c.get('wait/backoff_seconds', 0):.1f} s",
+            f"  waited (summed over calls): {c.get('wait/limit_seconds', 0):.1f} s on rate limits, "
+            f"{c.get('wait/backoff_seconds', 0):.1f} s on retry backoff",
         ]
         codes = sorted((k for k in c if k.startswith("errors/")), key=lambda k: -c[k])
         if codes:
