@@ -13,6 +13,7 @@ from harvester.simulator.server import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
 from harvester.state import StateStore
 
 from support import assert_matches_truth, run_records, world_config
@@ -159,3 +160,31 @@ async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_pa
     skipped_reasons = {o.reason for o in summary.skipped}
     assert skipped_reasons <= {"posted before business conversion (100/2108006)", "not enough viewers (10)"}
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
+
+
+@pytest.mark.looptime
+async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
+    """Nightly runs over overlapping windows, one output and one state store: the manifest's
+    current files hold every key once; the days fetched again come from the later run, the media
+    the refresh tiers did not ask again keep the earlier run's records."""
+    world = World(WorldSpec(seed=12, accounts=4, media_per_account=20, stories_per_account=0))
+    output = tmp_path / "out"
+    state = StateStore(tmp_path / "state.sqlite")
+    runs = []
+    for days in (3, 5):
+        config, env = world_config(world, output, days=days)
+        transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
+        async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now,
+                             run_id=f"night-{days}") as harvester:
+            assert (await harvester.run()).exit_code == 0
+        runs.append(harvester.run_id)
+        first_window = first_window if days == 5 else {
+            (r["since"], r["until"]) for r in run_records(output, harvester.run_id) if r["since"]}
+    state.close()
+    current = list(manifest.current_records(output))
+    assert_matches_truth(current, truth_of(world, config))           # the 5-day window, each key once
+    by_run = {(r["object_type"], (r["since"], r["until"]) in first_window, r["run_id"]) for r in current
+              if r["object_type"] == "media" or r["metric_type"] == "total_value" and r["since"]}
+    assert ("account", True, "night-3") not in by_run                # re-fetched days: the later run's
+    assert ("account", True, "night-5") in by_run
+    assert ("media", False, "night-5") not in by_run                  # media were not due again
