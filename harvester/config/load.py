@@ -1,0 +1,300 @@
+"""Reading a configuration: the TOML file, the rules of each table, the window, the accounts and
+their token variables, the refresh tiers; ``parse_config`` and ``load_config``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Mapping
+
+import msgspec
+
+from .. import catalog
+from ..errors import ConfigError
+from ..refresh import DEFAULT_TIERS, Tier
+from .metrics import _selection
+from .model import (
+    OUTPUT_FORMATS,
+    TOTALS,
+    Account,
+    Config,
+    GraphSettings,
+    Output,
+    RateLimit,
+    RefreshSettings,
+    SchedulerSettings,
+    StateSettings,
+    Window,
+)
+from .problems import (
+    _TOKEN_LIKE,
+    Problems,
+    Rule,
+    _at_least,
+    _check,
+    _checked,
+    _kind,
+    _one_of,
+    _show,
+    _table,
+    _to_date,
+    _unknown,
+)
+
+_NUMBER = (int, float)
+_POSITIVE_INT = Rule((int,), _at_least(1), "an integer >= 1")
+_PATH = Rule((str,), bool, "a non-empty path")
+_VERSION = re.compile(r"v\d+\.\d+")
+_DATE = Rule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
+
+RULES: dict[str, dict[str, Rule]] = {
+    "graph": {
+        "base_url": Rule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        "api_version": Rule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
+    },
+    "rate_limit": {
+        "calls_per_window": _POSITIVE_INT,
+        "window_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+        "margin_seconds": Rule(_NUMBER, _at_least(0), "a number of seconds >= 0"),
+    },
+    "window": {
+        "since": _DATE,
+        "until": _DATE,
+        "days": Rule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS,
+                     f"a whole number of days from 1 to {catalog.RETENTION_DAYS}"),
+        "totals": _one_of(TOTALS),
+    },
+    "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
+               "commit_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+               "part_records": _POSITIVE_INT},
+    "state": {"path": _PATH},
+    "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
+    "refresh": {"enabled": Rule((bool,), lambda v: True, "true or false")},
+    "tier": {
+        "every_days": Rule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
+        "max_age_days": Rule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
+    },
+}
+SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
+            "scheduler": SchedulerSettings}
+TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts")
+ACCOUNT_KEYS = ("id", "token_env")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+
+def _settings(p: Problems, raw: dict, name: str):
+    before = len(p.messages)
+    values = _checked(p, _table(p, raw.get(name, {}), f"[{name}]"), RULES[name], f"[{name}]")
+    return msgspec.convert(values, SETTINGS[name]) if len(p.messages) == before else None
+
+
+# --- window ----------------------------------------------------------------------------------
+
+
+def _window(p: Problems, raw: dict, today: date) -> Window | None:
+    if "window" not in raw:
+        p.add("[window] is missing; expected since and until (UTC dates, until exclusive), or days = N")
+        return None
+    table = raw["window"]
+    if not isinstance(table, dict):
+        p.add(f"[window] is {_kind(table)}; expected a table")
+        return None
+    before = len(p.messages)
+    values = _checked(p, table, RULES["window"], "[window]")
+    span = _span(p, table, values, today)
+    if span is None or not _span_ok(p, *span, today) or len(p.messages) > before:
+        return None
+    return Window(*span, totals=values.get("totals", "day"))
+
+
+def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, date] | None:
+    """since and until as given, or the last ``days`` before today; None if they cannot be told."""
+    dated = [k for k in ("since", "until") if k in table]
+    if "days" in table:
+        if dated:
+            p.add(f"[window] has both days and {' and '.join(dated)}; expected either since and until, or days")
+            return None
+        return (today - timedelta(days=values["days"]), today) if "days" in values else None
+    for key in ("since", "until"):
+        if key not in table:
+            p.add(f"[window] {key} is missing; expected since and until (UTC dates, until exclusive), or days = N")
+    if "since" in values and "until" in values:
+        return _to_date(values["since"]), _to_date(values["until"])
+    return None
+
+
+def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
+    earliest = today - timedelta(days=catalog.RETENTION_DAYS)
+    before = len(p.messages)
+    if since >= until:
+        p.add(f"[window] since = {since} is not before until = {until}; expected since < until (until is exclusive)")
+    if since < earliest:
+        p.add(f"[window] since = {since} is older than the two years the API keeps (earliest allowed: {earliest})")
+    if until > today:
+        p.add(f"[window] until = {until} is in the future (latest allowed: {today}, today; until is exclusive)")
+    return len(p.messages) == before
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+def _accounts(p: Problems, raw: dict, env: Mapping[str, str] | None) -> tuple[Account, ...]:
+    entries = raw.get("accounts")
+    if not isinstance(entries, list) or not entries:
+        shown = "is missing" if entries is None else f"= {_show(entries)} is {_kind(entries) if entries else 'empty'}"
+        p.add(f"accounts {shown}; expected at least one [[accounts]] table with id and token_env")
+        return ()
+    accounts = [_account(p, entry, f"accounts[{i}]") for i, entry in enumerate(entries)]
+    _duplicate_ids(p, accounts)
+    if env is not None:
+        _tokens_set(p, accounts, env)
+    return tuple(a for a in accounts if a is not None)
+
+
+def _account(p: Problems, entry: Any, where: str) -> Account | None:
+    if not isinstance(entry, dict):
+        p.add(f"{where} is {_kind(entry)}; expected a table with id and token_env")
+        return None
+    _unknown(p, entry, ACCOUNT_KEYS, where)
+    for key in ACCOUNT_KEYS:
+        if key not in entry:
+            p.add(f"{where}.{key} is missing; expected {_ACCOUNT_EXPECTED[key]}")
+    account_id, token_env = entry.get("id"), entry.get("token_env")
+    good_id = account_id is None or _account_id_ok(p, account_id, f"{where}.id")
+    good_env = token_env is None or _token_env_ok(p, token_env, f"{where}.token_env")
+    if account_id is None or token_env is None or not (good_id and good_env):
+        return None
+    return Account(account_id, token_env)
+
+
+_ACCOUNT_EXPECTED = {
+    "id": 'the Instagram account id as a string of digits, e.g. "17841405822304914"',
+    "token_env": 'the name of the environment variable holding its token, e.g. "IG_TOKEN_MAIN"',
+}
+
+
+def _account_id_ok(p: Problems, value: Any, where: str) -> bool:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return True
+    p.add(f"{where} = {_show(value)} is not valid; expected {_ACCOUNT_EXPECTED['id']}")
+    return False
+
+
+def _token_env_ok(p: Problems, value: Any, where: str) -> bool:
+    if isinstance(value, str) and _TOKEN_LIKE.fullmatch(value):
+        p.add(f"{where} looks like an access token itself (not shown); expected {_ACCOUNT_EXPECTED['token_env']}")
+    elif not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+        p.add(f"{where} = {_show(value)} is not a valid environment variable name; expected letters, digits "
+              f"and _, not starting with a digit")
+    else:
+        return True
+    return False
+
+
+def _duplicate_ids(p: Problems, accounts: list[Account | None]) -> None:
+    first: dict[str, int] = {}
+    for i, account in enumerate(accounts):
+        if account is None:
+            continue
+        if account.id in first:
+            p.add(f"accounts[{i}].id = {_show(account.id)} duplicates accounts[{first[account.id]}].id; "
+                  f"expected each account once")
+        first.setdefault(account.id, i)
+
+
+def _tokens_set(p: Problems, accounts: list[Account | None], env: Mapping[str, str]) -> None:
+    """One message per variable not set, naming its first account; the value is never read out."""
+    users: dict[str, list[int]] = {}
+    for i, account in enumerate(accounts):
+        if account is not None:
+            users.setdefault(account.token_env, []).append(i)
+    for name, positions in users.items():
+        if not env.get(name):
+            more = f" (used by {len(positions)} accounts)" if len(positions) > 1 else ""
+            p.add(f"accounts[{positions[0]}].token_env = {_show(name)}: the environment variable is not set "
+                  f"or empty{more}; expected it to hold the account's access token")
+
+
+# --- refresh ---------------------------------------------------------------------------------
+
+
+def _refresh(p: Problems, raw: dict) -> RefreshSettings:
+    table = _table(p, raw.get("refresh", {}), "[refresh]")
+    _unknown(p, table, ("enabled", "tiers"), "[refresh]")
+    enabled = table.get("enabled", True)
+    _check(p, "[refresh] enabled", enabled, RULES["refresh"]["enabled"])
+    tiers = _tiers(p, table["tiers"]) if "tiers" in table else DEFAULT_TIERS
+    return RefreshSettings(enabled is True, tiers or DEFAULT_TIERS)
+
+
+def _tiers(p: Problems, value: Any) -> tuple[Tier, ...] | None:
+    if not isinstance(value, list) or not value:
+        p.add(f"[refresh] tiers = {_show(value)} is not valid; expected an array of at least one table "
+              f"{{ every_days = N, max_age_days = N }} (the last one without max_age_days)")
+        return None
+    tiers = [_tier(p, entry, i, last=i == len(value) - 1) for i, entry in enumerate(value)]
+    for i in range(1, len(tiers)):
+        low, high = (t.max_age_days if t else None for t in tiers[i - 1:i + 1])
+        if low is not None and high is not None and high <= low:
+            p.add(f"[refresh] tiers[{i}].max_age_days = {_show(high)} is not above "
+                  f"tiers[{i - 1}].max_age_days = {_show(low)}; expected ascending ages")
+    return None if None in tiers else tuple(tiers)  # type: ignore[arg-type]
+
+
+def _tier(p: Problems, entry: Any, i: int, *, last: bool) -> Tier | None:
+    where = f"[refresh] tiers[{i}]"
+    if not isinstance(entry, dict):
+        p.add(f"{where} is {_kind(entry)}; expected a table {{ every_days = N, max_age_days = N }}")
+        return None
+    before = len(p.messages)
+    values = _checked(p, entry, RULES["tier"], where, sep=".")
+    if "every_days" not in entry:
+        p.add(f"{where}.every_days is missing; expected a number of days > 0")
+    if last and "max_age_days" in entry:
+        p.add(f"{where}.max_age_days = {_show(entry['max_age_days'])} is not allowed on the last tier; "
+              f"expected none (the last tier covers media of any age)")
+    if not last and "max_age_days" not in entry:
+        p.add(f"{where}.max_age_days is missing; expected a number of days (only the last tier is open-ended)")
+    return Tier(values["every_days"], values.get("max_age_days")) if len(p.messages) == before else None
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, today: date | None = None,
+                 check_tokens: bool = True) -> Config:
+    """A Config from parsed TOML, or ConfigError listing every problem.
+
+    ``today`` (default: the current UTC date) bounds the window; with ``check_tokens`` every
+    token variable must be set and non-empty in ``env`` (default ``os.environ``).
+    """
+    p = Problems(path)
+    today = today or datetime.now(timezone.utc).date()
+    _unknown(p, raw, TOP_LEVEL, "the top level")
+    settings = {name: _settings(p, raw, name) for name in SETTINGS}
+    window = _window(p, raw, today)
+    accounts = _accounts(p, raw, (os.environ if env is None else env) if check_tokens else None)
+    selection, refresh = _selection(p, raw), _refresh(p, raw)
+    p.raise_any()
+    return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
+                  settings["scheduler"], accounts, selection, refresh)
+
+
+def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,
+                check_tokens: bool = True) -> Config:
+    """Read a TOML file and :func:`parse_config` it; unreadable files and TOML syntax errors
+    (with line and column) are ConfigErrors too."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read the file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: invalid TOML: the file is not UTF-8 text") from None
+    return parse_config(raw, path=name, env=env, today=today, check_tokens=check_tokens)
