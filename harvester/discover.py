@@ -35,7 +35,6 @@ class AccountJob:
     async def __call__(self):
         reply = await self.run.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS})
         node = decode_account(reply.body)
-        self.run.found_account(self.account_id, node.followers_count)
         for unit in plan.account_units(self.account_id, node.followers_count, self.run.window,
                                        self.run.selection, self.run.now):
             self.run.submit_units(self.key, self.account_id, (unit,))
@@ -61,10 +60,11 @@ class PageJob:
             reply = await self.run.get(self.key, f"{self.account_id}/{self.edge}",
                                        {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT})
         page = decode_media_page(reply.body)
+        last_harvested = self.run.last_harvested([item.id for item in page.data])
         for item in page.data:
             posted = parse_iso(item.timestamp) if item.timestamp else None
             product = "STORY" if self.edge == "stories" else item.media_product_type
-            if not self.run.media_due(self.account_id, item.id, posted, product):
+            if not self.run.media_due(last_harvested.get(item.id), posted, product):
                 self.run.stats.inc("media/not_due")
                 continue
             self.run.submit_units(self.key, self.account_id, plan.media_units(

@@ -79,13 +79,9 @@ class Run:
         self.harvested_at = datetime.fromtimestamp(harvester.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
         self.emit = emit
         self.skip_units = harvester._skip_units
-        self.followers: dict[str, int | None] = {}
         self._tokens = harvester._token_for
-        settings = config.refresh
-        state = harvester._state
-        self.refresh = state.last_harvested if state is not None and settings.enabled else None
-        self.tiers = settings.tiers
-        self._last_harvested: dict[str, dict[str, float]] = {}
+        self._state = harvester._state if config.refresh.enabled else None
+        self.tiers = config.refresh.tiers
 
     async def get(self, key: str, path: str, params: Mapping[str, str]) -> Reply:
         return await self.client.get(path, params, await self._tokens(key))
@@ -111,17 +107,15 @@ class Run:
             return
         self.scheduler.submit(InsightsJob(self, key, account_id, unit, follow_ups))
 
-    def found_account(self, account_id: str, followers: int | None) -> None:
-        self.followers[account_id] = followers
+    def last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
+        """When other runs last harvested these media (refresh tiers need it; none without a state store)."""
+        return self._state.last_harvested(media_ids, run_id=self.run_id) if self._state is not None else {}
 
-    def media_due(self, account_id: str, media_id: str, posted: float | None, product: str | None) -> bool:
-        """Whether a media is harvested this run (refresh tiers by age; stories always, while they live)."""
-        if self.refresh is None or product == "STORY":
+    def media_due(self, last_harvested: float | None, posted: float | None, product: str | None) -> bool:
+        """Whether a media is harvested this run: by the refresh tiers of its age; stories always."""
+        if self._state is None or product == "STORY":
             return True
-        last = self._last_harvested.get(account_id)
-        if last is None:
-            last = self._last_harvested[account_id] = self.refresh(account_id, run_id=self.run_id)
-        return refresh.due(posted, last.get(media_id), self.now, self.tiers)
+        return refresh.due(posted, last_harvested, self.now, self.tiers)
 
 
 class Harvester:

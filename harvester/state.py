@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -145,11 +145,14 @@ class StateStore:
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?)",
                                 (row + (run_id,) for row in rows))
 
-    def last_harvested(self, account_id: str, *, run_id: str) -> dict[str, float]:
-        """When each media of the account was last harvested by a run other than ``run_id`` (media
-        that ``run_id`` itself harvested before it was interrupted are left to its unit checkpoints)."""
-        return dict(self.db.execute("SELECT media_id, harvested_at FROM media WHERE account_id = ? "
-                                    "AND run_id IS NOT ?", (account_id, run_id)))
+    def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
+        """When each of these media was last harvested by a run other than ``run_id`` (media that
+        ``run_id`` itself harvested before it was interrupted are left to its unit checkpoints)."""
+        if not media_ids:
+            return {}
+        marks = ",".join("?" * len(media_ids))
+        return dict(self.db.execute(f"SELECT media_id, harvested_at FROM media WHERE media_id IN ({marks}) "
+                                    "AND run_id IS NOT ?", (*media_ids, run_id)))
 
     # -- reports ----------------------------------------------------------------------------
 
