@@ -139,7 +139,6 @@ class Harvester:
         self._media_units: dict[str, tuple[str, str, str | None]] = {}  # unit id -> (media, account, product)
         self._clock = clock
         self._skip_units: set[str] = set()
-        self._dead_tokens: dict[str, str] = {}
         self._commit_lock = asyncio.Lock()
         self.started = self.finished = None
         self._stopping = False
@@ -343,7 +342,6 @@ class Harvester:
             self._written(unit, "skipped", account_id, unit.label)
 
     def _token_dead(self, key: str, decision: Decision) -> None:
-        self._dead_tokens[key] = decision.reason
         if self._state is not None:
             self._state.set_token(self.run_id, key, "dead", decision.reason)
         for account in self.config.accounts:
@@ -359,5 +357,5 @@ class Harvester:
 
 def fingerprint(config: Config) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work = (config.graph, config.window, config.selection, config.accounts, config.output)
+    work = (config.graph, config.window, config.selection, config.accounts, config.output.format, config.output.path)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()
