@@ -7,8 +7,10 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,19 +62,39 @@ async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> a
         stderr=asyncio.subprocess.PIPE)
 
 
+def checkpointed(state: Path) -> int:
+    """Units the state store has checkpointed so far (read beside the writer: SQLite WAL)."""
+    if not state.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(state, timeout=5)) as db:
+            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, rng: random.Random) -> bool:
+    """SIGKILL ``proc`` at a random moment after its next checkpoint (on a slow machine too);
+    False if it finished first."""
+    before = checkpointed(state)
+    while checkpointed(state) <= before and proc.returncode is None:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(rng.uniform(0, 0.4))
+    if proc.returncode is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    return True
+
+
 async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
-    """Start ``harvester run``; SIGKILL it ``kills`` times at random moments; then let it finish."""
+    """Start ``harvester run``; SIGKILL it ``kills`` times in the middle; then let it finish."""
     killed = 0
     while True:
         proc = await harvester("run", "--config", str(config), env=env)
-        if killed < kills:
-            try:
-                await asyncio.wait_for(proc.wait(), rng.uniform(0.7, 1.6))
-            except TimeoutError:
-                proc.send_signal(signal.SIGKILL)
-                await proc.wait()
-                killed += 1
-                continue
+        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", rng):
+            killed += 1
+            continue
         stderr = await proc.stderr.read()
         code = await proc.wait()
         assert code in (0, 3), stderr.decode()
@@ -108,7 +130,8 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     proc = await harvester("run", "--config", str(config), env=env)
-    await asyncio.sleep(1.5)
+    while checkpointed(tmp_path / "state.sqlite") == 0:          # in the middle of the harvest
+        await asyncio.sleep(0.05)
     proc.send_signal(signum)
     stderr = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
     assert await proc.wait() == code, stderr
