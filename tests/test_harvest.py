@@ -65,7 +65,7 @@ def assert_no_token_anywhere(tokens, directory: Path, caplog, *objects) -> None:
 
 @pytest.mark.looptime
 async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none(tmp_path):
-    """Four tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
+    """Six tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
     the limit allows, no more (each token's calls in full-window bursts)."""
     world = World(WorldSpec(seed=5, accounts=6, media_per_account=15))
     config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=60)
