@@ -38,3 +38,9 @@ async def test_a_run_covering_everything_retires_older_files(tmp_path):
     assert m.current == ["r2/part-00001.jsonl"]
     assert [r["value"] for r in manifest.current_records(tmp_path)] == [30, 30]
     assert orjson.loads((tmp_path / "manifest.json").read_bytes())["current"] == ["r2/part-00001.jsonl"]
+
+
+def test_a_run_without_records_publishes_into_a_new_directory(tmp_path):
+    m = manifest.publish(tmp_path / "out", "r1")
+    assert m.runs == ["r1"] and m.current == []
+    assert list(manifest.current_records(tmp_path / "out")) == []

@@ -42,6 +42,7 @@ def load(output: Path) -> Manifest:
 def publish(output: str | os.PathLike, run_id: str) -> Manifest:
     """Make ``run_id``'s parts current, superseding older records with the same natural key."""
     output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
     manifest = load(output)
     new_files = sorted(str(p.relative_to(output)) for p in (output / run_id).glob("part-*.jsonl"))
     older = [name for name in manifest.current if name not in new_files and (output / name).exists()]
