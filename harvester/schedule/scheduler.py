@@ -214,6 +214,7 @@ class Scheduler:
     # -- outcomes -----------------------------------------------------------------------------
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
+        started = self.now()
         try:
             try:
                 usage = await entry.job()
@@ -221,7 +222,8 @@ class Scheduler:
                 self._failed(slot, entry, error)
             else:
                 self.stats.inc("calls/ok")
-                slot.throttled_in_row = 0
+                if started >= slot.throttled_at:    # an answer to a call sent before a throttle proves nothing
+                    slot.throttled_in_row, slot.proven = 0, True
                 slot.observe(usage, self.now(), in_window=in_window)
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
@@ -267,6 +269,7 @@ class Scheduler:
             self._app_paused_until = max(self._app_paused_until, until)
         for paused in self.slots.values() if decision.scope == "app" else (slot,):
             paused.pause(until)
+            paused.proven, paused.throttled_at = False, self.now()   # after the pause, one call finds out
         self._waited(slot, "wait/backoff_seconds", wait)
         slot.push(entry)                         # throttled: the attempt does not count
         self._pending += 1

@@ -53,6 +53,11 @@ class Slot:
         self.dead_reason: str | None = None
         self.death: Any = None
         self.in_flight = 0
+        self.proven = False
+        """Whether the token has answered since it started or was last throttled: until then one
+        call at a time probes it, so a dead or still-throttled token costs one call, not eight."""
+        self.throttled_at = float("-inf")
+        """When the token was last throttled."""
         self.calls = self.errors = self.throttles = 0
         self.waited = 0.0
         self.limited_since: float | None = None
@@ -94,7 +99,7 @@ class Slot:
 
     def can_start(self) -> bool:
         """Work is queued and the slot may take it, pause and limiter aside."""
-        return not self.dead and bool(self.queue) and self.in_flight < self.max_in_flight
+        return not self.dead and bool(self.queue) and self.in_flight < (self.max_in_flight if self.proven else 1)
 
     def pause(self, until: float) -> None:
         """Pause until ``until`` at least; a longer pause already in force stays."""
