@@ -1,0 +1,33 @@
+"""The backfill estimate: exact for account insights, and the least time the rolling window allows."""
+
+import pytest
+
+from harvester import Harvester
+from harvester.estimate import estimate, window_bound
+from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
+from harvester.simulator.world import World, WorldSpec
+
+from support import world_config
+
+
+def test_window_bound_is_full_window_bursts():
+    assert window_bound(0, 200, 3600) == 0
+    assert window_bound(200, 200, 3600) == 0
+    assert window_bound(201, 200, 3600) == 3600
+    assert window_bound(1000, 200, 3600) == 4 * 3600
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("totals", ["day", "window"])
+async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
+    world = World(WorldSpec(seed=4, accounts=5, media_per_account=5, small_accounts=0.0, stories_per_account=0))
+    config, env = world_config(world, tmp_path / "out", days=40, window={"totals": totals})
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        assert (await harvester.run()).exit_code == 0
+    served = simulator.counters.endpoints
+    made = served["account"] + served["insights/account"] + served["media"] + served["stories"]
+    guess = estimate(config, now=world.now)
+    assert sum(t.account_calls for t in guess.tokens) == made
+    assert guess.calls_per_media == {"FEED": 2, "REELS": 1, "STORY": 3}
