@@ -23,4 +23,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) out demo-out bench/results.json
+	rm -rf $(VENV) out demo-out
