@@ -1,7 +1,8 @@
 """Who calls when: per-token slots, one dispatcher, a global cap on calls in flight.
 
 The dispatcher takes slots round-robin from a ring of slots with work they may start now, starts
-one job of each (if its limiter allows), and puts the slot back at the end of the ring. A slot
+one job of each (if its limiter allows), and puts the slot back at the end of the ring. There are
+two rings: slots whose next job is a leaf come before slots whose next job makes more work. A slot
 that cannot start is not in the ring: it comes back when what blocks it ends (a timer for its
 limiter, pause or a retry's backoff; a job of it finishing; a job submitted to it), so a
 throttled or dead token never delays the others, and the dispatcher sleeps until the earliest
@@ -64,8 +65,10 @@ class Scheduler:
         self.rng = rng or random.Random()
         self._clock = clock
         self.slots: dict[str, Slot] = {}
-        self._ring: deque[Slot] = deque()
-        self._in_ring: set[str] = set()
+        self._rings: tuple[deque[Slot], deque[Slot]] = (deque(), deque())
+        """Slots with work they may start: [0] a leaf job at the head of the queue, [1] a job that
+        makes more work (priority above 0: discovery)."""
+        self._in_rings: tuple[set[str], set[str]] = (set(), set())
         self._timers: list[tuple[float, int, Slot]] = []
         self._seq = itertools.count()
         self._pending = 0          # queued or delayed in live slots
@@ -131,21 +134,17 @@ class Scheduler:
         when calls in flight are the bottleneck the harvest goes deep before it goes wide: the
         work queued at any time stays about what ``max_in_flight`` can drain, not a page of media
         for every token. A slot whose leaf work is rate-limited never waits on this."""
-        deferred: deque[Slot] = deque()
-        while self._in_flight < self.max_in_flight and (self._ring or deferred):
-            if not self._ring:
-                self._try_start(group, deferred.popleft(), now)
-                continue
-            slot = self._ring.popleft()
-            self._in_ring.discard(slot.key)
+        leaves, discovery = self._rings
+        while self._in_flight < self.max_in_flight and (leaves or discovery):
+            ring = 0 if leaves else 1
+            slot = self._rings[ring].popleft()
+            self._in_rings[ring].discard(slot.key)
             if not slot.can_start():
                 continue                        # it comes back when its job finishes
-            if slot.queue and slot.queue[0].priority > 0:
-                deferred.append(slot)
+            if ring == 0 and slot.queue[0].priority > 0:
+                self._enqueue(slot)             # its leaf work has started: it waits with the discovery
                 continue
             self._try_start(group, slot, now)
-        for slot in deferred:
-            self._enqueue(slot)
 
     def _try_start(self, group: asyncio.TaskGroup, slot: Slot, now: float) -> None:
         """Start ``slot``'s next job unless a pause or its limiter holds it (then a timer brings it back)."""
@@ -173,11 +172,13 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     def _enqueue(self, slot: Slot) -> None:
-        """Put ``slot`` in the ring if it has work it may start (pause and limiter are checked
-        when its turn comes)."""
-        if slot.key not in self._in_ring and slot.can_start():
-            self._ring.append(slot)
-            self._in_ring.add(slot.key)
+        """Put ``slot`` in the ring of the job at the head of its queue, if it has work it may start
+        (pause and limiter are checked when its turn comes)."""
+        if slot.can_start():
+            ring = 1 if slot.queue[0].priority > 0 else 0
+            if slot.key not in self._in_rings[ring]:
+                self._rings[ring].append(slot)
+                self._in_rings[ring].add(slot.key)
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
