@@ -17,7 +17,6 @@ throttled, plus tokens whose busiest rolling window held more than 200 calls.
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from harvester import Harvester
 from harvester.config import parse_config
 from harvester.days import from_unix
 from harvester.demo import demo_config
+from harvester.estimate import window_bound
 from harvester.records import Record
 from harvester.simulator.server import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
@@ -39,8 +39,6 @@ from .measure import Outcome, Row
 
 SEED, ACCOUNTS, TOKENS, MEDIA, DAYS = 41, 1000, 300, 40, 1
 CALLS, WINDOW, FAULTS = 200, 3600.0, 0.02
-TICK = 1e-6
-"""looptime's default resolution (seconds)."""
 GOALS = {"ratio": 1.02, "violations": 0, "wall_seconds": 120}
 
 
@@ -87,34 +85,11 @@ async def harvest(world: World, simulator: Simulator) -> dict:
             "failed": len(summary.failed)}
 
 
-def fast_forward_loop() -> asyncio.AbstractEventLoop:
-    """A looptime loop on which a positive delay always moves the clock, as a real clock does.
-
-    looptime keeps time in whole microseconds and rounds delays, so ``call_later(2.5e-10)``
-    fires without the clock moving. The scheduler sleeps until a timer that floating point put
-    a fraction of a microsecond ahead (a retry's ``start + backoff``), wakes, finds it not yet
-    due, and sleeps the same 2.5e-10 s again: forever (reported to the lead; the scheduler should
-    fire timers due within the clock's resolution). Here a positive delay is at least one tick.
-    """
-    loop = looptime.new_event_loop()
-
-    class Loop(type(loop)):  # type: ignore[misc, valid-type]
-        def call_later(self, delay, callback, *args, context=None):
-            return super().call_later(TICK if 0 < delay < TICK else delay, callback, *args, context=context)
-
-    loop.__class__ = Loop
-    return loop
-
-
-def lower_bound(calls_by_token: dict[str, int]) -> float:
-    return max((math.ceil(calls / CALLS) - 1) * WINDOW for calls in calls_by_token.values())
-
-
 def run(*, quick: bool = False) -> Outcome:
     accounts, tokens, media = (100, 30, 20) if quick else (ACCOUNTS, TOKENS, MEDIA)
     world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=tokens, media_per_account=media))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=CALLS, window_seconds=WINDOW, faults=FAULTS))
-    loop = fast_forward_loop()
+    loop = looptime.new_event_loop()
     started = time.perf_counter()
     try:
         r = loop.run_until_complete(harvest(world, simulator))
@@ -122,7 +97,7 @@ def run(*, quick: bool = False) -> Outcome:
         loop.close()
     wall = time.perf_counter() - started
     served = simulator.counters.snapshot()
-    bound = lower_bound(served["calls_by_token"])
+    bound = max(window_bound(calls, CALLS, WINDOW) for calls in served["calls_by_token"].values())
     over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
     violations = served["throttled"] + over
     ratio = r["makespan"] / bound if bound else float("inf")
