@@ -10,13 +10,12 @@ import argparse
 import asyncio
 import signal
 import sys
-import tomllib
 from datetime import date
 from pathlib import Path
 
 import msgspec
 
-from .config import Config, load_config, parse_config
+from .config import Config, load_config, parse_config, read_toml
 from .errors import ConfigError, HarvesterError
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILURES = 0, 1, 2, 3
@@ -111,12 +110,7 @@ def _cmd_backfill(args) -> int:
 
 def backfill_config(path: str, since: date, until: date) -> Config:
     """The config file with its window replaced: validated like any config, before any call."""
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path)
     window = {k: v for k, v in raw.get("window", {}).items() if k not in ("since", "until", "days")}
     raw["window"] = {**window, "since": since, "until": until}
     return parse_config(raw, path=path)

@@ -45,6 +45,12 @@ def pacific_days_ending_in(since: int, until: int) -> list[date]:
         day += timedelta(days=1)
 
 
+def days_back(now: float, days: int) -> int:
+    """UTC midnight ``days`` days before the day of ``now``: where "the last N days" start
+    (``follower_count`` and ``online_followers`` can be asked for the last 30 only)."""
+    return to_unix(from_unix(int(now))) - days * DAY
+
+
 def to_unix(day: date) -> int:
     """Unix time of UTC midnight starting ``day``."""
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())

@@ -143,6 +143,8 @@ class Harvester:
         self.started = self.finished = None
         self._stopping = False
         self._producers: set[asyncio.Future] = set()
+        self._scheduler: Scheduler | None = None
+        self._scheduler_task: asyncio.Future | None = None
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -269,7 +271,7 @@ class Harvester:
             stats=self.stats, on_give_up=self._gave_up, on_token_dead=self._token_dead,
             clock=self._clock)
         self._scheduler = scheduler
-        run = self._run = Run(self, scheduler, emit)
+        run = Run(self, scheduler, emit)
         for account in self.config.accounts:
             scheduler.submit(AccountJob(run, account.id, account.token_env))
         self._scheduler_task = asyncio.ensure_future(scheduler.run())
@@ -284,13 +286,12 @@ class Harvester:
     def stop(self) -> None:
         """Stop dispatching; calls in flight finish, then run() returns (for SIGINT/SIGTERM)."""
         self._stopping = True
-        scheduler = getattr(self, "_scheduler", None)
-        if scheduler is not None:
-            scheduler.stop()
+        if self._scheduler is not None:
+            self._scheduler.stop()
 
     def cancel_in_flight(self) -> None:
         """After :meth:`stop`, give up on calls still in flight (their units are fetched next run)."""
-        task = getattr(self, "_scheduler_task", None)
+        task = self._scheduler_task
         if self._stopping and task is not None and not task.done():
             task.cancel()
 
@@ -321,18 +322,19 @@ class Harvester:
             self.stats.inc("units/failed_token", 1 + len(follow_ups))
             return
         unit = getattr(job, "unit", None)
+        if decision.action is Action.SKIP and unit is None:       # a discovery call: nothing to checkpoint
+            self.stats.skip(Outcome(job.account_id, job.label, decision.reason))
+            return
         if decision.action is Action.SKIP:
-            for skipped in (unit, *follow_ups) if unit is not None else ():
+            for skipped in (unit, *follow_ups):
                 self._skipped(skipped, job.account_id, decision.reason)
-            if unit is None:
-                self.stats.skip(Outcome(job.account_id, job.label, decision.reason))
             return
         self.stats.fail(Outcome(job.account_id, job.label, decision.reason))
         if self._state is not None:
             self._state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
                                     label=job.label, reason=decision.reason)
         if follow_ups:          # they may still answer: each has its own attempts
-            self._run.submit_units(job.key, job.account_id, follow_ups, planned=True)
+            job.run.submit_units(job.key, job.account_id, follow_ups, planned=True)
 
     def _skipped(self, unit: Unit, account_id: str, reason: str) -> None:
         """Nothing to harvest, legitimately: checkpointed like data, so not asked again."""

@@ -15,7 +15,7 @@ import msgspec
 
 from . import catalog
 from .config import MetricChoice, Selection, Window
-from .days import DAY, chunks, from_unix, to_unix
+from .days import DAY, chunks, days_back, to_unix
 from .graph.flatten import Context
 
 Params = tuple[tuple[str, str], ...]
@@ -44,8 +44,7 @@ def _unit(path: str, params: dict[str, str], ctx: Context, label: str) -> Unit:
 
 def last30_start(now: float) -> int:
     """Start of the 30 days that follower_count and online_followers can be queried for."""
-    today = to_unix(from_unix(int(now)))
-    return today - 30 * DAY
+    return days_back(now, 30)
 
 
 # --- account -------------------------------------------------------------------------------

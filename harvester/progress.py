@@ -50,7 +50,7 @@ class Progress:
                  f"{int(c.get('calls/ok', 0)):,} err {int(c.get('calls/error', 0)):,} | records "
                  f"{int(c.get('records/written', 0)):,} | waited {c.get('wait/limit_seconds', 0):.0f}s | "
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
-        scheduler = getattr(self.harvester, "_scheduler", None)
+        scheduler = self.harvester._scheduler
         for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
             lines.append("  " + _slot_line(slot))
         return lines

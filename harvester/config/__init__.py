@@ -17,9 +17,10 @@ enter a Struct, a message or a repr.
     metrics   [metrics] against the catalog          load      the file, each table, the entry points
 """
 
-from .load import load_config, parse_config
+from .load import load_config, parse_config, read_toml
 from .model import (Account, Config, GraphSettings, MetricChoice, Output, RateLimit, RefreshSettings,
                     SchedulerSettings, Selection, StateSettings, Window)
 
 __all__ = ["Account", "Config", "GraphSettings", "MetricChoice", "Output", "RateLimit", "RefreshSettings",
-           "SchedulerSettings", "Selection", "StateSettings", "Window", "load_config", "parse_config"]
+           "SchedulerSettings", "Selection", "StateSettings", "Window", "load_config", "parse_config",
+           "read_toml"]

@@ -288,13 +288,17 @@ def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None
     """Read a TOML file and :func:`parse_config` it; unreadable files and TOML syntax errors
     (with line and column) are ConfigErrors too."""
     name = os.fspath(path)
+    return parse_config(read_toml(name), path=name, env=env, today=today, check_tokens=check_tokens)
+
+
+def read_toml(path: str) -> dict:
+    """A TOML file as a dict; unreadable files and syntax errors (with line and column) are ConfigErrors."""
     try:
-        with open(name, "rb") as f:
-            raw = tomllib.load(f)
+        with open(path, "rb") as f:
+            return tomllib.load(f)
     except OSError as exc:
-        raise ConfigError(f"{name}: cannot read the file: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read the file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{name}: invalid TOML: the file is not UTF-8 text") from None
-    return parse_config(raw, path=name, env=env, today=today, check_tokens=check_tokens)
+        raise ConfigError(f"{path}: invalid TOML: the file is not UTF-8 text") from None

@@ -24,7 +24,7 @@ from typing import Iterator, Literal
 import msgspec
 
 from .. import catalog
-from ..days import DAY, from_unix, pacific_days_ending_in, pacific_end_time, to_unix
+from ..days import DAY, days_back, pacific_days_ending_in, pacific_end_time
 
 ACCOUNT_BASE = 17841400000000000
 PAGE_BASE = 100000000000000
@@ -129,8 +129,7 @@ class World:
     def __init__(self, spec: WorldSpec):
         self.spec = spec
         self.now = spec.now if spec.now is not None else float(int(time.time()) // 3600 * 3600)
-        self.today = to_unix(from_unix(int(self.now)))
-        self.last30 = self.today - 30 * DAY
+        self.last30 = days_back(self.now, 30)
         self.tokens = self._build_tokens()
         self._by_secret = {t.token: t for t in self.tokens}
         self._owner = [0] * spec.accounts
