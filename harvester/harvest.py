@@ -28,7 +28,7 @@ from . import summary as summary_mod
 from .config import Config
 from .discover import PRIORITY_INSIGHTS, AccountJob
 from .errors import ConfigError
-from .graph.client import GraphClient, Reply
+from .graph.client import GraphClient, Params, Reply
 from .graph.flatten import flatten
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -55,7 +55,7 @@ class InsightsJob:
         self.label = unit.label
 
     async def __call__(self):
-        reply = await self.run.get(self.key, self.unit.path, dict(self.unit.params))
+        reply = await self.run.get(self.key, self.unit.path, self.unit.params)
         records = flatten(reply.body, self.unit.ctx, run_id=self.run.run_id,
                           harvested_at=self.run.harvested_at)
         await self.run.emit(self, records)
@@ -83,7 +83,7 @@ class Run:
         self._state = harvester._state if config.refresh.enabled else None
         self.tiers = config.refresh.tiers
 
-    async def get(self, key: str, path: str, params: Mapping[str, str]) -> Reply:
+    async def get(self, key: str, path: str, params: Params) -> Reply:
         return await self.client.get(path, params, await self._tokens(key))
 
     async def follow(self, key: str, url: str) -> Reply:

@@ -9,7 +9,7 @@ not an error; a 200 body cut short is caught where it is decoded (``wire`` raise
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -19,6 +19,8 @@ from .transport import Response, Transport
 from .wire import Usage, decode_error, parse_usage
 
 REDACTED = "[redacted]"
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+"""Query parameters: a mapping, or pairs in order (a planned unit's, as they are)."""
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -38,12 +40,12 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
-    def url(self, path: str, params: Mapping[str, str]) -> str:
+    def url(self, path: str, params: Params) -> str:
         """``{base_url}/{api_version}/{path}?{params}``."""
         url = f"{self.base_url}/{self.api_version}/{path.lstrip('/')}"
         return f"{url}?{urlencode(params)}" if params else url
 
-    async def get(self, path: str, params: Mapping[str, str], token: str) -> Reply:
+    async def get(self, path: str, params: Params, token: str) -> Reply:
         return await self._send(self.url(path, params), token)
 
     async def follow(self, url: str, token: str) -> Reply:
