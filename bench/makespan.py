@@ -66,6 +66,9 @@ class CountingSink:
     def recover(self, committed_parts: set[str]) -> list[str]:
         return []
 
+    def publish(self) -> None:
+        pass
+
 
 async def harvest(world: World, simulator: Simulator) -> dict:
     env = {f"T{t.index}": t.token for t in world.tokens}

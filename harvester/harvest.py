@@ -214,7 +214,7 @@ class Harvester:
             await self._harvest(emit)
         finally:
             await self._commit(sink, final=True)
-        if not self._stopping and hasattr(sink, "publish"):
+        if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()
         if self._state is not None:

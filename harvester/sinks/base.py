@@ -37,3 +37,9 @@ class Sink(Protocol):
         ...
 
     async def close(self) -> Commit | None: ...
+
+    def publish(self) -> None:
+        """The run finished: make its records the current ones (JSONL: the manifest). Called
+        after the last commit, before the run is marked finished; a no-op where nothing is
+        published."""
+        ...
