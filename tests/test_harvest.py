@@ -188,3 +188,33 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     assert ("account", True, "night-3") not in by_run                # re-fetched days: the later run's
     assert ("account", True, "night-5") in by_run
     assert ("media", False, "night-5") not in by_run                  # media were not due again
+
+
+@pytest.mark.looptime
+async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_resumes(tmp_path):
+    """stop(), then cancel_in_flight() (the CLI calls it STOP_GRACE_SECONDS after a signal):
+    run() returns at once with what was committed; the next run fetches the rest."""
+    world = World(WorldSpec(seed=14, accounts=4, media_per_account=20))
+    config, env = world_config(world, tmp_path / "out")
+    slow = SimulatorSettings(calls_per_window=10**9, latency_ms=20_000)   # exponential: some calls take minutes
+    state = StateStore(config.state.path)
+    loop = asyncio.get_running_loop()
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, slow)), state=state,
+                         now=world.now) as harvester:
+        task = asyncio.ensure_future(harvester.run())
+        await asyncio.sleep(120)
+        harvester.stop()
+        await asyncio.sleep(30)
+        assert not task.done()                     # calls were still in flight after the grace
+        stopped_at = loop.time()
+        harvester.cancel_in_flight()
+        summary = await task
+    assert loop.time() == stopped_at               # given up at once, not waited for
+    (run,) = state.runs()
+    assert run.status == "stopped" and state.unit_counts(run.run_id).get("done", 0) > 0
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
+            calls_per_window=10**9))), state=state, now=world.now) as harvester:
+        resumed = await harvester.run()
+    state.close()
+    assert resumed.exit_code == 0 and resumed.units["resumed"] > 0 and summary.records > 0
+    assert_matches_truth(list(manifest.current_records(tmp_path / "out")), truth_of(world, config))
