@@ -32,6 +32,11 @@ class ConfigError(HarvesterError):
         super().__init__("\n".join(self.problems))
 
 
+class StateError(ConfigError):
+    """The state file cannot be used (not SQLite, or written by a newer harvester); found before
+    any call, like a configuration mistake."""
+
+
 class TransportError(HarvesterError):
     """No usable answer: the connection failed or the body could not be read."""
 

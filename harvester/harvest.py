@@ -304,8 +304,7 @@ class Harvester:
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._media_units.pop(uid) for uid in commit.unit_ids if uid in self._media_units]
             if self._state is not None:
-                self._state.commit(self.run_id, commit.part, commit.records, units)
-                self._state.media_harvested(self.run_id, ((m, a, p, None, self.now) for m, a, p in media))
+                self._state.commit(self.run_id, commit.part, commit.records, units, media, self.now)
 
     def _written(self, unit: Unit, status: str, account_id: str, label: str) -> None:
         """A unit's records went to the sink: checkpoint it (and its media's refresh time) at the next commit."""

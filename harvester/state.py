@@ -5,6 +5,9 @@ records went to, and that transaction runs only after the sink made the part dur
 never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
 run`` of the same work (same fingerprint) resumes it: committed units are not called again and
 uncommitted parts are removed. Tokens are never stored, only the names of their variables.
+
+The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
+is brought up to date when opened, and a file from a newer one is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import Iterable, Mapping, Sequence
 
 import msgspec
 
+from .errors import StateError
+
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -36,9 +42,31 @@ CREATE TABLE IF NOT EXISTS tokens (
     run_id TEXT NOT NULL, token_key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
     PRIMARY KEY (run_id, token_key));
 CREATE TABLE IF NOT EXISTS media (
-    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, posted REAL,
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
     harvested_at REAL NOT NULL, run_id TEXT);
 """
+
+
+MediaRow = tuple[str, str, "str | None"]
+"""``(media_id, account_id, product_type)`` of a media whose plain unit committed."""
+
+
+def _to_version_1(db: sqlite3.Connection) -> None:
+    """Files from before the layout was versioned: their media table may lack ``run_id`` (added
+    so that a resumed run does not skip its own media) and has a ``posted`` column never filled."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(media)")}
+    if not columns:
+        return                                                 # no media table yet: SCHEMA makes it
+    run_id = "run_id" if "run_id" in columns else "NULL"
+    db.execute("CREATE TABLE media_v1 (media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, "
+               "harvested_at REAL NOT NULL, run_id TEXT)")
+    db.execute(f"INSERT INTO media_v1 SELECT media_id, account_id, product_type, harvested_at, {run_id} FROM media")
+    db.execute("DROP TABLE media")
+    db.execute("ALTER TABLE media_v1 RENAME TO media")
+
+
+MIGRATIONS = {1: _to_version_1}
+"""Version -> what brings a file from the version before it to this one."""
 
 
 class RunInfo(msgspec.Struct, frozen=True):
@@ -58,9 +86,37 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+            self._upgrade()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            if "locked" in str(exc):
+                raise StateError(f"{self.path}: in use by another harvester process ({exc}); wait for it to "
+                                 "finish, or give this run its own [state] path") from exc
+            raise StateError(f"{self.path}: not a harvester state file ({exc}); point [state] path at "
+                             "another file, or remove this one to start afresh") from exc
+        except StateError:
+            self.db.close()
+            raise
+
+    def _upgrade(self) -> None:
+        """Create the tables of a new file, or migrate an older one, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: written by a newer harvester (state version {version}; this one "
+                                 f"reads up to {SCHEMA_VERSION}); upgrade harvester or use another [state] path")
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "runs" not in tables:                            # a new file
+                version = SCHEMA_VERSION
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](self.db)
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -107,8 +163,10 @@ class StateStore:
         return {r[0] for r in self.db.execute(
             "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped')", (run_id,))}
 
-    def commit(self, run_id: str, part: str, records: int, units: Mapping[str, tuple[str, str, str]]) -> None:
-        """Record a durable part and the units it holds, ``unit_id -> (status, account_id, label)``."""
+    def commit(self, run_id: str, part: str, records: int, units: Mapping[str, tuple[str, str, str]],
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+        """Record a durable part and the units it holds, ``unit_id -> (status, account_id, label)``,
+        and when the media among them were harvested (for refresh tiers), in one transaction."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
@@ -119,6 +177,9 @@ class StateStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
                 "status = excluded.status, part = excluded.part, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, part or None, now) for uid, (status, acc, label) in units.items()])
+            self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
+                                [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
+                                 for m, acc, product in media])
 
     def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
                     code: int | None = None, attempts: int = 0) -> None:
@@ -137,13 +198,6 @@ class StateStore:
                         (run_id, account_id, token_key, status, reason))
 
     # -- media refresh ----------------------------------------------------------------------
-
-    def media_harvested(self, run_id: str, rows: Iterable[tuple[str, str, str | None, float | None, float]]) -> None:
-        """``(media_id, account_id, product_type, posted, harvested_at)`` of media whose units committed."""
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?)",
-                                (row + (run_id,) for row in rows))
 
     def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
         """When each of these media was last harvested by a run other than ``run_id`` (media that

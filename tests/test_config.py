@@ -72,6 +72,8 @@ MISTAKES = [
      ["[rate_limit] calls_per_window = 0 is not valid; expected an integer >= 1",
       "[rate_limit] window_seconds = -1 is not valid; expected a number of seconds > 0",
       "[rate_limit] margin_seconds = -0.5 is not valid; expected a number of seconds >= 0"]),
+    ("per-token cap above the global one", good(scheduler={"max_in_flight": 4, "per_token_in_flight": 8}),
+     ["[scheduler] per_token_in_flight = 8 is above max_in_flight = 4; expected per_token_in_flight <= max_in_flight"]),
     ("boolean for an integer", good(scheduler={"max_in_flight": True}),
      ["[scheduler] max_in_flight = true is a boolean; expected an integer >= 1"]),
     ("graph url and version", good(graph={"base_url": "graph.facebook.com", "api_version": "25"}),

@@ -91,6 +91,15 @@ def _settings(p: Problems, raw: dict, name: str):
     return msgspec.convert(values, SETTINGS[name]) if len(p.messages) == before else None
 
 
+def _in_flight(p: Problems, scheduler: SchedulerSettings | None, table: Any) -> None:
+    """Both caps set, and the per-token one above the global one: one of them is a mistake. (With
+    only max_in_flight lowered, the default per-token cap simply yields to it.)"""
+    if (scheduler is not None and isinstance(table, dict) and {"max_in_flight", "per_token_in_flight"} <= table.keys()
+            and scheduler.per_token_in_flight > scheduler.max_in_flight):
+        p.add(f"[scheduler] per_token_in_flight = {scheduler.per_token_in_flight} is above max_in_flight = "
+              f"{scheduler.max_in_flight}; expected per_token_in_flight <= max_in_flight")
+
+
 # --- window ----------------------------------------------------------------------------------
 
 
@@ -275,6 +284,7 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     today = today or datetime.now(timezone.utc).date()
     _unknown(p, raw, TOP_LEVEL, "the top level")
     settings = {name: _settings(p, raw, name) for name in SETTINGS}
+    _in_flight(p, settings["scheduler"], raw.get("scheduler"))
     window = _window(p, raw, today)
     accounts = _accounts(p, raw, (os.environ if env is None else env) if check_tokens else None)
     selection, refresh = _selection(p, raw), _refresh(p, raw)

@@ -1,0 +1,113 @@
+"""The state file: its versioned layout, migrations from older files, and files it must refuse."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from harvester.cli import main
+from harvester.errors import ConfigError, StateError
+from harvester.simulator.world import World, WorldSpec
+from harvester.state import SCHEMA_VERSION, StateStore
+
+from test_resume import write_config
+
+# The media table as files written before the layout was versioned have it (with and without
+# the run_id column added later), plus one run so that the file is not taken for a new one.
+LEGACY = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
+    since TEXT, until TEXT, started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+    exit_code INTEGER, summary TEXT);
+INSERT INTO runs (run_id, kind, fingerprint, started_at, status) VALUES ('old', 'run', 'f', 1.0, 'finished');
+CREATE TABLE media (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, posted REAL,
+    harvested_at REAL NOT NULL{run_id});
+INSERT INTO media VALUES ('m1', 'a1', 'FEED', NULL, 1000.0{old});
+"""
+
+
+def legacy_file(path, *, with_run_id: bool):
+    db = sqlite3.connect(path)
+    db.executescript(LEGACY.format(run_id=", run_id TEXT" if with_run_id else "", old=", 'old'" if with_run_id else ""))
+    db.close()
+    return path
+
+
+def columns(path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [r[1] for r in db.execute("PRAGMA table_info(media)")]
+    finally:
+        db.close()
+
+
+def user_version(path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_new_file_has_the_current_layout_and_version(tmp_path):
+    StateStore(tmp_path / "state.sqlite").close()
+    assert user_version(tmp_path / "state.sqlite") == SCHEMA_VERSION
+    assert columns(tmp_path / "state.sqlite") == ["media_id", "account_id", "product_type", "harvested_at", "run_id"]
+
+
+@pytest.mark.parametrize("with_run_id", [False, True])
+def test_an_older_file_is_migrated_and_keeps_its_refresh_times(tmp_path, with_run_id):
+    path = legacy_file(tmp_path / "state.sqlite", with_run_id=with_run_id)
+    state = StateStore(path)
+    assert state.last_harvested(["m1", "m2"], run_id="new") == {"m1": 1000.0}
+    assert [r.run_id for r in state.runs()] == ["old"]
+    state.close()
+    assert user_version(path) == SCHEMA_VERSION
+    assert "posted" not in columns(path)
+    StateStore(path).close()                      # opening a current file again changes nothing
+    assert user_version(path) == SCHEMA_VERSION
+
+
+def test_a_file_from_a_newer_harvester_is_refused_untouched(tmp_path):
+    path = tmp_path / "state.sqlite"
+    StateStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StateError, match=rf"written by a newer harvester \(state version {SCHEMA_VERSION + 1}; "
+                                         rf"this one reads up to {SCHEMA_VERSION}\)"):
+        StateStore(path)
+    assert user_version(path) == SCHEMA_VERSION + 1
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
+    path = tmp_path / "state.sqlite"
+    path.write_text("run_id,status\n")
+    with pytest.raises(StateError, match="not a harvester state file .*file is not a database") as caught:
+        StateStore(path)
+    assert isinstance(caught.value, ConfigError)
+    assert path.read_text() == "run_id,status\n"
+
+
+def test_media_refresh_times_commit_with_their_units(tmp_path):
+    state = StateStore(tmp_path / "state.sqlite")
+    state.open_run("r1", kind="run", fingerprint="f", config_path=None, since=None, until=None)
+    state.commit("r1", "part-00001.jsonl", 3, {"u1": ("done", "a1", "media m1")}, [("m1", "a1", "FEED")], 5000.0)
+    assert state.finished_units("r1") == {"u1"}
+    assert state.last_harvested(["m1"], run_id="r2") == {"m1": 5000.0}
+    assert state.last_harvested(["m1"], run_id="r1") == {}     # left to r1's own unit checkpoints
+    state.close()
+
+
+def test_the_cli_reports_a_bad_state_file_and_calls_nothing(tmp_path, capsys, monkeypatch):
+    world = World(WorldSpec(seed=1, accounts=2))
+    for t in world.tokens:
+        monkeypatch.setenv(f"TOKEN_{t.index}", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
+    (tmp_path / "state.sqlite").write_bytes(b"\x00not sqlite at all" * 100)
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'state.sqlite'}: not a harvester state file" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
