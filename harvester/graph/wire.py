@@ -159,17 +159,6 @@ def decode_error(status: int, body: bytes, usage: Usage | None = None) -> GraphE
                       fbtrace_id=err.fbtrace_id, usage=usage)
 
 
-def error_data(body: bytes) -> Any:
-    """The ``error_data`` of an error body as an object, whether sent as an object or a JSON string."""
-    data = _decode(_ERROR, body, "error").error.error_data
-    if isinstance(data, str):
-        try:
-            return msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return data
-    return data
-
-
 def parse_usage(headers: Mapping[str, str]) -> Usage | None:
     """Usage from ``X-App-Usage`` and ``X-Business-Use-Case-Usage`` (either or both).
 
