@@ -51,6 +51,8 @@ class Progress:
                  f"{int(c.get('records/written', 0)):,} | waited {c.get('wait/limit_seconds', 0):.0f}s | "
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         scheduler = self.harvester._scheduler
+        if scheduler is not None:
+            lines[0] += _waiting(scheduler.slots.values(), scheduler.now())
         for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
             lines.append("  " + _slot_line(slot))
         return lines
@@ -64,6 +66,29 @@ class Progress:
         else:
             self.stream.write(f"[harvester] {lines[0]}\n")
         self.stream.flush()
+
+
+def _waiting(slots, now: float) -> str:
+    """Why nothing may be moving: tokens whose work waits on their rate limit or a throttle pause,
+    and when the first of them may call again (a shared token's window can take up to an hour)."""
+    limited = throttled = 0
+    resume: float | None = None
+    for slot in slots:
+        if slot.dead or not slot.pending() or slot.in_flight:
+            continue
+        if slot.paused_until > now:
+            throttled += 1
+        elif slot.limited_since is not None:
+            limited += 1
+        else:
+            continue
+        if slot.timer_at is not None:
+            resume = slot.timer_at if resume is None else min(resume, slot.timer_at)
+    if not (limited or throttled):
+        return ""
+    parts = [f"{n:,} {what}" for n, what in ((limited, "at their rate limit"), (throttled, "throttled")) if n]
+    after = f", next call in {_fmt_seconds(max(0.0, resume - now))}" if resume is not None else ""
+    return f" | tokens waiting: {', '.join(parts)}{after}"
 
 
 def _slot_line(slot) -> str:

@@ -32,3 +32,21 @@ async def test_live_block_on_a_terminal_and_lines_otherwise(tmp_path):
     assert plain.interval == 30.0 and live.interval == 0.5
     for token in env.values():
         assert token not in text
+
+
+class _Slot:
+    def __init__(self, *, paused_until=0.0, limited_since=None, timer_at=None, queued=1, in_flight=0):
+        self.dead, self.in_flight = False, in_flight
+        self.paused_until, self.limited_since, self.timer_at, self.queued = paused_until, limited_since, timer_at, queued
+
+    def pending(self):
+        return self.queued
+
+
+def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
+    from harvester.progress import _waiting
+    slots = [_Slot(limited_since=90.0, timer_at=100.0 + 3600), _Slot(limited_since=95.0, timer_at=100.0 + 370),
+             _Slot(paused_until=160.0, timer_at=160.0), _Slot(), _Slot(limited_since=1.0, queued=0),
+             _Slot(limited_since=1.0, timer_at=101.0, in_flight=1)]
+    assert _waiting(slots, 100.0) == " | tokens waiting: 2 at their rate limit, 1 throttled, next call in 1m00s"
+    assert _waiting([_Slot()], 100.0) == ""
