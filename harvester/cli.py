@@ -159,9 +159,11 @@ async def _run(config: Config, **kwargs) -> int:
                 await asyncio.gather(progress, return_exceptions=True)
     finally:
         state.close()
+    if stopped:
+        summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
     print(summary.render(), file=sys.stderr)
     _write_summary(Path(config.output.path) / harvester.run_id / "summary.json", summary)
-    return SIGNAL_EXIT[stopped[0]] if stopped else summary.exit_code
+    return summary.exit_code
 
 
 def _on_signals(harvester) -> list[signal.Signals]:

@@ -136,6 +136,7 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
     stderr = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
     assert await proc.wait() == code, stderr
     assert "finishing calls in flight" in stderr
+    assert "stopped (the next run resumes) in " in stderr and f"(exit {code})" in stderr
     state = StateStore(tmp_path / "state.sqlite")
     (stopped,) = state.runs()
     done_before = state.unit_counts(stopped.run_id).get("done", 0)
