@@ -36,6 +36,7 @@ def simulate_command() -> list[str]:
     (["--world-file", "/no/such/dir/world.json"], "--world-file must be in an existing directory"),
     (["--port", "eighty"], "invalid int value: 'eighty'"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["--now", "yesterday"], "'yesterday' is not a time; use YYYY-MM-DDTHH:MM (UTC) or unix seconds"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(capsys, argv, says):
     assert main(argv) == 2
@@ -55,6 +56,7 @@ async def test_serves_until_sigint(tmp_path):
     process = await asyncio.create_subprocess_exec(
         *simulate_command(), "--port", "0", "--seed", "3", "--accounts", "4",
         "--media-per-account", "5", "--world-file", str(world_file), "--calls-per-window", "50",
+        "--now", "2026-11-20T10:00",
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         first = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -62,6 +64,7 @@ async def test_serves_until_sigint(tmp_path):
         url = first.split()[-1]
         written = json.loads(world_file.read_text())
         assert written["base_url"] == url
+        assert written["now"] == 1795168800.0                    # 2026-11-20T10:00Z: the same world again
         banner = [(await asyncio.wait_for(process.stdout.readline(), 5)).decode() for _ in range(2 + len(written["tokens"]))]
         for entry in written["tokens"]:
             assert any(entry["token"] in line and ",".join(entry["accounts"]) in line for line in banner)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -50,8 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window-seconds", type=float, default=3600, help="length of the rolling window")
     p.add_argument("--app-calls-per-window", type=int, default=None, help="calls of all tokens per window")
     p.add_argument("--revoked-tokens", type=int, default=0, help="the last K tokens are revoked")
-    p.add_argument("--world-file", type=Path, help="write the world's URL, tokens and accounts here (JSON)")
+    p.add_argument("--now", type=_moment, default=None, metavar="TIME",
+                   help="the world's present, YYYY-MM-DDTHH:MM (UTC) or unix seconds (default: the current "
+                        "hour; give the world file's now to serve the same world again later)")
+    p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
     return p
+
+
+def _moment(text: str) -> float:
+    """``--now``: unix seconds, or a UTC date and time."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; use YYYY-MM-DDTHH:MM (UTC) or unix seconds") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 CHECKS = [
@@ -77,7 +94,7 @@ def _check(args: argparse.Namespace) -> str | None:
 
 async def _serve(args: argparse.Namespace) -> int:
     world = World(WorldSpec(seed=args.seed, accounts=args.accounts, media_per_account=args.media_per_account,
-                            revoked_tokens=args.revoked_tokens))
+                            revoked_tokens=args.revoked_tokens, now=args.now))
     settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                                  app_calls_per_window=args.app_calls_per_window, faults=args.faults,
                                  latency_ms=args.latency)

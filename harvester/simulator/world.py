@@ -190,7 +190,7 @@ class World:
         return self.tokens[self._owner[index]]
 
     def to_json(self, base_url: str) -> dict:
-        return {"base_url": base_url,
+        return {"base_url": base_url, "now": self.now,
                 "tokens": [{"token": t.token, "accounts": list(t.account_ids)} for t in self.tokens]}
 
     # --- objects -----------------------------------------------------------------------------
