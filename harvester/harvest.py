@@ -283,6 +283,11 @@ class Harvester:
         finally:
             self.finished = time.time()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: the run ends unfinished, and the next one resumes it."""
+        return self._stopping
+
     def stop(self) -> None:
         """Stop dispatching; calls in flight finish, then run() returns (for SIGINT/SIGTERM)."""
         self._stopping = True

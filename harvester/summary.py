@@ -102,7 +102,7 @@ def build(harvester) -> RunSummary:
              "resumed": int(stats.get("units/resumed"))}
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
-        status=("stopped (the next run resumes)" if getattr(harvester, "_stopping", False)
+        status=("stopped (the next run resumes)" if harvester.stopping
                 else "finished with failures" if failed else "finished"),
         seconds=finished - started, records=int(stats.get("records/written")), units=units,
         counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed,
