@@ -74,14 +74,11 @@ def _waiting(slots, now: float) -> str:
     limited = throttled = 0
     resume: float | None = None
     for slot in slots:
-        if slot.dead or not slot.pending() or slot.in_flight:
+        waiting = slot.waiting_on(now)
+        if waiting is None:
             continue
-        if slot.paused_until > now:
-            throttled += 1
-        elif slot.limited_since is not None:
-            limited += 1
-        else:
-            continue
+        throttled += waiting == "throttle"
+        limited += waiting == "limit"
         if slot.timer_at is not None:
             resume = slot.timer_at if resume is None else min(resume, slot.timer_at)
     if not (limited or throttled):

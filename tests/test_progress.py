@@ -6,6 +6,7 @@ import pytest
 
 from harvester import Harvester
 from harvester.progress import Progress
+from harvester.schedule.slot import Slot
 from harvester.simulator.server import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
@@ -41,6 +42,8 @@ class _Slot:
 
     def pending(self):
         return self.queued
+
+    waiting_on = Slot.waiting_on
 
 
 def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():

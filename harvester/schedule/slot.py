@@ -101,6 +101,15 @@ class Slot:
         """Work is queued and the slot may take it, pause and limiter aside."""
         return not self.dead and bool(self.queue) and self.in_flight < (self.max_in_flight if self.proven else 1)
 
+    def waiting_on(self, now: float) -> str | None:
+        """What alone holds back this slot's queued work: ``"throttle"`` (a pause the server
+        imposed), ``"limit"`` (its rolling window), or None (it is working, idle or dead)."""
+        if self.dead or self.in_flight or not self.pending():
+            return None
+        if self.paused_until > now:
+            return "throttle"
+        return "limit" if self.limited_since is not None else None
+
     def pause(self, until: float) -> None:
         """Pause until ``until`` at least; a longer pause already in force stays."""
         self.paused_until = max(self.paused_until, until)
