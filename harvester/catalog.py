@@ -268,8 +268,3 @@ def product_type_of(media_type: str, media_product_type: str | None) -> ProductT
 
 def account_metrics(kind: Kind) -> tuple[Metric, ...]:
     return tuple(m for m in ACCOUNT_METRICS if m.kind == kind)
-
-
-def version_number(version: str) -> float:
-    """``"v25.0"`` -> 25.0; used to tell whether a deprecation applies."""
-    return float(version.lstrip("v"))

@@ -136,7 +136,6 @@ class World:
         for t in self.tokens:
             for a in t.account_ids:
                 self._owner[int(a) - ACCOUNT_BASE] = t.index
-        self._by_user = {t.user_id: t for t in self.tokens if t.kind == "facebook"}
         self.account = lru_cache(maxsize=65536)(self._account)
 
     # --- hashing -----------------------------------------------------------------------------
@@ -182,9 +181,6 @@ class World:
 
     def token(self, secret: str) -> TokenInfo | None:
         return self._by_secret.get(secret)
-
-    def user_token(self, user_id: str) -> TokenInfo | None:
-        return self._by_user.get(user_id)
 
     def owner(self, index: int) -> TokenInfo:
         return self.tokens[self._owner[index]]
