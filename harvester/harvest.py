@@ -26,6 +26,7 @@ import msgspec
 from . import refresh
 from . import summary as summary_mod
 from .config import Config
+from .days import iso
 from .discover import PRIORITY_INSIGHTS, AccountJob
 from .errors import ConfigError
 from .graph.client import GraphClient, Params, Reply
@@ -76,7 +77,7 @@ class Run:
         self.selection = config.selection
         self.now = harvester.now
         self.run_id = harvester.run_id
-        self.harvested_at = datetime.fromtimestamp(harvester.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        self.harvested_at = iso(harvester.now)
         self.emit = emit
         self.skip_units = harvester._skip_units
         self._tokens = harvester._token_for
