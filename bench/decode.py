@@ -31,7 +31,7 @@ from harvester import plan
 from harvester.config import parse_config
 from harvester.days import from_unix, iso, parse_iso
 from harvester.demo import demo_config
-from harvester.discover import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
+from harvester.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.graph.flatten import Context, flatten
 from harvester.graph.wire import decode_account, decode_insights, decode_media_page
 from harvester.simulator.api import GraphApi

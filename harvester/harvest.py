@@ -8,6 +8,11 @@ or ``summary = await harvester.run()`` to write every record to the configured s
 runs inside the caller's event loop: no ``asyncio.run``, no threads of its own (but fsync), no
 signal handlers, no global state. Tokens come from the environment variables the config names,
 from a mapping, or from an async callable ``token_env -> token`` that a service supplies.
+
+The Harvester does the lifecycle and the wiring only: the jobs (``jobs``) do the calls, the
+ledger (``ledger``) the checkpoints, the scheduler the pacing. A token is one budget whatever
+names it: slots are keyed by a digest of the token itself, so two variables holding the same
+token share one slot (never the token: a digest cannot be turned back into it).
 """
 
 from __future__ import annotations
@@ -17,106 +22,37 @@ import hashlib
 import os
 import secrets
 import time
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
 
 import msgspec
 
-from . import refresh
 from . import summary as summary_mod
-from .config import Config
+from .config import Config, Window
 from .days import iso
-from .discover import PRIORITY_INSIGHTS, AccountJob
 from .errors import ConfigError
-from .graph.client import GraphClient, Params, Reply
-from .graph.flatten import flatten
+from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
+from .jobs import AccountJob, InsightsJob, Job, JobContext
+from .ledger import Ledger, owed_window_id
 from .plan import Unit
 from .records import Record
+from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
-from .state import StateStore
+from .state import Owed, StateStore
 from .summary import Outcome, Stats
 
 TokenSource = Union[Mapping[str, str], Callable[[str], Awaitable[str]], None]
 
 
-class InsightsJob:
-    """One insights call. ``follow_ups`` are the calls that only make sense if this one answers
-    (a media's breakdown calls after its plain one): asked after it, never when it is skipped."""
-
-    priority = PRIORITY_INSIGHTS
-
-    def __init__(self, run: Run, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = ()):
-        self.run, self.key, self.account_id, self.unit = run, key, account_id, unit
-        self.follow_ups = follow_ups
-        self.label = unit.label
-
-    async def __call__(self):
-        reply = await self.run.get(self.key, self.unit.path, self.unit.params)
-        records = flatten(reply.body, self.unit.ctx, run_id=self.run.run_id,
-                          harvested_at=self.run.harvested_at)
-        await self.run.emit(self, records)
-        self.run.stats.inc("units/done")
-        self.run.submit_units(self.key, self.account_id, self.follow_ups, planned=True)
-        return reply.usage
-
-
-class Run:
-    """What the jobs of one harvest share: the client, tokens, plan inputs, and where records go."""
-
-    def __init__(self, harvester: Harvester, scheduler: Scheduler, emit: Callable[[InsightsJob, Sequence[Record]], Awaitable[None]]):
-        config = harvester.config
-        self.client = harvester._client
-        self.scheduler = scheduler
-        self.stats = harvester.stats
-        self.window = config.window
-        self.selection = config.selection
-        self.now = harvester.now
-        self.run_id = harvester.run_id
-        self.harvested_at = iso(harvester.now)
-        self.emit = emit
-        self.skip_units = harvester._skip_units
-        self._tokens = harvester._token_for
-        self._state = harvester._state if config.refresh.enabled else None
-        self.tiers = config.refresh.tiers
-
-    async def get(self, key: str, path: str, params: Params) -> Reply:
-        return await self.client.get(path, params, await self._tokens(key))
-
-    async def follow(self, key: str, url: str) -> Reply:
-        return await self.client.follow(url, await self._tokens(key))
-
-    def submit(self, job) -> None:
-        self.scheduler.submit(job)
-
-    def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False) -> None:
-        """Submit ``units[0]``, the others following it (a resumed run skips what it finished).
-        ``planned``: the units were counted when first submitted (follow-ups)."""
-        if not units:
-            return
-        if not planned:
-            self.stats.inc("units/planned", len(units))
-        unit, follow_ups = units[0], tuple(units[1:])
-        if unit.id in self.skip_units:
-            self.stats.inc("units/resumed")
-            for follow_up in follow_ups:
-                self.submit_units(key, account_id, (follow_up,), planned=True)
-            return
-        self.scheduler.submit(InsightsJob(self, key, account_id, unit, follow_ups))
-
-    def last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
-        """When other runs last harvested these media (refresh tiers need it; none without a state store)."""
-        return self._state.last_harvested(media_ids, run_id=self.run_id) if self._state is not None else {}
-
-    def media_due(self, last_harvested: float | None, posted: float | None, product: str | None) -> bool:
-        """Whether a media is harvested this run: by the refresh tiers of its age; stories always."""
-        if self._state is None or product == "STORY":
-            return True
-        return refresh.due(posted, last_harvested, self.now, self.tiers)
+def token_key(token: str) -> str:
+    """The slot of a token: a short digest, the same for every variable that holds it."""
+    return "token-" + hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
 
 
 class Harvester:
@@ -128,7 +64,6 @@ class Harvester:
         self.run_id = run_id or datetime.fromtimestamp(self.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
         self._token_source = tokens
-        self._tokens: dict[str, str] = {}
         self._transport = transport
         self._own_transport = transport is None
         self._client: GraphClient | None = None
@@ -136,16 +71,17 @@ class Harvester:
         self._state = state
         self.kind = kind
         self.resumed = False
-        self._pending: dict[str, tuple[str, str, str]] = {}  # unit id -> (status, account, label) until committed
-        self._media_units: dict[str, tuple[str, str, str | None]] = {}  # unit id -> (media, account, product)
         self._clock = clock
         self._skip_units: set[str] = set()
-        self._commit_lock = asyncio.Lock()
-        self.started = self.finished = None
+        self._ledger: Ledger | None = None
+        self.started: float | None = None
+        self.finished: float | None = None
         self._stopping = False
         self._producers: set[asyncio.Future] = set()
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
+        self.token_names: dict[str, str] = {}
+        """Slot key -> the token variables that name it (for people: the key is a digest)."""
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -167,20 +103,29 @@ class Harvester:
 
     # -- tokens -----------------------------------------------------------------------------
 
-    async def _token_for(self, key: str) -> str:
-        token = self._tokens.get(key)
-        if token is None:
+    async def _resolve_tokens(self) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str]]]:
+        """``(key -> token, token_env -> key, [(token_env, problem)])`` for every token variable
+        of the config, asked once each."""
+        tokens: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        missing: list[tuple[str, str]] = []
+        names: defaultdict[str, list[str]] = defaultdict(list)
+        for env in dict.fromkeys(a.token_env for a in self.config.accounts):
             source = self._token_source
-            if source is None:
-                token = os.environ.get(key)
-            elif callable(source):
-                token = await source(key)
-            else:
-                token = source.get(key)
+            try:
+                token = (os.environ.get(env) if source is None else
+                         await source(env) if callable(source) else source.get(env))
+            except ConfigError as exc:
+                missing.append((env, str(exc)))
+                continue
             if not token:
-                raise ConfigError(f"{self.config.path}: no access token for token_env {key!r}")
-            self._tokens[key] = token
-        return token
+                missing.append((env, f"{self.config.path}: no access token for token_env {env!r}"))
+                continue
+            key = keys[env] = token_key(token)
+            tokens[key] = token
+            names[key].append(env)
+        self.token_names = {key: ", ".join(envs) for key, envs in names.items()}
+        return tokens, keys, missing
 
     # -- running ----------------------------------------------------------------------------
 
@@ -195,7 +140,8 @@ class Harvester:
         """Harvest everything the config asks for into the sink; return the summary.
 
         With a state store, an unfinished run of the same work is resumed: its committed units
-        are not called again and whatever it wrote without committing is removed first.
+        are not called again and whatever it wrote without committing is removed first; what
+        earlier runs owe is asked again.
         """
         if self._state is not None:
             self._open_state()
@@ -203,18 +149,11 @@ class Harvester:
         if self._state is not None:
             removed = sink.recover(self._state.committed_parts(self.run_id))
             self.stats.inc("sink/uncommitted_removed", len(removed))
-
-        async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
-            sink.write(job.unit.id, records)
-            self._written(job.unit, "done", job.account_id, job.label)
-            self.stats.inc("records/written", len(records))
-            if sink.should_commit() and not self._commit_lock.locked():
-                await self._commit(sink)
-
+        ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=self._state)
         try:
-            await self._harvest(emit)
+            await self._harvest(ledger)
         finally:
-            await self._commit(sink, final=True)
+            await ledger.commit(final=True)
         if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()
@@ -232,18 +171,20 @@ class Harvester:
         self._skip_units = self._state.finished_units(self.run_id)
 
     async def records(self) -> AsyncIterator[Record]:
-        """Yield records as they arrive; the harvest pauses while the consumer does not read."""
+        """Yield records as they arrive; the harvest pauses while the consumer does not read.
+        Nothing is checkpointed: only the consumer knows when a record is safe."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
         done = object()
 
-        async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
-            self.stats.inc("records/written", len(records))
+        async def emit(records: Sequence[Record]) -> None:
             for record in records:
                 await queue.put(record)
 
         async def produce() -> None:
+            ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now)
+            ledger.emit = emit
             try:
-                await self._harvest(emit)
+                await self._harvest(ledger)
             finally:
                 await queue.put(done)
 
@@ -259,7 +200,7 @@ class Harvester:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _harvest(self, emit) -> None:
+    async def _harvest(self, ledger: Ledger) -> None:
         if self._client is None:
             raise RuntimeError("use 'async with Harvester(config) as harvester:'")
         self.started = time.time()
@@ -269,12 +210,34 @@ class Harvester:
             window_seconds=self.config.rate_limit.window_seconds,
             margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.per_token_in_flight,
             max_in_flight=settings.max_in_flight, max_attempts=settings.max_attempts,
-            stats=self.stats, on_give_up=self._gave_up, on_token_dead=self._token_dead,
+            stats=self.stats, on_give_up=_give_up, on_token_dead=self._token_dead,
             clock=self._clock)
         self._scheduler = scheduler
-        run = Run(self, scheduler, emit)
-        for account in self.config.accounts:
-            scheduler.submit(AccountJob(run, account.id, account.token_env))
+        tokens, keys, missing = await self._resolve_tokens()
+        owed = self._owed_work()
+        owed_units = [o for o in owed if o.kind == "unit"]
+        config = self.config
+        ctx = JobContext(
+            client=self._client, tokens=tokens, submit=scheduler.submit, ledger=ledger, stats=self.stats,
+            selection=config.selection, now=self.now, run_id=self.run_id, harvested_at=iso(self.now),
+            skip_units=self._skip_units, owed_units={o.owed_id for o in owed_units},
+            refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
+            if self._state is not None and config.refresh.enabled else None)
+        self._token_missing(missing)
+        windows = _owed_windows(owed)
+        for account in config.accounts:
+            key = keys.get(account.token_env)
+            if key is None:
+                continue
+            extra = windows.get(account.id, {})
+            scheduler.submit(AccountJob(ctx, account.id, key, (config.window, *extra.values()),
+                                        owed=tuple(extra)))
+        for o in owed_units:       # on their own: their plan may not hold them any more
+            account_key = keys.get(self._account_token(o.account_id) or "")
+            if account_key is not None and o.owed_id not in self._skip_units:
+                self.stats.inc("units/planned")
+                scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
+                                             msgspec.json.decode(o.body, type=Unit), expires_at=o.expires_at))
         self._scheduler_task = asyncio.ensure_future(scheduler.run())
         try:
             await self._scheduler_task
@@ -283,6 +246,29 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
+
+    def _account_token(self, account_id: str) -> str | None:
+        return next((a.token_env for a in self.config.accounts if a.id == account_id), None)
+
+    def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
+        assert self._state is not None
+        return self._state.last_harvested(media_ids, run_id=self.run_id)
+
+    def _owed_work(self) -> list[Owed]:
+        """What earlier runs owe for the config's accounts and the API still keeps; what it no
+        longer keeps is reported failed, once, and forgotten."""
+        if self._state is None:
+            return []
+        owed = self._state.owed(a.id for a in self.config.accounts)
+        lost = [o for o in owed if o.expires_at <= self.now]
+        for o in lost:
+            self.stats.fail(Outcome(o.account_id, o.owed_id, f"owed by run {o.run_id} ({o.reason}), but the API "
+                                                             "no longer keeps it"))
+        self._state.forget(o.owed_id for o in lost)
+        kept = [o for o in owed if o.expires_at > self.now]
+        for run_id, n in Counter(o.run_id for o in kept if o.run_id != self.run_id).items():
+            self.stats.carried_over(run_id, n)
+        return kept
 
     @property
     def stopping(self) -> bool:
@@ -301,65 +287,43 @@ class Harvester:
         if self._stopping and task is not None and not task.done():
             task.cancel()
 
-    async def _commit(self, sink: Sink, final: bool = False) -> None:
-        async with self._commit_lock:
-            commit = await (sink.close() if final else sink.commit())
-            if commit is None:
-                return
-            self.stats.inc("sink/commits")
-            units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
-            media = [self._media_units.pop(uid) for uid in commit.unit_ids if uid in self._media_units]
-            if self._state is not None:
-                self._state.commit(self.run_id, commit.part, commit.records, units, media, self.now)
-
-    def _written(self, unit: Unit, status: str, account_id: str, label: str) -> None:
-        """A unit's records went to the sink: checkpoint it (and its media's refresh time) at the next commit."""
-        self._pending[unit.id] = (status, account_id, label)
-        ctx = unit.ctx
-        if ctx.object_type == "media" and not ctx.breakdown_only:
-            self._media_units[unit.id] = (ctx.object_id, account_id, ctx.media_product_type)
-
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _gave_up(self, job, decision: Decision) -> None:
-        follow_ups = getattr(job, "follow_ups", ())
-        if decision.action is Action.FAIL_TOKEN:
-            self.stats.inc("units/failed_token", 1 + len(follow_ups))
-            return
-        unit = getattr(job, "unit", None)
-        if decision.action is Action.SKIP and unit is None:       # a discovery call: nothing to checkpoint
-            self.stats.skip(Outcome(job.account_id, job.label, decision.reason))
-            return
-        if decision.action is Action.SKIP:
-            for skipped in (unit, *follow_ups):
-                self._skipped(skipped, job.account_id, decision.reason)
-            return
-        self.stats.fail(Outcome(job.account_id, job.label, decision.reason))
-        if self._state is not None:
-            self._state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
-                                    label=job.label, reason=decision.reason)
-        if follow_ups:          # they may still answer: each has its own attempts
-            job.run.submit_units(job.key, job.account_id, follow_ups, planned=True)
-
-    def _skipped(self, unit: Unit, account_id: str, reason: str) -> None:
-        """Nothing to harvest, legitimately: checkpointed like data, so not asked again."""
-        self.stats.skip(Outcome(account_id, unit.label, reason))
-        if self._sink is not None:
-            self._sink.write(unit.id, ())
-            self._written(unit, "skipped", account_id, unit.label)
+    def _token_missing(self, missing: Sequence[tuple[str, str]]) -> None:
+        for env, problem in missing:
+            self._account_failed(env, Decision(Action.FAIL_TOKEN, "no access token"), problem)
 
     def _token_dead(self, key: str, decision: Decision) -> None:
+        name = self.token_names.get(key, key)
         if self._state is not None:
-            self._state.set_token(self.run_id, key, "dead", decision.reason)
+            self._state.set_token(self.run_id, name, "dead", decision.reason)
+        for env in name.split(", "):
+            self._account_failed(env, decision, f"token {name} unusable: {decision.reason}")
+
+    def _account_failed(self, env: str, decision: Decision, reason: str) -> None:
         for account in self.config.accounts:
-            if account.token_env == key:
-                self.stats.fail(Outcome(account.id, f"account {account.id}",
-                                        f"token {key} unusable: {decision.reason}"))
+            if account.token_env == env:
+                self.stats.fail(msgspec.structs.replace(Outcome.of(account.id, f"account {account.id}", decision),
+                                                        reason=reason))
                 if self._state is not None:
-                    self._state.set_account(self.run_id, account.id, key, "failed", decision.reason)
+                    self._state.set_account(self.run_id, account.id, env, "failed", decision.reason)
 
     def summary(self) -> summary_mod.RunSummary:
         return summary_mod.build(self)
+
+
+def _give_up(job: Job, decision: Decision) -> None:
+    """The scheduler gave ``job`` up: the job's kind knows what that means."""
+    job.gave_up(decision)
+
+
+def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
+    """Account id -> {owed id: window} of the account windows earlier runs owe."""
+    windows: defaultdict[str, dict[str, Window]] = defaultdict(dict)
+    for o in owed:
+        if o.kind == "window":
+            windows[o.account_id][o.owed_id] = msgspec.json.decode(o.body, type=Window)
+    return windows
 
 
 def fingerprint(config: Config) -> str:

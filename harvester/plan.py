@@ -143,3 +143,31 @@ def media_units(account_id: str, media_id: str, media_type: str | None,
                                msgspec.structs.replace(ctx, breakdown_only=True),
                                f"media {media_id} {c.metric.name} by {b}"))
     return units
+
+
+# --- how long the API keeps it -------------------------------------------------------------
+
+
+def media_expires_at(product: str | None, posted: float | None, now: float) -> float:
+    """Until when a media's insights can be asked for: a story's 24 hours, else the retention."""
+    if product == "STORY":
+        return (now if posted is None else posted) + catalog.STORY_LIFETIME_SECONDS
+    return (now if posted is None else posted) + catalog.RETENTION_DAYS * DAY
+
+
+def window_expires_at(window: Window) -> float:
+    """Until when an account's window can be asked for: its start falls out of the retention."""
+    return to_unix(window.since) + catalog.RETENTION_DAYS * DAY
+
+
+def account_expires_at(unit: Unit, now: float) -> float:
+    """Until when an account unit can be asked for: follower metrics look back 30 days, the
+    rest as long as the retention; lifetime values without a window are current values, worth
+    asking for again only for a while."""
+    since = unit.ctx.since
+    if since is None:
+        return now + 7 * DAY
+    metrics = dict(unit.params).get("metric", "").split(",")
+    days = [m.last_days or catalog.RETENTION_DAYS for name in metrics
+            if (m := catalog.account_metric(name)) is not None]
+    return since + min(days, default=catalog.RETENTION_DAYS) * DAY

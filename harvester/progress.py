@@ -54,7 +54,7 @@ class Progress:
         if scheduler is not None:
             lines[0] += _waiting(scheduler.slots.values(), scheduler.now())
         for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
-            lines.append("  " + _slot_line(slot))
+            lines.append("  " + _slot_line(slot, self.harvester.token_names.get(slot.key, slot.key)))
         return lines
 
     def show(self) -> None:
@@ -88,8 +88,8 @@ def _waiting(slots, now: float) -> str:
     return f" | tokens waiting: {', '.join(parts)}{after}"
 
 
-def _slot_line(slot) -> str:
+def _slot_line(slot, name: str) -> str:
     now = asyncio.get_running_loop().time()      # the scheduler's clock: the loop's, not the wall's
     state = "dead" if slot.dead else "paused" if slot.paused_until > now else "ok"
-    return (f"{slot.key:<24} {state:<6} queued {len(slot.queue):,} calls {slot.calls:,} errors {slot.errors:,} "
+    return (f"{name:<24} {state:<6} queued {len(slot.queue):,} calls {slot.calls:,} errors {slot.errors:,} "
             f"throttles {slot.throttles:,} waited {slot.waited:.0f}s")

@@ -8,6 +8,8 @@ scheduled every 24 h not slip a day because the previous one finished a few minu
 
 from __future__ import annotations
 
+from typing import Callable, Mapping, Sequence
+
 import msgspec
 
 from .days import DAY
@@ -36,3 +38,18 @@ def due(posted: float | None, last_harvested: float | None, now: float,
     if last_harvested is None or posted is None or not tiers:
         return True
     return now - last_harvested >= interval(now - posted, tiers) - SLACK_SECONDS
+
+
+class RefreshCheck:
+    """Which media of a page are due this run, from when other runs last harvested them (one
+    state query per page). Stories are always due: they live 24 h."""
+
+    def __init__(self, last_harvested: Callable[[Sequence[str]], Mapping[str, float]], now: float,
+                 tiers: tuple[Tier, ...] = DEFAULT_TIERS):
+        self.last_harvested, self.now, self.tiers = last_harvested, now, tiers
+
+    def due(self, media: Sequence[tuple[str, float | None, str | None]]) -> list[bool]:
+        """For each ``(media_id, posted, product_type)``, whether it is harvested this run."""
+        last = self.last_harvested([media_id for media_id, _, _ in media])
+        return [product == "STORY" or due(posted, last.get(media_id), self.now, self.tiers)
+                for media_id, posted, product in media]

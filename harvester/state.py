@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Literal, Mapping, Sequence
 
 import msgspec
 
@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
     harvested_at REAL NOT NULL, run_id TEXT);
+CREATE TABLE IF NOT EXISTS owed (
+    owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
+    body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
 """
 
 
@@ -67,6 +70,22 @@ def _to_version_1(db: sqlite3.Connection) -> None:
 
 MIGRATIONS = {1: _to_version_1}
 """Version -> what brings a file from the version before it to this one."""
+
+
+class Owed(msgspec.Struct, frozen=True):
+    """Work a run gave up for a transient reason, kept until a later run does it (or the API
+    no longer keeps its data, ``expires_at``)."""
+
+    owed_id: str
+    """A unit's id, or the account's window (``account/<id>/<since>/<until>/<totals>``)."""
+    run_id: str
+    account_id: str
+    kind: Literal["unit", "window"]
+    body: bytes
+    """What it takes to ask again: the Unit, or the Window, as JSON."""
+    reason: str
+    owed_at: float
+    expires_at: float
 
 
 class RunInfo(msgspec.Struct, frozen=True):
@@ -177,6 +196,7 @@ class StateStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
                 "status = excluded.status, part = excluded.part, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, part or None, now) for uid, (status, acc, label) in units.items()])
+            self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
@@ -196,6 +216,24 @@ class StateStore:
     def set_account(self, run_id: str, account_id: str, token_key: str, status: str, reason: str | None = None) -> None:
         self.db.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?)",
                         (run_id, account_id, token_key, status, reason))
+
+    # -- owed work ----------------------------------------------------------------------------
+
+    def owe(self, owed: Owed) -> None:
+        """Keep ``owed`` for a later run (the latest reason wins; the first run that owed it stays)."""
+        self.db.execute(
+            "INSERT INTO owed VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owed_id) DO UPDATE SET "
+            "reason = excluded.reason, expires_at = excluded.expires_at", msgspec.structs.astuple(owed))
+
+    def owed(self, account_ids: Iterable[str]) -> list[Owed]:
+        """What earlier runs owe for these accounts, oldest first."""
+        wanted = set(account_ids)
+        rows = self.db.execute("SELECT * FROM owed ORDER BY owed_at").fetchall()
+        return [Owed(*row) for row in rows if row[2] in wanted]
+
+    def forget(self, owed_ids: Iterable[str]) -> None:
+        """Drop owed work that can no longer be done (the API no longer keeps it)."""
+        self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
 
     # -- media refresh ----------------------------------------------------------------------
 

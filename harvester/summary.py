@@ -17,6 +17,11 @@ class Outcome(msgspec.Struct, frozen=True):
     code: int | None = None
     subcode: int | None = None
 
+    @classmethod
+    def of(cls, account_id: str, label: str, decision) -> Outcome:
+        """The outcome of a job the policy's ``decision`` ended."""
+        return cls(account_id, label, decision.reason, decision.code, decision.subcode)
+
 
 SKIPPED_EXAMPLES = 100
 """Skipped units are expected (and can be many): counted by reason, with this many examples."""
@@ -28,6 +33,8 @@ class Stats:
         self.skipped: list[Outcome] = []
         self.skipped_by_reason: Counter[str] = Counter()
         self.failed: list[Outcome] = []
+        self.carried: Counter[str] = Counter()
+        """Run id -> units owed by that earlier run and asked again by this one."""
 
     def inc(self, name: str, n: float = 1) -> None:
         self.counters[name] += n
@@ -40,6 +47,10 @@ class Stats:
             self.skipped.append(outcome)
         self.skipped_by_reason[outcome.reason] += 1
         self.inc("units/skipped")
+
+    def carried_over(self, run_id: str, units: int) -> None:
+        self.carried[run_id] += units
+        self.inc("units/carried_over", units)
 
     def fail(self, outcome: Outcome) -> None:
         self.failed.append(outcome)
@@ -60,6 +71,8 @@ class RunSummary(msgspec.Struct):
     """The first SKIPPED_EXAMPLES skipped units; ``skipped_by_reason`` counts them all."""
     failed: list[Outcome]
     skipped_by_reason: dict[str, int] = {}
+    carried_over: dict[str, int] = {}
+    """Run id -> units that earlier run owed and this one asked again."""
 
     def render(self) -> str:
         c = self.counters
@@ -78,6 +91,7 @@ class RunSummary(msgspec.Struct):
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
+        lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
         lines += _outcomes("FAILED", self.failed)
         return "\n".join(lines)
 
@@ -106,4 +120,4 @@ def build(harvester) -> RunSummary:
                 else "finished with failures" if failed else "finished"),
         seconds=finished - started, records=int(stats.get("records/written")), units=units,
         counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed,
-        skipped_by_reason=dict(stats.skipped_by_reason))
+        skipped_by_reason=dict(stats.skipped_by_reason), carried_over=dict(stats.carried))

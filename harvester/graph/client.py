@@ -48,7 +48,7 @@ class GraphClient:
     async def get(self, path: str, params: Params, token: str) -> Reply:
         return await self._send(self.url(path, params), token)
 
-    async def follow(self, url: str, token: str) -> Reply:
+    async def follow(self, url: str, token: str, *, path: str | None = None) -> Reply:
         """GET a ``paging.next`` URL of the API, without its token and through our base URL."""
         return await self._send(self.rehost(url), token)
 

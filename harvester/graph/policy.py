@@ -37,6 +37,8 @@ class Decision(msgspec.Struct, frozen=True):
     scope: Literal["token", "app"] = "token"
     code: int | None = None
     subcode: int | None = None
+    transient: bool = False
+    """The job was given up for a reason that may pass (retries used up): the next run owes it."""
 
 
 class Rule(msgspec.Struct, frozen=True):

@@ -87,6 +87,8 @@ class Paging(msgspec.Struct, gc=False):
 class MediaPage(msgspec.Struct, gc=False):
     data: list[MediaItem] = []
     paging: Paging | None = None
+    rejected: list[str] = []
+    """Why items of the page were left out (filled by the decoder, never by the API)."""
 
 
 # --- errors and usage ----------------------------------------------------------------------

@@ -251,7 +251,8 @@ class Scheduler:
         if entry.attempts >= self.max_attempts:
             from ..graph.policy import Action
             reason = f"{decision.reason} after {entry.attempts} attempts"
-            self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None))
+            self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
+                                                             transient=True))
             return
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
         wait = max(self.rng.random() * ceiling, decision.wait or 0.0)

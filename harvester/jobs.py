@@ -1,0 +1,291 @@
+"""The three kinds of job of a harvest, each one API call: the account node, a page of ``/media``
+or ``/stories``, one insights call.
+
+What a job finds becomes more jobs: the account node plans the account's insights units and the
+first page of each edge; a page plans the insights units of its media and the next page. Jobs
+get everything they use from a :class:`JobContext` (client, tokens, plan inputs, what to skip,
+where outcomes go), never from the Harvester, and each kind says what it means when it is given
+up (:meth:`gave_up`): the scheduler only tells it the policy's decision.
+
+Each object is planned once per run: a media id seen again (twice on a page, on two pages, on
+``/media`` and ``/stories``, or in two configured accounts, as collaboration posts are) is left
+out the second time, so its records belong to the first account whose page listed it in that
+run. Pages are followed through the API's own ``paging.next`` URL (the client strips its token
+and refuses one that leads off the edge), and paging stops on a repeated cursor or URL, or past
+the number of pages the account's ``media_count`` allows (with slack), which is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Protocol, Sequence
+
+from . import plan
+from .config import Selection, Window
+from .days import parse_iso
+from .graph.flatten import flatten
+from .graph.policy import Action, Decision
+from .graph.wire import MediaItem, Usage, decode_account, decode_media_page
+from .plan import Unit
+from .records import Record
+from .refresh import RefreshCheck
+
+if TYPE_CHECKING:
+    from .graph.client import GraphClient, Params, Reply
+    from .summary import Stats
+
+ACCOUNT_FIELDS = "id,username,followers_count,media_count"
+MEDIA_FIELDS = "id,media_type,media_product_type,timestamp"
+PAGE_LIMIT = "100"
+
+#: Lower runs first within a token: finish what was found before fetching the next page, so the
+#: queue holds about one page of work per account instead of the whole world.
+PRIORITY_INSIGHTS, PRIORITY_PAGE, PRIORITY_ACCOUNT = 0, 1, 2
+
+PAGE_SLACK = 1.5
+"""Pages an edge may have, over what ``media_count`` implies: media posted while paging, and
+pages the API cuts short, need some room; an endless chain does not get it."""
+EXTRA_PAGES = 2
+STORY_PAGES = 10
+"""``/stories`` has no count: a day of stories fits in one page of 100, ten is far beyond it."""
+
+
+class Ledger(Protocol):
+    """Where the outcomes of jobs go: the Harvester's bookkeeping of checkpoints and failures."""
+
+    async def written(self, job: InsightsJob, records: Sequence[Record]) -> None:
+        """The unit's records are ready for the sink (checkpointed at its next commit)."""
+
+    def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
+        """Nothing to harvest, legitimately: a unit is checkpointed like data, so not asked again."""
+
+    def failed(self, job: Job, decision: Decision) -> None:
+        """Given up: reported, and owed to the next run when the reason was transient."""
+
+    def media_planned(self, row: tuple[str, str, str | None], unit_ids: Sequence[str]) -> None:
+        """A media's units (``row``: media, account, product) were submitted: it is harvested once
+        every one of them is written."""
+
+    def settled(self, owed_id: str, account_id: str) -> None:
+        """What an earlier run owed under this id is done (at the next commit)."""
+
+
+class JobContext:
+    """What the jobs of one harvest share, handed in by the Harvester."""
+
+    def __init__(self, *, client: GraphClient, tokens: Mapping[str, str], submit: Callable[[Job], None],
+                 ledger: Ledger, stats: Stats, selection: Selection, now: float, run_id: str,
+                 harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
+                 owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None):
+        self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
+        self.selection, self.now, self.run_id, self.harvested_at = selection, now, run_id, harvested_at
+        self.skip_units = skip_units
+        """Units an earlier attempt of this run finished: not called again."""
+        self.owed_units = owed_units
+        """Units an earlier run owed, already submitted on their own: not planned twice."""
+        self.refresh = refresh
+        """Which media are due by the refresh tiers (None: every media, every run)."""
+        self.planned_media: set[int] = set()
+        """Media planned in this run (ids as ints: the set grows with the world)."""
+
+    async def get(self, key: str, path: str, params: Params) -> Reply:
+        return await self.client.get(path, params, self.tokens[key])
+
+    async def follow(self, key: str, url: str, path: str) -> Reply:
+        return await self.client.follow(url, self.tokens[key], path=path)
+
+    def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False,
+                     expires_at: float | None = None) -> None:
+        """Submit ``units[0]`` with the others following it; what is already finished (an
+        earlier attempt) or queued (owed by an earlier run) is left out, its followers not.
+        ``planned``: the units were counted when first submitted (follow-ups)."""
+        if not units:
+            return
+        if not planned:
+            self.stats.inc("units/planned", len(units))
+        unit, follow_ups = units[0], tuple(units[1:])
+        if unit.id in self.skip_units or unit.id in self.owed_units:
+            self.stats.inc("units/resumed" if unit.id in self.skip_units else "units/carried_twice")
+            for follow_up in follow_ups:
+                self.submit_units(key, account_id, (follow_up,), planned=True, expires_at=expires_at)
+            return
+        self.submit(InsightsJob(self, key, account_id, unit, follow_ups, expires_at=expires_at))
+
+    def plan_once(self, media_id: str) -> bool:
+        """Whether this media is planned now: False if this run planned it already."""
+        number = int(media_id)
+        if number in self.planned_media:
+            return False
+        self.planned_media.add(number)
+        return True
+
+
+class Job(Protocol):
+    key: str
+    """The slot (token) it is called with."""
+    priority: int
+    label: str
+    account_id: str
+
+    def __call__(self) -> Awaitable[Usage | None]: ...
+
+    def gave_up(self, decision: Decision) -> None: ...
+
+
+class InsightsJob:
+    """One insights call. ``follow_ups`` are the calls that only make sense if this one answers
+    (a media's breakdown calls after its plain one): asked after it, never when it is skipped.
+    ``expires_at``: until when the API keeps what it asks for (an owed unit expires then)."""
+
+    priority = PRIORITY_INSIGHTS
+
+    def __init__(self, ctx: JobContext, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = (),
+                 *, expires_at: float | None = None):
+        self.ctx, self.key, self.account_id, self.unit = ctx, key, account_id, unit
+        self.follow_ups, self.expires_at = follow_ups, expires_at
+        self.label = unit.label
+
+    async def __call__(self) -> Usage | None:
+        ctx = self.ctx
+        reply = await ctx.get(self.key, self.unit.path, self.unit.params)
+        records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at)
+        await ctx.ledger.written(self, records)
+        ctx.stats.inc("units/done")
+        ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
+        return reply.usage
+
+    def gave_up(self, decision: Decision) -> None:
+        ctx = self.ctx
+        if decision.action is Action.FAIL_TOKEN:
+            ctx.stats.inc("units/failed_token", 1 + len(self.follow_ups))
+        elif decision.action is Action.SKIP:
+            for unit in (self.unit, *self.follow_ups):
+                ctx.ledger.skipped(self.account_id, unit.label, decision, unit)
+        else:
+            ctx.ledger.failed(self, decision)
+            # They may still answer: each has its own attempts.
+            ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
+
+
+class AccountJob:
+    """The account node, then its insights units over each window (the run's own, and any an
+    earlier run owes) and the first page of ``/media`` and ``/stories``."""
+
+    priority = PRIORITY_ACCOUNT
+
+    def __init__(self, ctx: JobContext, account_id: str, key: str, windows: Sequence[Window],
+                 owed: Sequence[str] = ()):
+        self.ctx, self.account_id, self.key, self.windows, self.owed = ctx, account_id, key, windows, owed
+        self.label = f"account {account_id}"
+
+    async def __call__(self) -> Usage | None:
+        ctx = self.ctx
+        reply = await ctx.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS})
+        node = decode_account(reply.body)
+        seen: set[str] = set()
+        for window in self.windows:
+            for unit in plan.account_units(self.account_id, node.followers_count, window, ctx.selection, ctx.now):
+                if unit.id not in seen:
+                    seen.add(unit.id)
+                    ctx.submit_units(self.key, self.account_id, (unit,))
+        for owed_id in self.owed:
+            ctx.ledger.settled(owed_id, self.account_id)
+        if ctx.selection.media:
+            bound = _page_bound(node.media_count)
+            for edge in ("media", "stories"):
+                ctx.submit(PageJob(ctx, self.account_id, self.key, edge, bound if edge == "media" else STORY_PAGES))
+        return reply.usage
+
+    def gave_up(self, decision: Decision) -> None:
+        _discovery_gave_up(self, decision)
+
+
+class PageJob:
+    """One page of an edge; the next one follows it. ``bound``: the most pages followed."""
+
+    priority = PRIORITY_PAGE
+
+    def __init__(self, ctx: JobContext, account_id: str, key: str, edge: str, bound: int,
+                 next_url: str | None = None, seen: frozenset[str] = frozenset(), number: int = 1):
+        self.ctx, self.account_id, self.key, self.edge, self.bound = ctx, account_id, key, edge, bound
+        self.next_url, self.seen, self.number = next_url, seen, number
+        self.label = f"account {account_id} /{edge} page {number}"
+
+    async def __call__(self) -> Usage | None:
+        ctx = self.ctx
+        path = f"{self.account_id}/{self.edge}"
+        if self.next_url:
+            reply = await ctx.follow(self.key, self.next_url, path)
+        else:
+            reply = await ctx.get(self.key, path, {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT})
+        page = decode_media_page(reply.body)
+        for reason in page.rejected:
+            ctx.ledger.failed(self, _refused(f"{self.label}: {reason}"))
+        self._plan(page.data)
+        ctx.stats.inc(f"discovered/{self.edge}", len(page.data))
+        self._next(page)
+        return reply.usage
+
+    def _plan(self, items: Sequence[MediaItem]) -> None:
+        ctx = self.ctx
+        fresh = []
+        for item in items:
+            if ctx.plan_once(item.id):
+                posted = parse_iso(item.timestamp) if item.timestamp else None
+                fresh.append((item, posted, "STORY" if self.edge == "stories" else item.media_product_type))
+            else:
+                ctx.stats.inc("media/duplicate")
+        due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
+            if ctx.refresh is not None else [True] * len(fresh)
+        for (item, posted, product), is_due in zip(fresh, due):
+            if not is_due:
+                ctx.stats.inc("media/not_due")
+                continue
+            units = plan.media_units(self.account_id, item.id, item.media_type, product, posted,
+                                     ctx.selection, ctx.now)
+            ctx.ledger.media_planned((item.id, self.account_id, product),
+                                     [u.id for u in units if u.id not in ctx.skip_units])
+            ctx.submit_units(self.key, self.account_id, units,
+                             expires_at=plan.media_expires_at(product, posted, ctx.now))
+
+    def _next(self, page) -> None:
+        nxt = page.paging.next if page.paging else None
+        if not nxt or not page.data:
+            return
+        cursor = page.paging.cursors.after if page.paging.cursors and page.paging.cursors.after else None
+        marks = {nxt} | ({f"cursor:{cursor}"} if cursor else set())
+        if marks & self.seen:
+            self.ctx.stats.inc("paging/repeated")
+            return
+        if self.number >= self.bound:
+            self.ctx.stats.inc("paging/bounded")
+            self.ctx.ledger.failed(self, _refused(
+                f"{self.label}: paging stopped after {self.number} pages, more than the account's media "
+                f"count allows"))
+            return
+        self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, nxt,
+                                self.seen | marks, self.number + 1))
+
+    def gave_up(self, decision: Decision) -> None:
+        _discovery_gave_up(self, decision)
+
+
+def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
+    """A discovery call ended without data: nothing of it to checkpoint."""
+    if decision.action is Action.FAIL_TOKEN:
+        job.ctx.stats.inc("units/failed_token")     # the token's accounts are reported failed once
+    elif decision.action is Action.SKIP:
+        job.ctx.ledger.skipped(job.account_id, job.label, decision)
+    else:
+        job.ctx.ledger.failed(job, decision)
+
+
+def _page_bound(media_count: int | None) -> int:
+    """Pages ``/media`` may take: what ``media_count`` implies, with slack (no count: 10,000 media)."""
+    count = 10_000 if media_count is None or media_count < 0 else media_count
+    return int(math.ceil(count / int(PAGE_LIMIT) * PAGE_SLACK)) + EXTRA_PAGES
+
+
+def _refused(reason: str) -> Decision:
+    """What the API sent cannot be used, and asking again would not change it."""
+    return Decision(Action.FAIL, reason)

@@ -1,0 +1,139 @@
+"""The bookkeeping of a harvest between its jobs, the sink and the state store.
+
+- A unit becomes ``done`` or ``skipped`` in the state in the transaction that records the part
+  its records went to, after the sink made that part durable: the state never runs ahead of the
+  data.
+- A media counts as harvested (what the refresh tiers read) only when every unit of it that
+  this run planned is done or skipped, in the transaction of the last of them. One failed unit
+  and the media is due again next run, whatever its tier says.
+- A job given up for a transient reason (retries used up on connection errors, 5xx, throttling
+  or unreadable answers) is **owed**: the state keeps what it takes to ask again (an insights
+  unit whole, an account's window), and the next run on this state file asks it again, whether
+  it resumes this run or starts another, for as long as the API keeps that data. A lost page
+  needs nothing kept: every run reads the edges afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Sequence
+
+import msgspec
+
+from . import plan
+from .graph.policy import Decision
+from .jobs import AccountJob, InsightsJob, Job
+from .plan import Unit
+from .records import Record
+from .state import MediaRow, Owed, StateStore
+from .summary import Outcome, Stats
+
+if TYPE_CHECKING:
+    from .sinks.base import Sink
+
+
+class _OpenMedia(msgspec.Struct):
+    row: MediaRow
+    outstanding: int
+    failed: bool = False
+
+
+class Ledger:
+    """Implements :class:`harvester.jobs.Ledger` for one run; without a sink (``records()``)
+    nothing is checkpointed and only the counters move."""
+
+    def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
+                 state: StateStore | None = None):
+        self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
+        self._pending: dict[str, tuple[str, str, str]] = {}   # unit id -> (status, account, label)
+        self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
+        self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
+        self._lock = asyncio.Lock()
+        self.emit = None
+        """Records' destination when there is no sink (``records()``): an async callable."""
+
+    # -- what jobs report ---------------------------------------------------------------------
+
+    def media_planned(self, row: MediaRow, unit_ids: Sequence[str]) -> None:
+        """A media's units went to the scheduler: it is harvested once all of them are written."""
+        if not unit_ids:
+            return
+        media = _OpenMedia(row, len(unit_ids))
+        for unit_id in unit_ids:
+            self._media[unit_id] = media
+
+    async def written(self, job: InsightsJob, records: Sequence[Record]) -> None:
+        self.stats.inc("records/written", len(records))
+        if self.sink is None:
+            if self.emit is not None:
+                await self.emit(records)
+            return
+        self.sink.write(job.unit.id, records)
+        self._checkpoint(job.unit, "done", job.account_id)
+        if self.sink.should_commit() and not self._lock.locked():
+            await self.commit()
+
+    def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
+        self.stats.skip(Outcome.of(account_id, label, decision))
+        if unit is not None and self.sink is not None:
+            self.sink.write(unit.id, ())
+            self._checkpoint(unit, "skipped", account_id)
+
+    def failed(self, job: Job, decision: Decision) -> None:
+        self.stats.fail(Outcome.of(job.account_id, job.label, decision))
+        unit = job.unit if isinstance(job, InsightsJob) else None
+        if unit is not None and (media := self._media.pop(unit.id, None)) is not None:
+            media.failed = True
+        if self.state is None:
+            return
+        self.state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
+                               label=job.label, reason=decision.reason, code=decision.code)
+        if decision.transient:
+            self._owe(job, decision)
+
+    def settled(self, owed_id: str, account_id: str) -> None:
+        if self.sink is not None:
+            self.sink.write(owed_id, ())
+            self._pending[owed_id] = ("done", account_id, owed_id)
+
+    # -- commits --------------------------------------------------------------------------------
+
+    async def commit(self, final: bool = False) -> None:
+        """Make what the sink holds durable, then checkpoint its units (and completed media)."""
+        if self.sink is None:
+            return
+        async with self._lock:
+            commit = await (self.sink.close() if final else self.sink.commit())
+            if commit is None:
+                return
+            self.stats.inc("sink/commits")
+            units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
+            media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
+            if self.state is not None:
+                self.state.commit(self.run_id, commit.part, commit.records, units, media, self.now)
+
+    def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
+        self._pending[unit.id] = (status, account_id, unit.label)
+        media = self._media.pop(unit.id, None)
+        if media is not None and not media.failed:
+            media.outstanding -= 1
+            if media.outstanding == 0:
+                self._complete[unit.id] = media.row
+
+    def _owe(self, job: Job, decision: Decision) -> None:
+        assert self.state is not None
+        if isinstance(job, InsightsJob):
+            unit = job.unit
+            expires = job.expires_at if job.expires_at is not None else plan.account_expires_at(unit, self.now)
+            self.state.owe(Owed(unit.id, self.run_id, job.account_id, "unit", msgspec.json.encode(unit),
+                                decision.reason, self.now, expires))
+        elif isinstance(job, AccountJob):
+            for window in job.windows:
+                owed_id = owed_window_id(job.account_id, window)
+                self.state.owe(Owed(owed_id, self.run_id, job.account_id, "window", msgspec.json.encode(window),
+                                    decision.reason, self.now, plan.window_expires_at(window)))
+
+
+def owed_window_id(account_id: str, window) -> str:
+    return f"account/{account_id}/{window.since}/{window.until}/{window.totals}"
+
