@@ -8,7 +8,13 @@
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load on first use
+    from .config import Config, load_config
+    from .errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
+    from .harvest import Harvester
+    from .records import Record, natural_key
 
 _EXPORTS = {
     "Config": "config", "load_config": "config",
