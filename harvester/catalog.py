@@ -102,7 +102,6 @@ BREAKDOWN_VALUES: dict[str, tuple[str, ...]] = {
 
 INTERACTION_BREAKDOWNS = ("media_product_type", "follow_type", "follower_type", "contact_button_type")
 DEMOGRAPHIC_BREAKDOWNS = ("age", "city", "country", "gender")
-MEDIA_BREAKDOWNS = ("action_type", "story_navigation_action_type")
 
 #: Demographic breakdowns harvested by default: each single one plus the age x gender cross-tab.
 DEFAULT_DEMOGRAPHIC_BREAKDOWNS: tuple[tuple[str, ...], ...] = (

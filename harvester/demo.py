@@ -13,16 +13,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import msgspec
-
 from .config import parse_config
 from .days import from_unix
 from .harvest import Harvester
 from .records import key_of
 from .sinks import manifest
 from .state import StateStore
-
-_line = msgspec.json.Decoder(dict)
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
