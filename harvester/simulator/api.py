@@ -42,7 +42,7 @@ MEDIA_FIELDS: dict[str, Callable[[Media], Any]] = {
     "like_count": lambda m: m.ordinal % 97, "comments_count": lambda m: m.ordinal % 13,
 }
 NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
-LIMIT_METRICS = ("follower_count", "online_followers")
+LIMIT_METRICS = catalog.RECENT_ONLY
 TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
 MEDIA_ENUM = frozenset(E.MEDIA_METRIC_ENUM.split(", "))
 NO_LONGER_FOR_PRODUCT = frozenset({"plays", "clips_replays_count"})
@@ -210,15 +210,14 @@ class GraphApi:
         if isinstance(window, Reply):
             return window
         since, until = window
-        big = account.followers >= 100
         if metric_type == "total_value":
             breakdowns = tuple(b for b in q.get("breakdown", "").split(",") if b)
             if any(b not in m.breakdowns for m in chosen for b in breakdowns):
                 return E.unknown_error()
             data = [self._total(account, m, since, until, breakdowns) for m in chosen
-                    if big or m.min_followers < 100]
+                    if account.followers >= m.min_followers]
         else:  # time series: breakdowns are not included in the response
-            data = [self._series(account, m, since, until) for m in chosen if big or m.min_followers < 100]
+            data = [self._series(account, m, since, until) for m in chosen if account.followers >= m.min_followers]
         return _ok({"data": data, "paging": _window_paging(req, since, until)})
 
     def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | Reply:

@@ -31,7 +31,7 @@ PAGE_BASE = 100000000000000
 USER_BASE = 102000000000000
 MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
 MEDIA_EDGE_MAX = 10_000
-"""``/media`` lists at most the 10,000 most recent media (reference S12)."""
+"""``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of 10K of the most recently created media")."""
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
@@ -52,7 +52,7 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """How many tokens; None: Facebook-Login tokens of 1-4 accounts and Instagram-Login tokens of
     one, drawn from the seed. Given: alternately Facebook (owning the rest) and Instagram (one)."""
     small_accounts: float = 0.15
-    """Share of accounts under 100 followers."""
+    """Share of accounts under :data:`~harvester.catalog.MIN_FOLLOWERS` followers."""
     stories_per_account: float = 2.0
     """Mean live stories per account."""
     converted_share: float = 0.3
@@ -128,7 +128,7 @@ class World:
     def __init__(self, spec: WorldSpec):
         self.spec = spec
         self.now = spec.now if spec.now is not None else float(int(time.time()) // 3600 * 3600)
-        self.last30 = days_back(self.now, 30)
+        self.last30 = days_back(self.now, catalog.RECENT_DAYS)
         self.tokens = self._build_tokens()
         self._by_secret = {t.token: t for t in self.tokens}
         self._owner = [0] * spec.accounts
@@ -193,7 +193,8 @@ class World:
     def _account(self, index: int) -> Account:
         spec, u = self.spec, lambda *k: self.unit("account", index, *k)
         small = u("small") < spec.small_accounts
-        followers = 5 + int(u("followers") * 90) if small else int(100 * 10 ** (3 * u("followers")))
+        low = catalog.MIN_FOLLOWERS
+        followers = 5 + int(u("followers") * (low - 10)) if small else int(low * 10 ** (3 * u("followers")))
         media = int(-spec.media_per_account * math.log(1.0 - u("media"))) if spec.media_per_account else 0
         converted = (30 + u("converted_days") * 600) if u("converted") < spec.converted_share else 800
         return Account(index, account_id(index), f"sim_account_{index}", followers, int(50 + 900 * u("follows")),
@@ -225,9 +226,10 @@ class World:
         u = lambda *k: self.unit("story", account.index, ordinal, *k)  # noqa: E731
         live = ordinal < account.stories
         if live:
-            timestamp = int(self.now - 23 * 3600 * (ordinal + u("when")) / account.stories)
+            live_for = catalog.STORY_LIFETIME_SECONDS - 3600     # posted within its lifetime less an hour
+            timestamp = int(self.now - live_for * (ordinal + u("when")) / account.stories)
         else:
-            timestamp = int(self.now - DAY * (1 + ordinal - account.stories + u("when")))
+            timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * (1 + ordinal - account.stories + u("when")))
         viewers = int(u("viewers") * 5) if u("few") < self.spec.few_viewers else 5 + int(account.followers * u("viewers"))
         return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
                      "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
@@ -311,9 +313,9 @@ class World:
         return top
 
     def has_demographic(self, account: Account, metric: str) -> bool:
-        if account.followers < 100:
+        if account.followers < catalog.MIN_FOLLOWERS:
             return False
-        return metric != "engaged_audience_demographics" or account.engagements >= 100
+        return metric != "engaged_audience_demographics" or account.engagements >= catalog.MIN_ENGAGEMENTS
 
     def media_value(self, media: Media, metric: str) -> int:
         """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
