@@ -1,5 +1,5 @@
-"""The flattener against every response shape: recorded bodies, the reference pages' samples,
-and the shapes DESIGN.md §2 names (multi-key breakdowns, object values, missing values)."""
+"""The flattener against every response shape: tests/fixtures/, the reference pages' samples,
+and the shapes the reference allows (multi-key breakdowns, object values, missing values)."""
 
 from datetime import date
 from pathlib import Path
@@ -12,7 +12,7 @@ from harvester.errors import DecodeError
 from harvester.graph.flatten import Context, flatten
 from harvester.records import natural_key
 
-FIXTURES = Path("/work/shared/fixtures/airbyte-source-instagram")
+FIXTURES = Path(__file__).parent / "fixtures"
 S, U = to_unix(date(2026, 10, 1)), to_unix(date(2026, 10, 2))
 
 
