@@ -150,16 +150,19 @@ ACCOUNT_METRICS: tuple[Metric, ...] = (
     _interaction("comments", ("media_product_type",), title="Comments",
                  description="The number of comments on your posts, reels, videos and live videos."),
     _interaction("follows_and_unfollows", ("follow_type",), min_followers=MIN_FOLLOWERS, title="Follows and unfollows",
-                 description="The number of accounts that followed you and the number of accounts that unfollowed you or left Instagram in the selected time period."),
+                 description="The number of accounts that followed you and the number of accounts that unfollowed you "
+                             "or left Instagram in the selected time period."),
     _interaction("likes", ("media_product_type",), title="Likes",
                  description="The number of likes on your posts, reels, and videos."),
     _interaction("profile_links_taps", ("contact_button_type",), title="Profile links taps",
                  description="The number of taps on your business address, call button, email button and text button."),
     _interaction("reach", ("media_product_type", "follow_type"), metric_types=("total_value", "time_series"),
                  title="Accounts reached",
-                 description="The number of unique accounts that have seen your content, at least once, including in ads."),
+                 description="The number of unique accounts that have seen your content, at least once, including in "
+                             "ads."),
     _interaction("replies", title="Replies",
-                 description="The number of replies you received from your story, including text replies and quick reaction replies."),
+                 description="The number of replies you received from your story, including text replies and quick "
+                             "reaction replies."),
     _interaction("reposts", title="Reposts",
                  description="The number of reposts of your posts, stories, reels, and videos."),
     _interaction("saves", ("media_product_type",), title="Saves",
@@ -167,20 +170,24 @@ ACCOUNT_METRICS: tuple[Metric, ...] = (
     _interaction("shares", ("media_product_type",), title="Shares",
                  description="The number of shares of your posts, stories, reels, videos and live videos."),
     _interaction("total_interactions", ("media_product_type",), title="Total interactions",
-                 description="The total number of post interactions, story interactions, reels interactions, video interactions and live video interactions."),
+                 description="The total number of post interactions, story interactions, reels interactions, video "
+                             "interactions and live video interactions."),
     _interaction("views", ("follower_type", "media_product_type"), title="Views",
                  description="The number of times your content was played or displayed."),
-    Metric("follower_count", "account", "series", "day", ("time_series",), min_followers=MIN_FOLLOWERS, last_days=RECENT_DAYS,
-           title="Follower count", description="Total number of new followers each day within the specified range."),
-    Metric("online_followers", "account", "series", "lifetime", ("time_series",), min_followers=MIN_FOLLOWERS, last_days=RECENT_DAYS,
-           object_value=True, title="Online followers",
+    Metric("follower_count", "account", "series", "day", ("time_series",), min_followers=MIN_FOLLOWERS,
+           last_days=RECENT_DAYS, title="Follower count", description="Total number of new followers each day within the specified range."),
+    Metric("online_followers", "account", "series", "lifetime", ("time_series",), min_followers=MIN_FOLLOWERS,
+           last_days=RECENT_DAYS, object_value=True, title="Online followers",
            description="Total number of the IG User's followers who were online during the specified range."),
     Metric("follower_demographics", "account", "demographic", "lifetime", ("total_value",),
            DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=MIN_FOLLOWERS, title="Follower demographics",
-           description="The demographic characteristics of followers, including countries, cities and gender distribution."),
+           description="The demographic characteristics of followers, including countries, cities and gender "
+                       "distribution."),
     Metric("engaged_audience_demographics", "account", "demographic", "lifetime", ("total_value",),
-           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=MIN_FOLLOWERS, title="Engaged audience demographics",
-           description="The demographic characteristics of the engaged audience, including countries, cities and gender distribution."),
+           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=MIN_FOLLOWERS,
+           title="Engaged audience demographics",
+           description="The demographic characteristics of the engaged audience, including countries, cities and "
+                       "gender distribution."),
 )
 
 MEDIA_METRICS: tuple[Metric, ...] = (

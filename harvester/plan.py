@@ -9,7 +9,7 @@ or of accounts under 100 followers. docs/harvest-rules.md states what the calls 
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import msgspec
 

@@ -136,7 +136,8 @@ def regenerate(text: str, blocks: dict[str, Callable[[], str]]) -> str:
         pattern = re.compile(rf"(<!-- generated: {name} [^\n]*-->\n).*?(\n<!-- end generated -->)", re.DOTALL)
         if not pattern.search(text):
             raise ValueError(f"no '<!-- generated: {name} ... -->' ... '<!-- end generated -->' block")
-        text = pattern.sub(lambda m: m.group(1) + make() + m.group(2), text)
+        table = make()
+        text = pattern.sub(lambda m, table=table: m.group(1) + table + m.group(2), text)
     return text
 
 

@@ -7,8 +7,8 @@ records. Keys are built by :func:`harvester.records.make_key`, the rule the harv
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import Iterable, Iterator
 
 from .. import catalog
 from ..days import DAY, chunks, iso, to_unix

@@ -18,8 +18,9 @@ import heapq
 import itertools
 import math
 import time
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator, Literal
+from typing import Literal
 
 import msgspec
 
@@ -31,7 +32,8 @@ PAGE_BASE = 100000000000000
 USER_BASE = 102000000000000
 MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
 MEDIA_EDGE_MAX = 10_000
-"""``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of 10K of the most recently created media")."""
+"""``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of
+10K of the most recently created media")."""
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
@@ -61,10 +63,13 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """Share of stories with fewer than 5 viewers."""
 
 
+TokenKind = Literal["facebook", "instagram"]
+
+
 class TokenInfo(msgspec.Struct, frozen=True):
     token: str
     index: int
-    kind: Literal["facebook", "instagram"]
+    kind: TokenKind
     account_ids: tuple[str, ...]
     user_id: str
     """The Facebook user of a Facebook-Login token; the account itself for Instagram Login."""
@@ -162,13 +167,14 @@ class World:
                                     expires_after_calls=expiring.get(i)))
         return tokens
 
-    def _groups(self) -> list[tuple[str, list[int]]]:
+    def _groups(self) -> list[tuple[TokenKind, list[int]]]:
         n = self.spec.accounts
         if self.spec.tokens is not None:
             return _even_groups(n, max(1, min(self.spec.tokens, n)))
-        groups, start, i = [], 0, 0
+        groups: list[tuple[TokenKind, list[int]]] = []
+        start, i = 0, 0
         while start < n:
-            kind = "facebook" if i == 0 else "instagram" if i == 1 else \
+            kind: TokenKind = "facebook" if i == 0 else "instagram" if i == 1 else \
                 ("facebook" if self.unit("kind", i) < 0.5 else "instagram")
             size = 1 if kind == "instagram" else 1 + self.bits("owns", i) % 4
             if i == 0 and n > 1:
@@ -229,7 +235,8 @@ class World:
             live_for = catalog.STORY_LIFETIME_SECONDS - 3600     # posted within its lifetime less an hour
             timestamp = int(self.now - live_for * (ordinal + u("when")) / account.stories)
         else:
-            timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * (1 + ordinal - account.stories + u("when")))
+            lifetimes = 1 + ordinal - account.stories + u("when")
+            timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * lifetimes)
         viewers = int(u("viewers") * 5) if u("few") < self.spec.few_viewers else 5 + int(account.followers * u("viewers"))
         return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
                      "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
@@ -298,7 +305,8 @@ class World:
         out = {}
         for hour in range(24):
             shape = 0.3 + 0.7 * math.sin(math.pi * hour / 24)
-            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + self.unit("online", account.index, end_time, hour)))
+            u = self.unit("online", account.index, end_time, hour)
+            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + u))
         return out
 
     def demographics(self, account: Account, metric: str, timeframe: str,
@@ -348,22 +356,23 @@ class World:
                     yield self.account(int(a) - ACCOUNT_BASE)
 
 
-def _even_groups(n: int, tokens: int) -> list[tuple[str, list[int]]]:
+def _even_groups(n: int, tokens: int) -> list[tuple[TokenKind, list[int]]]:
     """``tokens`` tokens over ``n`` accounts: odd ones Instagram (one account), even ones Facebook
     sharing the rest in contiguous blocks; a single token is a Facebook one owning everything."""
-    kinds = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
+    kinds: list[TokenKind] = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
     facebook = kinds.count("facebook")
     rest = n - (tokens - facebook)
     sizes = [1 if k == "instagram" else rest // facebook + (1 if j < rest % facebook else 0)
-             for j, k in zip(_facebook_numbers(kinds), kinds)]
-    groups, start = [], 0
-    for kind, size in zip(kinds, sizes):
+             for j, k in zip(_facebook_numbers(kinds), kinds, strict=True)]
+    groups: list[tuple[TokenKind, list[int]]] = []
+    start = 0
+    for kind, size in zip(kinds, sizes, strict=True):
         groups.append((kind, list(range(start, start + size))))
         start += size
     return groups
 
 
-def _facebook_numbers(kinds: list[str]) -> list[int]:
+def _facebook_numbers(kinds: list[TokenKind]) -> list[int]:
     counter = itertools.count()
     return [next(counter) if k == "facebook" else -1 for k in kinds]
 
