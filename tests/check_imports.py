@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 Edges = dict[str, dict[str, int]]
@@ -131,7 +132,7 @@ def _cycle_in(group: list[str], graph: Edges) -> list[str]:
 
 
 def describe(cycle: list[str], graph: Edges, files: dict[str, Path]) -> str:
-    steps = [f"  {a} -> {b}  ({files[a].as_posix()}:{graph[a][b]})" for a, b in zip(cycle, cycle[1:])]
+    steps = [f"  {a} -> {b}  ({files[a].as_posix()}:{graph[a][b]})" for a, b in pairwise(cycle)]
     return "import circle: " + " -> ".join(cycle) + "\n" + "\n".join(steps)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import check_imports  # noqa: E402
+import check_imports
 
 
 def package(tmp_path: Path, files: dict[str, str]) -> Path:

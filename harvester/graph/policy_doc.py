@@ -134,10 +134,10 @@ def regenerate(text: str, blocks: dict[str, Callable[[], str]]) -> str:
     """``text`` with each marked block replaced by its generated table (a missing marker is an error)."""
     for name, make in blocks.items():
         pattern = re.compile(rf"(<!-- generated: {name} [^\n]*-->\n).*?(\n<!-- end generated -->)", re.DOTALL)
-        if not pattern.search(text):
+        match = pattern.search(text)
+        if match is None:
             raise ValueError(f"no '<!-- generated: {name} ... -->' ... '<!-- end generated -->' block")
-        table = make()
-        text = pattern.sub(lambda m, table=table: m.group(1) + table + m.group(2), text)
+        text = text[:match.start()] + match.group(1) + make() + match.group(2) + text[match.end():]
     return text
 
 

@@ -237,7 +237,8 @@ class World:
         else:
             lifetimes = 1 + ordinal - account.stories + u("when")
             timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * lifetimes)
-        viewers = int(u("viewers") * 5) if u("few") < self.spec.few_viewers else 5 + int(account.followers * u("viewers"))
+        few = u("few") < self.spec.few_viewers
+        viewers = int(u("viewers") * 5) if few else 5 + int(account.followers * u("viewers"))
         return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
                      "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
 
