@@ -25,9 +25,11 @@ test-fast: install
 
 # ruff, mypy, and no import cycle in the package.
 lint: install
-	$(BIN)/ruff check harvester tests bench
-	$(BIN)/mypy
-	$(BIN)/python tests/check_imports.py harvester
+	@status=0; \
+	$(BIN)/ruff check harvester tests bench || status=1; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/python tests/check_imports.py harvester || status=1; \
+	exit $$status
 
 # The error policy's tables in README.md and docs/error-policy.md, from RULES.
 docs: install

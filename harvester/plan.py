@@ -93,7 +93,8 @@ def _series_units(account_id: str, since: int, until: int, choices: tuple[Metric
     path = f"{account_id}/insights"
     # Split at the start of the last 30 days so that follower_count rides along with reach.
     for lo, hi in ((since, min(until, recent)), (recent, until)):
-        daily = [n for n in ("reach", "follower_count") if n in names and (n == "reach" or lo >= recent)]
+        daily = [n for n in ("reach", "follower_count")
+                 if n in names and (n not in catalog.RECENT_ONLY or lo >= recent)]
         for s, u in chunks(lo, hi, catalog.MAX_RANGE_SECONDS):
             ctx = Context(account_id, account_id, "account", metric_type="time_series", since=s, until=u)
             if daily:
