@@ -1,7 +1,7 @@
 """Every insights metric the Graph API knows, as plain data.
 
 The single source of truth for config validation, the planner and the simulator. Built from the
-reference pages (shared/seeds/000 account insights v25, 001 media insights v23) with the
+reference pages of Meta's Graph API (IG User insights, v25; IG Media insights, v23) with the
 limitations they state; deprecated metrics are kept with the version that ended them so that a
 config naming one gets a precise message instead of an API error at 3 a.m.
 """
@@ -33,9 +33,9 @@ class Metric(msgspec.Struct, frozen=True):
     product_types: tuple[ProductType, ...] = ()
     timeframes: tuple[str, ...] = ()
     min_followers: int = 0
-    """Accounts with fewer followers get an empty data set."""
+    """Accounts with fewer followers get an empty data set (0 or :data:`MIN_FOLLOWERS`)."""
     last_days: int | None = None
-    """Only the last N days can be queried (``follower_count``, ``online_followers``)."""
+    """Only the last N days can be queried (:data:`RECENT_DAYS` for ``follower_count``, ``online_followers``)."""
     object_value: bool = False
     """The value is an object (``online_followers``: hour -> count)."""
     title: str = ""
@@ -102,7 +102,6 @@ BREAKDOWN_VALUES: dict[str, tuple[str, ...]] = {
 
 INTERACTION_BREAKDOWNS = ("media_product_type", "follow_type", "follower_type", "contact_button_type")
 DEMOGRAPHIC_BREAKDOWNS = ("age", "city", "country", "gender")
-MEDIA_BREAKDOWNS = ("action_type", "story_navigation_action_type")
 
 #: Demographic breakdowns harvested by default: each single one plus the age x gender cross-tab.
 DEFAULT_DEMOGRAPHIC_BREAKDOWNS: tuple[tuple[str, ...], ...] = (
@@ -119,6 +118,13 @@ DEMOGRAPHIC_TOP = 45
 RETENTION_DAYS = 730
 #: since/until may be at most this far apart (seconds).
 MAX_RANGE_SECONDS = 30 * 86400
+#: Accounts with fewer followers get no demographics and no follower metrics (follower_count,
+#: online_followers, follows_and_unfollows): the API answers those with an empty data set.
+MIN_FOLLOWERS = 100
+#: engaged_audience_demographics is not returned for fewer engagements during the timeframe.
+MIN_ENGAGEMENTS = 100
+#: follower_count and online_followers can be queried for the last this many days only.
+RECENT_DAYS = 30
 #: Story insights live this long after posting (seconds).
 STORY_LIFETIME_SECONDS = 24 * 3600
 #: Stories with fewer viewers answer error 10.
@@ -143,17 +149,20 @@ ACCOUNT_METRICS: tuple[Metric, ...] = (
                  description="The number of accounts that have interacted with your content, including in ads."),
     _interaction("comments", ("media_product_type",), title="Comments",
                  description="The number of comments on your posts, reels, videos and live videos."),
-    _interaction("follows_and_unfollows", ("follow_type",), min_followers=100, title="Follows and unfollows",
-                 description="The number of accounts that followed you and the number of accounts that unfollowed you or left Instagram in the selected time period."),
+    _interaction("follows_and_unfollows", ("follow_type",), min_followers=MIN_FOLLOWERS, title="Follows and unfollows",
+                 description="The number of accounts that followed you and the number of accounts that unfollowed you "
+                             "or left Instagram in the selected time period."),
     _interaction("likes", ("media_product_type",), title="Likes",
                  description="The number of likes on your posts, reels, and videos."),
     _interaction("profile_links_taps", ("contact_button_type",), title="Profile links taps",
                  description="The number of taps on your business address, call button, email button and text button."),
     _interaction("reach", ("media_product_type", "follow_type"), metric_types=("total_value", "time_series"),
                  title="Accounts reached",
-                 description="The number of unique accounts that have seen your content, at least once, including in ads."),
+                 description="The number of unique accounts that have seen your content, at least once, including in "
+                             "ads."),
     _interaction("replies", title="Replies",
-                 description="The number of replies you received from your story, including text replies and quick reaction replies."),
+                 description="The number of replies you received from your story, including text replies and quick "
+                             "reaction replies."),
     _interaction("reposts", title="Reposts",
                  description="The number of reposts of your posts, stories, reels, and videos."),
     _interaction("saves", ("media_product_type",), title="Saves",
@@ -161,20 +170,25 @@ ACCOUNT_METRICS: tuple[Metric, ...] = (
     _interaction("shares", ("media_product_type",), title="Shares",
                  description="The number of shares of your posts, stories, reels, videos and live videos."),
     _interaction("total_interactions", ("media_product_type",), title="Total interactions",
-                 description="The total number of post interactions, story interactions, reels interactions, video interactions and live video interactions."),
+                 description="The total number of post interactions, story interactions, reels interactions, video "
+                             "interactions and live video interactions."),
     _interaction("views", ("follower_type", "media_product_type"), title="Views",
                  description="The number of times your content was played or displayed."),
-    Metric("follower_count", "account", "series", "day", ("time_series",), min_followers=100, last_days=30,
-           title="Follower count", description="Total number of new followers each day within the specified range."),
-    Metric("online_followers", "account", "series", "lifetime", ("time_series",), min_followers=100, last_days=30,
-           object_value=True, title="Online followers",
+    Metric("follower_count", "account", "series", "day", ("time_series",), min_followers=MIN_FOLLOWERS,
+           last_days=RECENT_DAYS, title="Follower count",
+           description="Total number of new followers each day within the specified range."),
+    Metric("online_followers", "account", "series", "lifetime", ("time_series",), min_followers=MIN_FOLLOWERS,
+           last_days=RECENT_DAYS, object_value=True, title="Online followers",
            description="Total number of the IG User's followers who were online during the specified range."),
     Metric("follower_demographics", "account", "demographic", "lifetime", ("total_value",),
-           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=100, title="Follower demographics",
-           description="The demographic characteristics of followers, including countries, cities and gender distribution."),
+           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=MIN_FOLLOWERS, title="Follower demographics",
+           description="The demographic characteristics of followers, including countries, cities and gender "
+                       "distribution."),
     Metric("engaged_audience_demographics", "account", "demographic", "lifetime", ("total_value",),
-           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=100, title="Engaged audience demographics",
-           description="The demographic characteristics of the engaged audience, including countries, cities and gender distribution."),
+           DEMOGRAPHIC_BREAKDOWNS, timeframes=TIMEFRAMES, min_followers=MIN_FOLLOWERS,
+           title="Engaged audience demographics",
+           description="The demographic characteristics of the engaged audience, including countries, cities and "
+                       "gender distribution."),
 )
 
 MEDIA_METRICS: tuple[Metric, ...] = (
@@ -268,3 +282,9 @@ def product_type_of(media_type: str, media_product_type: str | None) -> ProductT
 
 def account_metrics(kind: Kind) -> tuple[Metric, ...]:
     return tuple(m for m in ACCOUNT_METRICS if m.kind == kind)
+
+
+#: Account metrics queryable for the last :data:`RECENT_DAYS` only (follower_count, online_followers).
+RECENT_ONLY: tuple[str, ...] = tuple(m.name for m in ACCOUNT_METRICS if m.last_days is not None)
+#: Account metrics that need :data:`MIN_FOLLOWERS` followers.
+FOLLOWERS_ONLY: frozenset[str] = frozenset(m.name for m in ACCOUNT_METRICS if m.min_followers)

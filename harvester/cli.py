@@ -18,7 +18,7 @@ import msgspec
 from .config import Config, load_config, parse_config, read_toml
 from .errors import ConfigError, HarvesterError
 
-EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILURES = 0, 1, 2, 3
+EXIT_OK, EXIT_ABORTED, EXIT_CONFIG = 0, 1, 2
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STOP_GRACE_SECONDS = 30.0
 """After SIGINT/SIGTERM, calls in flight get this long to finish before they are cancelled."""

@@ -13,16 +13,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import msgspec
-
 from .config import parse_config
 from .days import from_unix
 from .harvest import Harvester
 from .records import key_of
 from .sinks import manifest
 from .state import StateStore
-
-_line = msgspec.json.Decoder(dict)
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
@@ -86,5 +82,6 @@ async def demo(args) -> int:
     print("ground truth: " + ", ".join(f"{k} {v:,}" for k, v in result.items())
           + f"; {time.monotonic() - started:.1f} s in all", file=sys.stderr)
     ok = result["missing"] == result["extra"] == result["wrong"] == result["duplicates"] == 0
-    print("demo: OK, every record of the ground truth with its exact value" if ok else "demo: MISMATCH", file=sys.stderr)
+    print("demo: OK, every record of the ground truth with its exact value" if ok else "demo: MISMATCH",
+          file=sys.stderr)
     return 0 if ok and summary.exit_code == 0 else 1

@@ -9,7 +9,7 @@ or of accounts under 100 followers. docs/harvest-rules.md states what the calls 
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import msgspec
 
@@ -43,8 +43,9 @@ def _unit(path: str, params: dict[str, str], ctx: Context, label: str) -> Unit:
 
 
 def last30_start(now: float) -> int:
-    """Start of the 30 days that follower_count and online_followers can be queried for."""
-    return days_back(now, 30)
+    """Start of the last :data:`~harvester.catalog.RECENT_DAYS` days, the only ones follower_count
+    and online_followers can be queried for."""
+    return days_back(now, catalog.RECENT_DAYS)
 
 
 # --- account -------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def account_units(account_id: str, followers: int | None, window: Window, select
                   now: float) -> list[Unit]:
     """Every insights call of one account over the window."""
     since, until = to_unix(window.since), to_unix(window.until)
-    big = followers is None or followers >= 100
+    big = followers is None or followers >= catalog.MIN_FOLLOWERS
     units = list(_interaction_units(account_id, since, until, window.totals, selection.account))
     units += _series_units(account_id, since, until, selection.account, now, big)
     if big:
@@ -87,12 +88,13 @@ def _series_units(account_id: str, since: int, until: int, choices: tuple[Metric
     names = {c.metric.name for c in choices
              if c.metric.kind == "series" or "time_series" in c.metric_types}
     if not big:
-        names -= {"follower_count", "online_followers"}
+        names -= catalog.FOLLOWERS_ONLY
     recent = max(since, last30_start(now))
     path = f"{account_id}/insights"
     # Split at the start of the last 30 days so that follower_count rides along with reach.
     for lo, hi in ((since, min(until, recent)), (recent, until)):
-        daily = [n for n in ("reach", "follower_count") if n in names and (n == "reach" or lo >= recent)]
+        daily = [n for n in ("reach", "follower_count")
+                 if n in names and (n not in catalog.RECENT_ONLY or lo >= recent)]
         for s, u in chunks(lo, hi, catalog.MAX_RANGE_SECONDS):
             ctx = Context(account_id, account_id, "account", metric_type="time_series", since=s, until=u)
             if daily:

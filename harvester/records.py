@@ -10,13 +10,17 @@ later run's record with the same key replaces an earlier one, and a harvest neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 Value = int | float | None
 
-KEY_FIELDS = ("object_id", "metric", "period", "timeframe", "dimension_keys", "dimension_values", "end_time")
+KEY_FIELDS = ("object_id", "metric", "period", "timeframe", "dimension_keys", "dimension_values", "end_time",
+              "since", "until")
+"""The fields a natural key is made of (:func:`make_key`'s parameters): since/until count only when
+``end_time`` is not set."""
 
 
 class Record(msgspec.Struct, kw_only=True, omit_defaults=False, gc=False):
@@ -46,16 +50,23 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=False, gc=False):
 NaturalKey = tuple[Any, ...]
 
 
-def natural_key(r: Record) -> NaturalKey:
-    """``(object_id, metric, period, timeframe, dimension_keys, dimension_values, end_time)``, with
-    ``(since, until)`` in place of ``end_time`` for totals that carry none."""
-    when: tuple[str | None, ...] = (r.end_time,) if r.end_time is not None else (r.since, r.until)
-    return (r.object_id, r.metric, r.period, r.timeframe, tuple(r.dimension_keys),
-            tuple(r.dimension_values), *when)
+def make_key(object_id: str, metric: str, period: str, timeframe: str | None = None,
+             dimension_keys: Sequence[str] = (), dimension_values: Sequence[str] = (),
+             end_time: str | None = None, since: str | None = None, until: str | None = None) -> NaturalKey:
+    """The one rule: the :data:`KEY_FIELDS` in order, with ``(since, until)`` in place of
+    ``end_time`` for totals that carry none. Everything that keys a fact calls this."""
+    when: tuple[str | None, ...] = (end_time,) if end_time is not None else (since, until)
+    return (object_id, metric, period, timeframe, tuple(dimension_keys), tuple(dimension_values), *when)
 
 
-def key_of(d: dict[str, Any]) -> NaturalKey:
-    """The natural key of a record read back as a dict (from JSONL, say)."""
-    when = (d["end_time"],) if d.get("end_time") is not None else (d.get("since"), d.get("until"))
-    return (d["object_id"], d["metric"], d["period"], d.get("timeframe"), tuple(d["dimension_keys"]),
-            tuple(d["dimension_values"]), *when)
+def natural_key(r: Record | Mapping[str, Any]) -> NaturalKey:
+    """The natural key of a record, or of a record read back as a dict (from JSONL, say)."""
+    if isinstance(r, Record):
+        return make_key(r.object_id, r.metric, r.period, r.timeframe, r.dimension_keys, r.dimension_values,
+                        r.end_time, r.since, r.until)
+    return make_key(r["object_id"], r["metric"], r["period"], r.get("timeframe"), r["dimension_keys"],
+                    r["dimension_values"], r.get("end_time"), r.get("since"), r.get("until"))
+
+
+key_of = natural_key
+"""The same function, under the name the manifest and the demo use for dicts."""

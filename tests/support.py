@@ -3,8 +3,8 @@ output back, and the comparison with the simulator's ground truth."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import msgspec
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 
+import pytest
+
 from harvester.cli import main
 from harvester.days import from_unix
 from harvester.sinks import manifest
@@ -44,6 +46,7 @@ def test_status_without_runs(tmp_path, capsys, monkeypatch):
     assert "no runs yet" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, simulator_server):
     world = World(WorldSpec(seed=6, accounts=4, media_per_account=20, now=time.time()))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))

@@ -1,5 +1,5 @@
-"""The flattener against every response shape: recorded bodies, the reference pages' samples,
-and the shapes DESIGN.md §2 names (multi-key breakdowns, object values, missing values)."""
+"""The flattener against every response shape: tests/fixtures/, the reference pages' samples,
+and the shapes the reference allows (multi-key breakdowns, object values, missing values)."""
 
 from datetime import date
 from pathlib import Path
@@ -12,7 +12,7 @@ from harvester.errors import DecodeError
 from harvester.graph.flatten import Context, flatten
 from harvester.records import natural_key
 
-FIXTURES = Path("/work/shared/fixtures/airbyte-source-instagram")
+FIXTURES = Path(__file__).parent / "fixtures"
 S, U = to_unix(date(2026, 10, 1)), to_unix(date(2026, 10, 2))
 
 
@@ -27,7 +27,7 @@ def account(**kw) -> Context:
     return Context("1784", "1784", "account", **kw)
 
 
-# Seed 000's interaction sample (account reach by media_product_type), as recorded there.
+# The IG User insights reference's interaction sample (account reach by media_product_type), as given there.
 SEED_000_BREAKDOWN = orjson.dumps({"data": [{
     "name": "reach", "period": "day", "title": "Accounts reached", "description": "...",
     "total_value": {"value": 224, "breakdowns": [{"dimension_keys": ["media_product_type"], "results": [
@@ -36,7 +36,7 @@ SEED_000_BREAKDOWN = orjson.dumps({"data": [{
     "id": "17841405309211844/insights/reach/day"}],
     "paging": {"previous": "https://graph.face...", "next": "https://graph.face..."}})
 
-# Seed 000's demographics sample (timeframe + country keys).
+# The IG User insights reference's demographics sample (timeframe + country keys).
 SEED_000_DEMOGRAPHICS = orjson.dumps({"data": [{
     "name": "engaged_audience_demographics", "period": "lifetime", "title": "t", "description": "d",
     "total_value": {"breakdowns": [{"dimension_keys": ["timeframe", "country"], "results": [
@@ -44,7 +44,7 @@ SEED_000_DEMOGRAPHICS = orjson.dumps({"data": [{
         {"dimension_values": ["LAST_90_DAYS", "US"], "value": 7}]}]},
     "id": "17841401130346306/insights/engaged_audience_demographics/lifetime"}]})
 
-# Seed 001's story navigation sample.
+# The IG Media insights reference's story navigation sample.
 SEED_001_NAVIGATION = orjson.dumps({"data": [{
     "name": "navigation", "period": "lifetime", "values": [{"value": 25}], "title": "Navigation",
     "description": "d", "total_value": {"value": 25, "breakdowns": [{

@@ -1,4 +1,4 @@
-"""The error policy, row by row, with real error bodies (API-FACTS.md §2, the recorded fixtures)."""
+"""The error policy, row by row, with real error bodies (the Graph API's documented codes, tests/fixtures/)."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ from harvester.errors import ConfigError, DecodeError, GraphError, TransportErro
 from harvester.graph.policy import RULES, Action, decide, rule_for
 from harvester.graph.wire import Usage, decode_error
 
-FIXTURES = Path("/work/shared/fixtures/airbyte-source-instagram")
+FIXTURES = Path(__file__).parent / "fixtures"
 R, T, S, FT, F = Action.RETRY, Action.THROTTLE, Action.SKIP, Action.FAIL_TOKEN, Action.FAIL
 
 

@@ -80,17 +80,21 @@ async def insights(api, obj_id, owner_index, **params):
 
 ACCOUNT_ERRORS = [
     ({"metric": "reach,email_contacts", "period": "day"}, 400,
-     {"message": E.MUST_BE_ONE_OF.format(index=1, values=E.ACCOUNT_METRIC_ENUM), "type": "OAuthException", "code": 100}),
+     {"message": E.MUST_BE_ONE_OF.format(index=1, values=E.ACCOUNT_METRIC_ENUM), "type": "OAuthException",
+      "code": 100}),
     ({"metric": "impressions", "period": "day"}, 400,
      {"message": "Starting from version 22 and above, the impressions metric is no longer supported for the queried "
                  "user. Please refer to the documentation at https://developers.facebook.com/docs/instagram-api/"
                  "reference/ig-user/insights for a list of supported metrics.", "type": "OAuthException", "code": 100}),
     ({"metric": "likes,views,reach", "period": "day"}, 400,
-     {"message": "(#100) The following metrics (likes,views) should be specified with parameter metric_type=total_value",
+     {"message": "(#100) The following metrics (likes,views) should be specified with parameter "
+                 "metric_type=total_value",
       "type": "OAuthException", "code": 100}),
-    ({"metric": "likes,accounts_engaged", "period": "day", "metric_type": "total_value", "breakdown": "media_product_type"},
+    ({"metric": "likes,accounts_engaged", "period": "day", "metric_type": "total_value",
+      "breakdown": "media_product_type"},
      500, {"message": "An unknown error has occurred.", "type": "OAuthException", "code": 1}),
-    ({"metric": "likes", "period": "day", "metric_type": "total_value", "since": str(TODAY - 31 * DAY), "until": str(TODAY)},
+    ({"metric": "likes", "period": "day", "metric_type": "total_value", "since": str(TODAY - 31 * DAY),
+      "until": str(TODAY)},
      400, {"message": "(#100) There cannot be more than 30 days (2592000 s) between since and until",
            "type": "OAuthException", "code": 100}),
     ({"metric": "likes", "period": "day", "metric_type": "total_value", "since": str(TODAY - 740 * DAY),
@@ -116,7 +120,8 @@ MEDIA_ERRORS = [
      {"message": "(#100) The Media Insights API does not support the follows metric for this media product type.",
       "type": "OAuthException", "code": 100}),
     (STORY, {"metric": "likes,saved"}, 400,
-     {"message": "The Instagram Media Insights API does not support the likes, saved metric for this media product type",
+     {"message": "The Instagram Media Insights API does not support the likes, saved metric for this media "
+                 "product type",
       "type": "OAuthException", "code": 100}),
     (FEED, {"metric": "reach,impressions"}, 400,
      {"message": "(#100) Starting from version v22.0 and above, the impressions metric is no longer supported for the "
@@ -173,7 +178,8 @@ async def test_unknown_fields_and_edges(api):
 async def test_album_children_and_expired_stories_have_no_insights(api):
     child = WORLD.child(ALBUM, 0)
     status, _, body = await insights(api, child.id, child.account, metric="reach")
-    assert (status, error_body(body)) == (400, {"message": "(#100) Insights are not available for media within an album",
+    assert (status, error_body(body)) == (400, {"message": "(#100) Insights are not available for media within an "
+                                                           "album",
                                                 "type": "OAuthException", "code": 100})
     account = WORLD.account(STORY.account)
     expired = WORLD.story(account, account.stories)
@@ -187,13 +193,15 @@ async def test_account_node_and_media_pages_with_embedded_tokens(api):
     token = token_of(BIG.index)
     status, _, node = await api(BIG.id, token, fields="id,username,followers_count,media_count")
     assert status == 200
-    assert node == {"id": BIG.id, "username": BIG.username, "followers_count": BIG.followers, "media_count": BIG.media_count}
+    assert node == {"id": BIG.id, "username": BIG.username, "followers_count": BIG.followers,
+                    "media_count": BIG.media_count}
     status, _, page = await api(f"{BIG.id}/media", token)
     assert status == 200 and page["data"] == [{"id": WORLD.media(BIG, n).id} for n in range(min(25, BIG.media_count))]
     seen, url, pages = [], None, 0
     while True:
         if url is None:
-            _, _, page = await api(f"{BIG.id}/media", token, fields="id,media_type,media_product_type,timestamp", limit="7")
+            _, _, page = await api(f"{BIG.id}/media", token, fields="id,media_type,media_product_type,timestamp",
+                                   limit="7")
         else:
             query = dict(parse_qsl(urlsplit(url).query))
             assert query.pop("access_token") == token.token          # the API embeds the token
@@ -273,8 +281,10 @@ async def test_interaction_totals_with_breakdowns_and_window_paging(api):
         assert breakdown["dimension_keys"] == ["media_product_type"]
         values = [r["value"] for r in breakdown["results"]]
         assert all(values) and item["total_value"]["value"] == sum(values)
-        assert {r["dimension_values"][0] for r in breakdown["results"]} <= set(catalog.BREAKDOWN_VALUES["media_product_type"])
-    _, _, body = await insights(api, BIG.id, BIG.index, metric="reach", breakdown="media_product_type,follow_type", **common)
+        products = set(catalog.BREAKDOWN_VALUES["media_product_type"])
+        assert {r["dimension_values"][0] for r in breakdown["results"]} <= products
+    _, _, body = await insights(api, BIG.id, BIG.index, metric="reach", breakdown="media_product_type,follow_type",
+                                **common)
     [breakdown] = body["data"][0]["total_value"]["breakdowns"]
     assert breakdown["dimension_keys"] == ["media_product_type", "follow_type"]
     assert all(len(r["dimension_values"]) == 2 for r in breakdown["results"])
@@ -283,7 +293,8 @@ async def test_interaction_totals_with_breakdowns_and_window_paging(api):
 async def test_time_series_and_online_followers(api):
     since, until = TODAY - 5 * DAY, TODAY
     status, _, body = await insights(api, BIG.id, BIG.index, metric="reach,follower_count", period="day",
-                                     metric_type="time_series", breakdown="follow_type", since=str(since), until=str(until))
+                                     metric_type="time_series", breakdown="follow_type", since=str(since),
+                                     until=str(until))
     assert status == 200
     for item in body["data"]:
         assert "total_value" not in item                            # time series: breakdowns are left out
@@ -297,21 +308,24 @@ async def test_time_series_and_online_followers(api):
 
 
 async def test_demographics_with_timeframe_and_cross_tabs(api):
-    status, _, body = await insights(api, BIG.id, BIG.index, metric="follower_demographics,engaged_audience_demographics",
-                                     period="lifetime", metric_type="total_value", timeframe="this_month",
-                                     breakdown="age,gender")
-    assert status == 200 and [d["name"] for d in body["data"]] == ["follower_demographics", "engaged_audience_demographics"]
+    both = "follower_demographics,engaged_audience_demographics"
+    status, _, body = await insights(api, BIG.id, BIG.index, metric=both, period="lifetime",
+                                     metric_type="total_value", timeframe="this_month", breakdown="age,gender")
+    assert status == 200 and [d["name"] for d in body["data"]] == both.split(",")
     [breakdown] = body["data"][0]["total_value"]["breakdowns"]
     assert breakdown["dimension_keys"] == ["timeframe", "age", "gender"]
-    assert all(r["dimension_values"][0] == "THIS_MONTH" and len(r["dimension_values"]) == 3 for r in breakdown["results"])
+    assert all(r["dimension_values"][0] == "THIS_MONTH" and len(r["dimension_values"]) == 3
+               for r in breakdown["results"])
     assert "value" not in body["data"][0]["total_value"]
     _, _, body = await insights(api, BIG.id, BIG.index, metric="follower_demographics", period="lifetime",
                                 metric_type="total_value", timeframe="this_week", breakdown="city")
     results = body["data"][0]["total_value"]["breakdowns"][0]["results"]
-    assert 0 < len(results) <= 45 and [r["value"] for r in results] == sorted((r["value"] for r in results), reverse=True)
+    values = [r["value"] for r in results]
+    assert 0 < len(results) <= 45 and values == sorted(values, reverse=True)
     status, _, body = await insights(api, BIG.id, BIG.index, metric="follower_demographics", period="lifetime",
                                      metric_type="total_value", timeframe="last_30_days", breakdown="age")
-    assert (status, error_body(body)) == (400, {"message": "(#100) Param timeframe must be one of {this_week, this_month}",
+    assert (status, error_body(body)) == (400, {"message": "(#100) Param timeframe must be one of "
+                                                           "{this_week, this_month}",
                                                 "type": "OAuthException", "code": 100})
 
 
@@ -333,14 +347,16 @@ async def test_media_insights_values_and_breakdowns(api):
     assert status == 200 and [d["name"] for d in body["data"]] == names
     first = body["data"][0]
     assert first == {"name": names[0], "period": "lifetime", "values": [{"value": WORLD.media_value(FEED, names[0])}],
-                     "title": catalog.media_metric(names[0]).title, "description": catalog.media_metric(names[0]).description,
+                     "title": catalog.media_metric(names[0]).title,
+                     "description": catalog.media_metric(names[0]).description,
                      "id": f"{FEED.id}/insights/{names[0]}/lifetime"}
     _, _, body = await insights(api, FEED.id, FEED.account, metric="profile_activity", breakdown="action_type")
     [item] = body["data"]
     results = item["total_value"]["breakdowns"][0]["results"]
     assert item["total_value"]["value"] == item["values"][0]["value"] == sum(r["value"] for r in results)
     assert all(r["dimension_values"][0] == r["dimension_values"][0].lower() for r in results)
-    _, _, body = await insights(api, STORY.id, STORY.account, metric="navigation", breakdown="story_navigation_action_type")
+    _, _, body = await insights(api, STORY.id, STORY.account, metric="navigation",
+                                breakdown="story_navigation_action_type")
     assert body["data"][0]["total_value"]["breakdowns"][0]["dimension_keys"] == ["story_navigation_action_type"]
     reels = ",".join(m.name for m in catalog.metrics_for_product("REELS"))
     status, _, body = await insights(api, REEL.id, REEL.account, metric=reels)

@@ -65,7 +65,8 @@ async def test_serves_until_sigint(tmp_path):
         written = json.loads(world_file.read_text())
         assert written["base_url"] == url
         assert written["now"] == 1795168800.0                    # 2026-11-20T10:00Z: the same world again
-        banner = [(await asyncio.wait_for(process.stdout.readline(), 5)).decode() for _ in range(2 + len(written["tokens"]))]
+        lines = 2 + len(written["tokens"])
+        banner = [(await asyncio.wait_for(process.stdout.readline(), 5)).decode() for _ in range(lines)]
         for entry in written["tokens"]:
             assert any(entry["token"] in line and ",".join(entry["accounts"]) in line for line in banner)
         token = written["tokens"][0]

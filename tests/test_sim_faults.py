@@ -54,7 +54,7 @@ def test_a_retry_draws_afresh_and_the_sequence_repeats():
     assert first_tries != retries                     # a retry is a new draw ...
     assert [two.decide(*r).kind for r in requests] == first_tries
     assert [two.decide(*r).kind for r in requests] == retries   # ... and the same one for the same seed
-    assert any(a is not None and b is None for a, b in zip(first_tries, retries))
+    assert any(a is not None and b is None for a, b in zip(first_tries, retries, strict=True))
 
 
 def test_the_token_never_changes_the_draw():
@@ -84,11 +84,11 @@ async def get(session, server, token, query):
 async def test_graph_error_faults_over_http(simulator_server, kind, status, code, subcode, message, transient):
     server = await simulator_server(SPEC, SimulatorSettings(faults=1.0))
     token = token_of(server.simulator.world)
-    async with aiohttp.ClientSession() as session:
-        async with await get(session, server, token, query_for(kind, SPEC.seed, token.index)) as response:
-            assert response.status == status
-            error = orjson.loads(await response.read())["error"]
-            assert "X-App-Usage" in response.headers or "X-Business-Use-Case-Usage" in response.headers
+    query = query_for(kind, SPEC.seed, token.index)
+    async with aiohttp.ClientSession() as session, await get(session, server, token, query) as response:
+        assert response.status == status
+        error = orjson.loads(await response.read())["error"]
+        assert "X-App-Usage" in response.headers or "X-Business-Use-Case-Usage" in response.headers
     assert (error["code"], error.get("error_subcode"), error["message"], error.get("is_transient")) == \
         (code, subcode, message, transient)
     assert error["type"] == "OAuthException"

@@ -55,7 +55,8 @@ def test_percent_and_regain_when_not_throttled():
 
 async def test_user_token_throttle_is_17_with_app_usage_header():
     clock = FakeClock()
-    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=60), clock=clock)
+    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=60),
+                    clock=clock)
     token = token_of(sim.world, "facebook")
     auth = {"Authorization": f"Bearer {token.token}"}
     first, second = [await sim.serve("GET", "/v25.0/me", {}, auth) for _ in range(2)]
@@ -65,7 +66,8 @@ async def test_user_token_throttle_is_17_with_app_usage_header():
     third = await sim.serve("GET", "/v25.0/me", {}, auth)
     assert third.status == 400
     error = error_of(third)
-    assert (error["code"], error["message"], error["type"]) == (17, "(#17) User request limit reached", "OAuthException")
+    assert (error["code"], error["message"], error["type"]) == (17, "(#17) User request limit reached",
+                                                                "OAuthException")
     assert "error_subcode" not in error
     assert orjson.loads(third.headers["X-App-Usage"])["call_count"] == 150
     clock.now += 10
@@ -81,7 +83,8 @@ async def test_user_token_throttle_is_17_with_app_usage_header():
 
 async def test_instagram_token_throttle_is_80002_with_business_usage_header():
     clock = FakeClock()
-    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=600), clock=clock)
+    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=600),
+                    clock=clock)
     token = token_of(sim.world, "instagram")
     auth = {"authorization": f"Bearer {token.token}"}
     ok = await sim.serve("GET", "/v25.0/me", {}, auth)

@@ -114,3 +114,25 @@ def test_huge_worlds_cost_nothing_up_front():
     last = world.media(account, max(0, account.media_count - 1))
     assert world.media_by_id(last.id) == last or account.media_count == 0
     assert sum(len(t.account_ids) for t in world.tokens) == 50_000
+
+
+def test_the_limits_come_from_the_catalog(monkeypatch):
+    """The planner and the simulator read the follower minimum, the look-back and the story lifetime
+    from the catalog: change them there and both follow."""
+    from harvester import plan
+    from harvester.config import Selection, Window
+    from harvester.days import days_back, from_unix
+
+    monkeypatch.setattr(catalog, "RECENT_DAYS", 10)
+    monkeypatch.setattr(catalog, "STORY_LIFETIME_SECONDS", 6 * 3600)
+    world = World(WorldSpec(seed=3, accounts=30, media_per_account=0, now=NOW, small_accounts=0.0))
+    assert world.last30 == plan.last30_start(NOW) == days_back(NOW, 10)
+    account = max((world.account(i) for i in range(30)), key=lambda a: a.followers)
+    assert world.has_demographic(account, "follower_demographics")
+    monkeypatch.setattr(catalog, "MIN_FOLLOWERS", account.followers + 1)
+    assert not world.has_demographic(account, "follower_demographics")
+    today = from_unix(int(NOW))
+    units = plan.account_units(account.id, account.followers, Window(today.replace(day=1), today), Selection(), NOW)
+    assert not [u for u in units if "timeframe" in dict(u.params) or "follower_count" in dict(u.params)["metric"]]
+    storied = next(a for a in (world.account(i) for i in range(30)) if a.stories)
+    assert all(NOW - world.story(storied, n).timestamp < 5 * 3600 for n in range(storied.stories))

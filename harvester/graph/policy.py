@@ -6,7 +6,7 @@ full jitter until the scheduler's bound; a ``THROTTLE`` pauses the whole token (
 every token) for ``wait`` seconds when the server said how long, else a backoff the scheduler
 picks; ``SKIP`` records the unit as legitimately empty; ``FAIL_TOKEN`` stops every unit of the
 token, reported once; ``FAIL`` gives the unit up. docs/error-policy.md shows the same table.
-Sources: API-FACTS.md §2.2-2.5 (Graph API error handling, Instagram error codes, practitioners).
+Sources: Meta's Graph API reference (error handling, Instagram error codes) and practitioners' reports.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every Struct lists only the fields harvester reads: unknown fields (``title``, `
 response bytes become Python objects; a body that is not the JSON it should be raises
 :class:`~harvester.errors.DecodeError`, never a msgspec exception.
 
-Shapes of insights (DESIGN.md §2): ``values[]`` (``value`` and, for time series, ``end_time``),
+Shapes of insights (Meta's Graph API insights reference): ``values[]`` (``value`` and, for time series, ``end_time``),
 ``total_value`` (``value`` and ``breakdowns[].dimension_keys`` / ``results[].dimension_values``,
 keys possibly more than one), a ``value`` that is an object (``online_followers``: hour -> count),
 a missing ``value``, and an empty ``data``.

@@ -11,7 +11,8 @@ Metric rules come from :mod:`harvester.catalog`; values from :class:`~.world.Wor
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -20,7 +21,7 @@ from .. import catalog
 from ..days import DAY, iso
 from . import errors as E
 from .errors import Reply
-from .world import Account, Media, TokenInfo, World, account_id
+from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World, account_id
 
 DEFAULT_VERSION = "v25.0"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
@@ -42,7 +43,7 @@ MEDIA_FIELDS: dict[str, Callable[[Media], Any]] = {
     "like_count": lambda m: m.ordinal % 97, "comments_count": lambda m: m.ordinal % 13,
 }
 NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
-LIMIT_METRICS = ("follower_count", "online_followers")
+LIMIT_METRICS = catalog.RECENT_ONLY
 TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
 MEDIA_ENUM = frozenset(E.MEDIA_METRIC_ENUM.split(", "))
 NO_LONGER_FOR_PRODUCT = frozenset({"plays", "clips_replays_count"})
@@ -52,7 +53,7 @@ NO_LONGER_FOR_PRODUCT = frozenset({"plays", "clips_replays_count"})
 class Request:
     """One call, parsed once: the node, the edge, the query, who asks and where it was asked."""
 
-    __slots__ = ("version", "node_id", "edge", "query", "token", "base_url")
+    __slots__ = ("base_url", "edge", "node_id", "query", "token", "version")
 
     def __init__(self, version: str, node_id: str, edge: str | None, query: Query, token: TokenInfo, base_url: str):
         self.version, self.node_id, self.edge = version, node_id, edge
@@ -130,7 +131,7 @@ class GraphApi:
     # --- edges: cursor paging ---------------------------------------------------------------
 
     def _pages(self, req: Request, token: TokenInfo) -> Reply:
-        accounts = [self.world.account_by_id(a) for a in token.account_ids]
+        accounts = [self.world.account(int(a) - ACCOUNT_BASE) for a in token.account_ids]
         render = lambda i: {"name": f"Simulated Page {accounts[i].index}", "id": accounts[i].page_id}  # noqa: E731
         return self._paged(req, len(accounts), render)
 
@@ -210,15 +211,14 @@ class GraphApi:
         if isinstance(window, Reply):
             return window
         since, until = window
-        big = account.followers >= 100
         if metric_type == "total_value":
             breakdowns = tuple(b for b in q.get("breakdown", "").split(",") if b)
             if any(b not in m.breakdowns for m in chosen for b in breakdowns):
                 return E.unknown_error()
             data = [self._total(account, m, since, until, breakdowns) for m in chosen
-                    if big or m.min_followers < 100]
+                    if account.followers >= m.min_followers]
         else:  # time series: breakdowns are not included in the response
-            data = [self._series(account, m, since, until) for m in chosen if big or m.min_followers < 100]
+            data = [self._series(account, m, since, until) for m in chosen if account.followers >= m.min_followers]
         return _ok({"data": data, "paging": _window_paging(req, since, until)})
 
     def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | Reply:
@@ -246,7 +246,7 @@ class GraphApi:
         if breakdowns:
             results = []
             for combo in _combos(breakdowns):
-                v = world.interaction(account, m.name, since, until, tuple(zip(breakdowns, combo)))
+                v = world.interaction(account, m.name, since, until, tuple(zip(breakdowns, combo, strict=True)))
                 if v:
                     results.append({"dimension_values": list(combo), "value": v})
             total = {"value": sum(r["value"] for r in results),
@@ -257,6 +257,7 @@ class GraphApi:
     def _series(self, account: Account, m: catalog.Metric, since: int, until: int) -> dict:
         world = self.world
         ends = world.series_days(since, until)
+        values: list[dict[str, Any]]
         if m.object_value:
             values = [{"value": world.online_followers(account, e), "end_time": iso(e)} for e in ends]
         else:
@@ -362,7 +363,7 @@ def _media_metrics(names: list[str], media: Media) -> list[catalog.Metric] | Rep
 def _combos(breakdowns: tuple[str, ...]) -> list[tuple[str, ...]]:
     combos: list[tuple[str, ...]] = [()]
     for b in breakdowns:
-        combos = [c + (v,) for c in combos for v in catalog.BREAKDOWN_VALUES[b]]
+        combos = [(*c, v) for c in combos for v in catalog.BREAKDOWN_VALUES[b]]
     return combos
 
 

@@ -1,10 +1,11 @@
 """The simulator's answers as data: :class:`Reply`, Graph API error bodies, and every message.
 
-Error bodies follow the Graph API exactly (shared/API-FACTS.md §2.1): ``{"error": {"message",
-"type", "code", "error_subcode", "is_transient", "error_user_title", "error_user_msg",
+Error bodies follow the Graph API exactly (Meta's Graph API error-handling reference): ``{"error":
+{"message", "type", "code", "error_subcode", "is_transient", "error_user_title", "error_user_msg",
 "error_data", "fbtrace_id"}}``, optional fields present only when set, in the API's order, with
-a ``WWW-Authenticate: OAuth "Facebook Platform" ...`` header. Messages quoted from API-FACTS
-§2.2/§2.3 are verbatim; the few marked GUESS are plausible stand-ins where the real text is unknown.
+a ``WWW-Authenticate: OAuth "Facebook Platform" ...`` header. Messages are the API's own wording,
+as Meta's reference pages and answers seen in practice give it; the few marked GUESS are plausible
+stand-ins where the real text is unknown.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ BEFORE_CONVERSION_TITLE = "Media posted before business account conversion"
 BEFORE_CONVERSION_MSG = ("The media was posted before the most recent time that the user's account was converted "
                          "to a business account from a personal account.")
 CURSOR_TOO_FAR = "(#100) The After Cursor specified exceeds the max limit supported by this endpoint"
-# GUESSES: the real wording of these is not known (API-FACTS §2.3 marks them uncertain).
+# GUESSES: the real wording of these is not known (no reference page or known answer quotes them).
 INCOMPATIBLE_PERIOD = "(#100) Incompatible period ({period}) for metric {metric}"
 NO_TOTAL_VALUE = "(#100) The following metrics ({metrics}) do not support metric_type=total_value"
 PARAM_REQUIRED = "(#100) The parameter {name} is required"
@@ -136,7 +137,8 @@ def not_enough_viewers() -> Reply:
 
 
 def before_conversion() -> Reply:
-    """100/2108006 exactly as recorded (shared/fixtures/.../media_insights_for_error_posted_before_business.json)."""
+    """100/2108006 as the API answers it, with ``error_data``, ``is_transient`` and the user title and message
+    (tests/fixtures/media_insights_for_error_posted_before_business.json has the same shape)."""
     return graph_error(400, 100, BEFORE_CONVERSION, subcode=2108006, is_transient=False,
                        user_title=BEFORE_CONVERSION_TITLE, user_msg=BEFORE_CONVERSION_MSG,
                        error_data={"blame_field_specs": [[""]]})

@@ -2,17 +2,17 @@
 
 Follows docs/harvest-rules.md to the letter, reading the same pure value functions of the world
 that the API serves, so a harvest can be compared whole: missing, extra, wrong and duplicated
-records. Keys are those of :func:`harvester.records.key_of`.
+records. Keys are built by :func:`harvester.records.make_key`, the rule the harvest's records are keyed by.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import Iterable, Iterator
 
 from .. import catalog
 from ..days import DAY, chunks, iso, to_unix
-from ..records import NaturalKey
+from ..records import NaturalKey, make_key
 from .world import Account, Media, World
 
 Fact = tuple[NaturalKey, int | float]
@@ -54,9 +54,9 @@ def interaction_facts(world: World, account: Account, since: int, until: int, to
     metrics = [m for m in INTERACTIONS if account.followers >= m.min_followers]
     size = DAY if totals == "day" else catalog.MAX_RANGE_SECONDS
     for s, u in chunks(since, until, size):
-        when = (iso(s), iso(u))
+        when = {"since": iso(s), "until": iso(u)}
         for m in metrics:
-            yield (account.id, m.name, "day", None, (), (), *when), world.interaction(account, m.name, s, u)
+            yield make_key(account.id, m.name, "day", **when), world.interaction(account, m.name, s, u)
         for b in INTERACTION_BREAKDOWNS:
             for m in metrics:
                 if b not in m.breakdowns:
@@ -64,20 +64,21 @@ def interaction_facts(world: World, account: Account, since: int, until: int, to
                 for value in catalog.BREAKDOWN_VALUES[b]:
                     v = world.interaction(account, m.name, s, u, ((b, value),))
                     if v:
-                        yield (account.id, m.name, "day", None, (b,), (value,), *when), v
+                        yield make_key(account.id, m.name, "day", None, (b,), (value,), **when), v
 
 
 def series_facts(world: World, account: Account, since: int, until: int) -> Iterator[Fact]:
-    """Rule 2: daily reach; follower_count and online_followers for the last 30 days of big accounts."""
+    """Rule 2: daily reach; follower_count and online_followers for the last 30 days (catalog.RECENT_DAYS)
+    of accounts with catalog.MIN_FOLLOWERS followers."""
     for end in world.series_days(since, until):
-        yield (account.id, "reach", "day", None, (), (), iso(end)), world.daily(account, "reach", end)
-    if account.followers < 100:
+        yield make_key(account.id, "reach", "day", end_time=iso(end)), world.daily(account, "reach", end)
+    if account.followers < catalog.MIN_FOLLOWERS:
         return
     for end in world.series_days(max(since, world.last30), until):
         stamp = iso(end)
-        yield (account.id, "follower_count", "day", None, (), (), stamp), world.daily(account, "follower_count", end)
+        yield make_key(account.id, "follower_count", "day", end_time=stamp), world.daily(account, "follower_count", end)
         for hour, v in world.online_followers(account, end).items():
-            yield (account.id, "online_followers", "lifetime", None, ("hour",), (hour,), stamp), v
+            yield make_key(account.id, "online_followers", "lifetime", None, ("hour",), (hour,), stamp), v
 
 
 def demographic_facts(world: World, account: Account, timeframe: str, breakdowns: tuple[str, ...]) -> Iterator[Fact]:
@@ -86,7 +87,7 @@ def demographic_facts(world: World, account: Account, timeframe: str, breakdowns
     for m in DEMOGRAPHICS:
         if world.has_demographic(account, m.name):
             for combo, v in world.demographics(account, m.name, timeframe, breakdowns):
-                yield (account.id, m.name, "lifetime", timeframe, keys, (timeframe.upper(), *combo), None, None), v
+                yield make_key(account.id, m.name, "lifetime", timeframe, keys, (timeframe.upper(), *combo)), v
 
 
 def media_facts(world: World, account: Account) -> Iterator[Fact]:
@@ -103,7 +104,7 @@ def one_media(world: World, media: Media) -> Iterator[Fact]:
     if media.viewers is not None and media.viewers < catalog.STORY_MIN_VIEWERS:
         return
     for m in catalog.metrics_for_product(media.product_type):
-        yield (media.id, m.name, "lifetime", None, (), (), None, None), world.media_value(media, m.name)
+        yield make_key(media.id, m.name, "lifetime"), world.media_value(media, m.name)
         for b in m.breakdowns:
             for value, v in world.media_breakdown(media, m.name, b):
-                yield (media.id, m.name, "lifetime", None, (b,), (value,), None, None), v
+                yield make_key(media.id, m.name, "lifetime", None, (b,), (value,)), v

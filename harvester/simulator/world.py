@@ -18,8 +18,9 @@ import heapq
 import itertools
 import math
 import time
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator, Literal
+from typing import Literal
 
 import msgspec
 
@@ -30,9 +31,9 @@ ACCOUNT_BASE = 17841400000000000
 PAGE_BASE = 100000000000000
 USER_BASE = 102000000000000
 MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
-MAX_ACCOUNTS = 1_000_000
 MEDIA_EDGE_MAX = 10_000
-"""``/media`` lists at most the 10,000 most recent media (reference S12)."""
+"""``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of
+10K of the most recently created media")."""
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
@@ -53,7 +54,7 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """How many tokens; None: Facebook-Login tokens of 1-4 accounts and Instagram-Login tokens of
     one, drawn from the seed. Given: alternately Facebook (owning the rest) and Instagram (one)."""
     small_accounts: float = 0.15
-    """Share of accounts under 100 followers."""
+    """Share of accounts under :data:`~harvester.catalog.MIN_FOLLOWERS` followers."""
     stories_per_account: float = 2.0
     """Mean live stories per account."""
     converted_share: float = 0.3
@@ -62,10 +63,13 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """Share of stories with fewer than 5 viewers."""
 
 
+TokenKind = Literal["facebook", "instagram"]
+
+
 class TokenInfo(msgspec.Struct, frozen=True):
     token: str
     index: int
-    kind: Literal["facebook", "instagram"]
+    kind: TokenKind
     account_ids: tuple[str, ...]
     user_id: str
     """The Facebook user of a Facebook-Login token; the account itself for Instagram Login."""
@@ -129,7 +133,7 @@ class World:
     def __init__(self, spec: WorldSpec):
         self.spec = spec
         self.now = spec.now if spec.now is not None else float(int(time.time()) // 3600 * 3600)
-        self.last30 = days_back(self.now, 30)
+        self.last30 = days_back(self.now, catalog.RECENT_DAYS)
         self.tokens = self._build_tokens()
         self._by_secret = {t.token: t for t in self.tokens}
         self._owner = [0] * spec.accounts
@@ -163,13 +167,14 @@ class World:
                                     expires_after_calls=expiring.get(i)))
         return tokens
 
-    def _groups(self) -> list[tuple[str, list[int]]]:
+    def _groups(self) -> list[tuple[TokenKind, list[int]]]:
         n = self.spec.accounts
         if self.spec.tokens is not None:
             return _even_groups(n, max(1, min(self.spec.tokens, n)))
-        groups, start, i = [], 0, 0
+        groups: list[tuple[TokenKind, list[int]]] = []
+        start, i = 0, 0
         while start < n:
-            kind = "facebook" if i == 0 else "instagram" if i == 1 else \
+            kind: TokenKind = "facebook" if i == 0 else "instagram" if i == 1 else \
                 ("facebook" if self.unit("kind", i) < 0.5 else "instagram")
             size = 1 if kind == "instagram" else 1 + self.bits("owns", i) % 4
             if i == 0 and n > 1:
@@ -194,7 +199,8 @@ class World:
     def _account(self, index: int) -> Account:
         spec, u = self.spec, lambda *k: self.unit("account", index, *k)
         small = u("small") < spec.small_accounts
-        followers = 5 + int(u("followers") * 90) if small else int(100 * 10 ** (3 * u("followers")))
+        low = catalog.MIN_FOLLOWERS
+        followers = 5 + int(u("followers") * (low - 10)) if small else int(low * 10 ** (3 * u("followers")))
         media = int(-spec.media_per_account * math.log(1.0 - u("media"))) if spec.media_per_account else 0
         converted = (30 + u("converted_days") * 600) if u("converted") < spec.converted_share else 800
         return Account(index, account_id(index), f"sim_account_{index}", followers, int(50 + 900 * u("follows")),
@@ -226,10 +232,13 @@ class World:
         u = lambda *k: self.unit("story", account.index, ordinal, *k)  # noqa: E731
         live = ordinal < account.stories
         if live:
-            timestamp = int(self.now - 23 * 3600 * (ordinal + u("when")) / account.stories)
+            live_for = catalog.STORY_LIFETIME_SECONDS - 3600     # posted within its lifetime less an hour
+            timestamp = int(self.now - live_for * (ordinal + u("when")) / account.stories)
         else:
-            timestamp = int(self.now - DAY * (1 + ordinal - account.stories + u("when")))
-        viewers = int(u("viewers") * 5) if u("few") < self.spec.few_viewers else 5 + int(account.followers * u("viewers"))
+            lifetimes = 1 + ordinal - account.stories + u("when")
+            timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * lifetimes)
+        few = u("few") < self.spec.few_viewers
+        viewers = int(u("viewers") * 5) if few else 5 + int(account.followers * u("viewers"))
         return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
                      "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
 
@@ -297,7 +306,8 @@ class World:
         out = {}
         for hour in range(24):
             shape = 0.3 + 0.7 * math.sin(math.pi * hour / 24)
-            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + self.unit("online", account.index, end_time, hour)))
+            u = self.unit("online", account.index, end_time, hour)
+            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + u))
         return out
 
     def demographics(self, account: Account, metric: str, timeframe: str,
@@ -312,9 +322,9 @@ class World:
         return top
 
     def has_demographic(self, account: Account, metric: str) -> bool:
-        if account.followers < 100:
+        if account.followers < catalog.MIN_FOLLOWERS:
             return False
-        return metric != "engaged_audience_demographics" or account.engagements >= 100
+        return metric != "engaged_audience_demographics" or account.engagements >= catalog.MIN_ENGAGEMENTS
 
     def media_value(self, media: Media, metric: str) -> int:
         """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
@@ -347,22 +357,23 @@ class World:
                     yield self.account(int(a) - ACCOUNT_BASE)
 
 
-def _even_groups(n: int, tokens: int) -> list[tuple[str, list[int]]]:
+def _even_groups(n: int, tokens: int) -> list[tuple[TokenKind, list[int]]]:
     """``tokens`` tokens over ``n`` accounts: odd ones Instagram (one account), even ones Facebook
     sharing the rest in contiguous blocks; a single token is a Facebook one owning everything."""
-    kinds = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
+    kinds: list[TokenKind] = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
     facebook = kinds.count("facebook")
     rest = n - (tokens - facebook)
     sizes = [1 if k == "instagram" else rest // facebook + (1 if j < rest % facebook else 0)
-             for j, k in zip(_facebook_numbers(kinds), kinds)]
-    groups, start = [], 0
-    for kind, size in zip(kinds, sizes):
+             for j, k in zip(_facebook_numbers(kinds), kinds, strict=True)]
+    groups: list[tuple[TokenKind, list[int]]] = []
+    start = 0
+    for kind, size in zip(kinds, sizes, strict=True):
         groups.append((kind, list(range(start, start + size))))
         start += size
     return groups
 
 
-def _facebook_numbers(kinds: list[str]) -> list[int]:
+def _facebook_numbers(kinds: list[TokenKind]) -> list[int]:
     counter = itertools.count()
     return [next(counter) if k == "facebook" else -1 for k in kinds]
 
