@@ -48,7 +48,7 @@ def test_account_node_ignores_unknown_fields():
 
 
 def test_media_page_with_paging():
-    body = orjson.dumps({"data": [{"id": "m1", "media_type": "VIDEO", "media_product_type": "REELS",
+    body = orjson.dumps({"data": [{"id": "18000000000000001", "media_type": "VIDEO", "media_product_type": "REELS",
                                    "timestamp": "2026-10-01T10:00:00+0000", "caption": "x"}],
                          "paging": {"cursors": {"before": "b", "after": "a"},
                                     "next": "https://graph.facebook.com/v25.0/1/media?after=a"}})

@@ -12,7 +12,15 @@ objects; records are built straight from them, with the context of the call that
   per hour with dimension key "hour", and without ``end_time`` the first value (media lifetime).
 
 An item without a value yields nothing, ``{"data": []}`` yields nothing, unknown fields are
-ignored, and a body that is not insights JSON (cut short, say) raises DecodeError.
+ignored, and a body that is not insights JSON (cut short, a 200 without ``data``, an error object
+at its top level) raises DecodeError (or the GraphError it states).
+
+Values are read by what the catalog says the metric is: an object value (hour -> count) only for
+a metric whose ``object_value`` is set (``online_followers``). An object where a number is due
+(``{"value": {"a": 1}}`` for a media's ``reach``) fails the whole unit with
+``DecodeError(complete=True)`` naming the metric, rather than dropping that one item: a unit's
+records are all or nothing, and a record invented from it (an "hour" breakdown that is not one)
+or a silently missing metric would both be wrong data.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
+from .. import catalog
 from ..days import iso
+from ..errors import DecodeError
 from ..records import Record
 from .wire import Insight, TotalValue, decode_insights
 
@@ -106,6 +116,9 @@ def _values(item: Insight, template: Record, out: list[Record]) -> None:
     for point in item.values:
         value, end_time = point.value, point.end_time
         if type(value) is dict:
+            if (template.object_type, name) not in _OBJECT_VALUED:
+                raise DecodeError(f"bad insights body: {template.object_type} metric {name!r} has an object "
+                                  f"value where the catalog expects a number", complete=True)
             out.extend(replace(template, metric=name, period=period, value=v, end_time=end_time,
                                dimension_keys=_HOUR, dimension_values=(hour,))
                        for hour, v in value.items() if v is not None)
@@ -116,3 +129,6 @@ def _values(item: Insight, template: Record, out: list[Record]) -> None:
 
 
 _HOUR = ("hour",)
+_OBJECT_VALUED = frozenset((m.level, m.name) for m in (*catalog.ACCOUNT_METRICS, *catalog.MEDIA_METRICS)
+                           if m.object_value)
+"""(level, metric) whose value is an object: hour -> count (``online_followers``)."""
