@@ -33,6 +33,7 @@ from .graph.client import GraphClient, Params, Reply
 from .graph.flatten import flatten
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
+from .graph.wire import is_graph_id
 from .plan import Unit
 from .records import Record
 from .schedule.scheduler import Scheduler
@@ -87,8 +88,14 @@ class Run:
     async def get(self, key: str, path: str, params: Params) -> Reply:
         return await self.client.get(path, params, await self._tokens(key))
 
-    async def follow(self, key: str, url: str) -> Reply:
-        return await self.client.follow(url, await self._tokens(key))
+    async def follow(self, key: str, url: str, path: str | None = None) -> Reply:
+        """Follow a ``paging.next`` of the edge ``path`` (``f"{account_id}/{edge}"``). Without
+        ``path`` (callers that do not pass it yet) only an account's /media or /stories is followed."""
+        if path is None:
+            leads = self.client.paged_path(url) or ""
+            account, _, edge = leads.partition("/")
+            path = leads if is_graph_id(account) and edge in ("media", "stories") else "<account id>/media|stories"
+        return await self.client.follow(url, await self._tokens(key), path=path)
 
     def submit(self, job) -> None:
         self.scheduler.submit(job)
@@ -153,8 +160,10 @@ class Harvester:
     async def __aenter__(self) -> Harvester:
         if self._transport is None:
             from .graph.aiohttp_transport import AiohttpTransport
-            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight)
-        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version)
+            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight,
+                                               max_response_bytes=self.config.graph.max_response_bytes)
+        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version,
+                                   max_response_bytes=self.config.graph.max_response_bytes)
         return self
 
     async def __aexit__(self, *exc) -> None:
