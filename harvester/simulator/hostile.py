@@ -19,7 +19,7 @@ missing; :attr:`Hostile.hits` records every path each kind changed.
 - ``next_elsewhere``: every media page's ``paging.next`` leads to ``/me/accounts``.
 - ``endless_paging``: a media edge never ends: the last page gets a ``next``, and each page past
   the end repeats the last real page's items with a new cursor.
-- ``huge_body``: a victim's insights answer is padded past :data:`HUGE_BYTES`.
+- ``huge_body``: a victim's insights answer is padded to ``Hostile.huge_bytes`` (:data:`HUGE_BYTES`).
 - ``error_after_32``: a victim's insights answer is a 200 whose error object (code 1) comes
   after the first 32 bytes, behind an empty ``data``.
 - ``object_value``: a victim's lifetime media metric values become objects (``{"a": 1}``).
@@ -61,11 +61,13 @@ def deep(depth: int = DEPTH) -> bytes:
 class Hostile:
     """The kinds chosen, applied to answers in a fixed order (their order in :data:`KINDS`)."""
 
-    def __init__(self, kinds: tuple[str, ...] = ()):
+    def __init__(self, kinds: tuple[str, ...] = (), *, huge_bytes: int = HUGE_BYTES):
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise ValueError(f"unknown hostile kind {', '.join(unknown)}; choose from {', '.join(KINDS)}")
         self.kinds = tuple(k for k in KINDS if k in kinds)
+        self.huge_bytes = huge_bytes
+        """Size of a ``huge_body`` answer (tests lower it along with the cap)."""
         self.hits: dict[str, set[str]] = {k: set() for k in self.kinds}
         self._last_page: dict[str, list[Any]] = {}
         """endless_paging: the last real page's items, by edge path."""
@@ -205,7 +207,7 @@ def huge_body(h: Hostile, a: _Answer) -> Reply | None:
     if not a.victim():
         return None
     body = a.reply.body.rstrip()[:-1]
-    return a.with_body(body + b', "padding": "' + b" " * (HUGE_BYTES - len(body)) + b'"}')
+    return a.with_body(body + b', "padding": "' + b" " * (h.huge_bytes - len(body)) + b'"}')
 
 
 def error_after_32(h: Hostile, a: _Answer) -> Reply | None:
