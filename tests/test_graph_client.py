@@ -15,7 +15,7 @@ from harvester.errors import DecodeError, GraphError, HarvesterError, TransportE
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.client import GraphClient, Reply
 from harvester.graph.policy import Action, decide
-from harvester.graph.wire import Usage, decode_account, decode_media_page
+from harvester.graph.wire import Usage, decode_account, decode_insights, decode_media_page
 from harvester.simulator.server import SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
@@ -464,3 +464,15 @@ def test_max_response_bytes_defaults_to_64_mib_and_is_at_least_1_kib():
             parse_config(graph_table(max_response_bytes=bad), path="h.toml", env={"T": "x"})
         assert "[graph] max_response_bytes" in str(info.value)
         assert "a whole number of bytes >= 1024 (1 KiB)" in str(info.value)
+
+
+async def test_no_token_in_an_error_object_after_32_bytes_of_a_200(client, mocked):
+    body = orjson.dumps({"data": [], "paging": {"previous": f"{BASE}/v25.0/1784/insights"},
+                         "error": {"message": f"Malformed access token {TOKEN}", "code": 190}})
+    assert b'"error"' not in body[:32]
+    mocked.get(f"{BASE}/v25.0/1784/insights?metric=reach", status=200, body=body)
+    reply = await client.get("1784/insights", {"metric": "reach"}, TOKEN)
+    with pytest.raises(GraphError) as info:
+        decode_insights(reply.body)
+    assert info.value.code == 190 and "[redacted]" in info.value.message
+    assert leaks(info.value) == []

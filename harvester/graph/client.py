@@ -102,7 +102,11 @@ class GraphClient:
             raise too_large(self.max_response_bytes, response.status)
         usage = parse_usage(response.headers)
         if 200 <= response.status < 300 and _plain_json(response.body):
-            return Reply(response.status, response.body, usage)
+            body = response.body
+            if b'"error"' in body and token and token.encode() in body:
+                # An error object further in is raised by the decoder, which knows no token.
+                body = body.replace(token.encode(), REDACTED.encode())
+            return Reply(response.status, body, usage)
         raise _redact(_error(response, usage), token)
 
 
