@@ -170,3 +170,25 @@ def test_simulate_refuses_an_unknown_hostile_kind(capsys):
 def test_settings_refuse_an_unknown_hostile_kind():
     with pytest.raises(ValueError, match="unknown hostile kind nope"):
         Simulator(World(WorldSpec(seed=1, accounts=1)), SimulatorSettings(hostile=("nope",)))
+
+
+async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulator_server, tmp_path, caplog):
+    """The real transport, several kinds at once: the bad items dropped, the victims' units
+    failed, the rest the truth."""
+    caplog.set_level(logging.DEBUG)
+    world = World(WorldSpec(seed=7, accounts=3, media_per_account=8))
+    kinds = ("duplicate_id", "odd_timestamps", "bad_ids", "deep_unknown", "error_after_32")
+    server = await simulator_server(world, SimulatorSettings(hostile=kinds))
+    config, env = world_config(world, tmp_path / "out", days=2, base_url=server.url,
+                               scheduler={"max_attempts": 2})
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert not [r for r in caplog.records if r.exc_info]
+    truth = expected_records(world, config.window.since, config.window.until)
+    media = {p.strip("/").split("/")[1] for hits in server.simulator.hostile.hits.values() for p in hits
+             if p.endswith("/insights")}           # only a media's insights are ever spoiled
+    spoiled = {key[0] for key in truth if key[0] in media}
+    assert spoiled
+    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id),
+                         {k: v for k, v in truth.items() if k[0] not in spoiled})
+    assert_victims_failed(summary, spoiled)
