@@ -177,7 +177,7 @@ async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulat
     failed, the rest the truth."""
     caplog.set_level(logging.DEBUG)
     world = World(WorldSpec(seed=7, accounts=3, media_per_account=8))
-    kinds = ("duplicate_id", "odd_timestamps", "bad_ids", "deep_unknown", "error_after_32")
+    kinds = ("duplicate_id", "deep_usage", "odd_timestamps", "bad_ids", "deep_unknown", "error_after_32")
     server = await simulator_server(world, SimulatorSettings(hostile=kinds))
     config, env = world_config(world, tmp_path / "out", days=2, base_url=server.url,
                                scheduler={"max_attempts": 2})
@@ -185,8 +185,8 @@ async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulat
         summary = await harvester.run()
     assert not [r for r in caplog.records if r.exc_info]
     truth = expected_records(world, config.window.since, config.window.until)
-    media = {p.strip("/").split("/")[1] for hits in server.simulator.hostile.hits.values() for p in hits
-             if p.endswith("/insights")}           # only a media's insights are ever spoiled
+    hits = server.simulator.hostile.hits
+    media = {p.strip("/").split("/")[1] for kind in ("deep_unknown", "error_after_32") for p in hits[kind]}
     spoiled = {key[0] for key in truth if key[0] in media}
     assert spoiled
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id),

@@ -11,7 +11,7 @@ missing; :attr:`Hostile.hits` records every path each kind changed.
 - ``deep_unknown``: a victim's insights answer gets an unknown field nested 100,000 levels deep.
 - ``deep_error_data``: a victim's insights answer becomes an error whose ``error_data`` is nested
   100,000 levels deep.
-- ``deep_usage``: every answer's ``X-App-Usage`` header is nested 100,000 levels deep.
+- ``deep_usage``: every answer's ``X-App-Usage`` header is nested 4,000 levels deep.
 - ``odd_timestamps``: media page timestamps in other forms (``Z``, ``+00:00``, fractional seconds)
   and nonsense (``yesterday``, empty, 10 kB), item by item.
 - ``bad_ids``: every media page gets three more items with ids that are not Graph ids
@@ -37,7 +37,10 @@ import orjson
 from .errors import Reply, graph_error
 
 DEPTH = 100_000
-"""Levels of nesting of the ``deep_*`` kinds."""
+"""Levels of nesting of the ``deep_*`` kinds in a body."""
+HEADER_DEPTH = 4_000
+"""Levels of nesting of ``deep_usage``: far past any decoder's recursion limit (about 1,000), and
+still a header line HTTP clients accept (aiohttp's limit is 8,190 bytes)."""
 HUGE_BYTES = 65 * 1024 * 1024
 """The ``huge_body`` kind's size: past the default cap of 64 MiB (``[graph] max_response_bytes``)."""
 BAD_IDS = ("../../me/accounts", "123?access_token=x", "9a" * 5000)
@@ -146,7 +149,7 @@ def deep_error_data(h: Hostile, a: _Answer) -> Reply | None:
 
 
 def deep_usage(h: Hostile, a: _Answer) -> Reply | None:
-    nested = "[" * DEPTH + "]" * DEPTH
+    nested = "[" * HEADER_DEPTH + "]" * HEADER_DEPTH
     return Reply(status=a.reply.status, body=a.reply.body,
                  headers={**a.reply.headers, "X-App-Usage": f'{{"call_count": {nested}}}'})
 
