@@ -192,3 +192,18 @@ async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulat
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id),
                          {k: v for k, v in truth.items() if k[0] not in spoiled})
     assert_victims_failed(summary, spoiled)
+
+
+@pytest.mark.looptime
+async def test_duplicates_across_edges_and_accounts_list_one_media_twice():
+    """For the jobs' side (each object planned once per run): the same media id on an account's
+    /media and /stories, and on two accounts' /media."""
+    client, world, _ = client_of(("duplicate_across_edges", "duplicate_across_accounts"), media_per_account=6)
+    ids = {}
+    for token in world.tokens:
+        for edge in ("media", "stories"):
+            reply = await client.get(f"{token.account_ids[0]}/{edge}", {"fields": "id,timestamp", "limit": "100"},
+                                     token.token)
+            ids[token.index, edge] = [i.id for i in decode_media_page(reply.body).data]
+    assert ids[0, "media"][0] in ids[0, "stories"] and ids[1, "media"][0] in ids[1, "stories"]
+    assert ids[1, "media"][0] == ids[0, "media"][-1] and ids[0, "media"][0] == ids[1, "media"][-1]

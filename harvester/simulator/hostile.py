@@ -8,6 +8,10 @@ that a harvest has both spoiled and intact units and a test can say which record
 missing; :attr:`Hostile.hits` records every path each kind changed.
 
 - ``duplicate_id``: every media page repeats its first item at its end.
+- ``duplicate_across_edges``: an account's first ``/stories`` page also lists its newest media
+  (the one on top of its ``/media``).
+- ``duplicate_across_accounts``: an account's first ``/media`` page also lists the next account's
+  newest media (a collaboration post, seen from both accounts).
 - ``deep_unknown``: a victim's insights answer gets an unknown field nested 100,000 levels deep.
 - ``deep_error_data``: a victim's insights answer becomes an error whose ``error_data`` is nested
   100,000 levels deep.
@@ -34,7 +38,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from .api import MEDIA_FIELDS
 from .errors import Reply, graph_error
+from .world import World, account_id
 
 DEPTH = 100_000
 """Levels of nesting of the ``deep_*`` kinds in a body."""
@@ -64,11 +70,13 @@ def deep(depth: int = DEPTH) -> bytes:
 class Hostile:
     """The kinds chosen, applied to answers in a fixed order (their order in :data:`KINDS`)."""
 
-    def __init__(self, kinds: tuple[str, ...] = (), *, huge_bytes: int = HUGE_BYTES):
+    def __init__(self, kinds: tuple[str, ...] = (), *, world: World | None = None, huge_bytes: int = HUGE_BYTES):
         unknown = [k for k in kinds if k not in KINDS]
         if unknown:
             raise ValueError(f"unknown hostile kind {', '.join(unknown)}; choose from {', '.join(KINDS)}")
         self.kinds = tuple(k for k in KINDS if k in kinds)
+        self.world = world
+        """The world whose media the ``duplicate_across_*`` kinds list twice."""
         self.huge_bytes = huge_bytes
         """Size of a ``huge_body`` answer (tests lower it along with the cap)."""
         self.hits: dict[str, set[str]] = {k: set() for k in self.kinds}
@@ -132,6 +140,31 @@ def duplicate_id(h: Hostile, a: _Answer) -> Reply | None:
         return None
     body["data"].append(dict(body["data"][0]))
     return a.with_body(orjson.dumps(body))
+
+
+def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> Reply | None:
+    """A first page of ``edge`` with the newest media of the account ``offset`` places further."""
+    body = _page_body(a)
+    if body is None or h.world is None or a.parts[1] != edge or "after" in a.query or "before" in a.query:
+        return None
+    account = h.world.account_by_id(a.parts[0])
+    if account is None:
+        return None
+    other = h.world.account_by_id(account_id((account.index + offset) % h.world.spec.accounts))
+    if other is None or h.world.listed_media(other) == 0:
+        return None
+    fields = [f for f in a.query.get("fields", "id").split(",") if f in MEDIA_FIELDS]
+    media = h.world.media(other, 0)
+    body["data"].append({f: MEDIA_FIELDS[f](media) for f in fields or ["id"]})
+    return a.with_body(orjson.dumps(body))
+
+
+def duplicate_across_edges(h: Hostile, a: _Answer) -> Reply | None:
+    return _with_newest_media_of(h, a, "stories", 0)
+
+
+def duplicate_across_accounts(h: Hostile, a: _Answer) -> Reply | None:
+    return _with_newest_media_of(h, a, "media", 1)
 
 
 def deep_unknown(h: Hostile, a: _Answer) -> Reply | None:
@@ -246,6 +279,8 @@ def _endless(cursor: str) -> int | None:
 
 KINDS: dict[str, Callable[[Hostile, _Answer], Reply | None]] = {
     "duplicate_id": duplicate_id,
+    "duplicate_across_edges": duplicate_across_edges,
+    "duplicate_across_accounts": duplicate_across_accounts,
     "deep_unknown": deep_unknown,
     "deep_error_data": deep_error_data,
     "deep_usage": deep_usage,

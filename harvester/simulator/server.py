@@ -71,7 +71,7 @@ class Simulator:
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
         self.faults = Faults(self.world.spec.seed if s.fault_seed is None else s.fault_seed, s.faults, s.latency_ms)
         self.counters = Counters(a for t in self.world.tokens for a in t.account_ids)
-        self.hostile = Hostile(s.hostile)
+        self.hostile = Hostile(s.hostile, world=self.world)
 
     async def serve(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
                     *, base_url: str | None = None) -> Reply | Drop | Truncate:
