@@ -476,3 +476,16 @@ async def test_no_token_in_an_error_object_after_32_bytes_of_a_200(client, mocke
         decode_insights(reply.body)
     assert info.value.code == 190 and "[redacted]" in info.value.message
     assert leaks(info.value) == []
+
+
+async def test_no_token_in_the_refusal_of_a_path_or_next_that_quotes_it(client, mocked):
+    with pytest.raises(DecodeError) as info:
+        await client.get(f"123?access_token={TOKEN}/insights", {}, TOKEN)
+    assert leaks(info.value) == [] and "[redacted]" in str(info.value)
+    with pytest.raises(DecodeError) as info:          # cut after the token's first characters
+        await client.get("9" * 70 + f"?{TOKEN}/insights", {}, TOKEN)
+    assert leaks(info.value) == [] and TOKEN[:5] not in str(info.value)
+    with pytest.raises(DecodeError) as info:
+        await client.follow(f"{BASE}/v25.0/{TOKEN}/media?after=x", TOKEN, path="1784/media")
+    assert leaks(info.value) == [] and "[redacted]" in str(info.value)
+    assert sent(mocked) == []

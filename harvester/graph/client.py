@@ -55,18 +55,19 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
-    def url(self, path: str, params: Params) -> str:
-        """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted."""
+    def url(self, path: str, params: Params, *, token: str = "") -> str:
+        """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted
+        (``token``: never quoted in the refusal, should the path hold it)."""
         segments = path.lstrip("/").split("/")
         for segment in segments:
             if not (is_graph_id(segment) or segment in NAMES):
-                raise DecodeError(f"refused to call /{_cut(path)}: {_cut(segment)!r} is neither a Graph id "
-                                  f"(digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
+                raise DecodeError(f"refused to call /{_cut(path, token)}: {_cut(segment, token)!r} is neither a "
+                                  f"Graph id (digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
         url = f"{self.base_url}/{self.api_version}/{'/'.join(quote(s, safe='') for s in segments)}"
         return f"{url}?{urlencode(params)}" if params else url
 
     async def get(self, path: str, params: Params, token: str) -> Reply:
-        return await self._send(self.url(path, params), token)
+        return await self._send(self.url(path, params, token=token), token)
 
     async def follow(self, url: str, token: str, *, path: str) -> Reply:
         """GET a ``paging.next`` URL of the API, without its token and through our base URL,
@@ -74,7 +75,8 @@ class GraphClient:
         leads = self.paged_path(url)
         if leads != path.strip("/"):
             shown = urlsplit(url).path if leads is not None else "an unreadable path"
-            raise DecodeError(f"paging.next leads to {_cut(shown)}, not /{_cut(path.strip('/'))}", complete=True)
+            raise DecodeError(f"paging.next leads to {_cut(shown, token)}, not /{_cut(path.strip('/'))}",
+                              complete=True)
         return await self._send(self.rehost(url), token)
 
     def paged_path(self, url: str) -> str | None:
@@ -124,8 +126,11 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _cut(text: str, limit: int = 80) -> str:
-    """Text from an answer, cut to a sane length for a message."""
+def _cut(text: str, token: str = "", limit: int = 80) -> str:
+    """Text from an answer, for a message: the token (should it hold it) redacted, then cut to a
+    sane length."""
+    if token:
+        text = text.replace(token, REDACTED)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
