@@ -223,3 +223,10 @@ def test_insights_without_data_are_not_empty_data():
     with pytest.raises(DecodeError) as info:
         flatten(b"{}", account(metric_type="total_value", since=S, until=U))
     assert info.value.complete and "missing required field `data`" in str(info.value)
+
+
+def test_a_number_where_online_followers_has_an_object_is_refused():
+    body = orjson.dumps({"data": [{"name": "online_followers", "period": "lifetime", "values": [
+        {"value": 12, "end_time": "2026-10-01T07:00:00+0000"}]}]})
+    with pytest.raises(DecodeError, match="account metric 'online_followers' has a number where the catalog"):
+        flatten(body, account(since=S, until=U))
