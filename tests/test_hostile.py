@@ -207,3 +207,10 @@ async def test_duplicates_across_edges_and_accounts_list_one_media_twice():
             ids[token.index, edge] = [i.id for i in decode_media_page(reply.body).data]
     assert ids[0, "media"][0] in ids[0, "stories"] and ids[1, "media"][0] in ids[1, "stories"]
     assert ids[1, "media"][0] == ids[0, "media"][-1] and ids[0, "media"][0] == ids[1, "media"][-1]
+
+
+def test_the_simulator_banner_names_the_hostile_kinds():
+    from harvester.simulator.cli import describe
+    banner = describe(World(WorldSpec(seed=1, accounts=1)), "http://127.0.0.1:1",
+                      SimulatorSettings(hostile=("bad_ids", "deep_usage")))
+    assert "hostile bad_ids, deep_usage" in banner.splitlines()[1]

@@ -132,7 +132,8 @@ def describe(world: World, url: str, settings: SimulatorSettings) -> str:
     """The banner: where to call, with which token, for which accounts."""
     lines = [f"simulator listening on {url}",
              f"  rate limit {settings.calls_per_window} calls per token per {settings.window_seconds:g} s, "
-             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms",
+             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms"
+             + (f", hostile {', '.join(settings.hostile)}" if settings.hostile else ""),
              f"  {'token':<40} {'kind':<10} accounts"]
     for token in world.tokens:
         state = " (revoked)" if token.revoked else ""
