@@ -65,8 +65,26 @@ def iso(ts: int | float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
-def parse_iso(text: str) -> int:
-    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").timestamp())
+def parse_iso(text: str) -> int | None:
+    """Unix time of an API timestamp (``+0000``, ``+00:00``, ``Z``, fractional seconds; no zone
+    is UTC), or None for anything else: a media item's ``timestamp`` comes from the answer, and
+    an unreadable one leaves the posting time unknown instead of failing the page."""
+    if not isinstance(text, str) or not 10 <= len(text) <= _ISO_MAX:
+        return None
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    try:
+        return int(stamp.timestamp())
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_ISO_MAX = 40
+"""Longer than any ISO stamp (``2026-10-02T07:00:00.123456789+00:00`` is 35)."""
 
 
 def chunks(since: int, until: int, size: int) -> list[tuple[int, int]]:

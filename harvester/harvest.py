@@ -89,8 +89,10 @@ class Harvester:
     async def __aenter__(self) -> Harvester:
         if self._transport is None:
             from .graph.aiohttp_transport import AiohttpTransport
-            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight)
-        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version)
+            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight,
+                                               max_response_bytes=self.config.graph.max_response_bytes)
+        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version,
+                                   max_response_bytes=self.config.graph.max_response_bytes)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -328,5 +330,5 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
 
 def fingerprint(config: Config) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work = (config.graph, config.window, config.selection, config.accounts, config.output.format, config.output.path)
+    work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts, config.output.format, config.output.path)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

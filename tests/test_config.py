@@ -61,7 +61,7 @@ MISTAKES = [
     ("unknown top-level key", good(windows={}),
      [f'the top level has an unknown key "windows" (did you mean "window"?); allowed: {TOP}']),
     ("unknown key in a table", good(graph={"base_ur": "https://x"}),
-     ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); allowed: base_url, api_version']),
+     ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); allowed: base_url, api_version, max_response_bytes']),
     ("unknown key without a close match", good(state={"dir": "x"}),
      ['[state] has an unknown key "dir"; allowed: path']),
     ("a table that is not a table", good(output="out"),

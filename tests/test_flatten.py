@@ -161,7 +161,7 @@ def test_breakdown_result_without_value_yields_no_record():
     assert [(r.dimension_values, r.value) for r in records] == [(("text",), 1)]
 
 
-@pytest.mark.parametrize("body", [b'{"data": []}', b"{}", b'{"data": [], "paging": {"next": "x"}}'])
+@pytest.mark.parametrize("body", [b'{"data": []}', b'{"data": [], "paging": {"next": "x"}}'])
 def test_empty_data_yields_nothing(body):
     assert flatten(body, account(metric_type="total_value", since=S, until=U)) == []
 
@@ -192,3 +192,41 @@ def test_dimensions_are_immutable_tuples():
     body = orjson.dumps({"data": [{"name": m, "period": "day", "total_value": {"value": 1}} for m in "ab"]})
     first, second = flatten(body, account(metric_type="total_value", since=S, until=U))
     assert first.dimension_keys == second.dimension_keys == () and type(first.dimension_values) is tuple
+
+
+@pytest.mark.parametrize("metric", ["reach", "views"])
+def test_an_object_value_on_a_media_lifetime_metric_is_a_complete_decode_error(metric):
+    """No invented hourly breakdown: the catalog says a media's reach is a number."""
+    body = orjson.dumps({"data": [{"name": "likes", "period": "lifetime", "values": [{"value": 3}]},
+                                  {"name": metric, "period": "lifetime", "values": [{"value": {"a": 1}}]}]})
+    with pytest.raises(DecodeError) as info:
+        flatten(body, Context("1784", "18000000000000001", "media", "IMAGE", "FEED"))
+    assert info.value.complete
+    assert f"media metric {metric!r} has an object value where the catalog expects a number" in str(info.value)
+
+
+def test_an_object_value_on_an_account_metric_other_than_online_followers_is_refused():
+    body = orjson.dumps({"data": [{"name": "reach", "period": "day", "values": [
+        {"value": {"1": 2}, "end_time": "2026-10-01T07:00:00+0000"}]}]})
+    with pytest.raises(DecodeError, match="account metric 'reach' has an object value"):
+        flatten(body, account(metric_type="time_series", since=S, until=U))
+
+
+def test_an_error_object_after_the_data_is_the_graph_error_not_empty_data():
+    from harvester.errors import GraphError
+    body = orjson.dumps({"data": [], "error": {"message": "(#1) An unknown error occurred", "code": 1}})
+    with pytest.raises(GraphError):
+        flatten(body, account(metric_type="total_value", since=S, until=U))
+
+
+def test_insights_without_data_are_not_empty_data():
+    with pytest.raises(DecodeError) as info:
+        flatten(b"{}", account(metric_type="total_value", since=S, until=U))
+    assert info.value.complete and "missing required field `data`" in str(info.value)
+
+
+def test_a_number_where_online_followers_has_an_object_is_refused():
+    body = orjson.dumps({"data": [{"name": "online_followers", "period": "lifetime", "values": [
+        {"value": 12, "end_time": "2026-10-01T07:00:00+0000"}]}]})
+    with pytest.raises(DecodeError, match="account metric 'online_followers' has a number where the catalog"):
+        flatten(body, account(since=S, until=U))

@@ -15,7 +15,7 @@ from harvester.errors import DecodeError, GraphError, HarvesterError, TransportE
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.client import GraphClient, Reply
 from harvester.graph.policy import Action, decide
-from harvester.graph.wire import Usage, decode_account, decode_media_page
+from harvester.graph.wire import Usage, decode_account, decode_insights, decode_media_page
 from harvester.simulator.server import SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
@@ -126,7 +126,7 @@ async def test_follow_strips_the_token_and_rehosts(transport, mocked):
            f"&limit=100&after=QVFIUmx1")
     expected = "http://127.0.0.1:8411/v25.0/1784/media?fields=id%2Cmedia_type&limit=100&after=QVFIUmx1"
     mocked.get(expected, status=200, body=b'{"data": []}')
-    reply = await client.follow(nxt, TOKEN)
+    reply = await client.follow(nxt, TOKEN, path="1784/media")
     assert reply.body == b'{"data": []}'
     assert recording.calls == [(expected, {"Authorization": f"Bearer {TOKEN}"})]
     [(sent_url, headers)] = sent(mocked)
@@ -145,12 +145,12 @@ async def test_error_body_becomes_graph_error_with_every_field(client, mocked):
     body = error_body(100, "Invalid parameter", 2108006, is_transient=False,
                       error_user_title="Media posted before business account conversion",
                       error_data={"blame_field_specs": [[""]]})
-    mocked.get(f"{BASE}/v25.0/m1/insights?metric=reach", status=400, body=body,
+    mocked.get(f"{BASE}/v25.0/18000000000000001/insights?metric=reach", status=400, body=body,
                headers={"X-Business-Use-Case-Usage": '{"1784":[{"type":"instagram","call_count":40,'
                                                      '"total_cputime":2,"total_time":3,'
                                                      '"estimated_time_to_regain_access":0}]}'})
     with pytest.raises(GraphError) as info:
-        await client.get("m1/insights", {"metric": "reach"}, TOKEN)
+        await client.get("18000000000000001/insights", {"metric": "reach"}, TOKEN)
     e = info.value
     assert (e.status, e.code, e.subcode, e.message, e.type, e.is_transient) == \
         (400, 100, 2108006, "Invalid parameter", "OAuthException", False)
@@ -244,7 +244,7 @@ async def test_no_token_in_a_transport_failure_whose_library_error_quotes_header
 async def test_no_token_when_following_a_url_that_embeds_it(client, mocked):
     mocked.get(f"{BASE}/v25.0/1/media?after=x", exception=aiohttp.ServerDisconnectedError())
     with pytest.raises(TransportError) as info:
-        await client.follow(f"{BASE}/v25.0/1/media?access_token={TOKEN}&after=x", TOKEN)
+        await client.follow(f"{BASE}/v25.0/1/media?access_token={TOKEN}&after=x", TOKEN, path="1/media")
     assert leaks(info.value) == []
     assert TOKEN not in repr(client) and TOKEN not in repr(client.transport)
 
@@ -321,7 +321,8 @@ async def test_follow_walks_simulated_media_pages_without_the_token_in_any_url(s
     reply = await client.get(f"{token.account_ids[0]}/media", {"fields": "id", "limit": "10"}, token.token)
     pages = [decode_media_page(reply.body)]
     while pages[-1].paging and pages[-1].paging.next and pages[-1].data and len(pages) < 50:
-        pages.append(decode_media_page((await client.follow(pages[-1].paging.next, token.token)).body))
+        pages.append(decode_media_page((await client.follow(pages[-1].paging.next, token.token,
+                                                            path=f"{token.account_ids[0]}/media")).body))
     ids = [m.id for p in pages for m in p.data]
     assert len(ids) == len(set(ids)) > 0
     assert all(token.token not in url and "access_token" not in url for url, _ in recording.calls)
@@ -333,3 +334,158 @@ async def test_simulated_unknown_token_is_a_190_that_fails_the_token(simulator_s
         await GraphClient(transport, server.url, "v25.0").get("me", {}, TOKEN)
     assert info.value.code == 190 and decide(info.value).action is Action.FAIL_TOKEN
     assert leaks(info.value) == []
+
+
+# --- ids into URLs, paging.next, body size (issue 10, point 7) --------------------------------
+
+import tracemalloc  # noqa: E402
+
+from aiohttp import web  # noqa: E402
+
+from harvester.config import parse_config  # noqa: E402
+from harvester.errors import ConfigError  # noqa: E402
+from harvester.simulator.server import Simulator  # noqa: E402
+from harvester.simulator.transport import SimulatorTransport  # noqa: E402
+from harvester.simulator.world import World  # noqa: E402
+
+
+@pytest.mark.parametrize("path", ["../../me/accounts/insights", "123?access_token=x/insights", "9a" * 5000,
+                                  "1784//insights", "1784/insights/../../me", "%2e%2e/insights", "١٢٣/insights"])
+async def test_a_path_segment_that_is_no_graph_id_nor_edge_is_refused_before_any_call(client, mocked, path):
+    with pytest.raises(DecodeError) as info:
+        await client.get(path, {"metric": "reach"}, TOKEN)
+    assert info.value.complete and "is neither a Graph id (digits) nor one of accounts, children" in str(info.value)
+    assert len(str(info.value)) < 400 and sent(mocked) == []
+
+
+def test_path_segments_are_quoted_and_known_edges_allowed(client):
+    assert client.url("17841400000000001/media", {"limit": "1"}) == f"{BASE}/v25.0/17841400000000001/media?limit=1"
+    assert client.url("me/accounts", {}) == f"{BASE}/v25.0/me/accounts"
+    for edge in ("insights", "media", "stories", "children"):
+        assert client.url(f"1/{edge}", {}) == f"{BASE}/v25.0/1/{edge}"
+
+
+@pytest.mark.parametrize("nxt, leads", [
+    (f"{BASE}/v25.0/me/accounts?after=x", "/v25.0/me/accounts"),
+    (f"{BASE}/v25.0/1785/media?after=x", "/v25.0/1785/media"),
+    (f"{BASE}/v25.0/1784/stories?after=x", "/v25.0/1784/stories"),
+    (f"{BASE}/v25.0/1784/media/../../me?after=x", "/v25.0/1784/media/../../me"),
+    (f"{BASE}/1784/media?after=x", "an unreadable path"),
+])
+async def test_follow_refuses_a_next_that_leaves_the_edge_it_pages(client, mocked, nxt, leads):
+    with pytest.raises(DecodeError) as info:
+        await client.follow(nxt, TOKEN, path="1784/media")
+    assert str(info.value) == f"paging.next leads to {leads}, not /1784/media"
+    assert info.value.complete and sent(mocked) == []
+
+
+async def test_follow_through_a_base_path_prefix_checks_the_path_after_the_version(transport, mocked):
+    client = GraphClient(transport, "https://proxy.internal/fb", "v25.0")
+    mocked.get("https://proxy.internal/fb/v25.0/1784/media?after=x", status=200, body=b'{"data": []}', repeat=True)
+    for nxt in ("https://graph.facebook.com/v25.0/1784/media?after=x",
+                "https://proxy.internal/fb/v25.0/1784/media?after=x"):
+        assert (await client.follow(nxt, TOKEN, path="1784/media")).body == b'{"data": []}'
+
+
+async def zeros_server(size: int, *, declared: bool):
+    """An aiohttp.web server answering every GET with ``size`` zero bytes, streamed in 1 MiB
+    chunks (with or without a Content-Length)."""
+    chunk = bytes(1 << 20)
+
+    async def handle(request):
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            response.content_length = size
+        await response.prepare(request)
+        try:
+            for _ in range(size // len(chunk)):
+                await response.write(chunk)
+        except (ConnectionResetError, ConnectionError, RuntimeError):
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["streamed", "content-length"])
+async def test_a_300_mb_answer_fails_past_the_cap_without_being_held(declared):
+    cap = 16 << 20
+    runner, url = await zeros_server(300 << 20, declared=declared)
+    transport = AiohttpTransport(limit=2, timeout=30, max_response_bytes=cap)
+    client = GraphClient(transport, url, "v25.0", max_response_bytes=cap)
+    try:
+        tracemalloc.start()
+        with pytest.raises(DecodeError) as info:
+            await client.get("1784/insights", INSIGHTS, TOKEN)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await transport.close()
+        await runner.cleanup()
+    assert str(info.value) == "answer larger than 16 MiB ([graph] max_response_bytes)"
+    assert info.value.complete and info.value.status == 200
+    print(f"peak {peak / 2**20:.1f} MiB")
+    assert peak < 2 * cap, f"peak {peak / 2**20:.1f} MiB"
+
+
+async def test_the_client_caps_a_body_whatever_the_transport():
+    world = World(WorldSpec(seed=7, accounts=1, media_per_account=20))
+    simulator = Simulator(world, SimulatorSettings(hostile=("huge_body",)))
+    simulator.hostile.huge_bytes = 4096
+    client = GraphClient(SimulatorTransport(simulator), "http://simulator", "v25.0", max_response_bytes=2048)
+    token = world.tokens[0]
+    page = decode_media_page((await client.get(f"{token.account_ids[0]}/media", {"fields": "id"}, token.token)).body)
+    outcomes = []
+    for item in page.data:
+        try:
+            outcomes.append(len((await client.get(f"{item.id}/insights", {"metric": "reach"}, token.token)).body))
+        except DecodeError as exc:
+            outcomes.append(str(exc))
+    assert "answer larger than 2 KiB ([graph] max_response_bytes)" in outcomes
+    assert any(isinstance(o, int) for o in outcomes)
+
+
+def graph_table(**graph) -> dict:
+    return {"graph": graph, "window": {"days": 3},
+            "accounts": [{"id": "17841400000000001", "token_env": "T"}]}
+
+
+def test_max_response_bytes_defaults_to_64_mib_and_is_at_least_1_kib():
+    assert parse_config(graph_table(), path="h.toml", env={"T": "x"}).graph.max_response_bytes == 64 << 20
+    assert parse_config(graph_table(max_response_bytes=1024), path="h.toml", env={"T": "x"}).graph.max_response_bytes == 1024
+    for bad in (1023, 0, -1, "64MiB", 1.5e6, True):
+        with pytest.raises(ConfigError) as info:
+            parse_config(graph_table(max_response_bytes=bad), path="h.toml", env={"T": "x"})
+        assert "[graph] max_response_bytes" in str(info.value)
+        assert "a whole number of bytes >= 1024 (1 KiB)" in str(info.value)
+
+
+async def test_no_token_in_an_error_object_after_32_bytes_of_a_200(client, mocked):
+    body = orjson.dumps({"data": [], "paging": {"previous": f"{BASE}/v25.0/1784/insights"},
+                         "error": {"message": f"Malformed access token {TOKEN}", "code": 190}})
+    assert b'"error"' not in body[:32]
+    mocked.get(f"{BASE}/v25.0/1784/insights?metric=reach", status=200, body=body)
+    reply = await client.get("1784/insights", {"metric": "reach"}, TOKEN)
+    with pytest.raises(GraphError) as info:
+        decode_insights(reply.body)
+    assert info.value.code == 190 and "[redacted]" in info.value.message
+    assert leaks(info.value) == []
+
+
+async def test_no_token_in_the_refusal_of_a_path_or_next_that_quotes_it(client, mocked):
+    with pytest.raises(DecodeError) as info:
+        await client.get(f"123?access_token={TOKEN}/insights", {}, TOKEN)
+    assert leaks(info.value) == [] and "[redacted]" in str(info.value)
+    with pytest.raises(DecodeError) as info:          # cut after the token's first characters
+        await client.get("9" * 70 + f"?{TOKEN}/insights", {}, TOKEN)
+    assert leaks(info.value) == [] and TOKEN[:5] not in str(info.value)
+    with pytest.raises(DecodeError) as info:
+        await client.follow(f"{BASE}/v25.0/{TOKEN}/media?after=x", TOKEN, path="1784/media")
+    assert leaks(info.value) == [] and "[redacted]" in str(info.value)
+    assert sent(mocked) == []

@@ -53,6 +53,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "graph": {
         "base_url": Rule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
         "api_version": Rule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
+        "max_response_bytes": Rule((int,), _at_least(1024), "a whole number of bytes >= 1024 (1 KiB)"),
     },
     "rate_limit": {
         "calls_per_window": _POSITIVE_INT,

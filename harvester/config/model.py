@@ -18,6 +18,8 @@ class GraphSettings(msgspec.Struct, frozen=True):
     base_url: str = "https://graph.facebook.com"
     """Also ``https://graph.instagram.com``, the simulator or a proxy."""
     api_version: str = "v25.0"
+    max_response_bytes: int = 64 * 1024 * 1024
+    """A body past this fails its unit (read in chunks, never held whole): far above any real answer."""
 
 
 class RateLimit(msgspec.Struct, frozen=True):

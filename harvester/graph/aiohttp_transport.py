@@ -4,6 +4,10 @@ Every aiohttp, asyncio and OS error, including a body cut short (``ClientPayload
 mid-body), is translated here, once, into :class:`TransportError` with ``raise ... from exc``.
 Messages name the host and path only: the query (which may hold a token) never appears, and
 the cause keeps no URL either (aiohttp's own exceptions may quote the full URL).
+
+A body is read in chunks and never past ``max_response_bytes``: a larger answer (a declared
+``Content-Length`` over the cap, or the bytes as they come) closes the connection and raises
+``DecodeError(complete=True)`` after holding at most the cap and one chunk.
 """
 
 from __future__ import annotations
@@ -14,16 +18,21 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..errors import TransportError
+from ..errors import DecodeError, TransportError
+from .client import MAX_RESPONSE_BYTES, too_large
 from .transport import Response
+
+CHUNK = 256 * 1024
 
 
 class AiohttpTransport:
-    """``limit`` bounds open connections (TCPConnector); ``timeout`` is per request, in seconds."""
+    """``limit`` bounds open connections (TCPConnector); ``timeout`` is per request, in seconds;
+    ``max_response_bytes`` caps a body."""
 
-    def __init__(self, limit: int = 32, timeout: float = 60):
+    def __init__(self, limit: int = 32, timeout: float = 60, max_response_bytes: int = MAX_RESPONSE_BYTES):
         self.limit = limit
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -33,12 +42,29 @@ class AiohttpTransport:
         session = self._session or self._open()
         try:
             async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                body = await resp.read()
+                body = await self._read(resp)
+                if body is None:
+                    resp.close()    # the rest of the body is never read: the connection cannot be reused
+                    raise too_large(self.max_response_bytes, resp.status)
                 return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             failure = exc
         # Raised outside the handler, so that no implicit __context__ keeps the original around.
         raise TransportError(f"GET {_where(url)} failed: {_describe(failure)}") from _scrubbed(failure)
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
+        """The body, or None as soon as it is known to be past the cap."""
+        cap = self.max_response_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > cap:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _open(self) -> aiohttp.ClientSession:
         """Created on first use, so that it belongs to the running loop."""

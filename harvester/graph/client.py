@@ -5,20 +5,33 @@ log line or an exception that quotes one. The client decides nothing about retri
 ``policy``'s table) and decodes no successful body (that is ``flatten``'s and ``wire``'s, on
 the hot path, once). It only makes sure that what it returns looks like a JSON object and is
 not an error; a 200 body cut short is caught where it is decoded (``wire`` raises DecodeError).
+
+What goes into a URL is checked here, because ids come from answers (issue 10, point 7): each
+path segment is a Graph id (digits) or one of the edges harvester asks for, and is quoted; a
+``paging.next`` is followed only along the edge it pages; a body past ``max_response_bytes``
+fails the unit whatever the transport. A refusal is ``DecodeError(complete=True)``: the id or URL
+came from an answer, so the unit that holds it fails with the reason, and asking again will not
+change it (configured account ids are checked by the config loader long before).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
-from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
 from ..errors import DecodeError, GraphError
 from .transport import Response, Transport
-from .wire import Usage, decode_error, parse_usage
+from .wire import Usage, decode_error, is_graph_id, parse_usage
 
 REDACTED = "[redacted]"
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""Default cap of a body: far above any real answer (a full media page is about 30 kB)."""
+NAMES = frozenset({"me", "insights", "media", "stories", "children", "accounts"})
+"""The nodes and edges harvester asks for: with Graph ids, the only path segments allowed."""
+_VERSIONED = re.compile(r"/v\d+\.\d+/(.*)", re.S)
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 """Query parameters: a mapping, or pairs in order (a planned unit's, as they are)."""
 
@@ -30,8 +43,10 @@ class Reply(msgspec.Struct, frozen=True):
 
 
 class GraphClient:
-    def __init__(self, transport: Transport, base_url: str, api_version: str):
+    def __init__(self, transport: Transport, base_url: str, api_version: str, *,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES):
         self.transport = transport
+        self.max_response_bytes = max_response_bytes
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version.strip("/")
         base = urlsplit(self.base_url)
@@ -40,17 +55,38 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
-    def url(self, path: str, params: Params) -> str:
-        """``{base_url}/{api_version}/{path}?{params}``."""
-        url = f"{self.base_url}/{self.api_version}/{path.lstrip('/')}"
+    def url(self, path: str, params: Params, *, token: str = "") -> str:
+        """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted
+        (``token``: never quoted in the refusal, should the path hold it)."""
+        segments = path.lstrip("/").split("/")
+        for segment in segments:
+            if not (is_graph_id(segment) or segment in NAMES):
+                raise DecodeError(f"refused to call /{_cut(path, token)}: {_cut(segment, token)!r} is neither a "
+                                  f"Graph id (digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
+        url = f"{self.base_url}/{self.api_version}/{'/'.join(quote(s, safe='') for s in segments)}"
         return f"{url}?{urlencode(params)}" if params else url
 
     async def get(self, path: str, params: Params, token: str) -> Reply:
-        return await self._send(self.url(path, params), token)
+        return await self._send(self.url(path, params, token=token), token)
 
-    async def follow(self, url: str, token: str, *, path: str | None = None) -> Reply:
-        """GET a ``paging.next`` URL of the API, without its token and through our base URL."""
+    async def follow(self, url: str, token: str, *, path: str) -> Reply:
+        """GET a ``paging.next`` URL of the API, without its token and through our base URL,
+        only if it pages ``path`` (the edge its page came from, e.g. ``"178414.../media"``)."""
+        leads = self.paged_path(url)
+        if leads != path.strip("/"):
+            shown = urlsplit(url).path if leads is not None else "an unreadable path"
+            raise DecodeError(f"paging.next leads to {_cut(shown, token)}, not /{_cut(path.strip('/'))}",
+                              complete=True)
         return await self._send(self.rehost(url), token)
+
+    def paged_path(self, url: str) -> str | None:
+        """The path of ``url`` after the version segment (and any base path prefix), decoded;
+        None if it has no version segment."""
+        path = urlsplit(url).path
+        if self._prefix and path.startswith(self._prefix + "/"):
+            path = path[len(self._prefix):]
+        match = _VERSIONED.fullmatch(path)
+        return unquote(match.group(1)).strip("/") if match else None
 
     def rehost(self, url: str) -> str:
         """``url`` with ``access_token`` removed and scheme and host (and any path prefix) those
@@ -64,10 +100,38 @@ class GraphClient:
 
     async def _send(self, url: str, token: str) -> Reply:
         response = await self.transport.get(url, {"Authorization": f"Bearer {token}"})
+        if len(response.body) > self.max_response_bytes:
+            raise too_large(self.max_response_bytes, response.status)
         usage = parse_usage(response.headers)
         if 200 <= response.status < 300 and _plain_json(response.body):
-            return Reply(response.status, response.body, usage)
+            body = response.body
+            if b'"error"' in body and token and token.encode() in body:
+                # An error object further in is raised by the decoder, which knows no token.
+                body = body.replace(token.encode(), REDACTED.encode())
+            return Reply(response.status, body, usage)
         raise _redact(_error(response, usage), token)
+
+
+def too_large(cap: int, status: int | None = None) -> DecodeError:
+    """The failure of a body past the cap (the transport stops reading there; the client checks
+    again for any transport)."""
+    return DecodeError(f"answer larger than {_size(cap)} ([graph] max_response_bytes)", status=status,
+                       complete=True)
+
+
+def _size(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def _cut(text: str, token: str = "", limit: int = 80) -> str:
+    """Text from an answer, for a message: the token (should it hold it) redacted, then cut to a
+    sane length."""
+    if token:
+        text = text.replace(token, REDACTED)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _is_token(pair: str) -> bool:

@@ -12,7 +12,17 @@ objects; records are built straight from them, with the context of the call that
   per hour with dimension key "hour", and without ``end_time`` the first value (media lifetime).
 
 An item without a value yields nothing, ``{"data": []}`` yields nothing, unknown fields are
-ignored, and a body that is not insights JSON (cut short, say) raises DecodeError.
+ignored, and a body that is not insights JSON (cut short, a 200 without ``data``, an error object
+at its top level) raises DecodeError (or the GraphError it states).
+
+Values are read by what the catalog says the metric is: an object value (hour -> count) only for
+a metric whose ``object_value`` is set (``online_followers``), and a number for no such metric
+(a time series entry; a lone lifetime value is not looked up, it is the hot path of media, and no
+media metric is object-valued). An object where a number is due
+(``{"value": {"a": 1}}`` for a media's ``reach``) fails the whole unit with
+``DecodeError(complete=True)`` naming the metric, rather than dropping that one item: a unit's
+records are all or nothing, and a record invented from it (an "hour" breakdown that is not one)
+or a silently missing metric would both be wrong data.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
+from .. import catalog
 from ..days import iso
+from ..errors import DecodeError
 from ..records import Record
 from .wire import Insight, TotalValue, decode_insights
 
@@ -103,16 +115,26 @@ def _breakdowns(name: str, period: str | None, total: TotalValue, template: Reco
 
 def _values(item: Insight, template: Record, out: list[Record]) -> None:
     name, period = item.name, item.period
+    object_valued = (template.object_type, name) in _OBJECT_VALUED
     for point in item.values:
         value, end_time = point.value, point.end_time
         if type(value) is dict:
+            if not object_valued:
+                raise DecodeError(f"bad insights body: {template.object_type} metric {name!r} has an object "
+                                  f"value where the catalog expects a number", complete=True)
             out.extend(replace(template, metric=name, period=period, value=v, end_time=end_time,
                                dimension_keys=_HOUR, dimension_values=(hour,))
                        for hour, v in value.items() if v is not None)
         elif value is not None:
+            if object_valued:
+                raise DecodeError(f"bad insights body: {template.object_type} metric {name!r} has a number "
+                                  f"where the catalog expects an object (hour -> count)", complete=True)
             out.append(replace(template, metric=name, period=period, value=value, end_time=end_time))
             if end_time is None:
                 return  # a lifetime value: the first is the value
 
 
 _HOUR = ("hour",)
+_OBJECT_VALUED = frozenset((m.level, m.name) for m in (*catalog.ACCOUNT_METRICS, *catalog.MEDIA_METRICS)
+                           if m.object_value)
+"""(level, metric) whose value is an object: hour -> count (``online_followers``)."""

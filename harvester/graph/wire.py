@@ -9,11 +9,26 @@ Shapes of insights (Meta's Graph API insights reference): ``values[]`` (``value`
 ``total_value`` (``value`` and ``breakdowns[].dimension_keys`` / ``results[].dimension_values``,
 keys possibly more than one), a ``value`` that is an object (``online_followers``: hour -> count),
 a missing ``value``, and an empty ``data``.
+
+An answer is data only when its decoded shape is (issue 10, point 7): insights and media pages
+need their ``data`` list, the account node its ``id``; an ``error`` object anywhere at the top
+level of a 200 body raises the :class:`~harvester.errors.GraphError` it states (a field of each
+Struct, so normal bodies are parsed once). Whatever the body (cut short, HTML, nested 100,000
+levels deep), a decoder raises only DecodeError or GraphError: never RecursionError or a msgspec
+exception. ``DecodeError.complete`` says whether the JSON was whole (wrong shape: asking again
+will not change it) or cut short / not JSON.
+
+Media pages are decoded whole first (the fast path); only when that fails is each item of
+``data`` decoded alone, so that one bad item costs that item, not the page. Items whose ``id``
+is not a Graph id (1 to 32 ASCII digits) are dropped too: every dropped item is named in
+``MediaPage.rejected``. A repeated id is kept: the jobs plan each media once per run, across
+pages, edges and accounts, and count the repeats.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeVar
+import re
+from typing import Any, Iterable, Mapping, TypeVar
 
 import msgspec
 
@@ -54,7 +69,8 @@ class Insight(msgspec.Struct, gc=False):
 
 
 class Insights(msgspec.Struct, gc=False):
-    data: list[Insight] = []
+    data: list[Insight]
+    error: ErrorObject | None = None
 
 
 # --- discovery -----------------------------------------------------------------------------
@@ -65,6 +81,7 @@ class AccountNode(msgspec.Struct, gc=False):
     username: str | None = None
     followers_count: int | None = None
     media_count: int | None = None
+    error: ErrorObject | None = None
 
 
 class MediaItem(msgspec.Struct, gc=False):
@@ -85,10 +102,20 @@ class Paging(msgspec.Struct, gc=False):
 
 
 class MediaPage(msgspec.Struct, gc=False):
-    data: list[MediaItem] = []
+    data: list[MediaItem]
     paging: Paging | None = None
+    error: ErrorObject | None = None
     rejected: list[str] = []
-    """Why items of the page were left out (filled by the decoder, never by the API)."""
+    """Items dropped from ``data``, each with its reason ("item 3: id '../../me/accounts' is not
+    a Graph id"); set by :func:`decode_media_page`, whatever the body says."""
+
+
+class _RawPage(msgspec.Struct, gc=False):
+    """A media page whose items are decoded one by one (the slow path, after a failure)."""
+
+    data: list[msgspec.Raw]
+    paging: Paging | None = None
+    error: ErrorObject | None = None
 
 
 # --- errors and usage ----------------------------------------------------------------------
@@ -128,34 +155,127 @@ class _UsageFigures(msgspec.Struct):
 _INSIGHTS = msgspec.json.Decoder(Insights)
 _ACCOUNT = msgspec.json.Decoder(AccountNode)
 _MEDIA_PAGE = msgspec.json.Decoder(MediaPage)
+_RAW_PAGE = msgspec.json.Decoder(_RawPage)
+_MEDIA_ITEM = msgspec.json.Decoder(MediaItem)
 _ERROR = msgspec.json.Decoder(ErrorBody)
 _APP_USAGE = msgspec.json.Decoder(_UsageFigures)
 _BUC_USAGE = msgspec.json.Decoder(dict[str, list[_UsageFigures]])
 
+GRAPH_ID = re.compile(r"[0-9]{1,32}")
+"""What a Graph id is: digits (an id from an answer goes into a URL path)."""
+
+
+def is_graph_id(text: object) -> bool:
+    return isinstance(text, str) and GRAPH_ID.fullmatch(text) is not None
+
 
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str, status: int | None = 200) -> T:
-    """Decode or raise DecodeError naming what was expected and where the body went wrong."""
+    """Decode or raise DecodeError naming what was expected and where the body went wrong
+    (msgspec's own words: ``Expected `int`, got `str` - at `$.data[0].values[0].value` ``)."""
     try:
         return decoder.decode(body)
-    except msgspec.DecodeError as exc:  # also msgspec.ValidationError
-        raise DecodeError(f"bad {what} body ({len(body)} bytes): {exc}", status=status) from exc
+    except msgspec.ValidationError as exc:   # whole JSON, wrong shape
+        failure, complete = f"{exc}", True
+    except msgspec.DecodeError as exc:       # cut short, or not JSON at all
+        failure, complete = f"{exc}", False
+    except RecursionError:                   # whole JSON nested deeper than any answer
+        failure, complete = "nested too deep to decode", True
+    # Raised outside the handler: no msgspec or RecursionError context travels with it.
+    raise DecodeError(f"bad {what} body ({len(body)} bytes): {failure}", status=status, complete=complete)
+
+
+def _data(decoder: msgspec.json.Decoder[T], body: bytes, what: str) -> T:
+    """A 200 body of data: decoded, and not an error object (wherever it sits at the top level)."""
+    try:
+        result = _decode(decoder, body, what)
+    except DecodeError as exc:
+        if exc.complete:        # the wrong shape may be an error body without the data's fields
+            stated = _stated_error(body)
+            if stated is not None:
+                raise stated from None
+        raise
+    error = result.error  # type: ignore[attr-defined]
+    if error is not None:
+        raise _graph_error(200, error, None)
+    return result
+
+
+def _stated_error(body: bytes) -> GraphError | None:
+    try:
+        return _graph_error(200, _ERROR.decode(body).error, None)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def decode_insights(body: bytes) -> Insights:
-    return _decode(_INSIGHTS, body, "insights")
+    try:                                # the hot path: one decode and one attribute test
+        insights = _INSIGHTS.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return _data(_INSIGHTS, body, "insights")     # raises, with the reason
+    if insights.error is not None:
+        raise _graph_error(200, insights.error, None)
+    return insights
 
 
 def decode_account(body: bytes) -> AccountNode:
-    return _decode(_ACCOUNT, body, "account")
+    return _data(_ACCOUNT, body, "account")
 
 
 def decode_media_page(body: bytes) -> MediaPage:
-    return _decode(_MEDIA_PAGE, body, "media page")
+    """The page, its bad items dropped and named in ``rejected`` (see the module's docstring)."""
+    try:
+        page = _data(_MEDIA_PAGE, body, "media page")
+    except DecodeError as exc:
+        if not exc.complete:
+            raise
+        return _item_by_item(body, exc)
+    page.rejected = []
+    if not all(is_graph_id(item.id) for item in page.data):
+        page.data = _screened(enumerate(page.data), page.rejected)
+    return page
+
+
+def _item_by_item(body: bytes, failure: DecodeError) -> MediaPage:
+    """The slow path: each item decoded alone; the page fails only if its frame is wrong."""
+    try:
+        raw = _RAW_PAGE.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        raise failure from None
+    if raw.error is not None:
+        raise _graph_error(200, raw.error, None)
+    rejected: list[str] = []
+    items: list[tuple[int, MediaItem]] = []
+    for index, item in enumerate(raw.data):
+        try:
+            items.append((index, _MEDIA_ITEM.decode(item)))
+        except msgspec.DecodeError as exc:
+            rejected.append(f"item {index}: {exc}")
+        except RecursionError:
+            rejected.append(f"item {index}: nested too deep to decode")
+    return MediaPage(data=_screened(items, rejected), paging=raw.paging, rejected=rejected)
+
+
+def _screened(items: Iterable[tuple[int, MediaItem]], rejected: list[str]) -> list[MediaItem]:
+    """The items whose id is a Graph id; the others named in ``rejected``."""
+    kept: list[MediaItem] = []
+    for index, item in items:
+        if is_graph_id(item.id):
+            kept.append(item)
+        else:
+            rejected.append(f"item {index}: id {_quoted(item.id)} is not a Graph id (1 to 32 digits)")
+    return kept
+
+
+def _quoted(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def decode_error(status: int, body: bytes, usage: Usage | None = None) -> GraphError:
     """The GraphError an error body states; DecodeError (raised) if it is not one (HTML, cut)."""
-    err = _decode(_ERROR, body, f"error (HTTP {status})", status).error
+    return _graph_error(status, _decode(_ERROR, body, f"error (HTTP {status})", status).error, usage)
+
+
+def _graph_error(status: int, err: ErrorObject, usage: Usage | None) -> GraphError:
     return GraphError(status=status, code=err.code, subcode=err.error_subcode, message=err.message,
                       type=err.type, is_transient=err.is_transient, user_title=err.error_user_title,
                       fbtrace_id=err.fbtrace_id, usage=usage)
@@ -167,12 +287,19 @@ def parse_usage(headers: Mapping[str, str]) -> Usage | None:
     None when neither header is present or readable: a missing header is not 0 %. A header that
     is not valid JSON is ignored, never fatal.
     """
-    figures = _app_usage(_header(headers, "x-app-usage")) + _buc_usage(_header(headers, "x-business-use-case-usage"))
+    figures = [f for f in _app_usage(_header(headers, "x-app-usage"))
+               + _buc_usage(_header(headers, "x-business-use-case-usage")) if _sane(f)]
     if not figures:
         return None
     percent = max(max(f.call_count, f.total_time, f.total_cputime) for f in figures)
     regain = max(f.estimated_time_to_regain_access for f in figures)
     return Usage(percent=int(-(-percent // 1)), regain_seconds=float(regain) * 60.0)
+
+
+def _sane(f: _UsageFigures) -> bool:
+    """Finite figures only: ``1e999`` or a 400-digit count would break the arithmetic below."""
+    return all(-1e12 < v < 1e12 for v in   # False for inf and NaN too; exact for big ints
+               (f.call_count, f.total_time, f.total_cputime, f.estimated_time_to_regain_access))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -187,7 +314,7 @@ def _app_usage(value: str | None) -> list[_UsageFigures]:
         return []
     try:
         return [_APP_USAGE.decode(value)]
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):   # RecursionError: nested 100,000 levels deep
         return []
 
 
@@ -196,5 +323,5 @@ def _buc_usage(value: str | None) -> list[_UsageFigures]:
         return []
     try:
         return [f for figures in _BUC_USAGE.decode(value).values() for f in figures]
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return []

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from .app import SimulatorServer
+from .hostile import KINDS as HOSTILE_KINDS
 from .server import SimulatorSettings
 from .world import World, WorldSpec
 
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--media-per-account", type=int, default=100, help="mean media per account")
     p.add_argument("--faults", type=float, default=0.0, help="share of calls answered with a fault, 0..1")
     p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="mean latency per call in ms")
+    p.add_argument("--hostile", type=_hostile, default=(), metavar="KIND,...",
+                   help=f"hostile answers, applied to every answer they fit: {', '.join(HOSTILE_KINDS)}")
     p.add_argument("--calls-per-window", type=int, default=200, help="calls per token per rolling window")
     p.add_argument("--window-seconds", type=float, default=3600, help="length of the rolling window")
     p.add_argument("--app-calls-per-window", type=int, default=None, help="calls of all tokens per window")
@@ -56,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
                         "hour; give the world file's now to serve the same world again later)")
     p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
     return p
+
+
+def _hostile(text: str) -> tuple[str, ...]:
+    """``--hostile``: kinds of :mod:`harvester.simulator.hostile`, comma-separated."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in HOSTILE_KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)} is not a hostile kind; "
+                                         f"choose from {', '.join(HOSTILE_KINDS)}")
+    return kinds
 
 
 def _moment(text: str) -> float:
@@ -97,7 +110,7 @@ async def _serve(args: argparse.Namespace) -> int:
                             revoked_tokens=args.revoked_tokens, now=args.now))
     settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                                  app_calls_per_window=args.app_calls_per_window, faults=args.faults,
-                                 latency_ms=args.latency)
+                                 latency_ms=args.latency, hostile=args.hostile)
     server = SimulatorServer(world, settings, host=args.host, port=args.port)
     try:
         await server.start()
@@ -119,7 +132,8 @@ def describe(world: World, url: str, settings: SimulatorSettings) -> str:
     """The banner: where to call, with which token, for which accounts."""
     lines = [f"simulator listening on {url}",
              f"  rate limit {settings.calls_per_window} calls per token per {settings.window_seconds:g} s, "
-             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms",
+             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms"
+             + (f", hostile {', '.join(settings.hostile)}" if settings.hostile else ""),
              f"  {'token':<40} {'kind':<10} accounts"]
     for token in world.tokens:
         state = " (revoked)" if token.revoked else ""

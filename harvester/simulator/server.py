@@ -20,6 +20,7 @@ from .api import GraphApi
 from .counters import Counters
 from .errors import Reply, graph_error
 from .faults import Drop, Faults, Truncate, fault_reply, truncate
+from .hostile import Hostile
 from .ratelimit import RateLimits
 from .world import TokenInfo, World, WorldSpec
 
@@ -40,6 +41,8 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """Mean of the (exponential) latency added to every call."""
     fault_seed: int | None = None
     """Seed of faults and latency; None: the world's seed."""
+    hostile: tuple[str, ...] = ()
+    """Hostile kinds (``hostile.KINDS``) applied to every answer they fit."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -68,6 +71,7 @@ class Simulator:
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
         self.faults = Faults(self.world.spec.seed if s.fault_seed is None else s.fault_seed, s.faults, s.latency_ms)
         self.counters = Counters(a for t in self.world.tokens for a in t.account_ids)
+        self.hostile = Hostile(s.hostile, world=self.world)
 
     async def serve(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
                     *, base_url: str | None = None) -> Reply | Drop | Truncate:
@@ -84,7 +88,8 @@ class Simulator:
             await asyncio.sleep(decision.latency)
         if method.upper() != "GET":
             return self._count(graph_error(400, 100, f"Unsupported {method.lower()} request."), verdict.headers)
-        return self._count(self._answer(decision.kind, path, query, token, base_url), verdict.headers)
+        answer = self._count(self._answer(decision.kind, path, query, token, base_url), verdict.headers)
+        return self.hostile.apply(path, query, answer, base_url or self.base_url) if self.hostile.kinds else answer
 
     def _answer(self, fault: str | None, path: str, query: Mapping[str, str], token: TokenInfo,
                 base_url: str | None) -> Reply | Drop | Truncate:
