@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from .config import Config, load_config, parse_config, read_toml
+from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILURES = 0, 1, 2, 3
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
-    status.add_argument("--runs", type=int, default=5, help="how many runs to list (default 5)")
+    status.add_argument("--runs", type=_positive, default=5, help="how many runs to list (default 5)")
     status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
@@ -77,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -89,6 +99,9 @@ def _date(text: str) -> date:
 
 def _cmd_validate(args) -> int:
     config = load_config(args.config)
+    problems = paths.check(config)
+    if problems:
+        raise ConfigError(problems)
     window = config.window
     print(f"{args.config}: ok: {len(config.accounts)} accounts over {len(config.token_keys())} tokens, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
@@ -142,23 +155,20 @@ def _cmd_demo(args) -> int:
 async def _run(config: Config, **kwargs) -> int:
     from .harvest import Harvester
     from .progress import Progress
-    from .state import StateStore
 
-    state = StateStore(config.state.path)
-    try:
-        async with Harvester(config, state=state, **kwargs) as harvester:
-            stopped = _on_signals(harvester)
-            progress = asyncio.create_task(Progress(harvester).run())
-            try:
-                summary = await harvester.run()
-            except HarvesterError as exc:
-                print(f"aborted: {exc}", file=sys.stderr)
-                return EXIT_ABORTED
-            finally:
-                progress.cancel()
-                await asyncio.gather(progress, return_exceptions=True)
-    finally:
-        state.close()
+    async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
+        stopped = _on_signals(harvester)
+        progress = asyncio.create_task(Progress(harvester).run())
+        try:
+            summary = await harvester.run()
+        except ConfigError:
+            raise                               # a start-up problem (paths, state, lock): exit 2
+        except HarvesterError as exc:
+            print(f"aborted: {exc}", file=sys.stderr)
+            return EXIT_ABORTED
+        finally:
+            progress.cancel()
+            await asyncio.gather(progress, return_exceptions=True)
     if stopped:
         summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
     print(summary.render(), file=sys.stderr)

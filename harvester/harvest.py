@@ -38,6 +38,8 @@ from .records import Record
 from .schedule.scheduler import Scheduler
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
+from .config import paths
+from .lock import RunLock
 from .state import StateStore
 from .summary import Outcome, Stats
 
@@ -134,6 +136,8 @@ class Harvester:
         self._client: GraphClient | None = None
         self._sink = sink
         self._state = state
+        self._own_state = state is None     # then run() opens the config's [state] path itself
+        self._lock: RunLock | None = None
         self.kind = kind
         self.resumed = False
         self._pending: dict[str, tuple[str, str, str]] = {}  # unit id -> (status, account, label) until committed
@@ -164,6 +168,11 @@ class Harvester:
         await asyncio.gather(*self._producers, return_exceptions=True)
         if self._own_transport and self._transport is not None:
             await self._transport.close()
+        if self._own_state and self._state is not None:
+            self._state.close()
+            self._state = None
+        if self._lock is not None:
+            self._lock.release()
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -197,12 +206,17 @@ class Harvester:
         With a state store, an unfinished run of the same work is resumed: its committed units
         are not called again and whatever it wrote without committing is removed first.
         """
-        if self._state is not None:
-            self._open_state()
-        sink = self.sink()
-        if self._state is not None:
+        self._start_state()
+        self._open_state()
+        try:
+            sink = self.sink()
             removed = sink.recover(self._state.committed_parts(self.run_id))
-            self.stats.inc("sink/uncommitted_removed", len(removed))
+        except OSError as exc:
+            if not self.resumed:
+                self._state.forget_run(self.run_id)     # nothing ran: leave no run marked running
+            raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
+                              f"{exc.strerror or exc} ({exc.filename})") from None
+        self.stats.inc("sink/uncommitted_removed", len(removed))
 
         async def emit(job: InsightsJob, records: Sequence[Record]) -> None:
             sink.write(job.unit.id, records)
@@ -223,6 +237,19 @@ class Harvester:
             self._state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
                                    summary=msgspec.json.encode(summary))
         return summary
+
+    def _start_state(self) -> None:
+        """Lock the state file (one run at a time per state file), then open it: the config's
+        [state] path unless a store was given. Any OS or SQLite error here is a ConfigError
+        naming the path, raised before anything is marked running."""
+        state_path = self._state.path if self._state is not None else Path(self.config.state.path)
+        paths.prepare(self.config, state_path, output=False)
+        if self._lock is None:
+            self._lock = RunLock(state_path)
+        self._lock.acquire()
+        if self._state is None:
+            self._state = StateStore(state_path)
+        paths.prepare(self.config, None, output=self._sink is None)
 
     def _open_state(self) -> None:
         window = self.config.window

@@ -84,8 +84,15 @@ class RunInfo(msgspec.Struct, frozen=True):
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
+        if self.path.is_dir():
+            raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise StateError(f"{self.path}: cannot open the state file: {why}; expected a writable file path "
+                             "for [state] path") from None
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
@@ -136,6 +143,13 @@ class StateStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
             (run_id, kind, fingerprint, config_path, since, until, time.time()))
         return self.run(run_id)
+
+    def forget_run(self, run_id: str) -> None:
+        """Remove a run that never started its work (a start-up failure right after open_run)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            for table in ("runs", "units", "parts", "accounts", "tokens"):
+                self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
     def run(self, run_id: str) -> RunInfo:
         row = self.db.execute(
