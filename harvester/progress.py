@@ -21,9 +21,9 @@ def _fmt_seconds(seconds: float | None) -> str:
 
 
 class Progress:
-    def __init__(self, harvester, *, stream: TextIO = sys.stderr, interval: float | None = None):
+    def __init__(self, harvester, *, stream: TextIO | None = None, interval: float | None = None):
         self.harvester = harvester
-        self.stream = stream
+        self.stream = stream = sys.stderr if stream is None else stream     # the current one, not import time's
         self.live = stream.isatty()
         self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
         self._lines = 0

@@ -62,3 +62,67 @@ async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, sim
     out = (await proc.communicate())[0].decode()
     assert proc.returncode == 0
     assert "backfill" in out and "finished" in out and f"{since} .. {until}" in out
+
+
+def _config_with_paths(tmp_path, monkeypatch, *, output: str, state: str):
+    world = World(WorldSpec(seed=1, accounts=2))
+    for t in world.tokens:
+        monkeypatch.setenv(f"TOKEN_{t.index}", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
+    text = config.read_text()
+    text = text.replace(f'path = "{tmp_path / "out"}"', f'path = "{output}"')
+    text = text.replace(f'path = "{tmp_path / "state.sqlite"}"', f'path = "{state}"')
+    config.write_text(text)
+    return config
+
+
+def _runs(state_path) -> list:
+    from harvester.state import StateStore
+    store = StateStore(state_path)
+    try:
+        return store.runs()
+    finally:
+        store.close()
+
+
+def test_an_output_path_under_a_regular_file_is_a_message_in_validate_and_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "file" / "out"),
+                                state=str(tmp_path / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert (f"[output] path = '{tmp_path / 'file' / 'out'}': cannot create the directory "
+            f"{tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a regular file") in err
+    assert not (tmp_path / "state.sqlite").exists()               # validate creates nothing
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "[output] path" in err and "Not a directory" in err and "Traceback" not in err
+    assert _runs(tmp_path / "state.sqlite") == []                 # nothing marked running
+
+
+def test_an_output_path_that_cannot_be_created_is_a_message(tmp_path, capsys, monkeypatch):
+    config = _config_with_paths(tmp_path, monkeypatch, output="/proc/harvester-out",
+                                state=str(tmp_path / "state.sqlite"))
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "[output] path = '/proc/harvester-out': cannot be used: " in err
+    assert "Traceback" not in err
+    assert _runs(tmp_path / "state.sqlite") == []
+
+
+def test_a_state_path_that_is_a_directory_is_a_message_in_validate_and_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "state").mkdir()
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"), state=str(tmp_path / "state"))
+    assert main(["validate", "--config", str(config)]) == 2
+    assert f"[state] path = '{tmp_path / 'state'}': {tmp_path / 'state'} is a directory" in capsys.readouterr().err
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'state'} is a directory" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_accepts_paths_that_can_be_created(tmp_path, capsys, monkeypatch):
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "a" / "out"),
+                                state=str(tmp_path / "b" / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 0, capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
