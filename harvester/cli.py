@@ -169,11 +169,40 @@ async def _run(config: Config, **kwargs) -> int:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
+    directory = Path(config.output.path) / harvester.run_id
+    summary = msgspec.structs.replace(summary, outcomes_file=_write_outcomes(directory, harvester.stats))
     if stopped:
         summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
+        _record_exit_code(config, harvester.run_id, summary.exit_code)
     print(summary.render(), file=sys.stderr)
-    _write_summary(Path(config.output.path) / harvester.run_id / "summary.json", summary)
+    _write_summary(directory / "summary.json", summary)
     return summary.exit_code
+
+
+def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
+    """A stopped run ends with its signal's code (130/143): the state says so too, for status."""
+    from .state import StateStore
+    state = StateStore(config.state.path)
+    try:
+        state.set_exit_code(run_id, exit_code)
+    finally:
+        state.close()
+
+
+def _write_outcomes(directory: Path, stats) -> str | None:
+    """Every skipped and failed unit of the attempt, one JSON object a line, written atomically
+    beside summary.json (which lists only the first ones); its file name, or None if there are none."""
+    if not stats.outcomes:
+        return None
+    encoder = msgspec.json.Encoder()
+    lines = b"".join(encoder.encode({"outcome": kind, **msgspec.structs.asdict(o)}) + b"\n"
+                     for kind, o in stats.outcomes)
+    path = directory / "outcomes.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(lines)
+    tmp.replace(path)
+    return path.name
 
 
 def _on_signals(harvester) -> list[signal.Signals]:

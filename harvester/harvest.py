@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from . import summary as summary_mod
 from .config import Config
 from .days import iso
 from .discover import PRIORITY_INSIGHTS, AccountJob
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 from .graph.client import GraphClient, Params, Reply
 from .graph.flatten import flatten
 from .graph.policy import Action, Decision
@@ -138,6 +139,7 @@ class Harvester:
         self._state = state
         self._own_state = state is None     # then run() opens the config's [state] path itself
         self._lock: RunLock | None = None
+        self.earlier_attempts: list[summary_mod.Attempt] = []   # of a resumed run, from the state
         self.kind = kind
         self.resumed = False
         self._pending: dict[str, tuple[str, str, str]] = {}  # unit id -> (status, account, label) until committed
@@ -207,7 +209,12 @@ class Harvester:
         are not called again and whatever it wrote without committing is removed first.
         """
         self._start_state()
-        self._open_state()
+        try:
+            self._open_state()
+        except sqlite3.Error as exc:
+            raise StateError(f"{self._state.path}: cannot open the run in the state file: {exc}") from None
+        self.earlier_attempts = [summary_mod.Attempt(*a) for a in self._state.attempts(self.run_id)]
+        self._state.begin_attempt(self.run_id, lambda: self.stats.counters)
         try:
             sink = self.sink()
             removed = sink.recover(self._state.committed_parts(self.run_id))
