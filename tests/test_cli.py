@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 
+import pytest
+
 from harvester.cli import main
 from harvester.days import from_unix
 from harvester.sinks import manifest
@@ -126,3 +128,46 @@ def test_validate_accepts_paths_that_can_be_created(tmp_path, capsys, monkeypatc
                                 state=str(tmp_path / "b" / "state.sqlite"))
     assert main(["validate", "--config", str(config)]) == 0, capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_status_rejects_runs_below_one(tmp_path, capsys):
+    assert main(["status", "--config", "x.toml", "--runs", "0"]) == 2
+    assert "argument --runs: '0' is not a whole number >= 1" in capsys.readouterr().err
+    assert main(["status", "--config", "x.toml", "--runs", "-3"]) == 2
+
+
+@pytest.mark.slow
+async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_every_outcome(tmp_path, simulator_server):
+    import asyncio
+    import signal
+
+    import msgspec
+
+    from test_resume import checkpointed
+
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
+    config = write_config(tmp_path / "harvest.toml", world, server.url)
+    env = token_env(world)
+    proc = await harvester("run", "--config", str(config), env=env)
+    while checkpointed(tmp_path / "state.sqlite") == 0:
+        await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert await proc.wait() == 143, (await proc.stderr.read()).decode()
+    proc = await harvester("status", "--config", str(config), env={}, capture=True)
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0
+    assert " stopped " in out and out.splitlines()[1].endswith("/ 143"), out
+
+    proc = await harvester("run", "--config", str(config), env=env)
+    stderr = (await proc.stderr.read()).decode()
+    assert await proc.wait() == 0, stderr
+    assert "attempts: 2" in stderr
+    (run_dir,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    summary = msgspec.json.decode((run_dir / "summary.json").read_bytes())
+    assert summary["attempts"] == 2 and summary["outcomes_file"] == "outcomes.jsonl"
+    lines = [msgspec.json.decode(line) for line in (run_dir / "outcomes.jsonl").read_bytes().splitlines()]
+    skipped = [o for o in lines if o["outcome"] == "skipped"]
+    assert len(skipped) == sum(summary["skipped_by_reason"].values()) > 0
+    assert len(summary["skipped"]) + summary["skipped_left_out"] == len(skipped)
+    assert {"code", "subcode", "type", "message", "reason", "label"} <= skipped[0].keys()
