@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (UTC)")
     backfill.add_argument("--until", required=True, type=_date, help="day after the last, YYYY-MM-DD (UTC)")
     backfill.add_argument("--estimate", action="store_true", help="print the time each token needs, call nothing")
+    backfill.add_argument("--media-per-account", type=_positive, default=None,
+                          help="media assumed for an account the state has not seen (default 100)")
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
@@ -115,10 +117,22 @@ def _cmd_run(args) -> int:
 def _cmd_backfill(args) -> int:
     config = backfill_config(args.config, args.since, args.until)
     from .estimate import estimate, render
-    print(render(estimate(config)), file=sys.stderr)
+    print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
     return asyncio.run(_run(config, kind="backfill"))
+
+
+def _known_media(config: Config) -> dict[str, dict[str, int]]:
+    """The media earlier runs saw, per account and product type, from the state (read only)."""
+    from .state import StateStore
+    if paths.state_problem(config.state.path) or not Path(config.state.path).is_file():
+        return {}
+    state = StateStore(config.state.path)
+    try:
+        return state.media_counts()
+    finally:
+        state.close()
 
 
 def backfill_config(path: str, since: date, until: date) -> Config:

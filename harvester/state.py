@@ -285,6 +285,14 @@ class StateStore:
         return dict(self.db.execute(f"SELECT media_id, harvested_at FROM media WHERE media_id IN ({marks}) "
                                     "AND run_id IS NOT ?", (*media_ids, run_id)))
 
+    def media_counts(self) -> dict[str, dict[str, int]]:
+        """account id -> product type -> media the state has seen (for the backfill estimate)."""
+        counts: dict[str, dict[str, int]] = {}
+        for account, product, n in self.db.execute(
+                "SELECT account_id, COALESCE(product_type, 'FEED'), COUNT(*) FROM media GROUP BY 1, 2"):
+            counts.setdefault(account, {})[product] = n
+        return counts
+
     # -- reports ----------------------------------------------------------------------------
 
     def unit_counts(self, run_id: str) -> dict[str, int]:
