@@ -98,6 +98,9 @@ class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._attempt: tuple[str, int, float, Callable[[], Mapping[str, float]]] | None = None
+        self._checkpointed: dict[str, int] = {}
+        """This attempt's records and units as committed: what a killed attempt wrote after its
+        last commit is removed and written again by the next one, so it is not counted."""
         if self.path.is_dir():
             raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
         try:
@@ -199,6 +202,7 @@ class StateStore:
                                   (run_id,)).fetchone()
         self.db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, '{}')", (run_id, last + 1, now, now))
         self._attempt = (run_id, last + 1, now, counters)
+        self._checkpointed = {"records/written": 0, "units/done": 0, "units/skipped": 0}
         return last + 1
 
     def attempts(self, run_id: str, *, before: int | None = None) -> list[tuple[int, float, dict[str, float]]]:
@@ -213,15 +217,7 @@ class StateStore:
             return
         run_id, attempt, started, counters = self._attempt
         saved = dict(counters())
-        # Records and units as checkpointed, not as written: what a killed attempt wrote after its
-        # last commit is removed and written again by the next one.
-        (saved["records/written"],) = self.db.execute(
-            "SELECT COALESCE(SUM(records), 0) FROM parts WHERE run_id = ? AND committed_at >= ?",
-            (run_id, started)).fetchone()
-        for status in ("done", "skipped"):
-            (saved[f"units/{status}"],) = self.db.execute(
-                "SELECT COUNT(*) FROM units WHERE run_id = ? AND status = ? AND updated_at >= ?",
-                (run_id, status, started)).fetchone()
+        saved.update(self._checkpointed)    # records and units as checkpointed, not as written (see commit)
         self.db.execute("UPDATE attempts SET updated_at = ?, counters = ? WHERE run_id = ? AND attempt = ?",
                         (time.time(), msgspec.json.encode(saved).decode(), run_id, attempt))
 
@@ -252,6 +248,11 @@ class StateStore:
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
+            if self._attempt is not None and self._attempt[0] == run_id:
+                self._checkpointed["records/written"] += records
+                for status, _, _ in units.values():
+                    if status in ("done", "skipped"):
+                        self._checkpointed[f"units/{status}"] += 1
             self._save_attempt()
 
     def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
