@@ -26,7 +26,7 @@ import msgspec
 
 from . import refresh
 from . import summary as summary_mod
-from .config import Config
+from .config import Config, paths
 from .days import iso
 from .discover import PRIORITY_INSIGHTS, AccountJob
 from .errors import ConfigError, StateError
@@ -39,7 +39,6 @@ from .records import Record
 from .schedule.scheduler import Scheduler
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
-from .config import paths
 from .lock import RunLock
 from .state import StateStore
 from .summary import Outcome, Stats

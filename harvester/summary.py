@@ -65,6 +65,7 @@ class Outcome(msgspec.Struct, frozen=True):
         return ", ".join(parts)
 
 
+SKIP_REASON = "skipped/reason/"
 SKIPPED_EXAMPLES = 100
 """Skipped units are expected (and can be many): counted by reason, with this many examples."""
 FAILED_EXAMPLES = 100
@@ -92,6 +93,7 @@ class Stats:
         self.skipped_by_reason[outcome.reason] += 1
         self.outcomes.append(("skipped", outcome))
         self.inc("units/skipped")
+        self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
 
     def fail(self, outcome: Outcome) -> None:
         self.failed.append(outcome)
@@ -149,7 +151,8 @@ class RunSummary(msgspec.Struct):
     skipped_left_out: int = 0
     failed_left_out: int = 0
     outcomes_file: str | None = None
-    """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json."""
+    """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
+    (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
 
     def render(self) -> str:
         c = self.counters
@@ -194,6 +197,10 @@ def _add(counters: Iterable[dict[str, float]]) -> dict[str, float]:
     return dict(total)
 
 
+def _by_reason(counters: dict[str, float]) -> dict[str, int]:
+    return {k[len(SKIP_REASON):]: int(v) for k, v in counters.items() if k.startswith(SKIP_REASON)}
+
+
 def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     """The summary of the whole run: this attempt's stats plus what ``earlier`` attempts left in
     the state (default: ``harvester.earlier_attempts``, set when the run was opened)."""
@@ -216,6 +223,6 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         seconds=sum(a.seconds for a in earlier) + (finished - started),
         records=int(counters.get("records/written", 0)), units=units,
         counters=counters, skipped=stats.skipped, failed=stats.failed[:FAILED_EXAMPLES],
-        skipped_by_reason=dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
-        skipped_left_out=max(0, int(stats.get("units/skipped")) - len(stats.skipped)),
+        skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
+        skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
         failed_left_out=max(0, len(stats.failed) - FAILED_EXAMPLES))
