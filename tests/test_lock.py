@@ -115,3 +115,14 @@ sys.stdin.read()
     assert mine.pid == os.getpid() and mine.host == socket.gethostname()
     lock.release()
     assert RunLock(state).holder() is None
+
+
+def test_status_says_which_process_runs_now(tmp_path):
+    from harvester.status import render
+    state = StateStore(tmp_path / "state.sqlite")
+    state.open_run("r1", kind="run", fingerprint="f", config_path=None, since=None, until=None)
+    assert "unfinished: `harvester run` with the same config resumes it" in render(state)
+    with RunLock(tmp_path / "state.sqlite"):
+        text = render(state)
+    state.close()
+    assert f"in progress now: pid {os.getpid()} on {socket.gethostname()}, running since " in text

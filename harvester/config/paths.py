@@ -30,7 +30,16 @@ def _creatable(path: Path, what: str) -> str | None:
         return f"cannot create {what} {path}: {base} is {kind}"
     if not os.access(base, os.W_OK | os.X_OK):
         return f"cannot create {what} {path}: no permission to write in {base}"
+    if _read_only(base):
+        return f"cannot create {what} {path}: {base} is on a read-only filesystem"
     return None
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def output_problem(path: str | os.PathLike) -> str | None:
