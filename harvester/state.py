@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import msgspec
 
 from .errors import StateError
+from .summary import clean_message
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -260,13 +261,14 @@ class StateStore:
                     type: str | None = None, message: str | None = None) -> None:
         """A unit given up, with the API's words (code, subcode, type, message) when it answered."""
         self.db.execute(
-            "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, updated_at, "
-            "last_subcode, last_type, last_message) "
+            "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, "
+            "updated_at, last_subcode, last_type, last_message) "
             "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
             "status = 'failed', attempts = excluded.attempts, last_code = excluded.last_code, "
             "last_error = excluded.last_error, updated_at = excluded.updated_at, last_subcode = excluded.last_subcode, "
             "last_type = excluded.last_type, last_message = excluded.last_message",
-            (run_id, unit_id, account_id, label, attempts, code, reason, time.time(), subcode, type, message))
+            (run_id, unit_id, account_id, label, attempts, code, reason, time.time(), subcode, type,
+             clean_message(message)))
 
     def set_token(self, run_id: str, token_key: str, status: str, reason: str | None = None) -> None:
         self.db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)", (run_id, token_key, status, reason))

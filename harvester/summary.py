@@ -26,7 +26,7 @@ MESSAGE_LIMIT = 300
 _TOKEN = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|access_token=[^&\s]+")
 
 
-def _clean(message: str | None) -> str | None:
+def clean_message(message: str | None) -> str | None:
     """The API's message, on one line, cut to MESSAGE_LIMIT, anything like a token redacted."""
     if not message:
         return None
@@ -52,7 +52,7 @@ class Outcome(msgspec.Struct, frozen=True):
         """The outcome of a policy Decision (reason, code, subcode, type, message)."""
         return cls(account_id, label, reason or decision.reason, getattr(decision, "code", None),
                    getattr(decision, "subcode", None), getattr(decision, "type", None),
-                   _clean(getattr(decision, "message", None)))
+                   clean_message(getattr(decision, "message", None)))
 
     def api_words(self) -> str:
         """``code 100/33, GraphMethodException: <message>``, or "" if the API said nothing."""

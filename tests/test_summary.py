@@ -68,4 +68,19 @@ def test_the_api_words_of_a_failure_reach_summary_json():
                     "Unsupported get request. Object with ID '1' does not exist")
     shown = msgspec.json.decode(msgspec.json.encode(words))
     assert shown["type"] == "GraphMethodException" and shown["message"].startswith("Unsupported get request")
-    assert words.api_words() == "code 100/33, GraphMethodException: Unsupported get request. Object with ID '1' does not exist"
+    assert words.api_words() == ("code 100/33, GraphMethodException: Unsupported get request. "
+                                 "Object with ID '1' does not exist")
+
+
+def test_the_api_message_is_cut_and_never_carries_a_token(tmp_path):
+    from harvester.state import StateStore
+    from harvester.summary import MESSAGE_LIMIT, clean_message
+    token = "EAAB" + "x" * 40
+    said = f"Invalid  OAuth\n access token {token} for ?access_token={token}&x=1 " + "y" * 1000
+    cleaned = clean_message(said)
+    assert token not in cleaned and len(cleaned) == MESSAGE_LIMIT and "\n" not in cleaned
+    state = StateStore(tmp_path / "state.sqlite")
+    state.unit_failed("r", "u", account_id="1", label="account 1", reason="invalid token", message=said)
+    (row,) = state.failed_outcomes("r")
+    state.close()
+    assert token not in row[-1] and token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")
