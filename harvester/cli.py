@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from .config import Config, load_config, parse_config, read_toml
+from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG = 0, 1, 2
@@ -58,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--since", required=True, type=_date, help="first day, YYYY-MM-DD (UTC)")
     backfill.add_argument("--until", required=True, type=_date, help="day after the last, YYYY-MM-DD (UTC)")
     backfill.add_argument("--estimate", action="store_true", help="print the time each token needs, call nothing")
+    backfill.add_argument("--media-per-account", type=_positive, default=None,
+                          help="media assumed for an account the state has not seen (default 100)")
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
-    status.add_argument("--runs", type=int, default=5, help="how many runs to list (default 5)")
+    status.add_argument("--runs", type=_positive, default=5, help="how many runs to list (default 5)")
     status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
@@ -77,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -89,6 +101,9 @@ def _date(text: str) -> date:
 
 def _cmd_validate(args) -> int:
     config = load_config(args.config)
+    problems = paths.check(config)
+    if problems:
+        raise ConfigError(problems)
     window = config.window
     print(f"{args.config}: ok: {len(config.accounts)} accounts over {len(config.token_keys())} tokens, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
@@ -102,10 +117,22 @@ def _cmd_run(args) -> int:
 def _cmd_backfill(args) -> int:
     config = backfill_config(args.config, args.since, args.until)
     from .estimate import estimate, render
-    print(render(estimate(config)), file=sys.stderr)
+    print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
     return asyncio.run(_run(config, kind="backfill"))
+
+
+def _known_media(config: Config) -> dict[str, dict[str, int]]:
+    """The media earlier runs saw, per account and product type, from the state (read only)."""
+    from .state import StateStore
+    if paths.state_problem(config.state.path) or not Path(config.state.path).is_file():
+        return {}
+    state = StateStore(config.state.path)
+    try:
+        return state.media_counts()
+    finally:
+        state.close()
 
 
 def backfill_config(path: str, since: date, until: date) -> Config:
@@ -142,28 +169,54 @@ def _cmd_demo(args) -> int:
 async def _run(config: Config, **kwargs) -> int:
     from .harvest import Harvester
     from .progress import Progress
-    from .state import StateStore
 
-    state = StateStore(config.state.path)
-    try:
-        async with Harvester(config, state=state, **kwargs) as harvester:
-            stopped = _on_signals(harvester)
-            progress = asyncio.create_task(Progress(harvester).run())
-            try:
-                summary = await harvester.run()
-            except HarvesterError as exc:
-                print(f"aborted: {exc}", file=sys.stderr)
-                return EXIT_ABORTED
-            finally:
-                progress.cancel()
-                await asyncio.gather(progress, return_exceptions=True)
-    finally:
-        state.close()
+    async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
+        stopped = _on_signals(harvester)
+        progress = asyncio.create_task(Progress(harvester).run())
+        try:
+            summary = await harvester.run()
+        except ConfigError:
+            raise                               # a start-up problem (paths, state, lock): exit 2
+        except HarvesterError as exc:
+            print(f"aborted: {exc}", file=sys.stderr)
+            return EXIT_ABORTED
+        finally:
+            progress.cancel()
+            await asyncio.gather(progress, return_exceptions=True)
+    directory = Path(config.output.path) / harvester.run_id
+    summary = msgspec.structs.replace(summary, outcomes_file=_write_outcomes(directory, harvester.stats))
     if stopped:
         summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
+        _record_exit_code(config, harvester.run_id, summary.exit_code)
     print(summary.render(), file=sys.stderr)
-    _write_summary(Path(config.output.path) / harvester.run_id / "summary.json", summary)
+    _write_summary(directory / "summary.json", summary)
     return summary.exit_code
+
+
+def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
+    """A stopped run ends with its signal's code (130/143): the state says so too, for status."""
+    from .state import StateStore
+    state = StateStore(config.state.path)
+    try:
+        state.set_exit_code(run_id, exit_code)
+    finally:
+        state.close()
+
+
+def _write_outcomes(directory: Path, stats) -> str | None:
+    """Every skipped and failed unit of the attempt, one JSON object a line, written atomically
+    beside summary.json (which lists only the first ones); its file name, or None if there are none."""
+    if not stats.outcomes:
+        return None
+    encoder = msgspec.json.Encoder()
+    lines = b"".join(encoder.encode({"outcome": kind, **msgspec.structs.asdict(o)}) + b"\n"
+                     for kind, o in stats.outcomes)
+    path = directory / "outcomes.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(lines)
+    tmp.replace(path)
+    return path.name
 
 
 def _on_signals(harvester) -> list[signal.Signals]:

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -30,9 +31,9 @@ from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
 import msgspec
 
 from . import summary as summary_mod
-from .config import Config, Window
+from .config import Config, Window, paths
 from .days import iso
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -44,6 +45,7 @@ from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
+from .lock import RunLock
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
 
@@ -69,6 +71,9 @@ class Harvester:
         self._client: GraphClient | None = None
         self._sink = sink
         self._state = state
+        self._own_state = state is None     # then run() opens the config's [state] path itself
+        self._lock: RunLock | None = None
+        self.earlier_attempts: list[summary_mod.Attempt] = []   # of a resumed run, from the state
         self.kind = kind
         self.resumed = False
         self._clock = clock
@@ -102,6 +107,11 @@ class Harvester:
         await asyncio.gather(*self._producers, return_exceptions=True)
         if self._own_transport and self._transport is not None:
             await self._transport.close()
+        if self._own_state and self._state is not None:
+            self._state.close()
+            self._state = None
+        if self._lock is not None:
+            self._lock.release()
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -145,12 +155,22 @@ class Harvester:
         are not called again and whatever it wrote without committing is removed first; what
         earlier runs owe is asked again.
         """
-        if self._state is not None:
+        self._start_state()
+        try:
             self._open_state()
-        sink = self.sink()
-        if self._state is not None:
+        except sqlite3.Error as exc:
+            raise StateError(f"{self._state.path}: cannot open the run in the state file: {exc}") from None
+        self.earlier_attempts = [summary_mod.Attempt(*a) for a in self._state.attempts(self.run_id)]
+        self._state.begin_attempt(self.run_id, lambda: self.stats.counters)
+        try:
+            sink = self.sink()
             removed = sink.recover(self._state.committed_parts(self.run_id))
-            self.stats.inc("sink/uncommitted_removed", len(removed))
+        except OSError as exc:
+            if not self.resumed:
+                self._state.forget_run(self.run_id)     # nothing ran: leave no run marked running
+            raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
+                              f"{exc.strerror or exc} ({exc.filename})") from None
+        self.stats.inc("sink/uncommitted_removed", len(removed))
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=self._state)
         try:
             await self._harvest(ledger)
@@ -164,6 +184,19 @@ class Harvester:
             self._state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
                                    summary=msgspec.json.encode(summary))
         return summary
+
+    def _start_state(self) -> None:
+        """Lock the state file (one run at a time per state file), then open it: the config's
+        [state] path unless a store was given. Any OS or SQLite error here is a ConfigError
+        naming the path, raised before anything is marked running."""
+        state_path = self._state.path if self._state is not None else Path(self.config.state.path)
+        paths.prepare(self.config, state_path, output=False)
+        if self._lock is None:
+            self._lock = RunLock(state_path)
+        self._lock.acquire()
+        if self._state is None:
+            self._state = StateStore(state_path)
+        paths.prepare(self.config, None, output=self._sink is None)
 
     def _open_state(self) -> None:
         window = self.config.window

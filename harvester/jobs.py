@@ -159,6 +159,7 @@ class InsightsJob:
         if decision.action is Action.FAIL_TOKEN:
             ctx.stats.inc("units/failed_token", 1 + len(self.follow_ups))
         elif decision.action is Action.SKIP:
+            ctx.stats.skipped_answer(decision)
             for unit in (self.unit, *self.follow_ups):
                 ctx.ledger.skipped(self.account_id, unit.label, decision, unit)
         else:
@@ -275,6 +276,7 @@ def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
     if decision.action is Action.FAIL_TOKEN:
         job.ctx.stats.inc("units/failed_token")     # the token's accounts are reported failed once
     elif decision.action is Action.SKIP:
+        job.ctx.stats.skipped_answer(decision)
         job.ctx.ledger.skipped(job.account_id, job.label, decision)
     else:
         job.ctx.ledger.failed(job, decision)

@@ -86,8 +86,10 @@ class Ledger:
             media.failed = True
         if self.state is None:
             return
+        outcome = Outcome.of(job.account_id, job.label, decision)
         self.state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
-                               label=job.label, reason=decision.reason, code=decision.code)
+                               label=job.label, reason=decision.reason, code=decision.code,
+                               subcode=decision.subcode, type=outcome.type, message=outcome.message)
         if decision.transient:
             self._owe(job, decision)
 

@@ -7,27 +7,28 @@ seconds; it never touches the work itself, so it can be left out (library use) a
 from __future__ import annotations
 
 import asyncio
+import math
+import shutil
 import sys
 import time
 from typing import TextIO
 
-
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+from .durations import format_duration as _fmt_seconds
+from .summary import error_counts
 
 
 class Progress:
-    def __init__(self, harvester, *, stream: TextIO = sys.stderr, interval: float | None = None):
+    def __init__(self, harvester, *, stream: TextIO | None = None, interval: float | None = None):
         self.harvester = harvester
-        self.stream = stream
+        self.stream = stream = sys.stderr if stream is None else stream     # the current one, not import time's
         self.live = stream.isatty()
         self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
         self._lines = 0
-        self._started = time.monotonic()
+        self._started = self._sampled = _now()
+        self.eta: float | None = None
+        self._active = 0.0
+        """Seconds during which some token could work: the ETA's rate is measured over these, so
+        that it does not grow while every token waits on its rate limit."""
 
     async def run(self) -> None:
         """Report until cancelled."""
@@ -44,13 +45,20 @@ class Progress:
         c = self.harvester.stats.counters
         planned, done = c.get("units/planned", 0), c.get("units/done", 0)
         finished = done + c.get("units/skipped", 0) + c.get("units/failed", 0) + c.get("units/failed_token", 0)
-        elapsed = time.monotonic() - self._started
-        eta = elapsed * (planned - finished) / finished if finished else None
-        lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
-                 f"{int(c.get('calls/ok', 0)):,} err {int(c.get('calls/error', 0)):,} | records "
-                 f"{int(c.get('records/written', 0)):,} | waited {c.get('wait/limit_seconds', 0):.0f}s | "
-                 f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         scheduler = self.harvester._scheduler
+        now = _now()
+        elapsed = now - self._started
+        slots = list(scheduler.slots.values()) if scheduler is not None else []
+        held, limit_eta = _limit_eta(slots, scheduler.now()) if scheduler is not None else (False, 0.0)
+        if not held:
+            self._active += now - self._sampled
+        self._sampled = now
+        self.eta = eta = _eta(self._active, planned - finished, finished, limit_eta)
+        errors, skipped, _ = error_counts(c)
+        lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
+                 f"{int(c.get('calls/ok', 0)):,} err {errors:,} skipped {skipped:,} | records "
+                 f"{int(c.get('records/written', 0)):,} | waited {_fmt_seconds(c.get('wait/limit_seconds', 0))} | "
+                 f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         if scheduler is not None:
             lines[0] += _waiting(scheduler.slots.values(), scheduler.now())
         for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
@@ -59,13 +67,50 @@ class Progress:
 
     def show(self) -> None:
         lines = self.lines()
-        if self.live:
+        if self.live:        # one terminal row per line, or the block scrolls instead of redrawing
+            width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
+            lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
             up = f"\x1b[{self._lines}F" if self._lines else ""
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines = len(lines)
         else:
             self.stream.write(f"[harvester] {lines[0]}\n")
         self.stream.flush()
+
+
+def _now() -> float:
+    """The event loop's clock (the scheduler's too), or the monotonic one outside a loop."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
+def _eta(active: float, remaining: float, finished: float, limit_eta: float) -> float | None:
+    """The rate seen while tokens could work, for what is left; never less than what the rate
+    limits still impose (:func:`_limit_eta`)."""
+    if not finished:
+        return limit_eta or None
+    return max(active * max(0.0, remaining) / finished, limit_eta)
+
+
+def _limit_eta(slots, now: float) -> tuple[bool, float]:
+    """Whether every token with work waits (rate limit or throttle pause), and the least time the
+    slowest waiting token needs for its queued calls: until it may call again, then one window
+    per ``calls_per_window`` calls."""
+    waiting = working = 0
+    eta = 0.0
+    for slot in slots:
+        on = slot.waiting_on(now)
+        if on is None:
+            working += bool(slot.pending() or slot.in_flight)
+            continue
+        waiting += 1
+        resume = slot.paused_until if on == "throttle" else (slot.timer_at if slot.timer_at is not None else now)
+        limiter = slot.limiter
+        windows = max(0, math.ceil(slot.pending() / limiter.limit) - 1)
+        eta = max(eta, max(0.0, resume - now) + windows * limiter.seconds)
+    return bool(waiting) and not working, eta
 
 
 def _waiting(slots, now: float) -> str:
@@ -92,4 +137,4 @@ def _slot_line(slot, name: str) -> str:
     now = asyncio.get_running_loop().time()      # the scheduler's clock: the loop's, not the wall's
     state = "dead" if slot.dead else "paused" if slot.paused_until > now else "ok"
     return (f"{name:<24} {state:<6} queued {len(slot.queue):,} calls {slot.calls:,} errors {slot.errors:,} "
-            f"throttles {slot.throttles:,} waited {slot.waited:.0f}s")
+            f"throttles {slot.throttles:,} waited {_fmt_seconds(slot.waited)}")

@@ -15,13 +15,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Callable, Iterable, Literal, Mapping, Sequence
 
 import msgspec
 
 from .errors import StateError
+from .summary import clean_message
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -34,13 +35,17 @@ CREATE TABLE IF NOT EXISTS parts (
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
-    updated_at REAL NOT NULL, PRIMARY KEY (run_id, unit_id));
+    updated_at REAL NOT NULL, last_subcode INTEGER, last_type TEXT, last_message TEXT,
+    PRIMARY KEY (run_id, unit_id));
 CREATE TABLE IF NOT EXISTS accounts (
     run_id TEXT NOT NULL, account_id TEXT NOT NULL, token_key TEXT, status TEXT NOT NULL,
     reason TEXT, PRIMARY KEY (run_id, account_id));
 CREATE TABLE IF NOT EXISTS tokens (
     run_id TEXT NOT NULL, token_key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
     PRIMARY KEY (run_id, token_key));
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL, attempt INTEGER NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL,
+    counters TEXT NOT NULL, PRIMARY KEY (run_id, attempt));
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
     harvested_at REAL NOT NULL, run_id TEXT);
@@ -68,7 +73,16 @@ def _to_version_1(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE media_v1 RENAME TO media")
 
 
-MIGRATIONS = {1: _to_version_1}
+def _to_version_2(db: sqlite3.Connection) -> None:
+    """The API's words for a failed unit (subcode, type, message) beside last_code; the attempts
+    table is new (SCHEMA creates it)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(units)")}
+    for name, kind in (("last_subcode", "INTEGER"), ("last_type", "TEXT"), ("last_message", "TEXT")):
+        if columns and name not in columns:
+            db.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
+
+
+MIGRATIONS = {1: _to_version_1, 2: _to_version_2}
 """Version -> what brings a file from the version before it to this one."""
 
 
@@ -103,8 +117,19 @@ class RunInfo(msgspec.Struct, frozen=True):
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self._attempt: tuple[str, int, float, Callable[[], Mapping[str, float]]] | None = None
+        self._checkpointed: dict[str, int] = {}
+        """This attempt's records and units as committed: what a killed attempt wrote after its
+        last commit is removed and written again by the next one, so it is not counted."""
+        if self.path.is_dir():
+            raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise StateError(f"{self.path}: cannot open the state file: {why}; expected a writable file path "
+                             "for [state] path") from None
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
@@ -156,6 +181,13 @@ class StateStore:
             (run_id, kind, fingerprint, config_path, since, until, time.time()))
         return self.run(run_id)
 
+    def forget_run(self, run_id: str) -> None:
+        """Remove a run that never started its work (a start-up failure right after open_run)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            for table in ("runs", "units", "parts", "accounts", "tokens", "attempts"):
+                self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+
     def run(self, run_id: str) -> RunInfo:
         row = self.db.execute(
             "SELECT run_id, kind, status, started_at, finished_at, since, until, exit_code "
@@ -169,8 +201,45 @@ class StateStore:
         return [RunInfo(*row) for row in rows]
 
     def finish_run(self, run_id: str, *, status: str, exit_code: int, summary: bytes | None = None) -> None:
-        self.db.execute("UPDATE runs SET status = ?, exit_code = ?, finished_at = ?, summary = ? WHERE run_id = ?",
-                        (status, exit_code, time.time(), summary, run_id))
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("UPDATE runs SET status = ?, exit_code = ?, finished_at = ?, summary = ? WHERE run_id = ?",
+                            (status, exit_code, time.time(), summary, run_id))
+            self._save_attempt()
+
+    def set_exit_code(self, run_id: str, exit_code: int) -> None:
+        """The exit code the process really ended with (a stopped run's is its signal's, 130/143)."""
+        self.db.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", (exit_code, run_id))
+
+    # -- attempts: a run resumed after a crash or a stop is one run over several attempts ------
+
+    def begin_attempt(self, run_id: str, counters: Callable[[], Mapping[str, float]]) -> int:
+        """Start the next attempt of ``run_id``; ``counters()`` (the attempt's running counters) is
+        saved with every commit and at finish, in the same transaction, so a killed attempt's
+        counters are known up to its last checkpoint."""
+        now = time.time()
+        (last,) = self.db.execute("SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE run_id = ?",
+                                  (run_id,)).fetchone()
+        self.db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, '{}')", (run_id, last + 1, now, now))
+        self._attempt = (run_id, last + 1, now, counters)
+        self._checkpointed = {"records/written": 0, "units/done": 0, "units/skipped": 0}
+        return last + 1
+
+    def attempts(self, run_id: str, *, before: int | None = None) -> list[tuple[int, float, dict[str, float]]]:
+        """``(attempt, seconds, counters)`` of the attempts of ``run_id`` (those before ``before``)."""
+        rows = self.db.execute(
+            "SELECT attempt, updated_at - started_at, counters FROM attempts WHERE run_id = ? AND attempt < ? "
+            "ORDER BY attempt", (run_id, before if before is not None else 1 << 62)).fetchall()
+        return [(n, seconds, msgspec.json.decode(counters)) for n, seconds, counters in rows]
+
+    def _save_attempt(self) -> None:
+        if self._attempt is None:
+            return
+        run_id, attempt, started, counters = self._attempt
+        saved = dict(counters())
+        saved.update(self._checkpointed)    # records and units as checkpointed, not as written (see commit)
+        self.db.execute("UPDATE attempts SET updated_at = ?, counters = ? WHERE run_id = ? AND attempt = ?",
+                        (time.time(), msgspec.json.encode(saved).decode(), run_id, attempt))
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -200,15 +269,26 @@ class StateStore:
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
+            if self._attempt is not None and self._attempt[0] == run_id:
+                self._checkpointed["records/written"] += records
+                for status, _, _ in units.values():
+                    if status in ("done", "skipped"):
+                        self._checkpointed[f"units/{status}"] += 1
+            self._save_attempt()
 
     def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
-                    code: int | None = None, attempts: int = 0) -> None:
+                    code: int | None = None, attempts: int = 0, subcode: int | None = None,
+                    type: str | None = None, message: str | None = None) -> None:
+        """A unit given up, with the API's words (code, subcode, type, message) when it answered."""
         self.db.execute(
-            "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, updated_at) "
-            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
+            "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, "
+            "updated_at, last_subcode, last_type, last_message) "
+            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
             "status = 'failed', attempts = excluded.attempts, last_code = excluded.last_code, "
-            "last_error = excluded.last_error, updated_at = excluded.updated_at",
-            (run_id, unit_id, account_id, label, attempts, code, reason, time.time()))
+            "last_error = excluded.last_error, updated_at = excluded.updated_at, last_subcode = excluded.last_subcode, "
+            "last_type = excluded.last_type, last_message = excluded.last_message",
+            (run_id, unit_id, account_id, label, attempts, code, reason, time.time(), subcode, type,
+             clean_message(message)))
 
     def set_token(self, run_id: str, token_key: str, status: str, reason: str | None = None) -> None:
         self.db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)", (run_id, token_key, status, reason))
@@ -246,6 +326,14 @@ class StateStore:
         return dict(self.db.execute(f"SELECT media_id, harvested_at FROM media WHERE media_id IN ({marks}) "
                                     "AND run_id IS NOT ?", (*media_ids, run_id)))
 
+    def media_counts(self) -> dict[str, dict[str, int]]:
+        """account id -> product type -> media the state has seen (for the backfill estimate)."""
+        counts: dict[str, dict[str, int]] = {}
+        for account, product, n in self.db.execute(
+                "SELECT account_id, COALESCE(product_type, 'FEED'), COUNT(*) FROM media GROUP BY 1, 2"):
+            counts.setdefault(account, {})[product] = n
+        return counts
+
     # -- reports ----------------------------------------------------------------------------
 
     def unit_counts(self, run_id: str) -> dict[str, int]:
@@ -255,6 +343,13 @@ class StateStore:
         return self.db.execute(
             "SELECT account_id, label, last_error FROM units WHERE run_id = ? AND status = 'failed' "
             "ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
+
+    def failed_outcomes(self, run_id: str, limit: int = 50) -> list[tuple[str, str, str, int | None, int | None,
+                                                                        str | None, str | None]]:
+        """``(account_id, label, reason, code, subcode, type, message)`` of the failed units."""
+        return self.db.execute(
+            "SELECT account_id, label, last_error, last_code, last_subcode, last_type, last_message FROM units "
+            "WHERE run_id = ? AND status = 'failed' ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
 
     def dead_tokens(self, run_id: str) -> list[tuple[str, str]]:
         return self.db.execute("SELECT token_key, reason FROM tokens WHERE run_id = ? AND status = 'dead'",

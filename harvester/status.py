@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from .lock import RunLock
 from .state import StateStore
+from .summary import Outcome
 
 
 def _utc(ts: float | None) -> str:
@@ -24,12 +26,19 @@ def render(state: StateStore, *, limit: int = 5) -> str:
     lines.append("")
     lines.append(f"latest run {latest.run_id}: units " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
                                                         or "none checkpointed yet"))
-    if latest.status in ("running", "stopped"):
+    holder = RunLock(state.path).holder()
+    if holder is not None:
+        lines.append(f"  in progress now: {holder.describe()}")
+    elif latest.status in ("running", "stopped"):
         lines.append("  unfinished: `harvester run` with the same config resumes it (done units are not called again)")
     for token_key, reason in state.dead_tokens(latest.run_id):
         lines.append(f"  token {token_key}: unusable: {reason}")
-    failures = state.failures(latest.run_id)
+    failures = [Outcome(*row) for row in state.failed_outcomes(latest.run_id)]
     if failures:
         lines.append(f"  failed units ({counts.get('failed', len(failures))}):")
-        lines += [f"    - {label}: {reason}" for _, label, reason in failures]
+        for o in failures:
+            said = o.api_words()
+            lines.append(f"    - {o.label}: {o.reason}" + (f" [{said}]" if said else ""))
+        if counts.get("failed", 0) > len(failures):
+            lines.append(f"    ... and {counts['failed'] - len(failures)} more")
     return "\n".join(lines)

@@ -1,30 +1,75 @@
 """Flat named counters for a run (Scrapy's stats collector): ``calls/ok``, ``errors/code/17``,
-``wait/limit_seconds``; plus the list of units that ended without data, with their reasons."""
+``wait/limit_seconds``; plus the units that ended without data, with the API's words for why.
+
+A run resumed after a crash or a stop is one run over several attempts: the summary adds up the
+counters each attempt left in the state (records, calls, time), so ``summary.json`` covers the
+whole run, not the last attempt.
+
+Expected skips (few viewers, posted before the conversion, a metric not for this product type)
+are answered by the API with an error, which the scheduler counts under ``calls/error`` and
+``errors/code/*`` like any error; :meth:`Stats.skipped_answer` counts them again under
+``calls/skipped`` and ``skipped/code/*`` so that :func:`error_counts` can leave them out.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from typing import Any, Iterable, Sequence
 
 import msgspec
 
+from .durations import format_duration
+
+MESSAGE_LIMIT = 300
+"""The API's message is kept up to this many characters."""
+_TOKEN = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|access_token=[^&\s]+")
+
+
+def clean_message(message: str | None) -> str | None:
+    """The API's message, on one line, cut to MESSAGE_LIMIT, anything like a token redacted."""
+    if not message:
+        return None
+    text = _TOKEN.sub("<redacted>", " ".join(message.split()))
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
 
 class Outcome(msgspec.Struct, frozen=True):
-    """A unit that was skipped (expected, no data) or failed (for good), and why."""
+    """A unit that was skipped (expected, no data) or failed (for good), why, and what the API said."""
 
     account_id: str
     label: str
     reason: str
     code: int | None = None
     subcode: int | None = None
+    type: str | None = None
+    """The API's error type, e.g. ``OAuthException``, ``GraphMethodException``."""
+    message: str | None = None
+    """The API's own message (cut, tokens redacted)."""
 
     @classmethod
-    def of(cls, account_id: str, label: str, decision) -> Outcome:
-        """The outcome of a job the policy's ``decision`` ended."""
-        return cls(account_id, label, decision.reason, decision.code, decision.subcode)
+    def of(cls, account_id: str, label: str, decision: Any, reason: str | None = None) -> Outcome:
+        """The outcome of a policy Decision (reason, code, subcode, type, message)."""
+        return cls(account_id, label, reason or decision.reason, getattr(decision, "code", None),
+                   getattr(decision, "subcode", None), getattr(decision, "type", None),
+                   clean_message(getattr(decision, "message", None)))
+
+    def api_words(self) -> str:
+        """``code 100/33, GraphMethodException: <message>``, or "" if the API said nothing."""
+        parts = []
+        if self.code is not None:
+            parts.append(f"code {self.code}" + (f"/{self.subcode}" if self.subcode is not None else ""))
+        said = ": ".join(p for p in (self.type, self.message) if p)
+        if said:
+            parts.append(said)
+        return ", ".join(parts)
 
 
+SKIP_REASON = "skipped/reason/"
 SKIPPED_EXAMPLES = 100
 """Skipped units are expected (and can be many): counted by reason, with this many examples."""
+FAILED_EXAMPLES = 100
+"""Failed units listed in summary.json at most; the full list is in its outcomes file."""
 
 
 class Stats:
@@ -35,6 +80,8 @@ class Stats:
         self.failed: list[Outcome] = []
         self.carried: Counter[str] = Counter()
         """Run id -> units owed by that earlier run and asked again by this one."""
+        self.outcomes: list[tuple[str, Outcome]] = []
+        """Every ("skipped" | "failed", outcome) of this attempt, for the outcomes file."""
 
     def inc(self, name: str, n: float = 1) -> None:
         self.counters[name] += n
@@ -46,7 +93,9 @@ class Stats:
         if len(self.skipped) < SKIPPED_EXAMPLES:
             self.skipped.append(outcome)
         self.skipped_by_reason[outcome.reason] += 1
+        self.outcomes.append(("skipped", outcome))
         self.inc("units/skipped")
+        self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
 
     def carried_over(self, run_id: str, units: int) -> None:
         self.carried[run_id] += units
@@ -54,70 +103,135 @@ class Stats:
 
     def fail(self, outcome: Outcome) -> None:
         self.failed.append(outcome)
+        self.outcomes.append(("failed", outcome))
         self.inc("units/failed")
+
+    def skipped_answer(self, decision: Any) -> None:
+        """An error answer that meant "nothing to harvest" (a SKIP decision): once per answer, not
+        per unit it skips. It is then not counted as an error by :func:`error_counts`."""
+        self.inc("calls/skipped")
+        code = getattr(decision, "code", None)
+        if code is not None:
+            self.inc(f"skipped/code/{code}")
+
+
+def error_counts(counters: dict[str, float]) -> tuple[int, int, dict[str, int]]:
+    """``(errors, skipped, {"code/17": n, "transport": n, ...})``: error answers without the
+    expected skips (those are counted apart, as ``skipped``)."""
+    skipped = int(counters.get("calls/skipped", 0))
+    errors = max(0, int(counters.get("calls/error", 0)) - skipped)
+    by_kind = {}
+    for key, n in counters.items():
+        if key.startswith("errors/"):
+            left = int(n - counters.get("skipped/" + key[len("errors/"):], 0))
+            if left > 0:
+                by_kind[key[len("errors/"):]] = left
+    return errors, skipped, dict(sorted(by_kind.items(), key=lambda kv: -kv[1]))
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    """What one attempt of a run did, as the state keeps it (the run's counters up to its last commit)."""
+
+    attempt: int
+    seconds: float
+    counters: dict[str, float]
 
 
 class RunSummary(msgspec.Struct):
-    """What a run did, for people (``render``) and programs (``summary.json``)."""
+    """What a run did, for people (``render``) and programs (``summary.json``), over all its attempts."""
 
     run_id: str
     exit_code: int
     status: str
     seconds: float
+    """Time spent harvesting, summed over the attempts."""
     records: int
     units: dict[str, int]
     counters: dict[str, float]
     skipped: list[Outcome]
-    """The first SKIPPED_EXAMPLES skipped units; ``skipped_by_reason`` counts them all."""
+    """The first SKIPPED_EXAMPLES skipped units (of this attempt); ``skipped_by_reason`` counts them all."""
     failed: list[Outcome]
+    """The first FAILED_EXAMPLES failed units; ``failed_left_out`` says how many more there are."""
     skipped_by_reason: dict[str, int] = {}
     carried_over: dict[str, int] = {}
     """Run id -> units that earlier run owed and this one asked again."""
+    attempts: int = 1
+    skipped_left_out: int = 0
+    failed_left_out: int = 0
+    outcomes_file: str | None = None
+    """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
+    (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
 
     def render(self) -> str:
         c = self.counters
+        errors, skipped, kinds = error_counts(c)
+        attempts = f", attempts: {self.attempts}" if self.attempts > 1 else ""
         lines = [
-            f"run {self.run_id}: {self.status} in {self.seconds:.1f} s (exit {self.exit_code})",
+            f"run {self.run_id}: {self.status} in {format_duration(self.seconds)} (exit {self.exit_code}{attempts})",
             f"  records written : {self.records:,}",
             "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
-            f"  calls           : ok {int(c.get('calls/ok', 0)):,}, errors {int(c.get('calls/error', 0)):,}, "
+            f"  calls           : ok {int(c.get('calls/ok', 0)):,}, errors {errors:,}, skipped {skipped:,}, "
             f"retries {int(c.get('retries', 0)):,}, throttled {int(c.get('throttles', 0)):,}",
-            f"  waited (summed over calls): {c.get('wait/limit_seconds', 0):.1f} s on rate limits, "
-            f"{c.get('wait/backoff_seconds', 0):.1f} s on retry backoff",
+            f"  waited (summed over calls): {format_duration(c.get('wait/limit_seconds', 0))} on rate limits, "
+            f"{format_duration(c.get('wait/backoff_seconds', 0))} on retry backoff",
         ]
-        codes = sorted((k for k in c if k.startswith("errors/")), key=lambda k: -c[k])
-        if codes:
-            lines.append("  errors          : " + ", ".join(f"{k[7:]} x{int(c[k])}" for k in codes))
+        if kinds:
+            lines.append("  errors          : " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
         lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
-        lines += _outcomes("FAILED", self.failed)
+        lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
         return "\n".join(lines)
 
 
-def _outcomes(title: str, outcomes: list[Outcome], limit: int = 20) -> list[str]:
+def _outcomes(title: str, outcomes: list[Outcome], left_out: int, where: str | None, limit: int = 20) -> list[str]:
     if not outcomes:
         return []
+    total = len(outcomes) + left_out
     reasons = Counter(o.reason for o in outcomes)
-    lines = [f"  {title} ({len(outcomes)}): " + "; ".join(f"{r} x{n}" for r, n in reasons.most_common(5))]
-    lines += [f"    - {o.label}: {o.reason}" for o in outcomes[:limit]]
-    if len(outcomes) > limit:
-        lines.append(f"    ... and {len(outcomes) - limit} more (see summary.json)")
+    lines = [f"  {title} ({total}): " + "; ".join(f"{r} x{n}" for r, n in reasons.most_common(5))]
+    for o in outcomes[:limit]:
+        said = o.api_words()
+        lines.append(f"    - {o.label}: {o.reason}" + (f" [{said}]" if said else ""))
+    if total > limit:
+        lines.append(f"    ... and {total - limit} more (all in {where or 'summary.json'})")
     return lines
 
 
-def build(harvester) -> RunSummary:
+def _add(counters: Iterable[dict[str, float]]) -> dict[str, float]:
+    total: Counter[str] = Counter()
+    for c in counters:
+        total.update(c)
+    return dict(total)
+
+
+def _by_reason(counters: dict[str, float]) -> dict[str, int]:
+    return {k[len(SKIP_REASON):]: int(v) for k, v in counters.items() if k.startswith(SKIP_REASON)}
+
+
+def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
+    """The summary of the whole run: this attempt's stats plus what ``earlier`` attempts left in
+    the state (default: ``harvester.earlier_attempts``, set when the run was opened)."""
     stats: Stats = harvester.stats
+    earlier = getattr(harvester, "earlier_attempts", ()) if earlier is None else earlier
     failed = bool(stats.failed)
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
-    units = {"planned": int(stats.get("units/planned")), "done": int(stats.get("units/done")),
-             "skipped": int(stats.get("units/skipped")), "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
+    before = _add(a.counters for a in earlier)
+    counters = _add([before, dict(stats.counters)])
+    units = {"planned": int(stats.get("units/planned")),
+             "done": int(counters.get("units/done", 0)),
+             "skipped": int(counters.get("units/skipped", 0)),
+             "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
              "resumed": int(stats.get("units/resumed"))}
+    stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
-        status=("stopped (the next run resumes)" if harvester.stopping
+        status=("stopped (the next run resumes)" if stopped
                 else "finished with failures" if failed else "finished"),
-        seconds=finished - started, records=int(stats.get("records/written")), units=units,
-        counters=dict(stats.counters), skipped=stats.skipped, failed=stats.failed,
-        skipped_by_reason=dict(stats.skipped_by_reason), carried_over=dict(stats.carried))
+        seconds=sum(a.seconds for a in earlier) + (finished - started),
+        records=int(counters.get("records/written", 0)), units=units,
+        counters=counters, skipped=stats.skipped, failed=stats.failed[:FAILED_EXAMPLES],
+        skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
+        skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
+        failed_left_out=max(0, len(stats.failed) - FAILED_EXAMPLES), carried_over=dict(stats.carried))

@@ -79,6 +79,9 @@ MISTAKES = [
     ("graph url and version", good(graph={"base_url": "graph.facebook.com", "api_version": "25"}),
      ['[graph] base_url = "graph.facebook.com" is not valid; expected an http:// or https:// URL',
       '[graph] api_version = "25" is not valid; expected a version such as "v25.0"']),
+    ("a version in the base url", good(graph={"base_url": "https://graph.facebook.com/v25.0/"}),
+     ['[graph] base_url = "https://graph.facebook.com/v25.0/" has an API version in its path; expected the host '
+      'only (e.g. "https://graph.facebook.com"), the version goes in [graph] api_version (now "v25.0")']),
     ("output format", good(output={"format": "csv"}),
      ['[output] format = "csv" is not valid; expected one of "jsonl"']),
     ("empty path", good(state={"path": ""}),

@@ -1,11 +1,12 @@
 """The progress display reads counters and slots; it never touches the work."""
 
+import asyncio
 import io
 
 import pytest
 
 from harvester import Harvester
-from harvester.progress import Progress
+from harvester.progress import Progress, _limit_eta
 from harvester.schedule.slot import Slot
 from harvester.simulator.server import Simulator
 from harvester.simulator.transport import SimulatorTransport
@@ -53,3 +54,37 @@ def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
              _Slot(limited_since=1.0, timer_at=101.0, in_flight=1)]
     assert _waiting(slots, 100.0) == " | tokens waiting: 2 at their rate limit, 1 throttled, next call in 1m00s"
     assert _waiting([_Slot()], 100.0) == ""
+
+
+@pytest.mark.looptime
+async def test_the_eta_counts_down_while_every_token_waits_on_its_rate_limit(tmp_path):
+    world = World(WorldSpec(seed=2, accounts=2, media_per_account=10))
+    config, env = world_config(world, tmp_path / "out", calls_per_window=20, window_seconds=600)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+        task = asyncio.ensure_future(h.run())
+        progress = Progress(h, stream=io.StringIO())
+        while not (h._scheduler and _limit_eta(h._scheduler.slots.values(), h._scheduler.now())[0]):
+            await asyncio.sleep(1)
+            progress.lines()
+        progress.lines()
+        first = progress.eta
+        await asyncio.sleep(200)                     # every token still waits on its window
+        progress.lines()
+        assert first is not None and first >= 200
+        assert progress.eta == pytest.approx(first - 200, abs=5)     # counts down, does not grow
+        await task
+
+
+@pytest.mark.looptime
+async def test_the_live_block_fits_a_narrow_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    world = World(WorldSpec(seed=2, accounts=3, media_per_account=10))
+    config, env = world_config(world, tmp_path / "out")
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+        await h.run()
+        live = Progress(h, stream=Tty())
+        live.show(), live.show()
+    rows = live.stream.getvalue().replace("\x1b[2K", "\n").split("\n")
+    rows = [r.split("\x1b[")[0] for r in rows if r]
+    assert rows and max(len(r) for r in rows) <= 39
+    assert any(r.endswith("…") for r in rows)

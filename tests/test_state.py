@@ -111,3 +111,33 @@ def test_the_cli_reports_a_bad_state_file_and_calls_nothing(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert f"error: {tmp_path / 'state.sqlite'}: not a harvester state file" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_version_1_file_gains_the_api_words_of_failed_units_and_status_shows_them(tmp_path):
+    from harvester.status import render
+    path = tmp_path / "state.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(LEGACY.format(run_id=", run_id TEXT", old=", 'old'") + """
+CREATE TABLE units (
+    run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
+    updated_at REAL NOT NULL, PRIMARY KEY (run_id, unit_id));
+PRAGMA user_version = 1;
+""")
+    db.close()
+    state = StateStore(path)
+    assert {"last_subcode", "last_type", "last_message"} <= set(columns_of(path, "units"))
+    state.unit_failed("old", "u1", account_id="1", label="account 1", reason="object missing (100/33)", code=100,
+                      subcode=33, type="GraphMethodException", message="Object with ID '1' does not exist")
+    text = render(state)
+    state.close()
+    assert ("- account 1: object missing (100/33) [code 100/33, GraphMethodException: Object with ID '1' does "
+            "not exist]") in text
+
+
+def columns_of(path, table) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+    finally:
+        db.close()

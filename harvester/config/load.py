@@ -101,6 +101,20 @@ def _in_flight(p: Problems, scheduler: SchedulerSettings | None, table: Any) -> 
               f"{scheduler.max_in_flight}; expected per_token_in_flight <= max_in_flight")
 
 
+_VERSION_SEGMENT = re.compile(r"/v\d+(\.\d+)?(/|$)")
+
+
+def _base_url(p: Problems, graph: GraphSettings | None) -> None:
+    """A base URL with the version in its path (``.../v25.0/``) would put it in every path twice."""
+    if graph is None:
+        return
+    path = graph.base_url.split("://", 1)[-1].partition("/")[2]
+    if _VERSION_SEGMENT.search("/" + path):
+        p.add(f"[graph] base_url = {_show(graph.base_url)} has an API version in its path; expected the host only "
+              f"(e.g. \"https://graph.facebook.com\"), the version goes in [graph] api_version "
+              f"(now {_show(graph.api_version)})")
+
+
 # --- window ----------------------------------------------------------------------------------
 
 
@@ -286,6 +300,7 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     _unknown(p, raw, TOP_LEVEL, "the top level")
     settings = {name: _settings(p, raw, name) for name in SETTINGS}
     _in_flight(p, settings["scheduler"], raw.get("scheduler"))
+    _base_url(p, settings["graph"])
     window = _window(p, raw, today)
     accounts = _accounts(p, raw, (os.environ if env is None else env) if check_tokens else None)
     selection, refresh = _selection(p, raw), _refresh(p, raw)

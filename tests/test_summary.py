@@ -1,0 +1,86 @@
+"""Honest accounting: a resumed run's summary covers all its attempts; the API's words reach the
+summary; expected skips are not errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from harvester import Harvester
+from harvester.errors import GraphError
+from harvester.graph.policy import Action, decide
+from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
+from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
+from harvester.summary import Outcome, Stats, error_counts
+
+from support import world_config
+from test_harvest import truth_of
+
+
+@pytest.mark.looptime
+async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_path):
+    world = World(WorldSpec(seed=14, accounts=4, media_per_account=30))
+    config, env = world_config(world, tmp_path / "out")
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5))
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=500))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+        task = asyncio.ensure_future(first.run())
+        while first.stats.get("units/done") < 60 and not task.done():
+            await asyncio.sleep(0.05)
+        first.stop()
+        stopped = await task
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+        summary = await second.run()
+    assert stopped.status.startswith("stopped"), stopped.render()
+    assert second.run_id == first.run_id and second.resumed and summary.exit_code == 0
+    truth = truth_of(world, config)
+    assert 0 < stopped.records < len(truth)
+    assert summary.attempts == 2 and "attempts: 2" in summary.render()
+    assert summary.records == len(truth) == len(list(manifest.current_records(tmp_path / "out")))
+    made = summary.counters["calls/ok"] + summary.counters["calls/error"]
+    assert made == simulator.counters.snapshot()["calls"]              # both attempts' calls
+    assert summary.seconds >= stopped.seconds
+    assert summary.units["done"] + summary.units["skipped"] == summary.units["planned"]
+
+
+def test_expected_skips_are_not_counted_as_errors():
+    stats = Stats()
+    skip = decide(GraphError(status=400, code=10, subcode=None, message="(#10) Not enough viewers for the media"))
+    fail = decide(GraphError(status=400, code=100, subcode=None, message="(#100) Invalid parameter"))
+    assert skip.action is Action.SKIP and fail.action is Action.FAIL
+    for decision in (skip, skip, fail):             # what the scheduler counts for each error answer
+        stats.inc("calls/error")
+        stats.inc(f"errors/code/{decision.code}")
+    stats.skipped_answer(skip), stats.skipped_answer(skip)
+    assert error_counts(stats.counters) == (1, 2, {"code/100": 1})
+
+
+def test_the_api_words_of_a_failure_reach_summary_json():
+    decision = decide(GraphError(status=400, code=100, subcode=33, type="GraphMethodException",
+                                 message="Unsupported get request. Object with ID '1' does not exist"))
+    outcome = Outcome.of("1", "account 1", decision)
+    assert (outcome.code, outcome.subcode, outcome.reason) == (100, 33, decision.reason)
+    words = Outcome("1", "account 1", "object missing or not permitted (100/33)", 100, 33, "GraphMethodException",
+                    "Unsupported get request. Object with ID '1' does not exist")
+    shown = msgspec.json.decode(msgspec.json.encode(words))
+    assert shown["type"] == "GraphMethodException" and shown["message"].startswith("Unsupported get request")
+    assert words.api_words() == ("code 100/33, GraphMethodException: Unsupported get request. "
+                                 "Object with ID '1' does not exist")
+
+
+def test_the_api_message_is_cut_and_never_carries_a_token(tmp_path):
+    from harvester.state import StateStore
+    from harvester.summary import MESSAGE_LIMIT, clean_message
+    token = "EAAB" + "x" * 40
+    said = f"Invalid  OAuth\n access token {token} for ?access_token={token}&x=1 " + "y" * 1000
+    cleaned = clean_message(said)
+    assert token not in cleaned and len(cleaned) == MESSAGE_LIMIT and "\n" not in cleaned
+    state = StateStore(tmp_path / "state.sqlite")
+    state.unit_failed("r", "u", account_id="1", label="account 1", reason="invalid token", message=said)
+    (row,) = state.failed_outcomes("r")
+    state.close()
+    assert token not in row[-1] and token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")
