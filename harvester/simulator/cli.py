@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from .app import SimulatorServer
+from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .server import SimulatorSettings
 from .world import World, WorldSpec
 
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=20, help="Instagram accounts in the world")
     p.add_argument("--media-per-account", type=int, default=100, help="mean media per account")
     p.add_argument("--faults", type=float, default=0.0, help="share of calls answered with a fault, 0..1")
+    p.add_argument("--fault-kinds", type=_kinds, default=DEFAULT_KINDS, metavar="A,B,...",
+                   help=f"kinds of fault drawn (default {','.join(DEFAULT_KINDS)}; all: {','.join(FAULTS)})")
     p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="mean latency per call in ms")
     p.add_argument("--calls-per-window", type=int, default=200, help="calls per token per rolling window")
     p.add_argument("--window-seconds", type=float, default=3600, help="length of the rolling window")
@@ -56,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
                         "hour; give the world file's now to serve the same world again later)")
     p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
     return p
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    """``--fault-kinds``: comma-separated names of faults.FAULTS."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    problem = check_kinds(kinds)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return kinds
 
 
 def _moment(text: str) -> float:
@@ -97,7 +109,7 @@ async def _serve(args: argparse.Namespace) -> int:
                             revoked_tokens=args.revoked_tokens, now=args.now))
     settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                                  app_calls_per_window=args.app_calls_per_window, faults=args.faults,
-                                 latency_ms=args.latency)
+                                 latency_ms=args.latency, fault_kinds=args.fault_kinds)
     server = SimulatorServer(world, settings, host=args.host, port=args.port)
     try:
         await server.start()
