@@ -246,7 +246,7 @@ async def test_a_dead_token_gives_every_job_up_once_and_reports_once():
     assert all(not j.starts for j in queued + late)           # never called
     assert first.starts == [0] and second.starts == []      # the probe found the token dead: one call
     assert len(h.starts("b")) == 3
-    assert h.scheduler.slots["a"].dead and h.scheduler.slots["a"].dead_reason
+    assert h.scheduler.slots["a"].dead and h.scheduler.slots["a"].death.reason
     assert h.stats.get("errors/code/190") == 1
 
 
@@ -416,3 +416,25 @@ async def test_a_throttled_token_comes_back_with_one_probe_call():
     starts = h.starts("a")
     after = [t for t in starts if t >= 60]
     assert after[0] < after[1] and after.count(after[0]) == 1      # one probe, then the rest
+
+
+def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_methods():
+    import dataclasses
+
+    from harvester import decision
+    from harvester.graph import policy
+    from harvester.schedule.scheduler import HANDLERS
+
+    assert policy.Action is decision.Action and policy.Decision is decision.Decision
+    assert set(HANDLERS) == set(Action)
+    slot = Slot("a", RollingWindowLimiter(10, 60, clock=lambda: 0.0))
+    assert dataclasses.is_dataclass(slot) and not hasattr(slot, "__dict__")
+    with pytest.raises(AttributeError):
+        slot.dead_reason = "x"                              # gone, and no new attributes
+    death = Decision(Action.FAIL_TOKEN, "token expired (190/463)")
+    assert slot.kill(death) and not slot.kill(death) and slot.death is death
+    slot.throttled(5.0)
+    slot.answered(4.0)
+    assert not slot.proven                                  # sent before the throttle: proves nothing
+    slot.answered(5.0)
+    assert slot.proven and slot.throttled_in_row == 0

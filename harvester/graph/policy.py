@@ -11,32 +11,15 @@ Sources: API-FACTS.md §2.2-2.5 (Graph API error handling, Instagram error codes
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import Literal
 
 import msgspec
 
+from ..decision import Action, Decision
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 
-
-class Action(enum.Enum):
-    RETRY = "retry"
-    THROTTLE = "throttle"
-    SKIP = "skip"
-    FAIL_TOKEN = "fail_token"
-    FAIL = "fail"
-
-
-class Decision(msgspec.Struct, frozen=True):
-    action: Action
-    reason: str
-    """Short and human: "not enough viewers (10)", "token expired (190/463)"."""
-    wait: float | None = None
-    """Seconds the server asked for (throttling); None: the scheduler's backoff decides."""
-    scope: Literal["token", "app"] = "token"
-    code: int | None = None
-    subcode: int | None = None
+__all__ = ["Action", "Decision", "MESSAGE_LIMIT", "RULES", "Rule", "decide", "rule_for"]
 
 
 class Rule(msgspec.Struct, frozen=True):

@@ -21,14 +21,17 @@ import heapq
 import itertools
 import random
 from collections import deque
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Callable
 
 import msgspec
 
-from ..errors import HarvesterError, TransportError
+from ..decision import Action, Decision
+from ..errors import GraphError, HarvesterError, TransportError
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import Entry, Slot
+from .slot import Entry, Job, Slot
+
+__all__ = ["HANDLERS", "Job", "Scheduler"]
 
 THROTTLE_FIRST_PAUSE = 60.0
 """The pause after a throttle the server gave no wait for; it doubles, up to the window."""
@@ -38,21 +41,12 @@ MIN_SLEEP = 1e-5
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
 
 
-class Job(Protocol):
-    key: str
-    priority: int
-    label: str
-    account_id: str
-
-    def __call__(self) -> Awaitable[Any]: ...
-
-
 class Scheduler:
     def __init__(self, calls_per_window: int, window_seconds: float, max_in_flight: int,
-                 max_attempts: int, stats: Stats, on_give_up: Callable[[Any, Any], None],
-                 on_token_dead: Callable[[str, Any], None], clock: Callable[[], float] | None = None,
+                 max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
+                 on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
-                 decide: Callable[[HarvesterError], Any] | None = None, backoff_base: float = 1.0,
+                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
                  backoff_cap: float = 300.0, rng: random.Random | None = None):
         if decide is None:
             from ..graph.policy import decide
@@ -91,7 +85,7 @@ class Scheduler:
     def submit(self, job: Job) -> None:
         """Queue ``job`` on its token's slot (a job of a dead token is given up at once)."""
         slot = self._slot(job.key)
-        if slot.dead:
+        if slot.death is not None:
             self.on_give_up(job, slot.death)
             return
         slot.push(Entry(job.priority, next(self._seq), job))
@@ -153,20 +147,19 @@ class Scheduler:
             return
         wait = slot.limiter.try_acquire()
         if wait > 0:
-            slot.limited_since = now if slot.limited_since is None else slot.limited_since
+            slot.limited(now)
             self._timer(now + wait, slot)
             return
-        if slot.limited_since is not None:
-            self._waited(slot, "wait/limit_seconds", now - slot.limited_since)
-            slot.limited_since = None
+        waited = slot.unlimited(now)
+        if waited is not None:
+            self._waited(slot, "wait/limit_seconds", waited)
         self._start(group, slot, slot.pop(), slot.limiter.in_window())
         self._enqueue(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
         self._in_flight += 1
-        slot.in_flight += 1
-        slot.calls += 1
+        slot.started()
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -182,15 +175,13 @@ class Scheduler:
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
-        if slot.timer_at is None or when < slot.timer_at:
-            slot.timer_at = when
+        if slot.look_at(when):
             heapq.heappush(self._timers, (when, next(self._seq), slot))
 
     def _fire_timers(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
             when, _, slot = heapq.heappop(self._timers)
-            if when == slot.timer_at:
-                slot.timer_at = None
+            slot.looked(when)
             slot.release(now)
             if slot.delayed:
                 self._timer(slot.delayed[0][0], slot)
@@ -223,13 +214,12 @@ class Scheduler:
                 self._failed(slot, entry, error)
             else:
                 self.stats.inc("calls/ok")
-                if started >= slot.throttled_at:    # an answer to a call sent before a throttle proves nothing
-                    slot.throttled_in_row, slot.proven = 0, True
+                slot.answered(started)
                 slot.observe(usage, self.now(), in_window=in_window)
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
-            slot.in_flight -= 1
+            slot.finished()
             self._in_flight -= 1
             self._enqueue(slot)
             self._wakeup()
@@ -237,19 +227,17 @@ class Scheduler:
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError) -> None:
         self.stats.inc("calls/error")
         self.stats.inc(_error_counter(error))
-        slot.errors += 1
-        slot.observe(getattr(error, "usage", None), self.now(), may_speed_up=False)
+        slot.failed()
+        slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
         decision = self.decide(error)
-        action = decision.action.name
-        if slot.dead and action in ("RETRY", "THROTTLE"):
+        if slot.death is not None and decision.action in (Action.RETRY, Action.THROTTLE):
             self.on_give_up(entry.job, slot.death)
             return
-        HANDLERS[action](self, slot, entry, decision)
+        HANDLERS[decision.action](self, slot, entry, decision)
 
-    def _retry(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         entry.attempts += 1
         if entry.attempts >= self.max_attempts:
-            from ..graph.policy import Action
             reason = f"{decision.reason} after {entry.attempts} attempts"
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None))
             return
@@ -261,7 +249,7 @@ class Scheduler:
         self._pending += 1
         self._timer(self.now() + wait, slot)
 
-    def _throttle(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         self.stats.inc("throttles")
         wait = slot.throttle_backoff(THROTTLE_FIRST_PAUSE, self.window_seconds)
         wait = decision.wait or wait
@@ -270,18 +258,17 @@ class Scheduler:
             self._app_paused_until = max(self._app_paused_until, until)
         for paused in self.slots.values() if decision.scope == "app" else (slot,):
             paused.pause(until)
-            paused.proven, paused.throttled_at = False, self.now()   # after the pause, one call finds out
+            paused.throttled(self.now())          # after the pause, one call finds out
         self._waited(slot, "wait/backoff_seconds", wait)
         slot.push(entry)                         # throttled: the attempt does not count
         self._pending += 1
         self._enqueue(slot)
 
-    def _give_up(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         self.on_give_up(entry.job, decision)
 
-    def _fail_token(self, slot: Slot, entry: Entry, decision: Any) -> None:
-        if not slot.dead:
-            slot.dead, slot.dead_reason, slot.death = True, decision.reason, decision
+    def _fail_token(self, slot: Slot, entry: Entry, decision: Decision) -> None:
+        if slot.kill(decision):
             self.on_token_dead(slot.key, decision)
         self.on_give_up(entry.job, decision)
         for queued in slot.drain():
@@ -300,24 +287,23 @@ class Scheduler:
         return slot
 
     def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
-        slot.waited += seconds
+        slot.wait(seconds)
         self.stats.inc(counter, seconds)
 
 
-HANDLERS: dict[str, Callable[[Scheduler, Slot, Entry, Any], None]] = {
-    "RETRY": Scheduler._retry,
-    "THROTTLE": Scheduler._throttle,
-    "SKIP": Scheduler._give_up,
-    "FAIL": Scheduler._give_up,
-    "FAIL_TOKEN": Scheduler._fail_token,
+HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
+    Action.RETRY: Scheduler._retry,
+    Action.THROTTLE: Scheduler._throttle,
+    Action.SKIP: Scheduler._give_up,
+    Action.FAIL: Scheduler._give_up,
+    Action.FAIL_TOKEN: Scheduler._fail_token,
 }
 """What each policy action does to the job, its slot and the others."""
 
 
 def _error_counter(error: HarvesterError) -> str:
-    code = getattr(error, "code", None)
-    if code is not None:
-        return f"errors/code/{code}"
+    if isinstance(error, GraphError) and error.code is not None:
+        return f"errors/code/{error.code}"
     if isinstance(error, TransportError):
         return "errors/transport"
     return f"errors/{type(error).__name__}"

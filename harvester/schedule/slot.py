@@ -15,10 +15,12 @@ never above the configured limit. An error's usage can only slow the slot down.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Protocol
 
 import msgspec
 
+from ..decision import Decision
 from .limiter import RollingWindowLimiter
 
 HIGH_MARK = 90
@@ -30,40 +32,56 @@ class UsageLike(Protocol):
     regain_seconds: float
 
 
+class Job(Protocol):
+    """What the scheduler runs: a call with its token's key, a priority (lower first) and a label.
+    The job kinds elsewhere satisfy it structurally. Its result is the answer's usage (or None)."""
+
+    key: str
+    priority: int
+    label: str
+    account_id: str
+
+    def __call__(self) -> Awaitable[Any]: ...
+
+
 class Entry(msgspec.Struct, order=True):
     """A queued job: ordered by (priority, sequence); ``attempts`` made so far (throttled
     calls not counted)."""
 
     priority: int
     seq: int
-    job: Any
+    job: Job
     attempts: int = 0
 
 
+@dataclass(slots=True, eq=False)
 class Slot:
-    def __init__(self, key: str, limiter: RollingWindowLimiter, *, max_in_flight: int = 8):
-        self.key = key
-        self.limiter = limiter
-        self.max_in_flight = max_in_flight
-        self.queue: list[Entry] = []
-        self.delayed: list[tuple[float, Entry]] = []
-        self.paused_until = 0.0
-        self.throttled_in_row = 0
-        self.dead = False
-        self.dead_reason: str | None = None
-        self.death: Any = None
-        self.in_flight = 0
-        self.proven = False
-        """Whether the token has answered since it started or was last throttled: until then one
-        call at a time probes it, so a dead or still-throttled token costs one call, not eight."""
-        self.throttled_at = float("-inf")
-        """When the token was last throttled."""
-        self.calls = self.errors = self.throttles = 0
-        self.waited = 0.0
-        self.limited_since: float | None = None
-        """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
-        self.timer_at: float | None = None
-        """The scheduler's earliest pending look at this slot."""
+    """One token's state. The scheduler reads its fields and changes them only through its methods."""
+
+    key: str
+    limiter: RollingWindowLimiter
+    max_in_flight: int = 8
+    queue: list[Entry] = field(default_factory=list)
+    delayed: list[tuple[float, Entry]] = field(default_factory=list)
+    paused_until: float = 0.0
+    throttled_in_row: int = 0
+    dead: bool = False
+    death: Decision | None = None
+    """The decision that killed the token (every job of it after is given up with it)."""
+    in_flight: int = 0
+    proven: bool = False
+    """Whether the token has answered since it started or was last throttled: until then one
+    call at a time probes it, so a dead or still-throttled token costs one call, not eight."""
+    throttled_at: float = float("-inf")
+    """When the token was last throttled."""
+    calls: int = 0
+    errors: int = 0
+    throttles: int = 0
+    waited: float = 0.0
+    limited_since: float | None = None
+    """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
+    timer_at: float | None = None
+    """The scheduler's earliest pending look at this slot."""
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
@@ -119,6 +137,63 @@ class Slot:
         self.throttled_in_row += 1
         self.throttles += 1
         return min(cap, first * 2 ** (self.throttled_in_row - 1))
+
+    # -- what happened to it (the only ways its state changes) ---------------------------------
+
+    def started(self) -> None:
+        """One of its jobs was started."""
+        self.in_flight += 1
+        self.calls += 1
+
+    def finished(self) -> None:
+        """One of its jobs ended, however."""
+        self.in_flight -= 1
+
+    def answered(self, started: float) -> None:
+        """A call started at ``started`` was answered: the token works again, unless the call
+        was sent before the last throttle (its answer proves nothing)."""
+        if started >= self.throttled_at:
+            self.throttled_in_row, self.proven = 0, True
+
+    def failed(self) -> None:
+        self.errors += 1
+
+    def throttled(self, now: float) -> None:
+        """Throttled (or paused with the app): after the pause, one call finds out."""
+        self.proven, self.throttled_at = False, now
+
+    def kill(self, decision: Decision) -> bool:
+        """The token is unusable for ``decision``; True the first time (report it once)."""
+        if self.dead:
+            return False
+        self.dead, self.death = True, decision
+        return True
+
+    def limited(self, now: float) -> None:
+        """Its next job waits on the limiter (since ``now``, unless already waiting)."""
+        if self.limited_since is None:
+            self.limited_since = now
+
+    def unlimited(self, now: float) -> float | None:
+        """The limiter let it go: how long its work waited on the limiter (None: it did not)."""
+        since, self.limited_since = self.limited_since, None
+        return None if since is None else now - since
+
+    def wait(self, seconds: float) -> None:
+        """Its work waited ``seconds`` (a backoff or pause), for its counter."""
+        self.waited += seconds
+
+    def look_at(self, when: float) -> bool:
+        """The scheduler wants to look at it at ``when``: True unless it looks earlier already."""
+        if self.timer_at is None or when < self.timer_at:
+            self.timer_at = when
+            return True
+        return False
+
+    def looked(self, when: float) -> None:
+        """The scheduler's look due at ``when`` happened."""
+        if when == self.timer_at:
+            self.timer_at = None
 
     # -- feedback -----------------------------------------------------------------------------
 
