@@ -175,8 +175,8 @@ async def test_a_throttled_token_pauses_alone_and_the_pause_grows():
 
 
 async def test_a_throttle_waits_for_the_time_the_server_gives_and_uses_no_attempt():
-    h = Harness(max_attempts=1)
-    job = h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 300.0))])
+    h = Harness(max_attempts=1, seconds=3600)
+    job = h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(80, 300.0))])
     await h.run()
     assert job.starts == [0, 300]
     assert h.given_up == []
@@ -184,8 +184,8 @@ async def test_a_throttle_waits_for_the_time_the_server_gives_and_uses_no_attemp
 
 
 async def test_an_app_throttle_pauses_every_token():
-    h = Harness(per_token_in_flight=1)
-    h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(100, 120.0))])
+    h = Harness(per_token_in_flight=1, seconds=3600)
+    h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(80, 120.0))])
     h.jobs("b", 2, duration=1)
     await h.run()
     assert h.starts("a") == [0, 120]
@@ -204,7 +204,7 @@ async def test_usage_at_the_high_mark_slows_the_token_before_it_is_throttled():
 
 
 async def test_usage_with_a_regain_time_pauses_the_token():
-    h = Harness(per_token_in_flight=1)
+    h = Harness(per_token_in_flight=1, seconds=3600)
     h.job("a", "a0", outcomes=[Usage(80, 90.0)])
     h.job("a", "a1")
     await h.run()

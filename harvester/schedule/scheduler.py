@@ -29,12 +29,47 @@ from ..decision import Action, Decision
 from ..errors import GraphError, HarvesterError, TransportError
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import Entry, Job, Slot
+from .slot import HIGH_MARK, Entry, Job, Slot
 
-__all__ = ["HANDLERS", "Job", "Scheduler"]
+__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
+
+
+class ThrottleEvidence(msgspec.Struct, frozen=True):
+    """What is known when a throttle answer comes."""
+
+    estimate: float | None
+    """The server's wait (``estimated_time_to_regain_access``), if it gave one."""
+    percent: int | None
+    """The latest usage reported within the window: the token's own (its throttle answer's
+    included), or for an app throttle the highest any token reported (each answer's figure is at
+    least the app's ``X-App-Usage``). None: nothing reported."""
+    in_row: int
+    """Throttles in a row of this token, this one included."""
+
+
+WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
+    (lambda e: e.estimate is not None, "the server gave a wait"),
+    (lambda e: e.percent is None, "no usage reported"),
+    (lambda e: e.percent is not None and e.percent >= HIGH_MARK, "usage at the high mark"),
+    (lambda e: e.in_row > LONE_THROTTLES, "several in a row"),
+)
+"""When a throttle is waited out (as the scope says, probing with one call); else it is lone."""
+
+
+def waited_out(evidence: ThrottleEvidence) -> str | None:
+    """Why a throttle is waited out, or None: a lone one, a short pause of its token."""
+    return next((why for holds, why in WAIT_OUT if holds(evidence)), None)
 
 THROTTLE_FIRST_PAUSE = 60.0
-"""The pause after a throttle the server gave no wait for; it doubles, up to the window."""
+"""The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
+the window."""
+
+LONE_FIRST_PAUSE = 2.0
+"""The pause of a lone throttle against a budget reported far from spent (that token only, even
+for code 4); it doubles while they come in a row."""
+
+LONE_THROTTLES = 2
+"""Throttles in a row that may still be lone ones: one more is waited out."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -72,6 +107,8 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
+        self.capped_wait: float | None = None
+        """The longest wait the server asked for above the window (each was capped at it)."""
 
     def __repr__(self) -> str:
         return (f"Scheduler(slots={len(self.slots)}, pending={self._pending}, "
@@ -206,16 +243,18 @@ class Scheduler:
     # -- outcomes -----------------------------------------------------------------------------
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
-        started = self.now()
+        started = entry.started = self.now()
         try:
             try:
                 usage = await entry.job()
             except HarvesterError as error:
-                self._failed(slot, entry, error)
+                self._failed(slot, entry, error, started)
             else:
                 self.stats.inc("calls/ok")
                 slot.answered(started)
-                slot.observe(usage, self.now(), in_window=in_window)
+                asked = slot.observe(usage, self.now(), in_window=in_window)
+                if asked is not None:
+                    self._capped(asked)
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
@@ -224,12 +263,19 @@ class Scheduler:
             self._enqueue(slot)
             self._wakeup()
 
-    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError) -> None:
+    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc("calls/error")
         self.stats.inc(_error_counter(error))
         slot.failed()
-        slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
+        asked = slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
         decision = self.decide(error)
+        if decision.wait is not None and decision.wait > self.window_seconds:
+            asked = max(asked or 0.0, decision.wait)
+            decision = msgspec.structs.replace(decision, wait=self.window_seconds)
+        if asked is not None:
+            self._capped(asked)
+        if isinstance(error, GraphError) and decision.action in ANSWERS:
+            slot.answered(started)              # the API answered this unit: the token works
         if slot.death is not None and decision.action in (Action.RETRY, Action.THROTTLE):
             self.on_give_up(entry.job, slot.death)
             return
@@ -250,17 +296,34 @@ class Scheduler:
         self._timer(self.now() + wait, slot)
 
     def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
+        """Wait a throttle out if the evidence says the budget may be spent, else pause only
+        this token a few seconds (see :data:`WAIT_OUT`); either way one call probes after. A call
+        sent before the last throttle adds nothing: it is queued again behind that pause."""
         self.stats.inc("throttles")
-        wait = slot.throttle_backoff(THROTTLE_FIRST_PAUSE, self.window_seconds)
-        wait = decision.wait or wait
-        until = self.now() + wait
-        if decision.scope == "app":
+        now = self.now()
+        in_row = slot.count_throttle(entry.started)
+        if in_row is None:
+            self._requeue(slot, entry)
+            return
+        evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row)
+        scope = decision.scope
+        if waited_out(evidence) is None:
+            self.stats.inc("throttles/lone")
+            wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
+        else:
+            wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+        until = now + wait
+        if scope == "app":
             self._app_paused_until = max(self._app_paused_until, until)
-        for paused in self.slots.values() if decision.scope == "app" else (slot,):
+        for paused in self.slots.values() if scope == "app" else (slot,):
             paused.pause(until)
-            paused.throttled(self.now())          # after the pause, one call finds out
+            paused.throttled(now)                 # after the pause, one call finds out
         self._waited(slot, "wait/backoff_seconds", wait)
-        slot.push(entry)                         # throttled: the attempt does not count
+        self._requeue(slot, entry)
+
+    def _requeue(self, slot: Slot, entry: Entry) -> None:
+        """Back in the queue: a throttled attempt does not count."""
+        slot.push(entry)
         self._pending += 1
         self._enqueue(slot)
 
@@ -286,6 +349,18 @@ class Scheduler:
             slot.pause(self._app_paused_until)
         return slot
 
+    def _reported_usage(self, slot: Slot, scope: str, now: float) -> int | None:
+        """The usage evidence of a throttle of ``scope`` (see :class:`ThrottleEvidence`)."""
+        if scope != "app":
+            return slot.reported_usage(now, self.window_seconds)
+        reports = [r for s in self.slots.values() if (r := s.reported_usage(now, self.window_seconds)) is not None]
+        return max(reports) if reports else None
+
+    def _capped(self, asked: float) -> None:
+        """The server asked for a wait above the window: it was cut to the window."""
+        self.stats.inc("waits/capped")
+        self.capped_wait = max(self.capped_wait or 0.0, asked)
+
     def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
         slot.wait(seconds)
         self.stats.inc(counter, seconds)
@@ -299,6 +374,15 @@ HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
     Action.FAIL_TOKEN: Scheduler._fail_token,
 }
 """What each policy action does to the job, its slot and the others."""
+
+ANSWERS = frozenset({Action.SKIP, Action.FAIL})
+"""Actions for an API error that is about the unit, not the token: like data, it proves the token
+works (after a throttle, the probe may well meet a media without insights)."""
+
+
+def _doubling(first: float, n: int, cap: float) -> float:
+    """``first`` for the first in a row, doubling with each after, at most ``cap``."""
+    return min(cap, first * 2 ** (n - 1))
 
 
 def _error_counter(error: HarvesterError) -> str:

@@ -10,6 +10,11 @@ Usage feedback (AutoThrottle, clamped): when the server reports a usage at or ab
 ``HIGH_MARK`` percent, the effective limit drops to what that percentage implies for the calls
 this slot made in the window (``in_window * 100 / percent``); below the mark it may climb back,
 never above the configured limit. An error's usage can only slow the slot down.
+
+The slot also keeps the latest usage its token's answers reported (``usage_percent``, at
+``usage_at``): the evidence the scheduler weighs when a throttle comes without an estimate.
+A wait the server asks for (``estimated_time_to_regain_access``) is capped at the rolling
+window: no answer parks a token longer than the window the budget is counted over.
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class Entry(msgspec.Struct, order=True):
     seq: int
     job: Job
     attempts: int = 0
+    started: float = float("-inf")
+    """When its latest call started."""
 
 
 @dataclass(slots=True, eq=False)
@@ -82,6 +89,10 @@ class Slot:
     """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
     timer_at: float | None = None
     """The scheduler's earliest pending look at this slot."""
+    usage_percent: int | None = None
+    """The latest usage percentage the token's answers reported (None: none yet)."""
+    usage_at: float = float("-inf")
+    """When ``usage_percent`` was reported."""
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
@@ -132,11 +143,18 @@ class Slot:
         """Pause until ``until`` at least; a longer pause already in force stays."""
         self.paused_until = max(self.paused_until, until)
 
-    def throttle_backoff(self, first: float, cap: float) -> float:
-        """The pause after one more throttle in a row: ``first``, doubling, at most ``cap``."""
-        self.throttled_in_row += 1
+    def count_throttle(self, started: float) -> int | None:
+        """A throttle of a call started at ``started``: how many in a row now (an answer since
+        resets it), or None for a call sent before the last throttle (that episode is handled)."""
         self.throttles += 1
-        return min(cap, first * 2 ** (self.throttled_in_row - 1))
+        if started < self.throttled_at:
+            return None
+        self.throttled_in_row += 1
+        return self.throttled_in_row
+
+    def reported_usage(self, now: float, fresh: float) -> int | None:
+        """The latest usage reported in the last ``fresh`` seconds (None: no such report)."""
+        return self.usage_percent if now - self.usage_at <= fresh else None
 
     # -- what happened to it (the only ways its state changes) ---------------------------------
 
@@ -198,19 +216,28 @@ class Slot:
     # -- feedback -----------------------------------------------------------------------------
 
     def observe(self, usage: UsageLike | None, now: float, *, in_window: int | None = None,
-                may_speed_up: bool = True) -> None:
-        """Read the server's usage report: slow down near the limit, pause when told to."""
+                may_speed_up: bool = True) -> float | None:
+        """Read the server's usage report: slow down near the limit, pause when told to (at most
+        the window). Returns the wait the server asked for when it was capped, else None."""
         if usage is None:
-            return
+            return None
+        self.usage_percent, self.usage_at = usage.percent, now
+        capped = None
         if usage.regain_seconds > 0:
-            self.pause(now + usage.regain_seconds)
-        if usage.percent <= 0:
-            return
+            if usage.regain_seconds > self.limiter.seconds:
+                capped = usage.regain_seconds
+            self.pause(now + min(usage.regain_seconds, self.limiter.seconds))
+        if usage.percent > 0:
+            self._pace(usage.percent, in_window, may_speed_up)
+        return capped
+
+    def _pace(self, percent: int, in_window: int | None, may_speed_up: bool) -> None:
+        """Set the limiter by the reported ``percent`` (see the module's docstring)."""
         calls = self.limiter.in_window() if in_window is None else in_window
-        if usage.percent >= HIGH_MARK:
-            limit = calls * 100 // usage.percent
+        if percent >= HIGH_MARK:
+            limit = calls * 100 // percent
         else:  # the low end of what the rounded-down percentage allows: never too fast
-            limit = calls * 100 // (usage.percent + 1)
+            limit = calls * 100 // (percent + 1)
             if not may_speed_up or limit <= self.limiter.limit:
                 return
         if may_speed_up or limit < self.limiter.limit:
