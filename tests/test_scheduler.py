@@ -438,3 +438,77 @@ def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_meth
     assert not slot.proven                                  # sent before the throttle: proves nothing
     slot.answered(5.0)
     assert slot.proven and slot.throttled_in_row == 0
+
+
+# -- throttles weighed by their evidence ----------------------------------------------------------
+
+@pytest.mark.parametrize("code", [4, 17, 32, 613, 80002])
+async def test_a_lone_throttle_against_a_budget_far_from_spent_pauses_that_token_seconds(code):
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[Usage(5)])                               # the token reports 5 %
+    blip = h.job("a", "a1", outcomes=[graph_error(code, usage=Usage(5))])
+    h.jobs("b", 3, duration=1, outcomes=[Usage(5)])
+    await h.run()
+    assert blip.starts == [0, 2]                                         # 2 s, not 60 s
+    assert h.starts("b") == [0, 1, 2]                                    # even code 4 pauses no other token
+    assert h.stats.get("throttles") == 1 and h.stats.get("throttles/lone") == 1
+    assert h.given_up == []
+
+
+async def test_lone_throttles_grow_and_several_in_a_row_are_waited_out():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    low = [graph_error(17, usage=Usage(5))] * 3
+    job = h.job("a", "a0", outcomes=low)
+    await h.run()
+    assert job.starts == [0, 2, 6, 246]                  # 2 s, 4 s, then the third waited out (60 s doubling)
+    assert h.stats.get("throttles/lone") == 2
+
+
+@pytest.mark.parametrize("usage, why", [(Usage(95), "spent"), (None, "nothing reported")])
+async def test_a_throttle_with_the_budget_spent_or_unknown_is_waited_out_as_before(usage, why):
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    job = h.job("a", "a0", outcomes=[graph_error(4, usage=usage)])
+    h.jobs("b", 2, duration=1)
+    await h.run()
+    assert job.starts[1] >= 60                            # (at 95 % its limiter also holds it back)
+    assert h.starts("b") == [0, 60]                       # code 4 waited out: every token paused
+    assert h.stats.get("throttles/lone") == 0
+
+
+async def test_an_app_throttle_weighs_the_usage_every_token_reported():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("b", "b0", outcomes=[Usage(96)])                # another token reports the budget spent
+    job = h.job("a", "a0", duration=1, outcomes=[graph_error(4, usage=Usage(5))])
+    await h.run()
+    assert job.starts == [0, 61]
+
+
+async def test_throttles_of_calls_sent_before_the_first_do_not_grow_the_pause():
+    h = Harness(seconds=3600, per_token_in_flight=4)
+    h.job("a", "proof")
+    h.jobs("a", 4, duration=1, outcomes=[graph_error(17, usage=Usage(100))])   # 4 in flight, all throttled
+    await h.run()
+    assert h.stats.get("throttles") == 4
+    assert h.scheduler.slots["a"].throttled_in_row == 0
+    assert h.stats.get("wait/backoff_seconds") == 60                          # one pause, not 60+120+240+480
+
+
+# -- waits the server asks for are capped at the window ------------------------------------------
+
+async def test_a_wait_of_a_billion_minutes_parks_no_token_beyond_the_window():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    job = h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(100, 60e9))])
+    h.jobs("b", 2, duration=1)
+    await h.run()
+    assert job.starts == [0, 3600]
+    assert h.starts("b") == [0, 3600]
+    assert h.stats.get("waits/capped") == 1 and h.scheduler.capped_wait == 60e9
+
+
+async def test_a_usage_header_asking_a_billion_minutes_pauses_at_most_the_window():
+    h = Harness(seconds=600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[Usage(10, 60e9)])
+    h.job("a", "a1")
+    await h.run()
+    assert h.starts("a") == [0, 600]
+    assert h.stats.get("waits/capped") == 1
