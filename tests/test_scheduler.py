@@ -4,6 +4,8 @@ throttles and dead tokens, bounded jittered retries, priorities, usage feedback,
 import asyncio
 import random
 
+import orjson
+
 import pytest
 
 from harvester.errors import ConfigError, GraphError, TransportError
@@ -434,9 +436,9 @@ def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_meth
     death = Decision(Action.FAIL_TOKEN, "token expired (190/463)")
     assert slot.kill(death) and not slot.kill(death) and slot.death is death
     slot.throttled(5.0)
-    slot.answered(4.0)
-    assert not slot.proven                                  # sent before the throttle: proves nothing
     slot.answered(5.0)
+    assert not slot.proven                                  # sent with the throttle: proves nothing
+    slot.answered(5.5)
     assert slot.proven and slot.throttled_in_row == 0
 
 
@@ -512,3 +514,59 @@ async def test_a_usage_header_asking_a_billion_minutes_pauses_at_most_the_window
     await h.run()
     assert h.starts("a") == [0, 600]
     assert h.stats.get("waits/capped") == 1
+
+
+async def test_the_progress_line_says_a_wait_was_capped():
+    import io
+    import types
+
+    from harvester.progress import Progress
+
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 60e9))])
+    await h.run()
+    line = Progress(types.SimpleNamespace(stats=h.stats, _scheduler=h.scheduler), stream=io.StringIO()).lines()[0]
+    assert "server asked for a wait of 6e+10 s: capped at 1h00m" in line
+
+
+async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
+    """The simulator's own rate limit (5 calls per 600 s) hit by a harvest configured far above
+    it: every throttle answer reports the budget spent, and after each, the token's next calls
+    come one at a time, after a pause."""
+    from harvester import Harvester
+    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.world import World, WorldSpec
+
+    from support import world_config
+
+    received: dict[int, list[tuple[float, bool]]] = {}
+
+    class Recording(Simulator):
+        async def serve(self, method, path, query, headers, *, base_url=None):
+            now = asyncio.get_running_loop().time()
+            answer = await super().serve(method, path, query, headers, base_url=base_url)
+            token = self.world.token(headers["Authorization"][7:])
+            throttled = answer.status == 400 and orjson.loads(answer.body)["error"]["code"] in (4, 17, 80002)
+            received.setdefault(token.index, []).append((now, throttled))
+            return answer
+
+    world = World(WorldSpec(seed=3, accounts=3, media_per_account=8))
+    simulator = Recording(world, SimulatorSettings(calls_per_window=5, window_seconds=600, latency_ms=20))
+    config, env = world_config(world, tmp_path / "out", days=2, window_seconds=600)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0
+    assert simulator.counters.snapshot()["throttled"] > 0
+    probes = 0
+    for calls in received.values():
+        throttled_at = None
+        for i, (when, throttled) in enumerate(calls):
+            if throttled_at is not None and when > throttled_at:       # the first call after a throttle
+                assert when - throttled_at >= 60                         # waited out, not a lone pause
+                assert sum(1 for w, _ in calls if w == when) == 1        # alone: one call per pause
+                probes += 1
+                throttled_at = None
+            if throttled and throttled_at is None:
+                throttled_at = max(w for w, _ in calls[: i + 1])
+    assert probes > 0

@@ -145,9 +145,10 @@ class Slot:
 
     def count_throttle(self, started: float) -> int | None:
         """A throttle of a call started at ``started``: how many in a row now (an answer since
-        resets it), or None for a call sent before the last throttle (that episode is handled)."""
+        resets it), or None for a call sent before the last throttle, or with it (that episode is
+        handled)."""
         self.throttles += 1
-        if started < self.throttled_at:
+        if started <= self.throttled_at:
             return None
         self.throttled_in_row += 1
         return self.throttled_in_row
@@ -169,8 +170,8 @@ class Slot:
 
     def answered(self, started: float) -> None:
         """A call started at ``started`` was answered: the token works again, unless the call
-        was sent before the last throttle (its answer proves nothing)."""
-        if started >= self.throttled_at:
+        was sent before the last throttle, or with it (its answer proves nothing)."""
+        if started > self.throttled_at:
             self.throttled_in_row, self.proven = 0, True
 
     def failed(self) -> None:
