@@ -5,7 +5,6 @@ import asyncio
 import random
 
 import orjson
-
 import pytest
 
 from harvester.errors import ConfigError, GraphError, TransportError
@@ -570,3 +569,32 @@ async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
             if throttled and throttled_at is None:
                 throttled_at = max(w for w, _ in calls[: i + 1])
     assert probes > 0
+
+
+# -- retry budgets per decision -----------------------------------------------------------------
+
+async def test_a_whole_answer_of_the_wrong_shape_is_retried_once_and_a_cut_one_to_the_bound():
+    from harvester.errors import DecodeError
+
+    detail = "bad insights body (812 bytes): Expected `int`, got `str` - at `$.data[0].values[0].value`"
+    h = Harness(max_attempts=5, rng=Half())
+    whole = h.job("a", "whole", outcomes=[DecodeError(detail, status=200, complete=True)] * 5)
+    cut = h.job("b", "cut", outcomes=[DecodeError("Input data was truncated", status=200)] * 5)
+    await h.run()
+    assert len(whole.starts) == 2 and len(cut.starts) == 5
+    reasons = {job.label: d.reason for job, d in h.given_up}
+    assert reasons["whole"] == f"unreadable answer (HTTP 200): {detail} after 2 attempts"
+    assert all(d.action is Action.FAIL for _, d in h.given_up)
+
+
+async def test_an_object_the_token_may_not_see_fails_at_once_with_the_apis_words():
+    from harvester.simulator.errors import UNSUPPORTED_GET
+
+    message = UNSUPPORTED_GET.format(id="17841400000000002")
+    h = Harness()
+    job = h.job("a", "a0", outcomes=[graph_error(100, 33, message=message)] * 5)
+    await h.run()
+    assert job.starts == [0]
+    [(_, decision)] = h.given_up
+    assert decision.reason == "object does not exist or is not permitted for this token (100/33)"
+    assert (decision.code, decision.subcode, decision.message) == (100, 33, message)

@@ -69,6 +69,9 @@ RULES: tuple[Rule, ...] = (
     # Permission missing: a property of the token, not of the unit.
     Rule(FT, "permission denied ({ref})", code=10),
     Rule(FT, "permission denied ({ref})", code=range(200, 300)),
+    # The object is not there for this token: the API says so in words (100/33 alone may be throttling).
+    Rule(F, "object does not exist or is not permitted for this token ({ref})", code=100, subcode=33,
+         pattern=r"does not exist, cannot be loaded due to missing permissions"),
     # Transient: retry with backoff, a bounded number of times.
     Rule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
     Rule(R, "unknown error ({ref})", code=1),
@@ -83,6 +86,10 @@ RULES: tuple[Rule, ...] = (
 )
 
 MESSAGE_LIMIT = 200
+"""The most characters of the API's message (or a decoder's detail) a decision carries."""
+
+MALFORMED_ATTEMPTS = 2
+"""Attempts for a whole answer of the wrong shape: asking again rarely changes it, once is enough."""
 _PATTERNS = {r.pattern: re.compile(r.pattern, re.IGNORECASE) for r in RULES if r.pattern}
 
 
@@ -91,7 +98,8 @@ def decide(error: HarvesterError) -> Decision:
     if isinstance(error, GraphError):
         return _decide_graph(error)
     if isinstance(error, DecodeError):
-        return Decision(R, f"unreadable answer{_http(error.status)}")
+        return Decision(R, f"unreadable answer{_http(error.status)}: {_short(str(error))}",
+                        attempts=MALFORMED_ATTEMPTS if error.complete else None)
     if isinstance(error, TransportError):
         return Decision(R, f"connection failed{_http(error.status)}")
     if isinstance(error, ConfigError):
@@ -106,12 +114,13 @@ def rule_for(error: GraphError) -> Rule | None:
 
 def _decide_graph(error: GraphError) -> Decision:
     rule = rule_for(error)
-    ref = _ref(error)
+    ref, message = _ref(error), _short(error.message)
+    words = {"code": error.code, "subcode": error.subcode, "type": error.type, "message": message or None}
     if rule is None:
-        return Decision(F, f"{_short(error.message)} ({ref})", code=error.code, subcode=error.subcode)
-    reason = rule.reason.format(ref=ref, message=_short(error.message))
+        return Decision(F, f"{message} ({ref})", **words)
+    reason = rule.reason.format(ref=ref, message=message)
     wait = _server_wait(error) if rule.action is T else None
-    return Decision(rule.action, reason, wait, rule.scope, error.code, error.subcode)
+    return Decision(rule.action, reason, wait, rule.scope, **words)
 
 
 def _matches(rule: Rule, error: GraphError) -> bool:

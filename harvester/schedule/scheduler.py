@@ -283,7 +283,7 @@ class Scheduler:
 
     def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         entry.attempts += 1
-        if entry.attempts >= self.max_attempts:
+        if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
             reason = f"{decision.reason} after {entry.attempts} attempts"
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None))
             return
