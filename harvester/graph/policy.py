@@ -6,6 +6,11 @@ full jitter until the scheduler's bound; a ``THROTTLE`` pauses the whole token (
 every token) for ``wait`` seconds when the server said how long, else a backoff the scheduler
 picks; ``SKIP`` records the unit as legitimately empty; ``FAIL_TOKEN`` stops every unit of the
 token, reported once; ``FAIL`` gives the unit up. docs/error-policy.md shows the same table.
+Every decision about a ``GraphError`` carries the API's code, subcode, type and message (cut to
+:data:`MESSAGE_LIMIT`), so that failures can be reported in the API's words; ``reason`` stays
+short. ``Decision.attempts`` lowers the retry bound for a failure that deserves fewer (a whole
+answer of the wrong shape: :data:`MALFORMED_ATTEMPTS`). Whether a throttle is waited out or
+is a lone one is the scheduler's to judge, from the usage it saw.
 Sources: API-FACTS.md §2.2-2.5 (Graph API error handling, Instagram error codes, practitioners).
 """
 

@@ -11,7 +11,19 @@ an ``asyncio.TaskGroup``.
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
 error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
-other exception cancels what is in flight and is raised by :meth:`Scheduler.run`.
+other exception cancels what is in flight and is raised by :meth:`Scheduler.run`. A ``RETRY``
+is bounded by ``max_attempts``, or by the decision's own ``attempts`` when it gives fewer.
+
+Throttles are weighed by their evidence (:class:`ThrottleEvidence`, read by :func:`waited_out`
+through the table :data:`WAIT_OUT`): the server's estimate, the latest usage its answers reported
+within the window (the token's own, or for code 4 the highest of any token), and how many came
+in a row. With an estimate, with the budget reported spent (at or above ``HIGH_MARK``), with
+nothing reported, or from the third in a row, a throttle is waited out: the token (code 4:
+every token) pauses for the estimate or 60 s doubling, and then one call probes it. Otherwise
+it is a lone one, a throttle the budget does not explain: that token alone pauses 2 s (4 s if
+it repeats), one call probes, the others go on. A throttle of a call sent before (or with) the
+last one adds nothing: that episode is handled. Every wait the server asks for (in a throttle
+or a usage header) is capped at the window (``waits/capped``, :attr:`Scheduler.capped_wait`).
 """
 
 from __future__ import annotations
