@@ -46,6 +46,22 @@ from .slot import HIGH_MARK, Entry, Job, Slot
 __all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
 
 
+THROTTLE_FIRST_PAUSE = 60.0
+"""The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
+the window."""
+
+LONE_FIRST_PAUSE = 2.0
+"""The pause of a lone throttle against a budget reported far from spent (that token only, even
+for code 4); it doubles while they come in a row."""
+
+LONE_THROTTLES = 2
+"""Throttles in a row that may still be lone ones: one more is waited out."""
+
+MIN_SLEEP = 1e-5
+"""A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
+microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
+
 class ThrottleEvidence(msgspec.Struct, frozen=True):
     """What is known when a throttle answer comes."""
 
@@ -71,21 +87,6 @@ WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
 def waited_out(evidence: ThrottleEvidence) -> str | None:
     """Why a throttle is waited out, or None: a lone one, a short pause of its token."""
     return next((why for holds, why in WAIT_OUT if holds(evidence)), None)
-
-THROTTLE_FIRST_PAUSE = 60.0
-"""The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
-the window."""
-
-LONE_FIRST_PAUSE = 2.0
-"""The pause of a lone throttle against a budget reported far from spent (that token only, even
-for code 4); it doubles while they come in a row."""
-
-LONE_THROTTLES = 2
-"""Throttles in a row that may still be lone ones: one more is waited out."""
-
-MIN_SLEEP = 1e-5
-"""A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
-microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
 
 
 class Scheduler:
