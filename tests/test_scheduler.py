@@ -453,6 +453,7 @@ async def test_a_lone_throttle_against_a_budget_far_from_spent_pauses_that_token
     assert blip.starts == [0, 2]                                         # 2 s, not 60 s
     assert h.starts("b") == [0, 1, 2]                                    # even code 4 pauses no other token
     assert h.stats.get("throttles") == 1 and h.stats.get("throttles/lone") == 1
+    assert h.stats.get("throttles/waited_out") == 0
     assert h.given_up == []
 
 
@@ -598,3 +599,28 @@ async def test_an_object_the_token_may_not_see_fails_at_once_with_the_apis_words
     [(_, decision)] = h.given_up
     assert decision.reason == "object does not exist or is not permitted for this token (100/33)"
     assert (decision.code, decision.subcode, decision.message) == (100, 33, message)
+
+
+async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_none_out(tmp_path):
+    """5 % of answers are throttles (codes 4, 17, 80002) with the usage far from spent: each is a lone
+    one (its token alone pauses seconds, code 4 included), and every record of the truth comes."""
+    from harvester import Harvester
+    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.truth import expected_records
+    from harvester.simulator.world import World, WorldSpec
+
+    from support import assert_matches_truth, run_records, world_config
+
+    world = World(WorldSpec(seed=5, accounts=4, media_per_account=15))
+    config, env = world_config(world, tmp_path / "out", days=2)
+    kinds = ("throttle_4", "throttle_17", "throttle_80002")
+    simulator = Simulator(world, SimulatorSettings(faults=0.05, fault_kinds=kinds, latency_ms=20))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0
+    assert set(simulator.counters.snapshot()["faults"]) == set(kinds)
+    stats = harvester.stats
+    assert stats.get("throttles/lone") > 0 and stats.get("throttles/waited_out") == 0
+    records = run_records(tmp_path / "out", harvester.run_id)
+    assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))

@@ -324,6 +324,7 @@ class Scheduler:
             self.stats.inc("throttles/lone")
             wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
         else:
+            self.stats.inc("throttles/waited_out")
             wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
         until = now + wait
         if scope == "app":
