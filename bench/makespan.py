@@ -70,11 +70,11 @@ class CountingSink:
         pass
 
 
-async def harvest(world: World, simulator: Simulator) -> dict:
+async def harvest(world: World, simulator: Simulator, calls_per_window: int = CALLS) -> dict:
     env = {f"T{t.index}": t.token for t in world.tokens}
     today = from_unix(int(world.now))
     raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens},
-                      Path("bench-out"), today, days=DAYS, calls_per_window=CALLS,
+                      Path("bench-out"), today, days=DAYS, calls_per_window=calls_per_window,
                       window_seconds=WINDOW)
     raw["rate_limit"]["margin_seconds"] = 0   # simulated time: no clock skew, no network
     config = parse_config(raw, path="<bench>", env=env, today=today)

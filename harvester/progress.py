@@ -61,6 +61,9 @@ class Progress:
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         if scheduler is not None:
             lines[0] += _waiting(scheduler.slots.values(), scheduler.now())
+            if scheduler.capped_wait is not None:
+                lines[0] += (f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
+                             f"{_fmt_seconds(scheduler.window_seconds)}")
         for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
             lines.append("  " + _slot_line(slot, self.harvester.token_names.get(slot.key, slot.key)))
         return lines

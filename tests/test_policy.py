@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from harvester.errors import ConfigError, DecodeError, GraphError, TransportError
-from harvester.graph.policy import RULES, Action, decide, rule_for
+from harvester.graph.policy import MESSAGE_LIMIT, RULES, Action, decide, rule_for
 from harvester.graph.wire import Usage, decode_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -60,6 +60,11 @@ CASES = [
     (403, body(10, "(#10) Application does not have permission for this action"), FT, "permission denied (10)"),
     (400, body(200, "(#200) Requires instagram_manage_insights permission"), FT, "permission denied (200)"),
     (403, body(299, "(#299) Requires extended permission: read_insights"), FT, "permission denied (299)"),
+    (400, body(100, "Unsupported get request. Object with ID '17841400000000001' does not exist, cannot be loaded "
+                    "due to missing permissions, or does not support this operation. Please read the Graph API "
+                    "documentation at https://developers.facebook.com/docs/graph-api", 33,
+               type="GraphMethodException"),
+     F, "object does not exist or is not permitted for this token (100/33)"),
     (400, body(100, "Unsupported get request", 33), R, "unsupported request, maybe throttling (100/33)"),
     (500, body(1, "An unknown error occurred", 99), R, "unknown error (1/99)"),
     (500, body(1, "Please reduce the amount of data you're asking for, then retry your request"), R,
@@ -97,9 +102,11 @@ def test_every_row_is_exercised():
     assert [r for r in RULES if id(r) not in used] == []
 
 
-def test_recorded_100_33_fixture_is_retried():
+def test_the_100_33_fixture_saying_the_object_is_missing_fails_at_once():
+    """Its message says the object does not exist or is not permitted: asking again is futile."""
     raw = (FIXTURES / "user_insights_for_error_code_100_subcode_33.json").read_bytes()
-    assert decide(decode_error(400, raw)).action is R
+    decision = decide(decode_error(400, raw))
+    assert decision.action is F and decision.reason == "object does not exist or is not permitted for this token (100/33)"
 
 
 def test_throttle_waits_what_the_server_says():
@@ -126,9 +133,10 @@ def test_code_10_is_told_apart_by_its_message():
 
 @pytest.mark.parametrize("error,action,reason", [
     (TransportError("GET http://h/v25.0/1/insights failed: connection reset"), R, "connection failed"),
-    (DecodeError("not JSON (HTTP 503, 212 bytes, text/html)", status=503), R, "unreadable answer (HTTP 503)"),
+    (DecodeError("not JSON (HTTP 503, 212 bytes, text/html)", status=503), R,
+     "unreadable answer (HTTP 503): not JSON (HTTP 503, 212 bytes, text/html)"),
     (DecodeError("bad insights body (40 bytes): Input data was truncated", status=200), R,
-     "unreadable answer (HTTP 200)"),
+     "unreadable answer (HTTP 200): bad insights body (40 bytes): Input data was truncated"),
     (ConfigError("cfg.toml: no access token for token_env 'IG_TOKEN'"), FT, "no access token"),
 ])
 def test_errors_that_are_not_graph_errors(error, action, reason):
@@ -150,3 +158,43 @@ def test_docs_show_every_row_in_order():
         line = " | ".join(cells)
         code = rule.code if not isinstance(rule.code, range) else f"{rule.code.start}-{rule.code.stop - 1}"
         assert cells[0] == str("any" if code is None else code) and rule.action.name in cells[4], line
+
+
+def test_the_simulators_unsupported_get_fails_at_once_with_the_apis_words():
+    from harvester.simulator.errors import unsupported_get
+
+    reply = unsupported_get("17841400000000001")
+    decision = decide(decode_error(reply.status, reply.body))
+    assert (decision.action, decision.reason, decision.attempts) == \
+        (F, "object does not exist or is not permitted for this token (100/33)", None)
+    assert (decision.code, decision.subcode, decision.type) == (100, 33, "GraphMethodException")
+    assert decision.message.startswith("Unsupported get request. Object with ID '17841400000000001' does not exist")
+
+
+@pytest.mark.parametrize("status,raw,action,reason", CASES, ids=[c[3] for c in CASES])
+def test_every_graph_error_carries_the_apis_code_type_and_message(status, raw, action, reason):
+    if raw is None:
+        raw = (FIXTURES / "media_insights_for_error_posted_before_business.json").read_bytes()
+    error = orjson.loads(raw)["error"]
+    decision = decide(decode_error(status, raw))
+    assert (decision.code, decision.subcode, decision.type) == (error["code"], error.get("error_subcode"),
+                                                                 error["type"])
+    words = " ".join(error["message"].split())
+    assert decision.message == (words if len(words) <= MESSAGE_LIMIT else words[: MESSAGE_LIMIT - 1] + "…")
+
+
+def test_the_message_is_collapsed_and_cut_and_the_reason_stays_short():
+    error = GraphError(status=400, code=368, subcode=None, message="  too\n many   words " * 100, type="OAuthException")
+    decision = decide(error)
+    assert decision.reason == "temporarily blocked (368)"
+    assert len(decision.message) == MESSAGE_LIMIT and "  " not in decision.message and "\n" not in decision.message
+
+
+def test_a_decode_error_keeps_the_detail_and_a_whole_wrong_shape_gets_one_retry():
+    detail = "bad insights body (812 bytes): Expected `int`, got `str` - at `$.data[0].values[0].value`"
+    whole = decide(DecodeError(detail, status=200, complete=True))
+    assert (whole.action, whole.attempts) == (R, 2)
+    assert whole.reason == f"unreadable answer (HTTP 200): {detail}"
+    cut = decide(DecodeError("bad insights body (40 bytes): Input data was truncated", status=200))
+    assert (cut.action, cut.attempts) == (R, None)
+    assert len(decide(DecodeError("x" * 5000, status=200)).reason) < 250

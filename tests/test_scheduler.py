@@ -4,6 +4,7 @@ throttles and dead tokens, bounded jittered retries, priorities, usage feedback,
 import asyncio
 import random
 
+import orjson
 import pytest
 
 from harvester.errors import ConfigError, GraphError, TransportError
@@ -175,8 +176,8 @@ async def test_a_throttled_token_pauses_alone_and_the_pause_grows():
 
 
 async def test_a_throttle_waits_for_the_time_the_server_gives_and_uses_no_attempt():
-    h = Harness(max_attempts=1)
-    job = h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 300.0))])
+    h = Harness(max_attempts=1, seconds=3600)
+    job = h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(80, 300.0))])
     await h.run()
     assert job.starts == [0, 300]
     assert h.given_up == []
@@ -184,8 +185,8 @@ async def test_a_throttle_waits_for_the_time_the_server_gives_and_uses_no_attemp
 
 
 async def test_an_app_throttle_pauses_every_token():
-    h = Harness(per_token_in_flight=1)
-    h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(100, 120.0))])
+    h = Harness(per_token_in_flight=1, seconds=3600)
+    h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(80, 120.0))])
     h.jobs("b", 2, duration=1)
     await h.run()
     assert h.starts("a") == [0, 120]
@@ -204,7 +205,7 @@ async def test_usage_at_the_high_mark_slows_the_token_before_it_is_throttled():
 
 
 async def test_usage_with_a_regain_time_pauses_the_token():
-    h = Harness(per_token_in_flight=1)
+    h = Harness(per_token_in_flight=1, seconds=3600)
     h.job("a", "a0", outcomes=[Usage(80, 90.0)])
     h.job("a", "a1")
     await h.run()
@@ -246,7 +247,7 @@ async def test_a_dead_token_gives_every_job_up_once_and_reports_once():
     assert all(not j.starts for j in queued + late)           # never called
     assert first.starts == [0] and second.starts == []      # the probe found the token dead: one call
     assert len(h.starts("b")) == 3
-    assert h.scheduler.slots["a"].dead and h.scheduler.slots["a"].dead_reason
+    assert h.scheduler.slots["a"].dead and h.scheduler.slots["a"].death.reason
     assert h.stats.get("errors/code/190") == 1
 
 
@@ -416,3 +417,210 @@ async def test_a_throttled_token_comes_back_with_one_probe_call():
     starts = h.starts("a")
     after = [t for t in starts if t >= 60]
     assert after[0] < after[1] and after.count(after[0]) == 1      # one probe, then the rest
+
+
+def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_methods():
+    import dataclasses
+
+    from harvester import decision
+    from harvester.graph import policy
+    from harvester.schedule.scheduler import HANDLERS
+
+    assert policy.Action is decision.Action and policy.Decision is decision.Decision
+    assert set(HANDLERS) == set(Action)
+    slot = Slot("a", RollingWindowLimiter(10, 60, clock=lambda: 0.0))
+    assert dataclasses.is_dataclass(slot) and not hasattr(slot, "__dict__")
+    with pytest.raises(AttributeError):
+        slot.dead_reason = "x"                              # gone, and no new attributes
+    death = Decision(Action.FAIL_TOKEN, "token expired (190/463)")
+    assert slot.kill(death) and not slot.kill(death) and slot.death is death
+    slot.throttled(5.0)
+    slot.answered(5.0)
+    assert not slot.proven                                  # sent with the throttle: proves nothing
+    slot.answered(5.5)
+    assert slot.proven and slot.throttled_in_row == 0
+
+
+# -- throttles weighed by their evidence ----------------------------------------------------------
+
+@pytest.mark.parametrize("code", [4, 17, 32, 613, 80002])
+async def test_a_lone_throttle_against_a_budget_far_from_spent_pauses_that_token_seconds(code):
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[Usage(5)])                               # the token reports 5 %
+    blip = h.job("a", "a1", outcomes=[graph_error(code, usage=Usage(5))])
+    h.jobs("b", 3, duration=1, outcomes=[Usage(5)])
+    await h.run()
+    assert blip.starts == [0, 2]                                         # 2 s, not 60 s
+    assert h.starts("b") == [0, 1, 2]                                    # even code 4 pauses no other token
+    assert h.stats.get("throttles") == 1 and h.stats.get("throttles/lone") == 1
+    assert h.stats.get("throttles/waited_out") == 0
+    assert h.given_up == []
+
+
+async def test_lone_throttles_grow_and_several_in_a_row_are_waited_out():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    low = [graph_error(17, usage=Usage(5))] * 3
+    job = h.job("a", "a0", outcomes=low)
+    await h.run()
+    assert job.starts == [0, 2, 6, 246]                  # 2 s, 4 s, then the third waited out (60 s doubling)
+    assert h.stats.get("throttles/lone") == 2
+
+
+@pytest.mark.parametrize("usage, why", [(Usage(95), "spent"), (None, "nothing reported")])
+async def test_a_throttle_with_the_budget_spent_or_unknown_is_waited_out_as_before(usage, why):
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    job = h.job("a", "a0", outcomes=[graph_error(4, usage=usage)])
+    h.jobs("b", 2, duration=1)
+    await h.run()
+    assert job.starts[1] >= 60                            # (at 95 % its limiter also holds it back)
+    assert h.starts("b") == [0, 60]                       # code 4 waited out: every token paused
+    assert h.stats.get("throttles/lone") == 0
+
+
+async def test_an_app_throttle_weighs_the_usage_every_token_reported():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("b", "b0", outcomes=[Usage(96)])                # another token reports the budget spent
+    job = h.job("a", "a0", duration=1, outcomes=[graph_error(4, usage=Usage(5))])
+    await h.run()
+    assert job.starts == [0, 61]
+
+
+async def test_throttles_of_calls_sent_before_the_first_do_not_grow_the_pause():
+    h = Harness(seconds=3600, per_token_in_flight=4)
+    h.job("a", "proof")
+    h.jobs("a", 4, duration=1, outcomes=[graph_error(17, usage=Usage(100))])   # 4 in flight, all throttled
+    await h.run()
+    assert h.stats.get("throttles") == 4
+    assert h.scheduler.slots["a"].throttled_in_row == 0
+    assert h.stats.get("wait/backoff_seconds") == 60                          # one pause, not 60+120+240+480
+
+
+# -- waits the server asks for are capped at the window ------------------------------------------
+
+async def test_a_wait_of_a_billion_minutes_parks_no_token_beyond_the_window():
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    job = h.job("a", "a0", outcomes=[graph_error(4, usage=Usage(100, 60e9))])
+    h.jobs("b", 2, duration=1)
+    await h.run()
+    assert job.starts == [0, 3600]
+    assert h.starts("b") == [0, 3600]
+    assert h.stats.get("waits/capped") == 1 and h.scheduler.capped_wait == 60e9
+
+
+async def test_a_usage_header_asking_a_billion_minutes_pauses_at_most_the_window():
+    h = Harness(seconds=600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[Usage(10, 60e9)])
+    h.job("a", "a1")
+    await h.run()
+    assert h.starts("a") == [0, 600]
+    assert h.stats.get("waits/capped") == 1
+
+
+async def test_the_progress_line_says_a_wait_was_capped():
+    import io
+    import types
+
+    from harvester.progress import Progress
+
+    h = Harness(seconds=3600, per_token_in_flight=1)
+    h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 60e9))])
+    await h.run()
+    line = Progress(types.SimpleNamespace(stats=h.stats, _scheduler=h.scheduler), stream=io.StringIO()).lines()[0]
+    assert "server asked for a wait of 6e+10 s: capped at 1h00m" in line
+
+
+async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
+    """The simulator's own rate limit (5 calls per 600 s) hit by a harvest configured far above
+    it: every throttle answer reports the budget spent, and after each, the token's next calls
+    come one at a time, after a pause."""
+    from harvester import Harvester
+    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.world import World, WorldSpec
+
+    from support import world_config
+
+    received: dict[int, list[tuple[float, bool]]] = {}
+
+    class Recording(Simulator):
+        async def serve(self, method, path, query, headers, *, base_url=None):
+            now = asyncio.get_running_loop().time()
+            answer = await super().serve(method, path, query, headers, base_url=base_url)
+            token = self.world.token(headers["Authorization"][7:])
+            throttled = answer.status == 400 and orjson.loads(answer.body)["error"]["code"] in (4, 17, 80002)
+            received.setdefault(token.index, []).append((now, throttled))
+            return answer
+
+    world = World(WorldSpec(seed=3, accounts=3, media_per_account=8))
+    simulator = Recording(world, SimulatorSettings(calls_per_window=5, window_seconds=600, latency_ms=20))
+    config, env = world_config(world, tmp_path / "out", days=2, window_seconds=600)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0
+    assert simulator.counters.snapshot()["throttled"] > 0
+    probes = 0
+    for calls in received.values():
+        throttled_at = None
+        for i, (when, throttled) in enumerate(calls):
+            if throttled_at is not None and when > throttled_at:       # the first call after a throttle
+                assert when - throttled_at >= 60                         # waited out, not a lone pause
+                assert sum(1 for w, _ in calls if w == when) == 1        # alone: one call per pause
+                probes += 1
+                throttled_at = None
+            if throttled and throttled_at is None:
+                throttled_at = max(w for w, _ in calls[: i + 1])
+    assert probes > 0
+
+
+# -- retry budgets per decision -----------------------------------------------------------------
+
+async def test_a_whole_answer_of_the_wrong_shape_is_retried_once_and_a_cut_one_to_the_bound():
+    from harvester.errors import DecodeError
+
+    detail = "bad insights body (812 bytes): Expected `int`, got `str` - at `$.data[0].values[0].value`"
+    h = Harness(max_attempts=5, rng=Half())
+    whole = h.job("a", "whole", outcomes=[DecodeError(detail, status=200, complete=True)] * 5)
+    cut = h.job("b", "cut", outcomes=[DecodeError("Input data was truncated", status=200)] * 5)
+    await h.run()
+    assert len(whole.starts) == 2 and len(cut.starts) == 5
+    reasons = {job.label: d.reason for job, d in h.given_up}
+    assert reasons["whole"] == f"unreadable answer (HTTP 200): {detail} after 2 attempts"
+    assert all(d.action is Action.FAIL for _, d in h.given_up)
+
+
+async def test_an_object_the_token_may_not_see_fails_at_once_with_the_apis_words():
+    from harvester.simulator.errors import UNSUPPORTED_GET
+
+    message = UNSUPPORTED_GET.format(id="17841400000000002")
+    h = Harness()
+    job = h.job("a", "a0", outcomes=[graph_error(100, 33, message=message)] * 5)
+    await h.run()
+    assert job.starts == [0]
+    [(_, decision)] = h.given_up
+    assert decision.reason == "object does not exist or is not permitted for this token (100/33)"
+    assert (decision.code, decision.subcode, decision.message) == (100, 33, message)
+
+
+async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_none_out(tmp_path):
+    """5 % of answers are throttles (codes 4, 17, 80002) with the usage far from spent: each is a lone
+    one (its token alone pauses seconds, code 4 included), and every record of the truth comes."""
+    from harvester import Harvester
+    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.truth import expected_records
+    from harvester.simulator.world import World, WorldSpec
+
+    from support import assert_matches_truth, run_records, world_config
+
+    world = World(WorldSpec(seed=5, accounts=4, media_per_account=15))
+    config, env = world_config(world, tmp_path / "out", days=2)
+    kinds = ("throttle_4", "throttle_17", "throttle_80002")
+    simulator = Simulator(world, SimulatorSettings(faults=0.05, fault_kinds=kinds, latency_ms=20))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0
+    assert set(simulator.counters.snapshot()["faults"]) == set(kinds)
+    stats = harvester.stats
+    assert stats.get("throttles/lone") > 0 and stats.get("throttles/waited_out") == 0
+    records = run_records(tmp_path / "out", harvester.run_id)
+    assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))

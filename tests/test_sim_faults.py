@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from harvester.errors import TransportError
-from harvester.simulator.faults import FAULTS, HTML_503, Faults
+from harvester.simulator.faults import BLIP_KINDS, DEFAULT_KINDS, FAULTS, HTML_503, THROTTLE_MESSAGES, Faults
 from harvester.simulator.server import Simulator, SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
@@ -20,9 +20,10 @@ def token_of(world):
     return next(t for t in world.tokens if not t.revoked)
 
 
-def query_for(kind: str, seed: int, token_index: int, path: str = "/v25.0/me") -> dict[str, str]:
+def query_for(kind: str, seed: int, token_index: int, path: str = "/v25.0/me",
+              kinds: tuple[str, ...] = DEFAULT_KINDS) -> dict[str, str]:
     """A query that the seed answers, on its first sight, with ``kind`` (found by asking a twin)."""
-    twin = Faults(seed, share=1.0)
+    twin = Faults(seed, share=1.0, kinds=kinds)
     for i in range(1000):
         query = {"probe": str(i)}
         if twin.decide(token_index, path, query).kind == kind:
@@ -43,7 +44,7 @@ def test_same_seed_same_faults_in_any_order():
     assert decisions(Faults(6, 0.3), requests) != first
     faulted = sum(kind is not None for kind in first.values())
     assert 0.2 * len(first) < faulted < 0.4 * len(first)
-    assert {kind for kind in first.values() if kind} == set(FAULTS)
+    assert {kind for kind in first.values() if kind} == set(DEFAULT_KINDS)
 
 
 def test_a_retry_draws_afresh_and_the_sequence_repeats():
@@ -151,3 +152,44 @@ async def test_no_faults_when_share_is_zero(simulator_transport):
                 for n in range(200)}
     assert statuses == {200}
     assert transport.simulator.counters.snapshot()["faults"] == {}
+
+
+# -- throttle blips -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", BLIP_KINDS)
+async def test_throttle_blips_have_the_api_words_no_estimate_and_low_usage(simulator_transport, kind):
+    transport = simulator_transport(SPEC, SimulatorSettings(faults=1.0, fault_kinds=BLIP_KINDS))
+    world = transport.simulator.world
+    token = next(t for t in world.tokens if not t.revoked and t.kind == "instagram")
+    query = query_for(kind, SPEC.seed, token.index, kinds=BLIP_KINDS)
+    url = "http://sim/v25.0/me?" + "&".join(f"{k}={v}" for k, v in query.items())
+    reply = await transport.get(url, {"Authorization": f"Bearer {token.token}"})
+    code = int(kind.removeprefix("throttle_"))
+    error = orjson.loads(reply.body)["error"]
+    assert reply.status == 400
+    assert (error["code"], error["message"], error["type"]) == (code, THROTTLE_MESSAGES[code], "OAuthException")
+    assert "error_subcode" not in error
+    usage = orjson.loads(reply.headers["x-business-use-case-usage"])
+    figures = [f for per_account in usage.values() for f in per_account]
+    assert figures and all(f["call_count"] < 10 and f["estimated_time_to_regain_access"] == 0 for f in figures)
+    assert transport.simulator.counters.snapshot()["faults"] == {kind: 1}
+
+
+def test_fault_kinds_choose_what_is_drawn_and_the_default_is_unchanged():
+    assert SimulatorSettings().fault_kinds == DEFAULT_KINDS == ("code_1", "code_2", "html_503", "truncated", "drop")
+    requests = [(0, "/v25.0/me", {"n": str(n)}) for n in range(300)]
+    assert decisions(Faults(5, 0.3), requests) == decisions(Faults(5, 0.3, kinds=DEFAULT_KINDS), requests)
+    drawn = {k for k in decisions(Faults(5, 1.0, kinds=("throttle_4", "drop")), requests).values()}
+    assert drawn == {"throttle_4", "drop"}
+    assert set(BLIP_KINDS) <= set(FAULTS)
+    with pytest.raises(ValueError, match="unknown fault kind 'nope'; choose from code_1"):
+        Faults(5, 0.1, kinds=("nope",))
+
+
+def test_simulate_rejects_unknown_fault_kinds_with_the_allowed_ones(capsys):
+    from harvester.simulator.cli import main
+    assert main(["--fault-kinds", "code_1,throttle_5"]) == 2
+    err = capsys.readouterr().err
+    assert "--fault-kinds: unknown fault kind 'throttle_5'; choose from" in err and "throttle_80002" in err
+    assert main(["--fault-kinds", ","]) == 2
+    assert "no fault kind given" in capsys.readouterr().err

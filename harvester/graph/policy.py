@@ -6,39 +6,25 @@ full jitter until the scheduler's bound; a ``THROTTLE`` pauses the whole token (
 every token) for ``wait`` seconds when the server said how long, else a backoff the scheduler
 picks; ``SKIP`` records the unit as legitimately empty; ``FAIL_TOKEN`` stops every unit of the
 token, reported once; ``FAIL`` gives the unit up. docs/error-policy.md shows the same table.
+Every decision about a ``GraphError`` carries the API's code, subcode, type and message (cut to
+:data:`MESSAGE_LIMIT`), so that failures can be reported in the API's words; ``reason`` stays
+short. ``Decision.attempts`` lowers the retry bound for a failure that deserves fewer (a whole
+answer of the wrong shape: :data:`MALFORMED_ATTEMPTS`). Whether a throttle is waited out or
+is a lone one is the scheduler's to judge, from the usage it saw.
 Sources: Meta's Graph API reference (error handling, Instagram error codes) and practitioners' reports.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from typing import Literal
 
 import msgspec
 
+from ..decision import Action, Decision
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 
-
-class Action(enum.Enum):
-    RETRY = "retry"
-    THROTTLE = "throttle"
-    SKIP = "skip"
-    FAIL_TOKEN = "fail_token"
-    FAIL = "fail"
-
-
-class Decision(msgspec.Struct, frozen=True):
-    action: Action
-    reason: str
-    """Short and human: "not enough viewers (10)", "token expired (190/463)"."""
-    wait: float | None = None
-    """Seconds the server asked for (throttling); None: the scheduler's backoff decides."""
-    scope: Literal["token", "app"] = "token"
-    code: int | None = None
-    subcode: int | None = None
-    transient: bool = False
-    """The job was given up for a reason that may pass (retries used up): the next run owes it."""
+__all__ = ["Action", "Decision", "MESSAGE_LIMIT", "RULES", "Rule", "decide", "rule_for"]
 
 
 class Rule(msgspec.Struct, frozen=True):
@@ -88,6 +74,9 @@ RULES: tuple[Rule, ...] = (
     # Permission missing: a property of the token, not of the unit.
     Rule(FT, "permission denied ({ref})", code=10),
     Rule(FT, "permission denied ({ref})", code=range(200, 300)),
+    # The object is not there for this token: the API says so in words (100/33 alone may be throttling).
+    Rule(F, "object does not exist or is not permitted for this token ({ref})", code=100, subcode=33,
+         pattern=r"does not exist, cannot be loaded due to missing permissions"),
     # Transient: retry with backoff, a bounded number of times.
     Rule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
     Rule(R, "unknown error ({ref})", code=1),
@@ -102,6 +91,10 @@ RULES: tuple[Rule, ...] = (
 )
 
 MESSAGE_LIMIT = 200
+"""The most characters of the API's message (or a decoder's detail) a decision carries."""
+
+MALFORMED_ATTEMPTS = 2
+"""Attempts for a whole answer of the wrong shape: asking again rarely changes it, once is enough."""
 _PATTERNS = {r.pattern: re.compile(r.pattern, re.IGNORECASE) for r in RULES if r.pattern}
 
 
@@ -110,7 +103,8 @@ def decide(error: HarvesterError) -> Decision:
     if isinstance(error, GraphError):
         return _decide_graph(error)
     if isinstance(error, DecodeError):
-        return Decision(R, f"unreadable answer{_http(error.status)}")
+        return Decision(R, f"unreadable answer{_http(error.status)}: {_short(str(error))}",
+                        attempts=MALFORMED_ATTEMPTS if error.complete else None)
     if isinstance(error, TransportError):
         return Decision(R, f"connection failed{_http(error.status)}")
     if isinstance(error, ConfigError):
@@ -125,12 +119,13 @@ def rule_for(error: GraphError) -> Rule | None:
 
 def _decide_graph(error: GraphError) -> Decision:
     rule = rule_for(error)
-    ref = _ref(error)
+    ref, message = _ref(error), _short(error.message)
+    words = {"code": error.code, "subcode": error.subcode, "type": error.type, "message": message or None}
     if rule is None:
-        return Decision(F, f"{_short(error.message)} ({ref})", code=error.code, subcode=error.subcode)
-    reason = rule.reason.format(ref=ref, message=_short(error.message))
+        return Decision(F, f"{message} ({ref})", **words)
+    reason = rule.reason.format(ref=ref, message=message)
     wait = _server_wait(error) if rule.action is T else None
-    return Decision(rule.action, reason, wait, rule.scope, error.code, error.subcode)
+    return Decision(rule.action, reason, wait, rule.scope, **words)
 
 
 def _matches(rule: Rule, error: GraphError) -> bool:

@@ -11,7 +11,19 @@ an ``asyncio.TaskGroup``.
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
 error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
-other exception cancels what is in flight and is raised by :meth:`Scheduler.run`.
+other exception cancels what is in flight and is raised by :meth:`Scheduler.run`. A ``RETRY``
+is bounded by ``max_attempts``, or by the decision's own ``attempts`` when it gives fewer.
+
+Throttles are weighed by their evidence (:class:`ThrottleEvidence`, read by :func:`waited_out`
+through the table :data:`WAIT_OUT`): the server's estimate, the latest usage its answers reported
+within the window (the token's own, or for code 4 the highest of any token), and how many came
+in a row. With an estimate, with the budget reported spent (at or above ``HIGH_MARK``), with
+nothing reported, or from the third in a row, a throttle is waited out: the token (code 4:
+every token) pauses for the estimate or 60 s doubling, and then one call probes it. Otherwise
+it is a lone one, a throttle the budget does not explain: that token alone pauses 2 s (4 s if
+it repeats), one call probes, the others go on. A throttle of a call sent before (or with) the
+last one adds nothing: that episode is handled. Every wait the server asks for (in a throttle
+or a usage header) is capped at the window (``waits/capped``, :attr:`Scheduler.capped_wait`).
 """
 
 from __future__ import annotations
@@ -21,38 +33,68 @@ import heapq
 import itertools
 import random
 from collections import deque
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Callable
 
 import msgspec
 
-from ..errors import HarvesterError, TransportError
+from ..decision import Action, Decision
+from ..errors import GraphError, HarvesterError, TransportError
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import Entry, Slot
+from .slot import HIGH_MARK, Entry, Job, Slot
+
+__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
+
 
 THROTTLE_FIRST_PAUSE = 60.0
-"""The pause after a throttle the server gave no wait for; it doubles, up to the window."""
+"""The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
+the window."""
+
+LONE_FIRST_PAUSE = 2.0
+"""The pause of a lone throttle against a budget reported far from spent (that token only, even
+for code 4); it doubles while they come in a row."""
+
+LONE_THROTTLES = 2
+"""Throttles in a row that may still be lone ones: one more is waited out."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
 
 
-class Job(Protocol):
-    key: str
-    priority: int
-    label: str
-    account_id: str
+class ThrottleEvidence(msgspec.Struct, frozen=True):
+    """What is known when a throttle answer comes."""
 
-    def __call__(self) -> Awaitable[Any]: ...
+    estimate: float | None
+    """The server's wait (``estimated_time_to_regain_access``), if it gave one."""
+    percent: int | None
+    """The latest usage reported within the window: the token's own (its throttle answer's
+    included), or for an app throttle the highest any token reported (each answer's figure is at
+    least the app's ``X-App-Usage``). None: nothing reported."""
+    in_row: int
+    """Throttles in a row of this token, this one included."""
+
+
+WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
+    (lambda e: e.estimate is not None, "the server gave a wait"),
+    (lambda e: e.percent is None, "no usage reported"),
+    (lambda e: e.percent is not None and e.percent >= HIGH_MARK, "usage at the high mark"),
+    (lambda e: e.in_row > LONE_THROTTLES, "several in a row"),
+)
+"""When a throttle is waited out (as the scope says, probing with one call); else it is lone."""
+
+
+def waited_out(evidence: ThrottleEvidence) -> str | None:
+    """Why a throttle is waited out, or None: a lone one, a short pause of its token."""
+    return next((why for holds, why in WAIT_OUT if holds(evidence)), None)
 
 
 class Scheduler:
     def __init__(self, calls_per_window: int, window_seconds: float, max_in_flight: int,
-                 max_attempts: int, stats: Stats, on_give_up: Callable[[Any, Any], None],
-                 on_token_dead: Callable[[str, Any], None], clock: Callable[[], float] | None = None,
+                 max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
+                 on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
-                 decide: Callable[[HarvesterError], Any] | None = None, backoff_base: float = 1.0,
+                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
                  backoff_cap: float = 300.0, rng: random.Random | None = None):
         if decide is None:
             from ..graph.policy import decide
@@ -78,6 +120,8 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
+        self.capped_wait: float | None = None
+        """The longest wait the server asked for above the window (each was capped at it)."""
 
     def __repr__(self) -> str:
         return (f"Scheduler(slots={len(self.slots)}, pending={self._pending}, "
@@ -91,7 +135,7 @@ class Scheduler:
     def submit(self, job: Job) -> None:
         """Queue ``job`` on its token's slot (a job of a dead token is given up at once)."""
         slot = self._slot(job.key)
-        if slot.dead:
+        if slot.death is not None:
             self.on_give_up(job, slot.death)
             return
         slot.push(Entry(job.priority, next(self._seq), job))
@@ -153,20 +197,19 @@ class Scheduler:
             return
         wait = slot.limiter.try_acquire()
         if wait > 0:
-            slot.limited_since = now if slot.limited_since is None else slot.limited_since
+            slot.limited(now)
             self._timer(now + wait, slot)
             return
-        if slot.limited_since is not None:
-            self._waited(slot, "wait/limit_seconds", now - slot.limited_since)
-            slot.limited_since = None
+        waited = slot.unlimited(now)
+        if waited is not None:
+            self._waited(slot, "wait/limit_seconds", waited)
         self._start(group, slot, slot.pop(), slot.limiter.in_window())
         self._enqueue(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
         self._in_flight += 1
-        slot.in_flight += 1
-        slot.calls += 1
+        slot.started()
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -182,15 +225,13 @@ class Scheduler:
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
-        if slot.timer_at is None or when < slot.timer_at:
-            slot.timer_at = when
+        if slot.look_at(when):
             heapq.heappush(self._timers, (when, next(self._seq), slot))
 
     def _fire_timers(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
             when, _, slot = heapq.heappop(self._timers)
-            if when == slot.timer_at:
-                slot.timer_at = None
+            slot.looked(when)
             slot.release(now)
             if slot.delayed:
                 self._timer(slot.delayed[0][0], slot)
@@ -215,41 +256,47 @@ class Scheduler:
     # -- outcomes -----------------------------------------------------------------------------
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
-        started = self.now()
+        started = entry.started = self.now()
         try:
             try:
                 usage = await entry.job()
             except HarvesterError as error:
-                self._failed(slot, entry, error)
+                self._failed(slot, entry, error, started)
             else:
                 self.stats.inc("calls/ok")
-                if started >= slot.throttled_at:    # an answer to a call sent before a throttle proves nothing
-                    slot.throttled_in_row, slot.proven = 0, True
-                slot.observe(usage, self.now(), in_window=in_window)
+                slot.answered(started)
+                asked = slot.observe(usage, self.now(), in_window=in_window)
+                if asked is not None:
+                    self._capped(asked)
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
-            slot.in_flight -= 1
+            slot.finished()
             self._in_flight -= 1
             self._enqueue(slot)
             self._wakeup()
 
-    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError) -> None:
+    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc("calls/error")
         self.stats.inc(_error_counter(error))
-        slot.errors += 1
-        slot.observe(getattr(error, "usage", None), self.now(), may_speed_up=False)
+        slot.failed()
+        asked = slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
         decision = self.decide(error)
-        action = decision.action.name
-        if slot.dead and action in ("RETRY", "THROTTLE"):
+        if decision.wait is not None and decision.wait > self.window_seconds:
+            asked = max(asked or 0.0, decision.wait)
+            decision = msgspec.structs.replace(decision, wait=self.window_seconds)
+        if asked is not None:
+            self._capped(asked)
+        if isinstance(error, GraphError) and decision.action in ANSWERS:
+            slot.answered(started)              # the API answered this unit: the token works
+        if slot.death is not None and decision.action in (Action.RETRY, Action.THROTTLE):
             self.on_give_up(entry.job, slot.death)
             return
-        HANDLERS[action](self, slot, entry, decision)
+        HANDLERS[decision.action](self, slot, entry, decision)
 
-    def _retry(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         entry.attempts += 1
-        if entry.attempts >= self.max_attempts:
-            from ..graph.policy import Action
+        if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
             reason = f"{decision.reason} after {entry.attempts} attempts"
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
@@ -262,27 +309,44 @@ class Scheduler:
         self._pending += 1
         self._timer(self.now() + wait, slot)
 
-    def _throttle(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
+        """Wait a throttle out if the evidence says the budget may be spent, else pause only
+        this token a few seconds (see :data:`WAIT_OUT`); either way one call probes after. A call
+        sent before the last throttle adds nothing: it is queued again behind that pause."""
         self.stats.inc("throttles")
-        wait = slot.throttle_backoff(THROTTLE_FIRST_PAUSE, self.window_seconds)
-        wait = decision.wait or wait
-        until = self.now() + wait
-        if decision.scope == "app":
+        now = self.now()
+        in_row = slot.count_throttle(entry.started)
+        if in_row is None:
+            self._requeue(slot, entry)
+            return
+        evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row)
+        scope = decision.scope
+        if waited_out(evidence) is None:
+            self.stats.inc("throttles/lone")
+            wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
+        else:
+            self.stats.inc("throttles/waited_out")
+            wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+        until = now + wait
+        if scope == "app":
             self._app_paused_until = max(self._app_paused_until, until)
-        for paused in self.slots.values() if decision.scope == "app" else (slot,):
+        for paused in self.slots.values() if scope == "app" else (slot,):
             paused.pause(until)
-            paused.proven, paused.throttled_at = False, self.now()   # after the pause, one call finds out
+            paused.throttled(now)                 # after the pause, one call finds out
         self._waited(slot, "wait/backoff_seconds", wait)
-        slot.push(entry)                         # throttled: the attempt does not count
+        self._requeue(slot, entry)
+
+    def _requeue(self, slot: Slot, entry: Entry) -> None:
+        """Back in the queue: a throttled attempt does not count."""
+        slot.push(entry)
         self._pending += 1
         self._enqueue(slot)
 
-    def _give_up(self, slot: Slot, entry: Entry, decision: Any) -> None:
+    def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         self.on_give_up(entry.job, decision)
 
-    def _fail_token(self, slot: Slot, entry: Entry, decision: Any) -> None:
-        if not slot.dead:
-            slot.dead, slot.dead_reason, slot.death = True, decision.reason, decision
+    def _fail_token(self, slot: Slot, entry: Entry, decision: Decision) -> None:
+        if slot.kill(decision):
             self.on_token_dead(slot.key, decision)
         self.on_give_up(entry.job, decision)
         for queued in slot.drain():
@@ -300,25 +364,45 @@ class Scheduler:
             slot.pause(self._app_paused_until)
         return slot
 
+    def _reported_usage(self, slot: Slot, scope: str, now: float) -> int | None:
+        """The usage evidence of a throttle of ``scope`` (see :class:`ThrottleEvidence`)."""
+        if scope != "app":
+            return slot.reported_usage(now, self.window_seconds)
+        reports = [r for s in self.slots.values() if (r := s.reported_usage(now, self.window_seconds)) is not None]
+        return max(reports) if reports else None
+
+    def _capped(self, asked: float) -> None:
+        """The server asked for a wait above the window: it was cut to the window."""
+        self.stats.inc("waits/capped")
+        self.capped_wait = max(self.capped_wait or 0.0, asked)
+
     def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
-        slot.waited += seconds
+        slot.wait(seconds)
         self.stats.inc(counter, seconds)
 
 
-HANDLERS: dict[str, Callable[[Scheduler, Slot, Entry, Any], None]] = {
-    "RETRY": Scheduler._retry,
-    "THROTTLE": Scheduler._throttle,
-    "SKIP": Scheduler._give_up,
-    "FAIL": Scheduler._give_up,
-    "FAIL_TOKEN": Scheduler._fail_token,
+HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
+    Action.RETRY: Scheduler._retry,
+    Action.THROTTLE: Scheduler._throttle,
+    Action.SKIP: Scheduler._give_up,
+    Action.FAIL: Scheduler._give_up,
+    Action.FAIL_TOKEN: Scheduler._fail_token,
 }
 """What each policy action does to the job, its slot and the others."""
 
+ANSWERS = frozenset({Action.SKIP, Action.FAIL})
+"""Actions for an API error that is about the unit, not the token: like data, it proves the token
+works (after a throttle, the probe may well meet a media without insights)."""
+
+
+def _doubling(first: float, n: int, cap: float) -> float:
+    """``first`` for the first in a row, doubling with each after, at most ``cap``."""
+    return min(cap, first * 2 ** (n - 1))
+
 
 def _error_counter(error: HarvesterError) -> str:
-    code = getattr(error, "code", None)
-    if code is not None:
-        return f"errors/code/{code}"
+    if isinstance(error, GraphError) and error.code is not None:
+        return f"errors/code/{error.code}"
     if isinstance(error, TransportError):
         return "errors/transport"
     return f"errors/{type(error).__name__}"

@@ -10,15 +10,22 @@ Usage feedback (AutoThrottle, clamped): when the server reports a usage at or ab
 ``HIGH_MARK`` percent, the effective limit drops to what that percentage implies for the calls
 this slot made in the window (``in_window * 100 / percent``); below the mark it may climb back,
 never above the configured limit. An error's usage can only slow the slot down.
+
+The slot also keeps the latest usage its token's answers reported (``usage_percent``, at
+``usage_at``): the evidence the scheduler weighs when a throttle comes without an estimate.
+A wait the server asks for (``estimated_time_to_regain_access``) is capped at the rolling
+window: no answer parks a token longer than the window the budget is counted over.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Protocol
 
 import msgspec
 
+from ..decision import Decision
 from .limiter import RollingWindowLimiter
 
 HIGH_MARK = 90
@@ -30,40 +37,62 @@ class UsageLike(Protocol):
     regain_seconds: float
 
 
+class Job(Protocol):
+    """What the scheduler runs: a call with its token's key, a priority (lower first) and a label.
+    The job kinds elsewhere satisfy it structurally. Its result is the answer's usage (or None)."""
+
+    key: str
+    priority: int
+    label: str
+    account_id: str
+
+    def __call__(self) -> Awaitable[Any]: ...
+
+
 class Entry(msgspec.Struct, order=True):
     """A queued job: ordered by (priority, sequence); ``attempts`` made so far (throttled
     calls not counted)."""
 
     priority: int
     seq: int
-    job: Any
+    job: Job
     attempts: int = 0
+    started: float = float("-inf")
+    """When its latest call started."""
 
 
+@dataclass(slots=True, eq=False)
 class Slot:
-    def __init__(self, key: str, limiter: RollingWindowLimiter, *, max_in_flight: int = 8):
-        self.key = key
-        self.limiter = limiter
-        self.max_in_flight = max_in_flight
-        self.queue: list[Entry] = []
-        self.delayed: list[tuple[float, Entry]] = []
-        self.paused_until = 0.0
-        self.throttled_in_row = 0
-        self.dead = False
-        self.dead_reason: str | None = None
-        self.death: Any = None
-        self.in_flight = 0
-        self.proven = False
-        """Whether the token has answered since it started or was last throttled: until then one
-        call at a time probes it, so a dead or still-throttled token costs one call, not eight."""
-        self.throttled_at = float("-inf")
-        """When the token was last throttled."""
-        self.calls = self.errors = self.throttles = 0
-        self.waited = 0.0
-        self.limited_since: float | None = None
-        """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
-        self.timer_at: float | None = None
-        """The scheduler's earliest pending look at this slot."""
+    """One token's state. The scheduler reads its fields and changes them only through its methods."""
+
+    key: str
+    limiter: RollingWindowLimiter
+    max_in_flight: int = 8
+    queue: list[Entry] = field(default_factory=list)
+    delayed: list[tuple[float, Entry]] = field(default_factory=list)
+    paused_until: float = 0.0
+    throttled_in_row: int = 0
+    dead: bool = False
+    death: Decision | None = None
+    """The decision that killed the token (every job of it after is given up with it)."""
+    in_flight: int = 0
+    proven: bool = False
+    """Whether the token has answered since it started or was last throttled: until then one
+    call at a time probes it, so a dead or still-throttled token costs one call, not eight."""
+    throttled_at: float = float("-inf")
+    """When the token was last throttled."""
+    calls: int = 0
+    errors: int = 0
+    throttles: int = 0
+    waited: float = 0.0
+    limited_since: float | None = None
+    """Since when work has waited on the limiter (for ``wait/limit_seconds``)."""
+    timer_at: float | None = None
+    """The scheduler's earliest pending look at this slot."""
+    usage_percent: int | None = None
+    """The latest usage percentage the token's answers reported (None: none yet)."""
+    usage_at: float = float("-inf")
+    """When ``usage_percent`` was reported."""
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
@@ -114,28 +143,102 @@ class Slot:
         """Pause until ``until`` at least; a longer pause already in force stays."""
         self.paused_until = max(self.paused_until, until)
 
-    def throttle_backoff(self, first: float, cap: float) -> float:
-        """The pause after one more throttle in a row: ``first``, doubling, at most ``cap``."""
-        self.throttled_in_row += 1
+    def count_throttle(self, started: float) -> int | None:
+        """A throttle of a call started at ``started``: how many in a row now (an answer since
+        resets it), or None for a call sent before the last throttle, or with it (that episode is
+        handled)."""
         self.throttles += 1
-        return min(cap, first * 2 ** (self.throttled_in_row - 1))
+        if started <= self.throttled_at:
+            return None
+        self.throttled_in_row += 1
+        return self.throttled_in_row
+
+    def reported_usage(self, now: float, fresh: float) -> int | None:
+        """The latest usage reported in the last ``fresh`` seconds (None: no such report)."""
+        return self.usage_percent if now - self.usage_at <= fresh else None
+
+    # -- what happened to it (the only ways its state changes) ---------------------------------
+
+    def started(self) -> None:
+        """One of its jobs was started."""
+        self.in_flight += 1
+        self.calls += 1
+
+    def finished(self) -> None:
+        """One of its jobs ended, however."""
+        self.in_flight -= 1
+
+    def answered(self, started: float) -> None:
+        """A call started at ``started`` was answered: the token works again, unless the call
+        was sent before the last throttle, or with it (its answer proves nothing)."""
+        if started > self.throttled_at:
+            self.throttled_in_row, self.proven = 0, True
+
+    def failed(self) -> None:
+        self.errors += 1
+
+    def throttled(self, now: float) -> None:
+        """Throttled (or paused with the app): after the pause, one call finds out."""
+        self.proven, self.throttled_at = False, now
+
+    def kill(self, decision: Decision) -> bool:
+        """The token is unusable for ``decision``; True the first time (report it once)."""
+        if self.dead:
+            return False
+        self.dead, self.death = True, decision
+        return True
+
+    def limited(self, now: float) -> None:
+        """Its next job waits on the limiter (since ``now``, unless already waiting)."""
+        if self.limited_since is None:
+            self.limited_since = now
+
+    def unlimited(self, now: float) -> float | None:
+        """The limiter let it go: how long its work waited on the limiter (None: it did not)."""
+        since, self.limited_since = self.limited_since, None
+        return None if since is None else now - since
+
+    def wait(self, seconds: float) -> None:
+        """Its work waited ``seconds`` (a backoff or pause), for its counter."""
+        self.waited += seconds
+
+    def look_at(self, when: float) -> bool:
+        """The scheduler wants to look at it at ``when``: True unless it looks earlier already."""
+        if self.timer_at is None or when < self.timer_at:
+            self.timer_at = when
+            return True
+        return False
+
+    def looked(self, when: float) -> None:
+        """The scheduler's look due at ``when`` happened."""
+        if when == self.timer_at:
+            self.timer_at = None
 
     # -- feedback -----------------------------------------------------------------------------
 
     def observe(self, usage: UsageLike | None, now: float, *, in_window: int | None = None,
-                may_speed_up: bool = True) -> None:
-        """Read the server's usage report: slow down near the limit, pause when told to."""
+                may_speed_up: bool = True) -> float | None:
+        """Read the server's usage report: slow down near the limit, pause when told to (at most
+        the window). Returns the wait the server asked for when it was capped, else None."""
         if usage is None:
-            return
+            return None
+        self.usage_percent, self.usage_at = usage.percent, now
+        capped = None
         if usage.regain_seconds > 0:
-            self.pause(now + usage.regain_seconds)
-        if usage.percent <= 0:
-            return
+            if usage.regain_seconds > self.limiter.seconds:
+                capped = usage.regain_seconds
+            self.pause(now + min(usage.regain_seconds, self.limiter.seconds))
+        if usage.percent > 0:
+            self._pace(usage.percent, in_window, may_speed_up)
+        return capped
+
+    def _pace(self, percent: int, in_window: int | None, may_speed_up: bool) -> None:
+        """Set the limiter by the reported ``percent`` (see the module's docstring)."""
         calls = self.limiter.in_window() if in_window is None else in_window
-        if usage.percent >= HIGH_MARK:
-            limit = calls * 100 // usage.percent
+        if percent >= HIGH_MARK:
+            limit = calls * 100 // percent
         else:  # the low end of what the rounded-down percentage allows: never too fast
-            limit = calls * 100 // (usage.percent + 1)
+            limit = calls * 100 // (percent + 1)
             if not may_speed_up or limit <= self.limiter.limit:
                 return
         if may_speed_up or limit < self.limiter.limit:

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from .app import SimulatorServer
+from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .server import SimulatorSettings
 from .world import World, WorldSpec
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=20, help="Instagram accounts in the world")
     p.add_argument("--media-per-account", type=int, default=100, help="mean media per account")
     p.add_argument("--faults", type=float, default=0.0, help="share of calls answered with a fault, 0..1")
+    p.add_argument("--fault-kinds", type=_kinds, default=DEFAULT_KINDS, metavar="A,B,...",
+                   help=f"kinds of fault drawn (default {','.join(DEFAULT_KINDS)}; all: {','.join(FAULTS)})")
     p.add_argument("--latency", type=float, default=0.0, metavar="MS", help="mean latency per call in ms")
     p.add_argument("--hostile", type=_hostile, default=(), metavar="KIND,...",
                    help=f"hostile answers, applied to every answer they fit: {', '.join(HOSTILE_KINDS)}")
@@ -68,6 +71,15 @@ def _hostile(text: str) -> tuple[str, ...]:
     if unknown or not kinds:
         raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)} is not a hostile kind; "
                                          f"choose from {', '.join(HOSTILE_KINDS)}")
+    return kinds
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    """``--fault-kinds``: comma-separated names of faults.FAULTS."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    problem = check_kinds(kinds)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return kinds
 
 
@@ -110,7 +122,8 @@ async def _serve(args: argparse.Namespace) -> int:
                             revoked_tokens=args.revoked_tokens, now=args.now))
     settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                                  app_calls_per_window=args.app_calls_per_window, faults=args.faults,
-                                 latency_ms=args.latency, hostile=args.hostile)
+                                 latency_ms=args.latency, hostile=args.hostile,
+                                 fault_kinds=args.fault_kinds)
     server = SimulatorServer(world, settings, host=args.host, port=args.port)
     try:
         await server.start()

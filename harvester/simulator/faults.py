@@ -4,6 +4,11 @@ Each request is judged by hashing (seed, token index, path, query without the to
 times this exact request was seen before). The same seed therefore gives the same faults to the
 same requests in any interleaving, and a retry of a failed request draws afresh, so it can
 succeed. Latency is drawn from the same hash: exponential around the configured mean.
+
+The kinds drawn are chosen (:data:`DEFAULT_KINDS` unless told): besides transient failures there
+are throttle "blips" (``throttle_4``, ``throttle_17``, ``throttle_32``, ``throttle_613``,
+``throttle_80002``): the API's throttle answer for that code, with no wait estimate, while the
+normal usage headers (far from spent) are still attached, as a real API sometimes answers.
 """
 
 from __future__ import annotations
@@ -54,22 +59,56 @@ def _html_503() -> Reply:
     return Reply(status=503, body=HTML_503, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+THROTTLE_MESSAGES: dict[int, str] = {
+    4: "(#4) Application request limit reached",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+    80002: "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again.",
+}
+"""The API's throttle messages by code (all HTTP 400, type OAuthException)."""
+
+
+def _throttle_blip(code: int) -> Callable[[], Reply]:
+    """A throttle answer without evidence: no estimate (the usage headers the pipeline adds stay low)."""
+    return lambda: graph_error(400, code, THROTTLE_MESSAGES[code])
+
+
 FAULTS: dict[str, Callable[[], Reply] | None] = {
     "code_1": _code_1,
     "code_2": _code_2,
     "html_503": _html_503,
     "truncated": None,  # needs the real answer: see truncate()
     "drop": None,
+    **{f"throttle_{code}": _throttle_blip(code) for code in THROTTLE_MESSAGES},
 }
-"""Every fault kind, drawn with equal chances; those that replace the answer build it here."""
+"""Every fault kind; those that replace the answer build it here."""
+
+DEFAULT_KINDS: tuple[str, ...] = ("code_1", "code_2", "html_503", "truncated", "drop")
+"""The kinds drawn unless told otherwise (with equal chances): transient failures, no throttles."""
+
+BLIP_KINDS: tuple[str, ...] = tuple(f"throttle_{code}" for code in THROTTLE_MESSAGES)
+
+
+def check_kinds(kinds: tuple[str, ...]) -> str | None:
+    """What is wrong with ``kinds`` as a selection of fault kinds (None: nothing)."""
+    if not kinds:
+        return "no fault kind given; choose from " + ", ".join(FAULTS)
+    unknown = [k for k in kinds if k not in FAULTS]
+    if unknown:
+        return f"unknown fault kind {', '.join(map(repr, unknown))}; choose from {', '.join(FAULTS)}"
+    return None
 
 
 class Faults:
-    def __init__(self, seed: int, share: float, latency_ms: float = 0.0):
+    def __init__(self, seed: int, share: float, latency_ms: float = 0.0, kinds: tuple[str, ...] = DEFAULT_KINDS):
+        problem = check_kinds(kinds)
+        if problem:
+            raise ValueError(problem)
         self.seed = seed
         self.share = share
         self.latency_ms = latency_ms
-        self.kinds = tuple(FAULTS)
+        self.kinds = tuple(kinds)
         self._seen: dict[bytes, int] = {}
 
     def decide(self, token_index: int, path: str, query: Mapping[str, str]) -> Decision:

@@ -19,7 +19,7 @@ import msgspec
 from .api import GraphApi
 from .counters import Counters
 from .errors import Reply, graph_error
-from .faults import Drop, Faults, Truncate, fault_reply, truncate
+from .faults import DEFAULT_KINDS, Drop, Faults, Truncate, fault_reply, truncate
 from .hostile import Hostile
 from .ratelimit import RateLimits
 from .world import TokenInfo, World, WorldSpec
@@ -43,6 +43,8 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """Seed of faults and latency; None: the world's seed."""
     hostile: tuple[str, ...] = ()
     """Hostile kinds (``hostile.KINDS``) applied to every answer they fit."""
+    fault_kinds: tuple[str, ...] = DEFAULT_KINDS
+    """The kinds of fault drawn, with equal chances (see faults.FAULTS)."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -69,7 +71,8 @@ class Simulator:
         self.base_url = base_url
         s = self.settings
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
-        self.faults = Faults(self.world.spec.seed if s.fault_seed is None else s.fault_seed, s.faults, s.latency_ms)
+        self.faults = Faults(self.world.spec.seed if s.fault_seed is None else s.fault_seed, s.faults, s.latency_ms,
+                             s.fault_kinds)
         self.counters = Counters(a for t in self.world.tokens for a in t.account_ids)
         self.hostile = Hostile(s.hostile, world=self.world)
 
