@@ -28,6 +28,7 @@ from .graph.policy import Action, Decision
 from .graph.wire import MediaItem, Usage, decode_account, decode_media_page
 from .plan import Unit
 from .records import Record
+from .schedule.slot import Job as ScheduledJob
 from .refresh import RefreshCheck
 
 if TYPE_CHECKING:
@@ -120,14 +121,8 @@ class JobContext:
         return True
 
 
-class Job(Protocol):
-    key: str
-    """The slot (token) it is called with."""
-    priority: int
-    label: str
-    account_id: str
-
-    def __call__(self) -> Awaitable[Usage | None]: ...
+class Job(ScheduledJob, Protocol):
+    """A job of a harvest: what the scheduler runs, and what its being given up means."""
 
     def gave_up(self, decision: Decision) -> None: ...
 
