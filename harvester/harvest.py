@@ -188,7 +188,7 @@ class Harvester:
         if self._sink is None:
             output = self.config.output
             self._sink = JsonlSink(Path(output.path) / self.run_id, part_records=output.part_records,
-                                   commit_seconds=output.commit_seconds)
+                                   commit_seconds=output.commit_seconds, commit_units=output.commit_units)
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:
@@ -310,7 +310,8 @@ class Harvester:
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._media_units.pop(uid) for uid in commit.unit_ids if uid in self._media_units]
             if self._state is not None:
-                self._state.commit(self.run_id, commit.part, commit.records, units, media, self.now)
+                self._state.commit(self.run_id, commit.part, commit.records, units, media, self.now,
+                                   part_bytes=commit.length)
 
     def _written(self, unit: Unit, status: str, account_id: str, label: str) -> None:
         """A unit's records went to the sink: checkpoint it (and its media's refresh time) at the next commit."""
