@@ -34,7 +34,7 @@ from harvester.simulator.world import World, WorldSpec
 from .measure import Outcome, Row
 
 SEED, ACCOUNTS, MEDIA, DAYS, LATENCY_MS = 41, 12, 400, 3, 4
-KILL_AT = (0.5, 0.7, 0.9)
+KILL_AT = (0.5, 0.5, 0.5)
 GOAL = 1.15
 NO_LIMIT = 10**9
 

@@ -4,7 +4,8 @@ A unit becomes ``done`` (or ``skipped``) in the same transaction that records th
 records went to, and that transaction runs only after the sink made the part durable: the state
 never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
 run`` of the same work (same fingerprint) resumes it: committed units are not called again and
-uncommitted parts are removed. Tokens are never stored, only the names of their variables.
+what was written after the last checkpoint is removed (parts are cut back to their committed
+``bytes``). Tokens are never stored, only the names of their variables.
 
 The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
 is brought up to date when opened, and a file from a newer one is refused rather than misread.
