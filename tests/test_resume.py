@@ -103,6 +103,7 @@ async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, 
         return code, killed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path, simulator_server, seed):
     world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=time.time()))
@@ -125,6 +126,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     assert killed >= 1 and summary["units"]["resumed"] > 0    # the killed runs had checkpointed work
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simulator_server, signum, code):
     world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
@@ -194,6 +196,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly(tmp_path, simulator_server):
     """SIGKILL while the part file holds records past its last checkpoint: the next run cuts the
     part back to the committed length, fetches those units again, and the output is the truth."""
