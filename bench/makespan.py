@@ -20,7 +20,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import looptime
 
@@ -63,7 +63,7 @@ class CountingSink:
     async def close(self) -> Commit | None:
         return await self.commit()
 
-    def recover(self, committed_parts: set[str]) -> list[str]:
+    def recover(self, committed_parts: Mapping[str, int | None]) -> list[str]:
         return []
 
     def publish(self) -> None:

@@ -238,10 +238,9 @@ def _on_signals(harvester) -> list[signal.Signals]:
 
 
 def _write_summary(path: Path, summary) -> None:
+    from .files import write_atomic
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
-    tmp.replace(path)
+    write_atomic(path, msgspec.json.format(msgspec.json.encode(summary)))
 
 
 if __name__ == "__main__":

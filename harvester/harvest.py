@@ -145,7 +145,7 @@ class Harvester:
         if self._sink is None:
             output = self.config.output
             self._sink = JsonlSink(Path(output.path) / self.run_id, part_records=output.part_records,
-                                   commit_seconds=output.commit_seconds)
+                                   commit_seconds=output.commit_seconds, commit_units=output.commit_units)
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:

@@ -70,8 +70,8 @@ class Ledger:
             return
         self.sink.write(job.unit.id, records)
         self._checkpoint(job.unit, "done", job.account_id)
-        if self.sink.should_commit() and not self._lock.locked():
-            await self.commit()
+        if self.sink.should_commit():
+            await self.commit(due=True)     # behind a commit in progress: the sink's backpressure
 
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
         self.stats.skip(Outcome.of(account_id, label, decision))
@@ -100,11 +100,14 @@ class Ledger:
 
     # -- commits --------------------------------------------------------------------------------
 
-    async def commit(self, final: bool = False) -> None:
-        """Make what the sink holds durable, then checkpoint its units (and completed media)."""
+    async def commit(self, final: bool = False, *, due: bool = False) -> None:
+        """Make what the sink holds durable, then checkpoint its units (and completed media).
+        ``due``: only if the sink still says a commit is due once the one in progress is done."""
         if self.sink is None:
             return
         async with self._lock:
+            if due and not self.sink.should_commit():
+                return
             commit = await (self.sink.close() if final else self.sink.commit())
             if commit is None:
                 return
@@ -112,7 +115,8 @@ class Ledger:
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
             if self.state is not None:
-                self.state.commit(self.run_id, commit.part, commit.records, units, media, self.now)
+                self.state.commit(self.run_id, commit.part, commit.records, units, media, self.now,
+                                  part_bytes=commit.length)
 
     def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
         self._pending[unit.id] = (status, account_id, unit.label)

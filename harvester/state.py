@@ -4,7 +4,8 @@ A unit becomes ``done`` (or ``skipped``) in the same transaction that records th
 records went to, and that transaction runs only after the sink made the part durable: the state
 never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
 run`` of the same work (same fingerprint) resumes it: committed units are not called again and
-uncommitted parts are removed. Tokens are never stored, only the names of their variables.
+what was written after the last checkpoint is removed (parts are cut back to their committed
+``bytes``). Tokens are never stored, only the names of their variables.
 
 The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
 is brought up to date when opened, and a file from a newer one is refused rather than misread.
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_fingerprint ON runs (fingerprint, started_at);
 CREATE TABLE IF NOT EXISTS parts (
     run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, committed_at REAL NOT NULL,
-    PRIMARY KEY (run_id, part));
+    bytes INTEGER, PRIMARY KEY (run_id, part));
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
@@ -74,12 +75,17 @@ def _to_version_1(db: sqlite3.Connection) -> None:
 
 
 def _to_version_2(db: sqlite3.Connection) -> None:
-    """The API's words for a failed unit (subcode, type, message) beside last_code; the attempts
-    table is new (SCHEMA creates it)."""
+    """The API's words for a failed unit (subcode, type, message) beside last_code; parts are
+    appended to across commits, so each row gains the committed length, ``bytes`` (NULL in older
+    rows: their part was written whole, so the whole file is committed). The attempts and owed
+    tables are new (SCHEMA creates them)."""
     columns = {r[1] for r in db.execute("PRAGMA table_info(units)")}
     for name, kind in (("last_subcode", "INTEGER"), ("last_type", "TEXT"), ("last_message", "TEXT")):
         if columns and name not in columns:
             db.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
+    columns = {r[1] for r in db.execute("PRAGMA table_info(parts)")}
+    if columns and "bytes" not in columns:                    # no parts table yet: SCHEMA makes it
+        db.execute("ALTER TABLE parts ADD COLUMN bytes INTEGER")
 
 
 MIGRATIONS = {1: _to_version_1, 2: _to_version_2}
@@ -243,8 +249,9 @@ class StateStore:
 
     # -- checkpoints ------------------------------------------------------------------------
 
-    def committed_parts(self, run_id: str) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT part FROM parts WHERE run_id = ?", (run_id,))}
+    def committed_parts(self, run_id: str) -> dict[str, int | None]:
+        """``part -> committed length in bytes`` (``None``: the whole file) of the run's parts."""
+        return dict(self.db.execute("SELECT part, bytes FROM parts WHERE run_id = ?", (run_id,)))
 
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
@@ -252,14 +259,18 @@ class StateStore:
             "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped')", (run_id,))}
 
     def commit(self, run_id: str, part: str, records: int, units: Mapping[str, tuple[str, str, str]],
-               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
+               part_bytes: int | None = None) -> None:
         """Record a durable part and the units it holds, ``unit_id -> (status, account_id, label)``,
-        and when the media among them were harvested (for refresh tiers), in one transaction."""
+        and when the media among them were harvested (for refresh tiers), in one transaction.
+        ``records`` and ``part_bytes`` are the part's totals so far (a part grows over commits;
+        ``None`` bytes: the whole file)."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
             if part:
-                self.db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (run_id, part, records, now))
+                self.db.execute("INSERT OR REPLACE INTO parts (run_id, part, records, committed_at, bytes) "
+                                "VALUES (?, ?, ?, ?, ?)", (run_id, part, records, now, part_bytes))
             self.db.executemany(
                 "INSERT INTO units (run_id, unit_id, account_id, label, status, part, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "

@@ -82,6 +82,9 @@ MISTAKES = [
     ("a version in the base url", good(graph={"base_url": "https://graph.facebook.com/v25.0/"}),
      ['[graph] base_url = "https://graph.facebook.com/v25.0/" has an API version in its path; expected the host '
       'only (e.g. "https://graph.facebook.com"), the version goes in [graph] api_version (now "v25.0")']),
+    ("checkpoint bounds", good(output={"commit_units": 0, "commit_seconds": 0}),
+     ["[output] commit_units = 0 is not valid; expected an integer >= 1",
+      "[output] commit_seconds = 0 is not valid; expected a number of seconds > 0"]),
     ("output format", good(output={"format": "csv"}),
      ['[output] format = "csv" is not valid; expected one of "jsonl"']),
     ("empty path", good(state={"path": ""}),

@@ -11,15 +11,20 @@ def record(i: int) -> Record:
                   period="lifetime", value=i)
 
 
+def values(path) -> list[int]:
+    return [orjson.loads(line)["value"] for line in path.read_bytes().splitlines()]
+
+
 async def test_commit_makes_parts_complete_and_names_their_units(tmp_path):
     sink = JsonlSink(tmp_path / "run", part_records=2)
     sink.write("u1", [record(1), record(2)])
     sink.write("u2", [])
     assert sink.should_commit()
     commit = await sink.commit()
+    part = tmp_path / "run" / "part-00001.jsonl"
     assert commit.part == "part-00001.jsonl" and commit.unit_ids == ("u1", "u2") and commit.records == 2
-    lines = (tmp_path / "run" / "part-00001.jsonl").read_bytes().splitlines()
-    assert [orjson.loads(line)["value"] for line in lines] == [1, 2]
+    assert commit.length == part.stat().st_size
+    assert values(part) == [1, 2]
     assert list((tmp_path / "run").glob("*.tmp")) == []
 
 
@@ -31,26 +36,77 @@ async def test_units_without_records_commit_without_a_file(tmp_path):
     assert await sink.commit() is None
 
 
-async def test_recover_removes_uncommitted_and_temporary_parts(tmp_path):
-    first = JsonlSink(tmp_path / "run")
+async def test_commits_append_to_one_part_until_it_is_full(tmp_path):
+    """Frequent checkpoints, few files: each commit extends the open part; a full part closes."""
+    sink = JsonlSink(tmp_path / "run", part_records=3)
+    commits = []
+    for i in range(1, 6):
+        sink.write(f"u{i}", [record(i)])
+        commits.append(await sink.commit())
+    await sink.close()
+    assert [(c.part, c.records) for c in commits] == [
+        ("part-00001.jsonl", 1), ("part-00001.jsonl", 2), ("part-00001.jsonl", 3),
+        ("part-00002.jsonl", 1), ("part-00002.jsonl", 2)]
+    assert commits[0].length < commits[1].length < commits[2].length
+    assert [p.name for p in sink.parts()] == ["part-00001.jsonl", "part-00002.jsonl"]
+    assert values(tmp_path / "run" / "part-00001.jsonl") == [1, 2, 3]
+    assert values(tmp_path / "run" / "part-00002.jsonl") == [4, 5]
+
+
+async def test_should_commit_after_commit_units_units_or_commit_seconds(tmp_path):
+    by_units = JsonlSink(tmp_path / "a", commit_units=3, commit_seconds=3600)
+    for i in range(2):
+        by_units.write(f"u{i}", [record(i)])
+    assert not by_units.should_commit()
+    by_units.write("u2", [])
+    assert by_units.should_commit()
+    await by_units.commit()
+    assert not by_units.should_commit()
+    by_time = JsonlSink(tmp_path / "b", commit_units=10**6, commit_seconds=0.05)
+    by_time.write("u0", [record(0)])
+    await asyncio.sleep(0.06)
+    assert by_time.should_commit()
+
+
+async def test_recover_cuts_a_part_back_to_its_committed_length(tmp_path):
+    """Killed mid-part: bytes of uncommitted units on disk after the checkpoint are cut off, parts
+    never committed are removed, and appending goes on in a new part."""
+    first = JsonlSink(tmp_path / "run", buffer_bytes=1)      # every write reaches the file at once
     first.write("u1", [record(1)])
-    await first.commit()
-    first.write("u2", [record(2)])
-    await first.commit()
-    first.write("u3", [record(3)])
-    first._spill()  # written to a .tmp file, never committed: a crash here
+    committed = await first.commit()
+    first.write("u2", [record(2)])                            # on disk, never committed: a crash here
+    (tmp_path / "run" / "part-00007.jsonl").write_bytes(b'{"half":')   # a part never committed
+    (tmp_path / "run" / "part-123-456.tmp").write_bytes(b"{")          # from an older harvester
+    part = tmp_path / "run" / "part-00001.jsonl"
+    assert part.stat().st_size > committed.length
+
     second = JsonlSink(tmp_path / "run")
-    removed = second.recover({"part-00001.jsonl"})
-    assert sorted(removed)[0] == "part-00002.jsonl" and any(n.endswith(".tmp") for n in removed)
+    changed = second.recover({"part-00001.jsonl": committed.length})
+    assert sorted(changed) == [f"part-00001.jsonl (from byte {committed.length:,})", "part-00007.jsonl",
+                               "part-123-456.tmp"]
+    assert values(part) == [1]
     second.write("u2", [record(2)])
     assert (await second.commit()).part == "part-00002.jsonl"
+    assert values(tmp_path / "run" / "part-00002.jsonl") == [2]
 
 
-async def test_writes_during_a_commit_go_to_the_next_part(tmp_path):
+async def test_recover_keeps_parts_committed_whole(tmp_path):
+    """A part recorded without a length (a state file from before lengths) is committed entire."""
+    first = JsonlSink(tmp_path / "run")
+    first.write("u1", [record(1), record(2)])
+    await first.close()
+    assert JsonlSink(tmp_path / "run").recover({"part-00001.jsonl": None}) == []
+    assert values(tmp_path / "run" / "part-00001.jsonl") == [1, 2]
+
+
+async def test_writes_during_a_commit_belong_to_the_next_commit(tmp_path):
     sink = JsonlSink(tmp_path / "run", buffer_bytes=1)
     sink.write("u1", [record(1)])
     pending = asyncio.ensure_future(sink.commit())
-    await asyncio.sleep(0)  # the commit has detached its part and is fsyncing it
+    await asyncio.sleep(0)  # the commit has taken its length and is fsyncing the part
     sink.write("u2", [record(2)])
-    assert (await pending).unit_ids == ("u1",)
-    assert (await sink.commit()).unit_ids == ("u2",)
+    first = await pending
+    assert first.unit_ids == ("u1",) and first.records == 1
+    second = await sink.commit()
+    assert second.unit_ids == ("u2",) and second.records == 2 and second.length > first.length
+    assert values(tmp_path / "run" / "part-00001.jsonl")[:1] == [1]

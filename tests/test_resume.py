@@ -17,14 +17,16 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from harvester import Harvester, state as state_mod
 from harvester.days import from_unix
 from harvester.sinks import manifest
-from harvester.simulator.server import SimulatorSettings
+from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.state import StateStore
 
-from support import assert_matches_truth, token_env
+from support import assert_matches_truth, run_records, token_env, world_config
 
 
 def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2) -> Path:
@@ -153,3 +155,110 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
                          expected_records(world, until - timedelta(days=3), until))
     summary = msgspec.json.decode((tmp_path / "out" / stopped.run_id / "summary.json").read_bytes())
     assert summary["units"]["resumed"] >= done_before
+
+
+KILLED_MID_PART = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from harvester import Harvester
+from harvester.config import load_config
+from harvester.sinks.jsonl import JsonlSink
+from harvester.state import StateStore
+
+
+class KilledMidPart(JsonlSink):
+    \"\"\"A real JSONL sink whose process is SIGKILLed once units written after its third
+    checkpoint have reached the part file (every write does: buffer_bytes=1).\"\"\"
+
+    commits = written = 0
+
+    async def commit(self):
+        commit = await super().commit()
+        if commit is not None:
+            self.commits, self.written = self.commits + 1, 0
+        return commit
+
+    def write(self, unit_id, records):
+        super().write(unit_id, records)
+        self.written += bool(records)
+        if self.commits >= 3 and self.written >= 5:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def main():
+    config = load_config(sys.argv[1])
+    state = StateStore(config.state.path)
+    sink = KilledMidPart(Path(config.output.path) / "r1", buffer_bytes=1, commit_units=20)
+    async with Harvester(config, state=state, sink=sink, run_id="r1") as harvester:
+        await harvester.run()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly(tmp_path, simulator_server):
+    """SIGKILL while the part file holds records past its last checkpoint: the next run cuts the
+    part back to the committed length, fetches those units again, and the output is the truth."""
+    world = World(WorldSpec(seed=5, accounts=3, media_per_account=40, now=time.time()))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=5, calls_per_window=10**9))
+    config = write_config(tmp_path / "harvest.toml", world, server.url)
+    env = token_env(world)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", KILLED_MID_PART, str(config),
+                                                env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE)
+    stderr = (await proc.stderr.read()).decode()
+    assert await proc.wait() == -signal.SIGKILL, stderr
+    part = tmp_path / "out" / "r1" / "part-00001.jsonl"
+    with closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
+        (committed,) = db.execute("SELECT bytes FROM parts WHERE run_id = 'r1' AND part = ?", (part.name,)).fetchone()
+        done = db.execute("SELECT COUNT(*) FROM units WHERE run_id = 'r1'").fetchone()[0]
+    assert done > 0 and part.stat().st_size > committed      # an uncommitted tail after the checkpoint
+
+    proc = await harvester("run", "--config", str(config), env=env)
+    assert await proc.wait() == 0, (await proc.stderr.read()).decode()
+    assert part.stat().st_size == committed                   # cut back, then appending went on elsewhere
+    until = from_unix(int(world.now))
+    truth = expected_records(world, until - timedelta(days=3), until)
+    assert_matches_truth(list(manifest.current_records(tmp_path / "out")), truth)
+    summary = msgspec.json.decode((tmp_path / "out" / "r1" / "summary.json").read_bytes())
+    assert summary["units"]["resumed"] == done
+
+
+@pytest.mark.looptime
+async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
+    """The work a crash repeats is bounded in calls too: a commit every ``commit_units`` units
+    (whatever commit_seconds says), each appending to the same part file."""
+    world = World(WorldSpec(seed=6, accounts=4, media_per_account=30))
+    config, env = world_config(world, tmp_path / "out")
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
+                                                                             commit_seconds=3600.0))
+    state = StateStore(config.state.path)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+                         now=world.now) as harvester:
+        summary = await harvester.run()
+    units = state.unit_counts(harvester.run_id)
+    parts = state.committed_parts(harvester.run_id)
+    state.close()
+    assert summary.exit_code == 0
+    finished = units.get("done", 0) + units.get("skipped", 0)
+    assert finished > 200 and harvester.stats.get("sink/commits") >= finished // 50
+    files = sorted((tmp_path / "out" / harvester.run_id).glob("part-*.jsonl"))
+    assert [p.name for p in files] == list(parts) == ["part-00001.jsonl"]
+    assert parts["part-00001.jsonl"] == files[0].stat().st_size
+    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id),
+                         expected_records(world, config.window.since, config.window.until))
+
+
+def test_a_version_1_state_file_keeps_its_parts_whole(tmp_path):
+    """State version 1 recorded parts without a length: after the upgrade they count as whole."""
+    path = tmp_path / "state.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(state_mod.SCHEMA.replace("bytes INTEGER, ", "") + "PRAGMA user_version = 1;")
+        db.execute("INSERT INTO parts VALUES ('r1', 'part-00001.jsonl', 10, 0)")
+        db.commit()
+    store = StateStore(path)
+    assert store.committed_parts("r1") == {"part-00001.jsonl": None}
+    store.commit("r1", "part-00002.jsonl", 5, {}, part_bytes=1234)
+    assert store.committed_parts("r1") == {"part-00001.jsonl": None, "part-00002.jsonl": 1234}
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == state_mod.SCHEMA_VERSION == 2
+    store.close()

@@ -69,7 +69,7 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
                "commit_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
-               "part_records": _POSITIVE_INT},
+               "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT},
     "state": {"path": _PATH},
     "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
     "refresh": {"enabled": Rule((bool,), lambda v: True, "true or false")},

@@ -44,8 +44,10 @@ class Window(msgspec.Struct, frozen=True):
 class Output(msgspec.Struct, frozen=True):
     format: str = "jsonl"
     path: str = "out"
-    commit_seconds: float = 15.0
+    commit_seconds: float = 1.0
     """Checkpoint at least this often: the most work a crash can make a resumed run repeat."""
+    commit_units: int = 250
+    """... and at least every this many units (calls): the same bound, counted in calls."""
     part_records: int = 100_000
     """Records per part file at most."""
 

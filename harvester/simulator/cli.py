@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 
+from ..files import write_atomic
 from .app import SimulatorServer
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
@@ -132,7 +131,7 @@ async def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if args.world_file is not None:
-            write_atomically(args.world_file, orjson.dumps(world.to_json(server.url), option=orjson.OPT_INDENT_2))
+            write_atomic(args.world_file, orjson.dumps(world.to_json(server.url), option=orjson.OPT_INDENT_2))
         print(describe(world, server.url, settings), flush=True)
         await _until_signalled()
     finally:
@@ -152,20 +151,6 @@ def describe(world: World, url: str, settings: SimulatorSettings) -> str:
         state = " (revoked)" if token.revoked else ""
         lines.append(f"  {token.token:<40} {token.kind:<10} {','.join(token.account_ids)}{state}")
     return "\n".join(lines)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def _until_signalled() -> None:

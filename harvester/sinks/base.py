@@ -5,11 +5,16 @@ The harvest writes each unit's records (possibly none) with :meth:`Sink.write`; 
 only then does the state store mark those units done (state never runs ahead of durable data).
 Whatever was written but not committed when a run dies is discarded by :meth:`Sink.recover` on the
 next run, and those units are fetched again: nothing lost, nothing twice.
+
+How often to commit is the sink's call (:meth:`Sink.should_commit`): often enough that a crash
+repeats little work (the JSONL sink: every ``commit_seconds`` or ``commit_units`` units), and
+cheaply enough that the harvest does not slow down (it appends to a part and fsyncs it; a commit
+costs no new file).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import msgspec
 
@@ -21,6 +26,10 @@ class Commit(msgspec.Struct, frozen=True):
     """Name of what was made durable (a file name for JSONL)."""
     unit_ids: tuple[str, ...]
     records: int
+    """Records in the part up to ``length``."""
+    length: int | None = None
+    """Bytes of the part that are durable and belong to committed units (the part may be appended
+    to by later commits); ``None``: the part is complete as it is."""
 
 
 class Sink(Protocol):
@@ -32,8 +41,9 @@ class Sink(Protocol):
 
     async def commit(self) -> Commit | None: ...
 
-    def recover(self, committed_parts: set[str]) -> list[str]:
-        """Remove what earlier attempts of this run wrote but never committed; return what was removed."""
+    def recover(self, committed_parts: Mapping[str, int | None]) -> list[str]:
+        """Remove what earlier attempts of this run wrote but never committed (``part -> committed
+        length``, as :attr:`Commit.length`); return what was removed or cut back."""
         ...
 
     async def close(self) -> Commit | None: ...

@@ -3,8 +3,11 @@
 Each run writes its own directory of parts. When a run finishes, :func:`publish` makes its parts
 current and takes the facts it re-fetched out of the files published before: an older file that
 holds a natural key the new run also holds is rewritten without those records (or dropped when
-nothing is left). The manifest is replaced atomically, so readers see the old set or the new one,
-and a file not named in the manifest is never current. Reading every ``current`` file gives each
+nothing is left). The manifest is replaced atomically and durably (``files.write_atomic``: the
+directory is fsynced too, for the manifest is the publish point), so readers see the old set or
+the new one, and a file not named in the manifest is never current. Parts are listed only here,
+at publish, after the run's last commit: a part that a live run is still appending to is never
+read as complete. Reading every ``current`` file gives each
 natural key exactly once, with the value of the latest run that fetched it.
 """
 
@@ -19,6 +22,7 @@ from typing import Iterable, Iterator
 
 import msgspec
 
+from .. import files
 from ..records import key_of
 
 _line = msgspec.json.Decoder(dict)
@@ -52,7 +56,7 @@ def publish(output: str | os.PathLike, run_id: str) -> Manifest:
         current = [kept for name in older if (kept := _without(output, name, fresh, run_id))]
     manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id],
                         current=current + new_files, updated_at=time.time())
-    _write_atomic(output / "manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
+    files.write_atomic(output / "manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
     _remove_unlisted(output, manifest)
     return manifest
 
@@ -89,35 +93,28 @@ class KeySet:
         return digest in self._buckets[digest % self.BUCKETS]
 
 
+class _Unchanged(Exception):
+    """A rewrite that would drop nothing, or everything: abandoned (its temporary removed)."""
+
+
 def _without(output: Path, name: str, fresh: KeySet, run_id: str) -> str | None:
     """``name`` minus the records whose key is in ``fresh``: the same file if none is, else a rewrite."""
     source = output / name
     target = source.with_name(f"{source.name.split('.')[0]}.{run_id}.jsonl")
-    tmp = target.with_name(target.name + ".tmp")
     dropped = kept = 0
-    with open(source, "rb") as f, open(tmp, "wb") as out:
-        for line in f:
-            if _digest(_line.decode(line)) in fresh:
-                dropped += 1
-            else:
-                kept += 1
-                out.write(line)
-        out.flush()
-        os.fsync(out.fileno())
-    if not dropped or not kept:
-        tmp.unlink()
+    try:
+        with open(source, "rb") as f, files.replacing(target) as out:
+            for line in f:
+                if _digest(_line.decode(line)) in fresh:
+                    dropped += 1
+                else:
+                    kept += 1
+                    out.write(line)
+            if not dropped or not kept:
+                raise _Unchanged
+    except _Unchanged:
         return name if not dropped else None
-    os.replace(tmp, target)
     return str(target.relative_to(output))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _remove_unlisted(output: Path, manifest: Manifest) -> None:
