@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
@@ -31,9 +32,9 @@ from harvester import plan
 from harvester.config import parse_config
 from harvester.days import from_unix, iso, parse_iso
 from harvester.demo import demo_config
-from harvester.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.graph.flatten import Context, flatten
 from harvester.graph.wire import decode_account, decode_insights, decode_media_page
+from harvester.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.simulator.api import GraphApi
 from harvester.simulator.world import World, WorldSpec
 
@@ -126,7 +127,7 @@ def walk(doc: dict, ctx: Context, run_id: str | None, harvested_at: str | None) 
             for breakdown in (total or {}).get("breakdowns", []):
                 keys, lead = breakdown.get("dimension_keys", []), []
                 if ctx.timeframe is not None and keys[:1] != ["timeframe"]:
-                    keys, lead = ["timeframe"] + keys, [ctx.timeframe.upper()]
+                    keys, lead = ["timeframe", *keys], [ctx.timeframe.upper()]
                 for result in breakdown.get("results", []):
                     if result.get("value") is not None:
                         records.append(record(name, period, result["value"], None, list(keys),
@@ -159,7 +160,8 @@ def same_output(corpus: Corpus, every: int = 50) -> int:
     """Check that the three flatteners agree on every ``every``-th body; return bodies checked."""
     checked = 0
     for body, ctx in corpus[::every]:
-        ours = [msgspec.json.decode(msgspec.json.encode(r)) for r in flatten(body, ctx, run_id=RUN_ID, harvested_at=HARVESTED_AT)]
+        records = flatten(body, ctx, run_id=RUN_ID, harvested_at=HARVESTED_AT)
+        ours = [msgspec.json.decode(msgspec.json.encode(r)) for r in records]
         for other in (flatten_orjson, flatten_json):
             theirs = other(body, ctx, RUN_ID, HARVESTED_AT)
             if ours != theirs:

@@ -15,7 +15,6 @@ shows in the makespan instead of hiding behind the rate limit.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 

@@ -11,10 +11,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load on first use
-    from .config import Config, load_config
-    from .errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
-    from .harvest import Harvester
-    from .records import Record, natural_key
+    from .config import Config as Config
+    from .config import load_config as load_config
+    from .errors import ConfigError as ConfigError
+    from .errors import DecodeError as DecodeError
+    from .errors import GraphError as GraphError
+    from .errors import HarvesterError as HarvesterError
+    from .errors import TransportError as TransportError
+    from .harvest import Harvester as Harvester
+    from .records import Record as Record
+    from .records import natural_key as natural_key
 
 _EXPORTS = {
     "Config": "config", "load_config": "config",

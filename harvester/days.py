@@ -9,10 +9,10 @@ The US rules are computed here so that no time-zone database is needed.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 DAY = 86400
-UTC = timezone.utc
+UTC = UTC
 
 
 def _nth_sunday(year: int, month: int, n: int) -> date:
@@ -35,7 +35,7 @@ def pacific_end_time(day: date) -> int:
 def pacific_days_ending_in(since: int, until: int) -> list[date]:
     """Pacific days whose ``end_time`` lies in ``[since, until)``."""
     day = datetime.fromtimestamp(since, UTC).date() - timedelta(days=2)
-    days = []
+    days: list[date] = []
     while True:
         end = pacific_end_time(day)
         if end >= until:

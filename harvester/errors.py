@@ -47,11 +47,6 @@ class TransportError(HarvesterError):
 
 class DecodeError(TransportError):
     """The body is not the JSON the API sends (truncated, HTML page, wrong shape)."""
-    def __init__(self, message: str, *, status: int | None = None, complete: bool = False):
-        super().__init__(message, status=status)
-        self.complete = complete
-        """The body was whole JSON of the wrong shape (or over the size cap): asking again will
-        not change it, so it deserves one retry, not the full budget."""
 
     def __init__(self, message: str, *, status: int | None = None, complete: bool = False):
         super().__init__(message, status=status)

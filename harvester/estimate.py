@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Literal, Mapping
+from collections.abc import Mapping
 
 import msgspec
 
 from . import catalog, plan
 from .config import Config
-from .jobs import PAGE_LIMIT
 from .durations import format_duration
+from .jobs import PAGE_LIMIT
 
 DISCOVERY_CALLS = 3
 """Per account: the account node, the first page of /media and of /stories."""
@@ -96,7 +96,7 @@ def _media_calls(counts: Mapping[str, int], per_media: Mapping[str, int]) -> int
 
 
 def calls_per_media(config: Config) -> dict[str, int]:
-    out = {}
+    out: dict[str, int] = {}
     for product in catalog.PRODUCT_TYPES:
         chosen = [c for c in config.selection.media if product in c.metric.product_types]
         out[product] = (1 + sum(len(c.breakdowns) for c in chosen)) if chosen else 0

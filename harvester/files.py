@@ -12,9 +12,10 @@ overwritten by the next write instead of piling up. On an error it is removed.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 def temporary_of(path: Path) -> Path:

@@ -24,9 +24,10 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Union
+from typing import cast
 
 import msgspec
 
@@ -38,18 +39,19 @@ from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
 from .jobs import AccountJob, InsightsJob, Job, JobContext
-from .ledger import Ledger, owed_window_id
+from .ledger import Ledger
+from .lock import RunLock
 from .plan import Unit
 from .records import Record
 from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
+from .schedule.slot import Job as ScheduledJob
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
-from .lock import RunLock
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
 
-TokenSource = Union[Mapping[str, str], Callable[[str], Awaitable[str]], None]
+TokenSource = Mapping[str, str] | Callable[[str], Awaitable[str]] | None
 
 
 def token_key(token: str) -> str:
@@ -63,7 +65,7 @@ class Harvester:
                  run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None):
         self.config = config
         self.now = time.time() if now is None else now
-        self.run_id = run_id or datetime.fromtimestamp(self.now, timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        self.run_id = run_id or datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
         self._token_source = tokens
         self._transport = transport
@@ -155,23 +157,23 @@ class Harvester:
         are not called again and whatever it wrote without committing is removed first; what
         earlier runs owe is asked again.
         """
-        self._start_state()
+        state = self._start_state()
         try:
-            self._open_state()
+            self._open_state(state)
         except sqlite3.Error as exc:
-            raise StateError(f"{self._state.path}: cannot open the run in the state file: {exc}") from None
-        self.earlier_attempts = [summary_mod.Attempt(*a) for a in self._state.attempts(self.run_id)]
-        self._state.begin_attempt(self.run_id, lambda: self.stats.counters)
+            raise StateError(f"{state.path}: cannot open the run in the state file: {exc}") from None
+        self.earlier_attempts = [summary_mod.Attempt(*a) for a in state.attempts(self.run_id)]
+        state.begin_attempt(self.run_id, lambda: self.stats.counters)
         try:
             sink = self.sink()
-            removed = sink.recover(self._state.committed_parts(self.run_id))
+            removed = sink.recover(state.committed_parts(self.run_id))
         except OSError as exc:
             if not self.resumed:
-                self._state.forget_run(self.run_id)     # nothing ran: leave no run marked running
+                state.forget_run(self.run_id)     # nothing ran: leave no run marked running
             raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
                               f"{exc.strerror or exc} ({exc.filename})") from None
         self.stats.inc("sink/uncommitted_removed", len(removed))
-        ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=self._state)
+        ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state)
         try:
             await self._harvest(ledger)
         finally:
@@ -179,13 +181,12 @@ class Harvester:
         if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()
-        if self._state is not None:
-            status = "stopped" if self._stopping else summary.status
-            self._state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
-                                   summary=msgspec.json.encode(summary))
+        status = "stopped" if self._stopping else summary.status
+        state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
+                         summary=msgspec.json.encode(summary))
         return summary
 
-    def _start_state(self) -> None:
+    def _start_state(self) -> StateStore:
         """Lock the state file (one run at a time per state file), then open it: the config's
         [state] path unless a store was given. Any OS or SQLite error here is a ConfigError
         naming the path, raised before anything is marked running."""
@@ -197,13 +198,14 @@ class Harvester:
         if self._state is None:
             self._state = StateStore(state_path)
         paths.prepare(self.config, None, output=self._sink is None)
+        return self._state
 
-    def _open_state(self) -> None:
+    def _open_state(self, state: StateStore) -> None:
         window = self.config.window
-        info = self._state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config),
+        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config),
                                     config_path=self.config.path, since=str(window.since), until=str(window.until))
         self.run_id, self.resumed = info.run_id, info.resumed
-        self._skip_units = self._state.finished_units(self.run_id)
+        self._skip_units = state.finished_units(self.run_id)
 
     async def records(self) -> AsyncIterator[Record]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
@@ -347,9 +349,10 @@ class Harvester:
         return summary_mod.build(self)
 
 
-def _give_up(job: Job, decision: Decision) -> None:
-    """The scheduler gave ``job`` up: the job's kind knows what that means."""
-    job.gave_up(decision)
+def _give_up(job: ScheduledJob, decision: Decision) -> None:
+    """The scheduler gave ``job`` up: the job's kind knows what that means (the scheduler runs
+    only jobs of :mod:`harvester.jobs`)."""
+    cast(Job, job).gave_up(decision)
 
 
 def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
@@ -363,5 +366,6 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
 
 def fingerprint(config: Config) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts, config.output.format, config.output.path)
+    work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts,
+            config.output.format, config.output.path)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

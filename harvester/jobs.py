@@ -18,7 +18,8 @@ the number of pages the account's ``media_count`` allows (with slack), which is 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from . import plan
 from .config import Selection, Window
@@ -28,8 +29,8 @@ from .graph.policy import Action, Decision
 from .graph.wire import MediaItem, Usage, decode_account, decode_media_page
 from .plan import Unit
 from .records import Record
-from .schedule.slot import Job as ScheduledJob
 from .refresh import RefreshCheck
+from .schedule.slot import Job as ScheduledJob
 
 if TYPE_CHECKING:
     from .graph.client import GraphClient, Params, Reply
@@ -233,7 +234,7 @@ class PageJob:
                 ctx.stats.inc("media/duplicate")
         due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
             if ctx.refresh is not None else [True] * len(fresh)
-        for (item, posted, product), is_due in zip(fresh, due):
+        for (item, posted, product), is_due in zip(fresh, due, strict=True):
             if not is_due:
                 ctx.stats.inc("media/not_due")
                 continue
@@ -280,7 +281,7 @@ def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
 def _page_bound(media_count: int | None) -> int:
     """Pages ``/media`` may take: what ``media_count`` implies, with slack (no count: 10,000 media)."""
     count = 10_000 if media_count is None or media_count < 0 else media_count
-    return int(math.ceil(count / int(PAGE_LIMIT) * PAGE_SLACK)) + EXTRA_PAGES
+    return math.ceil(count / int(PAGE_LIMIT) * PAGE_SLACK) + EXTRA_PAGES
 
 
 def _refused(reason: str) -> Decision:

@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -49,8 +50,8 @@ class Ledger:
         self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
         self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
         self._lock = asyncio.Lock()
-        self.emit = None
-        """Records' destination when there is no sink (``records()``): an async callable."""
+        self.emit: Callable[[Sequence[Record]], Awaitable[None]] | None = None
+        """Records' destination when there is no sink (``records()``)."""
 
     # -- what jobs report ---------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import fcntl
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -34,7 +34,7 @@ class Holder(msgspec.Struct, frozen=True):
     since: float
 
     def describe(self) -> str:
-        at = datetime.fromtimestamp(self.since, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        at = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         return f"pid {self.pid} on {self.host}, running since {at}"
 
 

@@ -8,7 +8,7 @@ scheduled every 24 h not slip a day because the previous one finished a few minu
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 import msgspec
 
@@ -241,7 +242,7 @@ class StateStore:
     def _save_attempt(self) -> None:
         if self._attempt is None:
             return
-        run_id, attempt, started, counters = self._attempt
+        run_id, attempt, _, counters = self._attempt
         saved = dict(counters())
         saved.update(self._checkpointed)    # records and units as checkpointed, not as written (see commit)
         self.db.execute("UPDATE attempts SET updated_at = ?, counters = ? WHERE run_id = ? AND attempt = ?",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .lock import RunLock
 from .state import StateStore
@@ -10,7 +10,7 @@ from .summary import Outcome
 
 
 def _utc(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
 
 
 def render(state: StateStore, *, limit: int = 5) -> str:
@@ -20,7 +20,8 @@ def render(state: StateStore, *, limit: int = 5) -> str:
     lines = [f"{'run':<28} {'kind':<9} {'status':<24} {'started':<21} {'finished':<21} window / exit"]
     for r in runs:
         lines.append(f"{r.run_id:<28} {r.kind:<9} {r.status:<24} {_utc(r.started_at):<21} "
-                     f"{_utc(r.finished_at):<21} {r.since} .. {r.until} / {r.exit_code if r.exit_code is not None else '-'}")
+                     f"{_utc(r.finished_at):<21} {r.since} .. {r.until} / "
+                     f"{r.exit_code if r.exit_code is not None else '-'}")
     latest = runs[0]
     counts = state.unit_counts(latest.run_id)
     lines.append("")

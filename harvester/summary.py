@@ -14,8 +14,9 @@ are answered by the API with an error, which the scheduler counts under ``calls/
 from __future__ import annotations
 
 import re
-from collections import Counter
-from typing import Any, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
 
@@ -74,7 +75,7 @@ FAILED_EXAMPLES = 100
 
 class Stats:
     def __init__(self) -> None:
-        self.counters: Counter[str] = Counter()
+        self.counters: defaultdict[str, float] = defaultdict(float)
         self.skipped: list[Outcome] = []
         self.skipped_by_reason: Counter[str] = Counter()
         self.failed: list[Outcome] = []

@@ -9,10 +9,10 @@ import pytest
 
 from harvester.cli import main
 from harvester.days import from_unix
-from harvester.sinks import manifest
 from harvester.simulator.server import SimulatorSettings
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
 
 from support import assert_matches_truth, token_env
 from test_resume import harvester, write_config

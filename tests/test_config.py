@@ -13,8 +13,19 @@ import pytest
 from harvester import catalog
 from harvester.cli import main
 from harvester.config import (
-    Account, Config, GraphSettings, MetricChoice, Output, RateLimit, RefreshSettings, SchedulerSettings,
-    Selection, StateSettings, Window, load_config, parse_config,
+    Account,
+    Config,
+    GraphSettings,
+    MetricChoice,
+    Output,
+    RateLimit,
+    RefreshSettings,
+    SchedulerSettings,
+    Selection,
+    StateSettings,
+    Window,
+    load_config,
+    parse_config,
 )
 from harvester.errors import ConfigError
 from harvester.refresh import DEFAULT_TIERS, Tier
@@ -61,7 +72,8 @@ MISTAKES = [
     ("unknown top-level key", good(windows={}),
      [f'the top level has an unknown key "windows" (did you mean "window"?); allowed: {TOP}']),
     ("unknown key in a table", good(graph={"base_ur": "https://x"}),
-     ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); allowed: base_url, api_version, max_response_bytes']),
+     ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); '
+      'allowed: base_url, api_version, max_response_bytes']),
     ("unknown key without a close match", good(state={"dir": "x"}),
      ['[state] has an unknown key "dir"; allowed: path']),
     ("a table that is not a table", good(output="out"),
@@ -294,7 +306,7 @@ def test_metric_entries_narrow_the_choice():
         demographics=[{"name": "follower_demographics", "metric_types": ["total_value"]}],
         media=[{"name": "profile_activity", "breakdowns": []}, "navigation"],
         demographic_breakdowns=["age, gender", "city"])).selection
-    likes, reach, views = catalog.account_metric("likes"), catalog.account_metric("reach"), catalog.account_metric("views")
+    likes, reach, views = (catalog.account_metric(n) for n in ("likes", "reach", "views"))
     assert selection.account == (MetricChoice(likes, ("total_value",), ("media_product_type",)),
                                  MetricChoice(reach, ("time_series",), ()),
                                  MetricChoice(views, ("total_value",), ()))
@@ -397,7 +409,8 @@ def test_validate_command_exits_0_on_a_good_file(monkeypatch, capsys):
 def test_validate_command_exits_2_with_every_message_on_stderr(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("IG_TOKEN_MAIN", raising=False)
     path = tmp_path / "harvest.toml"
-    path.write_text('[window]\ndays = 0\n[output]\nformat = "csv"\n[[accounts]]\nid = "1"\ntoken_env = "IG_TOKEN_MAIN"\n')
+    path.write_text('[window]\ndays = 0\n[output]\nformat = "csv"\n'
+                    '[[accounts]]\nid = "1"\ntoken_env = "IG_TOKEN_MAIN"\n')
     assert main(["validate", "--config", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -16,10 +16,9 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
 def test_a_failure_while_writing_keeps_the_old_file_and_removes_the_temporary(tmp_path):
     path = tmp_path / "summary.json"
     path.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with files.replacing(path) as out:
-            out.write(b"half of the ne")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), files.replacing(path) as out:
+        out.write(b"half of the ne")
+        raise RuntimeError("disk full")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 

@@ -122,7 +122,7 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     before = asyncio.all_tasks()
     async with Harvester(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
                          now=world.now) as harvester:
-        async for record in harvester.records():
+        async for _ in harvester.records():
             break
     await asyncio.sleep(0)
     assert asyncio.all_tasks() <= before
@@ -184,7 +184,7 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     current = list(manifest.current_records(output))
     assert_matches_truth(current, truth_of(world, config))           # the 5-day window, each key once
     by_run = {(r["object_type"], (r["since"], r["until"]) in first_window, r["run_id"]) for r in current
-              if r["object_type"] == "media" or r["metric_type"] == "total_value" and r["since"]}
+              if r["object_type"] == "media" or (r["metric_type"] == "total_value" and r["since"])}
     assert ("account", True, "night-3") not in by_run                # re-fetched days: the later run's
     assert ("account", True, "night-5") in by_run
     assert ("media", False, "night-5") not in by_run                  # media were not due again

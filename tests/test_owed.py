@@ -3,7 +3,7 @@ whole harvests against the simulator, with the answers bent on the way by small 
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec

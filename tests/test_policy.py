@@ -51,7 +51,8 @@ CASES = [
     (400, body(10, "(#10) Not enough viewers for the media to show insights"), S, "not enough viewers (10)"),
     (400, None, S, "posted before business conversion (100/2108006)"),  # the recorded fixture
     (400, body(-1, "An unexpected error has occurred", 2207086), S, "not shared to Facebook (-1/2207086)"),
-    (400, body(100, "(#100) The Media Insights API does not support the impressions metric for this media product type"),
+    (400, body(100, "(#100) The Media Insights API does not support the impressions metric "
+                    "for this media product type"),
      S, "metric not supported for this media (100)"),
     (400, body(100, "The Instagram Media Insights API does not support the impressions, replies metric for this "
                     "media product type"), S, "metric not supported for this media (100)"),
@@ -106,7 +107,8 @@ def test_the_100_33_fixture_saying_the_object_is_missing_fails_at_once():
     """Its message says the object does not exist or is not permitted: asking again is futile."""
     raw = (FIXTURES / "user_insights_for_error_code_100_subcode_33.json").read_bytes()
     decision = decide(decode_error(400, raw))
-    assert decision.action is F and decision.reason == "object does not exist or is not permitted for this token (100/33)"
+    assert decision.action is F
+    assert decision.reason == "object does not exist or is not permitted for this token (100/33)"
 
 
 def test_throttle_waits_what_the_server_says():

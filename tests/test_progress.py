@@ -39,7 +39,8 @@ async def test_live_block_on_a_terminal_and_lines_otherwise(tmp_path):
 class _Slot:
     def __init__(self, *, paused_until=0.0, limited_since=None, timer_at=None, queued=1, in_flight=0):
         self.dead, self.in_flight = False, in_flight
-        self.paused_until, self.limited_since, self.timer_at, self.queued = paused_until, limited_since, timer_at, queued
+        self.paused_until, self.limited_since = paused_until, limited_since
+        self.timer_at, self.queued = timer_at, queued
 
     def pending(self):
         return self.queued

@@ -17,13 +17,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from harvester import Harvester, state as state_mod
+from harvester import Harvester
+from harvester import state as state_mod
 from harvester.days import from_unix
-from harvester.sinks import manifest
 from harvester.simulator.server import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
 from harvester.state import StateStore
 
 from support import assert_matches_truth, run_records, token_env, world_config

@@ -2,6 +2,7 @@
 throttles and dead tokens, bounded jittered retries, priorities, usage feedback, stop and cancel."""
 
 import asyncio
+import itertools
 import random
 
 import orjson
@@ -282,16 +283,17 @@ async def test_full_jitter_waits_stay_under_the_doubling_ceiling():
     h = Harness(max_attempts=6, rng=random.Random(7), backoff_base=10.0, backoff_cap=40.0)
     job = h.job("a", "a0", outcomes=[TransportError("reset")] * 5)
     await h.run()
-    gaps = [b - a for a, b in zip(job.starts, job.starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(job.starts)]
     assert len(gaps) == 5 and all(g > 0 for g in gaps)
-    assert all(g <= c for g, c in zip(gaps, [10, 20, 40, 40, 40]))
+    assert all(g <= c for g, c in zip(gaps, [10, 20, 40, 40, 40], strict=True))
     assert len(set(gaps)) == 5                               # jittered, not fixed
     assert h.given_up == [] and h.stats.get("errors/transport") == 5
 
 
 async def test_skip_and_fail_give_the_unit_up_without_retrying():
     h = Harness()
-    skipped = h.job("a", "a0", outcomes=[graph_error(10, message="(#10) Not enough viewers for the media to show insights")])
+    few_viewers = graph_error(10, message="(#10) Not enough viewers for the media to show insights")
+    skipped = h.job("a", "a0", outcomes=[few_viewers])
     failed = h.job("a", "a1", outcomes=[graph_error(100, message="Invalid parameter")])
     await h.run()
     assert skipped.starts == failed.starts == [0]

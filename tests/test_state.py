@@ -85,7 +85,7 @@ def test_a_file_from_a_newer_harvester_is_refused_untouched(tmp_path):
 def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
     path = tmp_path / "state.sqlite"
     path.write_text("run_id,status\n")
-    with pytest.raises(StateError, match="not a harvester state file .*file is not a database") as caught:
+    with pytest.raises(StateError, match=r"not a harvester state file .*file is not a database") as caught:
         StateStore(path)
     assert isinstance(caught.value, ConfigError)
     assert path.read_text() == "run_id,status\n"

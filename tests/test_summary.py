@@ -7,6 +7,7 @@ import asyncio
 
 import msgspec
 import pytest
+from test_harvest import truth_of
 
 from harvester import Harvester
 from harvester.errors import GraphError
@@ -18,7 +19,6 @@ from harvester.sinks import manifest
 from harvester.summary import Outcome, Stats, error_counts
 
 from support import world_config
-from test_harvest import truth_of
 
 
 @pytest.mark.looptime

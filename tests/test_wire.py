@@ -74,7 +74,8 @@ def test_error_body_with_error_data_as_string():
                                    "is_transient": False, "fbtrace_id": "A1"}})
     error = decode_error(400, body)
     assert isinstance(error, GraphError)
-    assert (error.status, error.code, error.subcode, error.is_transient, error.fbtrace_id) == (400, 100, 2108006, False, "A1")
+    stated = (error.status, error.code, error.subcode, error.is_transient, error.fbtrace_id)
+    assert stated == (400, 100, 2108006, False, "A1")
 
 
 def test_error_body_that_is_html_raises_decode_error_with_status():

@@ -18,8 +18,19 @@ enter a Struct, a message or a repr.
 """
 
 from .load import load_config, parse_config, read_toml
-from .model import (Account, Config, GraphSettings, MetricChoice, Output, RateLimit, RefreshSettings,
-                    SchedulerSettings, Selection, StateSettings, Window)
+from .model import (
+                    Account,
+                    Config,
+                    GraphSettings,
+                    MetricChoice,
+                    Output,
+                    RateLimit,
+                    RefreshSettings,
+                    SchedulerSettings,
+                    Selection,
+                    StateSettings,
+                    Window,
+)
 
 __all__ = ["Account", "Config", "GraphSettings", "MetricChoice", "Output", "RateLimit", "RefreshSettings",
            "SchedulerSettings", "Selection", "StateSettings", "Window", "load_config", "parse_config",

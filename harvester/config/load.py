@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -145,9 +146,8 @@ def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, da
     for key in ("since", "until"):
         if key not in table:
             p.add(f"[window] {key} is missing; expected since and until (UTC dates, until exclusive), or days = N")
-    if "since" in values and "until" in values:
-        return _to_date(values["since"]), _to_date(values["until"])
-    return None
+    since, until = _to_date(values.get("since")), _to_date(values.get("until"))
+    return (since, until) if since is not None and until is not None else None
 
 
 def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
@@ -296,7 +296,7 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     token variable must be set and non-empty in ``env`` (default ``os.environ``).
     """
     p = Problems(path)
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     _unknown(p, raw, TOP_LEVEL, "the top level")
     settings = {name: _settings(p, raw, name) for name in SETTINGS}
     _in_flight(p, settings["scheduler"], raw.get("scheduler"))
@@ -305,6 +305,7 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     accounts = _accounts(p, raw, (os.environ if env is None else env) if check_tokens else None)
     selection, refresh = _selection(p, raw), _refresh(p, raw)
     p.raise_any()
+    assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
                   settings["scheduler"], accounts, selection, refresh)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 
@@ -56,7 +57,9 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return "<value not shown: it looks like an access token>" if _TOKEN_LIKE.fullmatch(value) else json.dumps(value, ensure_ascii=False)
+        if _TOKEN_LIKE.fullmatch(value):
+            return "<value not shown: it looks like an access token>"
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, list):

@@ -13,12 +13,12 @@ A body is read in chunks and never past ``max_response_bytes``: a larger answer 
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from ..errors import DecodeError, TransportError
+from ..errors import TransportError
 from .client import MAX_RESPONSE_BYTES, too_large
 from .transport import Response
 
@@ -47,7 +47,7 @@ class AiohttpTransport:
                     resp.close()    # the rest of the body is never read: the connection cannot be reused
                     raise too_large(self.max_response_bytes, resp.status)
                 return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             failure = exc
         # Raised outside the handler, so that no implicit __context__ keeps the original around.
         raise TransportError(f"GET {_where(url)} failed: {_describe(failure)}") from _scrubbed(failure)

@@ -27,6 +27,8 @@ or a silently missing metric would both be wrong data.
 
 from __future__ import annotations
 
+from typing import cast
+
 import msgspec
 from msgspec.structs import replace
 
@@ -104,7 +106,7 @@ def _breakdowns(name: str, period: str | None, total: TotalValue, template: Reco
                 out: list[Record]) -> None:
     append = out.append
     for breakdown in total.breakdowns:
-        keys, lead = breakdown.dimension_keys, ()
+        keys, lead = breakdown.dimension_keys, cast(tuple[str, ...], ())
         if timeframe is not None and keys[:1] != ("timeframe",):
             keys, lead = ("timeframe", *keys), (timeframe.upper(),)
         for result in breakdown.results:

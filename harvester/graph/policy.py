@@ -17,14 +17,14 @@ Sources: Meta's Graph API reference (error handling, Instagram error codes) and 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from ..decision import Action, Decision
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 
-__all__ = ["Action", "Decision", "MESSAGE_LIMIT", "RULES", "Rule", "decide", "rule_for"]
+__all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "Rule", "decide", "rule_for"]
 
 
 class Rule(msgspec.Struct, frozen=True):
@@ -120,7 +120,8 @@ def rule_for(error: GraphError) -> Rule | None:
 def _decide_graph(error: GraphError) -> Decision:
     rule = rule_for(error)
     ref, message = _ref(error), _short(error.message)
-    words = {"code": error.code, "subcode": error.subcode, "type": error.type, "message": message or None}
+    words: dict[str, Any] = {"code": error.code, "subcode": error.subcode, "type": error.type,
+                             "message": message or None}
     if rule is None:
         return Decision(F, f"{message} ({ref})", **words)
     reason = rule.reason.format(ref=ref, message=message)

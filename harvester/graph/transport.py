@@ -7,7 +7,8 @@ sockets on a fast-forwarded clock. A transport raises only :class:`TransportErro
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 import msgspec
 

@@ -28,7 +28,8 @@ pages, edges and accounts, and count the repeats.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import msgspec
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 MIN_WAIT = 1e-6
 """The wait reported when floating point puts the expiry a hair after ``now``: one tick of a

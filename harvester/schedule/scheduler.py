@@ -33,7 +33,7 @@ import heapq
 import itertools
 import random
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import msgspec
 
@@ -97,7 +97,8 @@ class Scheduler:
                  decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
                  backoff_cap: float = 300.0, rng: random.Random | None = None):
         if decide is None:
-            from ..graph.policy import decide
+            from ..graph.policy import decide as policy_decide
+            decide = policy_decide
         self.calls_per_window, self.window_seconds, self.margin = calls_per_window, window_seconds, margin
         self.max_in_flight, self.per_token_in_flight = max_in_flight, per_token_in_flight
         self.max_attempts = max_attempts
@@ -154,7 +155,7 @@ class Scheduler:
             async with asyncio.TaskGroup() as group:
                 await self._dispatch_loop(group)
         except BaseExceptionGroup as errors:  # only from a bug here: jobs' errors are caught
-            raise errors.exceptions[0] if len(errors.exceptions) == 1 else errors
+            raise (errors.exceptions[0] if len(errors.exceptions) == 1 else errors) from None
         if self._failure is not None:
             raise self._failure
 

@@ -20,8 +20,9 @@ window: no answer parks a token longer than the window the budget is counted ove
 from __future__ import annotations
 
 import heapq
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Protocol
+from typing import Any, Protocol
 
 import msgspec
 

@@ -8,7 +8,7 @@ expose what was served and the world's tokens (for tests and tools, never for ha
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
@@ -69,7 +69,8 @@ class SimulatorServer:
                  "/__simulator__/world": lambda: self.simulator.world.to_json(self.url)}
         view = views.get(path)
         if view is None:
-            return web.Response(status=404, body=b'{"error": "no such simulator view"}', content_type="application/json")
+            return web.Response(status=404, body=b'{"error": "no such simulator view"}',
+                                content_type="application/json")
         return web.Response(body=orjson.dumps(view()), content_type="application/json")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 

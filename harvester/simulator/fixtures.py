@@ -14,7 +14,7 @@ Everything started is closed at teardown.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
 

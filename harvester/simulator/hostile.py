@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -96,7 +97,7 @@ class Hostile:
 
 
 class _Answer:
-    __slots__ = ("path", "query", "reply", "base_url", "parts")
+    __slots__ = ("base_url", "parts", "path", "query", "reply")
 
     def __init__(self, path: str, query: Query, reply: Reply, base_url: str):
         self.path, self.query, self.reply, self.base_url = path, query, reply, base_url
@@ -224,7 +225,7 @@ def endless_paging(h: Hostile, a: _Answer) -> Reply | None:
     after = _endless(a.query.get("after", ""))
     if after is not None:                       # past the end: the API said "cursor too far"
         items = h._last_page.get(a.path, [])
-        body: dict[str, Any] = {"data": items}
+        body: dict[str, Any] | None = {"data": items}
         status = 200
     else:
         body = _page_body(a)
@@ -235,6 +236,7 @@ def endless_paging(h: Hostile, a: _Answer) -> Reply | None:
         h._last_page[a.path] = body["data"]
         after, status = 0, None
     cursor = base64.urlsafe_b64encode(f"{ENDLESS}{after + 1}".encode()).decode()
+    assert body is not None
     body["paging"] = {"cursors": {"after": cursor}, "next": _url(a, {**a.query, "after": cursor})}
     return a.with_body(orjson.dumps(body), status)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -139,7 +139,8 @@ class Simulator:
         code, message = THROTTLES["app" if scope == "app" else token.kind]
         return graph_error(400, code, message)
 
-    def _count(self, answer: Reply | Drop | Truncate, usage: Mapping[str, str] | None = None) -> Reply | Drop | Truncate:
+    def _count(self, answer: Reply | Drop | Truncate,
+               usage: Mapping[str, str] | None = None) -> Reply | Drop | Truncate:
         """Count the answer's status and add the usage headers (to a copy: the API may cache replies)."""
         if isinstance(answer, Drop):
             self.counters.status("drop")
@@ -162,4 +163,4 @@ def bearer(headers: Mapping[str, str]) -> str | None:
 
 def pacific(ts: float) -> str:
     """Time as the Graph API writes it in session errors: ``Tuesday, 10-Nov-26 02:00:00 PST``."""
-    return datetime.fromtimestamp(ts, timezone.utc).astimezone(PACIFIC).strftime("%A, %d-%b-%y %H:%M:%S %Z")
+    return datetime.fromtimestamp(ts, UTC).astimezone(PACIFIC).strftime("%A, %d-%b-%y %H:%M:%S %Z")

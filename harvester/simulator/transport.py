@@ -8,7 +8,7 @@ fast-forwarding loop (looptime) hours of rate-limited harvesting pass in seconds
 from __future__ import annotations
 
 import asyncio
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import TransportError

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Mapping, Sequence
+from typing import BinaryIO
 
 import msgspec
 
@@ -128,7 +129,7 @@ class JsonlSink:
         if self._file is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._part = self._next_name()
-            self._file = open(self.directory / self._part, "xb")
+            self._file = open(self.directory / self._part, "xb")  # noqa: SIM115 (open across commits)
         self._file.write(self._buffer)
         self._file.flush()                      # to the OS: a commit's length is what the file holds
         self._buffer.clear()

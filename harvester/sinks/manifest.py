@@ -14,11 +14,11 @@ natural key exactly once, with the value of the latest run that fetched it.
 from __future__ import annotations
 
 import hashlib
-from array import array
 import os
 import time
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import msgspec
 
