@@ -21,7 +21,7 @@ import time
 import looptime
 
 from harvester.simulator.faults import BLIP_KINDS
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 
 from .makespan import harvest

@@ -30,7 +30,7 @@ from harvester.days import from_unix
 from harvester.demo import demo_config
 from harvester.estimate import window_bound
 from harvester.records import Record
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import Commit

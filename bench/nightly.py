@@ -26,7 +26,7 @@ async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
     from harvester.config import parse_config
     from harvester.days import from_unix
     from harvester.demo import demo_config
-    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
     from harvester.state import StateStore

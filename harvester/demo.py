@@ -47,8 +47,8 @@ def compare(records: list[dict], truth: dict) -> dict[str, int]:
 
 
 async def demo(args) -> int:
-    from .simulator.app import SimulatorServer
-    from .simulator.server import SimulatorSettings
+    from .simulator.pipeline import SimulatorSettings
+    from .simulator.server import SimulatorServer
     from .simulator.truth import expected_records
     from .simulator.world import World, WorldSpec
 

@@ -33,7 +33,7 @@ from .refresh import RefreshCheck
 from .schedule.slot import Job as ScheduledJob
 
 if TYPE_CHECKING:
-    from .graph.client import GraphClient, Params, Reply
+    from .graph.client import GraphClient, QueryParams, Reply
     from .summary import Stats
 
 ACCOUNT_FIELDS = "id,username,followers_count,media_count"
@@ -90,7 +90,7 @@ class JobContext:
         self.planned_media: set[int] = set()
         """Media planned in this run (ids as ints: the set grows with the world)."""
 
-    async def get(self, key: str, path: str, params: Params) -> Reply:
+    async def get(self, key: str, path: str, params: QueryParams) -> Reply:
         return await self.client.get(path, params, self.tokens[key])
 
     async def follow(self, key: str, url: str, path: str) -> Reply:

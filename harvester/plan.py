@@ -18,7 +18,7 @@ from .config import MetricChoice, Selection, Window
 from .days import DAY, chunks, days_back, to_unix
 from .graph.flatten import Context
 
-Params = tuple[tuple[str, str], ...]
+QueryPairs = tuple[tuple[str, str], ...]
 
 
 class Unit(msgspec.Struct, frozen=True):
@@ -27,12 +27,12 @@ class Unit(msgspec.Struct, frozen=True):
     id: str
     """Stable across runs (a digest of path and parameters): the checkpoint key."""
     path: str
-    params: Params
+    params: QueryPairs
     ctx: Context
     label: str
 
 
-def unit_id(path: str, params: Params) -> str:
+def unit_id(path: str, params: QueryPairs) -> str:
     canonical = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params))
     return hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
 

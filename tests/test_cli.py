@@ -9,7 +9,7 @@ import pytest
 
 from harvester.cli import main
 from harvester.days import from_unix
-from harvester.simulator.server import SimulatorSettings
+from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest

@@ -4,7 +4,7 @@ import pytest
 
 from harvester import Harvester
 from harvester.estimate import estimate, window_bound
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 

@@ -16,7 +16,7 @@ from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.client import GraphClient, Reply
 from harvester.graph.policy import Action, decide
 from harvester.graph.wire import Usage, decode_account, decode_insights, decode_media_page
-from harvester.simulator.server import SimulatorSettings
+from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
 TOKEN = "EAAGsecretTOKEN123xyz"
@@ -344,7 +344,7 @@ from aiohttp import web  # noqa: E402
 
 from harvester.config import parse_config  # noqa: E402
 from harvester.errors import ConfigError  # noqa: E402
-from harvester.simulator.server import Simulator  # noqa: E402
+from harvester.simulator.pipeline import Simulator  # noqa: E402
 from harvester.simulator.transport import SimulatorTransport  # noqa: E402
 from harvester.simulator.world import World  # noqa: E402
 

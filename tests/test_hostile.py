@@ -15,7 +15,7 @@ from harvester.graph.client import GraphClient
 from harvester.graph.wire import decode_media_page
 from harvester.simulator import hostile
 from harvester.simulator.cli import main as simulate
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec

@@ -18,7 +18,7 @@ from harvester import Harvester
 from harvester.days import from_unix
 from harvester.errors import StateError
 from harvester.lock import Holder, RunLock, lock_path
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec

@@ -13,7 +13,7 @@ import pytest
 from harvester import Harvester
 from harvester.graph.transport import Response
 from harvester.simulator.faults import HTML_503
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec

@@ -3,7 +3,7 @@
 import pytest
 
 from harvester.graph import policy_doc
-from harvester.graph.policy import RULES, Action, Rule
+from harvester.graph.policy import RULES, Action, ErrorRule
 
 
 def test_committed_docs_are_what_the_rules_generate():
@@ -17,7 +17,7 @@ def test_a_changed_rule_makes_the_docs_stale(monkeypatch, tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text((policy_doc.ROOT / name).read_text())
     assert policy_doc.stale(tmp_path) == []
-    monkeypatch.setattr(policy_doc, "RULES", (*RULES, Rule(Action.SKIP, "new ({ref})", code=12345)))
+    monkeypatch.setattr(policy_doc, "RULES", (*RULES, ErrorRule(Action.SKIP, "new ({ref})", code=12345)))
     assert policy_doc.stale(tmp_path) == ["docs/error-policy.md", "README.md"]
     assert "| 12345 | any | any | any | **SKIP** | new (ref) |" in policy_doc.rules_table()
     assert "12345" in policy_doc.summary_table()

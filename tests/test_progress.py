@@ -8,7 +8,7 @@ import pytest
 from harvester import Harvester
 from harvester.progress import Progress, _limit_eta
 from harvester.schedule.slot import Slot
-from harvester.simulator.server import Simulator
+from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 

@@ -20,7 +20,7 @@ import pytest
 from harvester import Harvester
 from harvester import state as state_mod
 from harvester.days import from_unix
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec

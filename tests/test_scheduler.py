@@ -536,7 +536,7 @@ async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
     it: every throttle answer reports the budget spent, and after each, the token's next calls
     come one at a time, after a pause."""
     from harvester import Harvester
-    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
 
@@ -607,7 +607,7 @@ async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_n
     """5 % of answers are throttles (codes 4, 17, 80002) with the usage far from spent: each is a lone
     one (its token alone pauses seconds, code 4 included), and every record of the truth comes."""
     from harvester import Harvester
-    from harvester.simulator.server import Simulator, SimulatorSettings
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.truth import expected_records
     from harvester.simulator.world import World, WorldSpec

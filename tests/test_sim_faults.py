@@ -10,7 +10,7 @@ import pytest
 
 from harvester.errors import TransportError
 from harvester.simulator.faults import BLIP_KINDS, DEFAULT_KINDS, FAULTS, HTML_503, THROTTLE_MESSAGES, Faults
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
 SPEC = WorldSpec(seed=11, accounts=6)

@@ -7,8 +7,8 @@ import time
 import orjson
 import pytest
 
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.ratelimit import RateLimits, RollingWindow
-from harvester.simulator.server import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 

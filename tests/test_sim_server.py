@@ -10,7 +10,7 @@ import pytest
 
 from harvester.errors import TransportError
 from harvester.simulator.counters import Counters
-from harvester.simulator.server import Simulator, SimulatorSettings, pacific
+from harvester.simulator.pipeline import Simulator, SimulatorSettings, pacific
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import WorldSpec
 

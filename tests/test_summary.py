@@ -12,7 +12,7 @@ from test_harvest import truth_of
 from harvester import Harvester
 from harvester.errors import GraphError
 from harvester.graph.policy import Action, decide
-from harvester.simulator.server import Simulator, SimulatorSettings
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest

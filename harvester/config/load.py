@@ -32,7 +32,7 @@ from .model import (
 from .problems import (
     _TOKEN_LIKE,
     Problems,
-    Rule,
+    ValueRule,
     _at_least,
     _check,
     _checked,
@@ -45,38 +45,38 @@ from .problems import (
 )
 
 _NUMBER = (int, float)
-_POSITIVE_INT = Rule((int,), _at_least(1), "an integer >= 1")
-_PATH = Rule((str,), bool, "a non-empty path")
+_POSITIVE_INT = ValueRule((int,), _at_least(1), "an integer >= 1")
+_PATH = ValueRule((str,), bool, "a non-empty path")
 _VERSION = re.compile(r"v\d+\.\d+")
-_DATE = Rule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
+_DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
 
-RULES: dict[str, dict[str, Rule]] = {
+RULES: dict[str, dict[str, ValueRule]] = {
     "graph": {
-        "base_url": Rule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
-        "api_version": Rule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
-        "max_response_bytes": Rule((int,), _at_least(1024), "a whole number of bytes >= 1024 (1 KiB)"),
+        "base_url": ValueRule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        "api_version": ValueRule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
+        "max_response_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024 (1 KiB)"),
     },
     "rate_limit": {
         "calls_per_window": _POSITIVE_INT,
-        "window_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
-        "margin_seconds": Rule(_NUMBER, _at_least(0), "a number of seconds >= 0"),
+        "window_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+        "margin_seconds": ValueRule(_NUMBER, _at_least(0), "a number of seconds >= 0"),
     },
     "window": {
         "since": _DATE,
         "until": _DATE,
-        "days": Rule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS,
+        "days": ValueRule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS,
                      f"a whole number of days from 1 to {catalog.RETENTION_DAYS}"),
         "totals": _one_of(TOTALS),
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
-               "commit_seconds": Rule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+               "commit_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
                "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT},
     "state": {"path": _PATH},
     "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
-    "refresh": {"enabled": Rule((bool,), lambda v: True, "true or false")},
+    "refresh": {"enabled": ValueRule((bool,), lambda v: True, "true or false")},
     "tier": {
-        "every_days": Rule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
-        "max_age_days": Rule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
+        "every_days": ValueRule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
+        "max_age_days": ValueRule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
     },
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,

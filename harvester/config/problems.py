@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from ..errors import ConfigError
 
 
-class Rule(NamedTuple):
+class ValueRule(NamedTuple):
     """What one scalar key accepts: its TOML types, a check of the value, and how to say so."""
 
     types: tuple[type, ...]
@@ -25,8 +25,8 @@ def _at_least(low: float) -> Callable[[Any], bool]:
     return lambda v: v >= low
 
 
-def _one_of(choices: tuple[str, ...]) -> Rule:
-    return Rule((str,), lambda v: v in choices, "one of " + ", ".join(f'"{c}"' for c in choices))
+def _one_of(choices: tuple[str, ...]) -> ValueRule:
+    return ValueRule((str,), lambda v: v in choices, "one of " + ", ".join(f'"{c}"' for c in choices))
 
 
 #: Graph API tokens start so (user/page: EAA..., Instagram Login: IGQ..., IGAA...) or are long runs of
@@ -113,7 +113,7 @@ def _unknown(p: Problems, table: dict, allowed, where: str) -> None:
             p.add(f"{where} has an unknown key {_show(key)}{_did_you_mean(key, allowed)}; allowed: {_names(allowed)}")
 
 
-def _check(p: Problems, where: str, value: Any, rule: Rule) -> bool:
+def _check(p: Problems, where: str, value: Any, rule: ValueRule) -> bool:
     if (isinstance(value, bool) and bool not in rule.types) or not isinstance(value, rule.types):
         p.add(f"{where} = {_show(value)} is {_kind(value)}; expected {rule.expected}")
         return False
@@ -123,7 +123,7 @@ def _check(p: Problems, where: str, value: Any, rule: Rule) -> bool:
     return True
 
 
-def _checked(p: Problems, table: dict, rules: dict[str, Rule], where: str, sep: str = " ") -> dict[str, Any]:
+def _checked(p: Problems, table: dict, rules: dict[str, ValueRule], where: str, sep: str = " ") -> dict[str, Any]:
     """The known keys of a table that pass their rule (the others are reported)."""
     _unknown(p, table, rules, where)
     return {k: v for k, v in table.items() if k in rules and _check(p, f"{where}{sep}{k}", v, rules[k])}

@@ -32,7 +32,7 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 NAMES = frozenset({"me", "insights", "media", "stories", "children", "accounts"})
 """The nodes and edges harvester asks for: with Graph ids, the only path segments allowed."""
 _VERSIONED = re.compile(r"/v\d+\.\d+/(.*)", re.S)
-Params = Mapping[str, str] | Sequence[tuple[str, str]]
+QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]
 """Query parameters: a mapping, or pairs in order (a planned unit's, as they are)."""
 
 
@@ -55,7 +55,7 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
-    def url(self, path: str, params: Params, *, token: str = "") -> str:
+    def url(self, path: str, params: QueryParams, *, token: str = "") -> str:
         """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted
         (``token``: never quoted in the refusal, should the path hold it)."""
         segments = path.lstrip("/").split("/")
@@ -66,7 +66,7 @@ class GraphClient:
         url = f"{self.base_url}/{self.api_version}/{'/'.join(quote(s, safe='') for s in segments)}"
         return f"{url}?{urlencode(params)}" if params else url
 
-    async def get(self, path: str, params: Params, token: str) -> Reply:
+    async def get(self, path: str, params: QueryParams, token: str) -> Reply:
         return await self._send(self.url(path, params, token=token), token)
 
     async def follow(self, url: str, token: str, *, path: str) -> Reply:

@@ -24,10 +24,10 @@ import msgspec
 from ..decision import Action, Decision
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 
-__all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "Rule", "decide", "rule_for"]
+__all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for"]
 
 
-class Rule(msgspec.Struct, frozen=True):
+class ErrorRule(msgspec.Struct, frozen=True):
     """One row: every condition given must hold. ``reason`` may use ``{ref}`` (code or
     code/subcode) and ``{message}``."""
 
@@ -45,49 +45,49 @@ class Rule(msgspec.Struct, frozen=True):
 
 R, T, S, FT, F = Action.RETRY, Action.THROTTLE, Action.SKIP, Action.FAIL_TOKEN, Action.FAIL
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[ErrorRule, ...] = (
     # Throttled: stop calling (each call extends the penalty) and wait.
-    Rule(T, "app throttled ({ref})", code=4, scope="app"),
-    Rule(T, "throttled ({ref})", code=17),
-    Rule(T, "throttled ({ref})", code=32),
-    Rule(T, "throttled ({ref})", code=613),
-    Rule(T, "throttled ({ref})", code=80002),
+    ErrorRule(T, "app throttled ({ref})", code=4, scope="app"),
+    ErrorRule(T, "throttled ({ref})", code=17),
+    ErrorRule(T, "throttled ({ref})", code=32),
+    ErrorRule(T, "throttled ({ref})", code=613),
+    ErrorRule(T, "throttled ({ref})", code=80002),
     # The token is unusable: every call of it would fail the same way.
-    Rule(FT, "app not installed ({ref})", code=190, subcode=458),
-    Rule(FT, "user checkpointed ({ref})", code=190, subcode=459),
-    Rule(FT, "session invalidated ({ref})", code=190, subcode=460),
-    Rule(FT, "token expired ({ref})", code=190, subcode=463),
-    Rule(FT, "unconfirmed user ({ref})", code=190, subcode=464),
-    Rule(FT, "invalid token ({ref})", code=190, subcode=467),
-    Rule(FT, "invalid session ({ref})", code=190, subcode=492),
-    Rule(FT, "app not used for 90 days ({ref})", code=190, subcode=493),
-    Rule(FT, "invalid token ({ref})", code=190),
-    Rule(FT, "session error ({ref})", code=102),
+    ErrorRule(FT, "app not installed ({ref})", code=190, subcode=458),
+    ErrorRule(FT, "user checkpointed ({ref})", code=190, subcode=459),
+    ErrorRule(FT, "session invalidated ({ref})", code=190, subcode=460),
+    ErrorRule(FT, "token expired ({ref})", code=190, subcode=463),
+    ErrorRule(FT, "unconfirmed user ({ref})", code=190, subcode=464),
+    ErrorRule(FT, "invalid token ({ref})", code=190, subcode=467),
+    ErrorRule(FT, "invalid session ({ref})", code=190, subcode=492),
+    ErrorRule(FT, "app not used for 90 days ({ref})", code=190, subcode=493),
+    ErrorRule(FT, "invalid token ({ref})", code=190),
+    ErrorRule(FT, "session error ({ref})", code=102),
     # Nothing to harvest here, legitimately: record the unit as done, without records.
-    Rule(S, "not enough viewers ({ref})", code=10, pattern=r"not enough viewers"),
-    Rule(S, "posted before business conversion ({ref})", code=100, subcode=2108006),
-    Rule(S, "not shared to Facebook ({ref})", code=-1, subcode=2207086),
-    Rule(S, "metric not supported for this media ({ref})", code=100,
+    ErrorRule(S, "not enough viewers ({ref})", code=10, pattern=r"not enough viewers"),
+    ErrorRule(S, "posted before business conversion ({ref})", code=100, subcode=2108006),
+    ErrorRule(S, "not shared to Facebook ({ref})", code=-1, subcode=2207086),
+    ErrorRule(S, "metric not supported for this media ({ref})", code=100,
          pattern=r"does not support the .* metrics? for this media product type"),
-    Rule(S, "metric not supported for this media ({ref})", code=100,
+    ErrorRule(S, "metric not supported for this media ({ref})", code=100,
          pattern=r"is not supported for this media type"),
     # Permission missing: a property of the token, not of the unit.
-    Rule(FT, "permission denied ({ref})", code=10),
-    Rule(FT, "permission denied ({ref})", code=range(200, 300)),
+    ErrorRule(FT, "permission denied ({ref})", code=10),
+    ErrorRule(FT, "permission denied ({ref})", code=range(200, 300)),
     # The object is not there for this token: the API says so in words (100/33 alone may be throttling).
-    Rule(F, "object does not exist or is not permitted for this token ({ref})", code=100, subcode=33,
+    ErrorRule(F, "object does not exist or is not permitted for this token ({ref})", code=100, subcode=33,
          pattern=r"does not exist, cannot be loaded due to missing permissions"),
     # Transient: retry with backoff, a bounded number of times.
-    Rule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
-    Rule(R, "unknown error ({ref})", code=1),
-    Rule(R, "service error ({ref})", code=2),
-    Rule(R, "application limit ({ref})", code=341),
-    Rule(R, "temporarily blocked ({ref})", code=368),
-    Rule(R, "transient error ({ref})", transient=True),
-    Rule(R, "too many requests (HTTP 429)", status="429"),
-    Rule(R, "server error ({ref})", status="5xx"),
+    ErrorRule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
+    ErrorRule(R, "unknown error ({ref})", code=1),
+    ErrorRule(R, "service error ({ref})", code=2),
+    ErrorRule(R, "application limit ({ref})", code=341),
+    ErrorRule(R, "temporarily blocked ({ref})", code=368),
+    ErrorRule(R, "transient error ({ref})", transient=True),
+    ErrorRule(R, "too many requests (HTTP 429)", status="429"),
+    ErrorRule(R, "server error ({ref})", status="5xx"),
     # Anything else is permanent for this unit.
-    Rule(F, "invalid parameter ({ref}): {message}", code=100),
+    ErrorRule(F, "invalid parameter ({ref}): {message}", code=100),
 )
 
 MESSAGE_LIMIT = 200
@@ -112,7 +112,7 @@ def decide(error: HarvesterError) -> Decision:
     return Decision(F, type(error).__name__)
 
 
-def rule_for(error: GraphError) -> Rule | None:
+def rule_for(error: GraphError) -> ErrorRule | None:
     """The first row of :data:`RULES` that ``error`` matches (None: the default, FAIL)."""
     return next((r for r in RULES if _matches(r, error)), None)
 
@@ -129,7 +129,7 @@ def _decide_graph(error: GraphError) -> Decision:
     return Decision(rule.action, reason, wait, rule.scope, **words)
 
 
-def _matches(rule: Rule, error: GraphError) -> bool:
+def _matches(rule: ErrorRule, error: GraphError) -> bool:
     if rule.code is not None and not (error.code in rule.code if isinstance(rule.code, range)
                                       else error.code == rule.code):
         return False

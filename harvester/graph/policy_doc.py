@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, DecodeError, HarvesterError, TransportError
-from .policy import RULES, Action, Rule, decide
+from .policy import RULES, Action, ErrorRule, decide
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ SUMMARY: dict[Action, str] = {
 }
 
 
-def _code(rule: Rule) -> str:
+def _code(rule: ErrorRule) -> str:
     if rule.code is None:
         return "any"
     if isinstance(rule.code, range):
@@ -54,13 +54,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _condition(rule: Rule) -> str:
+def _condition(rule: ErrorRule) -> str:
     if rule.transient is not None:
         return f"`is_transient: {str(rule.transient).lower()}`"
     return f"HTTP {rule.status}" if rule.status else "any"
 
 
-def _action(rule: Rule) -> str:
+def _action(rule: ErrorRule) -> str:
     return f"**{rule.action.name}**" + (" (app-wide)" if rule.scope == "app" else "")
 
 
@@ -86,7 +86,7 @@ def not_api_table() -> str:
     return "\n".join(lines)
 
 
-def _answer(rule: Rule) -> str:
+def _answer(rule: ErrorRule) -> str:
     """A row as the README names it: ``190/463``, ``10 "not enough viewers"``, ``HTTP 5xx``."""
     if rule.transient is not None:
         return "`is_transient`"

@@ -20,7 +20,7 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso
 from . import errors as E
-from .errors import Reply
+from .errors import SimReply
 from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World, account_id
 
 DEFAULT_VERSION = "v25.0"
@@ -63,7 +63,7 @@ class Request:
 class GraphApi:
     def __init__(self, world: World):
         self.world = world
-        self.edges: dict[tuple[str, str | None], Callable[[Request, Any], Reply]] = {
+        self.edges: dict[tuple[str, str | None], Callable[[Request, Any], SimReply]] = {
             ("user", None): self._user, ("user", "accounts"): self._pages,
             ("page", None): self._page,
             ("account", None): self._account, ("account", "media"): self._media_edge,
@@ -72,7 +72,7 @@ class GraphApi:
             ("media", "insights"): self._media_insights,
         }
 
-    def handle(self, path: str, query: Query, token: TokenInfo, base_url: str) -> Reply:
+    def handle(self, path: str, query: Query, token: TokenInfo, base_url: str) -> SimReply:
         parts = [p for p in path.split("/") if p]
         version = parts.pop(0) if parts and parts[0][:1] == "v" and parts[0][1:2].isdigit() else DEFAULT_VERSION
         if not parts:
@@ -113,50 +113,50 @@ class GraphApi:
 
     # --- nodes -----------------------------------------------------------------------------
 
-    def _user(self, req: Request, token: TokenInfo) -> Reply:
+    def _user(self, req: Request, token: TokenInfo) -> SimReply:
         fields = {"id": lambda t: t.user_id, "name": lambda t: f"Simulated User {t.index}"}
         return _fields_reply(req.query, fields, token, "user", default=("name", "id"))
 
-    def _page(self, req: Request, account: Account) -> Reply:
+    def _page(self, req: Request, account: Account) -> SimReply:
         fields = {"id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
                   "instagram_business_account": lambda a: {"id": a.id}}
         return _fields_reply(req.query, fields, account, "page", default=("name", "id"))
 
-    def _account(self, req: Request, account: Account) -> Reply:
+    def _account(self, req: Request, account: Account) -> SimReply:
         return _fields_reply(req.query, ACCOUNT_FIELDS, account, "account")
 
-    def _media_node(self, req: Request, media: Media) -> Reply:
+    def _media_node(self, req: Request, media: Media) -> SimReply:
         return _fields_reply(req.query, MEDIA_FIELDS, media, "media")
 
     # --- edges: cursor paging ---------------------------------------------------------------
 
-    def _pages(self, req: Request, token: TokenInfo) -> Reply:
+    def _pages(self, req: Request, token: TokenInfo) -> SimReply:
         accounts = [self.world.account(int(a) - ACCOUNT_BASE) for a in token.account_ids]
         render = lambda i: {"name": f"Simulated Page {accounts[i].index}", "id": accounts[i].page_id}  # noqa: E731
         return self._paged(req, len(accounts), render)
 
-    def _media_edge(self, req: Request, account: Account) -> Reply:
+    def _media_edge(self, req: Request, account: Account) -> SimReply:
         fields = _field_list(req.query, MEDIA_FIELDS, "media")
-        if isinstance(fields, Reply):
+        if isinstance(fields, SimReply):
             return fields
         return self._paged(req, self.world.listed_media(account),
                            lambda i: _render(MEDIA_FIELDS, self.world.media(account, i), fields))
 
-    def _stories(self, req: Request, account: Account) -> Reply:
+    def _stories(self, req: Request, account: Account) -> SimReply:
         fields = _field_list(req.query, MEDIA_FIELDS, "media")
-        if isinstance(fields, Reply):
+        if isinstance(fields, SimReply):
             return fields
         return self._paged(req, account.stories, lambda i: _render(MEDIA_FIELDS, self.world.story(account, i), fields))
 
-    def _children(self, req: Request, media: Media) -> Reply:
+    def _children(self, req: Request, media: Media) -> SimReply:
         fields = _field_list(req.query, MEDIA_FIELDS, "media")
-        if isinstance(fields, Reply):
+        if isinstance(fields, SimReply):
             return fields
         return self._paged(req, media.children, lambda i: _render(MEDIA_FIELDS, self.world.child(media, i), fields))
 
-    def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> Reply:
+    def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> SimReply:
         window = _page_window(req.query, total)
-        if isinstance(window, Reply):
+        if isinstance(window, SimReply):
             return window
         start, end, limit = window
         body: dict[str, Any] = {"data": [render(i) for i in range(start, end)]}
@@ -171,10 +171,10 @@ class GraphApi:
 
     # --- account insights --------------------------------------------------------------------
 
-    def _account_insights(self, req: Request, account: Account) -> Reply:
+    def _account_insights(self, req: Request, account: Account) -> SimReply:
         q = req.query
         metrics = _metric_list(q)
-        if isinstance(metrics, Reply):
+        if isinstance(metrics, SimReply):
             return metrics
         chosen = []
         for i, name in enumerate(metrics):
@@ -196,7 +196,7 @@ class GraphApi:
             return self._demographics(req, account, chosen)
         return self._interactions(req, account, chosen)
 
-    def _interactions(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> Reply:
+    def _interactions(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> SimReply:
         q = req.query
         metric_type = q.get("metric_type")
         if metric_type not in (None, "total_value", "time_series"):
@@ -208,7 +208,7 @@ class GraphApi:
         if no_totals and metric_type == "total_value":
             return E.invalid(E.NO_TOTAL_VALUE.format(metrics=",".join(no_totals)))
         window = self._window(q, chosen)
-        if isinstance(window, Reply):
+        if isinstance(window, SimReply):
             return window
         since, until = window
         if metric_type == "total_value":
@@ -221,7 +221,7 @@ class GraphApi:
             data = [self._series(account, m, since, until) for m in chosen if account.followers >= m.min_followers]
         return _ok({"data": data, "paging": _window_paging(req, since, until)})
 
-    def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | Reply:
+    def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | SimReply:
         now = int(self.world.now)
         bad = next((k for k in ("since", "until") if q.get(k) and not q[k].isdigit()), None)
         if bad is not None:
@@ -265,7 +265,7 @@ class GraphApi:
         return {"name": m.name, "period": m.period, "values": values, "title": m.title,
                 "description": m.description, "id": f"{account.id}/insights/{m.name}/{m.period}"}
 
-    def _demographics(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> Reply:
+    def _demographics(self, req: Request, account: Account, chosen: list[catalog.Metric]) -> SimReply:
         q = req.query
         if q.get("metric_type") not in (None, "total_value"):
             return E.invalid(E.TOTAL_VALUE_ONLY.format(metrics=",".join(m.name for m in chosen)))
@@ -293,14 +293,14 @@ class GraphApi:
 
     # --- media insights ------------------------------------------------------------------------
 
-    def _media_insights(self, req: Request, media: Media) -> Reply:
+    def _media_insights(self, req: Request, media: Media) -> SimReply:
         metrics = _metric_list(req.query)
-        if isinstance(metrics, Reply):
+        if isinstance(metrics, SimReply):
             return metrics
         if media.child is not None:
             return E.invalid(E.ALBUM_CHILD)  # GUESS: the reference says only "not available"
         chosen = _media_metrics(metrics, media)
-        if isinstance(chosen, Reply):
+        if isinstance(chosen, SimReply):
             return chosen
         breakdowns = tuple(b for b in req.query.get("breakdown", "").split(",") if b)
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(breakdowns) > 1:
@@ -329,16 +329,16 @@ class GraphApi:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _ok(body: dict) -> Reply:
-    return Reply(200, orjson.dumps(body))
+def _ok(body: dict) -> SimReply:
+    return SimReply(200, orjson.dumps(body))
 
 
-def _metric_list(q: Query) -> list[str] | Reply:
+def _metric_list(q: Query) -> list[str] | SimReply:
     names = [n.strip() for n in q.get("metric", "").split(",") if n.strip()]
     return names or E.invalid(E.PARAM_REQUIRED.format(name="metric"))
 
 
-def _media_metrics(names: list[str], media: Media) -> list[catalog.Metric] | Reply:
+def _media_metrics(names: list[str], media: Media) -> list[catalog.Metric] | SimReply:
     """The catalog's metrics for ``names``, or the error the API gives for the first bad one."""
     product = media.product_type
     chosen, unsupported = [], []
@@ -367,7 +367,8 @@ def _combos(breakdowns: tuple[str, ...]) -> list[tuple[str, ...]]:
     return combos
 
 
-def _field_list(q: Query, known: Mapping[str, Any], kind: str, default: tuple[str, ...] = ("id",)) -> list[str] | Reply:
+def _field_list(q: Query, known: Mapping[str, Any], kind: str,
+                default: tuple[str, ...] = ("id",)) -> list[str] | SimReply:
     raw = q.get("fields")
     fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else list(default)
     bad = next((f for f in fields if f not in known), None)
@@ -383,9 +384,9 @@ def _render(known: Mapping[str, Callable[[Any], Any]], obj: Any, fields: list[st
 
 
 def _fields_reply(q: Query, known: Mapping[str, Callable[[Any], Any]], obj: Any, kind: str,
-                  default: tuple[str, ...] = ("id",)) -> Reply:
+                  default: tuple[str, ...] = ("id",)) -> SimReply:
     fields = _field_list(q, known, kind, default)
-    return fields if isinstance(fields, Reply) else _ok(_render(known, obj, fields))
+    return fields if isinstance(fields, SimReply) else _ok(_render(known, obj, fields))
 
 
 def _cursor(offset: int) -> str:
@@ -400,7 +401,7 @@ def _offset(cursor: str) -> int | None:
     return int(raw[4:]) if raw[:4] == b"sim:" and raw[4:].isdigit() else None
 
 
-def _page_window(q: Query, total: int) -> tuple[int, int, int] | Reply:
+def _page_window(q: Query, total: int) -> tuple[int, int, int] | SimReply:
     """(start, end, limit) of the page the query asks for."""
     raw = q.get("limit")
     if raw is not None and not raw.isdigit():

@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 
 from ..files import write_atomic
-from .app import SimulatorServer
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
-from .server import SimulatorSettings
+from .pipeline import SimulatorSettings
+from .server import SimulatorServer
 from .world import World, WorldSpec
 
 EXIT_OK, EXIT_USAGE = 0, 2

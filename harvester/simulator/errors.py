@@ -1,4 +1,4 @@
-"""The simulator's answers as data: :class:`Reply`, Graph API error bodies, and every message.
+"""The simulator's answers as data: :class:`SimReply`, Graph API error bodies, and every message.
 
 Error bodies follow the Graph API exactly (Meta's Graph API error-handling reference): ``{"error":
 {"message", "type", "code", "error_subcode", "is_transient", "error_user_title", "error_user_msg",
@@ -19,7 +19,7 @@ import msgspec
 import orjson
 
 
-class Reply(msgspec.Struct):
+class SimReply(msgspec.Struct):
     """One answer: HTTP status, body bytes, extra headers (Content-Type defaults to JSON)."""
 
     status: int
@@ -39,7 +39,7 @@ def fbtrace_id() -> str:
 def graph_error(status: int, code: int, message: str, *, subcode: int | None = None,
                 type: str = "OAuthException", is_transient: bool | None = None,
                 user_title: str | None = None, user_msg: str | None = None,
-                error_data: Any = None) -> Reply:
+                error_data: Any = None) -> SimReply:
     """An error answer shaped like the Graph API's, fields in the API's order."""
     error: dict[str, Any] = {"message": message, "type": type, "code": code}
     if error_data is not None:
@@ -55,7 +55,7 @@ def graph_error(status: int, code: int, message: str, *, subcode: int | None = N
     error["fbtrace_id"] = fbtrace_id()
     kind = "invalid_token" if code == 190 else "invalid_request"
     header = f'OAuth "Facebook Platform" "{kind}" "{_header_safe(message)}"'
-    return Reply(status, orjson.dumps({"error": error}), {"WWW-Authenticate": header})
+    return SimReply(status, orjson.dumps({"error": error}), {"WWW-Authenticate": header})
 
 
 def _header_safe(message: str) -> str:
@@ -116,27 +116,27 @@ BAD_NUMBER = "(#100) Param {name} must be a number"
 METRIC_TYPE_ENUM = "(#100) Param metric_type must be one of {time_series, total_value}"
 
 
-def unsupported_get(object_id: str) -> Reply:
+def unsupported_get(object_id: str) -> SimReply:
     """The answer for an object that does not exist or is not the token's (100/33)."""
     return graph_error(400, 100, UNSUPPORTED_GET.format(id=object_id), subcode=33, type="GraphMethodException")
 
 
-def invalid(message: str) -> Reply:
+def invalid(message: str) -> SimReply:
     """A validation error: code 100, HTTP 400."""
     return graph_error(400, 100, message)
 
 
-def unknown_error() -> Reply:
+def unknown_error() -> SimReply:
     """A breakdown a metric does not take fails the whole call. Status and code are a GUESS: the
     reference gives only the message; it reads as the Graph API's code 1 (HTTP 500)."""
     return graph_error(500, 1, UNKNOWN_ERROR)
 
 
-def not_enough_viewers() -> Reply:
+def not_enough_viewers() -> SimReply:
     return graph_error(400, 10, NOT_ENOUGH_VIEWERS)
 
 
-def before_conversion() -> Reply:
+def before_conversion() -> SimReply:
     """100/2108006 as the API answers it, with ``error_data``, ``is_transient`` and the user title and message
     (tests/fixtures/media_insights_for_error_posted_before_business.json has the same shape)."""
     return graph_error(400, 100, BEFORE_CONVERSION, subcode=2108006, is_transient=False,
@@ -144,5 +144,5 @@ def before_conversion() -> Reply:
                        error_data={"blame_field_specs": [[""]]})
 
 
-def unknown_path(rest: str) -> Reply:
+def unknown_path(rest: str) -> SimReply:
     return graph_error(400, 2500, UNKNOWN_PATH.format(rest=rest))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from .errors import Reply, graph_error
+from .errors import SimReply, graph_error
 
 
 class Drop(msgspec.Struct, frozen=True):
@@ -29,34 +29,34 @@ class Drop(msgspec.Struct, frozen=True):
 class Truncate(msgspec.Struct):
     """A 200 answer whose JSON body was cut short; ``reply.body`` is already cut."""
 
-    reply: Reply
+    reply: SimReply
 
 
-class Decision(msgspec.Struct, frozen=True):
+class FaultDraw(msgspec.Struct, frozen=True):
     kind: str | None
     """None for a normal answer, else a key of :data:`FAULTS`."""
     latency: float
     """Seconds to wait before answering."""
 
 
-NO_FAULT = Decision(None, 0.0)
+NO_FAULT = FaultDraw(None, 0.0)
 
 HTML_503 = (b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head><body>"
             b"<h1>Service Unavailable</h1><p>Sorry, something went wrong. We're working on it and "
             b"we'll get it fixed as soon as we can.</p></body></html>")
 
 
-def _code_1() -> Reply:
+def _code_1() -> SimReply:
     return graph_error(500, 1, "An unknown error occurred", subcode=99)
 
 
-def _code_2() -> Reply:
+def _code_2() -> SimReply:
     return graph_error(500, 2, "An unexpected error has occurred. Please retry your request later.",
                        is_transient=True)
 
 
-def _html_503() -> Reply:
-    return Reply(status=503, body=HTML_503, headers={"Content-Type": "text/html; charset=utf-8"})
+def _html_503() -> SimReply:
+    return SimReply(status=503, body=HTML_503, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
 THROTTLE_MESSAGES: dict[int, str] = {
@@ -69,12 +69,12 @@ THROTTLE_MESSAGES: dict[int, str] = {
 """The API's throttle messages by code (all HTTP 400, type OAuthException)."""
 
 
-def _throttle_blip(code: int) -> Callable[[], Reply]:
+def _throttle_blip(code: int) -> Callable[[], SimReply]:
     """A throttle answer without evidence: no estimate (the usage headers the pipeline adds stay low)."""
     return lambda: graph_error(400, code, THROTTLE_MESSAGES[code])
 
 
-FAULTS: dict[str, Callable[[], Reply] | None] = {
+FAULTS: dict[str, Callable[[], SimReply] | None] = {
     "code_1": _code_1,
     "code_2": _code_2,
     "html_503": _html_503,
@@ -111,7 +111,7 @@ class Faults:
         self.kinds = tuple(kinds)
         self._seen: dict[bytes, int] = {}
 
-    def decide(self, token_index: int, path: str, query: Mapping[str, str]) -> Decision:
+    def decide(self, token_index: int, path: str, query: Mapping[str, str]) -> FaultDraw:
         if self.share <= 0 and self.latency_ms <= 0:
             return NO_FAULT            # the hot path of benchmarks: no hashing, no memory per request
         digest = self._digest(token_index, path, query)
@@ -119,7 +119,7 @@ class Faults:
         if _unit(digest, 0) < self.share:
             kind = self.kinds[int.from_bytes(digest[8:12], "big") % len(self.kinds)]
         latency = -self.latency_ms / 1000 * math.log(1.0 - _unit(digest, 12)) if self.latency_ms > 0 else 0.0
-        return Decision(kind, latency)
+        return FaultDraw(kind, latency)
 
     def _digest(self, token_index: int, path: str, query: Mapping[str, str]) -> bytes:
         canonical = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "access_token")
@@ -130,16 +130,16 @@ class Faults:
         return hashlib.blake2b(request + b"|%d" % seen, digest_size=20).digest()
 
 
-def fault_reply(kind: str) -> Reply | None:
+def fault_reply(kind: str) -> SimReply | None:
     """The answer that replaces the API's for ``kind``, or None if the kind needs the real answer."""
     build = FAULTS[kind]
     return build() if build is not None else None
 
 
-def truncate(reply: Reply) -> Truncate:
+def truncate(reply: SimReply) -> Truncate:
     """Cut a real answer's body in half (at least one byte goes), keeping status 200."""
     body = reply.body[: max(0, min(len(reply.body) - 1, len(reply.body) // 2))]
-    return Truncate(Reply(status=200, body=body, headers=dict(reply.headers)))
+    return Truncate(SimReply(status=200, body=body, headers=dict(reply.headers)))
 
 
 def _unit(digest: bytes, start: int) -> float:

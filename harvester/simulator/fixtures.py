@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
 
-from .app import SimulatorServer
-from .server import Simulator, SimulatorSettings
+from .pipeline import Simulator, SimulatorSettings
+from .server import SimulatorServer
 from .transport import SimulatorTransport
 from .world import World, WorldSpec
 

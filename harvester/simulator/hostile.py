@@ -40,7 +40,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import orjson
 
 from .api import MEDIA_FIELDS
-from .errors import Reply, graph_error
+from .errors import SimReply, graph_error
 from .world import World, account_id
 
 DEPTH = 100_000
@@ -85,8 +85,8 @@ class Hostile:
         """endless_paging: the last real page's items, by edge path."""
 
     def apply(self, path: str, query: Query, reply: Any, base_url: str) -> Any:
-        """``reply`` as the chosen kinds change it (anything but a :class:`Reply` passes)."""
-        if not isinstance(reply, Reply):
+        """``reply`` as the chosen kinds change it (anything but a :class:`SimReply` passes)."""
+        if not isinstance(reply, SimReply):
             return reply
         for kind in self.kinds:
             changed = KINDS[kind](self, _Answer(path, query, reply, base_url))
@@ -99,7 +99,7 @@ class Hostile:
 class _Answer:
     __slots__ = ("base_url", "parts", "path", "query", "reply")
 
-    def __init__(self, path: str, query: Query, reply: Reply, base_url: str):
+    def __init__(self, path: str, query: Query, reply: SimReply, base_url: str):
         self.path, self.query, self.reply, self.base_url = path, query, reply, base_url
         self.parts = [p for p in path.split("/") if p]
         if self.parts and self.parts[0][:1] == "v" and self.parts[0][1:2].isdigit():
@@ -125,8 +125,8 @@ class _Answer:
             return None
         return body if isinstance(body, dict) else None
 
-    def with_body(self, body: bytes, status: int | None = None) -> Reply:
-        return Reply(status=self.reply.status if status is None else status, body=body,
+    def with_body(self, body: bytes, status: int | None = None) -> SimReply:
+        return SimReply(status=self.reply.status if status is None else status, body=body,
                      headers=dict(self.reply.headers))
 
 
@@ -135,7 +135,7 @@ def _page_body(a: _Answer) -> dict | None:
     return body if body is not None and isinstance(body.get("data"), list) else None
 
 
-def duplicate_id(h: Hostile, a: _Answer) -> Reply | None:
+def duplicate_id(h: Hostile, a: _Answer) -> SimReply | None:
     body = _page_body(a)
     if not body or not body["data"]:
         return None
@@ -143,7 +143,7 @@ def duplicate_id(h: Hostile, a: _Answer) -> Reply | None:
     return a.with_body(orjson.dumps(body))
 
 
-def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> Reply | None:
+def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> SimReply | None:
     """A first page of ``edge`` with the newest media of the account ``offset`` places further."""
     body = _page_body(a)
     if body is None or h.world is None or a.parts[1] != edge or "after" in a.query or "before" in a.query:
@@ -160,35 +160,35 @@ def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> Rep
     return a.with_body(orjson.dumps(body))
 
 
-def duplicate_across_edges(h: Hostile, a: _Answer) -> Reply | None:
+def duplicate_across_edges(h: Hostile, a: _Answer) -> SimReply | None:
     return _with_newest_media_of(h, a, "stories", 0)
 
 
-def duplicate_across_accounts(h: Hostile, a: _Answer) -> Reply | None:
+def duplicate_across_accounts(h: Hostile, a: _Answer) -> SimReply | None:
     return _with_newest_media_of(h, a, "media", 1)
 
 
-def deep_unknown(h: Hostile, a: _Answer) -> Reply | None:
+def deep_unknown(h: Hostile, a: _Answer) -> SimReply | None:
     if not a.victim():
         return None
     return a.with_body(a.reply.body.rstrip()[:-1] + b', "x_nested": ' + deep() + b"}")
 
 
-def deep_error_data(h: Hostile, a: _Answer) -> Reply | None:
+def deep_error_data(h: Hostile, a: _Answer) -> SimReply | None:
     if not a.victim():
         return None
     error = graph_error(500, 1, "An unknown error occurred", subcode=99, error_data="DEEP")
     body = error.body.replace(b'"DEEP"', deep())
-    return Reply(status=500, body=body, headers={**a.reply.headers, **error.headers})
+    return SimReply(status=500, body=body, headers={**a.reply.headers, **error.headers})
 
 
-def deep_usage(h: Hostile, a: _Answer) -> Reply | None:
+def deep_usage(h: Hostile, a: _Answer) -> SimReply | None:
     nested = "[" * HEADER_DEPTH + "]" * HEADER_DEPTH
-    return Reply(status=a.reply.status, body=a.reply.body,
+    return SimReply(status=a.reply.status, body=a.reply.body,
                  headers={**a.reply.headers, "X-App-Usage": f'{{"call_count": {nested}}}'})
 
 
-def odd_timestamps(h: Hostile, a: _Answer) -> Reply | None:
+def odd_timestamps(h: Hostile, a: _Answer) -> SimReply | None:
     body = _page_body(a)
     items = [i for i in body["data"] if isinstance(i.get("timestamp"), str)] if body else []
     if not items:
@@ -199,7 +199,7 @@ def odd_timestamps(h: Hostile, a: _Answer) -> Reply | None:
     return a.with_body(orjson.dumps(body))
 
 
-def bad_ids(h: Hostile, a: _Answer) -> Reply | None:
+def bad_ids(h: Hostile, a: _Answer) -> SimReply | None:
     body = _page_body(a)
     if not body or not body["data"]:
         return None
@@ -207,7 +207,7 @@ def bad_ids(h: Hostile, a: _Answer) -> Reply | None:
     return a.with_body(orjson.dumps(body))
 
 
-def next_elsewhere(h: Hostile, a: _Answer) -> Reply | None:
+def next_elsewhere(h: Hostile, a: _Answer) -> SimReply | None:
     body = _page_body(a)
     if body is None:
         return None
@@ -219,7 +219,7 @@ def next_elsewhere(h: Hostile, a: _Answer) -> Reply | None:
     return a.with_body(orjson.dumps(body))
 
 
-def endless_paging(h: Hostile, a: _Answer) -> Reply | None:
+def endless_paging(h: Hostile, a: _Answer) -> SimReply | None:
     if not a.page:
         return None
     after = _endless(a.query.get("after", ""))
@@ -241,21 +241,21 @@ def endless_paging(h: Hostile, a: _Answer) -> Reply | None:
     return a.with_body(orjson.dumps(body), status)
 
 
-def huge_body(h: Hostile, a: _Answer) -> Reply | None:
+def huge_body(h: Hostile, a: _Answer) -> SimReply | None:
     if not a.victim():
         return None
     body = a.reply.body.rstrip()[:-1]
     return a.with_body(body + b', "padding": "' + b" " * (h.huge_bytes - len(body)) + b'"}')
 
 
-def error_after_32(h: Hostile, a: _Answer) -> Reply | None:
+def error_after_32(h: Hostile, a: _Answer) -> SimReply | None:
     if not a.victim():
         return None
     error = orjson.loads(graph_error(500, 1, "An unknown error occurred", subcode=99).body)["error"]
     return a.with_body(orjson.dumps({"data": [], "paging": {"previous": _url(a, a.query)}, "error": error}))
 
 
-def object_value(h: Hostile, a: _Answer) -> Reply | None:
+def object_value(h: Hostile, a: _Answer) -> SimReply | None:
     body = a.body() if a.victim() else None
     items = [i for i in body.get("data", []) if isinstance(i, dict) and i.get("values")] if body else []
     if not items:
@@ -279,7 +279,7 @@ def _endless(cursor: str) -> int | None:
     return int(tail) if raw.startswith(ENDLESS) and tail.isdigit() else None
 
 
-KINDS: dict[str, Callable[[Hostile, _Answer], Reply | None]] = {
+KINDS: dict[str, Callable[[Hostile, _Answer], SimReply | None]] = {
     "duplicate_id": duplicate_id,
     "duplicate_across_edges": duplicate_across_edges,
     "duplicate_across_accounts": duplicate_across_accounts,

@@ -1,166 +1,89 @@
-"""The simulator's one request pipeline, shared by the HTTP app and the in-memory transport.
+"""The simulator over HTTP: an aiohttp.web app that routes every request to the one pipeline.
 
-``Simulator.serve`` takes a request apart in a fixed order: count it; find the token (the
-``Authorization: Bearer`` header, else the ``access_token`` query parameter) and refuse missing,
-unknown, revoked and expired ones; apply the rolling-window limits; inject a fault; wait the
-drawn latency; let :class:`GraphApi` answer; add the usage headers. No step ever logs a token.
+Kept lean for throughput (it is also the benchmark server): one catch-all route, no middleware,
+no access log, no per-request logging. ``/__simulator__/counters`` and ``/__simulator__/world``
+expose what was served and the world's tokens (for tests and tools, never for harvests).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
 
-import msgspec
+import orjson
+from aiohttp import web
 
-from .api import GraphApi
-from .counters import Counters
-from .errors import Reply, graph_error
-from .faults import DEFAULT_KINDS, Drop, Faults, Truncate, fault_reply, truncate
-from .hostile import Hostile
-from .ratelimit import RateLimits
-from .world import TokenInfo, World, WorldSpec
+from .errors import SimReply
+from .faults import Drop, Truncate
+from .pipeline import Simulator, SimulatorSettings
+from .world import World, WorldSpec
 
-__all__ = ["Drop", "Simulator", "SimulatorSettings", "Truncate"]
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
+JSON = "application/json; charset=UTF-8"
 
 
-class SimulatorSettings(msgspec.Struct, frozen=True):
-    calls_per_window: int = 200
-    """Calls one token may make in any rolling window (the Graph API's 200 per user per hour)."""
-    window_seconds: float = 3600
-    app_calls_per_window: int | None = None
-    """Calls all tokens together may make per window (code 4 beyond); None: no app limit."""
-    faults: float = 0.0
-    """Share of calls answered with a fault instead of the API's answer."""
-    latency_ms: float = 0.0
-    """Mean of the (exponential) latency added to every call."""
-    fault_seed: int | None = None
-    """Seed of faults and latency; None: the world's seed."""
-    hostile: tuple[str, ...] = ()
-    """Hostile kinds (``hostile.KINDS``) applied to every answer they fit."""
-    fault_kinds: tuple[str, ...] = DEFAULT_KINDS
-    """The kinds of fault drawn, with equal chances (see faults.FAULTS)."""
+class SimulatorServer:
+    """``async with SimulatorServer(world, settings) as server``: serves on ``server.url``."""
 
-
-MISSING = (190, None, "An active access token must be used to query information about the current user.")
-UNKNOWN = (190, None, "Invalid OAuth access token - Cannot parse access token")
-REVOKED = (190, 460, "Error validating access token: The session has been invalidated because the user "
-                     "changed their password or Facebook has changed the session for security reasons.")
-EXPIRED = (190, 463, "Error validating access token: Session has expired on {expired}. The current time is {now}.")
-THROTTLES = {
-    "app": (4, "(#4) Application request limit reached"),
-    "facebook": (17, "(#17) User request limit reached"),
-    "instagram": (80002, "(#80002) There have been too many calls to this Instagram account. "
-                         "Wait a bit and try again."),
-}
-"""Throttle errors by scope ("app") or token kind; all HTTP 400, type OAuthException."""
-
-
-class Simulator:
     def __init__(self, world: World | WorldSpec, settings: SimulatorSettings | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, base_url: str = "http://simulator"):
-        self.world = world if isinstance(world, World) else World(world)
-        self.settings = settings or SimulatorSettings()
-        self.api = GraphApi(self.world)
-        self.clock = clock
-        self.base_url = base_url
-        s = self.settings
-        self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
-        self.faults = Faults(self.world.spec.seed if s.fault_seed is None else s.fault_seed, s.faults, s.latency_ms,
-                             s.fault_kinds)
-        self.counters = Counters(a for t in self.world.tokens for a in t.account_ids)
-        self.hostile = Hostile(s.hostile, world=self.world)
+                 host: str = "127.0.0.1", port: int = 0, clock: Callable[[], float] = time.monotonic):
+        self.simulator = Simulator(world, settings, clock=clock)
+        self.host = host
+        self.port = port
+        self.url = ""
+        self._runner: web.AppRunner | None = None
 
-    async def serve(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
-                    *, base_url: str | None = None) -> Reply | Drop | Truncate:
-        self.counters.call(path)
-        token = self._authenticate(query, headers)
-        if isinstance(token, Reply):
-            return self._count(token)
-        verdict = self.limits.check(token.index, token.kind, token.account_ids, self.clock())
-        self.counters.window(token.index, verdict.in_window)
-        if verdict.throttle is not None:
-            return self._count(self._throttled(token, verdict.throttle), verdict.headers)
-        decision = self.faults.decide(token.index, path, query)
-        if decision.latency > 0:
-            await asyncio.sleep(decision.latency)
-        if method.upper() != "GET":
-            return self._count(graph_error(400, 100, f"Unsupported {method.lower()} request."), verdict.headers)
-        answer = self._count(self._answer(decision.kind, path, query, token, base_url), verdict.headers)
-        return self.hostile.apply(path, query, answer, base_url or self.base_url) if self.hostile.kinds else answer
+    async def start(self) -> SimulatorServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.url = f"http://{self.host}:{self.port}"
+        self.simulator.base_url = self.url
+        return self
 
-    def _answer(self, fault: str | None, path: str, query: Mapping[str, str], token: TokenInfo,
-                base_url: str | None) -> Reply | Drop | Truncate:
-        if fault is not None:
-            self.counters.fault(fault)
-            if fault == "drop":
-                return Drop()
-            replaced = fault_reply(fault)
-            if replaced is not None:
-                return replaced
-        if "access_token" in query:
-            query = {k: v for k, v in query.items() if k != "access_token"}
-        reply = self.api.handle(path, query, token, base_url or self.base_url)
-        return truncate(reply) if fault == "truncated" else reply
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
-    def _authenticate(self, query: Mapping[str, str], headers: Mapping[str, str]) -> TokenInfo | Reply:
-        """The caller's token, or the 190 error that refuses the call."""
-        secret = bearer(headers) or query.get("access_token")
-        if not secret:
-            return self._token_error("missing", MISSING)
-        token = self.world.token(secret)
-        if token is None:
-            return self._token_error("unknown", UNKNOWN)
-        self.counters.token_call(token.index)
-        if token.revoked:
-            return self._token_error("revoked", REVOKED)
-        limit = token.expires_after_calls
-        if limit is not None and self.counters.calls_by_token[token.index] > limit:
-            return self._token_error("expired", self._expired())
-        return token
+    async def __aenter__(self) -> SimulatorServer:
+        return await self.start()
 
-    def _token_error(self, reason: str, error: tuple[int, int | None, str]) -> Reply:
-        self.counters.token_error(reason)
-        code, subcode, message = error
-        return graph_error(400, code, message, subcode=subcode)
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
-    def _expired(self) -> tuple[int, int | None, str]:
-        now = self.world.now
-        code, subcode, message = EXPIRED
-        return code, subcode, message.format(expired=pacific(now - now % 3600), now=pacific(now))
-
-    def _throttled(self, token: TokenInfo, scope: str) -> Reply:
-        self.counters.throttle(token.index, scope)
-        code, message = THROTTLES["app" if scope == "app" else token.kind]
-        return graph_error(400, code, message)
-
-    def _count(self, answer: Reply | Drop | Truncate,
-               usage: Mapping[str, str] | None = None) -> Reply | Drop | Truncate:
-        """Count the answer's status and add the usage headers (to a copy: the API may cache replies)."""
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/__simulator__/"):
+            return self._introspect(request.path)
+        answer = await self.simulator.serve(request.method, request.path, request.query, request.headers,
+                                            base_url=self.url)
         if isinstance(answer, Drop):
-            self.counters.status("drop")
-            return answer
-        reply = answer.reply if isinstance(answer, Truncate) else answer
-        self.counters.status(reply.status)
-        if not usage:
-            return answer
-        reply = Reply(status=reply.status, body=reply.body, headers={**reply.headers, **usage})
-        return Truncate(reply) if isinstance(answer, Truncate) else reply
+            return _drop(request)
+        return _response(answer.reply if isinstance(answer, Truncate) else answer)
+
+    def _introspect(self, path: str) -> web.Response:
+        views = {"/__simulator__/counters": self.simulator.counters.snapshot,
+                 "/__simulator__/world": lambda: self.simulator.world.to_json(self.url)}
+        view = views.get(path)
+        if view is None:
+            return web.Response(status=404, body=b'{"error": "no such simulator view"}',
+                                content_type="application/json")
+        return web.Response(body=orjson.dumps(view()), content_type="application/json")
 
 
-def bearer(headers: Mapping[str, str]) -> str | None:
-    """The token of an ``Authorization: Bearer`` header (header names in any case)."""
-    value = headers.get("Authorization") or headers.get("authorization")
-    if value and value[:7].lower() == "bearer ":
-        return value[7:].strip() or None
-    return None
+def _response(reply: SimReply) -> web.Response:
+    headers = dict(reply.headers)
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = JSON
+    return web.Response(status=reply.status, body=reply.body, headers=headers)
 
 
-def pacific(ts: float) -> str:
-    """Time as the Graph API writes it in session errors: ``Tuesday, 10-Nov-26 02:00:00 PST``."""
-    return datetime.fromtimestamp(ts, UTC).astimezone(PACIFIC).strftime("%A, %d-%b-%y %H:%M:%S %Z")
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without a byte of answer; the client sees a disconnect. (aiohttp then
+    fails to write the returned response and ignores that quietly, as a client disconnection.)"""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)

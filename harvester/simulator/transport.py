@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import TransportError
 from ..graph.transport import Response
 from .faults import Drop, Truncate
-from .server import Simulator
+from .pipeline import Simulator
 
 
 class SimulatorTransport:
