@@ -31,6 +31,7 @@ from typing import cast
 
 import msgspec
 
+from . import counter_names as stat
 from . import summary as summary_mod
 from .config import Config, Window, paths
 from .days import iso
@@ -172,7 +173,7 @@ class Harvester:
                 state.forget_run(self.run_id)     # nothing ran: leave no run marked running
             raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
                               f"{exc.strerror or exc} ({exc.filename})") from None
-        self.stats.inc("sink/uncommitted_removed", len(removed))
+        self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state)
         try:
             await self._harvest(ledger)
@@ -272,7 +273,7 @@ class Harvester:
         for o in owed_units:       # on their own: their plan may not hold them any more
             account_key = keys.get(self._account_token(o.account_id) or "")
             if account_key is not None and o.owed_id not in self._skip_units:
-                self.stats.inc("units/planned")
+                self.stats.inc(stat.UNITS_PLANNED)
                 scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
                                              msgspec.json.decode(o.body, type=Unit), expires_at=o.expires_at))
         self._scheduler_task = asyncio.ensure_future(scheduler.run())

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from . import counter_names as stat
 from . import plan
 from .config import Selection, Window
 from .days import parse_iso
@@ -104,10 +105,10 @@ class JobContext:
         if not units:
             return
         if not planned:
-            self.stats.inc("units/planned", len(units))
+            self.stats.inc(stat.UNITS_PLANNED, len(units))
         unit, follow_ups = units[0], tuple(units[1:])
         if unit.id in self.skip_units or unit.id in self.owed_units:
-            self.stats.inc("units/resumed" if unit.id in self.skip_units else "units/carried_twice")
+            self.stats.inc(stat.UNITS_RESUMED if unit.id in self.skip_units else stat.UNITS_CARRIED_TWICE)
             for follow_up in follow_ups:
                 self.submit_units(key, account_id, (follow_up,), planned=True, expires_at=expires_at)
             return
@@ -146,14 +147,14 @@ class InsightsJob:
         reply = await ctx.get(self.key, self.unit.path, self.unit.params)
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at)
         await ctx.ledger.written(self, records)
-        ctx.stats.inc("units/done")
+        ctx.stats.inc(stat.UNITS_DONE)
         ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
         return reply.usage
 
     def gave_up(self, decision: Decision) -> None:
         ctx = self.ctx
         if decision.action is Action.FAIL_TOKEN:
-            ctx.stats.inc("units/failed_token", 1 + len(self.follow_ups))
+            ctx.stats.inc(stat.UNITS_FAILED_TOKEN, 1 + len(self.follow_ups))
         elif decision.action is Action.SKIP:
             ctx.stats.skipped_answer(decision)
             for unit in (self.unit, *self.follow_ups):
@@ -231,12 +232,12 @@ class PageJob:
                 posted = parse_iso(item.timestamp) if item.timestamp else None
                 fresh.append((item, posted, "STORY" if self.edge == "stories" else item.media_product_type))
             else:
-                ctx.stats.inc("media/duplicate")
+                ctx.stats.inc(stat.MEDIA_DUPLICATE)
         due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
             if ctx.refresh is not None else [True] * len(fresh)
         for (item, posted, product), is_due in zip(fresh, due, strict=True):
             if not is_due:
-                ctx.stats.inc("media/not_due")
+                ctx.stats.inc(stat.MEDIA_NOT_DUE)
                 continue
             units = plan.media_units(self.account_id, item.id, item.media_type, product, posted,
                                      ctx.selection, ctx.now)
@@ -252,10 +253,10 @@ class PageJob:
         cursor = page.paging.cursors.after if page.paging.cursors and page.paging.cursors.after else None
         marks = {nxt} | ({f"cursor:{cursor}"} if cursor else set())
         if marks & self.seen:
-            self.ctx.stats.inc("paging/repeated")
+            self.ctx.stats.inc(stat.PAGING_REPEATED)
             return
         if self.number >= self.bound:
-            self.ctx.stats.inc("paging/bounded")
+            self.ctx.stats.inc(stat.PAGING_BOUNDED)
             self.ctx.ledger.failed(self, _refused(
                 f"{self.label}: paging stopped after {self.number} pages, more than the account's media "
                 f"count allows"))
@@ -270,7 +271,7 @@ class PageJob:
 def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
     """A discovery call ended without data: nothing of it to checkpoint."""
     if decision.action is Action.FAIL_TOKEN:
-        job.ctx.stats.inc("units/failed_token")     # the token's accounts are reported failed once
+        job.ctx.stats.inc(stat.UNITS_FAILED_TOKEN)     # the token's accounts are reported failed once
     elif decision.action is Action.SKIP:
         job.ctx.stats.skipped_answer(decision)
         job.ctx.ledger.skipped(job.account_id, job.label, decision)

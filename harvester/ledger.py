@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from . import counter_names as stat
 from . import plan
 from .graph.policy import Decision
 from .jobs import AccountJob, InsightsJob, Job
@@ -64,7 +65,7 @@ class Ledger:
             self._media[unit_id] = media
 
     async def written(self, job: InsightsJob, records: Sequence[Record]) -> None:
-        self.stats.inc("records/written", len(records))
+        self.stats.inc(stat.RECORDS_WRITTEN, len(records))
         if self.sink is None:
             if self.emit is not None:
                 await self.emit(records)
@@ -112,7 +113,7 @@ class Ledger:
             commit = await (self.sink.close() if final else self.sink.commit())
             if commit is None:
                 return
-            self.stats.inc("sink/commits")
+            self.stats.inc(stat.SINK_COMMITS)
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
             if self.state is not None:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import TextIO
 
+from . import counter_names as stat
 from .durations import format_duration as _fmt_seconds
 from .summary import error_counts
 
@@ -43,8 +44,8 @@ class Progress:
 
     def lines(self) -> list[str]:
         c = self.harvester.stats.counters
-        planned, done = c.get("units/planned", 0), c.get("units/done", 0)
-        finished = done + c.get("units/skipped", 0) + c.get("units/failed", 0) + c.get("units/failed_token", 0)
+        planned, done = c.get(stat.UNITS_PLANNED, 0), c.get(stat.UNITS_DONE, 0)
+        finished = done + c.get(stat.UNITS_SKIPPED, 0) + c.get(stat.UNITS_FAILED, 0) + c.get(stat.UNITS_FAILED_TOKEN, 0)
         scheduler = self.harvester._scheduler
         now = _now()
         elapsed = now - self._started
@@ -56,8 +57,9 @@ class Progress:
         self.eta = eta = _eta(self._active, planned - finished, finished, limit_eta)
         errors, skipped, _ = error_counts(c)
         lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
-                 f"{int(c.get('calls/ok', 0)):,} err {errors:,} skipped {skipped:,} | records "
-                 f"{int(c.get('records/written', 0)):,} | waited {_fmt_seconds(c.get('wait/limit_seconds', 0))} | "
+                 f"{int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,} | records "
+                 f"{int(c.get(stat.RECORDS_WRITTEN, 0)):,} | "
+                 f"waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))} | "
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         if scheduler is not None:
             lines[0] += _waiting(scheduler.slots.values(), scheduler.now())

@@ -21,6 +21,7 @@ from typing import Literal
 
 import msgspec
 
+from . import counter_names as stat
 from .errors import StateError
 from .summary import clean_message
 
@@ -229,7 +230,7 @@ class StateStore:
                                   (run_id,)).fetchone()
         self.db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, '{}')", (run_id, last + 1, now, now))
         self._attempt = (run_id, last + 1, now, counters)
-        self._checkpointed = {"records/written": 0, "units/done": 0, "units/skipped": 0}
+        self._checkpointed = {stat.RECORDS_WRITTEN: 0, stat.UNITS_DONE: 0, stat.UNITS_SKIPPED: 0}
         return last + 1
 
     def attempts(self, run_id: str, *, before: int | None = None) -> list[tuple[int, float, dict[str, float]]]:
@@ -282,7 +283,7 @@ class StateStore:
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
             if self._attempt is not None and self._attempt[0] == run_id:
-                self._checkpointed["records/written"] += records
+                self._checkpointed[stat.RECORDS_WRITTEN] += records
                 for status, _, _ in units.values():
                     if status in ("done", "skipped"):
                         self._checkpointed[f"units/{status}"] += 1

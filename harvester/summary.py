@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from . import counter_names as stat
 from .durations import format_duration
 
 MESSAGE_LIMIT = 300
@@ -95,22 +96,22 @@ class Stats:
             self.skipped.append(outcome)
         self.skipped_by_reason[outcome.reason] += 1
         self.outcomes.append(("skipped", outcome))
-        self.inc("units/skipped")
+        self.inc(stat.UNITS_SKIPPED)
         self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
 
     def carried_over(self, run_id: str, units: int) -> None:
         self.carried[run_id] += units
-        self.inc("units/carried_over", units)
+        self.inc(stat.UNITS_CARRIED_OVER, units)
 
     def fail(self, outcome: Outcome) -> None:
         self.failed.append(outcome)
         self.outcomes.append(("failed", outcome))
-        self.inc("units/failed")
+        self.inc(stat.UNITS_FAILED)
 
     def skipped_answer(self, decision: Any) -> None:
         """An error answer that meant "nothing to harvest" (a SKIP decision): once per answer, not
         per unit it skips. It is then not counted as an error by :func:`error_counts`."""
-        self.inc("calls/skipped")
+        self.inc(stat.CALLS_SKIPPED)
         code = getattr(decision, "code", None)
         if code is not None:
             self.inc(f"skipped/code/{code}")
@@ -119,8 +120,8 @@ class Stats:
 def error_counts(counters: dict[str, float]) -> tuple[int, int, dict[str, int]]:
     """``(errors, skipped, {"code/17": n, "transport": n, ...})``: error answers without the
     expected skips (those are counted apart, as ``skipped``)."""
-    skipped = int(counters.get("calls/skipped", 0))
-    errors = max(0, int(counters.get("calls/error", 0)) - skipped)
+    skipped = int(counters.get(stat.CALLS_SKIPPED, 0))
+    errors = max(0, int(counters.get(stat.CALLS_ERROR, 0)) - skipped)
     by_kind = {}
     for key, n in counters.items():
         if key.startswith("errors/"):
@@ -171,10 +172,10 @@ class RunSummary(msgspec.Struct):
             f"run {self.run_id}: {self.status} in {format_duration(self.seconds)} (exit {self.exit_code}{attempts})",
             f"  records written : {self.records:,}",
             "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
-            f"  calls           : ok {int(c.get('calls/ok', 0)):,}, errors {errors:,}, skipped {skipped:,}, "
-            f"retries {int(c.get('retries', 0)):,}, throttled {int(c.get('throttles', 0)):,}",
-            f"  waited (summed over calls): {format_duration(c.get('wait/limit_seconds', 0))} on rate limits, "
-            f"{format_duration(c.get('wait/backoff_seconds', 0))} on retry backoff",
+            f"  calls           : ok {int(c.get(stat.CALLS_OK, 0)):,}, errors {errors:,}, skipped {skipped:,}, "
+            f"retries {int(c.get(stat.RETRIES, 0)):,}, throttled {int(c.get(stat.THROTTLES, 0)):,}",
+            f"  waited (summed over calls): {format_duration(c.get(stat.WAIT_LIMIT_SECONDS, 0))} on rate limits, "
+            f"{format_duration(c.get(stat.WAIT_BACKOFF_SECONDS, 0))} on retry backoff",
         ]
         if kinds:
             lines.append("  errors          : " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
@@ -220,18 +221,18 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
-    units = {"planned": int(stats.get("units/planned")),
-             "done": int(counters.get("units/done", 0)),
-             "skipped": int(counters.get("units/skipped", 0)),
-             "failed": int(stats.get("units/failed") + stats.get("units/failed_token")),
-             "resumed": int(stats.get("units/resumed"))}
+    units = {"planned": int(stats.get(stat.UNITS_PLANNED)),
+             "done": int(counters.get(stat.UNITS_DONE, 0)),
+             "skipped": int(counters.get(stat.UNITS_SKIPPED, 0)),
+             "failed": int(stats.get(stat.UNITS_FAILED) + stats.get(stat.UNITS_FAILED_TOKEN)),
+             "resumed": int(stats.get(stat.UNITS_RESUMED))}
     stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
         status=("stopped (the next run resumes)" if stopped
                 else "finished with failures" if failed else "finished"),
         seconds=sum(a.seconds for a in earlier) + (finished - started),
-        records=int(counters.get("records/written", 0)), units=units,
+        records=int(counters.get(stat.RECORDS_WRITTEN, 0)), units=units,
         counters=counters, skipped=stats.skipped, failed=stats.failed[:FAILED_EXAMPLES],
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),

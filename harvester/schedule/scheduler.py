@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from .. import counter_names as stat
 from ..decision import Action, Decision
 from ..errors import GraphError, HarvesterError, TransportError
 from ..summary import Stats
@@ -203,7 +204,7 @@ class Scheduler:
             return
         waited = slot.unlimited(now)
         if waited is not None:
-            self._waited(slot, "wait/limit_seconds", waited)
+            self._waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
         self._start(group, slot, slot.pop(), slot.limiter.in_window())
         self._enqueue(slot)
 
@@ -264,7 +265,7 @@ class Scheduler:
             except HarvesterError as error:
                 self._failed(slot, entry, error, started)
             else:
-                self.stats.inc("calls/ok")
+                self.stats.inc(stat.CALLS_OK)
                 slot.answered(started)
                 asked = slot.observe(usage, self.now(), in_window=in_window)
                 if asked is not None:
@@ -278,7 +279,7 @@ class Scheduler:
             self._wakeup()
 
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
-        self.stats.inc("calls/error")
+        self.stats.inc(stat.CALLS_ERROR)
         self.stats.inc(_error_counter(error))
         slot.failed()
         asked = slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
@@ -304,8 +305,8 @@ class Scheduler:
             return
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
         wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
-        self.stats.inc("retries")
-        self._waited(slot, "wait/backoff_seconds", wait)
+        self.stats.inc(stat.RETRIES)
+        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         slot.delay(entry, self.now() + wait)
         self._pending += 1
         self._timer(self.now() + wait, slot)
@@ -314,7 +315,7 @@ class Scheduler:
         """Wait a throttle out if the evidence says the budget may be spent, else pause only
         this token a few seconds (see :data:`WAIT_OUT`); either way one call probes after. A call
         sent before the last throttle adds nothing: it is queued again behind that pause."""
-        self.stats.inc("throttles")
+        self.stats.inc(stat.THROTTLES)
         now = self.now()
         in_row = slot.count_throttle(entry.started)
         if in_row is None:
@@ -323,10 +324,10 @@ class Scheduler:
         evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row)
         scope = decision.scope
         if waited_out(evidence) is None:
-            self.stats.inc("throttles/lone")
+            self.stats.inc(stat.THROTTLES_LONE)
             wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
         else:
-            self.stats.inc("throttles/waited_out")
+            self.stats.inc(stat.THROTTLES_WAITED_OUT)
             wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
         until = now + wait
         if scope == "app":
@@ -334,7 +335,7 @@ class Scheduler:
         for paused in self.slots.values() if scope == "app" else (slot,):
             paused.pause(until)
             paused.throttled(now)                 # after the pause, one call finds out
-        self._waited(slot, "wait/backoff_seconds", wait)
+        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         self._requeue(slot, entry)
 
     def _requeue(self, slot: Slot, entry: Entry) -> None:
@@ -374,7 +375,7 @@ class Scheduler:
 
     def _capped(self, asked: float) -> None:
         """The server asked for a wait above the window: it was cut to the window."""
-        self.stats.inc("waits/capped")
+        self.stats.inc(stat.WAITS_CAPPED)
         self.capped_wait = max(self.capped_wait or 0.0, asked)
 
     def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
@@ -405,6 +406,6 @@ def _error_counter(error: HarvesterError) -> str:
     if isinstance(error, GraphError) and error.code is not None:
         return f"errors/code/{error.code}"
     if isinstance(error, TransportError):
-        return "errors/transport"
+        return stat.ERRORS_TRANSPORT
     return f"errors/{type(error).__name__}"
 
