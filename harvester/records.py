@@ -11,11 +11,13 @@ later run's record with the same key replaces an earlier one, and a harvest neve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 Value = int | float | None
+ObjectType = Literal["account", "media"]
+"""What a record is about: an account's insight or a media's."""
 
 KEY_FIELDS = ("object_id", "metric", "period", "timeframe", "dimension_keys", "dimension_values", "end_time",
               "since", "until")
@@ -30,7 +32,7 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=False, gc=False):
 
     account_id: str
     object_id: str
-    object_type: str  # "account" | "media"
+    object_type: ObjectType
     media_type: str | None = None
     media_product_type: str | None = None
     metric: str

@@ -35,7 +35,7 @@ from msgspec.structs import replace
 from .. import catalog
 from ..days import iso
 from ..errors import DecodeError
-from ..records import Record
+from ..records import ObjectType, Record
 from .wire import Insight, TotalValue, decode_insights
 
 
@@ -44,7 +44,7 @@ class Context(msgspec.Struct, frozen=True):
 
     account_id: str
     object_id: str
-    object_type: str  # "account" | "media"
+    object_type: ObjectType
     media_type: str | None = None
     media_product_type: str | None = None
     metric_type: str | None = None
