@@ -7,14 +7,15 @@ seconds; it never touches the work itself, so it can be left out (library use) a
 from __future__ import annotations
 
 import asyncio
-import math
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from typing import TextIO
 
 from . import counter_names as stat
 from .durations import format_duration as _fmt_seconds
+from .schedule.slot import SlotView
 from .summary import error_counts
 
 
@@ -49,8 +50,8 @@ class Progress:
         scheduler = self.harvester._scheduler
         now = _now()
         elapsed = now - self._started
-        slots = list(scheduler.slots.values()) if scheduler is not None else []
-        held, limit_eta = _limit_eta(slots, scheduler.now()) if scheduler is not None else (False, 0.0)
+        views = [slot.view(scheduler.now()) for slot in scheduler.slots.values()] if scheduler is not None else []
+        held, limit_eta = _limit_eta(views, scheduler.now()) if scheduler is not None else (False, 0.0)
         if not held:
             self._active += now - self._sampled
         self._sampled = now
@@ -62,12 +63,12 @@ class Progress:
                  f"waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))} | "
                  f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
         if scheduler is not None:
-            lines[0] += _waiting(scheduler.slots.values(), scheduler.now())
+            lines[0] += _waiting(views, scheduler.now())
             if scheduler.capped_wait is not None:
                 lines[0] += (f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
                              f"{_fmt_seconds(scheduler.window_seconds)}")
-        for slot in (scheduler.slots.values() if scheduler is not None and self.live else ()):
-            lines.append("  " + _slot_line(slot, self.harvester.token_names.get(slot.key, slot.key)))
+        for view in views if self.live else ():
+            lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
         return lines
 
     def show(self) -> None:
@@ -99,47 +100,35 @@ def _eta(active: float, remaining: float, finished: float, limit_eta: float) -> 
     return max(active * max(0.0, remaining) / finished, limit_eta)
 
 
-def _limit_eta(slots, now: float) -> tuple[bool, float]:
+def _limit_eta(views: Sequence[SlotView], now: float) -> tuple[bool, float]:
     """Whether every token with work waits (rate limit or throttle pause), and the least time the
     slowest waiting token needs for its queued calls: until it may call again, then one window
     per ``calls_per_window`` calls."""
     waiting = working = 0
     eta = 0.0
-    for slot in slots:
-        on = slot.waiting_on(now)
-        if on is None:
-            working += bool(slot.pending() or slot.in_flight)
+    for view in views:
+        if view.waiting_on is None:
+            working += view.busy
             continue
         waiting += 1
-        resume = slot.paused_until if on == "throttle" else (slot.timer_at if slot.timer_at is not None else now)
-        limiter = slot.limiter
-        windows = max(0, math.ceil(slot.pending() / limiter.limit) - 1)
-        eta = max(eta, max(0.0, resume - now) + windows * limiter.seconds)
+        resume = view.resumes_at if view.resumes_at is not None else now
+        eta = max(eta, max(0.0, resume - now) + view.windows_left * view.window_seconds)
     return bool(waiting) and not working, eta
 
 
-def _waiting(slots, now: float) -> str:
+def _waiting(views: Sequence[SlotView], now: float) -> str:
     """Why nothing may be moving: tokens whose work waits on their rate limit or a throttle pause,
     and when the first of them may call again (a shared token's window can take up to an hour)."""
-    limited = throttled = 0
-    resume: float | None = None
-    for slot in slots:
-        waiting = slot.waiting_on(now)
-        if waiting is None:
-            continue
-        throttled += waiting == "throttle"
-        limited += waiting == "limit"
-        if slot.timer_at is not None:
-            resume = slot.timer_at if resume is None else min(resume, slot.timer_at)
+    limited = sum(v.waiting_on == "limit" for v in views)
+    throttled = sum(v.waiting_on == "throttle" for v in views)
     if not (limited or throttled):
         return ""
+    resume = min((v.resumes_at for v in views if v.waiting_on and v.resumes_at is not None), default=None)
     parts = [f"{n:,} {what}" for n, what in ((limited, "at their rate limit"), (throttled, "throttled")) if n]
     after = f", next call in {_fmt_seconds(max(0.0, resume - now))}" if resume is not None else ""
     return f" | tokens waiting: {', '.join(parts)}{after}"
 
 
-def _slot_line(slot, name: str) -> str:
-    now = asyncio.get_running_loop().time()      # the scheduler's clock: the loop's, not the wall's
-    state = "dead" if slot.dead else "paused" if slot.paused_until > now else "ok"
-    return (f"{name:<24} {state:<6} queued {len(slot.queue):,} calls {slot.calls:,} errors {slot.errors:,} "
-            f"throttles {slot.throttles:,} waited {_fmt_seconds(slot.waited)}")
+def _slot_line(view: SlotView, name: str) -> str:
+    return (f"{name:<24} {view.state:<6} queued {view.queued:,} calls {view.calls:,} errors {view.errors:,} "
+            f"throttles {view.throttles:,} waited {_fmt_seconds(view.waited)}")

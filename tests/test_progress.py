@@ -7,7 +7,8 @@ import pytest
 
 from harvester import Harvester
 from harvester.progress import Progress, _limit_eta
-from harvester.schedule.slot import Slot
+from harvester.schedule.limiter import RollingWindowLimiter
+from harvester.schedule.slot import Entry, Slot
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
@@ -36,16 +37,12 @@ async def test_live_block_on_a_terminal_and_lines_otherwise(tmp_path):
         assert token not in text
 
 
-class _Slot:
-    def __init__(self, *, paused_until=0.0, limited_since=None, timer_at=None, queued=1, in_flight=0):
-        self.dead, self.in_flight = False, in_flight
-        self.paused_until, self.limited_since = paused_until, limited_since
-        self.timer_at, self.queued = timer_at, queued
-
-    def pending(self):
-        return self.queued
-
-    waiting_on = Slot.waiting_on
+def _Slot(*, paused_until=0.0, limited_since=None, timer_at=None, queued=1, in_flight=0):
+    """A real slot in the given state (set directly: the scheduler is not running), as progress sees it."""
+    slot = Slot("t", RollingWindowLimiter(10, 60), paused_until=paused_until, limited_since=limited_since,
+                timer_at=timer_at, in_flight=in_flight)
+    slot.queue = [Entry(0, n, None) for n in range(queued)]  # type: ignore[arg-type]
+    return slot.view(100.0)
 
 
 def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
@@ -64,7 +61,8 @@ async def test_the_eta_counts_down_while_every_token_waits_on_its_rate_limit(tmp
     async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         task = asyncio.ensure_future(h.run())
         progress = Progress(h, stream=io.StringIO())
-        while not (h._scheduler and _limit_eta(h._scheduler.slots.values(), h._scheduler.now())[0]):
+        while not (h._scheduler and _limit_eta([s.view(h._scheduler.now()) for s in h._scheduler.slots.values()],
+                                               h._scheduler.now())[0]):
             await asyncio.sleep(1)
             progress.lines()
         progress.lines()

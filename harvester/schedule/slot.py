@@ -20,9 +20,10 @@ window: no answer parks a token longer than the window the budget is counted ove
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -60,6 +61,27 @@ class Entry(msgspec.Struct, order=True):
     attempts: int = 0
     started: float = float("-inf")
     """When its latest call started."""
+
+
+class SlotView(msgspec.Struct, frozen=True):
+    """A slot as progress shows it: figures read at one moment, none of the slot's internals."""
+
+    key: str
+    state: Literal["ok", "paused", "dead"]
+    waiting_on: Literal["throttle", "limit"] | None
+    """What alone holds its queued work back (see :meth:`Slot.waiting_on`)."""
+    resumes_at: float | None
+    """When its waiting work may call again (None: it is not waiting, or nothing is scheduled)."""
+    busy: bool
+    """Work queued, delayed or in flight."""
+    queued: int
+    windows_left: int
+    """Full windows its pending calls need after the first (at its current limit)."""
+    window_seconds: float
+    calls: int
+    errors: int
+    throttles: int
+    waited: float
 
 
 @dataclass(slots=True, eq=False)
@@ -131,7 +153,7 @@ class Slot:
         """Work is queued and the slot may take it, pause and limiter aside."""
         return not self.dead and bool(self.queue) and self.in_flight < (self.max_in_flight if self.proven else 1)
 
-    def waiting_on(self, now: float) -> str | None:
+    def waiting_on(self, now: float) -> Literal["throttle", "limit"] | None:
         """What alone holds back this slot's queued work: ``"throttle"`` (a pause the server
         imposed), ``"limit"`` (its rolling window), or None (it is working, idle or dead)."""
         if self.dead or self.in_flight or not self.pending():
@@ -139,6 +161,15 @@ class Slot:
         if self.paused_until > now:
             return "throttle"
         return "limit" if self.limited_since is not None else None
+
+    def view(self, now: float) -> SlotView:
+        on = self.waiting_on(now)
+        resumes = self.paused_until if on == "throttle" else self.timer_at if on == "limit" else None
+        state: Literal["ok", "paused", "dead"] = "dead" if self.dead else "paused" if self.paused_until > now else "ok"
+        return SlotView(
+            self.key, state, on, resumes, bool(self.pending() or self.in_flight), len(self.queue),
+            max(0, math.ceil(self.pending() / self.limiter.limit) - 1), self.limiter.seconds,
+            self.calls, self.errors, self.throttles, self.waited)
 
     def pause(self, until: float) -> None:
         """Pause until ``until`` at least; a longer pause already in force stays."""
