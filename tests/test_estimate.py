@@ -18,6 +18,7 @@ def test_window_bound_is_full_window_bursts():
     assert window_bound(1000, 200, 3600) == 4 * 3600
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 @pytest.mark.parametrize("totals", ["day", "window"])
 async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
@@ -33,6 +34,7 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
     assert guess.calls_per_media == {"FEED": 2, "REELS": 1, "STORY": 3}
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumption(tmp_path):
     from harvester.state import StateStore

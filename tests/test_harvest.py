@@ -27,6 +27,7 @@ def live_accounts(world) -> list[str]:
     return [a for t in world.tokens if not t.revoked for a in t.account_ids]
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_path, caplog):
     """5 % faults of every kind, one revoked token: every record of the truth with its exact
@@ -86,6 +87,7 @@ async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none
     assert_matches_truth(records, truth_of(world, config))
 
 
+@pytest.mark.slow
 async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
     """The real aiohttp transport against the simulator on a socket, with faults."""
     world = World(WorldSpec(seed=8, accounts=4, media_per_account=10))
@@ -143,6 +145,7 @@ class Recording(SimulatorTransport):
         return response
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_path):
     """Media posted before the business conversion and stories with fewer than 5 viewers answer

@@ -179,6 +179,7 @@ def test_settings_refuse_an_unknown_hostile_kind():
         Simulator(World(WorldSpec(seed=1, accounts=1)), SimulatorSettings(hostile=("nope",)))
 
 
+@pytest.mark.slow
 async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulator_server, tmp_path, caplog):
     """The real transport, several kinds at once: the bad items dropped, the victims' units
     failed, the rest the truth."""

@@ -73,6 +73,7 @@ def truth(world, config):
     return expected_records(world, config.window.since, config.window.until)
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_an_outage_mid_run_is_owed_and_the_next_run_gets_everything(tmp_path):
     """The API goes down after 150 calls (every answer an HTML 503): the run gives up what it

@@ -51,6 +51,7 @@ def test_a_busy_port_exits_2(capsys):
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_serves_until_sigint(tmp_path):
     world_file = tmp_path / "world.json"
     process = await asyncio.create_subprocess_exec(

@@ -174,6 +174,7 @@ async def test_non_get_is_refused(simulator_server):
         assert orjson.loads(await r.read())["error"]["code"] == 100
 
 
+@pytest.mark.slow
 async def test_loopback_requests_per_second(simulator_server):
     """Throughput on loopback, printed (never asserted: tests assert behaviour, not speed)."""
     server = await simulator_server(WorldSpec(seed=2, accounts=20), SimulatorSettings(calls_per_window=10**9))

@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import pytest
+
 from harvester import catalog
 from harvester.simulator.world import MEDIA_EDGE_MAX, World, WorldSpec
 
@@ -107,6 +109,7 @@ def test_values_are_pure_functions_of_their_keys():
     assert len(top) <= catalog.DEMOGRAPHIC_TOP and [v for _, v in top] == sorted((v for _, v in top), reverse=True)
 
 
+@pytest.mark.slow
 def test_huge_worlds_cost_nothing_up_front():
     world = World(WorldSpec(seed=9, accounts=50_000, media_per_account=200, now=NOW))
     account = world.account(49_999)

@@ -21,6 +21,7 @@ from harvester.summary import Outcome, Stats, error_counts
 from support import world_config
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_path):
     world = World(WorldSpec(seed=14, accounts=4, media_per_account=30))
