@@ -270,7 +270,11 @@ class StateStore:
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
+            added = records
             if part:
+                before = self.db.execute("SELECT records FROM parts WHERE run_id = ? AND part = ?",
+                                         (run_id, part)).fetchone()
+                added -= before[0] if before else 0
                 self.db.execute("INSERT OR REPLACE INTO parts (run_id, part, records, committed_at, bytes) "
                                 "VALUES (?, ?, ?, ?, ?)", (run_id, part, records, now, part_bytes))
             self.db.executemany(
@@ -283,7 +287,7 @@ class StateStore:
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
             if self._attempt is not None and self._attempt[0] == run_id:
-                self._checkpointed[stat.RECORDS_WRITTEN] += records
+                self._checkpointed[stat.RECORDS_WRITTEN] += added     # ``records`` is the part's total
                 for status, _, _ in units.values():
                     if status in ("done", "skipped"):
                         self._checkpointed[f"units/{status}"] += 1
