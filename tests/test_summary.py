@@ -26,7 +26,8 @@ from support import world_config
 async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_path):
     world = World(WorldSpec(seed=14, accounts=4, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
-    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5))
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
+                                                                             commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=500))
     async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
