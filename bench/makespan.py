@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,10 +72,17 @@ class CountingSink:
 
 
 async def harvest(world: World, simulator: Simulator, calls_per_window: int = CALLS) -> dict:
+    """One first harvest of ``world``: its own output and state directory, so that no earlier
+    harvest's checkpoints or media refresh times make it skip anything."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as directory:
+        return await _harvest(world, simulator, calls_per_window, Path(directory))
+
+
+async def _harvest(world: World, simulator: Simulator, calls_per_window: int, directory: Path) -> dict:
     env = {f"T{t.index}": t.token for t in world.tokens}
     today = from_unix(int(world.now))
     raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens},
-                      Path("bench-out"), today, days=DAYS, calls_per_window=calls_per_window,
+                      directory, today, days=DAYS, calls_per_window=calls_per_window,
                       window_seconds=WINDOW)
     raw["rate_limit"]["margin_seconds"] = 0   # simulated time: no clock skew, no network
     config = parse_config(raw, path="<bench>", env=env, today=today)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from . import files
 from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
@@ -206,16 +207,11 @@ def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
 def _write_outcomes(directory: Path, stats) -> str | None:
     """Every skipped and failed unit of the attempt, one JSON object a line, written atomically
     beside summary.json (which lists only the first ones); its file name, or None if there are none."""
-    if not stats.outcomes:
+    if not stats.outcome_count:
         return None
-    encoder = msgspec.json.Encoder()
-    lines = b"".join(encoder.encode({"outcome": kind, **msgspec.structs.asdict(o)}) + b"\n"
-                     for kind, o in stats.outcomes)
     path = directory / "outcomes.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(lines)
-    tmp.replace(path)
+    files.write_atomic(path, stats.outcome_lines())
     return path.name
 
 

@@ -14,6 +14,7 @@ are answered by the API with an error, which the scheduler counts under ``calls/
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import msgspec
 from . import counter_names as stat
 from .durations import format_duration
 
+_ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
 """The API's message is kept up to this many characters."""
 _TOKEN = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|access_token=[^&\s]+")
@@ -82,8 +84,12 @@ class Stats:
         self.failed: list[Outcome] = []
         self.carried: Counter[str] = Counter()
         """Run id -> units owed by that earlier run and asked again by this one."""
-        self.outcomes: list[tuple[str, Outcome]] = []
-        """Every ("skipped" | "failed", outcome) of this attempt, for the outcomes file."""
+        self.failures = 0
+        """Units failed in this attempt (``failed`` keeps the first FAILED_EXAMPLES)."""
+        self._outcomes = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (lives with the stats)
+        """Every skipped and failed unit of this attempt as JSON lines, for the outcomes file: in
+        memory up to 1 MiB, on disk beyond, so that a harvest's memory does not grow with them."""
+        self.outcome_count = 0
 
     def inc(self, name: str, n: float = 1) -> None:
         self.counters[name] += n
@@ -95,7 +101,7 @@ class Stats:
         if len(self.skipped) < SKIPPED_EXAMPLES:
             self.skipped.append(outcome)
         self.skipped_by_reason[outcome.reason] += 1
-        self.outcomes.append(("skipped", outcome))
+        self._note("skipped", outcome)
         self.inc(stat.UNITS_SKIPPED)
         self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
 
@@ -104,9 +110,22 @@ class Stats:
         self.inc(stat.UNITS_CARRIED_OVER, units)
 
     def fail(self, outcome: Outcome) -> None:
-        self.failed.append(outcome)
-        self.outcomes.append(("failed", outcome))
+        if len(self.failed) < FAILED_EXAMPLES:
+            self.failed.append(outcome)
+        self.failures += 1
+        self._note("failed", outcome)
         self.inc(stat.UNITS_FAILED)
+
+    def _note(self, kind: str, outcome: Outcome) -> None:
+        self._outcomes.write(_ENCODER.encode({"outcome": kind, **msgspec.structs.asdict(outcome)}) + b"\n")
+        self.outcome_count += 1
+
+    def outcome_lines(self) -> bytes:
+        """The outcomes file's contents: every skipped and failed unit of this attempt."""
+        self._outcomes.seek(0)
+        data = self._outcomes.read()
+        self._outcomes.seek(0, 2)
+        return data
 
     def skipped_answer(self, decision: Any) -> None:
         """An error answer that meant "nothing to harvest" (a SKIP decision): once per answer, not
@@ -217,7 +236,7 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     the state (default: ``harvester.earlier_attempts``, set when the run was opened)."""
     stats: Stats = harvester.stats
     earlier = getattr(harvester, "earlier_attempts", ()) if earlier is None else earlier
-    failed = bool(stats.failed)
+    failed = stats.failures > 0
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
@@ -233,7 +252,7 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
                 else "finished with failures" if failed else "finished"),
         seconds=sum(a.seconds for a in earlier) + (finished - started),
         records=int(counters.get(stat.RECORDS_WRITTEN, 0)), units=units,
-        counters=counters, skipped=stats.skipped, failed=stats.failed[:FAILED_EXAMPLES],
+        counters=counters, skipped=stats.skipped, failed=stats.failed,
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
-        failed_left_out=max(0, len(stats.failed) - FAILED_EXAMPLES), carried_over=dict(stats.carried))
+        failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried))
