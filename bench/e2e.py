@@ -57,14 +57,14 @@ class Recording:
 
 
 class Server:
-    """``harvester simulate`` in a child process, until closed."""
+    """``harvester simulate`` in a child process, with no rate limit, until closed."""
 
-    def __init__(self, directory: Path, accounts: int, media: int):
+    def __init__(self, directory: Path, accounts: int, media: int, *options: str, seed: int = SEED):
         self.world_file = directory / "world.json"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "harvester.simulator", "--seed", str(SEED), "--accounts", str(accounts),
+            [sys.executable, "-m", "harvester.simulator", "--seed", str(seed), "--accounts", str(accounts),
              "--media-per-account", str(media), "--calls-per-window", str(NO_LIMIT),
-             "--world-file", str(self.world_file)],
+             "--world-file", str(self.world_file), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.world = self._wait()
 

@@ -31,6 +31,7 @@ import orjson
 from harvester.days import from_unix
 from harvester.simulator.world import World, WorldSpec
 
+from .e2e import Server
 from .measure import Outcome, Row
 
 SEED, ACCOUNTS, MEDIA, DAYS, LATENCY_MS = 41, 12, 400, 3, 4
@@ -39,33 +40,15 @@ GOAL = 1.15
 NO_LIMIT = 10**9
 
 
-class Simulator:
-    """``harvester simulate`` in a child process, with a little latency per call, until closed."""
+class Simulator(Server):
+    """The e2e benchmark's simulator process, with a little latency per call."""
 
     def __init__(self, directory: Path, accounts: int, media: int):
-        self.world_file = directory / "world.json"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "harvester.simulator", "--seed", str(SEED), "--accounts", str(accounts),
-             "--media-per-account", str(media), "--calls-per-window", str(NO_LIMIT), "--latency", str(LATENCY_MS),
-             "--world-file", str(self.world_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not self.world_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.05)
-        self.world = orjson.loads(self.world_file.read_bytes())
+        super().__init__(directory, accounts, media, "--latency", str(LATENCY_MS), seed=SEED)
 
     def calls(self) -> int:
         with urllib.request.urlopen(self.world["base_url"] + "/__simulator__/counters", timeout=10) as answer:
             return orjson.loads(answer.read())["calls"]
-
-    def close(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def write_config(directory: Path, world: dict, now: float) -> Path:
