@@ -28,7 +28,7 @@ def account(**kw) -> Context:
 
 
 # The IG User insights reference's interaction sample (account reach by media_product_type), as given there.
-SEED_000_BREAKDOWN = orjson.dumps({"data": [{
+ACCOUNT_SAMPLE_BREAKDOWN = orjson.dumps({"data": [{
     "name": "reach", "period": "day", "title": "Accounts reached", "description": "...",
     "total_value": {"value": 224, "breakdowns": [{"dimension_keys": ["media_product_type"], "results": [
         {"dimension_values": ["CAROUSEL_CONTAINER"], "value": 100},
@@ -37,7 +37,7 @@ SEED_000_BREAKDOWN = orjson.dumps({"data": [{
     "paging": {"previous": "https://graph.face...", "next": "https://graph.face..."}})
 
 # The IG User insights reference's demographics sample (timeframe + country keys).
-SEED_000_DEMOGRAPHICS = orjson.dumps({"data": [{
+ACCOUNT_SAMPLE_DEMOGRAPHICS = orjson.dumps({"data": [{
     "name": "engaged_audience_demographics", "period": "lifetime", "title": "t", "description": "d",
     "total_value": {"breakdowns": [{"dimension_keys": ["timeframe", "country"], "results": [
         {"dimension_values": ["LAST_90_DAYS", "AR"], "value": 1},
@@ -45,7 +45,7 @@ SEED_000_DEMOGRAPHICS = orjson.dumps({"data": [{
     "id": "17841401130346306/insights/engaged_audience_demographics/lifetime"}]})
 
 # The IG Media insights reference's story navigation sample.
-SEED_001_NAVIGATION = orjson.dumps({"data": [{
+STORY_SAMPLE_NAVIGATION = orjson.dumps({"data": [{
     "name": "navigation", "period": "lifetime", "values": [{"value": 25}], "title": "Navigation",
     "description": "d", "total_value": {"value": 25, "breakdowns": [{
         "dimension_keys": ["story_navigation_action_type"], "results": [
@@ -71,7 +71,7 @@ def test_interaction_totals_one_record_per_metric_with_request_window():
 
 
 def test_breakdown_call_emits_results_not_the_total():
-    records = flatten(SEED_000_BREAKDOWN, account(metric_type="total_value", since=S, until=U,
+    records = flatten(ACCOUNT_SAMPLE_BREAKDOWN, account(metric_type="total_value", since=S, until=U,
                                                   breakdown_only=True))
     assert [(r.dimension_keys, r.dimension_values, r.value) for r in records] == [
         (("media_product_type",), ("CAROUSEL_CONTAINER",), 100), (("media_product_type",), ("POST",), 124)]
@@ -80,7 +80,7 @@ def test_breakdown_call_emits_results_not_the_total():
 
 def test_demographics_keep_timeframe_keys():
     ctx = account(metric_type="total_value", timeframe="last_90_days", breakdown_only=True)
-    records = flatten(SEED_000_DEMOGRAPHICS, ctx)
+    records = flatten(ACCOUNT_SAMPLE_DEMOGRAPHICS, ctx)
     assert [(r.dimension_keys, r.dimension_values, r.value) for r in records] == [
         (("timeframe", "country"), ("LAST_90_DAYS", "AR"), 1), (("timeframe", "country"), ("LAST_90_DAYS", "US"), 7)]
     assert all(r.timeframe == "last_90_days" and r.since is None and r.until is None for r in records)
@@ -130,13 +130,13 @@ def test_media_lifetime_values_with_unknown_and_retired_metrics():
 
 def test_media_plain_call_takes_values_and_ignores_total_breakdowns():
     ctx = Context("1784", "17969782069736348", "media", "IMAGE", "STORY")
-    records = flatten(SEED_001_NAVIGATION, ctx)
+    records = flatten(STORY_SAMPLE_NAVIGATION, ctx)
     assert [(r.metric, r.value, r.dimension_keys) for r in records] == [("navigation", 25, ())]
 
 
 def test_media_breakdown_call_gives_lower_case_results():
     ctx = Context("1784", "17969782069736348", "media", "IMAGE", "STORY", breakdown_only=True)
-    records = flatten(SEED_001_NAVIGATION, ctx)
+    records = flatten(STORY_SAMPLE_NAVIGATION, ctx)
     assert [r.dimension_values[0] for r in records] == ["tap_forward", "tap_back", "tap_exit", "swipe_forward"]
     assert sum(r.value for r in records) == 25
     assert all(r.dimension_keys == ("story_navigation_action_type",) for r in records)
