@@ -32,7 +32,7 @@ _encoder = msgspec.json.Encoder()
 
 class JsonlSink:
     def __init__(self, directory: str | os.PathLike, *, part_records: int = 100_000,
-                 commit_seconds: float = 1.0, commit_units: int = 250, buffer_bytes: int = 1 << 20):
+                 commit_seconds: float = 1.0, commit_units: int = 100, buffer_bytes: int = 1 << 20):
         self.directory = Path(directory)
         self.part_records = part_records
         self.commit_seconds = commit_seconds
