@@ -125,7 +125,7 @@ class Harvester:
         keys: dict[str, str] = {}
         missing: list[tuple[str, str]] = []
         names: defaultdict[str, list[str]] = defaultdict(list)
-        for env in dict.fromkeys(a.token_env for a in self.config.accounts):
+        for env in self.config.token_keys():
             source = self._token_source
             try:
                 token = (os.environ.get(env) if source is None else
@@ -270,8 +270,9 @@ class Harvester:
             extra = windows.get(account.id, {})
             scheduler.submit(AccountJob(ctx, account.id, key, (config.window, *extra.values()),
                                         owed=tuple(extra)))
+        token_env_of = {a.id: a.token_env for a in config.accounts}
         for o in owed_units:       # on their own: their plan may not hold them any more
-            account_key = keys.get(self._account_token(o.account_id) or "")
+            account_key = keys.get(token_env_of.get(o.account_id, ""))
             if account_key is not None and o.owed_id not in self._skip_units:
                 self.stats.inc(stat.UNITS_PLANNED)
                 scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
@@ -284,9 +285,6 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
-
-    def _account_token(self, account_id: str) -> str | None:
-        return next((a.token_env for a in self.config.accounts if a.id == account_id), None)
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
@@ -339,12 +337,10 @@ class Harvester:
             self._account_failed(env, decision, f"token {name} unusable: {decision.reason}")
 
     def _account_failed(self, env: str, decision: Decision, reason: str) -> None:
-        for account in self.config.accounts:
-            if account.token_env == env:
-                self.stats.fail(msgspec.structs.replace(Outcome.of(account.id, f"account {account.id}", decision),
-                                                        reason=reason))
-                if self._state is not None:
-                    self._state.set_account(self.run_id, account.id, env, "failed", decision.reason)
+        for account in self.config.accounts_of(env):
+            self.stats.fail(Outcome.of(account.id, f"account {account.id}", decision, reason))
+            if self._state is not None:
+                self._state.set_account(self.run_id, account.id, env, "failed", decision.reason)
 
     def summary(self) -> summary_mod.RunSummary:
         return summary_mod.build(self)

@@ -82,13 +82,13 @@ class Ledger:
             self._checkpoint(unit, "skipped", account_id)
 
     def failed(self, job: Job, decision: Decision) -> None:
-        self.stats.fail(Outcome.of(job.account_id, job.label, decision))
+        outcome = Outcome.of(job.account_id, job.label, decision)
+        self.stats.fail(outcome)
         unit = job.unit if isinstance(job, InsightsJob) else None
         if unit is not None and (media := self._media.pop(unit.id, None)) is not None:
             media.failed = True
         if self.state is None:
             return
-        outcome = Outcome.of(job.account_id, job.label, decision)
         self.state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
                                label=job.label, reason=decision.reason, code=decision.code,
                                subcode=decision.subcode, type=outcome.type, message=outcome.message)

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from . import counter_names as stat
+from .decision import Decision
 from .durations import format_duration
 
 _ENCODER = msgspec.json.Encoder()
@@ -52,11 +53,10 @@ class Outcome(msgspec.Struct, frozen=True):
     """The API's own message (cut, tokens redacted)."""
 
     @classmethod
-    def of(cls, account_id: str, label: str, decision: Any, reason: str | None = None) -> Outcome:
+    def of(cls, account_id: str, label: str, decision: Decision, reason: str | None = None) -> Outcome:
         """The outcome of a policy Decision (reason, code, subcode, type, message)."""
-        return cls(account_id, label, reason or decision.reason, getattr(decision, "code", None),
-                   getattr(decision, "subcode", None), getattr(decision, "type", None),
-                   clean_message(getattr(decision, "message", None)))
+        return cls(account_id, label, reason or decision.reason, decision.code, decision.subcode, decision.type,
+                   clean_message(decision.message))
 
     def api_words(self) -> str:
         """``code 100/33, GraphMethodException: <message>``, or "" if the API said nothing."""

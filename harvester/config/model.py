@@ -115,5 +115,10 @@ class Config(msgspec.Struct, frozen=True):
     refresh: RefreshSettings = RefreshSettings()
 
     def token_keys(self) -> tuple[str, ...]:
-        """Distinct token variable names, in order of first use: one scheduler slot each."""
+        """Distinct token variable names, in order of first use (two may hold one token: the
+        scheduler keys its slots by the token itself)."""
         return tuple(dict.fromkeys(a.token_env for a in self.accounts))
+
+    def accounts_of(self, token_env: str) -> tuple[Account, ...]:
+        """The accounts whose token this variable holds."""
+        return tuple(a for a in self.accounts if a.token_env == token_env)
