@@ -5,7 +5,7 @@ makes (account totals by day with every breakdown, daily series, online follower
 media and story lifetime values and their breakdowns), each body kept with the Context of its
 call, until there are at least ``CORPUS_MB`` of bodies. Four contenders read the same bytes:
 
-- ``flatten``: harvester's flattener (typed msgspec decode straight to Record structs);
+- ``flatten``: harvester's flattener (typed msgspec decode straight to InsightRecord structs);
 - ``orjson``: ``orjson.loads`` and a walk over the dicts, building one dict per record;
 - ``json``: the same walk over the stdlib ``json.loads``;
 - ``bare``: ``wire.decode_insights`` alone (typed Structs, no records);
@@ -107,7 +107,7 @@ def _listed(call: Callable, path: str) -> Iterator[Any]:
 
 
 def walk(doc: dict, ctx: Context, run_id: str | None, harvested_at: str | None) -> list[dict]:
-    """docs/harvest-rules.md over parsed JSON: one dict per record, in Record's field order."""
+    """docs/harvest-rules.md over parsed JSON: one dict per record, in InsightRecord's field order."""
     since = iso(ctx.since) if ctx.since is not None else None
     until = iso(ctx.until) if ctx.until is not None else None
 

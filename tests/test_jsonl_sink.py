@@ -2,12 +2,12 @@ import asyncio
 
 import orjson
 
-from harvester.records import Record
+from harvester.records import InsightRecord
 from harvester.sinks.jsonl import JsonlSink
 
 
-def record(i: int) -> Record:
-    return Record(account_id="1", object_id=f"m{i}", object_type="media", metric="reach",
+def record(i: int) -> InsightRecord:
+    return InsightRecord(account_id="1", object_id=f"m{i}", object_type="media", metric="reach",
                   period="lifetime", value=i)
 
 

@@ -1,13 +1,13 @@
 import orjson
 
-from harvester.records import Record, key_of
+from harvester.records import InsightRecord, key_of
 from harvester.sinks import manifest
 from harvester.sinks.jsonl import JsonlSink
 
 
-def day_total(day: int, value: int, run: str) -> Record:
+def day_total(day: int, value: int, run: str) -> InsightRecord:
     since, until = f"2026-10-{day:02d}T00:00:00+0000", f"2026-10-{day + 1:02d}T00:00:00+0000"
-    return Record(account_id="1", object_id="1", object_type="account", metric="reach", period="day",
+    return InsightRecord(account_id="1", object_id="1", object_type="account", metric="reach", period="day",
                   metric_type="total_value", since=since, until=until, value=value, run_id=run)
 
 

@@ -5,7 +5,7 @@ import inspect
 import msgspec
 import pytest
 
-from harvester.records import KEY_FIELDS, Record, key_of, make_key, natural_key
+from harvester.records import KEY_FIELDS, InsightRecord, key_of, make_key, natural_key
 
 BASE = {"account_id": "1", "object_id": "1", "object_type": "account", "metric": "reach", "period": "day"}
 SHAPES = [
@@ -26,14 +26,14 @@ def test_key_fields_are_the_parameters_of_the_one_rule():
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_a_record_and_its_json_have_the_same_key(shape):
-    record = Record(**{**BASE, **shape})
+    record = InsightRecord(**{**BASE, **shape})
     as_dict = msgspec.json.decode(msgspec.json.encode(record))
     assert natural_key(record) == natural_key(as_dict) == make_key(**{f: getattr(record, f) for f in KEY_FIELDS})
 
 
 def test_end_time_replaces_the_request_window_and_nothing_else_does():
-    daily = Record(**BASE, end_time="E", since="S1", until="U1")
+    daily = InsightRecord(**BASE, end_time="E", since="S1", until="U1")
     assert natural_key(daily) == natural_key(msgspec.structs.replace(daily, since="S2", until="U2"))
-    total = Record(**BASE, since="S1", until="U1")
+    total = InsightRecord(**BASE, since="S1", until="U1")
     assert natural_key(total) != natural_key(msgspec.structs.replace(total, until="U2"))
     assert natural_key(total) == natural_key(msgspec.structs.replace(total, run_id="r2", harvested_at="h", value=9))
