@@ -174,7 +174,8 @@ class Harvester:
             raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
                               f"{exc.strerror or exc} ({exc.filename})") from None
         self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
-        ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state)
+        ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
+                                       finished=self._skip_units)
         try:
             await self._harvest(ledger)
         finally:
@@ -259,6 +260,7 @@ class Harvester:
             client=self._client, tokens=tokens, submit=scheduler.submit, ledger=ledger, stats=self.stats,
             selection=config.selection, now=self.now, run_id=self.run_id, harvested_at=iso(self.now),
             skip_units=self._skip_units, owed_units={o.owed_id for o in owed_units},
+            observed_on=iso(self.now)[:10] if config.output.lifetime_history else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None)
         self._token_missing(missing)
@@ -364,5 +366,5 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
 def fingerprint(config: Config) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
     work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts,
-            config.output.format, config.output.path)
+            config.output.format, config.output.path, config.output.lifetime_history)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

@@ -18,6 +18,7 @@ the number of pages the account's ``media_count`` allows (with slack), which is 
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,9 +28,9 @@ from .config import Selection, Window
 from .days import parse_iso
 from .graph.flatten import flatten
 from .graph.policy import Action, Decision
-from .graph.wire import MediaItem, Usage, decode_account, decode_media_page
+from .graph.wire import MediaItem, Usage, decode_account, decode_media_page, is_graph_id
 from .plan import Unit
-from .records import Record
+from .records import AccountRecord, InsightRecord, MediaRecord, Record
 from .refresh import RefreshCheck
 from .schedule.slot import Job as ScheduledJob
 
@@ -37,8 +38,19 @@ if TYPE_CHECKING:
     from .graph.client import GraphClient, QueryParams, Reply
     from .summary import Stats
 
-ACCOUNT_FIELDS = "id,username,followers_count,media_count"
-MEDIA_FIELDS = "id,media_type,media_product_type,timestamp"
+ACCOUNT_FIELDS = ("id,username,name,followers_count,follows_count,media_count,biography,website,"
+                  "profile_picture_url")
+"""The account node: what plans the account (followers, media count) and its ``accounts`` record."""
+_OBJECT_FIELDS = ("id,media_type,media_product_type,timestamp,permalink,shortcode,caption,media_url,"
+                  "thumbnail_url")
+CHILDREN_FIELD = "children{id,media_type}"
+MEDIA_FIELDS = f"{_OBJECT_FIELDS},like_count,comments_count,is_comment_enabled,{CHILDREN_FIELD}"
+"""A ``/media`` page: what plans each media and its ``media`` record, an album's children by
+field expansion (never a call per child)."""
+MEDIA_FIELDS_WITHOUT_CHILDREN = MEDIA_FIELDS.removesuffix(f",{CHILDREN_FIELD}")
+"""Asked again of a page that refused ``children`` (one media can make a page refuse it)."""
+STORY_FIELDS = _OBJECT_FIELDS
+"""A ``/stories`` page: stories have no likes, comments or children."""
 PAGE_LIMIT = "100"
 
 #: Lower runs first within a token: finish what was found before fetching the next page, so the
@@ -56,8 +68,12 @@ STORY_PAGES = 10
 class Ledger(Protocol):
     """Where the outcomes of jobs go: the Harvester's bookkeeping of checkpoints and failures."""
 
-    async def written(self, job: InsightsJob, records: Sequence[Record]) -> None:
+    async def written(self, job: InsightsJob, records: Sequence[InsightRecord]) -> None:
         """The unit's records are ready for the sink (checkpointed at its next commit)."""
+
+    async def objects(self, account_id: str, records: Sequence[tuple[str, Record]]) -> None:
+        """Object records (``(id, record)``: a media's, an account's) for the sink, each
+        checkpointed under its id like a unit, so a resumed run writes none of them twice."""
 
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
         """Nothing to harvest, legitimately: a unit is checkpointed like data, so not asked again."""
@@ -79,7 +95,8 @@ class JobContext:
     def __init__(self, *, client: GraphClient, tokens: Mapping[str, str], submit: Callable[[Job], None],
                  ledger: Ledger, stats: Stats, selection: Selection, now: float, run_id: str,
                  harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
-                 owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None):
+                 owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
+                 observed_on: str | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.selection, self.now, self.run_id, self.harvested_at = selection, now, run_id, harvested_at
         self.skip_units = skip_units
@@ -90,6 +107,10 @@ class JobContext:
         """Which media are due by the refresh tiers (None: every media, every run)."""
         self.planned_media: set[int] = set()
         """Media planned in this run (ids as ints: the set grows with the world)."""
+        self.day = harvested_at[:10]
+        """The UTC day of the harvest: the day of its ``accounts`` records."""
+        self.observed_on = observed_on
+        """Stamped on media lifetime values (``[output] lifetime_history``), else None."""
 
     async def get(self, key: str, path: str, params: QueryParams) -> Reply:
         return await self.client.get(path, params, self.tokens[key])
@@ -145,7 +166,8 @@ class InsightsJob:
     async def __call__(self) -> Usage | None:
         ctx = self.ctx
         reply = await ctx.get(self.key, self.unit.path, self.unit.params)
-        records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at)
+        records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
+                          observed_on=ctx.observed_on)
         await ctx.ledger.written(self, records)
         ctx.stats.inc(stat.UNITS_DONE)
         ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
@@ -180,6 +202,11 @@ class AccountJob:
         ctx = self.ctx
         reply = await ctx.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS})
         node = decode_account(reply.body)
+        await ctx.ledger.objects(self.account_id, [(f"accounts/{self.account_id}/{ctx.day}", AccountRecord(
+            account_id=self.account_id, day=ctx.day, username=node.username, name=node.name,
+            followers_count=node.followers_count, follows_count=node.follows_count, media_count=node.media_count,
+            biography=node.biography, website=node.website, profile_picture_url=node.profile_picture_url,
+            run_id=ctx.run_id, harvested_at=ctx.harvested_at))])
         seen: set[str] = set()
         for window in self.windows:
             for unit in plan.account_units(self.account_id, node.followers_count, window, ctx.selection, ctx.now):
@@ -204,27 +231,33 @@ class PageJob:
     priority = PRIORITY_PAGE
 
     def __init__(self, ctx: JobContext, account_id: str, key: str, edge: str, bound: int,
-                 next_url: str | None = None, seen: frozenset[str] = frozenset(), number: int = 1):
+                 next_url: str | None = None, seen: frozenset[str] = frozenset(), number: int = 1,
+                 children: bool = True):
         self.ctx, self.account_id, self.key, self.edge, self.bound = ctx, account_id, key, edge, bound
         self.next_url, self.seen, self.number = next_url, seen, number
+        self.children = children and edge == "media"
+        """Whether this page asks the albums' children (dropped after a refusal)."""
         self.label = f"account {account_id} /{edge} page {number}"
 
     async def __call__(self) -> Usage | None:
         ctx = self.ctx
         path = f"{self.account_id}/{self.edge}"
         if self.next_url:
-            reply = await ctx.follow(self.key, self.next_url, path)
+            url = self.next_url if self.edge != "media" else _asking(self.next_url, self.children)
+            reply = await ctx.follow(self.key, url, path)
         else:
-            reply = await ctx.get(self.key, path, {"fields": MEDIA_FIELDS, "limit": PAGE_LIMIT})
+            fields = STORY_FIELDS if self.edge == "stories" else \
+                MEDIA_FIELDS if self.children else MEDIA_FIELDS_WITHOUT_CHILDREN
+            reply = await ctx.get(self.key, path, {"fields": fields, "limit": PAGE_LIMIT})
         page = decode_media_page(reply.body)
         for reason in page.rejected:
             ctx.ledger.failed(self, _refused(f"{self.label}: {reason}"))
-        self._plan(page.data)
+        await self._plan(page.data)
         ctx.stats.inc(f"discovered/{self.edge}", len(page.data))
         self._next(page)
         return reply.usage
 
-    def _plan(self, items: Sequence[MediaItem]) -> None:
+    async def _plan(self, items: Sequence[MediaItem]) -> None:
         ctx = self.ctx
         fresh = []
         for item in items:
@@ -233,6 +266,8 @@ class PageJob:
                 fresh.append((item, posted, "STORY" if self.edge == "stories" else item.media_product_type))
             else:
                 ctx.stats.inc(stat.MEDIA_DUPLICATE)
+        await ctx.ledger.objects(self.account_id, [
+            (f"media/{item.id}", self._record(item, product)) for item, _, product in fresh])
         due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
             if ctx.refresh is not None else [True] * len(fresh)
         for (item, posted, product), is_due in zip(fresh, due, strict=True):
@@ -245,6 +280,22 @@ class PageJob:
                                      [u.id for u in units if u.id not in ctx.skip_units])
             ctx.submit_units(self.key, self.account_id, units,
                              expires_at=plan.media_expires_at(product, posted, ctx.now))
+
+    def _record(self, item: MediaItem, product: str | None) -> MediaRecord:
+        ctx = self.ctx
+        if item.children is not None:
+            children = [c for c in item.children.data if is_graph_id(c.id)]
+            ids, types = tuple(c.id for c in children), tuple(c.media_type or "" for c in children)
+        elif self.children or self.edge == "stories" or item.media_type != "CAROUSEL_ALBUM":
+            ids = types = ()                                # asked, none: not an album
+        else:
+            ids = types = None                              # an album whose children were refused
+        return MediaRecord(
+            media_id=item.id, account_id=self.account_id, media_type=item.media_type, media_product_type=product,
+            timestamp=item.timestamp, permalink=item.permalink, shortcode=item.shortcode, caption=item.caption,
+            like_count=item.like_count, comments_count=item.comments_count, is_comment_enabled=item.is_comment_enabled,
+            media_url=item.media_url, thumbnail_url=item.thumbnail_url, children_ids=ids, children_types=types,
+            run_id=ctx.run_id, harvested_at=ctx.harvested_at)
 
     def _next(self, page) -> None:
         nxt = page.paging.next if page.paging else None
@@ -265,6 +316,13 @@ class PageJob:
                                 self.seen | marks, self.number + 1))
 
     def gave_up(self, decision: Decision) -> None:
+        if self.children and decision.action is not Action.FAIL_TOKEN:
+            # One media that refuses ``children`` fails its whole page: the page is asked again
+            # without it (its albums' children unknown), never lost.
+            self.ctx.stats.inc(stat.PAGES_WITHOUT_CHILDREN)
+            self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, self.next_url,
+                                    self.seen, self.number, children=False))
+            return
         _discovery_gave_up(self, decision)
 
 
@@ -277,6 +335,17 @@ def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
         job.ctx.ledger.skipped(job.account_id, job.label, decision)
     else:
         job.ctx.ledger.failed(job, decision)
+
+
+def _asking(url: str, children: bool) -> str:
+    """``paging.next`` repeats the ``fields`` of the page before: each page asks children
+    again (a refusal costs only its own page's retry), and the retry does not."""
+    if ("children" in url) == children:
+        return url
+    parts = urlsplit(url)
+    fields = MEDIA_FIELDS if children else MEDIA_FIELDS_WITHOUT_CHILDREN
+    query = [(k, fields if k == "fields" else v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _page_bound(media_count: int | None) -> int:

@@ -26,7 +26,7 @@ from . import plan
 from .graph.policy import Decision
 from .jobs import AccountJob, InsightsJob, Job
 from .plan import Unit
-from .records import Record
+from .records import AccountRecord, InsightRecord, MediaRecord, Record
 from .state import MediaRow, Owed, StateStore
 from .summary import Outcome, Stats
 
@@ -45,8 +45,10 @@ class Ledger:
     nothing is checkpointed and only the counters move."""
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
-                 state: StateStore | None = None):
+                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset()):
         self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
+        self.finished = finished
+        """What earlier attempts of this run committed (units and object records)."""
         self._pending: dict[str, tuple[str, str, str]] = {}   # unit id -> (status, account, label)
         self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
         self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
@@ -64,7 +66,7 @@ class Ledger:
         for unit_id in unit_ids:
             self._media[unit_id] = media
 
-    async def written(self, job: InsightsJob, records: Sequence[Record]) -> None:
+    async def written(self, job: InsightsJob, records: Sequence[InsightRecord]) -> None:
         self.stats.inc(stat.RECORDS_WRITTEN, len(records))
         if self.sink is None:
             if self.emit is not None:
@@ -74,6 +76,22 @@ class Ledger:
         self._checkpoint(job.unit, "done", job.account_id)
         if self.sink.should_commit():
             await self.commit(due=True)     # behind a commit in progress: the sink's backpressure
+
+    async def objects(self, account_id: str, records: Sequence[tuple[str, Record]]) -> None:
+        """Object records, each once per run: one an earlier attempt of the run committed is not
+        written again (its id is among the finished units)."""
+        fresh = [(oid, r) for oid, r in records if oid not in self.finished]
+        for _, r in fresh:
+            self.stats.inc(_OBJECT_COUNTERS[type(r)])
+        if self.sink is None:
+            if self.emit is not None and fresh:
+                await self.emit([r for _, r in fresh])
+            return
+        for oid, r in fresh:
+            self.sink.write(oid, (r,))
+            self._pending[oid] = ("object", account_id, oid)
+        if fresh and self.sink.should_commit():
+            await self.commit(due=True)
 
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
         self.stats.skip(Outcome.of(account_id, label, decision))
@@ -117,8 +135,7 @@ class Ledger:
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
             if self.state is not None:
-                self.state.commit(self.run_id, commit.part, commit.records, units, media, self.now,
-                                  part_bytes=commit.length)
+                self.state.commit(self.run_id, commit.parts, units, media, self.now)
 
     def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
         self._pending[unit.id] = (status, account_id, unit.label)
@@ -140,6 +157,9 @@ class Ledger:
                 owed_id = owed_window_id(job.account_id, window)
                 self.state.owe(Owed(owed_id, self.run_id, job.account_id, "window", msgspec.json.encode(window),
                                     decision.reason, self.now, plan.window_expires_at(window)))
+
+
+_OBJECT_COUNTERS = {MediaRecord: stat.RECORDS_MEDIA, AccountRecord: stat.RECORDS_ACCOUNTS}
 
 
 def owed_window_id(account_id: str, window) -> str:

@@ -23,6 +23,7 @@ import msgspec
 
 from . import counter_names as stat
 from .errors import StateError
+from .sinks.base import INSIGHTS_PREFIX, PartCommit
 from .summary import clean_message
 
 SCHEMA_VERSION = 2
@@ -258,30 +259,31 @@ class StateStore:
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
         return {r[0] for r in self.db.execute(
-            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped')", (run_id,))}
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object')", (run_id,))}
 
-    def commit(self, run_id: str, part: str, records: int, units: Mapping[str, tuple[str, str, str]],
-               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
-               part_bytes: int | None = None) -> None:
-        """Record a durable part and the units it holds, ``unit_id -> (status, account_id, label)``,
+    def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+        """Record durable parts and the units they hold, ``unit_id -> (status, account_id, label)``,
         and when the media among them were harvested (for refresh tiers), in one transaction.
-        ``records`` and ``part_bytes`` are the part's totals so far (a part grows over commits;
-        ``None`` bytes: the whole file)."""
+        A part's ``records`` and ``length`` are its totals so far (a part grows over commits;
+        ``None`` length: the whole file). Units of status ``object`` are object records (a
+        media's, an account's) checkpointed like units, so a resumed run writes them once."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
-            added = records
-            if part:
+            added = 0
+            for p in parts:
                 before = self.db.execute("SELECT records FROM parts WHERE run_id = ? AND part = ?",
-                                         (run_id, part)).fetchone()
-                added -= before[0] if before else 0
+                                         (run_id, p.part)).fetchone()
+                if p.part.startswith(INSIGHTS_PREFIX):
+                    added += p.records - (before[0] if before else 0)
                 self.db.execute("INSERT OR REPLACE INTO parts (run_id, part, records, committed_at, bytes) "
-                                "VALUES (?, ?, ?, ?, ?)", (run_id, part, records, now, part_bytes))
+                                "VALUES (?, ?, ?, ?, ?)", (run_id, p.part, p.records, now, p.length))
             self.db.executemany(
-                "INSERT INTO units (run_id, unit_id, account_id, label, status, part, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
-                "status = excluded.status, part = excluded.part, updated_at = excluded.updated_at",
-                [(run_id, uid, acc, label, status, part or None, now) for uid, (status, acc, label) in units.items()])
+                "INSERT INTO units (run_id, unit_id, account_id, label, status, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
+                "status = excluded.status, updated_at = excluded.updated_at",
+                [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
             self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)

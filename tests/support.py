@@ -42,8 +42,8 @@ def read_records(paths: Iterable[Path]) -> list[dict]:
     return records
 
 
-def run_records(output: Path, run_id: str) -> list[dict]:
-    return read_records(sorted((output / run_id).glob("part-*.jsonl")))
+def run_records(output: Path, run_id: str, stream: str = "insights") -> list[dict]:
+    return read_records(sorted((output / run_id / stream).glob("part-*.jsonl")))
 
 
 def assert_matches_truth(records: list[dict], truth: dict) -> dict[str, int]:

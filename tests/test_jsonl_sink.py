@@ -2,7 +2,7 @@ import asyncio
 
 import orjson
 
-from harvester.records import InsightRecord
+from harvester.records import AccountRecord, InsightRecord, MediaRecord
 from harvester.sinks.jsonl import JsonlSink
 
 
@@ -21,9 +21,10 @@ async def test_commit_makes_parts_complete_and_names_their_units(tmp_path):
     sink.write("u2", [])
     assert sink.should_commit()
     commit = await sink.commit()
-    part = tmp_path / "run" / "part-00001.jsonl"
-    assert commit.part == "part-00001.jsonl" and commit.unit_ids == ("u1", "u2") and commit.records == 2
-    assert commit.length == part.stat().st_size
+    part = tmp_path / "run" / "insights" / "part-00001.jsonl"
+    (done,) = commit.parts
+    assert done.part == "insights/part-00001.jsonl" and commit.unit_ids == ("u1", "u2") and done.records == 2
+    assert done.length == part.stat().st_size
     assert values(part) == [1, 2]
     assert list((tmp_path / "run").glob("*.tmp")) == []
 
@@ -32,7 +33,7 @@ async def test_units_without_records_commit_without_a_file(tmp_path):
     sink = JsonlSink(tmp_path / "run")
     sink.write("u1", [])
     commit = await sink.commit()
-    assert commit.unit_ids == ("u1",) and commit.part == "" and not (tmp_path / "run").exists()
+    assert commit.unit_ids == ("u1",) and commit.parts == () and not (tmp_path / "run").exists()
     assert await sink.commit() is None
 
 
@@ -44,13 +45,14 @@ async def test_commits_append_to_one_part_until_it_is_full(tmp_path):
         sink.write(f"u{i}", [record(i)])
         commits.append(await sink.commit())
     await sink.close()
-    assert [(c.part, c.records) for c in commits] == [
-        ("part-00001.jsonl", 1), ("part-00001.jsonl", 2), ("part-00001.jsonl", 3),
-        ("part-00002.jsonl", 1), ("part-00002.jsonl", 2)]
-    assert commits[0].length < commits[1].length < commits[2].length
+    parts = [c.parts[0] for c in commits]
+    assert [(p.part, p.records) for p in parts] == [
+        ("insights/part-00001.jsonl", 1), ("insights/part-00001.jsonl", 2), ("insights/part-00001.jsonl", 3),
+        ("insights/part-00002.jsonl", 1), ("insights/part-00002.jsonl", 2)]
+    assert parts[0].length < parts[1].length < parts[2].length
     assert [p.name for p in sink.parts()] == ["part-00001.jsonl", "part-00002.jsonl"]
-    assert values(tmp_path / "run" / "part-00001.jsonl") == [1, 2, 3]
-    assert values(tmp_path / "run" / "part-00002.jsonl") == [4, 5]
+    assert values(tmp_path / "run" / "insights" / "part-00001.jsonl") == [1, 2, 3]
+    assert values(tmp_path / "run" / "insights" / "part-00002.jsonl") == [4, 5]
 
 
 async def test_should_commit_after_commit_units_units_or_commit_seconds(tmp_path):
@@ -75,19 +77,21 @@ async def test_recover_cuts_a_part_back_to_its_committed_length(tmp_path):
     first.write("u1", [record(1)])
     committed = await first.commit()
     first.write("u2", [record(2)])                            # on disk, never committed: a crash here
-    (tmp_path / "run" / "part-00007.jsonl").write_bytes(b'{"half":')   # a part never committed
-    (tmp_path / "run" / "part-123-456.tmp").write_bytes(b"{")          # from an older harvester
-    part = tmp_path / "run" / "part-00001.jsonl"
-    assert part.stat().st_size > committed.length
+    run = tmp_path / "run" / "insights"
+    (run / "part-00007.jsonl").write_bytes(b'{"half":')   # a part never committed
+    (run / "part-123-456.tmp").write_bytes(b"{")          # from an older harvester
+    part = run / "part-00001.jsonl"
+    (length,) = [p.length for p in committed.parts]
+    assert part.stat().st_size > length
 
     second = JsonlSink(tmp_path / "run")
-    changed = second.recover({"part-00001.jsonl": committed.length})
-    assert sorted(changed) == [f"part-00001.jsonl (from byte {committed.length:,})", "part-00007.jsonl",
-                               "part-123-456.tmp"]
+    changed = second.recover({"insights/part-00001.jsonl": length})
+    assert sorted(changed) == [f"insights/part-00001.jsonl (from byte {length:,})", "insights/part-00007.jsonl",
+                               "insights/part-123-456.tmp"]
     assert values(part) == [1]
     second.write("u2", [record(2)])
-    assert (await second.commit()).part == "part-00002.jsonl"
-    assert values(tmp_path / "run" / "part-00002.jsonl") == [2]
+    assert (await second.commit()).parts[0].part == "insights/part-00002.jsonl"
+    assert values(run / "part-00002.jsonl") == [2]
 
 
 async def test_recover_keeps_parts_committed_whole(tmp_path):
@@ -95,8 +99,8 @@ async def test_recover_keeps_parts_committed_whole(tmp_path):
     first = JsonlSink(tmp_path / "run")
     first.write("u1", [record(1), record(2)])
     await first.close()
-    assert JsonlSink(tmp_path / "run").recover({"part-00001.jsonl": None}) == []
-    assert values(tmp_path / "run" / "part-00001.jsonl") == [1, 2]
+    assert JsonlSink(tmp_path / "run").recover({"insights/part-00001.jsonl": None}) == []
+    assert values(tmp_path / "run" / "insights" / "part-00001.jsonl") == [1, 2]
 
 
 async def test_writes_during_a_commit_belong_to_the_next_commit(tmp_path):
@@ -106,7 +110,23 @@ async def test_writes_during_a_commit_belong_to_the_next_commit(tmp_path):
     await asyncio.sleep(0)  # the commit has taken its length and is fsyncing the part
     sink.write("u2", [record(2)])
     first = await pending
-    assert first.unit_ids == ("u1",) and first.records == 1
+    assert first.unit_ids == ("u1",) and first.parts[0].records == 1
     second = await sink.commit()
-    assert second.unit_ids == ("u2",) and second.records == 2 and second.length > first.length
-    assert values(tmp_path / "run" / "part-00001.jsonl")[:1] == [1]
+    assert second.unit_ids == ("u2",) and second.parts[0].records == 2
+    assert second.parts[0].length > first.parts[0].length
+    assert values(tmp_path / "run" / "insights" / "part-00001.jsonl")[:1] == [1]
+
+
+async def test_each_stream_goes_to_its_own_parts_and_one_commit_covers_them_all(tmp_path):
+    sink = JsonlSink(tmp_path / "run")
+    sink.write("u1", [record(1)])
+    sink.write("media/5", [MediaRecord(media_id="5", account_id="1", caption=None)])
+    sink.write("accounts/1/2026-12-01", [AccountRecord(account_id="1", day="2026-12-01", followers_count=9)])
+    commit = await sink.close()
+    assert commit.unit_ids == ("u1", "media/5", "accounts/1/2026-12-01")
+    assert sorted(p.part for p in commit.parts) == [
+        "accounts/part-00001.jsonl", "insights/part-00001.jsonl", "media/part-00001.jsonl"]
+    media = orjson.loads((tmp_path / "run" / "media" / "part-00001.jsonl").read_bytes())
+    assert media["stream"] == "media" and media["media_id"] == "5" and media["caption"] is None
+    account = orjson.loads((tmp_path / "run" / "accounts" / "part-00001.jsonl").read_bytes())
+    assert account["followers_count"] == 9 and account["day"] == "2026-12-01"

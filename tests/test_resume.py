@@ -25,6 +25,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
+from harvester.sinks.base import PartCommit
 from harvester.state import StateStore
 
 from support import assert_matches_truth, run_records, token_env, world_config
@@ -209,9 +210,10 @@ async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly
                                                 env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE)
     stderr = (await proc.stderr.read()).decode()
     assert await proc.wait() == -signal.SIGKILL, stderr
-    part = tmp_path / "out" / "r1" / "part-00001.jsonl"
+    part = tmp_path / "out" / "r1" / "insights" / "part-00001.jsonl"
     with closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
-        (committed,) = db.execute("SELECT bytes FROM parts WHERE run_id = 'r1' AND part = ?", (part.name,)).fetchone()
+        (committed,) = db.execute("SELECT bytes FROM parts WHERE run_id = 'r1' AND part = ?",
+                                  (f"insights/{part.name}",)).fetchone()
         done = db.execute("SELECT COUNT(*) FROM units WHERE run_id = 'r1'").fetchone()[0]
     assert done > 0 and part.stat().st_size > committed      # an uncommitted tail after the checkpoint
 
@@ -243,9 +245,10 @@ async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     assert summary.exit_code == 0
     finished = units.get("done", 0) + units.get("skipped", 0)
     assert finished > 200 and harvester.stats.get("sink/commits") >= finished // 50
-    files = sorted((tmp_path / "out" / harvester.run_id).glob("part-*.jsonl"))
-    assert [p.name for p in files] == list(parts) == ["part-00001.jsonl"]
-    assert parts["part-00001.jsonl"] == files[0].stat().st_size
+    files = sorted((tmp_path / "out" / harvester.run_id).glob("*/part-*.jsonl"))
+    names = ["accounts/part-00001.jsonl", "insights/part-00001.jsonl", "media/part-00001.jsonl"]
+    assert [str(p.relative_to(p.parent.parent)) for p in files] == sorted(parts) == names
+    assert [parts[name] for name in names] == [p.stat().st_size for p in files]
     records = run_records(tmp_path / "out", harvester.run_id)
     assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))
     assert summary.records == len(records)           # a part's commits are not counted again and again
@@ -260,7 +263,7 @@ def test_a_version_1_state_file_keeps_its_parts_whole(tmp_path):
         db.commit()
     store = StateStore(path)
     assert store.committed_parts("r1") == {"part-00001.jsonl": None}
-    store.commit("r1", "part-00002.jsonl", 5, {}, part_bytes=1234)
-    assert store.committed_parts("r1") == {"part-00001.jsonl": None, "part-00002.jsonl": 1234}
+    store.commit("r1", [PartCommit("insights/part-00002.jsonl", 5, 1234)], {})
+    assert store.committed_parts("r1") == {"part-00001.jsonl": None, "insights/part-00002.jsonl": 1234}
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == state_mod.SCHEMA_VERSION == 2
     store.close()

@@ -9,6 +9,7 @@ import pytest
 from harvester.cli import main
 from harvester.errors import ConfigError, StateError
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks.base import PartCommit
 from harvester.state import SCHEMA_VERSION, StateStore
 
 from test_resume import write_config
@@ -94,7 +95,8 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
 def test_media_refresh_times_commit_with_their_units(tmp_path):
     state = StateStore(tmp_path / "state.sqlite")
     state.open_run("r1", kind="run", fingerprint="f", config_path=None, since=None, until=None)
-    state.commit("r1", "part-00001.jsonl", 3, {"u1": ("done", "a1", "media m1")}, [("m1", "a1", "FEED")], 5000.0)
+    state.commit("r1", [PartCommit("insights/part-00001.jsonl", 3)], {"u1": ("done", "a1", "media m1")},
+                 [("m1", "a1", "FEED")], 5000.0)
     assert state.finished_units("r1") == {"u1"}
     assert state.last_harvested(["m1"], run_id="r2") == {"m1": 5000.0}
     assert state.last_harvested(["m1"], run_id="r1") == {}     # left to r1's own unit checkpoints

@@ -50,6 +50,9 @@ class Output(msgspec.Struct, frozen=True):
     """... and at least every this many units (calls): the same bound, counted in calls."""
     part_records: int = 100_000
     """Records per part file at most."""
+    lifetime_history: bool = False
+    """Key media lifetime values by the UTC day observed (``observed_on``), so that each day a
+    harvest sees a media adds a record (a reach curve) instead of replacing the last one."""
 
 
 class StateSettings(msgspec.Struct, frozen=True):

@@ -80,9 +80,23 @@ class Insights(msgspec.Struct, gc=False):
 class AccountNode(msgspec.Struct, gc=False):
     id: str
     username: str | None = None
+    name: str | None = None
     followers_count: int | None = None
+    follows_count: int | None = None
     media_count: int | None = None
+    biography: str | None = None
+    website: str | None = None
+    profile_picture_url: str | None = None
     error: ErrorObject | None = None
+
+
+class Child(msgspec.Struct, gc=False):
+    id: str
+    media_type: str | None = None
+
+
+class Children(msgspec.Struct, gc=False):
+    data: list[Child] = []
 
 
 class MediaItem(msgspec.Struct, gc=False):
@@ -90,6 +104,15 @@ class MediaItem(msgspec.Struct, gc=False):
     media_type: str | None = None
     media_product_type: str | None = None
     timestamp: str | None = None
+    permalink: str | None = None
+    shortcode: str | None = None
+    caption: str | None = None
+    like_count: int | None = None
+    comments_count: int | None = None
+    is_comment_enabled: bool | None = None
+    media_url: str | None = None
+    thumbnail_url: str | None = None
+    children: Children | None = None
 
 
 class Cursors(msgspec.Struct, gc=False):

@@ -22,10 +22,9 @@ import msgspec
 from ..records import Record
 
 
-class Commit(msgspec.Struct, frozen=True):
+class PartCommit(msgspec.Struct, frozen=True):
     part: str
-    """Name of what was made durable (a file name for JSONL)."""
-    unit_ids: tuple[str, ...]
+    """Name of what was made durable: ``<stream>/<file>`` for file sinks."""
     records: int
     """Records in the part up to ``length``."""
     length: int | None = None
@@ -33,8 +32,20 @@ class Commit(msgspec.Struct, frozen=True):
     to by later commits); ``None``: the part is complete as it is."""
 
 
+INSIGHTS_PREFIX = "insights/"
+"""Parts of the insights stream (what the ``records/written`` counter counts) start with this."""
+
+
+class Commit(msgspec.Struct, frozen=True):
+    unit_ids: tuple[str, ...]
+    parts: tuple[PartCommit, ...] = ()
+    """The parts the commit made durable (none for a database sink: its transaction is the commit)."""
+
+
 class Sink(Protocol):
-    def write(self, unit_id: str, records: Sequence[Record]) -> None: ...
+    def write(self, unit_id: str, records: Sequence[Record]) -> None:
+        """Buffer a unit's records (of any stream: the sink routes each to its own)."""
+        ...
 
     def should_commit(self) -> bool:
         """Enough is buffered (records or seconds) that committing now bounds the work a crash loses."""

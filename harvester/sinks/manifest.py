@@ -1,9 +1,9 @@
 """Which JSONL files hold the current records: ``<output>/manifest.json``.
 
-Each run writes its own directory of parts. When a run finishes, :func:`publish` makes its parts
-current and takes the facts it re-fetched out of the files published before: an older file that
-holds a natural key the new run also holds is rewritten without those records (or dropped when
-nothing is left). The manifest is replaced atomically and durably (``files.write_atomic``: the
+Each run writes its own directory of parts per stream (``<run>/<stream>/part-*.jsonl``). When a
+run finishes, :func:`publish` makes its parts current, stream by stream, and takes the facts it
+re-fetched out of the files published before: an older file that holds a natural key the new run
+also holds is rewritten without those records (or dropped when nothing is left). The manifest is replaced atomically and durably (``files.write_atomic``: the
 directory is fsynced too, for the manifest is the publish point), so readers see the old set or
 the new one, and a file not named in the manifest is never current. Parts are listed only here,
 at publish, after the run's last commit: a part that a live run is still appending to is never
@@ -23,24 +23,32 @@ from pathlib import Path
 import msgspec
 
 from .. import files
-from ..records import key_of
+from ..records import STREAMS, Stream, key_of
 
 _line = msgspec.json.Decoder(dict)
 
 
 class Manifest(msgspec.Struct):
-    version: int = 1
+    version: int = 2
     runs: list[str] = []
-    current: list[str] = []
-    """Paths relative to the output directory."""
+    streams: dict[str, list[str]] = {}
+    """Stream -> its current files, paths relative to the output directory."""
     updated_at: float = 0.0
+    current: list[str] = []
+    """Version 1 (before the streams): the current insights files, read as ``streams["insights"]``."""
+
+    def files(self, stream: Stream = "insights") -> list[str]:
+        return self.streams.get(stream, [])
 
 
 def load(output: Path) -> Manifest:
     path = output / "manifest.json"
     if not path.exists():
         return Manifest()
-    return msgspec.json.decode(path.read_bytes(), type=Manifest)
+    manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
+    if manifest.version < 2:
+        manifest = Manifest(runs=manifest.runs, streams={"insights": manifest.current}, updated_at=manifest.updated_at)
+    return manifest
 
 
 def publish(output: str | os.PathLike, run_id: str) -> Manifest:
@@ -48,23 +56,33 @@ def publish(output: str | os.PathLike, run_id: str) -> Manifest:
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
     manifest = load(output)
-    new_files = sorted(str(p.relative_to(output)) for p in (output / run_id).glob("part-*.jsonl"))
-    older = [name for name in manifest.current if name not in new_files and (output / name).exists()]
-    current = []
-    if older:                       # the first run has nothing to supersede: no key is read at all
-        fresh = KeySet(output / f for f in new_files)
-        current = [kept for name in older if (kept := _without(output, name, fresh, run_id))]
-    manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id],
-                        current=current + new_files, updated_at=time.time())
-    files.write_atomic(output / "manifest.json", msgspec.json.format(msgspec.json.encode(manifest)))
+    streams = {}
+    for stream in STREAMS:
+        new_files = sorted(str(p.relative_to(output)) for p in (output / run_id / stream).glob("part-*.jsonl"))
+        older = [name for name in manifest.files(stream) if name not in new_files and (output / name).exists()]
+        current = []
+        if older:                   # the first run has nothing to supersede: no key is read at all
+            fresh = KeySet(output / f for f in new_files)
+            current = [kept for name in older if (kept := _without(output, name, fresh, run_id))]
+        streams[stream] = current + new_files
+    manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id], streams=streams,
+                        updated_at=time.time())
+    files.write_atomic(output / "manifest.json",
+                       msgspec.json.format(msgspec.json.encode(manifest_without_v1(manifest))))
     _remove_unlisted(output, manifest)
     return manifest
 
 
-def current_records(output: str | os.PathLike) -> Iterator[dict]:
-    """Every current record (a dict per line), each natural key once."""
+def manifest_without_v1(manifest: Manifest) -> dict:
+    written = msgspec.to_builtins(manifest)
+    del written["current"]
+    return written
+
+
+def current_records(output: str | os.PathLike, stream: Stream = "insights") -> Iterator[dict]:
+    """Every current record of a stream (a dict per line), each natural key once."""
     output = Path(output)
-    for name in load(output).current:
+    for name in load(output).files(stream):
         with open(output / name, "rb") as f:
             for line in f:
                 yield _line.decode(line)
@@ -118,9 +136,11 @@ def _without(output: Path, name: str, fresh: KeySet, run_id: str) -> str | None:
 
 
 def _remove_unlisted(output: Path, manifest: Manifest) -> None:
-    """Parts superseded by a rewrite; only directories of runs the manifest knows are touched."""
-    current = set(manifest.current)
+    """Parts superseded by a rewrite; only directories of runs the manifest knows are touched
+    (``<run>/part-*``: the layout before the streams)."""
+    current = {name for names in manifest.streams.values() for name in names}
     for run_id in manifest.runs:
-        for path in (output / run_id).glob("part-*.jsonl"):
-            if str(path.relative_to(output)) not in current:
-                path.unlink()
+        for pattern in ("part-*.jsonl", "*/part-*.jsonl"):
+            for path in (output / run_id).glob(pattern):
+                if str(path.relative_to(output)) not in current:
+                    path.unlink()
