@@ -20,6 +20,7 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso
 from . import errors as E
+from . import expand
 from .errors import SimReply
 from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World, account_id
 
@@ -42,6 +43,16 @@ MEDIA_FIELDS: dict[str, Callable[[Media], Any]] = {
     "media_url": lambda m: f"https://scontent.example/{m.id}.jpg", "owner": lambda m: {"id": account_id(m.account)},
     "like_count": lambda m: m.ordinal % 97, "comments_count": lambda m: m.ordinal % 13,
 }
+IG_LOGIN_ACCOUNT_FIELDS: dict[str, Callable[[Account], Any]] = {**ACCOUNT_FIELDS, "user_id": lambda a: a.id}
+"""Instagram Login's user node: ``user_id`` is the professional account's id (GUESS: the simulator
+answers that same id as ``id``, where the API gives the app-scoped id that its paths also accept)."""
+PAGE_FIELDS: dict[str, Callable[[Account], Any]] = {
+    "id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
+    "category": lambda a: "Digital creator",
+}
+"""A Page, as the simulator keeps it: one per account (the account's index names it)."""
+PAGE_LINKS: dict[str, expand.Link] = {"instagram_business_account": (lambda a: a, ACCOUNT_FIELDS)}
+"""The Page's links to other nodes, answered ``{"id"}`` or expanded with ``link{fields}``."""
 NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
 LIMIT_METRICS = catalog.RECENT_ONLY
 TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
@@ -118,11 +129,12 @@ class GraphApi:
         return _fields_reply(req.query, fields, token, "user", default=("name", "id"))
 
     def _page(self, req: Request, account: Account) -> SimReply:
-        fields = {"id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
-                  "instagram_business_account": lambda a: {"id": a.id}}
-        return _fields_reply(req.query, fields, account, "page", default=("name", "id"))
+        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
+        return spec if isinstance(spec, SimReply) else _ok(expand.render(spec, PAGE_FIELDS, PAGE_LINKS, account))
 
     def _account(self, req: Request, account: Account) -> SimReply:
+        if req.token.kind == "instagram":   # Instagram Login's /me also answers user_id
+            return _fields_reply(req.query, IG_LOGIN_ACCOUNT_FIELDS, account, "account")
         return _fields_reply(req.query, ACCOUNT_FIELDS, account, "account")
 
     def _media_node(self, req: Request, media: Media) -> SimReply:
@@ -131,9 +143,11 @@ class GraphApi:
     # --- edges: cursor paging ---------------------------------------------------------------
 
     def _pages(self, req: Request, token: TokenInfo) -> SimReply:
+        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
+        if isinstance(spec, SimReply):
+            return spec
         accounts = [self.world.account(int(a) - ACCOUNT_BASE) for a in token.account_ids]
-        render = lambda i: {"name": f"Simulated Page {accounts[i].index}", "id": accounts[i].page_id}  # noqa: E731
-        return self._paged(req, len(accounts), render)
+        return self._paged(req, len(accounts), lambda i: expand.render(spec, PAGE_FIELDS, PAGE_LINKS, accounts[i]))
 
     def _media_edge(self, req: Request, account: Account) -> SimReply:
         fields = _field_list(req.query, MEDIA_FIELDS, "media")
@@ -377,6 +391,20 @@ def _field_list(q: Query, known: Mapping[str, Any], kind: str,
     if "id" not in fields:
         fields.append("id")       # the API always answers the id
     return fields
+
+
+def _expansion(q: Query, known: Mapping[str, Any], links: Mapping[str, expand.Link],
+               kind: str) -> expand.Spec | SimReply:
+    """The fields a page-like node is asked for, nested links included; default name and id."""
+    raw = q.get("fields")
+    spec = expand.parse(raw) if raw else [("name", None), ("id", None)]
+    if spec is None:
+        return E.invalid(E.FIELDS_SYNTAX)
+    bad = expand.unknown(spec, known, links)
+    if bad is not None:
+        field, link = bad
+        return E.invalid(E.NONEXISTING_FIELD.format(field=field, node="IGUser" if link else NODE_TYPES[kind]))
+    return spec
 
 
 def _render(known: Mapping[str, Callable[[Any], Any]], obj: Any, fields: list[str]) -> dict:
