@@ -397,7 +397,7 @@ def _expansion(q: Query, known: Mapping[str, Any], links: Mapping[str, expand.Li
                kind: str) -> expand.Spec | SimReply:
     """The fields a page-like node is asked for, nested links included; default name and id."""
     raw = q.get("fields")
-    spec = expand.parse(raw) if raw else [("name", None), ("id", None)]
+    spec: expand.Spec | None = expand.parse(raw) if raw else [("name", None), ("id", None)]
     if spec is None:
         return E.invalid(E.FIELDS_SYNTAX)
     bad = expand.unknown(spec, known, links)
