@@ -39,7 +39,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .api import MEDIA_FIELDS
+from .api import render_listed
 from .errors import SimReply, graph_error
 from .world import World, account_id
 
@@ -154,9 +154,7 @@ def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> Sim
     other = h.world.account_by_id(account_id((account.index + offset) % h.world.spec.accounts))
     if other is None or h.world.listed_media(other) == 0:
         return None
-    fields = [f for f in a.query.get("fields", "id").split(",") if f in MEDIA_FIELDS]
-    media = h.world.media(other, 0)
-    body["data"].append({f: MEDIA_FIELDS[f](media) for f in fields or ["id"]})
+    body["data"].append(render_listed(h.world, h.world.media(other, 0), a.query))
     return a.with_body(orjson.dumps(body))
 
 
