@@ -24,7 +24,7 @@ from . import errors as E
 from . import expand
 from .errors import SimReply
 from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
-from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World, account_id
+from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World
 
 DEFAULT_VERSION = "v25.0"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
