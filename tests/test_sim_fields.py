@@ -72,7 +72,8 @@ def test_parse_nested_fields_with_limits_and_modifiers():
 def test_syntax_errors_name_the_character(text, position, expected, found):
     with pytest.raises(FieldsSyntaxError) as caught:
         parse_fields(text)
-    assert str(caught.value) == f'Syntax error "Expected {expected} instead of {found}." at character {position}: {text}'
+    message = f'Syntax error "Expected {expected} instead of {found}." at character {position}: {text}'
+    assert str(caught.value) == message
 
 
 def test_a_syntax_error_is_the_api_code_2500_answer():
