@@ -7,6 +7,7 @@ import pytest
 
 from harvester.simulator.api import GraphApi
 from harvester.simulator.fields import Field, FieldsSyntaxError, parse_fields
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 
 NOW = 1_790_000_000.0
@@ -192,3 +193,40 @@ def test_the_account_node_expands_its_media_and_owner_links_back():
     assert [m["id"] for m in node["media"]["data"]] == [WORLD.media(account, n).id for n in range(3)]
     assert all(m["owner"] == {"username": account.username, "id": account.id} for m in node["media"]["data"])
     assert "next" in node["media"]["paging"]
+
+
+# --- a media that refuses the children field (hostile kind refuse_children) --------------------
+
+async def test_a_page_holding_an_album_that_refuses_children_answers_the_error_only_with_children():
+    simulator = Simulator(WORLD, SimulatorSettings(hostile=("refuse_children",)))
+    refusing = find(lambda m: m.ordinal < 100 and WORLD.refuses_children(m))
+    account = WORLD.account(refusing.account)
+    token = {"Authorization": f"Bearer {WORLD.owner(account.index).token}"}
+    query = {"fields": PAGE_FIELDS, "limit": "100"}
+
+    async def get(path, query):
+        reply = await simulator.serve("GET", f"/v25.0/{path}", query, token)
+        return reply.status, orjson.loads(reply.body)
+
+    status, body = await get(f"{account.id}/media", query)
+    assert (status, error_of(body)) == (400, {
+        "message": "(#100) Tried accessing nonexisting field (children) on node type (IGMedia)",
+        "type": "OAuthException", "code": 100})
+    without = {**query, "fields": PAGE_FIELDS.replace(",children{id,media_type}", "")}
+    status, page = await get(f"{account.id}/media", without)
+    assert status == 200 and refusing.id in [m["id"] for m in page["data"]]
+    assert (await get(refusing.id, {"fields": "id,children{id}"}))[0] == 400
+    assert await get(refusing.id, {"fields": "id,caption"}) == (200, {"id": refusing.id, **_caption(refusing)})
+    first_pages = {i: [WORLD.media(WORLD.account(i), n) for n in range(min(100, WORLD.listed_media(WORLD.account(i))))]
+                   for i in range(WORLD.spec.accounts)}
+    clean = next(WORLD.account(i) for i, page in first_pages.items()
+                 if any(m.children for m in page) and not any(WORLD.refuses_children(m) for m in page))
+    token = {"Authorization": f"Bearer {WORLD.owner(clean.index).token}"}
+    status, page = await get(f"{clean.id}/media", query)
+    assert status == 200 and any("children" in m for m in page["data"])
+    assert simulator.hostile.hits["refuse_children"] == {f"/v25.0/{account.id}/media", f"/v25.0/{refusing.id}"}
+
+
+def _caption(media):
+    caption = WORLD.details(media).caption
+    return {} if caption is None else {"caption": caption}
