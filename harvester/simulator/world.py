@@ -175,6 +175,8 @@ class World:
             for a in t.account_ids:
                 self._owner[int(a) - ACCOUNT_BASE] = t.index
         self.account = lru_cache(maxsize=65536)(self._account)
+        self.details = lru_cache(maxsize=4096)(self._details)
+        """A media's descriptive fields (:meth:`_details`), cached: a page asks each several times."""
 
     # --- hashing -----------------------------------------------------------------------------
 
@@ -307,7 +309,7 @@ class World:
         number = int(digits[13:])
         return self.child(parent, number) if number < parent.children else None
 
-    def details(self, media: Media) -> MediaDetails:
+    def _details(self, media: Media) -> MediaDetails:
         """The descriptive fields of any media, story or album child: pure functions of its id."""
         u = lambda *k: self.unit("details", media.id, *k)  # noqa: E731
         code = shortcode(media.id)
