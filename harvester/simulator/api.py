@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import orjson
 
 from .. import catalog
-from ..days import DAY, iso
+from ..days import DAY, iso, parse_iso
 from . import errors as E
 from . import expand
 from .errors import SimReply
@@ -307,11 +307,11 @@ class GraphApi:
 
     def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | SimReply:
         now = int(self.world.now)
-        bad = next((k for k in ("since", "until") if q.get(k) and not q[k].isdigit()), None)
+        bad = next((k for k in ("since", "until") if q.get(k) and _moment(q[k]) is None), None)
         if bad is not None:
             return E.invalid(E.BAD_NUMBER.format(name=bad))
-        until = int(q["until"]) if q.get("until") else now
-        since = int(q["since"]) if q.get("since") else until - DAY
+        until = _moment(q["until"]) or now if q.get("until") else now
+        since = _moment(q["since"]) or 0 if q.get("since") else until - DAY
         if since >= until:
             return E.invalid(E.SINCE_AFTER_UNTIL)
         if until - since > catalog.MAX_RANGE_SECONDS:
@@ -543,6 +543,14 @@ def _edge_url(req: Request, limit: int, direction: str, cursor: str) -> str:
     params.update((k, v) for k, v in req.query.items() if k not in ("access_token", "after", "before", "limit"))
     params.update(limit=str(limit), **{direction: cursor})
     return f"{req.base_url}/{req.version}/{req.node_id}/{req.edge}?{urlencode(params)}"
+
+
+def _moment(text: str) -> int | None:
+    """``since``/``until``: Unix seconds, or a date or date-time the API's strtotime reads (ISO
+    8601 here: Airbyte's source-instagram sends ``2026-11-15T11:57:04+00:00``)."""
+    if text.isdigit():
+        return int(text)
+    return parse_iso(text + "T00:00:00" if len(text) == 10 else text)
 
 
 def _window_paging(req: Request, since: int, until: int) -> dict[str, str]:
