@@ -325,7 +325,7 @@ class World:
             return MediaDetails(code, None, None, None, False, None, None, url, thumbnail)
         account = self.account(media.account)
         if media.viewers is not None:       # a story: no caption, likes or comments
-            link = f"https://instagram.com/stories/{account.username}/{media.id}/"
+            link = f"https://www.instagram.com/stories/{account.username}/{media.id}"
             return MediaDetails(code, link, None, None, False, None, None, url, thumbnail)
         kind = "reel" if media.media_product_type == "REELS" else "p"
         caption = None if u("caption") < NO_CAPTION else \
