@@ -77,6 +77,14 @@ def test_syntax_errors_name_the_character(text, position, expected, found):
     assert str(caught.value) == message
 
 
+def test_nesting_deeper_than_the_limit_is_a_syntax_error_not_a_crash():
+    deep = "a{" * 32 + "b" + "}" * 32
+    assert parse_fields(deep)[0].name == "a"
+    with pytest.raises(FieldsSyntaxError) as caught:
+        parse_fields("a{" * 10_000 + "b" + "}" * 10_000)
+    assert caught.value.position == 2 * 32 + 1
+
+
 def test_a_syntax_error_is_the_api_code_2500_answer():
     account = WORLD.account(0)
     status, body = call(f"{account.id}/media", fields="id,children{id")

@@ -59,14 +59,17 @@ def names(fields: Sequence[Field]) -> list[str]:
     return [f.name for f in fields]
 
 
+MAX_DEPTH: Final = 32
+"""Levels of ``{...}`` a list may nest; deeper is refused as a syntax error at the brace (GUESS:
+the API's own limit is not documented), so no request can exhaust the parser's recursion."""
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 class _Parser:
-    __slots__ = ("i", "text")
+    __slots__ = ("depth", "i", "text")
 
     def __init__(self, text: str):
-        self.text, self.i = text, 0
+        self.text, self.i, self.depth = text, 0, 0
 
     def _skip_spaces(self) -> None:
         while self.i < len(self.text) and self.text[self.i] in " \t\n":
@@ -112,8 +115,12 @@ class _Parser:
                 self.i += 1
                 modifiers.append(self.modifier())
             elif c == "{" and subfields is None:
+                if self.depth == MAX_DEPTH:
+                    raise FieldsSyntaxError(self.text, self.i, "end of string" if top else '"}"')
                 self.i += 1
+                self.depth += 1
                 subfields = tuple(self.items(top=False))
+                self.depth -= 1
                 if self._peek() != "}":
                     raise FieldsSyntaxError(self.text, self.i, '"}"')
                 self.i += 1
