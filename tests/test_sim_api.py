@@ -290,6 +290,21 @@ async def test_interaction_totals_with_breakdowns_and_window_paging(api):
     assert all(len(r["dimension_values"]) == 2 for r in breakdown["results"])
 
 
+async def test_since_and_until_may_be_dates_and_iso_times_as_strtotime_reads_them(api):
+    """Airbyte's source-instagram sends ``since=2026-11-15T11:57:04+00:00``; the API takes Unix
+    seconds or any strtotime value, so the simulator takes ISO dates and times too."""
+    since, until = TODAY - 2 * DAY, TODAY - DAY
+    common = {"metric": "reach", "period": "day", "metric_type": "total_value"}
+    _, _, numeric = await insights(api, BIG.id, BIG.index, since=str(since), until=str(until), **common)
+    for s, u in [(from_unix(since).isoformat(), from_unix(until).isoformat()),
+                 (f"{from_unix(since).isoformat()}T00:00:00+00:00", f"{from_unix(until).isoformat()}T00:00:00Z")]:
+        status, _, body = await insights(api, BIG.id, BIG.index, since=s, until=u, **common)
+        assert (status, body["data"]) == (200, numeric["data"])
+    status, _, body = await insights(api, BIG.id, BIG.index, since="yesterday", until=str(until), **common)
+    assert (status, error_body(body)) == (400, {"message": "(#100) Param since must be a number",
+                                                "type": "OAuthException", "code": 100})
+
+
 async def test_time_series_and_online_followers(api):
     since, until = TODAY - 5 * DAY, TODAY
     status, _, body = await insights(api, BIG.id, BIG.index, metric="reach,follower_count", period="day",

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
 from .. import catalog
-from ..days import DAY, iso
+from ..days import DAY, iso, parse_iso
 from . import errors as E
+from . import expand
 from .errors import SimReply
-from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World, account_id
+from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
+from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World
 
 DEFAULT_VERSION = "v25.0"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
@@ -29,19 +32,22 @@ Query = Mapping[str, str]
 
 ACCOUNT_FIELDS: dict[str, Callable[[Account], Any]] = {
     "id": lambda a: a.id, "ig_id": lambda a: a.index + 1000, "username": lambda a: a.username,
-    "name": lambda a: f"Simulated account {a.index}", "followers_count": lambda a: a.followers,
+    "name": lambda a: a.name, "followers_count": lambda a: a.followers,
     "follows_count": lambda a: a.follows, "media_count": lambda a: a.media_count,
-    "biography": lambda a: "A simulated Instagram professional account.",
-    "website": lambda a: f"https://example.com/{a.username}",
+    "biography": lambda a: a.biography, "website": lambda a: a.website,
+    "profile_picture_url": lambda a: a.profile_picture_url,
 }
-MEDIA_FIELDS: dict[str, Callable[[Media], Any]] = {
-    "id": lambda m: m.id, "media_type": lambda m: m.media_type,
-    "media_product_type": lambda m: m.media_product_type, "timestamp": lambda m: iso(m.timestamp),
-    "caption": lambda m: f"Simulated {m.media_type.lower()} {m.ordinal}",
-    "permalink": lambda m: f"https://www.instagram.com/p/SIM{m.id}/", "shortcode": lambda m: f"SIM{m.id}",
-    "media_url": lambda m: f"https://scontent.example/{m.id}.jpg", "owner": lambda m: {"id": account_id(m.account)},
-    "like_count": lambda m: m.ordinal % 97, "comments_count": lambda m: m.ordinal % 13,
+"""The IG User node's fields; None (no biography, no website) leaves the field out."""
+IG_LOGIN_ACCOUNT_FIELDS: dict[str, Callable[[Account], Any]] = {**ACCOUNT_FIELDS, "user_id": lambda a: a.id}
+"""Instagram Login's user node: ``user_id`` is the professional account's id (GUESS: the simulator
+answers that same id as ``id``, where the API gives the app-scoped id that its paths also accept)."""
+PAGE_FIELDS: dict[str, Callable[[Account], Any]] = {
+    "id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
+    "category": lambda a: "Digital creator",
 }
+"""A Page, as the simulator keeps it: one per account (the account's index names it)."""
+PAGE_LINKS: dict[str, expand.Link] = {"instagram_business_account": (lambda a: a, ACCOUNT_FIELDS)}
+"""The Page's links to other nodes, answered ``{"id"}`` or expanded with ``link{fields}``."""
 NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
 LIMIT_METRICS = catalog.RECENT_ONLY
 TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
@@ -60,9 +66,81 @@ class Request:
         self.query, self.token, self.base_url = query, token, base_url
 
 
+class Nodes:
+    """The node types of one world, as :mod:`.fields` renders them: the IG User (and its
+    Instagram Login variant with ``user_id``), an IG Media read by id, a media as an edge or an
+    expansion lists it (a hidden like count omitted), and an album child (which has no caption,
+    likes, comments or children: asking them is an unknown field, GUESS after Airbyte's
+    INVALID_CHILDREN_FIELDS)."""
+
+    def __init__(self, world: World):
+        self.world = world
+        owner = Node("IGUser", {"id": lambda a: a.id, "username": lambda a: a.username})
+        owner_of: Callable[[Media], Account] = lambda m: world.account(m.account)  # noqa: E731
+        child = Node("IGMedia", self._scalars(listed=True, child=True), {"owner": (owner_of, owner)})
+        children = {"children": Edge(lambda m: world.children_of(m) if m.children else None, child)}
+        self.media = Node("IGMedia", self._scalars(listed=False), {"owner": (owner_of, owner)}, children)
+        self.listed = Node("IGMedia", self._scalars(listed=True), {"owner": (owner_of, owner)}, children)
+        self.child = child
+        edges = {"media": Edge(lambda a: Lazy(world.listed_media(a), lambda i: world.media(a, i)), self.listed),
+                 "stories": Edge(lambda a: world.live_stories(a), self.listed)}
+        self.account = Node("IGUser", ACCOUNT_FIELDS, {}, edges)
+        self.ig_login_account = Node("IGUser", IG_LOGIN_ACCOUNT_FIELDS, {}, edges)
+
+    def _scalars(self, *, listed: bool, child: bool = False) -> dict[str, Callable[[Media], Any]]:
+        d = self.world.details
+        out: dict[str, Callable[[Media], Any]] = {
+            "id": lambda m: m.id, "ig_id": lambda m: str(int(m.id) % 10**12), "media_type": lambda m: m.media_type,
+            "media_product_type": lambda m: m.media_product_type, "timestamp": lambda m: iso(m.timestamp),
+            "permalink": lambda m: d(m).permalink, "shortcode": lambda m: d(m).shortcode,
+            "media_url": lambda m: d(m).media_url, "thumbnail_url": lambda m: d(m).thumbnail_url,
+            "username": lambda m: self.world.account(m.account).username,
+        }
+        if not child:
+            out.update({
+                "caption": lambda m: d(m).caption, "comments_count": lambda m: d(m).comments_count,
+                "is_comment_enabled": lambda m: d(m).is_comment_enabled,
+                "like_count": (lambda m: None if d(m).likes_hidden else d(m).like_count) if listed else
+                              (lambda m: d(m).like_count),
+            })
+        return out
+
+    def media_node(self, media: Media) -> Node:
+        """The node type a media read by id answers as."""
+        return self.child if media.child is not None else self.media
+
+
+@lru_cache(maxsize=8)
+def nodes_of(world: World) -> Nodes:
+    """The node types of ``world``, built once (hostile answers render items with them too)."""
+    return Nodes(world)
+
+
+def render_listed(world: World, media: Media, query: Query) -> dict[str, Any]:
+    """``media`` as a page of ``/media`` or ``/stories`` asked with ``query`` lists it (the
+    query's fields are taken as valid; an unreadable list answers the id alone)."""
+    nodes = nodes_of(world)
+    fields = requested(query)
+    if isinstance(fields, SimReply) or check(nodes.listed, fields) is not None:
+        fields = [Field("id")]
+    return render(nodes.listed, media, fields)
+
+
+def requested(query: Query, default: tuple[str, ...] = ("id",)) -> list[Field] | SimReply:
+    """The parsed ``fields`` of ``query`` (``default`` when absent or empty), or the API's
+    code 2500 syntax error."""
+    raw = query.get("fields")
+    try:
+        fields = parse_fields(raw) if raw else []
+    except FieldsSyntaxError as error:
+        return E.graph_error(400, 2500, str(error))
+    return fields or [Field(name) for name in default]
+
+
 class GraphApi:
     def __init__(self, world: World):
         self.world = world
+        self.nodes = nodes_of(world)
         self.edges: dict[tuple[str, str | None], Callable[[Request, Any], SimReply]] = {
             ("user", None): self._user, ("user", "accounts"): self._pages,
             ("page", None): self._page,
@@ -118,41 +196,47 @@ class GraphApi:
         return _fields_reply(req.query, fields, token, "user", default=("name", "id"))
 
     def _page(self, req: Request, account: Account) -> SimReply:
-        fields = {"id": lambda a: a.page_id, "name": lambda a: f"Simulated Page {a.index}",
-                  "instagram_business_account": lambda a: {"id": a.id}}
-        return _fields_reply(req.query, fields, account, "page", default=("name", "id"))
+        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
+        return spec if isinstance(spec, SimReply) else _ok(expand.render(spec, PAGE_FIELDS, PAGE_LINKS, account))
 
     def _account(self, req: Request, account: Account) -> SimReply:
-        return _fields_reply(req.query, ACCOUNT_FIELDS, account, "account")
+        # Instagram Login's /me also answers user_id
+        node = self.nodes.ig_login_account if req.token.kind == "instagram" else self.nodes.account
+        return self._node_reply(req, node, account)
 
     def _media_node(self, req: Request, media: Media) -> SimReply:
-        return _fields_reply(req.query, MEDIA_FIELDS, media, "media")
+        return self._node_reply(req, self.nodes.media_node(media), media)
+
+    def _node_reply(self, req: Request, node: Node, obj: Any) -> SimReply:
+        fields = _checked(req.query, node)
+        return fields if isinstance(fields, SimReply) else _ok(render(node, obj, fields, _nested_url(req)))
 
     # --- edges: cursor paging ---------------------------------------------------------------
 
     def _pages(self, req: Request, token: TokenInfo) -> SimReply:
+        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
+        if isinstance(spec, SimReply):
+            return spec
         accounts = [self.world.account(int(a) - ACCOUNT_BASE) for a in token.account_ids]
-        render = lambda i: {"name": f"Simulated Page {accounts[i].index}", "id": accounts[i].page_id}  # noqa: E731
-        return self._paged(req, len(accounts), render)
+        return self._paged(req, len(accounts), lambda i: expand.render(spec, PAGE_FIELDS, PAGE_LINKS, accounts[i]))
 
     def _media_edge(self, req: Request, account: Account) -> SimReply:
-        fields = _field_list(req.query, MEDIA_FIELDS, "media")
-        if isinstance(fields, SimReply):
-            return fields
-        return self._paged(req, self.world.listed_media(account),
-                           lambda i: _render(MEDIA_FIELDS, self.world.media(account, i), fields))
+        return self._listing(req, self.nodes.listed, self.world.listed_media(account),
+                             lambda i: self.world.media(account, i))
 
     def _stories(self, req: Request, account: Account) -> SimReply:
-        fields = _field_list(req.query, MEDIA_FIELDS, "media")
-        if isinstance(fields, SimReply):
-            return fields
-        return self._paged(req, account.stories, lambda i: _render(MEDIA_FIELDS, self.world.story(account, i), fields))
+        return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i))
 
     def _children(self, req: Request, media: Media) -> SimReply:
-        fields = _field_list(req.query, MEDIA_FIELDS, "media")
+        return self._listing(req, self.nodes.child, media.children, lambda i: self.world.child(media, i))
+
+    def _listing(self, req: Request, node: Node, total: int, item: Callable[[int], Any]) -> SimReply:
+        """A cursor-paged edge whose items answer ``fields`` as ``node``."""
+        fields = _checked(req.query, node)
         if isinstance(fields, SimReply):
             return fields
-        return self._paged(req, media.children, lambda i: _render(MEDIA_FIELDS, self.world.child(media, i), fields))
+        nested = _nested_url(req)
+        return self._paged(req, total, lambda i: render(node, item(i), fields, nested))
 
     def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> SimReply:
         window = _page_window(req.query, total)
@@ -223,11 +307,11 @@ class GraphApi:
 
     def _window(self, q: Query, chosen: list[catalog.Metric]) -> tuple[int, int] | SimReply:
         now = int(self.world.now)
-        bad = next((k for k in ("since", "until") if q.get(k) and not q[k].isdigit()), None)
+        bad = next((k for k in ("since", "until") if q.get(k) and _moment(q[k]) is None), None)
         if bad is not None:
             return E.invalid(E.BAD_NUMBER.format(name=bad))
-        until = int(q["until"]) if q.get("until") else now
-        since = int(q["since"]) if q.get("since") else until - DAY
+        until = _moment(q["until"]) or now if q.get("until") else now
+        since = _moment(q["since"]) or 0 if q.get("since") else until - DAY
         if since >= until:
             return E.invalid(E.SINCE_AFTER_UNTIL)
         if until - since > catalog.MAX_RANGE_SECONDS:
@@ -379,6 +463,39 @@ def _field_list(q: Query, known: Mapping[str, Any], kind: str,
     return fields
 
 
+def _checked(q: Query, node: Node) -> list[Field] | SimReply:
+    """The fields asked of ``node``, or the API's error for broken syntax or an unknown field."""
+    fields = requested(q)
+    if isinstance(fields, SimReply):
+        return fields
+    bad = check(node, fields)
+    if bad is not None:
+        return E.invalid(E.NONEXISTING_FIELD.format(field=bad.field, node=bad.node))
+    return fields
+
+
+def _nested_url(req: Request) -> Callable[[Any, str, int, int], str]:
+    """The ``paging.next`` of an expanded edge cut by its limit: the edge itself, from there."""
+    def url(obj: Any, edge: str, limit: int, offset: int) -> str:
+        params = {"access_token": req.token.token, "limit": str(limit), "after": _cursor(offset)}
+        return f"{req.base_url}/{req.version}/{obj.id}/{edge}?{urlencode(params)}"
+    return url
+
+
+def _expansion(q: Query, known: Mapping[str, Any], links: Mapping[str, expand.Link],
+               kind: str) -> expand.Spec | SimReply:
+    """The fields a page-like node is asked for, nested links included; default name and id."""
+    raw = q.get("fields")
+    spec: expand.Spec | None = expand.parse(raw) if raw else [("name", None), ("id", None)]
+    if spec is None:
+        return E.invalid(E.FIELDS_SYNTAX)
+    bad = expand.unknown(spec, known, links)
+    if bad is not None:
+        field, link = bad
+        return E.invalid(E.NONEXISTING_FIELD.format(field=field, node="IGUser" if link else NODE_TYPES[kind]))
+    return spec
+
+
 def _render(known: Mapping[str, Callable[[Any], Any]], obj: Any, fields: list[str]) -> dict:
     return {f: known[f](obj) for f in fields}
 
@@ -426,6 +543,14 @@ def _edge_url(req: Request, limit: int, direction: str, cursor: str) -> str:
     params.update((k, v) for k, v in req.query.items() if k not in ("access_token", "after", "before", "limit"))
     params.update(limit=str(limit), **{direction: cursor})
     return f"{req.base_url}/{req.version}/{req.node_id}/{req.edge}?{urlencode(params)}"
+
+
+def _moment(text: str) -> int | None:
+    """``since``/``until``: Unix seconds, or a date or date-time the API's strtotime reads (ISO
+    8601 here: Airbyte's source-instagram sends ``2026-11-15T11:57:04+00:00``)."""
+    if text.isdigit():
+        return int(text)
+    return parse_iso(text + "T00:00:00" if len(text) == 10 else text)
 
 
 def _window_paging(req: Request, since: int, until: int) -> dict[str, str]:

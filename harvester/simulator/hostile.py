@@ -27,6 +27,12 @@ missing; :attr:`Hostile.hits` records every path each kind changed.
 - ``error_after_32``: a victim's insights answer is a 200 whose error object (code 1) comes
   after the first 32 bytes, behind an empty ``data``.
 - ``object_value``: a victim's lifetime media metric values become objects (``{"a": 1}``).
+- ``refuse_children``: a call that asks the ``children`` field of a page of ``/media`` (or of a
+  media node) holding an album that refuses it (``World.refuses_children``, one album in 20)
+  answers 400 code 100 "Tried accessing nonexisting field (children) on node type (IGMedia)";
+  the same call without ``children`` answers as ever. Another connector's sync died on one such
+  media (airbytehq/airbyte#14788, "media does not allow field children"); the body is a GUESS,
+  the API's words for a field a node refuses.
 """
 
 from __future__ import annotations
@@ -39,8 +45,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from .api import MEDIA_FIELDS
+from . import errors as E
+from .api import render_listed
 from .errors import SimReply, graph_error
+from .fields import FieldsSyntaxError, parse_fields
 from .world import World, account_id
 
 DEPTH = 100_000
@@ -154,9 +162,7 @@ def _with_newest_media_of(h: Hostile, a: _Answer, edge: str, offset: int) -> Sim
     other = h.world.account_by_id(account_id((account.index + offset) % h.world.spec.accounts))
     if other is None or h.world.listed_media(other) == 0:
         return None
-    fields = [f for f in a.query.get("fields", "id").split(",") if f in MEDIA_FIELDS]
-    media = h.world.media(other, 0)
-    body["data"].append({f: MEDIA_FIELDS[f](media) for f in fields or ["id"]})
+    body["data"].append(render_listed(h.world, h.world.media(other, 0), a.query))
     return a.with_body(orjson.dumps(body))
 
 
@@ -266,6 +272,29 @@ def object_value(h: Hostile, a: _Answer) -> SimReply | None:
     return a.with_body(orjson.dumps(body))
 
 
+def refuse_children(h: Hostile, a: _Answer) -> SimReply | None:
+    if h.world is None or not _asks_children(a.query):
+        return None
+    body = a.body()
+    if body is None:
+        return None
+    items = body.get("data") if a.page else [body] if len(a.parts) == 1 else None
+    world = h.world
+    for item in items if isinstance(items, list) else []:
+        media = world.media_by_id(str(item.get("id", ""))) if isinstance(item, dict) else None
+        if media is not None and world.refuses_children(media):
+            error = graph_error(400, 100, E.NONEXISTING_FIELD.format(field="children", node="IGMedia"))
+            return SimReply(status=400, body=error.body, headers={**a.reply.headers, **error.headers})
+    return None
+
+
+def _asks_children(query: Query) -> bool:
+    try:
+        return any(f.name == "children" for f in parse_fields(query.get("fields", "")))
+    except FieldsSyntaxError:
+        return False
+
+
 def _url(a: _Answer, query: Query) -> str:
     return f"{a.base_url}{a.path}?{urlencode({k: v for k, v in query.items() if k != 'access_token'})}"
 
@@ -293,5 +322,6 @@ KINDS: dict[str, Callable[[Hostile, _Answer], SimReply | None]] = {
     "huge_body": huge_body,
     "error_after_32": error_after_32,
     "object_value": object_value,
+    "refuse_children": refuse_children,
 }
 """Every hostile kind, in the order they are applied."""

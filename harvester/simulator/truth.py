@@ -3,12 +3,18 @@
 Follows docs/harvest-rules.md to the letter, reading the same pure value functions of the world
 that the API serves, so a harvest can be compared whole: missing, extra, wrong and duplicated
 records. Keys are built by :func:`harvester.records.make_key`, the rule the harvest's records are keyed by.
+
+The object streams too: :func:`expected_media` (one record per media a harvest lists) and
+:func:`expected_accounts` (one per account and UTC day of harvest), as the fields of
+:class:`~harvester.records.MediaRecord` and :class:`~harvester.records.AccountRecord` less
+``run_id``, ``harvested_at`` and ``stream``, keyed by :func:`harvester.records.natural_key`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date
+from typing import Any
 
 from .. import catalog
 from ..days import DAY, chunks, iso, to_unix
@@ -108,3 +114,78 @@ def one_media(world: World, media: Media) -> Iterator[Fact]:
         for b in m.breakdowns:
             for value, v in world.media_breakdown(media, m.name, b):
                 yield make_key(media.id, m.name, "lifetime", None, (b,), (value,)), v
+
+
+# --- the object streams --------------------------------------------------------------------------
+
+MEDIA_PAGE_LIMIT = 100
+"""The ``limit`` of the harvest's ``/media`` and ``/stories`` pages (what a refusal spoils)."""
+ObjectRecord = dict[str, Any]
+
+
+def expected_media(world: World, *, accounts: Iterable[str] | None = None, hostile: Iterable[str] = (),
+                   page_limit: int = MEDIA_PAGE_LIMIT) -> dict[NaturalKey, ObjectRecord]:
+    """``(media_id,)`` -> the media record of every media a harvest lists: the ``/media`` of each
+    account of a live token (``accounts``: only these, in this order, the configuration's), then its
+    live stories, each media once, owned by the first account whose page lists it. Fields the API
+    omits are None; an album's children as tuples, ``()`` for any other media.
+
+    ``hostile`` kinds that change what is listed: ``duplicate_across_accounts`` (an account's first
+    page also lists the next account's newest media: the lister owns it when it comes first) and
+    ``refuse_children`` (every media of a page holding an album that refuses ``children`` has
+    ``children_*`` None: the harvest asks that page again without the field)."""
+    kinds = set(hostile)
+    out: dict[NaturalKey, ObjectRecord] = {}
+    for account in _live_accounts(world, accounts):
+        for page in _media_pages(world, account, kinds, page_limit):
+            refused = "refuse_children" in kinds and any(world.refuses_children(m) for m in page)
+            for media in page:
+                out.setdefault((media.id,), media_record(world, account, media, children=not refused))
+        for story in world.live_stories(account):
+            out.setdefault((story.id,), media_record(world, account, story, children=True))
+    return out
+
+
+def media_record(world: World, account: Account, media: Media, *, children: bool) -> ObjectRecord:
+    """The record of ``media`` as ``account``'s page lists it (``children``: False when refused)."""
+    d = world.details(media)
+    kids = world.children_of(media)
+    return {"media_id": media.id, "account_id": account.id, "media_type": media.media_type,
+            "media_product_type": media.media_product_type, "timestamp": iso(media.timestamp),
+            "permalink": d.permalink, "shortcode": d.shortcode, "caption": d.caption,
+            "like_count": None if d.likes_hidden else d.like_count, "comments_count": d.comments_count,
+            "is_comment_enabled": d.is_comment_enabled, "media_url": d.media_url, "thumbnail_url": d.thumbnail_url,
+            "children_ids": tuple(c.id for c in kids) if children else None,
+            "children_types": tuple(c.media_type for c in kids) if children else None}
+
+
+def expected_accounts(world: World, day: date, *, accounts: Iterable[str] | None = None
+                      ) -> dict[NaturalKey, ObjectRecord]:
+    """``(account_id, day)`` -> the account record of every account of a live token harvested on
+    the UTC day ``day`` (``accounts``: only these)."""
+    stamp = day.isoformat()
+    return {(a.id, stamp): {"account_id": a.id, "day": stamp, "username": a.username, "name": a.name,
+                            "followers_count": a.followers, "follows_count": a.follows,
+                            "media_count": a.media_count, "biography": a.biography, "website": a.website,
+                            "profile_picture_url": a.profile_picture_url}
+            for a in _live_accounts(world, accounts)}
+
+
+def _live_accounts(world: World, accounts: Iterable[str] | None) -> list[Account]:
+    live = list(world.accounts_of_live_tokens())
+    if accounts is None:
+        return live
+    by_id = {a.id: a for a in live}
+    return [by_id[a] for a in dict.fromkeys(accounts) if a in by_id]
+
+
+def _media_pages(world: World, account: Account, kinds: set[str], limit: int) -> Iterator[list[Media]]:
+    """``account``'s ``/media`` as the pages of ``limit`` items the API answers."""
+    total = world.listed_media(account)
+    for start in range(0, total, limit):
+        page = [world.media(account, n) for n in range(start, min(total, start + limit))]
+        if start == 0 and "duplicate_across_accounts" in kinds:
+            other = world.account((account.index + 1) % world.spec.accounts)
+            if world.listed_media(other):
+                page.append(world.media(other, 0))
+        yield page

@@ -37,6 +37,17 @@ MEDIA_EDGE_MAX = 10_000
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
+CDN = "https://scontent.example"
+NO_BIOGRAPHY, NO_WEBSITE = 0.2, 0.4
+"""Shares of accounts without a biography, without a website (the API omits the field)."""
+BIOGRAPHIES = ("A simulated Instagram professional account.", "Recipes, travel and the odd cat \U0001f408",
+               "Line one\nline two: \"quoted\", tab\there")
+NO_CAPTION, LIKES_HIDDEN, COMMENTS_OFF, COPYRIGHTED = 0.15, 0.1, 0.1, 0.1
+"""Shares of media without a caption, with hidden like counts, with comments turned off, and of
+videos without ``media_url`` (copyrighted material, e.g. the audio of a reel)."""
+REFUSES_CHILDREN = 0.05
+"""Share of albums that refuse the ``children`` field (hostile kind ``refuse_children``)."""
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 class WorldSpec(msgspec.Struct, frozen=True):
@@ -90,6 +101,11 @@ class Account(msgspec.Struct, frozen=True):
     converted_at: int
     """When it became a business account: media posted before answer 100/2108006."""
     page_id: str
+    name: str = ""
+    biography: str | None = None
+    """None: the account has none, and the API omits the field (so too ``website``)."""
+    website: str | None = None
+    profile_picture_url: str = ""
 
 
 class Media(msgspec.Struct, frozen=True):
@@ -109,6 +125,24 @@ class Media(msgspec.Struct, frozen=True):
     @property
     def product_type(self) -> catalog.ProductType:
         return catalog.product_type_of(self.media_type, self.media_product_type)
+
+
+class MediaDetails(msgspec.Struct, frozen=True):
+    """A media's descriptive fields; None where the API omits the field for this media."""
+
+    shortcode: str
+    permalink: str | None
+    """None for album children ("cannot be used on photos within albums")."""
+    caption: str | None
+    like_count: int | None
+    """None for stories and children (the field is not theirs)."""
+    likes_hidden: bool
+    """The owner hid the like count: omitted from edges and expansions, answered on the node."""
+    comments_count: int | None
+    is_comment_enabled: bool | None
+    media_url: str | None
+    thumbnail_url: str | None
+    """Videos only."""
 
 
 MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75, "VIDEO", "FEED"),
@@ -141,6 +175,8 @@ class World:
             for a in t.account_ids:
                 self._owner[int(a) - ACCOUNT_BASE] = t.index
         self.account = lru_cache(maxsize=65536)(self._account)
+        self.details = lru_cache(maxsize=4096)(self._details)
+        """A media's descriptive fields (:meth:`_details`), cached: a page asks each several times."""
 
     # --- hashing -----------------------------------------------------------------------------
 
@@ -203,10 +239,16 @@ class World:
         followers = 5 + int(u("followers") * (low - 10)) if small else int(low * 10 ** (3 * u("followers")))
         media = int(-spec.media_per_account * math.log(1.0 - u("media"))) if spec.media_per_account else 0
         converted = (30 + u("converted_days") * 600) if u("converted") < spec.converted_share else 800
-        return Account(index, account_id(index), f"sim_account_{index}", followers, int(50 + 900 * u("follows")),
+        username = f"sim_account_{index}"
+        return Account(index, account_id(index), username, followers, int(50 + 900 * u("follows")),
                        media, int(u("stories") * (2 * spec.stories_per_account + 1)),
                        int(followers * (0.05 + 0.5 * u("engagements"))),
-                       int(self.now - converted * DAY), str(PAGE_BASE + index))
+                       int(self.now - converted * DAY), str(PAGE_BASE + index),
+                       name=f"Simulated Account {index}",
+                       biography=None if u("bio") < NO_BIOGRAPHY else BIOGRAPHIES[self.bits("account", index, "bio")
+                                                                                 % len(BIOGRAPHIES)],
+                       website=None if u("web") < NO_WEBSITE else f"https://example.com/{username}",
+                       profile_picture_url=f"{CDN}/profile/{account_id(index)}.jpg")
 
     def account_by_id(self, object_id: str) -> Account | None:
         index = _index(object_id, ACCOUNT_BASE, self.spec.accounts)
@@ -266,6 +308,40 @@ class World:
             return parent
         number = int(digits[13:])
         return self.child(parent, number) if number < parent.children else None
+
+    def _details(self, media: Media) -> MediaDetails:
+        """The descriptive fields of any media, story or album child: pure functions of its id."""
+        u = lambda *k: self.unit("details", media.id, *k)  # noqa: E731
+        code = shortcode(media.id)
+        video = media.media_type == "VIDEO"
+        ext = "mp4" if video else "jpg"
+        url: str | None = f"{CDN}/{media.id}.{ext}"
+        if media.media_type == "CAROUSEL_ALBUM":
+            url = f"{CDN}/{self.child(media, 0).id}.{'mp4' if self.child(media, 0).media_type == 'VIDEO' else 'jpg'}"
+        elif video and media.child is None and u("copyright") < COPYRIGHTED:
+            url = None
+        thumbnail = f"{CDN}/{media.id}_thumb.jpg" if video else None
+        if media.child is not None:
+            return MediaDetails(code, None, None, None, False, None, None, url, thumbnail)
+        account = self.account(media.account)
+        if media.viewers is not None:       # a story: no caption, likes or comments
+            link = f"https://www.instagram.com/stories/{account.username}/{media.id}"
+            return MediaDetails(code, link, None, None, False, None, None, url, thumbnail)
+        kind = "reel" if media.media_product_type == "REELS" else "p"
+        caption = None if u("caption") < NO_CAPTION else \
+            f"{media.media_type.lower().replace('_', ' ')} {media.ordinal} by @{account.username} #simulated"
+        likes = int(account.followers * MEDIA_RATE["likes"] * (0.5 + u("likes")))
+        comments = int(account.followers * MEDIA_RATE["comments"] * (0.5 + u("comments")))
+        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, likes,
+                            u("hidden") < LIKES_HIDDEN, comments, u("comments_off") >= COMMENTS_OFF, url, thumbnail)
+
+    def children_of(self, media: Media) -> list[Media]:
+        """An album's children in order; ``[]`` for any other media."""
+        return [self.child(media, n) for n in range(media.children)]
+
+    def refuses_children(self, media: Media) -> bool:
+        """Whether this album refuses the ``children`` field (under ``refuse_children``)."""
+        return media.children > 0 and self.unit("refuses_children", media.id) < REFUSES_CHILDREN
 
     def listed_media(self, account: Account) -> int:
         """How many media ``/media`` lists."""
@@ -376,6 +452,15 @@ def _even_groups(n: int, tokens: int) -> list[tuple[TokenKind, list[int]]]:
 def _facebook_numbers(kinds: list[TokenKind]) -> list[int]:
     counter = itertools.count()
     return [next(counter) if k == "facebook" else -1 for k in kinds]
+
+
+def shortcode(media_id: str) -> str:
+    """The media's shortcode: its id in Instagram's URL-safe base 64 alphabet."""
+    n, out = int(media_id), ""
+    while n:
+        n, digit = divmod(n, 64)
+        out = _B64[digit] + out
+    return out or "A"
 
 
 def _index(object_id: str, base: int, count: int) -> int | None:
