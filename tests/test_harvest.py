@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from harvester import Harvester
+from harvester.records import AccountRecord, InsightRecord, MediaRecord, Record
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
-from harvester.simulator.truth import expected_records
+from harvester.simulator.truth import expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state import StateStore
@@ -117,7 +120,19 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
         async for record in harvester.records():
             records.append(record)
     truth = truth_of(world, config)
-    assert len(records) == len(truth)
+    by_kind = {"insights": [], "media": [], "accounts": []}
+    for record in records:
+        match record:                                   # a tagged union: match tells the kinds apart
+            case InsightRecord():
+                by_kind["insights"].append(record)
+            case MediaRecord(media_id=media_id) if media_id:
+                by_kind["media"].append(record)
+            case AccountRecord():
+                by_kind["accounts"].append(record)
+    assert len(by_kind["insights"]) == len(truth)
+    assert len(by_kind["media"]) == len(expected_media(world)) and len(by_kind["accounts"]) == 3
+    assert json.loads(json.dumps(records[0].to_dict()))["stream"] in ("insights", "media", "accounts")
+    assert msgspec.json.decode(msgspec.json.encode(records), type=list[Record]) == records
     assert sorted(set(asked)) == sorted(env)           # each token looked up once, lazily
     assert len(asked) == len(set(asked))
 
