@@ -90,7 +90,7 @@ _ISO_MAX = 40
 
 def days_ceil(ts: float) -> int:
     """The first UTC midnight at or after ``ts``."""
-    return -(-int(math.ceil(ts)) // DAY) * DAY
+    return -(-math.ceil(ts) // DAY) * DAY
 
 
 def chunks(since: int, until: int, size: int, *, not_before: int | None = None) -> list[tuple[int, int]]:

@@ -3,6 +3,7 @@ estimate and backfill say what they leave out, and a unit expires when the API s
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import orjson
@@ -19,7 +20,6 @@ from harvester.simulator.world import World, WorldSpec
 
 from support import world_config
 from test_resume import write_config
-from test_sim_truth import harvest
 
 NOW = 1_790_000_000.0                    # 2026-09-21 14:13 UTC: the bound falls inside a UTC day
 TODAY = from_unix(int(NOW))
@@ -46,7 +46,7 @@ def test_no_account_call_is_older_than_the_api_keeps_and_no_day_it_keeps_is_left
     for kind in ("total_value", "time_series"):
         pieces = covered(units, metric_type=kind)
         assert pieces[0][0] == first and pieces[-1][1] == to_unix(TODAY)
-        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))                   # no gap, no overlap
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))        # no gap, no overlap
     assert plan.left_out_days(window, NOW) == 1
 
 
@@ -60,6 +60,7 @@ def test_the_chunks_after_the_first_kept_day_keep_their_place():
 
 
 def test_a_window_resumed_days_later_calls_nothing_refused_and_the_truth_leaves_the_same_days_out():
+    from test_sim_truth import harvest  # the planner's units called one by one, refusals asserted
     world = World(WorldSpec(seed=4, accounts=2, media_per_account=2, now=NOW + 3 * DAY, stories_per_account=0))
     since, until = TODAY - timedelta(days=ACCOUNT_DAYS), TODAY
     found, _ = harvest(world, since, until, "window")     # asserts every refusal is an expected skip
