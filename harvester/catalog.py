@@ -114,8 +114,25 @@ DEFAULT_TIMEFRAMES = ("this_month",)
 
 #: Demographics return at most this many results per breakdown.
 DEMOGRAPHIC_TOP = 45
-#: Insights data is kept this long (days); older since/until are refused.
-RETENTION_DAYS = 730
+#: How long the API keeps insights, per level (days).
+#:
+#: - ``media``: 730. The media insights reference (updated June 2026) says "Metrics data is stored
+#:   for up to 2 years."
+#: - ``account``: 730. The sources conflict. The account insights reference (June 2026) states no
+#:   retention; the insights guide (January 2025) says "User Metrics data is stored for up to 90
+#:   days"; the older guide said 2 years for all metrics, and the v10 account reference says
+#:   follower_count alone went from 2 years to 30 days. What the API does settles it: account
+#:   insights are served back to 729 days, and a ``since`` older than 2 years is refused with
+#:   "(#100) since param is not valid. Metrics data is available for the last 2 years" (measured
+#:   against the API by practitioners in 2026; the same answer in Airbyte's source-instagram).
+#:   The rule that loses no data the API still has yet spends no call on data it cannot have is
+#:   the bound the API enforces: 90 days would give up 640 days it serves, and no planned call is
+#:   older than 730 days (:func:`harvester.plan.earliest_since`).
+#:
+#: Inside the account level, ``follower_count`` and ``online_followers`` keep their own, shorter
+#: limit: :data:`RECENT_DAYS` (``Metric.last_days``), refused with their own error.
+#: docs/harvest-rules.md, "Retention", gives the addresses.
+RETENTION_DAYS: dict[Level, int] = {"account": 730, "media": 730}
 #: since/until may be at most this far apart (seconds).
 MAX_RANGE_SECONDS = 30 * 86400
 #: Accounts with fewer followers get no demographics and no follower metrics (follower_count,

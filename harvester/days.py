@@ -9,6 +9,7 @@ The US rules are computed here so that no time-zone database is needed.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 
 DAY = 86400
@@ -87,12 +88,20 @@ _ISO_MAX = 40
 """Longer than any ISO stamp (``2026-10-02T07:00:00.123456789+00:00`` is 35)."""
 
 
-def chunks(since: int, until: int, size: int) -> list[tuple[int, int]]:
-    """Cut ``[since, until)`` into consecutive pieces of at most ``size`` seconds: no gap, no overlap."""
+def days_ceil(ts: float) -> int:
+    """The first UTC midnight at or after ``ts``."""
+    return -(-math.ceil(ts) // DAY) * DAY
+
+
+def chunks(since: int, until: int, size: int, *, not_before: int | None = None) -> list[tuple[int, int]]:
+    """Cut ``[since, until)`` into consecutive pieces of at most ``size`` seconds: no gap, no overlap.
+    ``not_before``: what lies before it is left out, the pieces keep their places (the one holding
+    it starts there), so that the pieces after it are the same whatever ``not_before`` is."""
     out = []
     start = since
     while start < until:
         end = min(start + size, until)
-        out.append((start, end))
+        if not_before is None or end > not_before:
+            out.append((start if not_before is None else max(start, not_before), end))
         start = end
     return out

@@ -9,6 +9,8 @@ DEFAULT_MEDIA_PER_ACCOUNT, ``--media-per-account``). Every media is counted as d
 refresh tiers may skip some), plus the extra ``/media`` pages. Each token spends its calls in
 full-window bursts, the fastest the rolling window allows: ``c`` calls need
 ``(ceil(c / calls_per_window) - 1) * window_seconds`` seconds, plus the calls' own time.
+Days of the window older than the API keeps are left out, as the plan leaves them out, and the
+estimate says how many (:func:`left_out_line`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import msgspec
 
 from . import catalog, plan
 from .config import Config
+from .days import from_unix
 from .durations import format_duration
 from .jobs import PAGE_LIMIT
 
@@ -52,6 +55,10 @@ class Estimate(msgspec.Struct, frozen=True):
     calls_per_media: dict[str, int]
     """Product type -> calls each media of that type adds (its metrics, then one per breakdown)."""
     media_per_account: int = DEFAULT_MEDIA_PER_ACCOUNT
+    left_out_days: int = 0
+    """Days at the start of the window no call covers: older than the account retention."""
+    earliest: str = ""
+    """The first day (UTC) the account retention keeps, YYYY-MM-DD."""
 
     @property
     def seconds(self) -> float:
@@ -82,7 +89,8 @@ def estimate(config: Config, *, now: float | None = None, media: MediaCounts | N
         tokens.append(TokenEstimate(key, len(accounts), calls,
                                     window_bound(calls + media_calls, limit.calls_per_window, limit.window_seconds),
                                     found, media_calls, sum(1 for a in accounts if not known.get(a.id))))
-    return Estimate(tokens, limit.calls_per_window, limit.window_seconds, per_media, assumed)
+    return Estimate(tokens, limit.calls_per_window, limit.window_seconds, per_media, assumed,
+                    plan.left_out_days(config.window, now), str(from_unix(plan.earliest_since(now))))
 
 
 def _media_of(known: Mapping[str, int] | None, assumed: int) -> Mapping[str, int]:
@@ -115,4 +123,14 @@ def render(e: Estimate) -> str:
         lines.append(f"  {t.token_env:<24} {t.accounts:>5} accounts {t.account_calls:>9,} account calls "
                      f"{t.media:>9,} media {t.media_calls:>9,} media calls  at least {format_duration(t.seconds)}")
     lines.append(f"  all tokens in parallel: at least {format_duration(e.seconds)}")
-    return "\n".join(lines)
+    left_out = left_out_line(e)
+    return "\n".join(lines if left_out is None else [*lines, left_out])
+
+
+def left_out_line(e: Estimate) -> str | None:
+    """What the window asks for that no call will: the days the API no longer keeps, and why."""
+    if not e.left_out_days:
+        return None
+    days = catalog.RETENTION_DAYS["account"]
+    return (f"left out: {e.left_out_days:,} day{'s' if e.left_out_days > 1 else ''} of account insights before "
+            f"{e.earliest} (the API keeps account insights {days} days: it refuses an older since)")

@@ -3,7 +3,8 @@
 The planner groups every metric that can share a call (same period, metric type, breakdown and
 timeframe) and never plans a call the catalog knows will fail or come back empty: album children,
 stories past 24 hours, metrics of another product type, follower metrics outside the last 30 days
-or of accounts under 100 followers. docs/harvest-rules.md states what the calls must cover.
+or of accounts under 100 followers, and account days older than the API keeps (the retention of
+:data:`~harvester.catalog.RETENTION_DAYS`). docs/harvest-rules.md states what the calls must cover.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgspec
 
 from . import catalog
 from .config import MetricChoice, Selection, Window
-from .days import DAY, chunks, days_back, to_unix
+from .days import DAY, chunks, days_back, days_ceil, to_unix
 from .graph.flatten import Context
 
 QueryPairs = tuple[tuple[str, str], ...]
@@ -48,30 +49,44 @@ def last30_start(now: float) -> int:
     return days_back(now, catalog.RECENT_DAYS)
 
 
+def earliest_since(now: float) -> int:
+    """The oldest ``since`` an account call may have: the first UTC midnight at or after ``now``
+    less the account retention. The API refuses anything older ("since param is not valid")."""
+    return days_ceil(now - catalog.RETENTION_DAYS["account"] * DAY)
+
+
+def left_out_days(window: Window, now: float) -> int:
+    """Days at the start of ``window`` that no account call covers: older than the API keeps."""
+    since, until = to_unix(window.since), to_unix(window.until)
+    return max(0, min(earliest_since(now), until) - since) // DAY
+
+
 # --- account -------------------------------------------------------------------------------
 
 
 def account_units(account_id: str, followers: int | None, window: Window, selection: Selection,
                   now: float) -> list[Unit]:
-    """Every insights call of one account over the window."""
+    """Every insights call of one account over the window, less the days the API no longer
+    keeps (:func:`earliest_since`)."""
     since, until = to_unix(window.since), to_unix(window.until)
     big = followers is None or followers >= catalog.MIN_FOLLOWERS
-    units = list(_interaction_units(account_id, since, until, window.totals, selection.account))
-    units += _series_units(account_id, since, until, selection.account, now, big)
+    earliest = earliest_since(now)
+    units = list(_interaction_units(account_id, since, until, window.totals, selection.account, earliest))
+    units += _series_units(account_id, since, until, selection.account, now, big, earliest)
     if big:
         units += _demographic_units(account_id, selection)
     return units
 
 
 def _interaction_units(account_id: str, since: int, until: int, totals: str,
-                       choices: tuple[MetricChoice, ...]) -> Iterator[Unit]:
+                       choices: tuple[MetricChoice, ...], earliest: int) -> Iterator[Unit]:
     chosen = [c for c in choices if c.metric.kind == "interaction" and "total_value" in c.metric_types]
     if not chosen:
         return
     breakdowns = sorted({b for c in chosen for b in c.breakdowns})
     size = DAY if totals == "day" else catalog.MAX_RANGE_SECONDS
     path = f"{account_id}/insights"
-    for s, u in chunks(since, until, size):
+    for s, u in chunks(since, until, size, not_before=earliest):
         base = {"period": "day", "metric_type": "total_value", "since": str(s), "until": str(u)}
         ctx = Context(account_id, account_id, "account", metric_type="total_value", since=s, until=u)
         names = ",".join(c.metric.name for c in chosen)
@@ -84,7 +99,7 @@ def _interaction_units(account_id: str, since: int, until: int, totals: str,
 
 
 def _series_units(account_id: str, since: int, until: int, choices: tuple[MetricChoice, ...],
-                  now: float, big: bool) -> Iterator[Unit]:
+                  now: float, big: bool, earliest: int) -> Iterator[Unit]:
     names = {c.metric.name for c in choices
              if c.metric.kind == "series" or "time_series" in c.metric_types}
     if not big:
@@ -95,7 +110,7 @@ def _series_units(account_id: str, since: int, until: int, choices: tuple[Metric
     for lo, hi in ((since, min(until, recent)), (recent, until)):
         daily = [n for n in ("reach", "follower_count")
                  if n in names and (n not in catalog.RECENT_ONLY or lo >= recent)]
-        for s, u in chunks(lo, hi, catalog.MAX_RANGE_SECONDS):
+        for s, u in chunks(lo, hi, catalog.MAX_RANGE_SECONDS, not_before=earliest):
             ctx = Context(account_id, account_id, "account", metric_type="time_series", since=s, until=u)
             if daily:
                 yield _unit(path, {"metric": ",".join(daily), "period": "day", "metric_type": "time_series",
@@ -151,25 +166,29 @@ def media_units(account_id: str, media_id: str, media_type: str | None,
 
 
 def media_expires_at(product: str | None, posted: float | None, now: float) -> float:
-    """Until when a media's insights can be asked for: a story's 24 hours, else the retention."""
+    """Until when a media's insights can be asked for: a story's 24 hours, else the media retention."""
     if product == "STORY":
         return (now if posted is None else posted) + catalog.STORY_LIFETIME_SECONDS
-    return (now if posted is None else posted) + catalog.RETENTION_DAYS * DAY
+    return (now if posted is None else posted) + catalog.RETENTION_DAYS["media"] * DAY
 
 
 def window_expires_at(window: Window) -> float:
-    """Until when an account's window can be asked for: its start falls out of the retention."""
-    return to_unix(window.since) + catalog.RETENTION_DAYS * DAY
+    """Until when an account's window has something the API keeps: until its last day falls out
+    of the account retention (the plan leaves out the older days, :func:`earliest_since`)."""
+    return to_unix(window.until) - DAY + catalog.RETENTION_DAYS["account"] * DAY
 
 
 def account_expires_at(unit: Unit, now: float) -> float:
-    """Until when an account unit can be asked for: follower metrics look back 30 days, the
-    rest as long as the retention; lifetime values without a window are current values, worth
-    asking for again only for a while."""
+    """Until when an account unit can be asked for, which is when the API starts refusing its
+    ``since``: follower metrics while it is within the last 30 days (:func:`last30_start`, the
+    day of the call excluded), the rest while it is within the account retention; lifetime
+    values without a window are current values, worth asking for again only for a while."""
     since = unit.ctx.since
     if since is None:
         return now + 7 * DAY
     metrics = dict(unit.params).get("metric", "").split(",")
-    days = [m.last_days or catalog.RETENTION_DAYS for name in metrics
-            if (m := catalog.account_metric(name)) is not None]
-    return since + min(days, default=catalog.RETENTION_DAYS) * DAY
+    recent = [m.last_days for name in metrics
+              if (m := catalog.account_metric(name)) is not None and m.last_days is not None]
+    if recent:
+        return since + (min(recent) + 1) * DAY
+    return since + catalog.RETENTION_DAYS["account"] * DAY

@@ -337,7 +337,7 @@ def test_days_window_ends_today():
 
 
 def test_dates_as_toml_dates_or_strings_and_the_retention_edge():
-    earliest = TODAY - timedelta(days=catalog.RETENTION_DAYS)
+    earliest = TODAY - timedelta(days=catalog.RETENTION_DAYS["account"])
     window = parse(good(window={"since": earliest, "until": str(TODAY)})).window
     assert (window.since, window.until) == (date(2024, 11, 26), TODAY)
 

@@ -58,6 +58,8 @@ CASES = [
                     "media product type"), S, "metric not supported for this media (100)"),
     (400, body(100, "(#100) The metric shares is not supported for this media type"), S,
      "metric not supported for this media (100)"),
+    (400, body(100, "(#100) since param is not valid. Metrics data is available for the last 2 years"), S,
+     "older than the API keeps (100)"),
     (403, body(10, "(#10) Application does not have permission for this action"), FT, "permission denied (10)"),
     (400, body(200, "(#200) Requires instagram_manage_insights permission"), FT, "permission denied (200)"),
     (403, body(299, "(#299) Requires extended permission: read_insights"), FT, "permission denied (299)"),

@@ -64,8 +64,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "window": {
         "since": _DATE,
         "until": _DATE,
-        "days": ValueRule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS,
-                     f"a whole number of days from 1 to {catalog.RETENTION_DAYS}"),
+        "days": ValueRule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS["account"],
+                     f"a whole number of days from 1 to {catalog.RETENTION_DAYS['account']}"),
         "totals": _one_of(TOTALS),
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
@@ -152,7 +152,7 @@ def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, da
 
 
 def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
-    earliest = today - timedelta(days=catalog.RETENTION_DAYS)
+    earliest = today - timedelta(days=catalog.RETENTION_DAYS["account"])
     before = len(p.messages)
     if since >= until:
         p.add(f"[window] since = {since} is not before until = {until}; expected since < until (until is exclusive)")

@@ -71,6 +71,9 @@ RULES: tuple[ErrorRule, ...] = (
          pattern=r"does not support the .* metrics? for this media product type"),
     ErrorRule(S, "metric not supported for this media ({ref})", code=100,
          pattern=r"is not supported for this media type"),
+    # A day that aged out of the retention while its call waited (the plan leaves older ones out).
+    ErrorRule(S, "older than the API keeps ({ref})", code=100,
+         pattern=r"since param is not valid\. metrics data is available for the last"),
     # Permission missing: a property of the token, not of the unit.
     ErrorRule(FT, "permission denied ({ref})", code=10),
     ErrorRule(FT, "permission denied ({ref})", code=range(200, 300)),

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from .. import catalog
-from ..days import DAY, chunks, iso, to_unix
+from ..days import DAY, chunks, days_ceil, iso, to_unix
 from ..records import NaturalKey, make_key
 from .world import Account, Media, World
 
@@ -55,11 +55,16 @@ def iter_expected(world: World, since: date, until: date, *, totals: str = "day"
         yield from media_facts(world, account)
 
 
+def earliest_kept(world: World) -> int:
+    """Rule 0: the first UTC midnight the account retention still keeps; older days have no records."""
+    return days_ceil(world.now - catalog.RETENTION_DAYS["account"] * DAY)
+
+
 def interaction_facts(world: World, account: Account, since: int, until: int, totals: str) -> Iterator[Fact]:
     """Rule 1: a total per chunk and metric, then the non-zero results of each breakdown."""
     metrics = [m for m in INTERACTIONS if account.followers >= m.min_followers]
     size = DAY if totals == "day" else catalog.MAX_RANGE_SECONDS
-    for s, u in chunks(since, until, size):
+    for s, u in chunks(since, until, size, not_before=earliest_kept(world)):
         when = {"since": iso(s), "until": iso(u)}
         for m in metrics:
             yield make_key(account.id, m.name, "day", **when), world.interaction(account, m.name, s, u)
@@ -76,7 +81,7 @@ def interaction_facts(world: World, account: Account, since: int, until: int, to
 def series_facts(world: World, account: Account, since: int, until: int) -> Iterator[Fact]:
     """Rule 2: daily reach; follower_count and online_followers for the last 30 days (catalog.RECENT_DAYS)
     of accounts with catalog.MIN_FOLLOWERS followers."""
-    for end in world.series_days(since, until):
+    for end in world.series_days(max(since, earliest_kept(world)), until):
         yield make_key(account.id, "reach", "day", end_time=iso(end)), world.daily(account, "reach", end)
     if account.followers < catalog.MIN_FOLLOWERS:
         return
