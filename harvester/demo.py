@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
-from .config import parse_config
+from .config import Config, parse_config
 from .days import from_unix
 from .harvest import Harvester
 from .records import key_of
@@ -59,12 +59,13 @@ def compare(records: Iterable[dict], truth: dict) -> dict[str, int]:
             "extra": len(found.keys() - truth.keys()), "wrong": wrong, "duplicates": duplicates}
 
 
-def check_streams(output: Path, world, config, *, hostile: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str] = ()) -> dict[str, dict[str, int]]:
     """Each stream of the published output against the simulator's ground truth."""
     from .simulator.truth import expected_accounts, expected_media, expected_records
 
     accounts = [a.id for a in config.accounts]
-    truth = {"insights": expected_records(world, config.window.since, config.window.until),
+    truth = {"insights": expected_records(world, config.window.since, config.window.until,
+                                          totals=config.window.totals),
              "media": expected_media(world, accounts=accounts, hostile=hostile),
              "accounts": expected_accounts(world, from_unix(int(world.now)), accounts=accounts)}
     return {stream: compare(manifest.current_records(output, stream), expected)   # type: ignore[arg-type]

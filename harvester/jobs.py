@@ -18,9 +18,9 @@ the number of pages the account's ``media_count`` allows (with slack), which is 
 from __future__ import annotations
 
 import math
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import counter_names as stat
 from . import plan
@@ -283,6 +283,8 @@ class PageJob:
 
     def _record(self, item: MediaItem, product: str | None) -> MediaRecord:
         ctx = self.ctx
+        ids: tuple[str, ...] | None
+        types: tuple[str, ...] | None
         if item.children is not None:
             children = [c for c in item.children.data if is_graph_id(c.id)]
             ids, types = tuple(c.id for c in children), tuple(c.media_type or "" for c in children)

@@ -10,7 +10,7 @@ import msgspec
 
 from harvester.config import Config, parse_config
 from harvester.days import from_unix
-from harvester.demo import compare, demo_config
+from harvester.demo import check_streams, compare, demo_config
 
 _line = msgspec.json.Decoder(dict)
 
@@ -51,3 +51,18 @@ def assert_matches_truth(records: list[dict], truth: dict) -> dict[str, int]:
     assert result == {"expected": len(truth), "found": len(truth), "missing": 0, "extra": 0, "wrong": 0,
                       "duplicates": 0}, result
     return result
+
+
+def assert_streams_match(output: Path, world, config: Config | Path, env: dict[str, str] | None = None,
+                         **kwargs) -> dict[str, dict[str, int]]:
+    """Every stream of the published output equals the simulator's ground truth (``config``: a
+    parsed one, or the TOML file a test wrote, read with ``env``)."""
+    if isinstance(config, Path):
+        from harvester.config import load_config
+        config = load_config(config, env=env)
+    results = check_streams(output, world, config, **kwargs)
+    for stream, result in results.items():
+        expected = result["expected"]
+        assert expected > 0 and result == {"expected": expected, "found": expected, "missing": 0, "extra": 0,
+                                           "wrong": 0, "duplicates": 0}, (stream, result)
+    return results

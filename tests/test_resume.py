@@ -28,7 +28,7 @@ from harvester.sinks import manifest
 from harvester.sinks.base import PartCommit
 from harvester.state import StateStore
 
-from support import assert_matches_truth, run_records, token_env, world_config
+from support import assert_matches_truth, assert_streams_match, run_records, token_env, world_config
 
 
 def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2) -> Path:
@@ -120,6 +120,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     until = from_unix(int(world.now))
     truth = expected_records(world, until - timedelta(days=3), until)
     assert_matches_truth(list(manifest.current_records(tmp_path / "out")), truth)
+    assert_streams_match(tmp_path / "out", world, config, token_env(world))   # media and accounts too
     leftovers = [p.name for p in (tmp_path / "out").rglob("*") if p.suffix == ".tmp"]
     assert not leftovers
     summary = msgspec.json.decode((tmp_path / "out" / runs[0].run_id / "summary.json").read_bytes())

@@ -137,8 +137,8 @@ def expected_media(world: World, *, accounts: Iterable[str] | None = None, hosti
 
     ``hostile`` kinds that change what is listed: ``duplicate_across_accounts`` (an account's first
     page also lists the next account's newest media: the lister owns it when it comes first) and
-    ``refuse_children`` (every media of a page holding an album that refuses ``children`` has
-    ``children_*`` None: the harvest asks that page again without the field)."""
+    ``refuse_children`` (every album of a page holding an album that refuses ``children`` has
+    ``children_*`` None: the harvest asks that page again without the field; other media, ``()``)."""
     kinds = set(hostile)
     out: dict[NaturalKey, ObjectRecord] = {}
     for account in _live_accounts(world, accounts):
@@ -155,6 +155,7 @@ def media_record(world: World, account: Account, media: Media, *, children: bool
     """The record of ``media`` as ``account``'s page lists it (``children``: False when refused)."""
     d = world.details(media)
     kids = world.children_of(media)
+    children = children or media.media_type != "CAROUSEL_ALBUM"     # a refusal hides only an album's
     return {"media_id": media.id, "account_id": account.id, "media_type": media.media_type,
             "media_product_type": media.media_product_type, "timestamp": iso(media.timestamp),
             "permalink": d.permalink, "shortcode": d.shortcode, "caption": d.caption,

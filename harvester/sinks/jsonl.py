@@ -81,7 +81,7 @@ class _StreamParts:
             self.file, self.part, self.records, self.synced = None, "", 0, False
 
     def recover(self, committed: Mapping[str, int | None]) -> list[str]:
-        changed = []
+        changed: list[str] = []
         if not self.directory.exists():
             return changed
         for path in sorted(self.directory.glob("part-*")):

@@ -3,12 +3,13 @@
 Each run writes its own directory of parts per stream (``<run>/<stream>/part-*.jsonl``). When a
 run finishes, :func:`publish` makes its parts current, stream by stream, and takes the facts it
 re-fetched out of the files published before: an older file that holds a natural key the new run
-also holds is rewritten without those records (or dropped when nothing is left). The manifest is replaced atomically and durably (``files.write_atomic``: the
-directory is fsynced too, for the manifest is the publish point), so readers see the old set or
-the new one, and a file not named in the manifest is never current. Parts are listed only here,
-at publish, after the run's last commit: a part that a live run is still appending to is never
-read as complete. Reading every ``current`` file gives each
-natural key exactly once, with the value of the latest run that fetched it.
+also holds is rewritten without those records (or dropped when nothing is left). The manifest is
+replaced atomically and durably (``files.write_atomic``: the directory is fsynced too, for the
+manifest is the publish point), so readers see the old set or the new one, and a file not named
+in the manifest is never current. Parts are listed only here, at publish, after the run's last
+commit: a part that a live run is still appending to is never read as complete. Reading every
+current file of a stream (``streams[stream]``) gives each natural key exactly once, with the
+value of the latest run that fetched it.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def publish(output: str | os.PathLike, run_id: str) -> Manifest:
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
     manifest = load(output)
-    streams = {}
+    streams: dict[str, list[str]] = {}
     for stream in STREAMS:
         new_files = sorted(str(p.relative_to(output)) for p in (output / run_id / stream).glob("part-*.jsonl"))
         older = [name for name in manifest.files(stream) if name not in new_files and (output / name).exists()]
