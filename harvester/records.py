@@ -153,3 +153,11 @@ def natural_key(r: Record | Mapping[str, Any]) -> NaturalKey:
 
 key_of = natural_key
 """The same function, under the name the manifest and the demo use for dicts."""
+
+_key_encoder = msgspec.json.Encoder()
+
+
+def key_text(r: Record | Mapping[str, Any]) -> str:
+    """The natural key as one string (its JSON), for the primary key column of a table: insights'
+    key fields may be null or lists, which a SQL primary key cannot hold."""
+    return _key_encoder.encode(natural_key(r)).decode()
