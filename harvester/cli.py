@@ -1,4 +1,4 @@
-"""``harvester``: run, backfill, status, validate, demo, simulate.
+"""``harvester``: run, backfill, status, validate, manifest, demo, simulate.
 
 Exit codes: 0 done, 2 configuration or usage error (nothing called), 3 finished with units failed
 for good, 1 aborted, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from . import files
+from . import files, shards
 from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
+    _shard_options(run)
     run.set_defaults(handler=_cmd_run)
     backfill = sub.add_parser("backfill", help="harvest a long past window, resumably")
     backfill.add_argument("--config", required=True)
@@ -61,14 +63,22 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--estimate", action="store_true", help="print the time each token needs, call nothing")
     backfill.add_argument("--media-per-account", type=_positive, default=None,
                           help="media assumed for an account the state has not seen (default 100)")
+    _shard_options(backfill)
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
     status.add_argument("--runs", type=_positive, default=5, help="how many runs to list (default 5)")
+    _shard_options(status)
     status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
     validate.set_defaults(handler=_cmd_validate)
+    merge = sub.add_parser("manifest", help="one manifest of several outputs (--merge: the union of shards)")
+    merge.add_argument("--merge", nargs="+", required=True, metavar="OUT",
+                       help="the shards' output directories, e.g. out/shard-*-of-4")
+    merge.add_argument("--into", default=None,
+                       help="where manifest.json is written (default: the shards' common parent directory)")
+    merge.set_defaults(handler=_cmd_manifest)
     demo = sub.add_parser("demo", help="harvest a simulated world end to end on loopback")
     demo.add_argument("--accounts", type=int, default=24)
     demo.add_argument("--media-per-account", type=int, default=100)
@@ -78,6 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
     return parser
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--shard", metavar="I/N", default=None,
+                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
+    group.add_argument("--shards", metavar="N", type=_positive, default=None,
+                       help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
+
+
+def _shard(args) -> shards.Shard | None:
+    """The shard the options name, or None; ConfigError (exit 2) for a bad one."""
+    if getattr(args, "shard", None) is not None:
+        return shards.parse(args.shard)
+    if getattr(args, "shards", None) is not None:
+        return shards.from_env(args.shards)
+    return None
+
+
+def _sharded(config: Config, shard: shards.Shard | None) -> Config:
+    return config if shard is None else shards.sharded(config, shard)
 
 
 def _positive(text: str) -> int:
@@ -112,16 +143,18 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    return asyncio.run(_run(load_config(args.config)))
+    shard = _shard(args)
+    return asyncio.run(_run(_sharded(load_config(args.config), shard), shard=shard))
 
 
 def _cmd_backfill(args) -> int:
-    config = backfill_config(args.config, args.since, args.until)
+    shard = _shard(args)
+    config = _sharded(backfill_config(args.config, args.since, args.until), shard)
     from .estimate import estimate, render
     print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
-    return asyncio.run(_run(config, kind="backfill"))
+    return asyncio.run(_run(config, kind="backfill", shard=shard))
 
 
 def _known_media(config: Config) -> dict[str, dict[str, int]]:
@@ -147,7 +180,7 @@ def backfill_config(path: str, since: date, until: date) -> Config:
 def _cmd_status(args) -> int:
     from .state import StateStore
     from .status import render
-    config = load_config(args.config, check_tokens=False)
+    config = _sharded(load_config(args.config, check_tokens=False), _shard(args))
     if not Path(config.state.path).exists():
         print(f"no runs yet: {config.state.path} does not exist", file=sys.stderr)
         return EXIT_OK
@@ -157,6 +190,24 @@ def _cmd_status(args) -> int:
     finally:
         state.close()
     return EXIT_OK
+
+
+def _cmd_manifest(args) -> int:
+    from .sinks.merge import merge
+    outputs = [Path(out) for out in args.merge]
+    into = Path(args.into) if args.into else _common_parent(outputs)
+    merged = merge(outputs, into)
+    counts = ", ".join(f"{stream} {len(names)} files" for stream, names in merged.streams.items())
+    print(f"{into / 'manifest.json'}: the union of {len(outputs)} outputs: {counts}")
+    return EXIT_OK
+
+
+def _common_parent(outputs: list[Path]) -> Path:
+    parents = {out.resolve().parent for out in outputs}
+    if len(parents) != 1:
+        raise ConfigError(f"--merge: the outputs are in {len(parents)} different directories; expected --into DIR "
+                          f"to say where the merged manifest goes")
+    return Path(os.path.relpath(parents.pop()))
 
 
 def _cmd_demo(args) -> int:

@@ -47,6 +47,7 @@ from .records import Record
 from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .schedule.slot import Job as ScheduledJob
+from .shards import Shard, assign
 from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
 from .state import Owed, StateStore
@@ -63,8 +64,12 @@ def token_key(token: str) -> str:
 class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
-                 run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None):
+                 run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None,
+                 shard: Shard | None = None):
         self.config = config
+        self.shard = shard
+        self._shard_names: set[str] | None = None
+        """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
         self.run_id = run_id or datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
@@ -204,7 +209,7 @@ class Harvester:
 
     def _open_state(self, state: StateStore) -> None:
         window = self.config.window
-        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config),
+        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config, self.shard),
                                     config_path=self.config.path, since=str(window.since), until=str(window.until))
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
@@ -253,6 +258,7 @@ class Harvester:
             clock=self._clock)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
+        missing = self._select_shard(keys, missing)
         owed = self._owed_work()
         owed_units = [o for o in owed if o.kind == "unit"]
         config = self.config
@@ -267,7 +273,7 @@ class Harvester:
         windows = _owed_windows(owed)
         for account in config.accounts:
             key = keys.get(account.token_env)
-            if key is None:
+            if key is None or not self.in_shard(account.token_env):
                 continue
             extra = windows.get(account.id, {})
             scheduler.submit(AccountJob(ctx, account.id, key, (config.window, *extra.values()),
@@ -275,7 +281,8 @@ class Harvester:
         token_env_of = {a.id: a.token_env for a in config.accounts}
         for o in owed_units:       # on their own: their plan may not hold them any more
             account_key = keys.get(token_env_of.get(o.account_id, ""))
-            if account_key is not None and o.owed_id not in self._skip_units:
+            if (account_key is not None and o.owed_id not in self._skip_units
+                    and self.in_shard(token_env_of[o.account_id])):
                 self.stats.inc(stat.UNITS_PLANNED)
                 scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
                                              msgspec.json.decode(o.body, type=Unit), expires_at=o.expires_at))
@@ -288,6 +295,23 @@ class Harvester:
         finally:
             self.finished = time.time()
 
+    # -- shards -----------------------------------------------------------------------------
+
+    def _select_shard(self, keys: Mapping[str, str], missing: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Settle which token names are the shard's (all of them without a shard) and keep only
+        its missing ones: another shard reports the others."""
+        if self.shard is None:
+            return missing
+        names: dict[str, str | None] = {env: keys.get(env) for env in self.config.token_keys()}
+        shards = assign(names, self.shard.count)
+        self._shard_names = {name for name, index in shards.items() if index == self.shard.index}
+        return [(env, problem) for env, problem in missing if env in self._shard_names]
+
+    def in_shard(self, token_name: str) -> bool:
+        """Whether the accounts of this token name (variable, or a discover table's token) are this
+        run's: always without a shard."""
+        return self._shard_names is None or token_name in self._shard_names
+
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
         return self._state.last_harvested(media_ids, run_id=self.run_id)
@@ -297,7 +321,7 @@ class Harvester:
         longer keeps is reported failed, once, and forgotten."""
         if self._state is None:
             return []
-        owed = self._state.owed(a.id for a in self.config.accounts)
+        owed = self._state.owed(a.id for a in self.config.accounts if self.in_shard(a.token_env))
         lost = [o for o in owed if o.expires_at <= self.now]
         for o in lost:
             self.stats.fail(Outcome(o.account_id, o.owed_id, f"owed by run {o.run_id} ({o.reason}), but the API "
@@ -363,8 +387,10 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
     return windows
 
 
-def fingerprint(config: Config) -> str:
+def fingerprint(config: Config, shard: Shard | None = None) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts,
-            config.output.format, config.output.path, config.output.lifetime_history)
+    work: tuple = ((config.graph.base_url, config.graph.api_version), config.window, config.selection,
+                   config.accounts, config.output.format, config.output.path, config.output.lifetime_history)
+    if shard is not None:       # a shard is other work than the whole (and unsharded fingerprints stay as they were)
+        work = (*work, shard)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()
