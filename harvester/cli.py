@@ -96,6 +96,9 @@ def _shard_options(parser: argparse.ArgumentParser) -> None:
                        help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
     group.add_argument("--shards", metavar="N", type=_positive, default=None,
                        help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
+    if parser.prog.endswith(("run", "backfill")):
+        parser.add_argument("--merge", action="store_true",
+                            help="with a shard: once published, merge every shard's output into [output] path")
 
 
 def _shard(args) -> shards.Shard | None:
@@ -144,17 +147,38 @@ def _cmd_validate(args) -> int:
 
 def _cmd_run(args) -> int:
     shard = _shard(args)
-    return asyncio.run(_run(_sharded(load_config(args.config), shard), shard=shard))
+    _check_merge(args, shard)
+    config = load_config(args.config)
+    return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard)))
+
+
+def _check_merge(args, shard: shards.Shard | None) -> None:
+    if args.merge and shard is None:
+        raise ConfigError("--merge merges the outputs of shards; expected it with --shard I/N or --shards N")
+
+
+def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
+    """After a shard's run that published (0, 3): the union of the shards' outputs, in a turn."""
+    if not args.merge or shard is None or code not in (EXIT_OK, 3):
+        return code
+    from .sinks.merge import merge, shard_outputs
+    outputs = shard_outputs(config.output.path, shard.count)
+    merged = merge(outputs, config.output.path)
+    print(f"merged {len(merged.merged)} of {shard.count} shards' outputs into "
+          f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
+    return code
 
 
 def _cmd_backfill(args) -> int:
     shard = _shard(args)
-    config = _sharded(backfill_config(args.config, args.since, args.until), shard)
+    _check_merge(args, shard)
+    whole = backfill_config(args.config, args.since, args.until)
+    config = _sharded(whole, shard)
     from .estimate import estimate, render
     print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
-    return asyncio.run(_run(config, kind="backfill", shard=shard))
+    return _merged(args, whole, shard, asyncio.run(_run(config, kind="backfill", shard=shard)))
 
 
 def _known_media(config: Config) -> dict[str, dict[str, int]]:

@@ -179,19 +179,25 @@ def test_merge_refuses_what_is_not_a_shard_output_and_a_run_refuses_a_merged_out
 
 
 @pytest.mark.slow
-async def test_shards_from_job_completion_index_over_loopback_then_merge(tmp_path, simulator_server):
-    """The CLI as an Indexed Job runs it: ``run --shards 2`` with JOB_COMPLETION_INDEX 0 and 1,
-    each with its own state file and output, then ``manifest --merge``: the ground truth, whole."""
+async def test_shards_from_job_completion_index_over_loopback_each_merging_the_union(tmp_path, simulator_server):
+    """The CLI as the Indexed Job runs it: ``run --shards 2 --merge`` with JOB_COMPLETION_INDEX 0,
+    then 1, each with its own state file and output; each merges what has been published, so after
+    the last one the union at [output] path is the ground truth, whole."""
     world = World(WorldSpec(seed=33, accounts=6, media_per_account=10, now=time.time()))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     for index in range(2):
-        proc = await harvester("run", "--config", str(config), "--shards", "2",
+        proc = await harvester("run", "--config", str(config), "--shards", "2", "--merge",
                                env={**token_env(world), "JOB_COMPLETION_INDEX": str(index)})
         assert await proc.wait() == 0, (await proc.stderr.read()).decode()
         assert (tmp_path / f"state.shard-{index}-of-2.sqlite").is_file()
         assert (tmp_path / "out" / f"shard-{index}-of-2" / "manifest.json").is_file()
-    proc = await harvester("manifest", "--merge", *(str(tmp_path / "out" / f"shard-{i}-of-2") for i in range(2)),
-                           env={})
-    assert await proc.wait() == 0, (await proc.stderr.read()).decode()
+        assert manifest.load(tmp_path / "out").merged == [f"shard-{i}-of-2" for i in range(index + 1)]
     assert_streams_match(tmp_path / "out", world, config, token_env(world))
+
+
+def test_merge_without_a_shard_exits_2(tmp_path, capsys):
+    world = World(WorldSpec(seed=1, accounts=2))
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    assert main(["run", "--config", str(config), "--merge"]) == 2
+    assert "--merge merges the outputs of shards; expected it with --shard I/N or --shards N" in capsys.readouterr().err

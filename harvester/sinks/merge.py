@@ -12,9 +12,11 @@ without the records that lost, into ``<into>/merged/``. The shards' own files ar
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -24,6 +26,9 @@ from ..errors import ConfigError
 from ..records import STREAMS, Stream
 from .manifest import Manifest, _digest, _line, load, manifest_without_v1
 
+LOCK = ".merge.lock"
+"""In the merged manifest's directory: merges there take turns (each shard of ``run --merge``
+merges after it publishes; the last one to finish leaves the whole union)."""
 MERGED_DIR = "merged"
 """Under the merged manifest's directory: the copies of files that held a record that lost."""
 
@@ -46,9 +51,34 @@ def merge(outputs: Sequence[str | os.PathLike], into: str | os.PathLike) -> Mani
     natural key once; ConfigError when an output has no manifest or ``into`` holds runs' own."""
     into = Path(into)
     shards = [Path(out) for out in outputs]
-    manifests = [_shard_manifest(out) for out in shards]
     _check_target(into, shards)
-    into.mkdir(parents=True, exist_ok=True)
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--into {into}: cannot be created: {exc.strerror or exc}") from None
+    with _turn(into):
+        return _merge(shards, [_shard_manifest(out) for out in shards], into)
+
+
+def shard_outputs(output: str | os.PathLike, count: int) -> list[Path]:
+    """The outputs of the N shards under ``output`` that have published (``<output>/shard-I-of-N``)."""
+    candidates = (Path(output) / f"shard-{index}-of-{count}" for index in range(count))
+    return [out for out in candidates if (out / "manifest.json").is_file()]
+
+
+@contextmanager
+def _turn(into: Path) -> Iterator[None]:
+    """An exclusive flock on ``<into>/.merge.lock``, waited for: a merge reads the shards'
+    manifests and writes its own in one turn."""
+    fd = os.open(into / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _merge(shards: list[Path], manifests: list[Manifest], into: Path) -> Manifest:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
     streams: dict[str, list[str]] = {s: _merge_stream(s, shards, manifests, into, stamp) for s in STREAMS}
     merged = Manifest(streams=streams, updated_at=time.time(),
