@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint docs bench clean
+.PHONY: install demo test test-fast lint docs bench clean deploy-check
 
 install: $(STAMP)
 
@@ -38,5 +38,30 @@ docs: install
 bench: install
 	$(BIN)/python -m bench
 
+# The deployment files (deploy/): the Kubernetes ones against the schemas that kubernetes-validate
+# ships (strict, without network: under `unshare -n` where it can be used), and the Airflow DAG's
+# test with Airflow installed. Each in a venv of its own: neither tool is a dependency of harvester,
+# and Airflow (about 300 MB) is too heavy for `make test`'s install. AIRFLOW=0 leaves the DAG out.
+DEPLOY_VENV := .venv-deploy
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW ?= 1
+OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n")
+
+$(DEPLOY_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet 'kubernetes-validate>=1.33' -e .
+	touch $@
+
+$(AIRFLOW_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow>=3.0,<4' -e '.[test]'
+	touch $@
+
+deploy-check: $(DEPLOY_VENV)/.installed $(if $(filter 1,$(AIRFLOW)),$(AIRFLOW_VENV)/.installed)
+	$(OFFLINE) $(DEPLOY_VENV)/bin/python deploy/check.py
+ifeq ($(AIRFLOW),1)
+	$(OFFLINE) $(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_deploy_airflow.py
+endif
+
 clean:
-	rm -rf $(VENV) out demo-out
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out

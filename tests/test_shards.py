@@ -64,7 +64,7 @@ def _aliased(world, output):
 
 @pytest.mark.looptime
 async def test_three_shards_union_equals_an_unsharded_harvest_record_for_record(tmp_path):
-    world = World(WorldSpec(seed=31, accounts=14, media_per_account=25))
+    world = World(WorldSpec(seed=31, accounts=12, media_per_account=8))
     config, env, aliased = _aliased(world, tmp_path / "whole")
     async with Harvester(config, tokens=env, transport=Recording(Simulator(world)), now=world.now) as whole:
         assert (await whole.run()).exit_code == 0
@@ -201,3 +201,23 @@ def test_merge_without_a_shard_exits_2(tmp_path, capsys):
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
     assert main(["run", "--config", str(config), "--merge"]) == 2
     assert "--merge merges the outputs of shards; expected it with --shard I/N or --shards N" in capsys.readouterr().err
+
+
+@pytest.mark.looptime
+async def test_a_missing_token_is_failed_by_its_own_shard_only(tmp_path):
+    """A variable that is not set holds no token: it goes by its name, and only its shard reports
+    its accounts failed (the others do not know them)."""
+    world = World(WorldSpec(seed=34, accounts=8, media_per_account=5))
+    config, env = world_config(world, tmp_path / "out")
+    gone = config.accounts[-1].token_env
+    env = {k: v for k, v in env.items() if k != gone}
+    failed = {}
+    for index in range(3):
+        shard = Shard(index, 3)
+        async with Harvester(sharded(config, shard), tokens=env, transport=Recording(Simulator(world)),
+                             now=world.now, shard=shard) as h:
+            summary = await h.run()
+        failed[index] = {o.account_id for o in summary.failed}
+    home = shard_of(gone, 3)
+    assert failed[home] == {a.id for a in config.accounts_of(gone)}
+    assert all(not failed[i] for i in range(3) if i != home)
