@@ -128,11 +128,11 @@ MISTAKES = [
      ['[window] totals = "week" is not valid; expected one of "day", "window"']),
     # accounts
     ("no accounts", {"window": GOOD["window"]},
-     ["accounts is missing; expected at least one [[accounts]] table with id and token_env, or a [[discover]] table with the "
-      "token whose accounts to find"]),
+     ["accounts is missing; expected at least one [[accounts]] table with id and token_env, "
+      "or a [[discover]] table with the token whose accounts to find"]),
     ("empty accounts", good(accounts=[]),
-     ["accounts = [] is empty; expected at least one [[accounts]] table with id and token_env, or a [[discover]] table with the "
-      "token whose accounts to find"]),
+     ["accounts = [] is empty; expected at least one [[accounts]] table with id and token_env, "
+      "or a [[discover]] table with the token whose accounts to find"]),
     ("[accounts] instead of [[accounts]]", good(accounts={"id": "1", "token_env": "IG_TOKEN_MAIN"}),
      ['accounts = { id = "1", token_env = "IG_TOKEN_MAIN" } is a table; expected at least one [[accounts]] '
       'table with id and token_env, or a [[discover]] table with the token whose accounts to find']),

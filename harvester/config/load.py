@@ -31,7 +31,6 @@ from .model import (
     Window,
 )
 from .problems import (
-    _TOKEN_LIKE,
     Problems,
     ValueRule,
     _at_least,

@@ -120,9 +120,9 @@ def one_login_per_token(p: Problems, accounts: tuple[Account, ...], discover: tu
 def tokens_set(p: Problems, accounts: tuple[Account, ...], discover: tuple[Discover, ...], app: AppSettings,
                env: Mapping[str, str]) -> None:
     """Every variable set and every token file readable and non-empty (values never read out)."""
-    files = {t.token_file: where for where, t in [*((f"accounts[{i}]", a) for i, a in enumerate(accounts)),
-                                                   *((f"discover[{i}]", d) for i, d in enumerate(discover))]
-             if t.token_file is not None}
+    tables: list[tuple[str, Account | Discover]] = [*((f"accounts[{i}]", a) for i, a in enumerate(accounts)),
+                                                    *((f"discover[{i}]", d) for i, d in enumerate(discover))]
+    files = {t.token_file: where for where, t in tables if t.token_file is not None}
     for path, where in files.items():
         problem = token_file_problem(path)
         if problem:

@@ -205,7 +205,8 @@ class World:
         """A refreshed Instagram Login token: a new secret valid TOKEN_LIFETIME from ``now``; the
         old one keeps working until its own expiry."""
         self._renewals += 1
-        secret = f"IGAAsim{self.spec.seed}x{token.index}r{self._renewals}x{self.bits('renew', token.index, self._renewals):016x}"
+        n = self._renewals
+        secret = f"IGAAsim{self.spec.seed}x{token.index}r{n}x{self.bits('renew', token.index, n):016x}"
         renewed = msgspec.structs.replace(token, token=secret, expires_at=now + TOKEN_LIFETIME, issued_at=now)
         self._by_secret[secret] = renewed
         return renewed
