@@ -108,8 +108,7 @@ def app_settings(p: Problems, raw: dict) -> AppSettings:
 def one_login_per_token(p: Problems, accounts: tuple[Account, ...], discover: tuple[Discover, ...]) -> None:
     """A token is of one login kind: a name given two would send it to the wrong host."""
     seen: dict[str, str] = {}
-    for where, table in [*((f"accounts[{i}]", a) for i, a in enumerate(accounts)),
-                         *((f"discover[{i}]", d) for i, d in enumerate(discover))]:
+    for where, table in _tables(accounts, discover):
         name = table.token_name
         first = seen.setdefault(name, table.login)
         if first != table.login:
@@ -120,9 +119,7 @@ def one_login_per_token(p: Problems, accounts: tuple[Account, ...], discover: tu
 def tokens_set(p: Problems, accounts: tuple[Account, ...], discover: tuple[Discover, ...], app: AppSettings,
                env: Mapping[str, str]) -> None:
     """Every variable set and every token file readable and non-empty (values never read out)."""
-    tables: list[tuple[str, Account | Discover]] = [*((f"accounts[{i}]", a) for i, a in enumerate(accounts)),
-                                                    *((f"discover[{i}]", d) for i, d in enumerate(discover))]
-    files = {t.token_file: where for where, t in tables if t.token_file is not None}
+    files = {t.token_file: where for where, t in _tables(accounts, discover) if t.token_file is not None}
     for path, where in files.items():
         problem = token_file_problem(path)
         if problem:
@@ -136,6 +133,12 @@ def tokens_set(p: Problems, accounts: tuple[Account, ...], discover: tuple[Disco
             if name is not None and not env.get(name):
                 p.add(f"[app] {key} = {_show(name)}: the environment variable is not set or empty; expected the "
                       f"app's {'id' if key == 'id_env' else 'secret'}")
+
+
+def _tables(accounts: tuple[Account, ...], discover: tuple[Discover, ...]) -> list[tuple[str, Account | Discover]]:
+    """Every table that names a token, with where it is in the file."""
+    return [*((f"accounts[{i}]", a) for i, a in enumerate(accounts)),
+            *((f"discover[{i}]", d) for i, d in enumerate(discover))]
 
 
 def token_file_problem(path: str) -> str | None:
