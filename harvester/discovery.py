@@ -21,7 +21,7 @@ import msgspec
 from .config.model import Discover, Login
 from .errors import DecodeError
 from .graph.policy import Decision
-from .graph.wire import Usage, _data, is_graph_id
+from .graph.wire import ErrorObject, Usage, _data, is_graph_id
 from .jobs import PRIORITY_ACCOUNT, JobContext
 
 if TYPE_CHECKING:
@@ -60,12 +60,14 @@ class _Paging(msgspec.Struct):
 class _Pages(msgspec.Struct):
     data: list[_Page] = []
     paging: _Paging | None = None
+    error: ErrorObject | None = None
 
 
 class _Me(msgspec.Struct):
     id: str | None = None
     user_id: str | None = None
     username: str | None = None
+    error: ErrorObject | None = None
 
 
 _PAGES = msgspec.json.Decoder(_Pages)
@@ -161,4 +163,7 @@ class DiscoverJob:
         return reply.usage
 
     def gave_up(self, decision: Decision) -> None:
+        if self.table.login == "facebook" and decision.code == 2500:
+            decision = msgspec.structs.replace(decision, reason=f"{decision.reason}; an Instagram Login token has no "
+                                                                f'/me/accounts: set login = "instagram"')
         self.done(self.index, unique(self.found), decision)
