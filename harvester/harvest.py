@@ -33,11 +33,12 @@ import msgspec
 
 from . import counter_names as stat
 from . import summary as summary_mod
+from . import token_health
 from .config import Config, Window, paths
 from .config.tokens import read_token_file
 from .days import iso
 from .discovery import DiscoverJob, Found
-from .errors import ConfigError, StateError
+from .errors import ConfigError, HarvesterError, StateError
 from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -102,6 +103,8 @@ class Harvester:
         self._discoveries: dict[int, tuple[list[Found], Decision | None]] = {}
         self._released = 0
         self._submit_found: Callable[[list[tuple[str, str]]], None] | None = None
+        self.token_warnings: list[str] = []
+        """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -141,12 +144,9 @@ class Harvester:
         missing: list[tuple[str, str]] = []
         names: defaultdict[str, list[str]] = defaultdict(list)
         for env in self.config.token_keys():
-            source = self._token_source
             token_file = self.config.token_file_of(env)
             try:
-                token = (read_token_file(token_file) if token_file is not None else
-                         os.environ.get(env) if source is None else
-                         await source(env) if callable(source) else source.get(env))
+                token = read_token_file(token_file) if token_file is not None else await self._lookup(env)
             except ConfigError as exc:
                 missing.append((env, str(exc)))
                 continue
@@ -160,6 +160,38 @@ class Harvester:
             names[key].append(env)
         self.token_names = {key: ", ".join(envs) for key, envs in names.items()}
         return tokens, keys, missing
+
+    async def _lookup(self, env: str) -> str | None:
+        """A variable's value from the token source: the environment, a mapping, or a callable."""
+        source = self._token_source
+        return (os.environ.get(env) if source is None else
+                await source(env) if callable(source) else source.get(env))
+
+    async def _check_tokens(self, tokens: Mapping[str, str]) -> None:
+        """With [app]: one /debug_token call per token (the app's budget, not the token's), and a
+        warning, once, for a token that expires within token_health.WARN_DAYS days or is invalid."""
+        app = self.config.app
+        if not app.configured or self._client is None:
+            return
+        try:
+            app_id, secret = await self._lookup(app.id_env or ""), await self._lookup(app.secret_env or "")
+        except ConfigError:
+            app_id = secret = None
+        if not app_id or not secret:
+            self.token_warnings.append("token expiry not checked: the [app] id_env / secret_env variables are not set")
+            return
+        health = []
+        for key, token in tokens.items():
+            name = self.token_names.get(key, key)
+            login = self.config.login_of(name.split(", ")[0])
+            self.stats.inc("calls/debug_token")
+            try:
+                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
+            except HarvesterError as exc:
+                self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                break
+            health.append(token_health.Health(name, login, debug))
+        self.token_warnings += token_health.warnings(health, self.now)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -271,6 +303,7 @@ class Harvester:
             clock=self._clock)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
+        await self._check_tokens(tokens)
         config = self.config
         owed = self._owed_work([a.id for a in config.accounts])
         ctx = JobContext(
