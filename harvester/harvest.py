@@ -377,6 +377,8 @@ class Harvester:
         if decision is not None:
             label = f"discover[{index}] ({name})"
             self.stats.fail(Outcome.of(label, label, decision, f"discovery failed: {decision.reason}"))
+            if self._state is not None:
+                self._state.set_account(self.run_id, f"discover[{index}]", name, "failed", decision.reason)
         chosen: list[tuple[str, str]] = []
         key = next((k for k, names in self.token_names.items() if name in names.split(", ")), None)
         for f in found:
@@ -388,6 +390,8 @@ class Harvester:
                 self._claimed[f.account_id] = name
                 self._discovered[name].append(f.account_id)
                 chosen.append((f.account_id, key))
+                if self._state is not None:
+                    self._state.set_account(self.run_id, f.account_id, name, "discovered")
         self.stats.inc(stat.DISCOVERED_ACCOUNTS, len(chosen))
         if chosen and self._submit_found is not None:
             self._submit_found(chosen)

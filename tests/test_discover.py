@@ -19,6 +19,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.state import StateStore
+from harvester.status import render
 
 from support import assert_matches_truth, run_records, token_env
 
@@ -180,6 +181,11 @@ async def test_a_discovery_that_fails_is_reported_like_an_account(tmp_path):
     assert [(o.account_id, o.code, o.subcode) for o in summary.failed] == [("discover[1] (TOKEN_3)", 190, 460)]
     assert summary.failed[0].reason.startswith("discovery failed: ")
     assert harvester.discovered == {f"TOKEN_{good.index}": list(good.account_ids)}
+    state = StateStore(config.state.path)
+    shown = render(state)
+    state.close()
+    assert f"  discovered: {len(good.account_ids)} accounts with TOKEN_{good.index}" in shown
+    assert "  discover[1] (TOKEN_3): discovery failed: " in shown
     records = run_records(tmp_path / "out", harvester.run_id)
     assert_matches_truth(records, expected_records(world, config.window.since, config.window.until,
                                                    accounts=list(good.account_ids)))
