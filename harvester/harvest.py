@@ -179,6 +179,7 @@ class Harvester:
             app_id = secret = None
         if not app_id or not secret:
             self.token_warnings.append("token expiry not checked: the [app] id_env / secret_env variables are not set")
+            token_health.log.warning(self.token_warnings[-1])
             return
         health = []
         for key, token in tokens.items():
@@ -189,6 +190,7 @@ class Harvester:
                 debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
             except HarvesterError as exc:
                 self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))
         self.token_warnings += token_health.warnings(health, self.now)

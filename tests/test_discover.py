@@ -13,6 +13,7 @@ from harvester.config import parse_config
 from harvester.config.model import Discover
 from harvester.days import from_unix
 from harvester.demo import demo_config
+from harvester.discovery import Found
 from harvester.errors import ConfigError
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
@@ -200,3 +201,19 @@ async def test_a_facebook_discovery_of_an_instagram_token_fails_clearly(tmp_path
     assert summary.exit_code == 3
     (outcome,) = summary.failed
     assert outcome.code == 2500 and 'login = "instagram"' in outcome.reason
+
+
+
+def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(tmp_path):
+    """Two tokens that reach one account (two admins of a Page): the second table's discovery
+    ends first, yet the account goes to the first table; what only the second finds is its own."""
+    world = World(WorldSpec(seed=4, accounts=9, media_per_account=2, tokens=4))
+    env = {**token_env(world), "FIRST": "token-a", "SECOND": "token-b"}
+    config, _ = discover_config(world, tmp_path, [{"token_env": "FIRST"}, {"token_env": "SECOND"}], env=env)
+    harvester = Harvester(config, tokens=env)
+    harvester.token_names = {"key-a": "FIRST", "key-b": "SECOND"}
+    harvester._discovery_done(1, [Found("1"), Found("2")], None)
+    assert harvester.discovered == {}                         # waits for the first table
+    harvester._discovery_done(0, [Found("1")], None)
+    assert harvester.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
+    assert harvester.stats.get("discovered/accounts_elsewhere") == 1
