@@ -35,6 +35,8 @@ WARN_DAYS = 7
 INSIGHTS_SCOPE: dict[Login, str] = {"facebook": "instagram_manage_insights",
                                     "instagram": "instagram_business_manage_insights"}
 REFRESH_PARAMS = {"grant_type": "ig_refresh_token"}
+SHOWN_ACCOUNTS = 20
+"""Accounts named per token in the report (the count is always given)."""
 
 
 class Debug(msgspec.Struct, frozen=True):
@@ -73,7 +75,10 @@ class Health(msgspec.Struct, frozen=True):
         else:
             out.append(f"  expiry and scopes: unknown ({self.debug_problem})")
         if self.accounts is not None:
-            shown = ", ".join(f"{a.account_id}" + (f" (@{a.username})" if a.username else "") for a in self.accounts)
+            shown = ", ".join(f"{a.account_id}" + (f" (@{a.username})" if a.username else "")
+                              for a in self.accounts[:SHOWN_ACCOUNTS])
+            if len(self.accounts) > SHOWN_ACCOUNTS:
+                shown += f", ... and {len(self.accounts) - SHOWN_ACCOUNTS} more"
             out.append(f"  reaches {len(self.accounts)} account{'s' if len(self.accounts) != 1 else ''}"
                        + (f": {shown}" if shown else ""))
         elif self.accounts_problem:

@@ -309,3 +309,10 @@ def harvester_cmd(*args):
     import sys
     return [sys.executable, "-m", "harvester", *args]
 
+
+
+def test_the_report_names_twenty_accounts_and_counts_the_rest():
+    from harvester.discovery import Found
+    health = token_health.Health("T", "facebook", accounts=tuple(Found(str(i), f"u{i}") for i in range(25)))
+    (line,) = [x for x in health.lines(0) if x.startswith("  reaches")]
+    assert line.startswith("  reaches 25 accounts: 0 (@u0), 1 (@u1)") and line.endswith("19 (@u19), ... and 5 more")

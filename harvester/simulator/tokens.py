@@ -8,7 +8,7 @@ is an error answer. Times are the simulator's wall clock (:meth:`Simulator.wall`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -37,8 +37,11 @@ def is_refresh(path: str) -> bool:
     return path.rstrip("/").rsplit("/", 1)[-1] == "refresh_access_token"
 
 
+Verdict = Callable[[TokenInfo, float], "tuple[int, int | None, str] | None"]
+
+
 def debug_token(world: World, app_token: str | None, query: Mapping[str, str], now: float,
-                error_of: Any) -> SimReply:
+                error_of: Verdict) -> SimReply:
     """The ``/debug_token`` answer; ``error_of(token, now)`` is the pipeline's 190 verdict on a token
     (None when it works), so that both say the same."""
     if not app_token:
