@@ -253,6 +253,7 @@ async def test_refresh_says_why_it_renews_no_facebook_token_and_no_variable(tmp_
 
 # --- the commands ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_the_tokens_commands_over_loopback(tmp_path, simulator_server):
     world = world_of(token_expiry=((1, 3 * DAY),))
     server = await simulator_server(world)
