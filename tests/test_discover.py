@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from test_owed import Outage
 
 from harvester import Harvester
 from harvester.config import parse_config
@@ -19,6 +20,7 @@ from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
 from harvester.state import StateStore
 from harvester.status import render
 
@@ -217,3 +219,24 @@ def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(t
     harvester._discovery_done(0, [Found("1")], None)
     assert harvester.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
     assert harvester.stats.get("discovered/accounts_elsewhere") == 1
+
+
+@pytest.mark.looptime
+async def test_what_a_run_owes_for_discovered_accounts_the_next_run_asks_again(tmp_path):
+    """The API goes down after 120 calls: what the run could not call for its discovered accounts is
+    owed; the next run discovers them again, asks what was owed first, and the output is the truth."""
+    world = World(WorldSpec(seed=5, accounts=5, media_per_account=15, tokens=3))
+    config, env = discover_config(world, tmp_path, every_table(world))
+    transport = Outage(Simulator(world), after=120)
+    first, summary = await harvest(world, config, env, transport)
+    assert summary.exit_code == 3
+    state = StateStore(config.state.path)
+    owed = state.owed([a for t in world.tokens for a in t.account_ids])
+    state.close()
+    assert any(o.kind == "unit" for o in owed)
+    transport.down = False
+    _, summary = await harvest(world, config, env, transport)
+    assert summary.exit_code == 0, summary.render()
+    assert summary.carried_over == {first.run_id: len([o for o in owed if o.kind == "unit"])}
+    assert_matches_truth(list(manifest.current_records(tmp_path / "out")),
+                         expected_records(world, config.window.since, config.window.until))
