@@ -26,7 +26,7 @@ test-fast: install
 # ruff, mypy, and no import cycle in the package.
 lint: install
 	@status=0; \
-	$(BIN)/ruff check harvester tests bench || status=1; \
+	$(BIN)/ruff check harvester tests bench deploy || status=1; \
 	$(BIN)/mypy || status=1; \
 	$(BIN)/python tests/check_imports.py harvester || status=1; \
 	exit $$status

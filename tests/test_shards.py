@@ -7,6 +7,8 @@ import time
 
 import msgspec
 import pytest
+from test_discover import discover_config, every_table
+from test_discover import harvest as discover_harvest
 from test_harvest import Recording
 
 from harvester import Harvester
@@ -221,3 +223,32 @@ async def test_a_missing_token_is_failed_by_its_own_shard_only(tmp_path):
     home = shard_of(gone, 3)
     assert failed[home] == {a.id for a in config.accounts_of(gone)}
     assert all(not failed[i] for i in range(3) if i != home)
+
+
+@pytest.mark.looptime
+async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equals_the_whole(tmp_path):
+    """[[discover]] tables: each shard runs the discovery of its own tokens only, and harvests what
+    they find; the union equals an unsharded harvest, each account in one shard."""
+    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4))
+    whole_config, env = discover_config(world, tmp_path / "whole", every_table(world))
+    whole, summary = await discover_harvest(world, whole_config, env)
+    assert summary.exit_code == 0, summary.render()
+    config = msgspec.structs.replace(
+        whole_config, output=msgspec.structs.replace(whole_config.output, path=str(tmp_path / "out")),
+        state=msgspec.structs.replace(whole_config.state, path=str(tmp_path / "s.sqlite")))
+    shards = assign({name: token_key(env[name]) for name in config.token_keys()}, 3)
+    assert len(set(shards.values())) > 1
+    discovered: dict[str, list[str]] = {}
+    for index in range(3):
+        shard = Shard(index, 3)
+        transport = TokensSeen(Simulator(world))
+        async with Harvester(sharded(config, shard), tokens=env, transport=transport, now=world.now,
+                             shard=shard) as h:
+            assert (await h.run()).exit_code == 0
+        assert set(h.discovered) == {name for name, i in shards.items() if i == index and name in whole.discovered}
+        assert transport.keys <= {token_key(env[name]) for name, i in shards.items() if i == index}
+        discovered.update(h.discovered)
+    assert discovered == whole.discovered
+    merge([tmp_path / "out" / f"shard-{i}-of-3" for i in range(3)], tmp_path / "out")
+    for stream in STREAMS:
+        assert _current(tmp_path / "out", stream) == _current(tmp_path / "whole" / "out", stream), stream

@@ -180,12 +180,12 @@ class GraphApi:
             return "user", token
         account = world.account_by_id(node)
         if account is not None:
-            return ("account", account) if world.owner(account.index) is token else None
+            return ("account", account) if world.owner(account.index).index == token.index else None
         media = world.media_by_id(node)
         if media is not None:
-            return ("media", media) if world.owner(media.account) is token else None
+            return ("media", media) if world.owner(media.account).index == token.index else None
         page = world.page_account(node) if token.kind == "facebook" else None
-        if page is not None and world.owner(page.index) is token:
+        if page is not None and world.owner(page.index).index == token.index:
             return "page", page
         return None
 
