@@ -196,6 +196,9 @@ async def test_shards_from_job_completion_index_over_loopback_each_merging_the_u
         assert (tmp_path / "out" / f"shard-{index}-of-2" / "manifest.json").is_file()
         assert manifest.load(tmp_path / "out").merged == [f"shard-{i}-of-2" for i in range(index + 1)]
     assert_streams_match(tmp_path / "out", world, config, token_env(world))
+    proc = await harvester("status", "--config", str(config), "--shard", "1/2", env={}, capture=True)
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0 and "finished" in out       # the shard's own state file
 
 
 def test_merge_without_a_shard_exits_2(tmp_path, capsys):
