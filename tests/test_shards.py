@@ -64,6 +64,7 @@ def _aliased(world, output):
     return parse_config(raw, path="<test>", env=env, today=today), env, f"TOKEN_{first.index}"
 
 
+@pytest.mark.slow
 @pytest.mark.looptime
 async def test_three_shards_union_equals_an_unsharded_harvest_record_for_record(tmp_path):
     world = World(WorldSpec(seed=31, accounts=12, media_per_account=8))
