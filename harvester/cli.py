@@ -261,7 +261,8 @@ def _cmd_backfill(args) -> int:
     whole = backfill_config(args.config, args.since, args.until)
     config = _sharded(whole, shard)
     from .estimate import estimate, render
-    print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
+    print(render(estimate(config if shard is None else shards.own(config, shard), media=_known_media(config),
+                          media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
     return _merged(args, whole, shard, asyncio.run(_run(config, kind="backfill", shard=shard)))

@@ -30,6 +30,7 @@ from pathlib import Path
 import msgspec
 
 from .config import Config
+from .config.tokens import resolve
 from .errors import ConfigError
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
@@ -110,3 +111,16 @@ def sharded(config: Config, shard: Shard, *, state: bool = True, output: bool = 
         directory = str(Path(config.output.path) / shard.name)
         config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, path=directory))
     return config
+
+
+def own(config: Config, shard: Shard, env: Mapping[str, str] | None = None) -> Config:
+    """The config cut to the shard's accounts and [[discover]] tables, with the tokens read as a run
+    reads them (for what happens before any call: a backfill's estimate). A run keeps the config
+    whole and asks :meth:`harvester.Harvester.in_shard` instead."""
+    keys = {}
+    for name in config.token_keys():
+        token = resolve(name, env)
+        keys[name] = hashlib.blake2b(token.encode(), digest_size=8).hexdigest() if token else None
+    mine = {name for name, index in assign(keys, shard.count).items() if index == shard.index}
+    return msgspec.structs.replace(config, accounts=tuple(a for a in config.accounts if a.token_name in mine),
+                                   discover=tuple(d for d in config.discover if d.token_name in mine))

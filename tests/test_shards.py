@@ -4,6 +4,7 @@ token never spans two shards; adding an account moves no other token; bad shard 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -256,3 +257,20 @@ async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equa
     merge([tmp_path / "out" / f"shard-{i}-of-3" for i in range(3)], tmp_path / "out")
     for stream in STREAMS:
         assert _current(tmp_path / "out", stream) == _current(tmp_path / "whole" / "out", stream), stream
+
+
+def test_a_shards_backfill_estimate_counts_its_own_tokens_only(tmp_path, capsys, monkeypatch):
+    world = World(WorldSpec(seed=35, accounts=10))
+    env = token_env(world)
+    for name, token in env.items():
+        monkeypatch.setenv(name, token)
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")     # nothing is called
+    shards = assign({name: token_key(token) for name, token in env.items()}, 2)
+    today = datetime.now(UTC).date()
+    since, until = str(today - timedelta(days=60)), str(today)
+    for index in range(2):
+        assert main(["backfill", "--config", str(config), "--since", since, "--until", until,
+                     "--estimate", "--shard", f"{index}/2"]) == 0
+        out = capsys.readouterr().out
+        listed = {line.split()[0] for line in out.splitlines() if line.startswith("  TOKEN_")}
+        assert listed == {name for name, i in shards.items() if i == index}
