@@ -180,7 +180,7 @@ async def _validate_discover(config: Config) -> int:
                 continue
             kept = [f for f in found if table.wants(f.account_id, f.username)]
             left = f" ({len(found) - len(kept)} left out by include / exclude)" if len(kept) < len(found) else ""
-            print(f"{where}: {len(kept)} accounts{left}")
+            print(f"{where}: {len(kept)} account{'' if len(kept) == 1 else 's'}{left}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
