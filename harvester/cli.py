@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--output", default="demo-out")
     demo.set_defaults(handler=_cmd_demo)
+    webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
+    webhook.add_argument("--config", required=True)
+    webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
     return parser
 
@@ -157,6 +160,14 @@ def _cmd_status(args) -> int:
     finally:
         state.close()
     return EXIT_OK
+
+
+def _cmd_webhook(args) -> int:
+    import logging
+
+    from .webhook.app import serve
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    return asyncio.run(serve(load_config(args.config, check_tokens=False)))
 
 
 def _cmd_demo(args) -> int:
