@@ -310,9 +310,9 @@ async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path):
     await store._sink.commit()                             # type: ignore[union-attr]
     segment = store.run_id
     store._task.cancel()                                   # type: ignore[union-attr]  # "killed"
-    store._state.close()                                   # type: ignore[union-attr]
+    store._db.close()                                      # type: ignore[union-attr]
     store._lock.release()
-    store._state = None
+    store._db = None
     await client.close()
     client = await r.start()                               # recovers and publishes the killed segment
     assert (await post(client, body_of(story("17910000000000002", reach=2))))[0] == 200

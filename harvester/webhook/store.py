@@ -122,7 +122,7 @@ class WebhookStore:
         self._unsaved: Counter[str] = Counter()
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._lock = RunLock(self.state_path.with_name(self.state_path.name + ".webhook"))
-        self._state: StateStore | None = None
+        self._db: sqlite3.Connection | None = None
         self._sink: Sink | None = None
         self.run_id = ""
         self._segment_started = 0.0
@@ -144,15 +144,18 @@ class WebhookStore:
 
     @property
     def db(self) -> sqlite3.Connection:
-        assert self._state is not None, "WebhookStore.start() first"
-        return self._state.db
+        assert self._db is not None, "WebhookStore.start() first"
+        return self._db
 
     async def start(self) -> None:
         """Lock the receiver's place (one receiver per state file), publish what a killed one
         left, open a fresh segment and start committing."""
         self._lock.acquire()
         try:
-            self._state = StateStore(self.state_path)
+            StateStore(self.state_path).close()         # creates or upgrades the harvest's tables
+            # Its own connection, used from the committer's thread (transactions never block the loop).
+            self._db = sqlite3.connect(self.state_path, isolation_level=None, check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -162,9 +165,9 @@ class WebhookStore:
                                              "ORDER BY started_at").fetchall():
                 await self._recover(run_id)
         except BaseException:
-            if self._state is not None:
-                self._state.close()
-                self._state = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
             self._lock.release()
             raise
         self._new_segment()
@@ -249,7 +252,7 @@ class WebhookStore:
     async def _commit(self, batch: list[_Pending]) -> None:
         """One group: what is new is written and made durable, then every delivery is answered."""
         assert self._sink is not None
-        known = self._known({c.media_id for item in batch for c in item.changes})
+        known = await asyncio.to_thread(self._known, {c.media_id for item in batch for c in item.changes})
         rows: dict[str, tuple[str, str, int, float]] = {}
         results: list[tuple[_Pending, int, int, int]] = []
         later: list[_Pending] = []
@@ -281,9 +284,7 @@ class WebhookStore:
         if rows:
             commit = await self._sink.commit()
             self._segment_media.update(rows)
-            self._record(rows, commit.parts if commit is not None else ())
-        else:
-            self._save_counters()
+            await asyncio.to_thread(self._record, rows, commit.parts if commit is not None else (), self._take_unsaved())
         for item, stored, dupes, written in results:
             self.count("deliveries/accepted")
             self.count("stories/stored", stored)
@@ -306,7 +307,7 @@ class WebhookStore:
                 chunk))
         return known
 
-    def _record(self, rows: Mapping[str, tuple[str, str, int, float]], parts) -> None:
+    def _record(self, rows: Mapping[str, tuple[str, str, int, float]], parts, counts: Counter[str]) -> None:
         """The committed parts and the stories they hold, and the counters, in one transaction."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -314,22 +315,25 @@ class WebhookStore:
                                 [(self.run_id, p.part, p.records, p.length) for p in parts])
             self.db.executemany("INSERT OR REPLACE INTO webhook_stories VALUES (?, ?, ?, ?, ?, ?)",
                                 [(m, acc, d, self.run_id, n, at) for m, (acc, d, n, at) in rows.items()])
-            self._add_counters()
+            self._add_counters(counts)
+
+    def _take_unsaved(self) -> Counter[str]:
+        counts, self._unsaved = self._unsaved, Counter()
+        return counts
 
     def _save_counters(self) -> None:
-        if self._unsaved and self._state is not None:
+        if self._unsaved and self._db is not None:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
-                self._add_counters()
+                self._add_counters(self._take_unsaved())
 
-    def _add_counters(self) -> None:
+    def _add_counters(self, counts: Counter[str]) -> None:
         self.db.executemany("INSERT INTO webhook_counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
-                            "value = value + excluded.value", list(self._unsaved.items()))
-        self._unsaved.clear()
+                            "value = value + excluded.value", list(counts.items()))
 
     async def close(self) -> None:
         """Commit what is queued, publish the segment, release the state file."""
-        if self._state is None:
+        if self._db is None:
             return
         self._closing = True
         if self._task is not None:
@@ -339,6 +343,6 @@ class WebhookStore:
         if self._sink is not None:
             await self._finish_segment()
         self._save_counters()
-        self._state.close()
-        self._state = None
+        self._db.close()
+        self._db = None
         self._lock.release()
