@@ -355,3 +355,95 @@ async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_host
     got = {natural_key(x): x["value"] for x in r.current()}
     assert len(r.current()) == len(got) == len(truth) > 0
     assert got == truth
+
+
+# --- with the harvest ----------------------------------------------------------------------
+
+
+def story_world() -> World:
+    return World(WorldSpec(seed=5, accounts=3, media_per_account=2, stories_per_account=3, few_viewers=0.0))
+
+
+async def deliver_stories(config, world: World, accounts) -> set[str]:
+    """The simulator's deliveries of these accounts' stories, stored by a receiver of ``config``."""
+    changes = [c for d in sim.deliveries(world, accounts=accounts) for c in payload.parse(d.body).stories]
+    async with WebhookStore(config.output.path, config.state.path) as store:
+        await store.deliver(changes)
+    return {c.media_id for c in changes}
+
+
+async def harvest(config, env, world: World):
+    from harvester import Harvester
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
+    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0
+    return harvester
+
+
+async def test_a_harvest_does_not_ask_again_for_stories_the_webhook_delivered(tmp_path):
+    from support import run_records, world_config
+    world = story_world()
+    config, env = world_config(world, tmp_path / "out")
+    delivered = await deliver_stories(config, world, accounts=[0])
+    assert delivered
+    harvester = await harvest(config, env, world)
+    assert harvester.stats.get("media/webhook_delivered") == len(delivered)
+    polled = {r["object_id"] for r in run_records(tmp_path / "out", harvester.run_id)}
+    assert not polled & delivered
+    assert {s.id for i in (1, 2) for s in world.live_stories(world.account(i)) if s.viewers >= 5} <= polled
+    current = list(current_records(tmp_path / "out", "insights"))
+    keys = [natural_key(r) for r in current]
+    assert len(keys) == len(set(keys))
+    assert {r["source"] for r in current if r["object_id"] in delivered} == {"webhook"}
+
+
+async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_path):
+    from harvester.state import StateStore
+    from harvester.status import render
+    from support import world_config
+    world = story_world()
+    config, env = world_config(world, tmp_path / "out")
+    await harvest(config, env, world)                       # polls the live stories
+    delivered = await deliver_stories(config, world, accounts=[0, 1, 2])   # then they expire
+    current = list(current_records(tmp_path / "out", "insights"))
+    keys = [natural_key(r) for r in current]
+    assert len(keys) == len(set(keys))
+    by_key = {natural_key(r): r for r in current}
+    for key, value in sim.expected(world).items():
+        assert by_key[key]["value"] == value and by_key[key]["source"] == "webhook"
+    # the stories' breakdown values (navigation by action type) only a poll reads: kept
+    assert any(r["object_id"] in delivered and r["dimension_keys"] for r in current)
+    state = StateStore(config.state.path)
+    try:
+        text = render(state)
+    finally:
+        state.close()
+    assert f"stories captured: {len(delivered)} by the webhook, " in text
+    assert f"{len(delivered)} by both" in text
+
+
+async def test_webhook_app_mounts_in_a_service(tmp_path):
+    from harvester import Harvester
+    from harvester.config import parse_config
+    from support import world_config
+    world = story_world()
+    config, env = world_config(world, tmp_path / "out")
+    path = tmp_path / "c.toml"
+    path.write_text('[webhook]\nverify_token_env = "V"\npath = "/ig"\n[app]\nsecret_env = "S"\n')
+    config = msgspec.structs.replace(config, path=str(path))
+    async with Harvester(config, tokens=env) as harvester:
+        service = __import__("aiohttp").web.Application()
+        service.add_subapp("/hooks", harvester.webhook_app(env={"S": SECRET.decode(), "V": VERIFY}))
+        client = TestClient(TestServer(service))
+        await client.start_server()
+        try:
+            body = body_of(story())
+            async with client.post("/hooks/ig", data=body, headers=signed(body)) as r:
+                assert r.status == 200
+        finally:
+            await client.close()
+    assert {r["object_id"] for r in current_records(tmp_path / "out", "insights")} == {STORY}
+    assert parse_config                                     # the config's own tables still parse

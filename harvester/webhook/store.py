@@ -91,6 +91,27 @@ def counters(db: sqlite3.Connection) -> dict[str, int]:
         return {}
 
 
+def status_lines(db: sqlite3.Connection) -> list[str]:
+    """``harvester status``: what the receiver received and stored, and the stories each path captured."""
+    counts = counters(db)
+    if not counts:
+        return []
+    refused = ", ".join(f"{name.split('/', 1)[1]} {n:,}" for name, n in sorted(counts.items())
+                        if name.startswith("refused/")) or "none"
+    ignored = sum(n for name, n in counts.items() if name.startswith("ignored/"))
+    (webhook,) = db.execute("SELECT COUNT(*) FROM webhook_stories").fetchone()
+    (polled,) = db.execute("SELECT COUNT(*) FROM media WHERE product_type = 'STORY'").fetchone()
+    (both,) = db.execute("SELECT COUNT(*) FROM media JOIN webhook_stories USING (media_id) "
+                         "WHERE product_type = 'STORY'").fetchone()
+    last = db.execute("SELECT MAX(received_at) FROM webhook_stories").fetchone()[0]
+    at = datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if last else "-"
+    return [f"webhook: {counts.get('deliveries/received', 0):,} deliveries received, "
+            f"{counts.get('deliveries/accepted', 0):,} accepted (refused: {refused}; {ignored:,} changes of other "
+            f"fields ignored); {counts.get('stories/stored', 0):,} story deliveries stored, "
+            f"{counts.get('stories/duplicate', 0):,} duplicates; last {at}",
+            f"stories captured: {webhook:,} by the webhook, {polled:,} by harvests, {both:,} by both"]
+
+
 class Stored(msgspec.Struct, frozen=True):
     """What a delivery came to."""
 
@@ -150,6 +171,7 @@ class WebhookStore:
     async def start(self) -> None:
         """Lock the receiver's place (one receiver per state file), publish what a killed one
         left, open a fresh segment and start committing."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()
         try:
             StateStore(self.state_path).close()         # creates or upgrades the harvest's tables
@@ -284,7 +306,8 @@ class WebhookStore:
         if rows:
             commit = await self._sink.commit()
             self._segment_media.update(rows)
-            await asyncio.to_thread(self._record, rows, commit.parts if commit is not None else (), self._take_unsaved())
+            parts = commit.parts if commit is not None else ()
+            await asyncio.to_thread(self._record, rows, parts, self._take_unsaved())
         for item, stored, dupes, written in results:
             self.count("deliveries/accepted")
             self.count("stories/stored", stored)
