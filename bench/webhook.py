@@ -157,7 +157,7 @@ def run(*, quick: bool = False) -> Outcome:
         killed = Receiver(Path(tmp) / "kill")
         killed.start()
         try:
-            kill_seconds, kill_sender, kill_results = asyncio.run(burst(killed, items, kill_after=len(items) // 3))
+            kill_seconds, _, kill_results = asyncio.run(burst(killed, items, kill_after=len(items) // 3))
         finally:
             killed.stop()
         kill_check = exactly_once(killed, truth)

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from harvester.errors import ConfigError
 from harvester.records import InsightRecord, natural_key
-from harvester.sinks.manifest import current_records
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks.manifest import current_records
 from harvester.webhook import payload
 from harvester.webhook import settings as settings_mod
 from harvester.webhook.app import make_app
@@ -215,7 +215,8 @@ MALFORMED = {
     "a number": (b"42", "expected a JSON object"),
     "entry not a list": (b'{"object": "instagram", "entry": {}}', "not a webhook delivery"),
     "no entry": (b'{"object": "instagram"}', "not a webhook delivery"),
-    "story id not an id": (body_of(story("story-1")), 'entry[0].changes[0].value.media_id = "story-1" is not a story id'),
+    "story id not an id": (body_of(story("story-1")),
+                           'entry[0].changes[0].value.media_id = "story-1" is not a story id'),
     "story id a number": (body_of(story(17910000000000001)), "is not a story id"),  # type: ignore[arg-type]
     "no story id": (body_of({"field": "story_insights", "value": {"reach": 1}}), "media_id = null is not a story id"),
     "account id not an id": (body_of(story(), account="me"), 'entry[0].id = "me" is not an account id'),
@@ -403,6 +404,7 @@ async def test_a_harvest_does_not_ask_again_for_stories_the_webhook_delivered(tm
 async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_path):
     from harvester.state import StateStore
     from harvester.status import render
+
     from support import world_config
     world = story_world()
     config, env = world_config(world, tmp_path / "out")
@@ -428,6 +430,7 @@ async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_p
 async def test_webhook_app_mounts_in_a_service(tmp_path):
     from harvester import Harvester
     from harvester.config import parse_config
+
     from support import world_config
     world = story_world()
     config, env = world_config(world, tmp_path / "out")

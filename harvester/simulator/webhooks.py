@@ -162,7 +162,7 @@ class Sender:
 
     async def send(self, items: Sequence[Delivery], *, hostile: Iterable[HostileKind] = (),
                    oversized_bytes: int = 2 << 20, seed: int = 1) -> list[Attempted]:
-        kinds = set(hostile)
+        kinds: set[str] = set(hostile)
         rng = random.Random(seed)
         results = [Attempted(d) for d in items]
         queue: asyncio.Queue[Attempted] = asyncio.Queue()

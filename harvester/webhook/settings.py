@@ -86,7 +86,7 @@ def parse(raw: Mapping[str, Any], path: str) -> WebhookSettings:
     else:
         _checked(p, {"secret_env": secret_env}, {"secret_env": _ENV}, "[app]")
     p.raise_any()
-    return WebhookSettings(secret_env=secret_env, **values)
+    return WebhookSettings(secret_env=str(secret_env), **values)
 
 
 def load(config_path: str) -> WebhookSettings:
