@@ -113,3 +113,13 @@ async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tm
     got = {natural_key(r): r["value"] for r in records}
     assert len(records) == len(got)                             # no key twice
     assert got == sim.expected(world)
+
+
+def test_the_sender_cli_says_what_is_wrong(capsys, monkeypatch):
+    from harvester.simulator.cli import main as simulate
+    monkeypatch.setenv("S", "x")
+    assert simulate(["webhooks", "--url", "http://127.0.0.1:9/webhook", "--secret-env", "S", "--hostile", "nope"]) == 2
+    assert "--hostile nope: unknown" in capsys.readouterr().err
+    monkeypatch.delenv("S")
+    assert simulate(["webhooks", "--url", "http://127.0.0.1:9/webhook", "--secret-env", "S"]) == 2
+    assert "--secret-env S: the variable is not set" in capsys.readouterr().err

@@ -219,3 +219,49 @@ class Sender:
 
     def _headers(self, body: bytes) -> dict[str, str]:
         return {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
+
+
+# --- ``harvester simulate webhooks`` ----------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    """Send the world's deliveries to a receiver; exit 0 once every one got its 200, 1 otherwise."""
+    import argparse
+    import os
+    import sys
+
+    p = argparse.ArgumentParser(prog="harvester simulate webhooks",
+                                description="Post a simulated world's signed story_insights deliveries.")
+    p.add_argument("--url", required=True, help="the receiver, e.g. http://127.0.0.1:8787/webhook")
+    p.add_argument("--secret-env", required=True, help="environment variable holding the app secret to sign with")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--accounts", type=int, default=20)
+    p.add_argument("--now", type=float, default=None, help="the world's present (unix seconds; default: this hour)")
+    p.add_argument("--batch", type=int, default=1, help="story changes per delivery (Meta batches up to 1,000)")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--hostile", default="", metavar="KIND,...",
+                   help=f"add hostile requests: {', '.join(HOSTILE_KINDS)}")
+    p.add_argument("--realtime", action="store_true", help="send each when it is due (an hour after its story expires)")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    kinds = tuple(k for k in args.hostile.split(",") if k)
+    unknown = sorted(set(kinds) - set(HOSTILE_KINDS))
+    secret = os.environ.get(args.secret_env, "")
+    if unknown or not secret or args.batch < 1 or args.concurrency < 1:
+        problem = (f"--hostile {','.join(unknown)}: unknown; choose from {', '.join(HOSTILE_KINDS)}" if unknown else
+                   f"--secret-env {args.secret_env}: the variable is not set" if not secret else
+                   "--batch and --concurrency must be >= 1")
+        print(f"harvester simulate webhooks: error: {problem}", file=sys.stderr)
+        return 2
+    from .world import WorldSpec
+    world = World(WorldSpec(seed=args.seed, accounts=args.accounts, now=args.now))
+    items = deliveries(world, batch=args.batch)
+    sender = Sender(args.url, secret.encode(), concurrency=args.concurrency, realtime=args.realtime)
+    results = asyncio.run(sender.send(items, hostile=kinds))
+    done = sum(r.delivered for r in results)
+    print(f"{done:,} of {len(items):,} deliveries acknowledged ({sum(len(r.statuses) for r in results):,} attempts; "
+          f"{len(expected(world)):,} records a receiver must hold); hostile: {len(sender.hostile)} sent",
+          file=sys.stderr)
+    return 0 if done == len(items) else 1
