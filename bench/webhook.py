@@ -7,7 +7,8 @@ simulated world from this process, ``CONCURRENCY`` at a time, each until it gets
 figure is deliveries acknowledged per second over the whole burst (every 200 means durable:
 fsynced part and state transaction); p99 is of each delivery's successful attempt. Then a second
 burst into a fresh receiver, killed with SIGKILL once a third of it is acknowledged and started
-again half a second later; the sender retries with backoff as Meta does. The baseline is the
+again half a second later; the sender retries with backoff as Meta does. A third burst sends the
+same stories ``BATCH`` to a delivery, as Meta batches them: stories per second durable. The baseline is the
 same sender against a bare aiohttp server (reads the body, answers 200: no signature, no
 parsing, no fsync) in a child process, in the same run: what this machine's loopback allows. Every key of the
 simulator's truth must be current exactly once with its value after the receiver is stopped
@@ -36,6 +37,8 @@ from harvester.sinks.manifest import current_records
 from .measure import Outcome, Row
 
 GOAL_PER_S = 2000
+BATCH = 50
+"""Story changes per delivery in the batched burst (Meta batches up to 1,000)."""
 CONCURRENCY = 128
 SECRET = "bench-app-secret"
 
@@ -185,6 +188,14 @@ def run(*, quick: bool = False) -> Outcome:
         finally:
             receiver.stop()
         load_check = exactly_once(receiver, truth)
+        batched_items = sim.deliveries(w, batch=BATCH)
+        batched = Receiver(Path(tmp) / "batched")
+        batched.start()
+        try:
+            batched_seconds, _, _ = asyncio.run(burst(batched, batched_items))
+        finally:
+            batched.stop()
+        batched_check = exactly_once(batched, truth)
         bare = Bare(Path(tmp) / "bare")
         bare.start()
         try:
@@ -200,6 +211,7 @@ def run(*, quick: bool = False) -> Outcome:
         kill_check = exactly_once(killed, truth)
     per_s = len(items) / seconds
     bare_per_s = len(items) / bare_seconds
+    stories_per_s = len(items) / batched_seconds              # one story a delivery in ``items``
     latencies = sorted(sender.latencies)
     p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
     p50 = statistics.median(latencies) * 1000
@@ -209,7 +221,8 @@ def run(*, quick: bool = False) -> Outcome:
           f"({per_s:,.0f}/s), p50 {p50:.1f} ms, p99 "
           f"{p99:.1f} ms; kill: {retried:,} redelivered, check {kill_check}", file=sys.stderr)
     results_ = {"deliveries_per_s": round(per_s, 1), "p99_ms": round(p99, 2), "p50_ms": round(p50, 2),
-                "bare_aiohttp_per_s": round(bare_per_s, 1),
+                "bare_aiohttp_per_s": round(bare_per_s, 1), "batched_stories_per_s": round(stories_per_s, 1),
+                "batched_exactly_once": int(clean(batched_check)),
                 "deliveries": len(items), "records": len(truth), "concurrency": CONCURRENCY,
                 "all_delivered": int(all(a.delivered for a in results)), "load_exactly_once": int(clean(load_check)),
                 "kill_redelivered": retried, "kill_seconds": round(kill_seconds, 2),
@@ -218,6 +231,8 @@ def run(*, quick: bool = False) -> Outcome:
     rows = [Row("webhook: deliveries/s durable (JSONL)", f"{per_s:,.0f}/s",
                 f"{bare_per_s:,.0f}/s (bare aiohttp, no fsync)", per_s / bare_per_s, f">= {GOAL_PER_S:,}/s",
                 per_s >= GOAL_PER_S),
+            Row(f"webhook: stories/s durable, {BATCH} a delivery", f"{stories_per_s:,.0f}/s",
+                f"{per_s:,.0f}/s (one a delivery)", stories_per_s / per_s, "", bool(clean(batched_check))),
             Row("webhook: p99 to the 200", f"{p99:.1f} ms", f"p50 {p50:.1f} ms", None, "", None),
             Row("webhook: kill -9 mid-burst, redelivered", f"{retried:,} redelivered",
                 f"{kill_check['found']:,}/{len(truth):,} keys", None, "each stored once",
