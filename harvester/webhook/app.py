@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import signal
 import sys
@@ -28,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from ..config import Config
@@ -40,6 +40,7 @@ from .store import WebhookStore
 
 log = logging.getLogger("harvester.webhook")
 STORE: web.AppKey[WebhookStore] = web.AppKey("webhook_store", WebhookStore)
+_json = msgspec.json.Encoder()
 CHALLENGE_MAX = 256
 """Meta's challenge is a short number; anything longer is not echoed."""
 
@@ -94,7 +95,8 @@ class Receiver:
              accounts=sorted({s.account_id for s in parsed.stories}), media=[s.media_id for s in parsed.stories],
              metrics=sorted({m for s in parsed.stories for m, _ in s.metrics}), stored=stored,
              duplicates=duplicates, records=records, ignored=dict(parsed.ignored), latency_ms=_ms(started))
-        return web.json_response({"stored": stored, "duplicates": duplicates, "records": records})
+        return web.Response(body=_json.encode({"stored": stored, "duplicates": duplicates, "records": records}),
+                            content_type="application/json")
 
     def _refuse(self, status: int, reason: str, started: float, message: str, *, close: bool = False) -> web.Response:
         self.store.count(f"refused/{reason}")
@@ -130,7 +132,7 @@ def _ms(started: float) -> float:
 
 def _log(level: int, **fields: Any) -> None:
     if log.isEnabledFor(level):
-        log.log(level, json.dumps(fields, separators=(",", ":")))
+        log.log(level, _json.encode(fields).decode())
 
 
 def make_app(settings: WebhookSettings, secrets: Secrets, store: WebhookStore, *, own_store: bool = True
