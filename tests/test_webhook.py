@@ -450,3 +450,36 @@ async def test_webhook_app_mounts_in_a_service(tmp_path):
             await client.close()
     assert {r["object_id"] for r in current_records(tmp_path / "out", "insights")} == {STORY}
     assert parse_config                                     # the config's own tables still parse
+
+
+async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_the_redelivery_once(tmp_path):
+    from harvester.sinks.jsonl import JsonlSink
+
+    class Failing(JsonlSink):
+        fail = True
+
+        async def commit(self):
+            if Failing.fail:
+                self.spill_all()
+                raise OSError(28, "No space left on device")
+            return await super().commit()
+
+        def spill_all(self) -> None:                       # the bytes reach the file, the commit does not
+            for parts in self._streams.values():
+                parts.spill()
+
+    r = Receiver(tmp_path)
+    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Failing(out / run))
+    r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
+    await r.client.start_server()
+    body = body_of(story(reach=3))
+    status, text = await post(r.client, body)
+    assert status == 503 and "No space left on device" in text
+    assert (await r.client.get("/healthz")).status == 503
+    assert (await post(r.client, body_of(story("17910000000000002"))))[0] == 503
+    await r.stop()
+    Failing.fail = False
+    client = await r.start()                                 # recovers: the unacknowledged bytes are cut off
+    assert (await post(client, body))[0] == 200              # Meta's redelivery
+    await r.stop()
+    assert [(x["object_id"], x["metric"], x["value"]) for x in r.current()] == [(STORY, "reach", 3)]

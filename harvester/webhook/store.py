@@ -150,6 +150,9 @@ class WebhookStore:
         self._segment_media: set[str] = set()
         self._task: asyncio.Task | None = None
         self._closing = False
+        self.failure: Exception | None = None
+        """What made a group fail (the sink or the state): the store then refuses everything
+        (healthz 503) until restarted, when start() cuts the parts back to what was committed."""
 
     async def __aenter__(self) -> WebhookStore:
         await self.start()
@@ -161,7 +164,7 @@ class WebhookStore:
     @property
     def running(self) -> bool:
         """Whether deliveries can be stored now."""
-        return self._task is not None and not self._task.done() and not self._closing
+        return self._task is not None and not self._task.done() and not self._closing and self.failure is None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -236,8 +239,8 @@ class WebhookStore:
 
     async def deliver(self, changes: Sequence[StoryChange]) -> Stored:
         """Store a delivery's story changes; returns once they are durable (or were stored before)."""
-        if self._task is None or self._task.done() or self._closing:
-            raise RuntimeError("the webhook store is not running")
+        if not self.running:
+            raise RuntimeError(f"the webhook store is not running{f' ({self.failure})' if self.failure else ''}")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(changes, future, self._clock()))
         return await asyncio.shield(future)
@@ -263,9 +266,14 @@ class WebhookStore:
                 if pending:
                     await self._commit(pending)
             except Exception as exc:                  # the sink or the state failed: no 200 for these
+                self.failure = exc                    # what the sink holds is uncertain now: stop storing
                 for item in pending:
                     if not item.future.done():
                         item.future.set_exception(exc)
+                while not self._queue.empty():
+                    if (left := self._queue.get_nowait()) is not None and not left.future.done():
+                        left.future.set_exception(exc)
+                return
             if len(pending) < len(batch):
                 return
             if self._clock() - self._segment_started >= self.publish_seconds and self._segment_media:
@@ -363,8 +371,8 @@ class WebhookStore:
             self._queue.put_nowait(None)
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._sink is not None:
-            await self._finish_segment()
+        if self._sink is not None and self.failure is None:
+            await self._finish_segment()          # (after a failure, the next start() recovers it)
         self._save_counters()
         self._db.close()
         self._db = None
