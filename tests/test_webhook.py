@@ -483,3 +483,20 @@ async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_t
     assert (await post(client, body))[0] == 200              # Meta's redelivery
     await r.stop()
     assert [(x["object_id"], x["metric"], x["value"]) for x in r.current()] == [(STORY, "reach", 3)]
+
+
+async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiver, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="harvester.webhook")
+    body = body_of(story(reach=4))
+    headers = signed(body)
+    assert (await post(receiver.client, body, headers))[0] == 200
+    assert (await post(receiver.client, body, signed(body, b"wrong")))[0] == 403
+    lines = [msgspec.json.decode(r.getMessage()) for r in caplog.records if r.name == "harvester.webhook"]
+    assert [line["status"] for line in lines] == [200, 403]
+    ok = lines[0]
+    assert ok["accounts"] == [ACCOUNT] and ok["media"] == [STORY] and ok["metrics"] == ["reach"]
+    assert ok["stored"] == 1 and ok["latency_ms"] >= 0
+    text = caplog.text
+    assert SECRET.decode() not in text and headers[HEADER] not in text and VERIFY not in text
+    assert sign(b"wrong", body) not in text
