@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--output", default="demo-out")
     demo.set_defaults(handler=_cmd_demo)
+    webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
+    webhook.add_argument("--config", required=True)
+    webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
     return parser
 
@@ -319,6 +322,14 @@ def _common_parent(outputs: list[Path]) -> Path:
         raise ConfigError(f"--merge: the outputs are in {len(parents)} different directories; expected --into DIR "
                           f"to say where the merged manifest goes")
     return Path(os.path.relpath(parents.pop()))
+
+
+def _cmd_webhook(args) -> int:
+    import logging
+
+    from .webhook.app import serve
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    return asyncio.run(serve(load_config(args.config, check_tokens=False)))
 
 
 def _cmd_demo(args) -> int:

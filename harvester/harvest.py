@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -55,6 +55,9 @@ from .sinks.base import Sink
 from .sinks.jsonl import JsonlSink
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 TokenSource = Mapping[str, str] | Callable[[str], Awaitable[str]] | None
 
@@ -320,6 +323,7 @@ class Harvester:
             selection=config.selection, now=self.now, run_id=self.run_id, harvested_at=iso(self.now),
             skip_units=self._skip_units, owed_units={o.owed_id for o in owed if o.kind == "unit"},
             observed_on=iso(self.now)[:10] if config.output.lifetime_history else None,
+            delivered=self._delivered if self._state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
@@ -359,6 +363,7 @@ class Harvester:
 
     def _key_in_shard(self, key: str) -> bool:
         return any(self.in_shard(name) for name in self.token_names.get(key, key).split(", "))
+
     def _submit_accounts(self, ctx: JobContext, scheduler: Scheduler, accounts: Sequence[tuple[str, str]],
                          owed: Sequence[Owed]) -> None:
         """Each account's job (its window and the windows earlier runs owe), and the insights
@@ -432,6 +437,19 @@ class Harvester:
     def discovered(self) -> dict[str, list[str]]:
         """Token name -> the accounts discovered with it and harvested with it in this run."""
         return dict(self._discovered)
+
+    def _delivered(self, media_ids: Sequence[str]) -> set[str]:
+        """The stories among these that the webhook receiver stored final values for."""
+        from .webhook.store import delivered_stories
+        assert self._state is not None
+        return delivered_stories(self._state.db, media_ids)
+
+    def webhook_app(self, *, env: Mapping[str, str] | None = None) -> web.Application:
+        """The ``story_insights`` webhook receiver of this config (``[webhook]``, ``[app] secret_env``)
+        as an aiohttp application to mount in a service's own (docs/webhook.md); it opens the
+        config's output and state on startup and publishes what it received on cleanup."""
+        from .webhook.app import app_for
+        return app_for(self.config, env=env)
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None

@@ -14,6 +14,7 @@ value of the latest run that fetched it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
@@ -56,9 +57,17 @@ def load(output: Path) -> Manifest:
 
 
 def publish(output: str | os.PathLike, run_id: str) -> Manifest:
-    """Make ``run_id``'s parts current, superseding older records with the same natural key."""
+    """Make ``run_id``'s parts current, superseding older records with the same natural key.
+    Under the output's lock (``.manifest.lock``, flock): a harvest and a webhook receiver may
+    publish into one output at once, and each must see the other's manifest."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
+    with open(output / ".manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _publish(output, run_id)
+
+
+def _publish(output: Path, run_id: str) -> Manifest:
     manifest = load(output)
     if manifest.merged:             # its files are the shards': a run never supersedes them
         raise ConfigError(f"{output}: holds the merged manifest of shards ({', '.join(manifest.merged)}); "
