@@ -6,12 +6,14 @@ as plain data; html.py draws the page from exactly those figures.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .. import files
 from ..errors import ConfigError
 from ..sinks import manifest
 from . import figures, views
@@ -125,3 +127,26 @@ def _content_types(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def today_in(tz: str) -> date:
     return datetime.now(zone(tz)).date()
+
+
+def write(config: Any, *, since: date | None = None, until: date | None = None, week: bool = False,
+          accounts: Sequence[str] = (), tz: str = "UTC", output_format: str = "html", out: str | Path | None = None,
+          today: date | None = None) -> Path:
+    """The report of a configuration's output, written to ``out``: its path."""
+    start, end = period(since, until, week, today or today_in(tz))
+    known = {a.id for a in config.accounts}
+    unknown = [a for a in accounts if a not in known]
+    if unknown and known:
+        raise ConfigError([f"--account {a} is not an account of the configuration (it has "
+                           f"{', '.join(sorted(known)[:5])}{' …' if len(known) > 5 else ''})" for a in unknown])
+    figures_ = build(config.output.path, since=start, until=end, tz=tz, accounts=accounts,
+                     state_path=config.state.path, output_format=config.output.format)
+    path = Path(out or f"report.{output_format}")
+    if output_format == "json":
+        text = json.dumps(figures_, indent=1, ensure_ascii=False) + "\n"
+    else:
+        from .html import render
+        text = render(figures_)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(path, text.encode())
+    return path

@@ -322,6 +322,18 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict
         what = "stories" if r["content_type"] == "STORY" else "posts"
         _note(out, r["account_id"], {"what": f"{what} without insights", "reason": r["reason"],
                                      "count": r["count"], "ids": sorted(r["ids"])[:20]})
+    for r in _rows(con, """
+            SELECT a.account_id, max(s.day) FILTER (s.day < $since) AS before_, max(s.day) FILTER (s.day < $until) AS last_
+            FROM acct a LEFT JOIN accounts s USING (account_id) GROUP BY a.account_id
+            HAVING before_ IS NULL OR last_ IS NULL ORDER BY a.account_id""", p):
+        _note(out, r["account_id"], {"what": "follower growth", "count": 1, "reason": "needs a daily account snapshot "
+                                     "before the period and one in it (a harvest on those days)"})
+    for r in _rows(con, """
+            SELECT account_id FROM acct ANTI JOIN (SELECT account_id FROM posts
+                WHERE content_type <> 'STORY' AND local_day >= $since AND local_day < $until) USING (account_id)
+            ORDER BY account_id""", p):
+        _note(out, r["account_id"], {"what": "posts", "count": 0, "reason": "no post published in the period: "
+                                     "no engagement rates (posts published: 0 is a true zero)"})
     for r in _rows(con, "SELECT account_id, followers FROM acct WHERE followers < $min ORDER BY account_id",
                    {"min": MIN_FOLLOWERS}):
         _note(out, r["account_id"], {"what": "audience, online followers", "reason": f"{r['followers']} followers: "
