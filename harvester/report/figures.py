@@ -314,7 +314,7 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict
         _note(out, r["account_id"], {"what": "account totals", "reason": "no data for these days yet (not "
                                      "harvested, or the API's data is late)", "count": len(days), "days": days})
     for r in _rows(con, """
-            SELECT p.account_id, p.content_type, coalesce(any_value(o.reason), 'no insights recorded') AS reason,
+            SELECT p.account_id, p.content_type, coalesce(any_value(o.reason), 'no insights; the run recorded no reason (no outcomes.jsonl)') AS reason,
                    count(DISTINCT p.media_id) AS count, list(DISTINCT p.media_id) AS ids
             FROM posts p LEFT JOIN outcomes o ON o.media_id = p.media_id
             WHERE NOT p.has_insights AND p.local_day >= $since AND p.local_day < $until
@@ -343,6 +343,8 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict
             WHERE outcome = 'failed' AND account_id IN (SELECT account_id FROM acct) GROUP BY ALL"""):
         _note(out, r["account_id"], {"what": "failed units of the latest run", "reason": r["reason"],
                                      "count": r["count"], "labels": r["labels"][:20]})
+    for notes in out.values():      # a stable order: the same output gives the same page
+        notes.sort(key=lambda n: (n["account_id"], n["what"], n["reason"]))
     return out
 
 
