@@ -144,6 +144,7 @@ def _line(days: list[dict[str, Any]], metric: str, name: str, color: str) -> str
            f"aria-label='daily {metric}'><title>Daily {metric}</title>",
            f"<line x1='{left}' y1='{h - bottom}' x2='{w - 10}' y2='{h - bottom}' stroke='#d8dde6'/>",
            f"<text x='{left - 6}' y='14' text-anchor='end'>{_fmt(top)}</text>",
+           f"<text x='{left + 6}' y='14' style='font-size:14px;fill:{color}'>Daily {metric}</text>",
            f"<text x='{left - 6}' y='{h - bottom}' text-anchor='end'>0</text>"]
     segment: list[str] = []
     for i, v in enumerate([*values, None]):
