@@ -30,6 +30,8 @@ from typing import Any
 HEADLINE = ("reach", "views", "total_interactions", "profile_links_taps")
 """Account totals of the headline (each a sum of the period's daily totals)."""
 DAILY = ("reach", "views")
+USED = ("online_followers", "follower_demographics", "engaged_audience_demographics")
+"""Account metrics the report reads besides the headline's."""
 TOP_POSTS = 5
 BEST_TIME_DAYS = 90
 ONLINE_DAYS = 30
@@ -66,15 +68,19 @@ def prepare(con: Any, *, since: date, until: date, tz: str, accounts: Sequence[s
         SELECT w.account_id, arg_max(a.username, a.day) AS username, arg_max(a.followers_count, a.day) AS followers
         FROM wanted w LEFT JOIN accounts a USING (account_id) GROUP BY w.account_id""")
     con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE ins AS
+        SELECT * FROM insights WHERE account_id IN (SELECT account_id FROM acct)
+          AND (object_type = 'media' OR metric IN {_in((*HEADLINE, *USED))})""")
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE daily AS
-        SELECT account_id, metric, CAST(since_ts AS DATE) AS day, sum(value) AS value FROM insights
+        SELECT account_id, metric, CAST(since_ts AS DATE) AS day, sum(value) AS value FROM ins
         WHERE object_type = 'account' AND period = 'day' AND end_ts IS NULL AND len(dimension_keys) = 0
           AND metric IN {_in(HEADLINE)} AND until_ts - since_ts = INTERVAL 1 DAY
           AND account_id IN (SELECT account_id FROM acct)
         GROUP BY ALL""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE mv AS
-        SELECT object_id AS media_id, metric, value FROM insights
+        SELECT object_id AS media_id, metric, value FROM ins
         WHERE object_type = 'media' AND len(dimension_keys) = 0
         QUALIFY row_number() OVER (PARTITION BY object_id, metric ORDER BY observed_on DESC NULLS LAST) = 1""")
     con.execute("""
@@ -223,7 +229,7 @@ def best_time(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for r in _rows(con, f"""
             WITH o AS (SELECT account_id, end_ts - INTERVAL 1 DAY + CAST(dimension_values[1] AS INTEGER) * INTERVAL 1 HOUR
                                           AS online_at, value
-                       FROM insights
+                       FROM ins
                        WHERE object_type = 'account' AND metric = 'online_followers' AND end_ts IS NOT NULL
                          AND dimension_keys = ['hour'] AND account_id IN (SELECT account_id FROM acct)
                          AND CAST(timezone('America/Los_Angeles', end_ts - INTERVAL 1 DAY) AS DATE) >= $online_since
@@ -249,7 +255,7 @@ def stories(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[scope] = {**{k: _num(v) for k, v in r.items()}, "navigation": dict.fromkeys(NAVIGATION)}
     for r in _rows(con, f"""
             WITH nav AS (SELECT p.account_id, i.dimension_values[1] AS action, i.value
-                         FROM insights i JOIN posts p ON p.media_id = i.object_id
+                         FROM ins i JOIN posts p ON p.media_id = i.object_id
                          WHERE i.object_type = 'media' AND i.metric = 'navigation'
                            AND i.dimension_keys = ['story_navigation_action_type'] AND p.content_type = 'STORY'
                            AND p.local_day >= $since AND p.local_day < $until)
@@ -268,7 +274,7 @@ def audience(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     demo = f"""
         WITH d AS (SELECT account_id, metric, timeframe, dimension_keys[2:] AS keys, dimension_values[2:] AS vals, value
-                   FROM insights WHERE object_type = 'account' AND period = 'lifetime'
+                   FROM ins WHERE object_type = 'account' AND period = 'lifetime'
                      AND metric IN ('follower_demographics', 'engaged_audience_demographics')
                      AND account_id IN (SELECT account_id FROM acct)
                    QUALIFY timeframe = max(timeframe) OVER (PARTITION BY account_id))
