@@ -156,7 +156,7 @@ def test_headline_and_its_change_equal_the_truth(harvested):
 
 
 def test_daily_reach_and_views_with_posts_marked(harvested):
-    world, config, report, since, until = harvested
+    world, config, report, since, _ = harvested
     for key, members in scopes_of(world, config).items():
         daily = scope(report, key)["daily"]
         assert [d["day"] for d in daily] == [(since + timedelta(days=i)).isoformat() for i in range(7)]
@@ -284,7 +284,7 @@ def test_stories_reach_replies_and_navigation_funnel(harvested):
 def test_audience_pyramid_places_and_engaged_shares(harvested):
     world, config, report, _, _ = harvested
     for key, members in scopes_of(world, config).items():
-        def summed(metric, breakdowns):
+        def summed(metric, breakdowns, members=members):
             out: dict[tuple, int] = defaultdict(int)
             for a in members:
                 if world.has_demographic(a, metric):
@@ -365,7 +365,7 @@ def test_a_single_day_with_two_snapshots_has_follower_growth_and_no_data_yet(tmp
 
 
 def test_a_period_before_any_harvest_is_blank_not_zero(harvested):
-    world, config, _, _, _ = harvested
+    _, config, _, _, _ = harvested
     report = build(config.output.path, since=date(2020, 1, 6), until=date(2020, 1, 13), tz=TZ,
                    state_path=config.state.path)
     headline = scope(report, "all")["headline"]
@@ -386,7 +386,7 @@ def test_only_the_accounts_asked_for(harvested):
 
 def test_json_and_html_from_the_same_figures(harvested, tmp_path):
     """``--format json`` writes the figures; the page shows each headline figure and top post of them."""
-    world, config, _, since, until = harvested
+    _, config, _, since, until = harvested
     out_json = write(config, since=since, until=until, tz=TZ, output_format="json", out=tmp_path / "r.json")
     out_html = write(config, since=since, until=until, tz=TZ, output_format="html", out=tmp_path / "r.html")
     figures = json.loads(out_json.read_text())
@@ -410,7 +410,7 @@ def test_week_default_is_the_last_whole_week():
 
 
 def test_cli_writes_the_report_and_names_bad_options(harvested, tmp_path, capsys):
-    world, config, _, since, until = harvested
+    _, config, _, since, until = harvested
     path = tmp_path / "c.toml"
     accounts_toml = "".join(f'[[accounts]]\nid = "{a.id}"\ntoken_env = "T"\n' for a in config.accounts)
     path.write_text(f'[window]\ndays = 3\n[output]\npath = "{config.output.path}"\n'

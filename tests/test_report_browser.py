@@ -14,14 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from browser import Page, chromium
 from test_report import TZ, accounts, harvest, has_insights, local_day, posts_of
 
 from harvester import catalog
 from harvester.days import from_unix
 from harvester.report import write
 from harvester.simulator.world import World, WorldSpec
-
-from browser import Page, chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -60,14 +60,15 @@ def build(output: str | Path, *, since: date, until: date, tz: str = "UTC", acco
         p = {**figures.periods(since, until), "tz": tz}
         runs = manifest.load(output).runs
         outcomes = figures.run_outcomes(output, Path(state_path) if state_path else None, runs)
-        parts = {"headline": figures.headline(con, p), "daily": figures.daily(con, p),
+        parts: dict[str, Any] = {"headline": figures.headline(con, p), "daily": figures.daily(con, p),
                  "posts": figures.ranked_posts(con, p), "content_types": figures.content_types(con, p),
                  "best_time": figures.best_time(con, p), "stories": figures.stories(con, p),
                  "audience": figures.audience(con, p), "missing": figures.missing(con, p, outcomes)}
         known = con.execute("SELECT account_id, username, followers FROM acct ORDER BY account_id").fetchall()
     finally:
         con.close()
-    scopes = [{"account_id": figures.ALL, "username": None, "followers": _sum(f for _, _, f in known)}]
+    total = _sum(f for _, _, f in known)
+    scopes: list[dict[str, Any]] = [{"account_id": figures.ALL, "username": None, "followers": total}]
     scopes += [{"account_id": a, "username": u, "followers": f} for a, u, f in known]
     for scope in scopes:
         key = scope["account_id"]

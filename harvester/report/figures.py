@@ -32,6 +32,9 @@ HEADLINE = ("reach", "views", "total_interactions", "profile_links_taps")
 DAILY = ("reach", "views")
 USED = ("online_followers", "follower_demographics", "engaged_audience_demographics")
 """Account metrics the report reads besides the headline's."""
+INSIGHT_COLUMNS = ("account_id", "object_id", "object_type", "metric", "period", "timeframe", "since_ts", "until_ts",
+                   "end_ts", "dimension_keys", "dimension_values", "value", "observed_on")
+"""What the report reads of an insight: DuckDB then parses no other field of the JSON."""
 TOP_POSTS = 5
 BEST_TIME_DAYS = 90
 ONLINE_DAYS = 30
@@ -42,6 +45,7 @@ CONTENT_TYPES = ("REELS", "FEED", "CAROUSEL", "STORY")
 AGES = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 ALL = "all"
 MIN_FOLLOWERS = 100
+UNKNOWN_REASON = "no insights; the run recorded no reason (no outcomes.jsonl)"
 
 
 _PARAM = re.compile(r"\$(\w+)")
@@ -57,20 +61,23 @@ def _rows(con: Any, sql: str, params: dict[str, Any] | None = None) -> list[dict
 def prepare(con: Any, *, since: date, until: date, tz: str, accounts: Sequence[str] = ()) -> None:
     """The report's working tables: its accounts, daily totals, posts with their rates."""
     params = {"tz": tz}
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE ins AS
+        SELECT {", ".join(INSIGHT_COLUMNS)} FROM insights
+        WHERE (object_type = 'media' AND (len(dimension_keys) = 0 OR metric = 'navigation'))
+           OR (object_type = 'account' AND metric IN {_in(USED)})
+           OR (object_type = 'account' AND metric IN {_in(HEADLINE)} AND len(dimension_keys) = 0)""")
     con.execute("CREATE OR REPLACE TEMP TABLE wanted (account_id VARCHAR)")
     if accounts:
         con.executemany("INSERT INTO wanted VALUES (?)", [(a,) for a in accounts])
     else:
         con.execute("INSERT INTO wanted SELECT DISTINCT account_id FROM accounts "
-                    "UNION SELECT DISTINCT account_id FROM insights")
+                    "UNION SELECT DISTINCT account_id FROM ins")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE acct AS
         SELECT w.account_id, arg_max(a.username, a.day) AS username, arg_max(a.followers_count, a.day) AS followers
         FROM wanted w LEFT JOIN accounts a USING (account_id) GROUP BY w.account_id""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE ins AS
-        SELECT * FROM insights WHERE account_id IN (SELECT account_id FROM acct)
-          AND (object_type = 'media' OR metric IN {_in((*HEADLINE, *USED))})""")
+    con.execute("DELETE FROM ins WHERE account_id NOT IN (SELECT account_id FROM acct)")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE daily AS
         SELECT account_id, metric, CAST(since_ts AS DATE) AS day, sum(value) AS value FROM ins
@@ -227,8 +234,10 @@ def best_time(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
         grid(r["scope"], "posts")[r["weekday"]][r["hour"]] = r["value"]
         out[r["scope"]]["posts_count"] += r["n"]
     for r in _rows(con, f"""
-            WITH o AS (SELECT account_id, end_ts - INTERVAL 1 DAY + CAST(dimension_values[1] AS INTEGER) * INTERVAL 1 HOUR
-                                          AS online_at, value
+            WITH o AS (SELECT account_id,
+                              end_ts - INTERVAL 1 DAY + CAST(dimension_values[1] AS INTEGER) * INTERVAL 1 HOUR
+                                  AS online_at,
+                              value
                        FROM ins
                        WHERE object_type = 'account' AND metric = 'online_followers' AND end_ts IS NOT NULL
                          AND dimension_keys = ['hour'] AND account_id IN (SELECT account_id FROM acct)
@@ -320,16 +329,17 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict
         _note(out, r["account_id"], {"what": "account totals", "reason": "no data for these days yet (not "
                                      "harvested, or the API's data is late)", "count": len(days), "days": days})
     for r in _rows(con, """
-            SELECT p.account_id, p.content_type, coalesce(any_value(o.reason), 'no insights; the run recorded no reason (no outcomes.jsonl)') AS reason,
+            SELECT p.account_id, p.content_type, coalesce(any_value(o.reason), $unknown) AS reason,
                    count(DISTINCT p.media_id) AS count, list(DISTINCT p.media_id) AS ids
             FROM posts p LEFT JOIN outcomes o ON o.media_id = p.media_id
             WHERE NOT p.has_insights AND p.local_day >= $since AND p.local_day < $until
-            GROUP BY p.account_id, p.content_type, o.reason""", p):
+            GROUP BY p.account_id, p.content_type, o.reason""", {**p, "unknown": UNKNOWN_REASON}):
         what = "stories" if r["content_type"] == "STORY" else "posts"
         _note(out, r["account_id"], {"what": f"{what} without insights", "reason": r["reason"],
                                      "count": r["count"], "ids": sorted(r["ids"])[:20]})
     for r in _rows(con, """
-            SELECT a.account_id, max(s.day) FILTER (s.day < $since) AS before_, max(s.day) FILTER (s.day < $until) AS last_
+            SELECT a.account_id, max(s.day) FILTER (s.day < $since) AS before_,
+                   max(s.day) FILTER (s.day < $until) AS last_
             FROM acct a LEFT JOIN accounts s USING (account_id) GROUP BY a.account_id
             HAVING before_ IS NULL OR last_ IS NULL ORDER BY a.account_id""", p):
         _note(out, r["account_id"], {"what": "follower growth", "count": 1, "reason": "needs a daily account snapshot "

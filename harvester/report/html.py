@@ -41,9 +41,11 @@ td.n, th.n { text-align: right; white-space: nowrap; }
 .scroll { overflow-x: auto; }
 .none { border: 1px dashed var(--line); border-radius: 6px; padding: 10px; color: var(--muted); }
 ul.missing li { margin-bottom: 4px; }
-a { color: var(--accent); overflow-wrap: anywhere; }
+a { color: var(--accent);
+    overflow-wrap: anywhere; }
 @media (max-width: 600px) { body { padding: 10px; font-size: 14px; } .hide-narrow { display: none; } }
-@media print { body { max-width: none; padding: 0; } h2 { break-before: page; } .card, svg, table { break-inside: avoid; }
+@media print { body { max-width: none; padding: 0; } h2 { break-before: page; }
+               .card, svg, table { break-inside: avoid; }
                a { color: var(--ink); text-decoration: none; } }
 """
 
@@ -100,7 +102,7 @@ def _scope(scope: dict[str, Any], report: dict[str, Any]) -> str:
 
 def _fmt(v: Any, percent: bool = False) -> str:
     if v is None:
-        return "–"
+        return "\u2013"     # an en dash: no value
     if percent:
         return f"{100 * v:.1f}%"
     if isinstance(v, float) and not v.is_integer():

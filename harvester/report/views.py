@@ -98,7 +98,7 @@ def _read_json(paths: list[str], columns: dict[str, str]) -> str:
     files = "[" + ", ".join(_quote(p) for p in paths) + "]"
     struct = "{" + ", ".join(f"{_quote(c)}: {_quote(t)}" for c, t in columns.items()) + "}"
     return (f"SELECT {', '.join(columns)} FROM read_json({files}, format = 'newline_delimited', "
-            f"columns = {struct}, maximum_object_size = 16777216)")
+            f"columns = {struct}, auto_detect = false, maximum_object_size = 16777216)")
 
 
 def load_records(con: Any, stream: Stream, records: Any) -> None:
