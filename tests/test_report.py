@@ -30,6 +30,9 @@ TZ = "Europe/Berlin"
 ZONE = ZoneInfo(TZ)
 PT = ZoneInfo("America/Los_Angeles")
 HARVEST_DAYS = 14
+NOW = 1796126400.0
+"""The worlds' present, 2026-12-01 12:00 UTC: the edge cases below hold for it (a world's
+present is otherwise the current hour, and which account posted in the last week moves with it)."""
 
 
 def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None = None):
@@ -55,7 +58,7 @@ def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None 
 def harvested(tmp_path_factory):
     """A world with small accounts, accounts without a post in the week, stories with too few
     viewers and posts before the business conversion; its last 14 days harvested."""
-    world = World(WorldSpec(seed=11, accounts=9, media_per_account=150, stories_per_account=3.0))
+    world = World(WorldSpec(seed=16, accounts=7, media_per_account=100, stories_per_account=3.0, now=NOW))
     output = tmp_path_factory.mktemp("report") / "out"
     config = harvest(world, output)
     today = from_unix(int(world.now))
@@ -348,7 +351,7 @@ def check_missing(world, config, report, since, until):
 def test_a_single_day_with_two_snapshots_has_follower_growth_and_no_data_yet(tmp_path):
     """Harvested yesterday and today: today's report has a growth (the simulator's followers do
     not move: 0, not None) and no totals yet (late data: None and a missing note)."""
-    world = World(WorldSpec(seed=12, accounts=3, media_per_account=40))
+    world = World(WorldSpec(seed=12, accounts=3, media_per_account=40, now=NOW))
     output = tmp_path / "out"
     harvest(world, output, days=2, at=world.now - DAY)
     config = harvest(world, output, days=2)
@@ -386,7 +389,7 @@ def test_only_the_accounts_asked_for(harvested):
 
 def test_json_and_html_from_the_same_figures(harvested, tmp_path):
     """``--format json`` writes the figures; the page shows each headline figure and top post of them."""
-    _, config, _, since, until = harvested
+    _, config, report, since, until = harvested
     out_json = write(config, since=since, until=until, tz=TZ, output_format="json", out=tmp_path / "r.json")
     out_html = write(config, since=since, until=until, tz=TZ, output_format="html", out=tmp_path / "r.html")
     figures = json.loads(out_json.read_text())
@@ -427,3 +430,14 @@ def test_cli_writes_the_report_and_names_bad_options(harvested, tmp_path, capsys
                         (["--week", "--since", "2026-11-10", "--until", "2026-11-12"], "not both")):
         assert main(["report", "--config", str(path), "--out", str(tmp_path / "x.html"), *args]) == 2
         assert words in capsys.readouterr().err
+
+
+def test_without_duckdb_the_report_names_the_extra(harvested, tmp_path, monkeypatch, capsys):
+    _, config, _, since, until = harvested
+    monkeypatch.setitem(__import__("sys").modules, "duckdb", None)     # as if not installed
+    path = tmp_path / "c.toml"
+    path.write_text(f'[window]\ndays = 3\n[output]\npath = "{config.output.path}"\n[state]\npath = '
+                    f'"{config.state.path}"\n[[accounts]]\nid = "{config.accounts[0].id}"\ntoken_env = "T"\n')
+    assert main(["report", "--config", str(path), "--out", str(tmp_path / "r.html")]) == 2
+    assert "pip install 'harvester[report]'" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from browser import Page, chromium
-from test_report import TZ, accounts, harvest, has_insights, local_day, posts_of
+from test_report import NOW, TZ, accounts, harvest, has_insights, local_day, posts_of
 
 from harvester import catalog
 from harvester.days import from_unix
@@ -31,7 +31,7 @@ CHARTS = ("daily-reach", "daily-views", "content-types", "best-time", "online", 
 
 @pytest.fixture
 def report_file(tmp_path):
-    world = World(WorldSpec(seed=31, accounts=5, media_per_account=300, stories_per_account=3.0))
+    world = World(WorldSpec(seed=31, accounts=5, media_per_account=150, stories_per_account=3.0, now=NOW))
     config = harvest(world, tmp_path / "out")
     today = from_unix(int(world.now))
     since, until = today - timedelta(days=6), today + timedelta(days=1)
