@@ -10,6 +10,7 @@ written, the median of 3 rounds; the JSON figures alone beside it. Goal: under 5
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -75,7 +76,7 @@ def run(quick: bool = False) -> Outcome:
     results = {"seconds_100_accounts_90_days": seconds, "json_seconds": statistics.median(figures),
                "accounts": accounts, "days": days, "insight_records": records["insights"],
                "media_records": records["media"], "html_bytes": size, "harvest_seconds": harvest_seconds,
-               "sink_format": "jsonl"}
+               "sink_format": "jsonl", "load_average": round(os.getloadavg()[0], 1)}
     rows = [Row(f"report of {accounts} accounts x {days} days (HTML)", f"{seconds:.2f} s",
                 f"{records['insights']:,} insight records", None, f"< {GOAL_SECONDS:.0f} s", seconds < GOAL_SECONDS)]
     return Outcome(results=results, rows=rows)

@@ -35,7 +35,7 @@ NOW = 1796126400.0
 present is otherwise the current hour, and which account posted in the last week moves with it)."""
 
 
-def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None = None):
+def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None = None, exit_code: int = 0):
     """Every account of ``world`` harvested in memory (``at``: the harvest's present)."""
     config, env = world_config(world, output, days=days)
     config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False))
@@ -47,7 +47,7 @@ def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None 
                              now=world.now if at is None else at) as harvester:
             summary = await harvester.run()
         state.close()
-        assert summary.exit_code == 0, summary.render()
+        assert summary.exit_code == exit_code, summary.render()
         write_outcomes(output / harvester.run_id, harvester.stats)      # as `harvester run` does
 
     asyncio.run(run())
@@ -441,3 +441,26 @@ def test_without_duckdb_the_report_names_the_extra(harvested, tmp_path, monkeypa
     assert main(["report", "--config", str(path), "--out", str(tmp_path / "r.html")]) == 2
     assert "pip install 'harvester[report]'" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_failed_units_of_the_latest_run_are_named_with_their_reason(tmp_path):
+    """A token that expires mid-run: its account's units fail; the report says so, with the reason."""
+    world = World(WorldSpec(seed=5, accounts=4, media_per_account=20, now=NOW, expiring_tokens=((0, 30),)))
+    config = harvest(world, tmp_path / "out", days=3, exit_code=3)
+    run_id = manifest_runs(tmp_path / "out")[-1]
+    failed = [json.loads(line) for line in (tmp_path / "out" / run_id / "outcomes.jsonl").read_text().splitlines()]
+    failed = [o for o in failed if o["outcome"] == "failed"]
+    assert failed
+    today = from_unix(int(world.now))
+    report = build(tmp_path / "out", since=today - timedelta(days=3), until=today, state_path=config.state.path)
+    notes = [n for n in scope(report, "all")["missing"] if n["what"] == "failed units of the latest run"]
+    by_account: dict[tuple[str, str], int] = defaultdict(int)
+    for o in failed:
+        by_account[o["account_id"], o["reason"]] += 1
+    assert {(n["account_id"], n["reason"]): n["count"] for n in notes} == by_account
+    assert "token expired (190/463)" in render(report)
+
+
+def manifest_runs(output):
+    from harvester.sinks import manifest
+    return manifest.load(output).runs
