@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -464,3 +465,24 @@ def test_the_failed_units_of_the_latest_run_are_named_with_their_reason(tmp_path
 def manifest_runs(output):
     from harvester.sinks import manifest
     return manifest.load(output).runs
+
+
+def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_path):
+    """The first report copies each current insights part to Parquet; the next reads the copies
+    and gives the same figures; a run that supersedes parts leaves a copy of the current ones only."""
+    from harvester.report.views import CACHE
+    from harvester.sinks import manifest
+    world = World(WorldSpec(seed=13, accounts=3, media_per_account=30, now=NOW))
+    output = tmp_path / "out"
+    config = harvest(world, output, days=3, at=world.now - DAY)
+    today = from_unix(int(world.now))
+    period = {"since": today - timedelta(days=3), "until": today, "tz": TZ, "state_path": config.state.path}
+    first = build(output, **period)
+    assert len(list((output / CACHE).glob("*.parquet"))) == len(manifest.load(output).files("insights"))
+    assert build(output, **period) == first
+    harvest(world, output, days=3)                     # today's run re-fetches days and media: parts rewritten
+    second = build(output, **period)
+    current = manifest.load(output).files("insights")
+    assert len(list((output / CACHE).glob("*.parquet"))) == len(current)
+    shutil.rmtree(output / CACHE)
+    assert build(output, **period) == second           # what the JSON says, read afresh

@@ -8,6 +8,8 @@ explicitly (ids as strings, whatever the first lines hold); timestamps are parse
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +89,45 @@ def attach_streams(con: Any, output: Path, output_format: str) -> None:
         raise ConfigError([f"the report reads [output] format 'jsonl' so far, not {output_format!r}"])
     current = manifest.load(output)
     for stream in STREAMS:
-        paths = [str(output / name) for name in current.files(stream)]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{stream} AS {_read_json(paths, COLUMNS[stream])}")
+        names = current.files(stream)
+        select = _cached(con, output, names) if stream == "insights" and names else None
+        if select is None:
+            select = _read_json([str(output / name) for name in names], COLUMNS[stream])
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{stream} AS {select}")
+
+
+CACHE = ".report-cache"
+"""``<output>/.report-cache/``: each current insights part as Parquet, made by the first report
+that reads it. A published part never changes (a rewrite is a new file), so a part's cache is
+keyed by its name, size and mtime; parts no longer current lose theirs. Parsing the JSON is
+most of a report's time: the report after a nightly run parses only the new parts."""
+
+
+def _cached(con: Any, output: Path, names: list[str]) -> str | None:
+    """A SELECT over the Parquet copies of ``names``; None (read the JSON) where the output is
+    not writable."""
+    cache = output / CACHE
+    try:
+        cache.mkdir(exist_ok=True)
+        paths = []
+        for name in names:
+            source = output / name
+            st = source.stat()
+            key = hashlib.blake2b(f"{name}\0{st.st_size}\0{st.st_mtime_ns}".encode(), digest_size=12).hexdigest()
+            target = cache / f"{key}.parquet"
+            if not target.exists():
+                partial = cache / f"{key}.{os.getpid()}.tmp"
+                con.execute(f"COPY ({_read_json([str(source)], COLUMNS['insights'])}) TO {_quote(str(partial))} "
+                            "(FORMAT parquet)")
+                os.replace(partial, target)
+            paths.append(target)
+        for old in cache.glob("*.parquet"):
+            if old not in paths:
+                old.unlink(missing_ok=True)
+    except OSError:
+        return None
+    files = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
+    return f"SELECT {', '.join(COLUMNS['insights'])} FROM read_parquet({files})"
 
 
 def _read_json(paths: list[str], columns: dict[str, str]) -> str:
