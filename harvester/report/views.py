@@ -124,7 +124,7 @@ def _cached(con: Any, output: Path, names: list[str]) -> str | None:
         for old in cache.glob("*.parquet"):
             if old not in paths:
                 old.unlink(missing_ok=True)
-    except OSError:
+    except (OSError, duckdb_module().Error):     # a read-only output: the JSON it is
         return None
     files = "[" + ", ".join(_quote(str(p)) for p in paths) + "]"
     return f"SELECT {', '.join(COLUMNS['insights'])} FROM read_parquet({files})"
