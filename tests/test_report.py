@@ -349,6 +349,7 @@ def check_missing(world, config, report, since, until):
             assert scope(report, a.id)["posts"] == {"top": [], "bottom": []}
 
 
+@pytest.mark.slow
 def test_a_single_day_with_two_snapshots_has_follower_growth_and_no_data_yet(tmp_path):
     """Harvested yesterday and today: today's report has a growth (the simulator's followers do
     not move: 0, not None) and no totals yet (late data: None and a missing note)."""
@@ -388,6 +389,7 @@ def test_only_the_accounts_asked_for(harvested):
     assert scope(one, a.id) == scope(report, a.id)
 
 
+@pytest.mark.slow
 def test_json_and_html_from_the_same_figures(harvested, tmp_path):
     """``--format json`` writes the figures; the page shows each headline figure and top post of them."""
     _, config, report, since, until = harvested
@@ -443,6 +445,7 @@ def test_without_duckdb_the_report_names_the_extra(harvested, tmp_path, monkeypa
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_the_failed_units_of_the_latest_run_are_named_with_their_reason(tmp_path):
     """A token that expires mid-run: its account's units fail; the report says so, with the reason."""
     world = World(WorldSpec(seed=5, accounts=4, media_per_account=20, now=NOW, expiring_tokens=((0, 30),)))
@@ -466,6 +469,7 @@ def manifest_runs(output):
     return manifest.load(output).runs
 
 
+@pytest.mark.slow
 def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_path):
     """The first report copies each current insights part to Parquet; the next reads the copies
     and gives the same figures; a run that supersedes parts leaves a copy of the current ones only."""
