@@ -3,14 +3,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint docs bench clean deploy-check
+.PHONY: install browser demo test test-fast lint docs bench clean deploy-check
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The report's browser test needs Chromium: Debian's package, installed where it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed (apt-get install -y chromium): the report's browser test will not run"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report]'
 	touch $(STAMP)
 
 demo: install

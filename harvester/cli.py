@@ -1,4 +1,4 @@
-"""``harvester``: run, backfill, status, validate, tokens, manifest, demo, simulate.
+"""``harvester``: run, backfill, status, validate, tokens, manifest, webhook, demo, simulate, report.
 
 Exit codes: 0 done, 2 configuration or usage error (nothing called), 3 finished with units failed
 for good, 1 aborted, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
@@ -97,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     webhook.add_argument("--config", required=True)
     webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
+    report = sub.add_parser("report", help="write the report of a period (one HTML page, or its figures as JSON)")
+    report.add_argument("--config", required=True)
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
+    report.add_argument("--until", type=_date, help="day after the last, YYYY-MM-DD")
+    report.add_argument("--week", action="store_true", help="the last whole week, Monday to Sunday (the default)")
+    report.add_argument("--account", action="append", default=[], help="only this account id (repeatable)")
+    report.add_argument("--tz", default="UTC", help="time zone of days and hours, e.g. Europe/Berlin (default UTC)")
+    report.add_argument("--format", choices=("html", "json"), default="html")
+    report.add_argument("--out", help="file to write (default report.html or report.json)")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -330,6 +340,15 @@ def _cmd_webhook(args) -> int:
     from .webhook.app import serve
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     return asyncio.run(serve(load_config(args.config, check_tokens=False)))
+
+
+def _cmd_report(args) -> int:
+    from .report import write
+    config = load_config(args.config, check_tokens=False)
+    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account, tz=args.tz,
+                 output_format=args.format, out=args.out)
+    print(path)
+    return EXIT_OK
 
 
 def _cmd_demo(args) -> int:
