@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint docs bench clean
+.PHONY: install demo test test-fast lint docs bench bench-scale clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ docs: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The scale benchmark with 100,000 accounts too (about 40 minutes); merges into bench/results.json.
+bench-scale: install
+	$(BIN)/python -m bench.scale --sizes 1000,10000,100000
 
 clean:
 	rm -rf $(VENV) out demo-out
