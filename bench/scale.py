@@ -14,7 +14,8 @@ The lower bound of the makespan is the most of:
   the latencies its calls really had, and the sum of its latencies over its cap on calls in flight;
 - the global in-flight bound: the sum of every call's latency over ``max_in_flight``.
 
-Figures: calls, simulated makespan over that bound, wall seconds per 1,000 calls, peak RSS
+Figures: calls, simulated makespan over that bound, wall (and CPU: on a shared machine the
+steadier of the two) seconds per 1,000 calls, peak RSS
 (VmHWM: the simulator's world, windows and counters, and this benchmark's own timing, included).
 ``make bench`` runs 1,000 and 10,000 accounts; ``make bench-scale`` (``python -m bench.scale
 --sizes 1000,10000,100000``) adds 100,000, about 40 minutes of wall time on one core.
@@ -160,11 +161,11 @@ async def harvest(accounts: int, directory: Path) -> dict:
     sink = CountingSink()
     before = maxrss_mb()
     loop = asyncio.get_running_loop()
-    started, wall = loop.time(), time.perf_counter()
+    started, wall, cpu = loop.time(), time.perf_counter(), time.process_time()
     async with Harvester(config, tokens=env, transport=transport, sink=sink, now=world.now) as harvester:
         summary = await harvester.run()
         scheduler = harvester._scheduler
-    makespan, wall = loop.time() - started, time.perf_counter() - wall
+    makespan, wall, cpu = loop.time() - started, time.perf_counter() - wall, time.process_time() - cpu
     assert scheduler is not None
     served = simulator.counters.snapshot()
     over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
@@ -173,7 +174,8 @@ async def harvest(accounts: int, directory: Path) -> dict:
             "failed": len(summary.failed), "makespan": makespan, "bound": max(bounds.values()), "bounds": bounds,
             "binding": max(bounds, key=lambda k: bounds[k]), "max_in_flight": scheduler.max_in_flight,
             "violations": served["throttled"] + over, "wall_seconds": wall,
-            "wall_per_1000_calls": wall / served["calls"] * 1000, "rss_before_mb": before, "peak_rss_mb": maxrss_mb()}
+            "wall_per_1000_calls": wall / served["calls"] * 1000, "cpu_per_1000_calls": cpu / served["calls"] * 1000,
+            "rss_before_mb": before, "peak_rss_mb": maxrss_mb()}
 
 
 async def one_token(directory: Path, scheduler: dict, media: int = DEPTH_MEDIA) -> dict:
@@ -251,7 +253,11 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = SIZES) -> Outcome:
     print(f"scale: one token, default [scheduler]: {deep['calls']:,} calls in {deep['seconds']:.2f} s "
           f"({deep['calls_per_s']:.0f} calls/s, {deep['violations']} violations); the old caps: "
           f"{old['calls_per_s']:.0f} calls/s", file=sys.stderr)
-    measured = [measure(n) for n in sizes]
+    return summarize(deep, old, [measure(n) for n in sizes])
+
+
+def summarize(deep: dict, old: dict, measured: list[dict]) -> Outcome:
+    """The figures and rows of a run: the depth pair, then each size's child report."""
     for r in measured:
         print(f"scale: {r['accounts']:,} accounts, {r['calls']:,} calls, makespan {r['makespan']:.1f} s against "
               f"{r['bound']:.1f} s ({r['binding']}; max_in_flight {r['max_in_flight']}), {r['violations']} "
@@ -261,18 +267,20 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = SIZES) -> Outcome:
     small, largest = measured[0], measured[-1]
     worst = max(r["makespan"] / r["bound"] for r in measured)
     growth = largest["wall_per_1000_calls"] / small["wall_per_1000_calls"]
+    cpu_growth = largest["cpu_per_1000_calls"] / small["cpu_per_1000_calls"]
     results: dict[str, float] = {
         "makespan_ratio_worst": worst, "cost_per_call_growth": growth,
         "peak_rss_mb_largest": largest["peak_rss_mb"], "largest_accounts": largest["accounts"],
         "violations": sum(r["violations"] for r in measured) + deep["violations"],
         "one_token_calls_per_s": deep["calls_per_s"], "one_token_calls_per_s_old_caps": old["calls_per_s"],
-        "one_token_calls": deep["calls"]}
+        "one_token_calls": deep["calls"], "cpu_per_call_growth": cpu_growth}
     for r in measured:
         n = r["accounts"]
         results |= {f"calls_{n}": r["calls"], f"makespan_seconds_{n}": r["makespan"],
                     f"bound_seconds_{n}": r["bound"], f"makespan_ratio_{n}": r["makespan"] / r["bound"],
                     f"wall_per_1000_calls_{n}": r["wall_per_1000_calls"], f"wall_seconds_{n}": r["wall_seconds"],
-                    f"peak_rss_mb_{n}": r["peak_rss_mb"], f"max_in_flight_{n}": r["max_in_flight"]}
+                    f"peak_rss_mb_{n}": r["peak_rss_mb"], f"max_in_flight_{n}": r["max_in_flight"],
+                    f"cpu_per_1000_calls_{n}": r["cpu_per_1000_calls"]}
     rows = [Row("scale: one token, 100 ms, big budget (simulated)", f"{deep['calls_per_s']:.0f} calls/s",
                 f"{old['calls_per_s']:.0f} calls/s (old caps 8/32)", deep["calls_per_s"] / old["calls_per_s"],
                 f">= {GOALS['one_token_calls_per_s']} calls/s", deep["calls_per_s"] >= GOALS["one_token_calls_per_s"])]
@@ -283,6 +291,9 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = SIZES) -> Outcome:
         Row(f"scale: wall s per 1,000 calls, {largest['accounts']:,} vs {small['accounts']:,}",
             f"{largest['wall_per_1000_calls']:.3f} s", f"{small['wall_per_1000_calls']:.3f} s", growth,
             f"<= {GOALS['growth']}", growth <= GOALS["growth"]),
+        Row(f"scale: CPU s per 1,000 calls, {largest['accounts']:,} vs {small['accounts']:,}",
+            f"{largest['cpu_per_1000_calls']:.3f} s", f"{small['cpu_per_1000_calls']:.3f} s", cpu_growth,
+            "(the same, on a shared machine)", None),
         Row(f"scale: peak RSS, {largest['accounts']:,} accounts", f"{largest['peak_rss_mb']:.0f} MB", "", None,
             f"< {GOALS['rss_mb']} MB", largest["peak_rss_mb"] < GOALS["rss_mb"]),
         Row("scale: rolling-window violations", str(results["violations"]), "0", None, "0",
