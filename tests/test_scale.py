@@ -9,10 +9,16 @@ import sys
 
 import pytest
 
+from harvester import Harvester
+from harvester.config.model import TOKEN_DEPTH_CAP
+from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.schedule.limiter import RollingWindowLimiter
 from harvester.schedule.scheduler import Scheduler
 from harvester.simulator.faults import Faults
+from harvester.simulator.world import World, WorldSpec
 from harvester.summary import Stats
+
+from support import world_config
 
 IDLE_SLOT_BYTES = 1000
 """What an idle slot that made 26 calls within its window (a nightly account's) may hold: 2,015
@@ -73,3 +79,13 @@ def test_latency_only_draws_keep_nothing_per_request():
     assert 0.25 < sum(draws) / len(draws) < 0.35           # still exponential around its mean
     again = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"}).latency
     assert again == draws[1]
+
+
+@pytest.mark.parametrize(("scheduler", "limit"), [({}, 3 * TOKEN_DEPTH_CAP), ({"max_in_flight": 16}, 16),
+                                                  ({"per_token_in_flight": 2}, 3 * 2)])
+async def test_the_connection_pool_follows_the_calls_in_flight(tmp_path, scheduler, limit):
+    world = World(WorldSpec(seed=4, accounts=3, tokens=3, media_per_account=0))
+    config, env = world_config(world, tmp_path / "out", scheduler=scheduler)
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        assert isinstance(harvester._transport, AiohttpTransport)
+        assert harvester._transport.limit == limit
