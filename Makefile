@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-fast lint docs bench clean deploy-check
+.PHONY: install browser demo test test-fast lint docs bench bench-scale clean deploy-check
 
 install: $(STAMP) browser
 
@@ -68,6 +68,10 @@ deploy-check: $(DEPLOY_VENV)/.installed $(if $(filter 1,$(AIRFLOW)),$(AIRFLOW_VE
 ifeq ($(AIRFLOW),1)
 	$(OFFLINE) $(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_deploy_airflow.py
 endif
+
+# The scale benchmark with 100,000 accounts too (about 40 minutes); merges into bench/results.json.
+bench-scale: install
+	$(BIN)/python -m bench.scale --sizes 1000,10000,100000
 
 clean:
 	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out

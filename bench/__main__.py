@@ -1,8 +1,10 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume webhook] [--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale webhook] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
-met?) and writes ``bench/results.json``: one section per benchmark, each number from its latest
-run (a benchmark not run this time keeps its section from the run before).
+met?) and merges them into ``bench/results.json``: one section per benchmark, each number from
+its latest run (a benchmark not run this time keeps its section from the run before, and a
+figure its benchmark did not measure this time, such as ``make bench-scale``'s largest size,
+keeps its value).
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ import argparse
 import sys
 import time
 from importlib import import_module
-from pathlib import Path
 
-import orjson
+from .measure import Outcome, Row, merge_results
 
-from .measure import Outcome, Row
-
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "webhook")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "webhook")
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     names = args.names or list(BENCHMARKS)
-    results = _previous() if args.names else {}
+    results: dict[str, dict] = {}
     rows: list[Row] = []
     for name in names:
         started = time.monotonic()
@@ -42,16 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += outcome.rows
     print(table(rows))
     if not args.quick:
-        RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-        print(f"wrote {RESULTS}", file=sys.stderr)
+        print(f"wrote {merge_results(results)}", file=sys.stderr)
     return 0
-
-
-def _previous() -> dict:
-    try:
-        return orjson.loads(RESULTS.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
 
 
 def table(rows: list[Row]) -> str:

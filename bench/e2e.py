@@ -84,21 +84,22 @@ class Server:
             self.process.kill()
 
 
-async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str]], int]:
-    """Seconds, the calls made, records written: one whole harvest, no rate limit."""
+async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str]], int, int]:
+    """Seconds, the calls made, records written, calls in flight at most: one whole harvest, no rate limit."""
     env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
     today = from_unix(int(now))
     raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
                       output, today, days=DAYS, calls_per_window=NO_LIMIT)
     config = parse_config(raw, path="<bench>", env=env, today=today)
-    transport = Recording(AiohttpTransport(limit=config.scheduler.max_in_flight))
+    width = config.scheduler.in_flight_cap(len(config.token_keys()))
+    transport = Recording(AiohttpTransport(limit=width))
     started = time.perf_counter()
     try:
         async with Harvester(config, tokens=env, transport=transport, now=now) as harvester:
             summary = await harvester.run()
     finally:
         await transport.close()
-    return time.perf_counter() - started, transport.calls, summary.records
+    return time.perf_counter() - started, transport.calls, summary.records, width
 
 
 async def bare_loop(calls: list[tuple[str, str]], concurrency: int) -> float:
@@ -120,10 +121,10 @@ async def rounds(world: dict, now: float, directory: Path, n: int) -> dict:
     harvest_rps, bare_rps, calls_made, records = [], [], 0, 0
     for i in range(n):
         output = directory / f"out-{i}"
-        seconds, calls, records = await harvest(world, now, output)
+        seconds, calls, records, width = await harvest(world, now, output)
         shutil.rmtree(output, ignore_errors=True)
         harvest_rps.append(len(calls) / seconds)
-        bare_rps.append(len(calls) / await bare_loop(calls, 32))
+        bare_rps.append(len(calls) / await bare_loop(calls, width))
         calls_made = len(calls)
     return {"harvest_rps": statistics.median(harvest_rps), "bare_rps": statistics.median(bare_rps),
             "calls": calls_made, "records": records}

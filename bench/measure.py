@@ -10,8 +10,12 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
+import orjson
+
+RESULTS = Path(__file__).with_name("results.json")
 
 
 class Row(msgspec.Struct):
@@ -60,3 +64,16 @@ def human(x: float, unit: str = "") -> str:
         if abs(x) >= factor:
             return f"{x / factor:.3g}{suffix}{unit}"
     return f"{x:.3g} {unit}".rstrip()
+
+
+def merge_results(sections: dict[str, dict]) -> Path:
+    """Merge ``sections`` into ``bench/results.json``, key by key: what a run did not measure
+    keeps its figure from the run before."""
+    try:
+        results = orjson.loads(RESULTS.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        results = {}
+    for name, figures in sections.items():
+        results[name] = {**results.get(name, {}), **figures}
+    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    return RESULTS

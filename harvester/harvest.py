@@ -120,7 +120,7 @@ class Harvester:
     async def __aenter__(self) -> Harvester:
         if self._transport is None:
             from .graph.aiohttp_transport import AiohttpTransport
-            self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight,
+            self._transport = AiohttpTransport(limit=self._in_flight_cap(),
                                                max_response_bytes=self.config.graph.max_response_bytes)
         graph = self.config.graph
         self._clients = {login: GraphClient(self._transport, url, graph.api_version,
@@ -128,6 +128,10 @@ class Harvester:
                          for login, url in (("facebook", graph.base_url), ("instagram", graph.instagram_base_url))}
         self._client = self._clients["facebook"]
         return self
+
+    def _in_flight_cap(self) -> int:
+        """Calls in flight over every token (and connections): ``[scheduler]``'s, by the token variables."""
+        return self.config.scheduler.in_flight_cap(len(self.config.token_keys()))
 
     async def __aexit__(self, *exc) -> None:
         # A consumer that broke out of ``records()`` leaves its generator suspended: stop its harvest now.
@@ -308,8 +312,8 @@ class Harvester:
         scheduler = Scheduler(
             calls_per_window=self.config.rate_limit.calls_per_window,
             window_seconds=self.config.rate_limit.window_seconds,
-            margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.per_token_in_flight,
-            max_in_flight=settings.max_in_flight, max_attempts=settings.max_attempts,
+            margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.token_cap(),
+            max_in_flight=self._in_flight_cap(), max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=_give_up, on_token_dead=self._token_dead,
             clock=self._clock)
         self._scheduler = scheduler

@@ -2,6 +2,9 @@
 
 It only reads the run's flat counters and the scheduler's per-slot views, every ``interval``
 seconds; it never touches the work itself, so it can be left out (library use) at no cost.
+With more tokens than ``TOKEN_LINES``, only busy tokens are viewed (an idle one adds nothing to
+the ETA or the waits: a refresh over 100,000 tokens costs what their busy ones cost) and the live
+block lists the first ``TOKEN_LINES`` of them, then how many more there are.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from . import counter_names as stat
 from .durations import format_duration as _fmt_seconds
 from .schedule.slot import SlotView
 from .summary import error_counts
+
+TOKEN_LINES = 20
+"""Tokens the live block lists at most, one line each."""
 
 
 class Progress:
@@ -50,7 +56,9 @@ class Progress:
         scheduler = self.harvester._scheduler
         now = _now()
         elapsed = now - self._started
-        views = [slot.view(scheduler.now()) for slot in scheduler.slots.values()] if scheduler is not None else []
+        slots = scheduler.slots.values() if scheduler is not None else ()
+        every = len(slots) <= TOKEN_LINES
+        views = [slot.view(scheduler.now()) for slot in slots if every or slot.in_flight or slot.pending()]
         held, limit_eta = _limit_eta(views, scheduler.now()) if scheduler is not None else (False, 0.0)
         if not held:
             self._active += now - self._sampled
@@ -67,8 +75,10 @@ class Progress:
             if scheduler.capped_wait is not None:
                 lines[0] += (f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
                              f"{_fmt_seconds(scheduler.window_seconds)}")
-        for view in views if self.live else ():
+        for view in views[:TOKEN_LINES] if self.live else ():
             lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
+        if self.live and len(slots) > TOKEN_LINES:
+            lines.append(f"  ... {len(slots):,} tokens in all, {len(views):,} busy")
         return lines
 
     def show(self) -> None:

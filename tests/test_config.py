@@ -27,6 +27,7 @@ from harvester.config import (
     load_config,
     parse_config,
 )
+from harvester.config.model import IN_FLIGHT_CEILING, TOKEN_DEPTH_CAP
 from harvester.errors import ConfigError
 from harvester.refresh import DEFAULT_TIERS, Tier
 
@@ -87,7 +88,9 @@ MISTAKES = [
     ("per-token cap above the global one", good(scheduler={"max_in_flight": 4, "per_token_in_flight": 8}),
      ["[scheduler] per_token_in_flight = 8 is above max_in_flight = 4; expected per_token_in_flight <= max_in_flight"]),
     ("boolean for an integer", good(scheduler={"max_in_flight": True}),
-     ["[scheduler] max_in_flight = true is a boolean; expected an integer >= 1"]),
+     ['[scheduler] max_in_flight = true is a boolean; expected an integer >= 1 or "auto"']),
+    ("a word for a cap", good(scheduler={"per_token_in_flight": "many"}),
+     ['[scheduler] per_token_in_flight = "many" is not valid; expected an integer >= 1 or "auto"']),
     ("graph url and version", good(graph={"base_url": "graph.facebook.com", "api_version": "25"}),
      ['[graph] base_url = "graph.facebook.com" is not valid; expected an http:// or https:// URL',
       '[graph] api_version = "25" is not valid; expected a version such as "v25.0"']),
@@ -276,10 +279,33 @@ def test_defaults():
     assert config.window == Window(date(2026, 10, 1), date(2026, 11, 1), "day")
     assert config.output == Output("jsonl", "out")
     assert config.state == StateSettings("harvest-state.sqlite")
-    assert config.scheduler == SchedulerSettings(32, 5, 8)
+    assert config.scheduler == SchedulerSettings("auto", 5, "auto")
     assert config.refresh == RefreshSettings(True, DEFAULT_TIERS)
     assert config.accounts == (Account("17841405822304914", "IG_TOKEN_MAIN"),)
     assert config.selection == Selection()
+
+
+def test_calls_in_flight_by_default_grow_with_the_tokens_up_to_the_ceiling():
+    settings = parse(GOOD).scheduler
+    assert settings.token_cap() == TOKEN_DEPTH_CAP
+    assert [settings.in_flight_cap(n) for n in (1, 4, 10_000)] == [TOKEN_DEPTH_CAP, 4 * TOKEN_DEPTH_CAP,
+                                                                   IN_FLIGHT_CEILING]
+
+
+@pytest.mark.parametrize(("scheduler", "caps"), [
+    ({"max_in_flight": 32}, (64, 32, 32)),              # the global number wins, even above one token's cap
+    ({"max_in_flight": "auto", "per_token_in_flight": 3}, (3, 3, IN_FLIGHT_CEILING)),
+    ({"per_token_in_flight": 2}, (2, 2, IN_FLIGHT_CEILING)),
+    ({"max_in_flight": 64, "per_token_in_flight": 64}, (64, 64, 64)),   # set to the defaults: kept as numbers
+])
+def test_a_users_caps_win_over_auto(scheduler, caps):
+    settings = parse(good(scheduler=scheduler)).scheduler
+    assert (settings.token_cap(), settings.in_flight_cap(1), settings.in_flight_cap(10_000)) == caps
+
+
+def test_auto_caps_are_not_checked_against_each_other():
+    settings = parse(good(scheduler={"max_in_flight": 4, "per_token_in_flight": "auto"})).scheduler
+    assert (settings.token_cap(), settings.in_flight_cap(100)) == (TOKEN_DEPTH_CAP, 4)
 
 
 def test_default_selection_is_every_current_metric_with_every_breakdown():

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from harvester import Harvester
+from harvester import Harvester, progress
 from harvester.progress import Progress, _limit_eta
 from harvester.schedule.limiter import RollingWindowLimiter
 from harvester.schedule.slot import Entry, Slot
@@ -87,3 +87,20 @@ async def test_the_live_block_fits_a_narrow_terminal(tmp_path, monkeypatch):
     rows = [r.split("\x1b[")[0] for r in rows if r]
     assert rows and max(len(r) for r in rows) <= 39
     assert any(r.endswith("…") for r in rows)
+
+
+@pytest.mark.looptime
+async def test_with_many_tokens_the_live_block_lists_a_few_busy_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(progress, "TOKEN_LINES", 2)
+    world = World(WorldSpec(seed=2, accounts=3, tokens=3, media_per_account=0))
+    config, env = world_config(world, tmp_path / "out", days=1)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+        live = Progress(h, stream=Tty())
+        task = asyncio.ensure_future(h.run())
+        while not h._scheduler or not h._scheduler.slots:
+            await asyncio.sleep(0)
+        busy = live.lines()
+        await task
+        idle = live.lines()
+    assert len(busy) == 1 + 2 + 1 and busy[-1] == "  ... 3 tokens in all, 3 busy"
+    assert idle[1:] == ["  ... 3 tokens in all, 0 busy"]

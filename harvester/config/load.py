@@ -46,6 +46,8 @@ from .problems import (
 
 _NUMBER = (int, float)
 _POSITIVE_INT = ValueRule((int,), _at_least(1), "an integer >= 1")
+_POSITIVE_OR_AUTO = ValueRule((int, str), lambda v: v == "auto" if isinstance(v, str) else v >= 1,
+                              'an integer >= 1 or "auto"')
 _PATH = ValueRule((str,), bool, "a non-empty path")
 _VERSION = re.compile(r"v\d+\.\d+")
 _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
@@ -75,7 +77,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
                "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT,
                "lifetime_history": ValueRule((bool,), lambda v: True, "true or false")},
     "state": {"path": _PATH},
-    "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
+    "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
+                  "per_token_in_flight": _POSITIVE_OR_AUTO},
     "refresh": {"enabled": ValueRule((bool,), lambda v: True, "true or false")},
     "tier": {
         "every_days": ValueRule(_NUMBER, lambda v: v > 0, "a number of days > 0"),
@@ -102,6 +105,7 @@ def _in_flight(p: Problems, scheduler: SchedulerSettings | None, table: Any) -> 
     """Both caps set, and the per-token one above the global one: one of them is a mistake. (With
     only max_in_flight lowered, the default per-token cap simply yields to it.)"""
     if (scheduler is not None and isinstance(table, dict) and {"max_in_flight", "per_token_in_flight"} <= table.keys()
+            and isinstance(scheduler.max_in_flight, int) and isinstance(scheduler.per_token_in_flight, int)
             and scheduler.per_token_in_flight > scheduler.max_in_flight):
         p.add(f"[scheduler] per_token_in_flight = {scheduler.per_token_in_flight} is above max_in_flight = "
               f"{scheduler.max_in_flight}; expected per_token_in_flight <= max_in_flight")

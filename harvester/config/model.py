@@ -65,12 +65,39 @@ class StateSettings(msgspec.Struct, frozen=True):
     path: str = "harvest-state.sqlite"
 
 
+AUTO: Literal["auto"] = "auto"
+
+TOKEN_DEPTH_CAP = 64
+"""``per_token_in_flight = "auto"``: the most calls in flight one token's depth may grow to. At
+100 ms latency 64 calls in flight make about 640 calls/s, room above the depth one token with a
+large budget needs for 340 calls/s (``bench scale``: one token of four accounts)."""
+
+IN_FLIGHT_CEILING = 512
+"""``max_in_flight = "auto"``: the per-token cap times the tokens, at most this. One core serves
+about 2,000 calls/s of a whole harvest (``bench e2e``), which at a real latency of 300 ms keeps
+about 600 calls in flight: past that, calls wait for the CPU, not the network. 512 stays below
+it, and below the 1,024 open files a process commonly may hold (a socket each)."""
+
+
 class SchedulerSettings(msgspec.Struct, frozen=True):
-    max_in_flight: int = 32
-    """Calls open at once, over every token."""
+    max_in_flight: int | Literal["auto"] = AUTO
+    """Calls open at once, over every token (and the connection pool): "auto" is the per-token cap
+    times the tokens, at most ``IN_FLIGHT_CEILING``; a number is kept as given."""
     max_attempts: int = 5
     """Tries of one call before it is given up."""
-    per_token_in_flight: int = 8
+    per_token_in_flight: int | Literal["auto"] = AUTO
+    """The cap on one token's calls in flight, under which its depth adapts to latency, usage and
+    errors (``harvester.schedule.slot``): "auto" is ``TOKEN_DEPTH_CAP``."""
+
+    def token_cap(self) -> int:
+        """The cap on one token's calls in flight."""
+        return TOKEN_DEPTH_CAP if self.per_token_in_flight == AUTO else int(self.per_token_in_flight)
+
+    def in_flight_cap(self, tokens: int) -> int:
+        """The cap on calls in flight over ``tokens`` tokens: a user's number wins."""
+        if self.max_in_flight != AUTO:
+            return int(self.max_in_flight)
+        return max(1, min(IN_FLIGHT_CEILING, self.token_cap() * tokens))
 
 
 class Account(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -15,11 +15,17 @@ a little later than they were counted here (network, clock skew).
 The start that leaves is judged the way the server judges it (``start <= t - seconds``), so
 the two agree even in floating point. ``limit`` starts equal to ``calls`` and may be lowered by
 usage feedback (:meth:`set_limit`), never raised above ``calls``.
+
+A harvest holds one limiter per token, 100,000 of them at scale, and most sit idle: the log is a
+flat array of doubles read from a head index (8 bytes a start, compacted as starts leave, freed
+when the window empties), and the queue of waiters exists only while someone waits in
+:meth:`acquire` (the scheduler only ever calls :meth:`try_acquire`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -30,6 +36,8 @@ sleep of it always moves the clock."""
 
 
 class RollingWindowLimiter:
+    __slots__ = ("_clock", "_head", "_starts", "_waiters", "calls", "limit", "margin", "seconds")
+
     def __init__(self, calls: int, seconds: float, *, margin: float = 0.0,
                  clock: Callable[[], float] | None = None):
         if calls < 1 or seconds <= 0 or margin < 0:
@@ -39,8 +47,10 @@ class RollingWindowLimiter:
         self.seconds = seconds
         self.margin = margin
         self._clock = clock
-        self._starts: deque[float] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._starts = array("d")
+        """Start times, oldest first, from ``_head`` on (before it: starts that left)."""
+        self._head = 0
+        self._waiters: deque[asyncio.Future[None]] | None = None
 
     def __repr__(self) -> str:
         return f"RollingWindowLimiter(limit={self.limit}/{self.calls}, seconds={self.seconds}, margin={self.margin})"
@@ -51,7 +61,7 @@ class RollingWindowLimiter:
     def in_window(self) -> int:
         """Starts still counted against the window now."""
         self._expire(self.now())
-        return len(self._starts)
+        return len(self._starts) - self._head
 
     def set_limit(self, limit: int) -> None:
         """Lower (or restore) the effective limit, clamped to ``[1, calls]``."""
@@ -71,16 +81,19 @@ class RollingWindowLimiter:
         if not self._waiters and self._take() == 0.0:
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(turn)
+        waiters = self._waiters = self._waiters if self._waiters is not None else deque()
+        waiters.append(turn)
         try:
-            if self._waiters[0] is not turn:
+            if waiters[0] is not turn:
                 await turn                      # the caller ahead hands over when it leaves
             while (wait := self._take()) > 0:
                 await asyncio.sleep(wait)
         finally:
-            self._waiters.remove(turn)
-            if self._waiters and not self._waiters[0].done():
-                self._waiters[0].set_result(None)
+            waiters.remove(turn)
+            if waiters and not waiters[0].done():
+                waiters[0].set_result(None)
+            elif not waiters:
+                self._waiters = None
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -98,13 +111,20 @@ class RollingWindowLimiter:
     def _next_free(self, now: float) -> float:
         """0 when a call may start at ``now``, else how long until the blocking start leaves."""
         self._expire(now)
-        excess = len(self._starts) - self.limit
+        excess = len(self._starts) - self._head - self.limit
         if excess < 0:
             return 0.0
-        return max(self._starts[excess] + self.seconds + self.margin - now, MIN_WAIT)
+        return max(self._starts[self._head + excess] + self.seconds + self.margin - now, MIN_WAIT)
 
     def _expire(self, now: float) -> None:
         edge = now - self.seconds - self.margin
-        starts = self._starts
-        while starts and starts[0] <= edge:
-            starts.popleft()
+        starts, head, end = self._starts, self._head, len(self._starts)
+        while head < end and starts[head] <= edge:
+            head += 1
+        if head == end:
+            if end:
+                self._starts, head = array("d"), 0     # the window is empty: free the log
+        elif head > end // 2:
+            del starts[:head]                          # compact once half of it has left
+            head = 0
+        self._head = head

@@ -14,6 +14,10 @@ error policy (``decide``) and its ``Decision`` is handled by the table :data:`HA
 other exception cancels what is in flight and is raised by :meth:`Scheduler.run`. A ``RETRY``
 is bounded by ``max_attempts``, or by the decision's own ``attempts`` when it gives fewer.
 
+Each slot's depth (its calls in flight) adapts to its answers (see :mod:`.slot`): it grows
+while its work waits on the depth alone with room under the global cap and its usage is low,
+and a transient error, a throttle, slow answers or a rising usage cut it.
+
 Throttles are weighed by their evidence (:class:`ThrottleEvidence`, read by :func:`waited_out`
 through the table :data:`WAIT_OUT`): the server's estimate, the latest usage its answers reported
 within the window (the token's own, or for code 4 the highest of any token), and how many came
@@ -211,7 +215,7 @@ class Scheduler:
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
         self._in_flight += 1
-        slot.started()
+        slot.started(room=self._in_flight < self.max_in_flight)
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -267,9 +271,11 @@ class Scheduler:
             else:
                 self.stats.inc(stat.CALLS_OK)
                 slot.answered(started)
-                asked = slot.observe(usage, self.now(), in_window=in_window)
+                now = self.now()
+                asked = slot.observe(usage, now, in_window=in_window)
                 if asked is not None:
                     self._capped(asked)
+                slot.timed(started, now, may_grow=slot.held_by_depth())
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
@@ -297,6 +303,7 @@ class Scheduler:
         HANDLERS[decision.action](self, slot, entry, decision)
 
     def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
+        slot.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
         entry.attempts += 1
         if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
             reason = f"{decision.reason} after {entry.attempts} attempts"
@@ -317,6 +324,7 @@ class Scheduler:
         sent before the last throttle adds nothing: it is queued again behind that pause."""
         self.stats.inc(stat.THROTTLES)
         now = self.now()
+        slot.cut(entry.started, now)
         in_row = slot.count_throttle(entry.started)
         if in_row is None:
             self._requeue(slot, entry)

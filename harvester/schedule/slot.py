@@ -15,6 +15,20 @@ The slot also keeps the latest usage its token's answers reported (``usage_perce
 ``usage_at``): the evidence the scheduler weighs when a throttle comes without an estimate.
 A wait the server asks for (``estimated_time_to_regain_access``) is capped at the rolling
 window: no answer parks a token longer than the window the budget is counted over.
+
+Depth (AutoThrottle's idea, counted in calls in flight instead of a delay between them): a slot
+starts with ``START_DEPTH`` calls in flight (at most its cap) and the depth adapts to what its
+answers say. It grows while latency, not the budget, holds the token back: an answer with data
+came while the slot had work queued that only its depth kept waiting (not its limiter, not the
+global cap) and the usage it last reported is below ``LOW_MARK``: one more call per answer
+(doubling each round trip) until the first cut, then one more per round trip. It shrinks at
+once, like AutoThrottle's delay, which follows a slower server without averaging: a usage at
+or above ``LOW_MARK`` caps it in proportion to what is left of the budget (the cap at
+``LOW_MARK``, one call at 100 %); a throttle, transient errors (once they are ``ERROR_SHARE`` of
+the recent answers: a steady trickle of faults is not the server giving way) or slow answers
+(the recent latency past ``SLOW_FACTOR`` times the slot's long-run latency) halve it, once per
+round trip (only a call started after the last cut can cut it again). Never above the cap,
+never below one.
 """
 
 from __future__ import annotations
@@ -32,6 +46,26 @@ from .limiter import RollingWindowLimiter
 
 HIGH_MARK = 90
 """Usage percentage from which the server's figure sets the pace."""
+
+LOW_MARK = 50
+"""Usage percentage from which the depth stops growing and shrinks as usage rises."""
+
+START_DEPTH = 8
+"""Calls in flight a proven token starts with (at most its cap)."""
+
+SLOW_FACTOR = 2.0
+"""Answers are slow when the recent latency passes this many times the long-run latency."""
+
+FAST_WEIGHT, SLOW_WEIGHT = 1 / 8, 1 / 64
+"""Weights of a new answer in the recent and the long-run latency (moving averages)."""
+
+ERROR_SHARE = 0.2
+"""Transient errors cut the depth when they make this share of its recent answers (a moving
+average of weight ``FAST_WEIGHT / 2``): a steady trickle of faults (5 %) does not, a server
+failing every few calls does at once."""
+
+WARM_ANSWERS = 32
+"""Answers before the latencies are trusted to call answers slow."""
 
 
 class UsageLike(Protocol):
@@ -91,6 +125,7 @@ class Slot:
     key: str
     limiter: RollingWindowLimiter
     max_in_flight: int = 8
+    """The cap on its calls in flight: the depth adapts under it."""
     queue: list[Entry] = field(default_factory=list)
     delayed: list[tuple[float, Entry]] = field(default_factory=list)
     paused_until: float = 0.0
@@ -116,10 +151,31 @@ class Slot:
     """The latest usage percentage the token's answers reported (None: none yet)."""
     usage_at: float = float("-inf")
     """When ``usage_percent`` was reported."""
+    depth: float = START_DEPTH
+    """Calls in flight it may have now, once proven (whole part; see the module's docstring)."""
+    ramping: bool = True
+    """Growing one call per answer (until the first cut), else one per round trip."""
+    cut_at: float = float("-inf")
+    """When the depth was last cut: only a call started after it cuts again."""
+    latency: float = 0.0
+    """Recent latency of its answers (a moving average, seconds)."""
+    latency_long: float = 0.0
+    """Long-run latency of its answers."""
+    answers: int = 0
+    """Answers timed."""
+    error_share: float = 0.0
+    """Share of transient errors among its recent answers (a moving average)."""
+    full: bool = False
+    """Its latest start filled its depth while the global cap had room: its depth held it back
+    (answers that come together, before the dispatcher refills, still count as held)."""
+
+    def __post_init__(self) -> None:
+        self.depth = min(self.depth, self.max_in_flight)
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
-        return f"Slot({self.key!r}, {state}, queued={len(self.queue)}, in_flight={self.in_flight})"
+        return (f"Slot({self.key!r}, {state}, queued={len(self.queue)}, in_flight={self.in_flight}/"
+                f"{self.in_flight_limit()})")
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -149,9 +205,18 @@ class Slot:
 
     # -- readiness ----------------------------------------------------------------------------
 
+    def in_flight_limit(self) -> int:
+        """Calls in flight it may have now: its depth once proven, else one (a probe)."""
+        return int(self.depth) if self.proven else 1
+
     def can_start(self) -> bool:
         """Work is queued and the slot may take it, pause and limiter aside."""
-        return not self.dead and bool(self.queue) and self.in_flight < (self.max_in_flight if self.proven else 1)
+        return not self.dead and bool(self.queue) and self.in_flight < self.in_flight_limit()
+
+    def held_by_depth(self) -> bool:
+        """Work is queued that only its depth keeps waiting: it filled its depth at its latest
+        start (with room under the global cap), and no pause, limiter or death holds it now."""
+        return not self.dead and bool(self.queue) and self.full and self.proven and self.limited_since is None
 
     def waiting_on(self, now: float) -> Literal["throttle", "limit"] | None:
         """What alone holds back this slot's queued work: ``"throttle"`` (a pause the server
@@ -191,10 +256,11 @@ class Slot:
 
     # -- what happened to it (the only ways its state changes) ---------------------------------
 
-    def started(self) -> None:
-        """One of its jobs was started."""
+    def started(self, *, room: bool = True) -> None:
+        """One of its jobs was started (``room``: the global cap has room for more)."""
         self.in_flight += 1
         self.calls += 1
+        self.full = room and self.proven and self.in_flight >= self.depth
 
     def finished(self) -> None:
         """One of its jobs ended, however."""
@@ -246,6 +312,43 @@ class Slot:
         if when == self.timer_at:
             self.timer_at = None
 
+    # -- depth ---------------------------------------------------------------------------------
+
+    def timed(self, started: float, now: float, *, may_grow: bool) -> None:
+        """A call started at ``started`` answered with data at ``now``: time it, cut the depth if
+        answers turned slow, else grow it when ``may_grow`` (its work waited on the depth alone,
+        with room under the global cap) and the usage it reported last is below ``LOW_MARK``."""
+        latency = now - started
+        self.answers += 1
+        self.error_share -= self.error_share * FAST_WEIGHT / 2
+        # Plain means until there are enough answers for the moving averages' weights.
+        self.latency += (latency - self.latency) * max(FAST_WEIGHT, 1 / self.answers)
+        self.latency_long += (latency - self.latency_long) * max(SLOW_WEIGHT, 1 / self.answers)
+        if self.answers >= WARM_ANSWERS and self.latency > SLOW_FACTOR * self.latency_long:
+            self.cut(started, now)
+        elif may_grow and (self.usage_percent is None or self.usage_percent < LOW_MARK):
+            self.depth = min(float(self.max_in_flight), self.depth + (1.0 if self.ramping else 1.0 / self.depth))
+
+    def erred(self, started: float, now: float) -> None:
+        """A call started at ``started`` met a transient error: cut the depth once they make
+        ``ERROR_SHARE`` of the recent answers."""
+        self.error_share += (1.0 - self.error_share) * FAST_WEIGHT / 2
+        if self.error_share >= ERROR_SHARE:
+            self.cut(started, now)
+
+    def cut(self, started: float, now: float) -> None:
+        """Halve the depth for trouble met by a call started at ``started`` (a transient error, a
+        throttle, slow answers): once per round trip, so a burst of errors of one depth cuts once."""
+        if started <= self.cut_at:
+            return
+        self.depth, self.ramping, self.cut_at = max(1.0, self.depth / 2), False, now
+
+    def _ease(self, percent: int) -> None:
+        """Usage at or above ``LOW_MARK``: at most the cap in proportion to the budget left."""
+        if percent >= LOW_MARK:
+            allowed = self.max_in_flight * max(0, 100 - percent) / (100 - LOW_MARK)
+            self.depth, self.ramping = max(1.0, min(self.depth, allowed)), False
+
     # -- feedback -----------------------------------------------------------------------------
 
     def observe(self, usage: UsageLike | None, now: float, *, in_window: int | None = None,
@@ -262,6 +365,7 @@ class Slot:
             self.pause(now + min(usage.regain_seconds, self.limiter.seconds))
         if usage.percent > 0:
             self._pace(usage.percent, in_window, may_speed_up)
+            self._ease(usage.percent)
         return capped
 
     def _pace(self, percent: int, in_window: int | None, may_speed_up: bool) -> None:

@@ -1,0 +1,91 @@
+"""What a harvest of 100,000 tokens pays per token: an idle slot stays small (its limiter's log
+is a flat array, freed when its window empties; no queue of waiters unless someone waits), and
+the simulator's latency draws keep nothing per request."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from harvester import Harvester
+from harvester.config.model import TOKEN_DEPTH_CAP
+from harvester.graph.aiohttp_transport import AiohttpTransport
+from harvester.schedule.limiter import RollingWindowLimiter
+from harvester.schedule.scheduler import Scheduler
+from harvester.simulator.faults import Faults
+from harvester.simulator.world import World, WorldSpec
+from harvester.summary import Stats
+
+from support import world_config
+
+IDLE_SLOT_BYTES = 1000
+"""What an idle slot that made 26 calls within its window (a nightly account's) may hold: 2,015
+bytes with deques for its log and its waiters, 887 with the flat log (tracemalloc over 10,000
+slots, everything they allocate: 2,880 bytes before, 1,048 after)."""
+
+
+class Call:
+    priority = 0
+
+    def __init__(self, key: str):
+        self.key = self.label = self.account_id = key
+
+    async def __call__(self):
+        await asyncio.sleep(0.3)
+
+    def gave_up(self, decision) -> None:
+        pass
+
+
+def footprint(slot) -> int:
+    """The bytes of what one slot holds of its own (its limiter and log, its queues, its key)."""
+    limiter = slot.limiter
+    parts = [slot, limiter, limiter._starts, limiter._waiters, slot.queue, slot.delayed, slot.key]
+    return sum(sys.getsizeof(p) for p in parts if p is not None)
+
+
+@pytest.mark.looptime
+async def test_an_idle_slot_costs_little():
+    scheduler = Scheduler(200, 3600, 512, 5, Stats(), on_give_up=lambda job, d: None,
+                          on_token_dead=lambda key, d: None, per_token_in_flight=64)
+    tokens, calls = 300, 26
+    for i in range(tokens):
+        for _ in range(calls):
+            scheduler.submit(Call(f"token-{i:016x}"))
+    await scheduler.run()
+    assert len(scheduler.slots) == tokens
+    assert all(slot.limiter.in_window() == calls for slot in scheduler.slots.values())
+    assert max(footprint(slot) for slot in scheduler.slots.values()) < IDLE_SLOT_BYTES
+
+
+def test_the_limiters_log_is_freed_when_its_window_empties():
+    now = [0.0]
+    limiter = RollingWindowLimiter(200, 60, clock=lambda: now[0])
+    for i in range(150):
+        now[0] = i * 0.1
+        assert limiter.try_acquire() == 0.0
+    assert limiter.in_window() == 150
+    now[0] = 100.0
+    assert limiter.in_window() == 0
+    assert len(limiter._starts) == 0 and limiter._starts.buffer_info()[1] == 0
+
+
+def test_latency_only_draws_keep_nothing_per_request():
+    faults = Faults(seed=3, share=0.0, latency_ms=300)
+    draws = [faults.decide(i % 7, f"/v25.0/{i}/insights", {"metric": "reach"}).latency for i in range(5000)]
+    assert faults._seen == {}
+    assert 0.25 < sum(draws) / len(draws) < 0.35           # still exponential around its mean
+    again = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"}).latency
+    assert again == draws[1]
+
+
+@pytest.mark.parametrize(("scheduler", "limit"), [({}, 3 * TOKEN_DEPTH_CAP), ({"max_in_flight": 16}, 16),
+                                                  ({"per_token_in_flight": 2}, 3 * 2)])
+async def test_the_connection_pool_follows_the_calls_in_flight(tmp_path, scheduler, limit):
+    world = World(WorldSpec(seed=4, accounts=3, tokens=3, media_per_account=0))
+    config, env = world_config(world, tmp_path / "out", scheduler=scheduler)
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        assert isinstance(harvester._transport, AiohttpTransport)
+        assert harvester._transport.limit == limit
