@@ -1,4 +1,5 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale webhook] [--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale webhook]``
+``[--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
 met?) and merges them into ``bench/results.json``: one section per benchmark, each number from
@@ -17,7 +18,6 @@ from importlib import import_module
 from .measure import Outcome, Row, merge_results
 
 BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "webhook")
-RESULTS = Path(__file__).with_name("results.json")
 
 
 def main(argv: list[str] | None = None) -> int:
