@@ -1,7 +1,7 @@
 """The typed columns of each stream, shared by the Parquet and DuckDB sinks (pyarrow required).
 
 Records become Arrow tables column by column: ids and names as strings, the API's timestamps
-(``2026-10-02T07:00:00+0000``) as UTC timestamps in seconds, days (``observed_on``, ``day``) as
+(``2026-10-02T07:00:00+0000``) as UTC timestamps (seconds; Parquet stores them in milliseconds), days (``observed_on``, ``day``) as
 dates, dimensions and an album's children as lists of strings, counts as int64, and an insight's
 ``value`` as float64: the API sends integers (counts) and a few fractions (rates), float64 holds
 every integer below 2**53 exactly, and every reader (DuckDB, pandas, polars, Spark) takes it

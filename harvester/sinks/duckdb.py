@@ -93,6 +93,7 @@ class DuckdbSink:
         self.path = Path(path)
         self.run_id = run_id
         self.commit_seconds, self.commit_units, self.batch_records = commit_seconds, commit_units, batch_records
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = open_database(self.path)
         try:
             _create(self._db, self.path)
