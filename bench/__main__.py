@@ -1,4 +1,4 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly resume] [--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly resume sinks] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
 met?) and writes ``bench/results.json``: one section per benchmark, each number from its latest
@@ -17,7 +17,7 @@ import orjson
 
 from .measure import Outcome, Row
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "resume")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "resume", "sinks")
 RESULTS = Path(__file__).with_name("results.json")
 
 

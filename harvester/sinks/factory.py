@@ -63,7 +63,7 @@ def _parquet_records(output: Output, stream: Stream) -> Iterator[dict]:
 def _duckdb(output: Output, run_id: str) -> Sink:
     from .duckdb import DuckdbSink
     return DuckdbSink(database_file(output), run_id, commit_seconds=output.commit_seconds,
-                      commit_units=output.commit_units, batch_records=output.part_records)
+                      batch_records=output.part_records)
 
 
 def _duckdb_records(output: Output, stream: Stream) -> Iterator[dict]:

@@ -86,15 +86,18 @@ class _StreamFiles:
     def __init__(self, directory: Path, stream: Stream, part_records: int):
         self.directory, self.stream, self.part_records = directory, stream, part_records
         self.buffer: list[Record] = []
-        self.small: list[tuple[int, int]] = []      # committed (seq, records), in order
+        self.small: list[tuple[int, pa.Table | None]] = []
+        """Committed small files not merged yet, in order: (seq, its table, kept from the commit that
+        wrote it so a merge need not read it back; None for a file of an earlier attempt)."""
         self.merged: list[Path] = []                # small files to remove once it is durable
         self.seq = 0
+        self._small_records = 0
 
     def commit(self, records: Sequence[Record]) -> PartCommit | None:
         """Write ``records`` as the next small file (durably); merge the committed ones first when
         they are enough for a part. Runs in a thread (the buffer is not touched)."""
         self._remove_merged()
-        if sum(n for _, n in self.small) >= self.part_records:
+        if self._small_records >= self.part_records:
             self.merge()
         if not records:
             return None
@@ -107,7 +110,8 @@ class _StreamFiles:
             files.fsync_dir(self.directory.parent.parent)
         with files.replacing(self.directory / f"c-{self.seq:06d}.parquet") as out:
             _write(table, out)
-        self.small.append((self.seq, table.num_rows))
+        self.small.append((self.seq, table))
+        self._small_records += table.num_rows
         return PartCommit(f"{self.stream}/c-{self.seq:06d}.parquet", table.num_rows)
 
     def merge(self) -> None:
@@ -117,10 +121,11 @@ class _StreamFiles:
             return
         first, last = self.small[0][0], self.small[-1][0]
         sources = [self.directory / f"c-{seq:06d}.parquet" for seq, _ in self.small]
-        table = pa.concat_tables(pq.read_table(p, schema=arrow.SCHEMAS[self.stream]) for p in sources)
+        table = pa.concat_tables(pq.read_table(path, schema=arrow.SCHEMAS[self.stream]) if kept is None else kept
+                                 for path, (_, kept) in zip(sources, self.small, strict=True))
         with files.replacing(self.directory / f"part-{first:06d}-{last:06d}.parquet") as out:
             _write(table, out)
-        self.small, self.merged = [], self.merged + sources
+        self.small, self.merged, self._small_records = [], self.merged + sources, 0
 
     def _remove_merged(self) -> None:
         for path in self.merged:
@@ -158,11 +163,12 @@ class _StreamFiles:
         if changed:
             files.fsync_dir(self.directory)
         self.seq = max(done, default=0)
-        self.small = []
+        self.small, self._small_records = [], 0
         for seq in sorted(done - covered):
             small = self.directory / f"c-{seq:06d}.parquet"
             if small.exists():
-                self.small.append((seq, pq.ParquetFile(small).metadata.num_rows))
+                self.small.append((seq, None))
+                self._small_records += pq.ParquetFile(small).metadata.num_rows
         return changed
 
 
