@@ -415,7 +415,8 @@ def test_validate_command_exits_2_with_every_message_on_stderr(tmp_path, monkeyp
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        f'error: {path}: [output] format = "csv" is not valid; expected one of "jsonl", "parquet", "duckdb", "postgres"',
+        f'error: {path}: [output] format = "csv" is not valid; '
+        'expected one of "jsonl", "parquet", "duckdb", "postgres"',
         f"error: {path}: [window] days = 0 is not valid; expected a whole number of days from 1 to 730",
         f'error: {path}: accounts[0].token_env = "IG_TOKEN_MAIN": the environment variable is not set or empty; '
         "expected it to hold the account's access token",

@@ -5,7 +5,6 @@ before any call."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -21,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from harvester import Harvester
+from harvester.config import parse_config
 from harvester.config.model import Output
 from harvester.days import from_unix
-from harvester.config import parse_config
 from harvester.demo import compare, demo_config
 from harvester.errors import ConfigError
 from harvester.records import AccountRecord, InsightRecord, MediaRecord
@@ -95,10 +94,12 @@ async def test_parquet_columns_are_typed(tmp_path):
     assert schema.field("dimension_keys").type == pa.list_(pa.string())
     media = pq.read_schema(next((tmp_path / "r1" / "media").glob("part-*.parquet")))
     assert media.field("children_ids").type == pa.list_(pa.string())
-    assert media.field("timestamp").type == pa.timestamp("ms", tz="UTC") and media.field("like_count").type == pa.int64()
+    assert media.field("timestamp").type == pa.timestamp("ms", tz="UTC")
+    assert media.field("like_count").type == pa.int64()
     assert pq.read_schema(next((tmp_path / "r1" / "accounts").glob("part-*.parquet"))).field("day").type == pa.date32()
     # DuckDB reads the dataset without an option, with the types
-    rows = duckdb.sql(f"select typeof(end_time), value from read_parquet('{tmp_path}/r1/insights/*.parquet')").fetchall()
+    dataset = f"read_parquet('{tmp_path}/r1/insights/*.parquet')"
+    rows = duckdb.sql(f"select typeof(end_time), value from {dataset}").fetchall()
     assert rows == [("TIMESTAMP WITH TIME ZONE", 3.0)]
 
 
@@ -320,8 +321,8 @@ def test_an_unwritable_output_path_is_exit_2(tmp_path, fmt):
 
 def test_a_duckdb_file_in_use_by_another_process_is_exit_2_before_any_call(tmp_path):
     database = tmp_path / "insights.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; db = duckdb.connect({str(database)!r}); "
-                               "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    hold = f"import duckdb, time; db = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         config = bad_config(tmp_path, "duckdb", str(database))
