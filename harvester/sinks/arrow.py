@@ -3,12 +3,13 @@
 Records become Arrow tables column by column: ids and names as strings, the API's timestamps
 (``2026-10-02T07:00:00+0000``) as UTC timestamps (seconds; Parquet stores them in milliseconds),
 days (``observed_on``, ``day``) as dates, dimensions and an album's children as lists of strings,
-counts as int64, and an insight's ``value`` as float64: the API sends integers (counts) and a
-few fractions (rates), float64 holds every integer below 2**53 exactly, and every reader (DuckDB, pandas, polars, Spark) takes it
-without a cast, where a decimal needs a scale fixed in advance that an unknown future metric may
-not fit. :func:`to_dicts` turns a table back into the dicts the JSONL files hold (timestamps and
-days as the API's strings), so every format is read back the same way (and keyed by
-:func:`~harvester.records.natural_key`). A timestamp not in the API's format is stored as null.
+counts as int64, and an insight's ``value`` as float64. Why not a decimal: the API sends integers
+(counts) and a few fractions (rates); float64 holds every integer below 2**53 exactly and every
+reader (DuckDB, pandas, polars, Spark) takes it without a cast, where a decimal needs a scale
+fixed in advance that a future metric may not fit. :func:`to_dicts` turns a table back into the
+dicts the JSONL files hold (timestamps and days as the API's strings), so every format is read
+back the same way (and keyed by :func:`~harvester.records.natural_key`). A timestamp not in the
+API's format is stored as null.
 """
 
 from __future__ import annotations
