@@ -16,7 +16,7 @@ browser:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,report]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb]'
 	touch $(STAMP)
 
 demo: install

@@ -1,4 +1,4 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale webhook]``
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale sinks webhook]``
 ``[--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
@@ -17,7 +17,7 @@ from importlib import import_module
 
 from .measure import Outcome, Row, merge_results
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "webhook")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:

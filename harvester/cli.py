@@ -19,6 +19,7 @@ import msgspec
 from . import files, shards
 from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
+from .sinks.factory import output_directory
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -92,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--faults", type=float, default=0.05)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--output", default="demo-out")
+    demo.add_argument("--format", default="duckdb", choices=("duckdb", "parquet", "jsonl"),
+                      help="the output format (default duckdb: a database file with a table per stream)")
     demo.set_defaults(handler=_cmd_demo)
     webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
     webhook.add_argument("--config", required=True)
@@ -376,7 +379,7 @@ async def _run(config: Config, **kwargs) -> int:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-    directory = Path(config.output.path) / harvester.run_id
+    directory = output_directory(config.output) / harvester.run_id
     summary = msgspec.structs.replace(summary, outcomes_file=_write_outcomes(directory, harvester.stats))
     if stopped:
         summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])

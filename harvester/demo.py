@@ -14,22 +14,25 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
+
 from .config import Config, parse_config
 from .days import from_unix
 from .harvest import Harvester
 from .records import key_of
-from .sinks import manifest
+from .sinks import factory
 from .state import StateStore
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
-                days: int = 3, calls_per_window: int = 200, window_seconds: float = 3600) -> dict:
+                days: int = 3, calls_per_window: int = 200, window_seconds: float = 3600,
+                output_format: str = "jsonl") -> dict:
     """A configuration, as parsed TOML, for the world's accounts (one token variable per token)."""
     return {
         "graph": {"base_url": base_url, "api_version": "v25.0"},
         "rate_limit": {"calls_per_window": calls_per_window, "window_seconds": window_seconds},
         "window": {"since": str(today - timedelta(days=days)), "until": str(today)},
-        "output": {"format": "jsonl", "path": str(output)},
+        "output": {"format": output_format, "path": str(output)},
         "state": {"path": str(output / "state.sqlite")},
         "accounts": [{"id": account, "token_env": env} for env, accounts in tokens.items() for account in accounts],
     }
@@ -68,7 +71,8 @@ def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str]
                                           totals=config.window.totals),
              "media": expected_media(world, accounts=accounts, hostile=hostile),
              "accounts": expected_accounts(world, from_unix(int(world.now)), accounts=accounts)}
-    return {stream: compare(manifest.current_records(output, stream), expected)   # type: ignore[arg-type]
+    settings = msgspec.structs.replace(config.output, path=str(output))
+    return {stream: compare(factory.current_records(settings, stream), expected)   # type: ignore[arg-type]
             for stream, expected in truth.items()}
 
 
@@ -86,7 +90,7 @@ async def demo(args) -> int:
         env = {f"DEMO_TOKEN_{t.index}": t for t in world.tokens}
         today = from_unix(int(world.now))
         raw = demo_config(server.url, {k: t.account_ids for k, t in env.items()}, output, today,
-                          calls_per_window=100_000)
+                          calls_per_window=100_000, output_format=args.format)
         config = parse_config(raw, path="<demo>", env={k: t.token for k, t in env.items()}, today=today)
         print(f"simulator at {server.url}: {len(world.tokens)} tokens, {len(config.accounts)} accounts, "
               f"faults {args.faults:.0%}; harvesting {config.window.since} .. {config.window.until}",
@@ -106,6 +110,8 @@ async def demo(args) -> int:
     for stream, result in results.items():
         print(f"ground truth, {stream}: " + ", ".join(f"{k} {v:,}" for k, v in result.items()), file=sys.stderr)
     print(f"{time.monotonic() - started:.1f} s in all", file=sys.stderr)
+    if config.output.format == "duckdb":
+        _print_query(factory.database_file(config.output))
     ok = all(r["missing"] == r["extra"] == r["wrong"] == r["duplicates"] == 0 for r in results.values())
     print("demo: OK, every record of the ground truth with its exact value" if ok else "demo: MISMATCH",
           file=sys.stderr)
@@ -121,3 +127,16 @@ def _report(config: Config, output: Path) -> str:
         return str(write(config, since=config.window.since, until=config.window.until, out=output / "report.html"))
     except ConfigError as exc:          # DuckDB not installed: say which extra brings it
         return "; ".join(exc.problems)
+
+
+_QUERY = ("select media_type, count(*) as media, round(avg(like_count), 1) as avg_likes "
+          "from media group by media_type order by media desc")
+
+
+def _print_query(database: Path) -> None:
+    """A query a person can run on the demo's file: with the DuckDB CLI, or Python's duckdb."""
+    print(f"the records are in {database} (a table per stream: insights, media, accounts); try:\n"
+          f"  duckdb {database} \"{_QUERY}\"\n"
+          f"or, without the DuckDB CLI:\n"
+          f"  {sys.executable} -c \"import duckdb; duckdb.connect('{database}', read_only=True)"
+          f".sql('{_QUERY}').show()\"", file=sys.stderr)

@@ -52,7 +52,7 @@ from .schedule.scheduler import Scheduler
 from .schedule.slot import Job as ScheduledJob
 from .shards import Shard, assign
 from .sinks.base import Sink
-from .sinks.jsonl import JsonlSink
+from .sinks.factory import open_sink
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
 
@@ -211,9 +211,7 @@ class Harvester:
 
     def sink(self) -> Sink:
         if self._sink is None:
-            output = self.config.output
-            self._sink = JsonlSink(Path(output.path) / self.run_id, part_records=output.part_records,
-                                   commit_seconds=output.commit_seconds, commit_units=output.commit_units)
+            self._sink = open_sink(self.config.output, self.run_id)
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:
@@ -233,6 +231,10 @@ class Harvester:
         try:
             sink = self.sink()
             removed = sink.recover(state.committed_parts(self.run_id))
+        except ConfigError:
+            if not self.resumed:
+                state.forget_run(self.run_id)     # a DuckDB file in use, say: nothing ran
+            raise
         except OSError as exc:
             if not self.resumed:
                 state.forget_run(self.run_id)     # nothing ran: leave no run marked running

@@ -31,7 +31,8 @@ from harvester.state import StateStore
 from support import assert_matches_truth, assert_streams_match, run_records, token_env, world_config
 
 
-def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2) -> Path:
+def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2,
+                 output_format: str = "jsonl") -> Path:
     accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "TOKEN_{t.index}"\n\n'
                        for t in world.tokens for a in t.account_ids)
     path.write_text(f"""
@@ -48,7 +49,7 @@ margin_seconds = 0
 days = {days}
 
 [output]
-format = "jsonl"
+format = "{output_format}"
 path = "{path.parent / 'out'}"
 commit_seconds = {commit_seconds}
 

@@ -10,7 +10,7 @@ import msgspec
 from .. import catalog
 from ..refresh import DEFAULT_TIERS, Tier
 
-OUTPUT_FORMATS = ("jsonl",)
+OUTPUT_FORMATS = ("jsonl", "parquet", "duckdb", "postgres")
 TOTALS = ("day", "window")
 LOGINS = ("facebook", "instagram")
 Login = Literal["facebook", "instagram"]

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..sinks.factory import database_file, missing_extra, output_directory
 
 
 def _nearest(path: Path) -> Path:
@@ -68,10 +69,29 @@ def state_problem(path: str | os.PathLike) -> str | None:
     return _creatable(state, "the state file")
 
 
+def database_problem(path: Path) -> str | None:
+    """Why a DuckDB file cannot be written (its directory must be usable too), or None."""
+    if os.path.lexists(path):
+        if not path.is_file():
+            return f"{path} exists and is not a regular file (expected a DuckDB database file)"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"{path}: no permission to read and write it"
+    return output_problem(path.parent)
+
+
+def sink_problem(output) -> str | None:
+    """Why ``[output] path`` cannot be written (the file formats' directory, DuckDB's file)."""
+    if output.format == "duckdb":
+        return database_problem(database_file(output))
+    return output_problem(output_directory(output))
+
+
 def check(config, *, output: bool = True) -> list[str]:
     """Every problem of the output and state paths, each naming its key; creates nothing."""
     problems = []
-    if output and (why := output_problem(config.output.path)):
+    if output and (why := missing_extra(config.output)):
+        problems.append(f"{config.path}: {why}")
+    elif output and (why := sink_problem(config.output)):
         problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
     if why := state_problem(config.state.path):
         problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
@@ -83,7 +103,13 @@ def prepare(config, state_path: str | os.PathLike | None, *, output: bool = True
     ``state_path`` None: no state (nothing to prepare for it)."""
     problems = []
     if output:
-        problems += _make(config, "[output] path", Path(config.output.path), Path(config.output.path))
+        if why := missing_extra(config.output):
+            raise ConfigError(f"{config.path}: {why}")
+        directory = output_directory(config.output)
+        problems += _make(config, "[output] path", Path(config.output.path), directory)
+        database = database_file(config.output) if config.output.format == "duckdb" else None
+        if database is not None and not problems and (why := database_problem(database)):
+            problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
     if state_path is not None:
         state = Path(state_path)
         if state.is_dir():

@@ -10,6 +10,10 @@ in the manifest is never current. Parts are listed only here, at publish, after 
 commit: a part that a live run is still appending to is never read as complete. Reading every
 current file of a stream (``streams[stream]``) gives each natural key exactly once, with the
 value of the latest run that fetched it.
+
+The files may be JSON lines or Parquet (``part-*.parquet``, see parquet.py): a
+:class:`FileFormat` says how to read a file's records and how to rewrite one without some keys;
+:data:`JSONL` is the default, and every function takes the format of the run it publishes.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import hashlib
 import os
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 import msgspec
 
@@ -29,6 +34,42 @@ from ..errors import ConfigError
 from ..records import STREAMS, Stream, key_of
 
 _line = msgspec.json.Decoder(dict)
+
+
+class FileFormat(Protocol):
+    suffix: str
+    """``.jsonl``, ``.parquet``: what a part's name ends with."""
+
+    def read(self, path: Path) -> Iterator[dict]:
+        """Every record of a file, as a dict (timestamps as the API's strings)."""
+        ...
+
+    def rewrite(self, source: Path, out: BinaryIO, drop: Callable[[dict], bool]) -> tuple[int, int]:
+        """Write to ``out`` the records of ``source`` that ``drop`` does not take; ``(kept, dropped)``."""
+        ...
+
+
+class JsonlFiles:
+    suffix = ".jsonl"
+
+    def read(self, path: Path) -> Iterator[dict]:
+        with open(path, "rb") as f:
+            for line in f:
+                yield _line.decode(line)
+
+    def rewrite(self, source: Path, out: BinaryIO, drop: Callable[[dict], bool]) -> tuple[int, int]:
+        kept = dropped = 0
+        with open(source, "rb") as f:
+            for line in f:               # the line itself is copied: no re-encoding
+                if drop(_line.decode(line)):
+                    dropped += 1
+                else:
+                    kept += 1
+                    out.write(line)
+        return kept, dropped
+
+
+JSONL: FileFormat = JsonlFiles()
 
 
 class Manifest(msgspec.Struct):
@@ -56,7 +97,7 @@ def load(output: Path) -> Manifest:
     return manifest
 
 
-def publish(output: str | os.PathLike, run_id: str) -> Manifest:
+def publish(output: str | os.PathLike, run_id: str, files_format: FileFormat = JSONL) -> Manifest:
     """Make ``run_id``'s parts current, superseding older records with the same natural key.
     Under the output's lock (``.manifest.lock``, flock): a harvest and a webhook receiver may
     publish into one output at once, and each must see the other's manifest."""
@@ -64,22 +105,24 @@ def publish(output: str | os.PathLike, run_id: str) -> Manifest:
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
     with open(output / ".manifest.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _publish(output, run_id)
+        return _publish(output, run_id, files_format)
 
 
-def _publish(output: Path, run_id: str) -> Manifest:
+def _publish(output: Path, run_id: str, files_format: FileFormat) -> Manifest:
     manifest = load(output)
     if manifest.merged:             # its files are the shards': a run never supersedes them
         raise ConfigError(f"{output}: holds the merged manifest of shards ({', '.join(manifest.merged)}); "
                           f"expected an [output] path of runs' own")
     streams: dict[str, list[str]] = {}
     for stream in STREAMS:
-        new_files = sorted(str(p.relative_to(output)) for p in (output / run_id / stream).glob("part-*.jsonl"))
+        pattern = f"part-*{files_format.suffix}"
+        new_files = sorted(str(p.relative_to(output)) for p in (output / run_id / stream).glob(pattern))
         older = [name for name in manifest.files(stream) if name not in new_files and (output / name).exists()]
         current = []
         if older:                   # the first run has nothing to supersede: no key is read at all
-            fresh = KeySet(output / f for f in new_files)
-            current = [kept for name in older if (kept := _without(output, name, fresh, run_id))]
+            fresh = KeySet((output / f for f in new_files), files_format)
+            current = [kept for name in older
+                       if (kept := _without(output, name, fresh, run_id, _format_of(name, files_format)))]
         streams[stream] = current + new_files
     manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id], streams=streams,
                         updated_at=time.time())
@@ -97,13 +140,18 @@ def manifest_without_v1(manifest: Manifest) -> dict:
     return written
 
 
-def current_records(output: str | os.PathLike, stream: Stream = "insights") -> Iterator[dict]:
-    """Every current record of a stream (a dict per line), each natural key once."""
+def current_records(output: str | os.PathLike, stream: Stream = "insights",
+                    files_format: FileFormat = JSONL) -> Iterator[dict]:
+    """Every current record of a stream (a dict per record), each natural key once."""
     output = Path(output)
     for name in load(output).files(stream):
-        with open(output / name, "rb") as f:
-            for line in f:
-                yield _line.decode(line)
+        yield from _format_of(name, files_format).read(output / name)
+
+
+def _format_of(name: str, files_format: FileFormat) -> FileFormat:
+    """The format of a listed file: the run's, or JSONL (an output that changed format keeps
+    its older JSONL files current until a later run replaces their keys)."""
+    return files_format if name.endswith(files_format.suffix) else JSONL
 
 
 def _digest(record: dict) -> int:
@@ -117,13 +165,12 @@ class KeySet:
 
     BUCKETS = 4096
 
-    def __init__(self, paths: Iterable[Path]):
+    def __init__(self, paths: Iterable[Path], files_format: FileFormat = JSONL):
         self._buckets = [array("Q") for _ in range(self.BUCKETS)]
         for path in paths:
-            with open(path, "rb") as f:
-                for line in f:
-                    digest = _digest(_line.decode(line))
-                    self._buckets[digest % self.BUCKETS].append(digest)
+            for record in files_format.read(path):
+                digest = _digest(record)
+                self._buckets[digest % self.BUCKETS].append(digest)
 
     def __contains__(self, digest: int) -> bool:
         return digest in self._buckets[digest % self.BUCKETS]
@@ -133,19 +180,14 @@ class _Unchanged(Exception):
     """A rewrite that would drop nothing, or everything: abandoned (its temporary removed)."""
 
 
-def _without(output: Path, name: str, fresh: KeySet, run_id: str) -> str | None:
+def _without(output: Path, name: str, fresh: KeySet, run_id: str, files_format: FileFormat = JSONL) -> str | None:
     """``name`` minus the records whose key is in ``fresh``: the same file if none is, else a rewrite."""
     source = output / name
-    target = source.with_name(f"{source.name.split('.')[0]}.{run_id}.jsonl")
+    target = source.with_name(f"{source.name.split('.')[0]}.{run_id}{files_format.suffix}")
     dropped = kept = 0
     try:
-        with open(source, "rb") as f, files.replacing(target) as out:
-            for line in f:
-                if _digest(_line.decode(line)) in fresh:
-                    dropped += 1
-                else:
-                    kept += 1
-                    out.write(line)
+        with files.replacing(target) as out:
+            kept, dropped = files_format.rewrite(source, out, lambda record: _digest(record) in fresh)
             if not dropped or not kept:
                 raise _Unchanged
     except _Unchanged:
@@ -158,7 +200,7 @@ def _remove_unlisted(output: Path, manifest: Manifest) -> None:
     (``<run>/part-*``: the layout before the streams)."""
     current = {name for names in manifest.streams.values() for name in names}
     for run_id in manifest.runs:
-        for pattern in ("part-*.jsonl", "*/part-*.jsonl"):
+        for pattern in ("part-*.jsonl", "*/part-*.jsonl", "*/part-*.parquet"):
             for path in (output / run_id).glob(pattern):
                 if str(path.relative_to(output)) not in current:
                     path.unlink()
