@@ -17,7 +17,8 @@ from importlib import import_module
 
 from .measure import Outcome, Row, merge_results
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks", "webhook")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
+              "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:
