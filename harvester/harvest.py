@@ -147,6 +147,10 @@ class Harvester:
     def sink(self) -> Sink:
         if self._sink is None:
             output = self.config.output
+            if output.format == "postgres":
+                from .sinks.postgres import PostgresSink
+                self._sink = PostgresSink.from_config(output, path=self.config.path)
+                return self._sink
             self._sink = JsonlSink(Path(output.path) / self.run_id, part_records=output.part_records,
                                    commit_seconds=output.commit_seconds, commit_units=output.commit_units)
         return self._sink
@@ -167,7 +171,13 @@ class Harvester:
         state.begin_attempt(self.run_id, lambda: self.stats.counters)
         try:
             sink = self.sink()
+            if (open_sink := getattr(sink, "open", None)) is not None:
+                await open_sink()                 # a database: reachable and usable, or exit 2 before any call
             removed = sink.recover(state.committed_parts(self.run_id))
+        except ConfigError:
+            if not self.resumed:
+                state.forget_run(self.run_id)
+            raise
         except OSError as exc:
             if not self.resumed:
                 state.forget_run(self.run_id)     # nothing ran: leave no run marked running

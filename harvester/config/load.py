@@ -71,7 +71,11 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
                "commit_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
                "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT,
-               "lifetime_history": ValueRule((bool,), lambda v: True, "true or false")},
+               "lifetime_history": ValueRule((bool,), lambda v: True, "true or false"),
+               "dsn_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+                                    "the name of an environment variable, such as HARVESTER_PG_DSN"),
+               "schema": ValueRule((str,), lambda v: bool(_SCHEMA.fullmatch(v)),
+                                   "a PostgreSQL schema name: lower-case letters, digits and _, at most 63")},
     "state": {"path": _PATH},
     "scheduler": {"max_in_flight": _POSITIVE_INT, "max_attempts": _POSITIVE_INT, "per_token_in_flight": _POSITIVE_INT},
     "refresh": {"enabled": ValueRule((bool,), lambda v: True, "true or false")},
@@ -85,6 +89,7 @@ SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts")
 ACCOUNT_KEYS = ("id", "token_env")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 
