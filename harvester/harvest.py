@@ -35,7 +35,7 @@ from . import counter_names as stat
 from . import summary as summary_mod
 from .config import Config, Window, paths
 from .days import iso
-from .errors import ConfigError, StateError
+from .errors import ConfigError, SinkError, StateError
 from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -47,7 +47,7 @@ from .records import Record
 from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .schedule.slot import Job as ScheduledJob
-from .sinks.base import Sink
+from .sinks.base import Sink, SinkFailure
 from .sinks.jsonl import JsonlSink
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
@@ -187,9 +187,12 @@ class Harvester:
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
                                        finished=self._skip_units)
         try:
-            await self._harvest(ledger)
-        finally:
-            await ledger.commit(final=True)
+            try:
+                await self._harvest(ledger)
+            finally:
+                await ledger.commit(final=True)
+        except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
+            raise SinkError(str(exc)) from None
         if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()

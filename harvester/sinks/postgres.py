@@ -43,9 +43,9 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 import msgspec.inspect as mi
 
-from ..errors import ConfigError, HarvesterError
+from ..errors import ConfigError, SinkError
 from ..records import RECORD_TYPES, STREAM_OF, STREAMS, Record, Stream, key_text
-from .base import Commit
+from .base import Commit, SinkFailure
 
 if TYPE_CHECKING:
     import asyncpg
@@ -60,11 +60,6 @@ DEFAULT_DSN_ENV = "HARVESTER_PG_DSN"
 INSTALL = "pip install 'harvester[postgres]'"
 
 _astuple = msgspec.structs.astuple
-
-
-class SinkError(HarvesterError):
-    """The database could not take a commit (connection lost for good, or refused it): the run
-    aborts, and the next run resumes from the last commit."""
 
 
 # -- columns ------------------------------------------------------------------------------------
@@ -171,17 +166,17 @@ def _driver() -> Any:
 
 
 def _retryable(exc: BaseException) -> bool:
-    """Worth a new connection and the transaction again: the connection went (restart,
-    terminated backend, network), the server is starting or shutting down, or a deadlock or
-    serialization failure rolled the transaction back."""
+    """Worth a new connection and the transaction again: anything but the server refusing the
+    statement itself (bad data, a constraint, a missing right or object: SQLSTATE classes 22, 23,
+    42, 0A, 2B, 44), which would only be refused again. A lost connection, a server starting or
+    shutting down, a deadlock or serialization failure, a timeout: asked again."""
     asyncpg = _driver()
-    if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError
-                  | asyncpg.exceptions.ConnectionDoesNotExistError):
-        return True
     if isinstance(exc, asyncpg.PostgresError):
-        code = getattr(exc, "sqlstate", "") or ""
-        return code.startswith(("08", "57P", "53")) or code in ("40001", "40P01")
-    return False
+        return (getattr(exc, "sqlstate", "") or "")[:2] not in _REFUSED
+    return isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.InterfaceError | asyncpg.InternalClientError)
+
+
+_REFUSED = {"22", "23", "42", "0A", "2B", "44"}
 
 
 class PostgresSink:
@@ -202,6 +197,8 @@ class PostgresSink:
         self._buffered = 0
         self._units: list[str] = []
         self._committed_at = time.monotonic()
+        self._broken = ""
+        """Why a commit failed for good: later ones fail at once (their units are fetched again)."""
         self.reconnects = 0
         """Connections opened again after a loss (for tests and the curious)."""
 
@@ -359,6 +356,8 @@ class PostgresSink:
     async def _with_retries(self, work) -> None:
         """``work(conn)`` until it succeeds; a lost connection is opened again with backoff (0.1 s
         doubling to 5 s, jittered) for up to ``retry_seconds``."""
+        if self._broken:
+            raise SinkFailure(f"an earlier commit failed: {self._broken}")
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
@@ -371,15 +370,18 @@ class PostgresSink:
                 await work(self._conn)
                 return
             except ConfigError as exc:
-                raise SinkError(str(exc)) from None
+                self._broken = str(exc)
+                raise SinkFailure(self._broken) from None
             except Exception as exc:
                 if not _retryable(exc):
-                    raise SinkError(f"PostgreSQL at {self.where} refused a commit: {_reason(exc, self._dsn)}") from None
+                    self._broken = f"PostgreSQL at {self.where} refused a commit: {_reason(exc, self._dsn)}"
+                    raise SinkFailure(self._broken) from None
                 await self._drop()
                 if time.monotonic() + delay > deadline:
-                    raise SinkError(f"lost the connection to PostgreSQL at {self.where} and could not get it back "
+                    self._broken = (f"lost the connection to PostgreSQL at {self.where} and could not get it back "
                                     f"in {self.retry_seconds:g} s: {_reason(exc, self._dsn)}; the next run resumes "
-                                    "from the last commit") from None
+                                    "from the last commit")
+                    raise SinkFailure(self._broken) from None
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, 5.0)
 
