@@ -1,4 +1,4 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly resume] [--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly resume sinks_postgres] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
 met?) and writes ``bench/results.json``: one section per benchmark, each number from its latest
@@ -17,7 +17,7 @@ import orjson
 
 from .measure import Outcome, Row
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "resume")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "resume", "sinks_postgres")
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -36,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.monotonic()
         print(f"== {name}", file=sys.stderr, flush=True)
-        outcome: Outcome = import_module(f".{name}", __package__).run(quick=args.quick)
-        results[name] = {**outcome.results, "bench_seconds": round(time.monotonic() - started, 1),
-                         "unix_time": int(time.time())}
+        module = import_module(f".{name}", __package__)
+        outcome: Outcome = module.run(quick=args.quick)
+        section = getattr(module, "SECTION", name)      # a section several benchmarks fill (sinks): keys merged
+        results[section] = {**results.get(section, {}), **outcome.results,
+                            "bench_seconds": round(time.monotonic() - started, 1), "unix_time": int(time.time())}
         rows += outcome.rows
     print(table(rows))
     if not args.quick:

@@ -30,10 +30,10 @@ from harvester.simulator.truth import expected_accounts, expected_media, expecte
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import pgserver
 from harvester.state import StateStore
-from test_resume import harvester as harvester_cli
-from test_resume import run_with_kills, write_config
 
 from support import token_env, world_config
+from test_resume import harvester as harvester_cli
+from test_resume import run_with_kills, write_config
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
 from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)
@@ -175,7 +175,8 @@ async def test_two_harvests_at_once_on_overlapping_accounts_lose_and_double_noth
     assert early.exit_code == late.exit_code == 0
     assert_tables_match(config, truth_of(world, config))
     owners = dict(line.split("|") for line in pg.sql(
-        f"SELECT account_id, string_agg(DISTINCT run_id, ',') FROM {pg.schema}.insights GROUP BY account_id").split("\n"))
+        f"SELECT account_id, string_agg(DISTINCT run_id, ',') FROM {pg.schema}.insights "
+        "GROUP BY account_id").split("\n"))
     assert owners == {ids[0]: "early", ids[1]: "late", ids[2]: "late", ids[3]: "late"}
 
 
@@ -253,7 +254,7 @@ async def test_a_database_gone_for_longer_than_the_retries_aborts_the_run_and_th
             while harvester.stats.get("sink/commits") < 3:
                 await asyncio.sleep(0.01)
             await asyncio.to_thread(pg.server.pg_ctl, "stop")
-            with pytest.raises(SinkError, match="lost the connection to PostgreSQL at host 127.0.0.1") as caught:
+            with pytest.raises(SinkError, match=r"lost the connection to PostgreSQL at host 127\.0\.0\.1") as caught:
                 await task
         assert pg.server.password not in str(caught.value)
     finally:
@@ -374,3 +375,21 @@ def test_a_dsn_is_described_without_its_password():
     assert postgres.describe("host=db port=5433 dbname=w user=bob password='x y'") == \
         "host db, port 5433, database w, user bob"
     assert postgres._reason(RuntimeError("bad s3cr@t here"), "postgresql://bob:s3cr%40t@h/d") == "bad *** here"
+
+
+def test_bad_output_keys_for_postgres_are_named_with_what_is_allowed(tmp_path):
+    from harvester.config import parse_config
+    from harvester.demo import demo_config
+    world = World(WorldSpec(seed=38, accounts=1, media_per_account=1))
+    today = from_unix(int(world.now))
+    raw = demo_config("http://simulator", {"TOKEN_0": world.tokens[0].account_ids}, tmp_path, today)
+    raw["output"].update(format="postgres", schema="My-Schema", dsn_env="not a name")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, path="bad.toml", env=token_env(world), today=today)
+    text = str(caught.value)
+    assert 'schema = "My-Schema"' in text and "a PostgreSQL schema name" in text
+    assert "dsn_env" in text and "the name of an environment variable" in text
+    raw["output"].update(schema="nightly_2", dsn_env="WAREHOUSE_DSN")
+    config = parse_config(raw, path="ok.toml", env=token_env(world), today=today)
+    assert (config.output.format, config.output.schema, config.output.dsn_env) == ("postgres", "nightly_2",
+                                                                                   "WAREHOUSE_DSN")

@@ -48,6 +48,8 @@ _NUMBER = (int, float)
 _POSITIVE_INT = ValueRule((int,), _at_least(1), "an integer >= 1")
 _PATH = ValueRule((str,), bool, "a non-empty path")
 _VERSION = re.compile(r"v\d+\.\d+")
+_DSN_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
 
 RULES: dict[str, dict[str, ValueRule]] = {
@@ -72,7 +74,7 @@ RULES: dict[str, dict[str, ValueRule]] = {
                "commit_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
                "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT,
                "lifetime_history": ValueRule((bool,), lambda v: True, "true or false"),
-               "dsn_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+               "dsn_env": ValueRule((str,), lambda v: bool(_DSN_ENV.fullmatch(v)),
                                     "the name of an environment variable, such as HARVESTER_PG_DSN"),
                "schema": ValueRule((str,), lambda v: bool(_SCHEMA.fullmatch(v)),
                                    "a PostgreSQL schema name: lower-case letters, digits and _, at most 63")},
@@ -89,7 +91,6 @@ SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts")
 ACCOUNT_KEYS = ("id", "token_env")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 

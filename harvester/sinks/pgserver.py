@@ -38,11 +38,14 @@ def free_port() -> int:
 class TempServer:
     """``start()`` it, use :attr:`dsn` (database ``harvester``, a superuser with a password), ``stop()`` it."""
 
-    def __init__(self, *, durable: bool = False, password: str = "s3cret-admin-pw"):
+    def __init__(self, *, durable: bool = False, password: str = "s3cret-admin-pw",
+                 settings: dict[str, str] | None = None):
         bindir = binaries()
         if bindir is None:
             raise FileNotFoundError("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
         self.bin, self.durable, self.password = bindir, durable, password
+        self.settings = dict(settings or {})
+        """More ``-c name=value`` server settings (a benchmark's shared_buffers, say)."""
         self.dir = Path(tempfile.mkdtemp(prefix="harvester-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -83,6 +86,7 @@ class TempServer:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         args = ["pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", "fast"]
         if action != "stop":
             args += ["-o", options, "-l", str(self.dir / "server.log")]
