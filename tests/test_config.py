@@ -98,7 +98,7 @@ MISTAKES = [
      ["[output] commit_units = 0 is not valid; expected an integer >= 1",
       "[output] commit_seconds = 0 is not valid; expected a number of seconds > 0"]),
     ("output format", good(output={"format": "csv"}),
-     ['[output] format = "csv" is not valid; expected one of "jsonl"']),
+     ['[output] format = "csv" is not valid; expected one of "jsonl", "postgres"']),
     ("empty path", good(state={"path": ""}),
      ['[state] path = "" is not valid; expected a non-empty path']),
     # window
@@ -415,7 +415,7 @@ def test_validate_command_exits_2_with_every_message_on_stderr(tmp_path, monkeyp
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        f'error: {path}: [output] format = "csv" is not valid; expected one of "jsonl"',
+        f'error: {path}: [output] format = "csv" is not valid; expected one of "jsonl", "postgres"',
         f"error: {path}: [window] days = 0 is not valid; expected a whole number of days from 1 to 730",
         f'error: {path}: accounts[0].token_env = "IG_TOKEN_MAIN": the environment variable is not set or empty; '
         "expected it to hold the account's access token",
