@@ -1,4 +1,4 @@
-"""``harvester``: run, backfill, status, validate, demo, simulate.
+"""``harvester``: run, backfill, status, validate, tokens, demo, simulate.
 
 Exit codes: 0 done, 2 configuration or usage error (nothing called), 3 finished with units failed
 for good, 1 aborted, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
@@ -19,7 +19,7 @@ from . import files
 from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
-EXIT_OK, EXIT_ABORTED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STOP_GRACE_SECONDS = 30.0
 """After SIGINT/SIGTERM, calls in flight get this long to finish before they are cancelled."""
@@ -68,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
+    validate.add_argument("--discover", action="store_true",
+                          help="also call the API: how many accounts each [[discover]] token finds")
     validate.set_defaults(handler=_cmd_validate)
+    tokens = sub.add_parser("tokens", help="each token's health: valid, expiry, scopes, accounts (calls the API)")
+    tokens.add_argument("action", nargs="?", choices=["refresh"],
+                        help="refresh: renew the Instagram Login tokens kept in token files")
+    tokens.add_argument("--config", required=True)
+    tokens.set_defaults(handler=_cmd_tokens)
     demo = sub.add_parser("demo", help="harvest a simulated world end to end on loopback")
     demo.add_argument("--accounts", type=int, default=24)
     demo.add_argument("--media-per-account", type=int, default=100)
@@ -106,9 +113,88 @@ def _cmd_validate(args) -> int:
     if problems:
         raise ConfigError(problems)
     window = config.window
-    print(f"{args.config}: ok: {len(config.accounts)} accounts over {len(config.token_keys())} tokens, "
+    tables = f" and {len(config.discover)} [[discover]] tables" if config.discover else ""
+    print(f"{args.config}: ok: {len(config.accounts)} accounts{tables} over {len(config.token_keys())} tokens, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
+    if args.discover:
+        return asyncio.run(_validate_discover(config))
     return EXIT_OK
+
+
+async def _validate_discover(config: Config) -> int:
+    """How many accounts each [[discover]] table's token finds (and would harvest): its calls, now."""
+    from .config.tokens import resolve
+    from .discovery import discover
+    from .errors import HarvesterError
+    if not config.discover:
+        print("no [[discover]] tables: nothing to discover")
+        return EXIT_OK
+    failed = False
+    async with _clients(config) as clients:
+        for i, table in enumerate(config.discover):
+            token = resolve(table.token_name)
+            where = f"discover[{i}] ({table.token_name}, {table.login} login)"
+            if token is None:
+                print(f"{where}: no token", file=sys.stderr)
+                failed = True
+                continue
+            try:
+                found = await discover(clients[table.login], token, table.login)
+            except HarvesterError as exc:
+                print(f"{where}: discovery failed: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            kept = [f for f in found if table.wants(f.account_id, f.username)]
+            left = f" ({len(found) - len(kept)} left out by include / exclude)" if len(kept) < len(found) else ""
+            print(f"{where}: {len(kept)} account{'' if len(kept) == 1 else 's'}{left}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_tokens(args) -> int:
+    config = load_config(args.config, check_tokens=False)
+    return asyncio.run(_refresh_tokens(config) if args.action == "refresh" else _token_report(config))
+
+
+async def _token_report(config: Config) -> int:
+    import time
+
+    from . import token_health
+    async with _clients(config) as clients:
+        health = await token_health.check(config, clients)
+    now = time.time()
+    for h in health:
+        print("\n".join(h.lines(now)))
+    bad = [h for h in health if (h.debug is not None and not h.debug.valid) or h.accounts is None]
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+async def _refresh_tokens(config: Config) -> int:
+    from . import token_health
+    async with _clients(config) as clients:
+        renewals = await token_health.refresh(config, clients)
+    for r in renewals:
+        print(f"{r.name}: {r.message}")
+    failed = [r for r in renewals if not r.renewed and config.login_of(r.name) == "instagram"
+              and config.token_file_of(r.name) is not None]
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+class _clients:
+    """``async with _clients(config) as clients``: a Graph client per login kind, over one transport."""
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    async def __aenter__(self):
+        from .graph.aiohttp_transport import AiohttpTransport
+        from .graph.client import GraphClient
+        graph = self.config.graph
+        self.transport = AiohttpTransport(limit=4, max_response_bytes=graph.max_response_bytes)
+        return {login: GraphClient(self.transport, url, graph.api_version, max_response_bytes=graph.max_response_bytes)
+                for login, url in (("facebook", graph.base_url), ("instagram", graph.instagram_base_url))}
+
+    async def __aexit__(self, *exc) -> None:
+        await self.transport.close()
 
 
 def _cmd_run(args) -> int:

@@ -80,7 +80,7 @@ def estimate(config: Config, *, now: float | None = None, media: MediaCounts | N
     known = media or {}
     tokens = []
     for key in config.token_keys():
-        accounts = [a for a in config.accounts if a.token_env == key]
+        accounts = [a for a in config.accounts if a.token_name == key]
         calls = sum(DISCOVERY_CALLS + len(plan.account_units(a.id, None, config.window, config.selection, now))
                     for a in accounts)
         counts = [_media_of(known.get(a.id), assumed) for a in accounts] if config.selection.media else []

@@ -24,13 +24,19 @@ def temporary_of(path: Path) -> Path:
 
 
 @contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def replacing(path: str | os.PathLike, *, mode: int | None = None) -> Iterator[BinaryIO]:
     """A binary file whose content replaces ``path`` when the block ends without an exception;
-    with one, ``path`` is untouched and the temporary is removed."""
+    with one, ``path`` is untouched and the temporary is removed. ``mode`` (e.g. 0o600 for a token
+    file): the temporary has it from its creation, so the content is never readable by others."""
     path = Path(path)
     tmp = temporary_of(path)
     try:
-        with open(tmp, "wb") as out:
+        if mode is not None:
+            tmp.unlink(missing_ok=True)         # a leftover may have looser permissions
+            handle = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb")
+        else:
+            handle = open(tmp, "wb")  # noqa: SIM115 (closed by the with below)
+        with handle as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
@@ -41,9 +47,9 @@ def replacing(path: str | os.PathLike) -> Iterator[BinaryIO]:
     fsync_dir(path.parent)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` by ``data``: complete or not at all, durable once this returns."""
-    with replacing(path) as out:
+    with replacing(path, mode=mode) as out:
         out.write(data)
 
 

@@ -33,9 +33,12 @@ import msgspec
 
 from . import counter_names as stat
 from . import summary as summary_mod
+from . import token_health
 from .config import Config, Window, paths
+from .config.tokens import read_token_file
 from .days import iso
-from .errors import ConfigError, SinkError, StateError
+from .discovery import DiscoverJob, Found
+from .errors import ConfigError, HarvesterError, SinkError, StateError
 from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -90,6 +93,18 @@ class Harvester:
         self._scheduler_task: asyncio.Future | None = None
         self.token_names: dict[str, str] = {}
         """Slot key -> the token variables that name it (for people: the key is a digest)."""
+        self._clients: dict[str, GraphClient] = {}
+        """Login kind -> the client of its host."""
+        self._login_of_key: dict[str, str] = {}
+        self._claimed: dict[str, str] = {}
+        """Account id -> the token name it is harvested with (listed accounts first)."""
+        self._discovered: defaultdict[str, list[str]] = defaultdict(list)
+        """Token name -> the accounts discovered with it (and harvested with it)."""
+        self._discoveries: dict[int, tuple[list[Found], Decision | None]] = {}
+        self._released = 0
+        self._submit_found: Callable[[list[tuple[str, str]]], None] | None = None
+        self.token_warnings: list[str] = []
+        """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
@@ -99,8 +114,11 @@ class Harvester:
             from .graph.aiohttp_transport import AiohttpTransport
             self._transport = AiohttpTransport(limit=self.config.scheduler.max_in_flight,
                                                max_response_bytes=self.config.graph.max_response_bytes)
-        self._client = GraphClient(self._transport, self.config.graph.base_url, self.config.graph.api_version,
-                                   max_response_bytes=self.config.graph.max_response_bytes)
+        graph = self.config.graph
+        self._clients = {login: GraphClient(self._transport, url, graph.api_version,
+                                            max_response_bytes=graph.max_response_bytes)
+                         for login, url in (("facebook", graph.base_url), ("instagram", graph.instagram_base_url))}
+        self._client = self._clients["facebook"]
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -126,21 +144,56 @@ class Harvester:
         missing: list[tuple[str, str]] = []
         names: defaultdict[str, list[str]] = defaultdict(list)
         for env in self.config.token_keys():
-            source = self._token_source
+            token_file = self.config.token_file_of(env)
             try:
-                token = (os.environ.get(env) if source is None else
-                         await source(env) if callable(source) else source.get(env))
+                token = read_token_file(token_file) if token_file is not None else await self._lookup(env)
             except ConfigError as exc:
                 missing.append((env, str(exc)))
                 continue
             if not token:
-                missing.append((env, f"{self.config.path}: no access token for token_env {env!r}"))
+                what = f"token_file {token_file!r} (unreadable or empty)" if token_file else f"token_env {env!r}"
+                missing.append((env, f"{self.config.path}: no access token for {what}"))
                 continue
             key = keys[env] = token_key(token)
+            self._login_of_key.setdefault(key, self.config.login_of(env))
             tokens[key] = token
             names[key].append(env)
         self.token_names = {key: ", ".join(envs) for key, envs in names.items()}
         return tokens, keys, missing
+
+    async def _lookup(self, env: str) -> str | None:
+        """A variable's value from the token source: the environment, a mapping, or a callable."""
+        source = self._token_source
+        return (os.environ.get(env) if source is None else
+                await source(env) if callable(source) else source.get(env))
+
+    async def _check_tokens(self, tokens: Mapping[str, str]) -> None:
+        """With [app]: one /debug_token call per token (the app's budget, not the token's), and a
+        warning, once, for a token that expires within token_health.WARN_DAYS days or is invalid."""
+        app = self.config.app
+        if not app.configured or self._client is None:
+            return
+        try:
+            app_id, secret = await self._lookup(app.id_env or ""), await self._lookup(app.secret_env or "")
+        except ConfigError:
+            app_id = secret = None
+        if not app_id or not secret:
+            self.token_warnings.append("token expiry not checked: the [app] id_env / secret_env variables are not set")
+            token_health.log.warning(self.token_warnings[-1])
+            return
+        health = []
+        for key, token in tokens.items():
+            name = self.token_names.get(key, key)
+            login = self.config.login_of(name.split(", ")[0])
+            self.stats.inc("calls/debug_token")
+            try:
+                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
+            except HarvesterError as exc:
+                self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                token_health.log.warning(self.token_warnings[-1])
+                break
+            health.append(token_health.Health(name, login, debug))
+        self.token_warnings += token_health.warnings(health, self.now)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -266,32 +319,24 @@ class Harvester:
             clock=self._clock)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
-        owed = self._owed_work()
-        owed_units = [o for o in owed if o.kind == "unit"]
+        await self._check_tokens(tokens)
         config = self.config
+        owed = self._owed_work([a.id for a in config.accounts])
         ctx = JobContext(
             client=self._client, tokens=tokens, submit=scheduler.submit, ledger=ledger, stats=self.stats,
             selection=config.selection, now=self.now, run_id=self.run_id, harvested_at=iso(self.now),
-            skip_units=self._skip_units, owed_units={o.owed_id for o in owed_units},
+            skip_units=self._skip_units, owed_units={o.owed_id for o in owed if o.kind == "unit"},
             observed_on=iso(self.now)[:10] if config.output.lifetime_history else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
-            if self._state is not None and config.refresh.enabled else None)
+            if self._state is not None and config.refresh.enabled else None,
+            clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
         self._token_missing(missing)
-        windows = _owed_windows(owed)
-        for account in config.accounts:
-            key = keys.get(account.token_env)
-            if key is None:
-                continue
-            extra = windows.get(account.id, {})
-            scheduler.submit(AccountJob(ctx, account.id, key, (config.window, *extra.values()),
-                                        owed=tuple(extra)))
-        token_env_of = {a.id: a.token_env for a in config.accounts}
-        for o in owed_units:       # on their own: their plan may not hold them any more
-            account_key = keys.get(token_env_of.get(o.account_id, ""))
-            if account_key is not None and o.owed_id not in self._skip_units:
-                self.stats.inc(stat.UNITS_PLANNED)
-                scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
-                                             msgspec.json.decode(o.body, type=Unit), expires_at=o.expires_at))
+        self._claimed = {a.id: a.token_name for a in config.accounts}
+        listed = [(a.id, keys[a.token_name]) for a in config.accounts if a.token_name in keys]
+        self._submit_accounts(ctx, scheduler, listed, owed)
+        self._submit_found = lambda found: self._submit_accounts(ctx, scheduler, found,
+                                                                 self._owed_work([i for i, _ in found]))
+        self._discover(ctx, scheduler, keys, dict(missing))
         self._scheduler_task = asyncio.ensure_future(scheduler.run())
         try:
             await self._scheduler_task
@@ -301,16 +346,88 @@ class Harvester:
         finally:
             self.finished = time.time()
 
+    def _submit_accounts(self, ctx: JobContext, scheduler: Scheduler, accounts: Sequence[tuple[str, str]],
+                         owed: Sequence[Owed]) -> None:
+        """Each account's job (its window and the windows earlier runs owe), and the insights
+        units earlier runs owe for it on their own (their plan may not hold them any more)."""
+        windows = _owed_windows(owed)
+        for account_id, key in accounts:
+            extra = windows.get(account_id, {})
+            scheduler.submit(AccountJob(ctx, account_id, key, (self.config.window, *extra.values()),
+                                        owed=tuple(extra)))
+        key_of = dict(accounts)
+        for o in owed:
+            account_key = key_of.get(o.account_id)
+            if o.kind == "unit" and account_key is not None and o.owed_id not in self._skip_units:
+                if isinstance(ctx.owed_units, set):
+                    ctx.owed_units.add(o.owed_id)
+                self.stats.inc(stat.UNITS_PLANNED)
+                scheduler.submit(InsightsJob(ctx, account_key, o.account_id,
+                                             msgspec.json.decode(o.body, type=Unit), expires_at=o.expires_at))
+
+    # -- discovery --------------------------------------------------------------------------
+
+    def _discover(self, ctx: JobContext, scheduler: Scheduler, keys: Mapping[str, str],
+                  missing: Mapping[str, str]) -> None:
+        """A discovery job per [[discover]] table whose token is there (the others fail at once)."""
+        for i, table in enumerate(self.config.discover):
+            key = keys.get(table.token_name)
+            if key is None:
+                reason = missing.get(table.token_name, "no access token")
+                self._discovery_done(i, [], Decision(Action.FAIL_TOKEN, "no access token", message=reason))
+            else:
+                scheduler.submit(DiscoverJob(ctx, key, i, table, self._discovery_done))
+
+    def _discovery_done(self, index: int, found: list[Found], decision: Decision | None) -> None:
+        """Tables are settled in config order, so that an account two tokens reach is harvested
+        with the first table's token whatever discovery answers first (a listed account keeps
+        its own token); a table waits for the ones before it (a few calls each)."""
+        self._discoveries[index] = (found, decision)
+        while self._released in self._discoveries:
+            i = self._released
+            self._settle(i, *self._discoveries.pop(i))
+            self._released += 1
+
+    def _settle(self, index: int, found: list[Found], decision: Decision | None) -> None:
+        table = self.config.discover[index]
+        name = table.token_name
+        if decision is not None:
+            label = f"discover[{index}] ({name})"
+            self.stats.fail(Outcome.of(label, label, decision, f"discovery failed: {decision.reason}"))
+            if self._state is not None:
+                self._state.set_account(self.run_id, f"discover[{index}]", name, "failed", decision.reason)
+        chosen: list[tuple[str, str]] = []
+        key = next((k for k, names in self.token_names.items() if name in names.split(", ")), None)
+        for f in found:
+            if not table.wants(f.account_id, f.username):
+                self.stats.inc(stat.DISCOVERED_EXCLUDED)
+            elif f.account_id in self._claimed:
+                self.stats.inc(stat.DISCOVERED_ELSEWHERE)
+            elif key is not None:
+                self._claimed[f.account_id] = name
+                self._discovered[name].append(f.account_id)
+                chosen.append((f.account_id, key))
+                if self._state is not None:
+                    self._state.set_account(self.run_id, f.account_id, name, "discovered")
+        self.stats.inc(stat.DISCOVERED_ACCOUNTS, len(chosen))
+        if chosen and self._submit_found is not None:
+            self._submit_found(chosen)
+
+    @property
+    def discovered(self) -> dict[str, list[str]]:
+        """Token name -> the accounts discovered with it and harvested with it in this run."""
+        return dict(self._discovered)
+
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
         return self._state.last_harvested(media_ids, run_id=self.run_id)
 
-    def _owed_work(self) -> list[Owed]:
-        """What earlier runs owe for the config's accounts and the API still keeps; what it no
-        longer keeps is reported failed, once, and forgotten."""
-        if self._state is None:
+    def _owed_work(self, account_ids: Sequence[str]) -> list[Owed]:
+        """What earlier runs owe for these accounts and the API still keeps; what it no longer
+        keeps is reported failed, once, and forgotten."""
+        if self._state is None or not account_ids:
             return []
-        owed = self._state.owed(a.id for a in self.config.accounts)
+        owed = self._state.owed(account_ids)
         lost = [o for o in owed if o.expires_at <= self.now]
         for o in lost:
             self.stats.fail(Outcome(o.account_id, o.owed_id, f"owed by run {o.run_id} ({o.reason}), but the API "
@@ -352,10 +469,10 @@ class Harvester:
             self._account_failed(env, decision, f"token {name} unusable: {decision.reason}")
 
     def _account_failed(self, env: str, decision: Decision, reason: str) -> None:
-        for account in self.config.accounts_of(env):
-            self.stats.fail(Outcome.of(account.id, f"account {account.id}", decision, reason))
+        for account_id in [a.id for a in self.config.accounts_of(env)] + self._discovered.get(env, []):
+            self.stats.fail(Outcome.of(account_id, f"account {account_id}", decision, reason))
             if self._state is not None:
-                self._state.set_account(self.run_id, account.id, env, "failed", decision.reason)
+                self._state.set_account(self.run_id, account_id, env, "failed", decision.reason)
 
     def summary(self) -> summary_mod.RunSummary:
         return summary_mod.build(self)
@@ -378,6 +495,8 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
 
 def fingerprint(config: Config) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work = ((config.graph.base_url, config.graph.api_version), config.window, config.selection, config.accounts,
-            config.output.format, config.output.path, config.output.lifetime_history)
+    work: tuple = ((config.graph.base_url, config.graph.api_version), config.window, config.selection,
+                   config.accounts, config.output.format, config.output.path, config.output.lifetime_history)
+    if config.discover:
+        work += (config.graph.instagram_base_url, config.discover)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

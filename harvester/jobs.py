@@ -96,8 +96,10 @@ class JobContext:
                  ledger: Ledger, stats: Stats, selection: Selection, now: float, run_id: str,
                  harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
                  owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
-                 observed_on: str | None = None):
+                 observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
+        self.clients = clients or {}
+        """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
         self.selection, self.now, self.run_id, self.harvested_at = selection, now, run_id, harvested_at
         self.skip_units = skip_units
         """Units an earlier attempt of this run finished: not called again."""
@@ -112,11 +114,14 @@ class JobContext:
         self.observed_on = observed_on
         """Stamped on media lifetime values (``[output] lifetime_history``), else None."""
 
+    def client_of(self, key: str) -> GraphClient:
+        return self.clients.get(key) or self.client
+
     async def get(self, key: str, path: str, params: QueryParams) -> Reply:
-        return await self.client.get(path, params, self.tokens[key])
+        return await self.client_of(key).get(path, params, self.tokens[key])
 
     async def follow(self, key: str, url: str, path: str) -> Reply:
-        return await self.client.follow(url, self.tokens[key], path=path)
+        return await self.client_of(key).follow(url, self.tokens[key], path=path)
 
     def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False,
                      expires_at: float | None = None) -> None:

@@ -370,6 +370,12 @@ class StateStore:
             "SELECT account_id, label, last_error, last_code, last_subcode, last_type, last_message FROM units "
             "WHERE run_id = ? AND status = 'failed' ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
 
+    def account_rows(self, run_id: str) -> list[tuple[str, str, str, str | None]]:
+        """(account id, token name, status, reason) of a run's accounts rows: failed accounts, and
+        accounts found from a [[discover]] token ("discovered"; a failed discovery is ``discover[i]``)."""
+        return self.db.execute("SELECT account_id, token_key, status, reason FROM accounts WHERE run_id = ? "
+                               "ORDER BY account_id", (run_id,)).fetchall()
+
     def dead_tokens(self, run_id: str) -> list[tuple[str, str]]:
         return self.db.execute("SELECT token_key, reason FROM tokens WHERE run_id = ? AND status = 'dead'",
                                (run_id,)).fetchall()

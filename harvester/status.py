@@ -34,6 +34,7 @@ def render(state: StateStore, *, limit: int = 5) -> str:
         lines.append("  unfinished: `harvester run` with the same config resumes it (done units are not called again)")
     for token_key, reason in state.dead_tokens(latest.run_id):
         lines.append(f"  token {token_key}: unusable: {reason}")
+    lines += _discovery(state, latest.run_id)
     failures = [Outcome(*row) for row in state.failed_outcomes(latest.run_id)]
     if failures:
         lines.append(f"  failed units ({counts.get('failed', len(failures))}):")
@@ -43,3 +44,17 @@ def render(state: StateStore, *, limit: int = 5) -> str:
         if counts.get("failed", 0) > len(failures):
             lines.append(f"    ... and {counts['failed'] - len(failures)} more")
     return "\n".join(lines)
+
+
+def _discovery(state: StateStore, run_id: str) -> list[str]:
+    """What the run's [[discover]] tables found, per token name, and the ones that failed."""
+    found: dict[str, int] = {}
+    lines = []
+    for account_id, name, status, reason in state.account_rows(run_id):
+        if status == "discovered":
+            found[name] = found.get(name, 0) + 1
+        elif account_id.startswith("discover["):
+            lines.append(f"  {account_id} ({name}): discovery failed: {reason}")
+    if found:
+        lines.insert(0, "  discovered: " + ", ".join(f"{n} accounts with {name}" for name, n in found.items()))
+    return lines

@@ -182,6 +182,8 @@ class RunSummary(msgspec.Struct):
     outcomes_file: str | None = None
     """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
     (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
+    warnings: list[str] = []
+    """Said at the start of the run: tokens that expire soon (harvester.token_health)."""
 
     def render(self) -> str:
         c = self.counters
@@ -202,6 +204,7 @@ class RunSummary(msgspec.Struct):
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
         lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
+        lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
         return "\n".join(lines)
 
@@ -255,4 +258,5 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         counters=counters, skipped=stats.skipped, failed=stats.failed,
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
-        failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried))
+        failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried),
+        warnings=list(getattr(harvester, "token_warnings", [])))

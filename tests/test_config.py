@@ -64,7 +64,7 @@ def metrics(**lists) -> dict:
 F = "harvest.toml: "
 ACCOUNT_NAMES = ("accounts_engaged, comments, follows_and_unfollows, likes, profile_links_taps, reach, replies, "
                  "reposts, saves, shares, total_interactions, views, follower_count, online_followers")
-TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts"
+TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app"
 ID_EXPECTED = 'the Instagram account id as a string of digits, e.g. "17841405822304914"'
 
 # (what is wrong, raw config, the exact messages)
@@ -73,7 +73,7 @@ MISTAKES = [
      [f'the top level has an unknown key "windows" (did you mean "window"?); allowed: {TOP}']),
     ("unknown key in a table", good(graph={"base_ur": "https://x"}),
      ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); '
-      'allowed: base_url, api_version, max_response_bytes']),
+      'allowed: base_url, instagram_base_url, api_version, max_response_bytes']),
     ("unknown key without a close match", good(state={"dir": "x"}),
      ['[state] has an unknown key "dir"; allowed: path']),
     ("a table that is not a table", good(output="out"),
@@ -128,12 +128,14 @@ MISTAKES = [
      ['[window] totals = "week" is not valid; expected one of "day", "window"']),
     # accounts
     ("no accounts", {"window": GOOD["window"]},
-     ["accounts is missing; expected at least one [[accounts]] table with id and token_env"]),
+     ["accounts is missing; expected at least one [[accounts]] table with id and token_env, "
+      "or a [[discover]] table with the token whose accounts to find"]),
     ("empty accounts", good(accounts=[]),
-     ["accounts = [] is empty; expected at least one [[accounts]] table with id and token_env"]),
+     ["accounts = [] is empty; expected at least one [[accounts]] table with id and token_env, "
+      "or a [[discover]] table with the token whose accounts to find"]),
     ("[accounts] instead of [[accounts]]", good(accounts={"id": "1", "token_env": "IG_TOKEN_MAIN"}),
      ['accounts = { id = "1", token_env = "IG_TOKEN_MAIN" } is a table; expected at least one [[accounts]] '
-      'table with id and token_env']),
+      'table with id and token_env, or a [[discover]] table with the token whose accounts to find']),
     ("account id not digits", good(accounts=[{"id": "@brand", "token_env": "IG_TOKEN_MAIN"},
                                              {"id": 17841405822304915, "token_env": "IG_TOKEN_MAIN"}]),
      [f'accounts[0].id = "@brand" is not valid; expected {ID_EXPECTED}',
@@ -143,11 +145,12 @@ MISTAKES = [
                                           {"id": "1", "token_env": "IG_TOKEN_B"}]),
      ['accounts[2].id = "1" duplicates accounts[0].id; expected each account once']),
     ("missing keys in an account", good(accounts=[{"id": "1"}, {"token_env": "IG_TOKEN_MAIN"}]),
-     ['accounts[0].token_env is missing; expected the name of the environment variable holding its token, '
-      'e.g. "IG_TOKEN_MAIN"',
+     ['accounts[0] has neither token_env nor token_file; expected exactly one: token_env (the name of the '
+      'environment variable holding the token, e.g. "IG_TOKEN_MAIN") or token_file (a file holding only the token, '
+      'e.g. "tokens/main.token")',
       f"accounts[1].id is missing; expected {ID_EXPECTED}"]),
     ("unknown key in an account", good(accounts=[{"id": "1", "token_env": "IG_TOKEN_MAIN", "name": "brand"}]),
-     ['accounts[0] has an unknown key "name"; allowed: id, token_env']),
+     ['accounts[0] has an unknown key "name"; allowed: id, token_env, token_file, login']),
     ("bad variable name", good(accounts=[{"id": "1", "token_env": "IG-TOKEN"}]),
      ['accounts[0].token_env = "IG-TOKEN" is not a valid environment variable name; expected letters, digits '
       'and _, not starting with a digit']),

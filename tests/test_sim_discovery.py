@@ -6,7 +6,6 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-from harvester.simulator.expand import parse
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.world import World, WorldSpec
 
@@ -33,13 +32,6 @@ async def every_page(sim, token, **params):
         assert status == 200, body
         pages.append(body["data"])
     return pages
-
-
-def test_fields_parser_nests_and_refuses_unbalanced_braces():
-    assert parse("id,name,instagram_business_account{id,username}") == [
-        ("id", None), ("name", None), ("instagram_business_account", [("id", None), ("username", None)])]
-    assert parse("a{b{c}},d") == [("a", [("b", [("c", None)])]), ("d", None)]
-    assert [parse(bad) for bad in ("a{", "a}", "a,,b", "", "a{}", "a{b}c")] == [None] * 6
 
 
 async def test_me_accounts_links_the_instagram_account_on_every_page():
@@ -69,11 +61,15 @@ async def test_me_accounts_expands_the_instagram_account_fields():
     ("id,colour", "(#100) Tried accessing nonexisting field (colour) on node type (Page)"),
     ("instagram_business_account{id,colour}", "(#100) Tried accessing nonexisting field (colour) on node type "
                                               "(IGUser)"),
-    ("instagram_business_account{id", "(#100) Syntax error in the fields parameter"),
 ])
 async def test_me_accounts_refuses_unknown_fields(fields, message):
     status, body = await get(Simulator(WORLD), "/v25.0/me/accounts", FACEBOOK, fields=fields)
     assert status == 400 and body["error"]["code"] == 100 and body["error"]["message"] == message
+
+
+async def test_me_accounts_refuses_broken_syntax_as_every_node_does():
+    status, body = await get(Simulator(WORLD), "/v25.0/me/accounts", FACEBOOK, fields="instagram_business_account{id")
+    assert status == 400 and body["error"]["code"] == 2500 and "Syntax error" in body["error"]["message"]
 
 
 async def test_a_page_node_expands_its_instagram_account_too():

@@ -72,6 +72,7 @@ class Walk:
 
 def media_record(item, account, refused):
     kids = item.get("children", {}).get("data", [])
+    refused = refused and item.get("media_type") == "CAROUSEL_ALBUM"    # only an album has children to hide
     record = {name: item.get(name) for name in MEDIA_RECORD_FIELDS}
     record.update(media_id=item["id"], account_id=account,
                   children_ids=None if refused else tuple(k["id"] for k in kids),

@@ -30,8 +30,9 @@ def test_tokens_partition_the_accounts_by_kind():
     assert [t.revoked for t in world.tokens][-3:] == [False, True, True]
     assert world.tokens[1].expires_after_calls == 5
     assert all(world.token(t.token) is t for t in world.tokens) and world.token("EAAnothing") is None
-    assert world.to_json("http://x") == {"base_url": "http://x", "now": world.now, "tokens": [
-        {"token": t.token, "accounts": list(t.account_ids)} for t in world.tokens]}
+    assert world.to_json("http://x") == {"base_url": "http://x", "now": world.now, "app_id": world.app_id,
+                                         "app_secret": world.app_secret, "tokens": [
+        {"token": t.token, "accounts": list(t.account_ids), "kind": t.kind} for t in world.tokens]}
 
 
 def test_a_given_number_of_tokens_spreads_the_accounts():

@@ -15,6 +15,7 @@ import msgspec
 from .. import catalog
 from ..errors import ConfigError
 from ..refresh import DEFAULT_TIERS, Tier
+from . import tokens as token_rules
 from .metrics import _selection
 from .model import (
     OUTPUT_FORMATS,
@@ -30,7 +31,6 @@ from .model import (
     Window,
 )
 from .problems import (
-    _TOKEN_LIKE,
     Problems,
     ValueRule,
     _at_least,
@@ -55,6 +55,8 @@ _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such a
 RULES: dict[str, dict[str, ValueRule]] = {
     "graph": {
         "base_url": ValueRule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
+        "instagram_base_url": ValueRule((str,), lambda v: v.startswith(("http://", "https://")),
+                                        "an http:// or https:// URL"),
         "api_version": ValueRule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
         "max_response_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024 (1 KiB)"),
     },
@@ -88,8 +90,9 @@ RULES: dict[str, dict[str, ValueRule]] = {
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
             "scheduler": SchedulerSettings}
-TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts")
-ACCOUNT_KEYS = ("id", "token_env")
+TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
+             "discover", "app")
+ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -174,9 +177,12 @@ def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
 
 def _accounts(p: Problems, raw: dict, env: Mapping[str, str] | None) -> tuple[Account, ...]:
     entries = raw.get("accounts")
+    if entries is None and raw.get("discover"):
+        return ()                               # every account found from a token
     if not isinstance(entries, list) or not entries:
         shown = "is missing" if entries is None else f"= {_show(entries)} is {_kind(entries) if entries else 'empty'}"
-        p.add(f"accounts {shown}; expected at least one [[accounts]] table with id and token_env")
+        p.add(f"accounts {shown}; expected at least one [[accounts]] table with id and token_env, or a "
+              f"[[discover]] table with the token whose accounts to find")
         return ()
     accounts = [_account(p, entry, f"accounts[{i}]") for i, entry in enumerate(entries)]
     _duplicate_ids(p, accounts)
@@ -190,15 +196,14 @@ def _account(p: Problems, entry: Any, where: str) -> Account | None:
         p.add(f"{where} is {_kind(entry)}; expected a table with id and token_env")
         return None
     _unknown(p, entry, ACCOUNT_KEYS, where)
-    for key in ACCOUNT_KEYS:
-        if key not in entry:
-            p.add(f"{where}.{key} is missing; expected {_ACCOUNT_EXPECTED[key]}")
-    account_id, token_env = entry.get("id"), entry.get("token_env")
+    if "id" not in entry:
+        p.add(f"{where}.id is missing; expected {_ACCOUNT_EXPECTED['id']}")
+    account_id = entry.get("id")
     good_id = account_id is None or _account_id_ok(p, account_id, f"{where}.id")
-    good_env = token_env is None or _token_env_ok(p, token_env, f"{where}.token_env")
-    if account_id is None or token_env is None or not (good_id and good_env):
+    source, login = token_rules.token_source(p, entry, where), token_rules.login(p, entry, where)
+    if account_id is None or source is None or login is None or not good_id:
         return None
-    return Account(account_id, token_env)
+    return Account(account_id, source[0], source[1], login)  # type: ignore[arg-type]
 
 
 _ACCOUNT_EXPECTED = {
@@ -211,17 +216,6 @@ def _account_id_ok(p: Problems, value: Any, where: str) -> bool:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return True
     p.add(f"{where} = {_show(value)} is not valid; expected {_ACCOUNT_EXPECTED['id']}")
-    return False
-
-
-def _token_env_ok(p: Problems, value: Any, where: str) -> bool:
-    if isinstance(value, str) and _TOKEN_LIKE.fullmatch(value):
-        p.add(f"{where} looks like an access token itself (not shown); expected {_ACCOUNT_EXPECTED['token_env']}")
-    elif not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
-        p.add(f"{where} = {_show(value)} is not a valid environment variable name; expected letters, digits "
-              f"and _, not starting with a digit")
-    else:
-        return True
     return False
 
 
@@ -240,7 +234,7 @@ def _tokens_set(p: Problems, accounts: list[Account | None], env: Mapping[str, s
     """One message per variable not set, naming its first account; the value is never read out."""
     users: dict[str, list[int]] = {}
     for i, account in enumerate(accounts):
-        if account is not None:
+        if account is not None and account.token_file is None:
             users.setdefault(account.token_env, []).append(i)
     for name, positions in users.items():
         if not env.get(name):
@@ -309,12 +303,17 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     _in_flight(p, settings["scheduler"], raw.get("scheduler"))
     _base_url(p, settings["graph"])
     window = _window(p, raw, today)
-    accounts = _accounts(p, raw, (os.environ if env is None else env) if check_tokens else None)
+    environ = os.environ if env is None else env
+    accounts = _accounts(p, raw, environ if check_tokens else None)
+    discover, app = token_rules.discover_tables(p, raw), token_rules.app_settings(p, raw)
+    token_rules.one_login_per_token(p, accounts, discover)
+    if check_tokens:
+        token_rules.tokens_set(p, accounts, discover, app, environ)
     selection, refresh = _selection(p, raw), _refresh(p, raw)
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh)
+                  settings["scheduler"], accounts, selection, refresh, discover, app)
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,

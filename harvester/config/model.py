@@ -12,14 +12,20 @@ from ..refresh import DEFAULT_TIERS, Tier
 
 OUTPUT_FORMATS = ("jsonl", "postgres")
 TOTALS = ("day", "window")
+LOGINS = ("facebook", "instagram")
+Login = Literal["facebook", "instagram"]
+"""How a token was obtained: Facebook Login (graph.facebook.com, /me/accounts lists its Pages) or
+Instagram Login (graph.instagram.com, /me is the account itself)."""
 
 
 class GraphSettings(msgspec.Struct, frozen=True):
     base_url: str = "https://graph.facebook.com"
-    """Also ``https://graph.instagram.com``, the simulator or a proxy."""
+    """Where Facebook Login tokens are used: also the simulator or a proxy."""
     api_version: str = "v25.0"
     max_response_bytes: int = 64 * 1024 * 1024
     """A body past this fails its unit (read in chunks, never held whole): far above any real answer."""
+    instagram_base_url: str = "https://graph.instagram.com"
+    """Where Instagram Login tokens (``login = "instagram"``) are used."""
 
 
 class RateLimit(msgspec.Struct, frozen=True):
@@ -71,10 +77,55 @@ class SchedulerSettings(msgspec.Struct, frozen=True):
     per_token_in_flight: int = 8
 
 
-class Account(msgspec.Struct, frozen=True):
+class Account(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
-    token_env: str
-    """The environment variable holding the token (the token itself is never stored here)."""
+    token_env: str = ""
+    """The environment variable holding the token (the token itself is never stored here)..."""
+    token_file: str | None = None
+    """... or the file holding it (what ``harvester tokens refresh`` renews): exactly one of the two."""
+    login: Login = "facebook"
+
+    @property
+    def token_name(self) -> str:
+        """How the token is named to people and in the state: its variable, or ``file:<path>``."""
+        return token_name(self.token_env, self.token_file)
+
+
+def token_name(token_env: str, token_file: str | None) -> str:
+    return token_env if token_file is None else f"file:{token_file}"
+
+
+class Discover(msgspec.Struct, frozen=True):
+    """A token whose accounts are found at run start (``[[discover]]``)."""
+
+    token_env: str = ""
+    token_file: str | None = None
+    login: Login = "facebook"
+    """The default: Facebook Login is what the Instagram Graph API started with and what
+    ``[graph] base_url`` points to; an Instagram Login token must say ``login = "instagram"``."""
+    include: tuple[str, ...] = ()
+    """Only these account ids or usernames (empty: every account found)."""
+    exclude: tuple[str, ...] = ()
+    """Never these account ids or usernames."""
+
+    @property
+    def token_name(self) -> str:
+        return token_name(self.token_env, self.token_file)
+
+    def wants(self, account_id: str, username: str | None) -> bool:
+        names = {account_id} | ({username} if username else set())
+        return (not self.include or bool(names & set(self.include))) and not names & set(self.exclude)
+
+
+class AppSettings(msgspec.Struct, frozen=True):
+    """The app's id and secret (variables), for ``/debug_token``: token expiry and scopes."""
+
+    id_env: str | None = None
+    secret_env: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.id_env is not None and self.secret_env is not None
 
 
 class MetricChoice(msgspec.Struct, frozen=True):
@@ -120,12 +171,23 @@ class Config(msgspec.Struct, frozen=True):
     accounts: tuple[Account, ...]
     selection: Selection
     refresh: RefreshSettings = RefreshSettings()
+    discover: tuple[Discover, ...] = ()
+    app: AppSettings = AppSettings()
 
     def token_keys(self) -> tuple[str, ...]:
-        """Distinct token variable names, in order of first use (two may hold one token: the
-        scheduler keys its slots by the token itself)."""
-        return tuple(dict.fromkeys(a.token_env for a in self.accounts))
+        """Distinct token names (variables, or ``file:<path>``), in order of first use, listed
+        accounts first (two may hold one token: the scheduler keys its slots by the token itself)."""
+        return tuple(dict.fromkeys([a.token_name for a in self.accounts] + [d.token_name for d in self.discover]))
 
     def accounts_of(self, token_env: str) -> tuple[Account, ...]:
-        """The accounts whose token this variable holds."""
-        return tuple(a for a in self.accounts if a.token_env == token_env)
+        """The listed accounts whose token this name holds."""
+        return tuple(a for a in self.accounts if a.token_name == token_env)
+
+    def login_of(self, token_env: str) -> Login:
+        """The login kind of a token name (the loader refuses one name with two kinds)."""
+        tables: list[Account | Discover] = [*self.accounts, *self.discover]
+        return next((t.login for t in tables if t.token_name == token_env), "facebook")
+
+    def token_file_of(self, token_env: str) -> str | None:
+        tables: list[Account | Discover] = [*self.accounts, *self.discover]
+        return next((t.token_file for t in tables if t.token_name == token_env), None)

@@ -29,7 +29,8 @@ from .wire import Usage, decode_error, is_graph_id, parse_usage
 REDACTED = "[redacted]"
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Default cap of a body: far above any real answer (a full media page is about 30 kB)."""
-NAMES = frozenset({"me", "insights", "media", "stories", "children", "accounts"})
+NAMES = frozenset({"me", "insights", "media", "stories", "children", "accounts", "debug_token",
+                   "refresh_access_token"})
 """The nodes and edges harvester asks for: with Graph ids, the only path segments allowed."""
 _VERSIONED = re.compile(r"/v\d+\.\d+/(.*)", re.S)
 QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -55,7 +56,7 @@ class GraphClient:
     def __repr__(self) -> str:
         return f"GraphClient(base_url={self.base_url!r}, api_version={self.api_version!r})"
 
-    def url(self, path: str, params: QueryParams, *, token: str = "") -> str:
+    def url(self, path: str, params: QueryParams, *, token: str = "", versioned: bool = True) -> str:
         """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted
         (``token``: never quoted in the refusal, should the path hold it)."""
         segments = path.lstrip("/").split("/")
@@ -63,11 +64,12 @@ class GraphClient:
             if not (is_graph_id(segment) or segment in NAMES):
                 raise DecodeError(f"refused to call /{_cut(path, token)}: {_cut(segment, token)!r} is neither a "
                                   f"Graph id (digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
-        url = f"{self.base_url}/{self.api_version}/{'/'.join(quote(s, safe='') for s in segments)}"
+        version = f"/{self.api_version}" if versioned else ""
+        url = f"{self.base_url}{version}/{'/'.join(quote(s, safe='') for s in segments)}"
         return f"{url}?{urlencode(params)}" if params else url
 
-    async def get(self, path: str, params: QueryParams, token: str) -> Reply:
-        return await self._send(self.url(path, params, token=token), token)
+    async def get(self, path: str, params: QueryParams, token: str, *, versioned: bool = True) -> Reply:
+        return await self._send(self.url(path, params, token=token, versioned=versioned), token)
 
     async def follow(self, url: str, token: str, *, path: str) -> Reply:
         """GET a ``paging.next`` URL of the API, without its token and through our base URL,

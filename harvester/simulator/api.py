@@ -21,7 +21,6 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso, parse_iso
 from . import errors as E
-from . import expand
 from .errors import SimReply
 from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
 from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World
@@ -46,8 +45,6 @@ PAGE_FIELDS: dict[str, Callable[[Account], Any]] = {
     "category": lambda a: "Digital creator",
 }
 """A Page, as the simulator keeps it: one per account (the account's index names it)."""
-PAGE_LINKS: dict[str, expand.Link] = {"instagram_business_account": (lambda a: a, ACCOUNT_FIELDS)}
-"""The Page's links to other nodes, answered ``{"id"}`` or expanded with ``link{fields}``."""
 NODE_TYPES = {"account": "IGUser", "media": "IGMedia", "page": "Page", "user": "User"}
 LIMIT_METRICS = catalog.RECENT_ONLY
 TIMEFRAMES = frozenset(catalog.TIMEFRAMES)
@@ -86,6 +83,8 @@ class Nodes:
                  "stories": Edge(lambda a: world.live_stories(a), self.listed)}
         self.account = Node("IGUser", ACCOUNT_FIELDS, {}, edges)
         self.ig_login_account = Node("IGUser", IG_LOGIN_ACCOUNT_FIELDS, {}, edges)
+        self.page = Node("Page", PAGE_FIELDS, {"instagram_business_account": (lambda a: a, self.account)})
+        """A Page links its account: ``{"id"}``, or expanded with ``instagram_business_account{...}``."""
 
     def _scalars(self, *, listed: bool, child: bool = False) -> dict[str, Callable[[Media], Any]]:
         d = self.world.details
@@ -180,12 +179,12 @@ class GraphApi:
             return "user", token
         account = world.account_by_id(node)
         if account is not None:
-            return ("account", account) if world.owner(account.index) is token else None
+            return ("account", account) if world.owner(account.index).index == token.index else None
         media = world.media_by_id(node)
         if media is not None:
-            return ("media", media) if world.owner(media.account) is token else None
+            return ("media", media) if world.owner(media.account).index == token.index else None
         page = world.page_account(node) if token.kind == "facebook" else None
-        if page is not None and world.owner(page.index) is token:
+        if page is not None and world.owner(page.index).index == token.index:
             return "page", page
         return None
 
@@ -196,8 +195,8 @@ class GraphApi:
         return _fields_reply(req.query, fields, token, "user", default=("name", "id"))
 
     def _page(self, req: Request, account: Account) -> SimReply:
-        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
-        return spec if isinstance(spec, SimReply) else _ok(expand.render(spec, PAGE_FIELDS, PAGE_LINKS, account))
+        fields = _checked(req.query, self.nodes.page, default=("name", "id"))
+        return fields if isinstance(fields, SimReply) else _ok(render(self.nodes.page, account, fields))
 
     def _account(self, req: Request, account: Account) -> SimReply:
         # Instagram Login's /me also answers user_id
@@ -214,11 +213,11 @@ class GraphApi:
     # --- edges: cursor paging ---------------------------------------------------------------
 
     def _pages(self, req: Request, token: TokenInfo) -> SimReply:
-        spec = _expansion(req.query, PAGE_FIELDS, PAGE_LINKS, "page")
-        if isinstance(spec, SimReply):
-            return spec
+        fields = _checked(req.query, self.nodes.page, default=("name", "id"))
+        if isinstance(fields, SimReply):
+            return fields
         accounts = [self.world.account(int(a) - ACCOUNT_BASE) for a in token.account_ids]
-        return self._paged(req, len(accounts), lambda i: expand.render(spec, PAGE_FIELDS, PAGE_LINKS, accounts[i]))
+        return self._paged(req, len(accounts), lambda i: render(self.nodes.page, accounts[i], fields))
 
     def _media_edge(self, req: Request, account: Account) -> SimReply:
         return self._listing(req, self.nodes.listed, self.world.listed_media(account),
@@ -463,9 +462,9 @@ def _field_list(q: Query, known: Mapping[str, Any], kind: str,
     return fields
 
 
-def _checked(q: Query, node: Node) -> list[Field] | SimReply:
+def _checked(q: Query, node: Node, default: tuple[str, ...] = ("id",)) -> list[Field] | SimReply:
     """The fields asked of ``node``, or the API's error for broken syntax or an unknown field."""
-    fields = requested(q)
+    fields = requested(q, default)
     if isinstance(fields, SimReply):
         return fields
     bad = check(node, fields)
@@ -480,20 +479,6 @@ def _nested_url(req: Request) -> Callable[[Any, str, int, int], str]:
         params = {"access_token": req.token.token, "limit": str(limit), "after": _cursor(offset)}
         return f"{req.base_url}/{req.version}/{obj.id}/{edge}?{urlencode(params)}"
     return url
-
-
-def _expansion(q: Query, known: Mapping[str, Any], links: Mapping[str, expand.Link],
-               kind: str) -> expand.Spec | SimReply:
-    """The fields a page-like node is asked for, nested links included; default name and id."""
-    raw = q.get("fields")
-    spec: expand.Spec | None = expand.parse(raw) if raw else [("name", None), ("id", None)]
-    if spec is None:
-        return E.invalid(E.FIELDS_SYNTAX)
-    bad = expand.unknown(spec, known, links)
-    if bad is not None:
-        field, link = bad
-        return E.invalid(E.NONEXISTING_FIELD.format(field=field, node="IGUser" if link else NODE_TYPES[kind]))
-    return spec
 
 
 def _render(known: Mapping[str, Callable[[Any], Any]], obj: Any, fields: list[str]) -> dict:

@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window-seconds", type=float, default=3600, help="length of the rolling window")
     p.add_argument("--app-calls-per-window", type=int, default=None, help="calls of all tokens per window")
     p.add_argument("--revoked-tokens", type=int, default=0, help="the last K tokens are revoked")
+    p.add_argument("--token-health", action="store_true",
+                   help="tokens expire within 60 days (every third within 7), every fourth lacks its insights scope")
     p.add_argument("--now", type=_moment, default=None, metavar="TIME",
                    help="the world's present, YYYY-MM-DDTHH:MM (UTC) or unix seconds (default: the current "
                         "hour; give the world file's now to serve the same world again later)")
@@ -119,7 +121,7 @@ def _check(args: argparse.Namespace) -> str | None:
 
 async def _serve(args: argparse.Namespace) -> int:
     world = World(WorldSpec(seed=args.seed, accounts=args.accounts, media_per_account=args.media_per_account,
-                            revoked_tokens=args.revoked_tokens, now=args.now))
+                            revoked_tokens=args.revoked_tokens, now=args.now, token_health=args.token_health))
     settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                                  app_calls_per_window=args.app_calls_per_window, faults=args.faults,
                                  latency_ms=args.latency, hostile=args.hostile,

@@ -69,7 +69,6 @@ def _header_safe(message: str) -> str:
 UNSUPPORTED_GET = ("Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to "
                    "missing permissions, or does not support this operation.")
 NONEXISTING_FIELD = "(#100) Tried accessing nonexisting field ({field}) on node type ({node})"
-FIELDS_SYNTAX = "(#100) Syntax error in the fields parameter"  # GUESS: the API names the character
 UNKNOWN_PATH = "Unknown path components: /{rest}"  # code 2500, as the Graph API answers unknown edges
 UNKNOWN_ERROR = "An unknown error has occurred."
 MUST_BE_ONE_OF = "(#100) metric[{index}] must be one of the following values: {values}"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from . import tokens as token_api
 from .api import GraphApi
 from .counters import Counters
 from .errors import SimReply, graph_error
@@ -75,10 +76,22 @@ class Simulator:
                              s.fault_kinds)
         self.counters = Counters(a for t in self.world.tokens for a in t.account_ids)
         self.hostile = Hostile(s.hostile, world=self.world)
+        self._origin: float | None = None
+
+    def wall(self) -> float:
+        """The simulated present: the world's ``now`` plus the time the clock has run since the first
+        call (so a token expires in simulated time, as a harvest under looptime sees it)."""
+        now = self.clock()
+        if self._origin is None:
+            self._origin = now
+        return self.world.now + (now - self._origin)
 
     async def serve(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
                     *, base_url: str | None = None) -> SimReply | Drop | Truncate:
         self.counters.call(path)
+        if token_api.is_debug_token(path):      # asked with the app token: no user budget
+            return self._count(token_api.debug_token(self.world, bearer(headers) or query.get("access_token"),
+                                                     query, self.wall(), self._token_problem))
         token = self._authenticate(query, headers)
         if isinstance(token, SimReply):
             return self._count(token)
@@ -105,6 +118,8 @@ class Simulator:
                 return replaced
         if "access_token" in query:
             query = {k: v for k, v in query.items() if k != "access_token"}
+        if token_api.is_refresh(path):
+            return token_api.refresh(self.world, token, query, self.wall())
         reply = self.api.handle(path, query, token, base_url or self.base_url)
         return truncate(reply) if fault == "truncated" else reply
 
@@ -117,22 +132,32 @@ class Simulator:
         if token is None:
             return self._token_error("unknown", UNKNOWN)
         self.counters.token_call(token.index)
+        problem = self._token_problem(token, self.wall())
+        if problem is not None:
+            return self._token_error("revoked" if problem[1] == 460 else "expired", problem)
+        return token
+
+    def _token_problem(self, token: TokenInfo, now: float) -> tuple[int, int | None, str] | None:
+        """Why the API refuses this token now (code, subcode, message), or None."""
         if token.revoked:
-            return self._token_error("revoked", REVOKED)
+            return REVOKED
         limit = token.expires_after_calls
         if limit is not None and self.counters.calls_by_token[token.index] > limit:
-            return self._token_error("expired", self._expired())
-        return token
+            return self._expired()
+        if token.expires_at is not None and now >= token.expires_at:
+            return self._expired(token.expires_at, now)
+        return None
 
     def _token_error(self, reason: str, error: tuple[int, int | None, str]) -> SimReply:
         self.counters.token_error(reason)
         code, subcode, message = error
         return graph_error(400, code, message, subcode=subcode)
 
-    def _expired(self) -> tuple[int, int | None, str]:
-        now = self.world.now
+    def _expired(self, expired: float | None = None, now: float | None = None) -> tuple[int, int | None, str]:
+        now = self.world.now if now is None else now
+        expired = now - now % 3600 if expired is None else expired
         code, subcode, message = EXPIRED
-        return code, subcode, message.format(expired=pacific(now - now % 3600), now=pacific(now))
+        return code, subcode, message.format(expired=pacific(expired), now=pacific(now))
 
     def _throttled(self, token: TokenInfo, scope: str) -> SimReply:
         self.counters.throttle(token.index, scope)

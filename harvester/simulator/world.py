@@ -34,6 +34,12 @@ MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
 MEDIA_EDGE_MAX = 10_000
 """``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of
 10K of the most recently created media")."""
+APP_BASE = 900000000000000
+TOKEN_LIFETIME = 60 * 86400
+"""A long-lived token's life: 60 days, from its issue or its refresh."""
+SCOPES = {"facebook": ("instagram_basic", "instagram_manage_insights", "pages_read_engagement", "pages_show_list"),
+          "instagram": ("instagram_business_basic", "instagram_business_manage_insights")}
+INSIGHTS_SCOPES = frozenset({"instagram_manage_insights", "instagram_business_manage_insights"})
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
@@ -61,6 +67,13 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """The last K tokens are revoked (190/460)."""
     expiring_tokens: tuple[tuple[int, int], ...] = ()
     """(token index, N): that token expires after N calls (190/463)."""
+    token_expiry: tuple[tuple[int, float], ...] = ()
+    """(token index, seconds): that token expires so long after ``now`` (190/463 after it, on the
+    simulator's clock; ``/debug_token`` tells it, ``/refresh_access_token`` renews it)."""
+    token_health: bool = False
+    """Expiries and scopes as real tokens have them: every token expires within 60 days (every third
+    within 7), every fourth lacks its insights permission (``/debug_token`` tells; calls still answer).
+    Off: tokens never expire (but by ``expiring_tokens`` / ``token_expiry``) and have every scope."""
     tokens: int | None = None
     """How many tokens; None: Facebook-Login tokens of 1-4 accounts and Instagram-Login tokens of
     one, drawn from the seed. Given: alternately Facebook (owning the rest) and Instagram (one)."""
@@ -86,6 +99,10 @@ class TokenInfo(msgspec.Struct, frozen=True):
     """The Facebook user of a Facebook-Login token; the account itself for Instagram Login."""
     revoked: bool = False
     expires_after_calls: int | None = None
+    expires_at: float | None = None
+    """Unix time after which the token answers 190/463; None: never."""
+    scopes: tuple[str, ...] = ()
+    issued_at: float = 0.0
 
 
 class Account(msgspec.Struct, frozen=True):
@@ -170,6 +187,9 @@ class World:
         self.last30 = days_back(self.now, catalog.RECENT_DAYS)
         self.tokens = self._build_tokens()
         self._by_secret = {t.token: t for t in self.tokens}
+        self._renewals = 0
+        self.app_id = str(APP_BASE + spec.seed)
+        self.app_secret = f"{self.bits('app secret'):016x}"
         self._owner = [0] * spec.accounts
         for t in self.tokens:
             for a in t.account_ids:
@@ -200,8 +220,32 @@ class World:
             secret = f"{'EAA' if kind == 'facebook' else 'IGAA'}sim{spec.seed}x{i}x{self.bits('token', i):016x}"
             user = str(USER_BASE + i) if kind == "facebook" else ids[0]
             tokens.append(TokenInfo(secret, i, kind, ids, user, revoked=i >= len(groups) - spec.revoked_tokens,
-                                    expires_after_calls=expiring.get(i)))
+                                    expires_after_calls=expiring.get(i), **self._health(i, kind)))
         return tokens
+
+    def _health(self, i: int, kind: TokenKind) -> dict:
+        """A token's expiry, issue time and scopes (see WorldSpec.token_health)."""
+        scopes = SCOPES[kind]
+        expires_in = dict(self.spec.token_expiry).get(i)
+        if self.spec.token_health:
+            if expires_in is None:
+                days = 0.5 + self.unit("expiry", i) * 6 if i % 3 == 1 else 7 + self.unit("expiry", i) * 53
+                expires_in = days * DAY
+            if i % 4 == 3:
+                scopes = tuple(s for s in scopes if s not in INSIGHTS_SCOPES)
+        expires_at = None if expires_in is None else self.now + expires_in
+        issued_at = (expires_at if expires_at is not None else self.now) - TOKEN_LIFETIME
+        return {"expires_at": expires_at, "scopes": scopes, "issued_at": issued_at}
+
+    def renew(self, token: TokenInfo, now: float) -> TokenInfo:
+        """A refreshed Instagram Login token: a new secret valid TOKEN_LIFETIME from ``now``; the
+        old one keeps working until its own expiry."""
+        self._renewals += 1
+        n = self._renewals
+        secret = f"IGAAsim{self.spec.seed}x{token.index}r{n}x{self.bits('renew', token.index, n):016x}"
+        renewed = msgspec.structs.replace(token, token=secret, expires_at=now + TOKEN_LIFETIME, issued_at=now)
+        self._by_secret[secret] = renewed
+        return renewed
 
     def _groups(self) -> list[tuple[TokenKind, list[int]]]:
         n = self.spec.accounts
@@ -227,8 +271,9 @@ class World:
         return self.tokens[self._owner[index]]
 
     def to_json(self, base_url: str) -> dict:
-        return {"base_url": base_url, "now": self.now,
-                "tokens": [{"token": t.token, "accounts": list(t.account_ids)} for t in self.tokens]}
+        return {"base_url": base_url, "now": self.now, "app_id": self.app_id, "app_secret": self.app_secret,
+                "tokens": [{"token": t.token, "accounts": list(t.account_ids), "kind": t.kind}
+                           for t in self.tokens]}
 
     # --- objects -----------------------------------------------------------------------------
 

@@ -1,0 +1,169 @@
+"""Accounts found from a token (``[[discover]]``): the calls, how their answers are read, and the
+job that makes them inside a harvest.
+
+A Facebook Login user token lists its Pages with ``GET /me/accounts`` (every page of the cursor
+paging); each Page's ``instagram_business_account{id,username}`` is an account (a Page without
+one is left out). An Instagram Login token is the account itself: ``GET /me?fields=user_id,
+username`` on graph.instagram.com (``user_id`` is the professional account's id; ``id`` if the
+answer has no ``user_id``). In a harvest, :class:`DiscoverJob` makes these calls through the
+scheduler like any other (they count against the token's budget), and hands what it found, or
+why it failed, to the Harvester, which submits the accounts' jobs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from .config.model import Discover, Login
+from .errors import DecodeError
+from .graph.policy import Decision
+from .graph.wire import ErrorObject, Usage, _data, is_graph_id
+from .jobs import PRIORITY_ACCOUNT, JobContext
+
+if TYPE_CHECKING:
+    from .graph.client import GraphClient, Reply
+
+PAGES_FIELDS = "instagram_business_account{id,username}"
+ME_FIELDS = "user_id,username"
+PAGE_LIMIT = "100"
+MAX_PAGES = 100
+"""Pages of /me/accounts followed at most (10,000 Pages): an endless chain is cut there."""
+PRIORITY_DISCOVER = PRIORITY_ACCOUNT + 1
+_PAGED = re.compile(r"(me|[0-9]{1,32})/accounts")
+
+
+class Found(msgspec.Struct, frozen=True):
+    """An account a token reaches."""
+
+    account_id: str
+    username: str | None = None
+
+
+class _Link(msgspec.Struct):
+    id: str
+    username: str | None = None
+
+
+class _Page(msgspec.Struct):
+    id: str | None = None
+    instagram_business_account: _Link | None = None
+
+
+class _Paging(msgspec.Struct):
+    next: str | None = None
+
+
+class _Pages(msgspec.Struct):
+    data: list[_Page] = []
+    paging: _Paging | None = None
+    error: ErrorObject | None = None
+
+
+class _Me(msgspec.Struct):
+    id: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    error: ErrorObject | None = None
+
+
+_PAGES = msgspec.json.Decoder(_Pages)
+_ME = msgspec.json.Decoder(_Me)
+
+
+def first_call(login: Login) -> tuple[str, dict[str, str]]:
+    """(path, params) of a token's first discovery call."""
+    if login == "instagram":
+        return "me", {"fields": ME_FIELDS}
+    return "me/accounts", {"fields": PAGES_FIELDS, "limit": PAGE_LIMIT}
+
+
+def read(login: Login, body: bytes) -> tuple[list[Found], str | None]:
+    """The accounts an answer names, and the next page's URL (None: the last page)."""
+    if login == "instagram":
+        me = _data(_ME, body, "/me")
+        account_id = me.user_id or me.id
+        if not is_graph_id(account_id):
+            raise DecodeError("/me answered no user_id (the Instagram account id); expected an Instagram "
+                              "Login token", complete=True)
+        assert account_id is not None
+        return [Found(account_id, me.username)], None
+    pages = _data(_PAGES, body, "/me/accounts")
+    found = [Found(p.instagram_business_account.id, p.instagram_business_account.username)
+             for p in pages.data if p.instagram_business_account is not None
+             and is_graph_id(p.instagram_business_account.id)]
+    return found, pages.paging.next if pages.paging and pages.data else None
+
+
+def paged_path(client: GraphClient, url: str) -> str:
+    """The edge a ``paging.next`` of /me/accounts pages (the API writes the user's id for ``me``);
+    anything else is refused."""
+    leads = client.paged_path(url)
+    if leads is None or not _PAGED.fullmatch(leads):
+        raise DecodeError("paging.next of /me/accounts leads off the edge", complete=True)
+    return leads
+
+
+async def discover(client: GraphClient, token: str, login: Login) -> list[Found]:
+    """Every account a token reaches (outside a harvest: ``validate --discover``, ``tokens``)."""
+    path, params = first_call(login)
+    reply = await client.get(path, params, token)
+    found, url = read(login, reply.body)
+    pages = 1
+    while url is not None and pages < MAX_PAGES:
+        reply = await client.follow(url, token, path=paged_path(client, url))
+        more, url = read(login, reply.body)
+        found += more
+        pages += 1
+    return unique(found)
+
+
+def unique(found: Sequence[Found]) -> list[Found]:
+    """Each account once, in the order first found."""
+    return list({f.account_id: f for f in reversed(found)}.values())[::-1]
+
+
+Done = Callable[[int, list[Found], Decision | None], None]
+"""What the Harvester is told when a table's discovery ends: its index, what it found, and the
+decision that ended it early (None: every page was read)."""
+
+
+class DiscoverJob:
+    """One discovery call of a ``[[discover]]`` table; the next page follows it."""
+
+    priority = PRIORITY_DISCOVER
+
+    def __init__(self, ctx: JobContext, key: str, index: int, table: Discover, done: Done, *,
+                 url: str | None = None, found: tuple[Found, ...] = (), number: int = 1):
+        self.ctx, self.key, self.index, self.table, self.done = ctx, key, index, table, done
+        self.url, self.found, self.number = url, found, number
+        self.account_id = f"discover[{index}]"
+        """No account yet: the table stands in for it in outcomes."""
+        self.label = f"discover[{index}] ({table.token_name})" + (f" page {number}" if number > 1 else "")
+
+    async def __call__(self) -> Usage | None:
+        ctx, login = self.ctx, self.table.login
+        reply: Reply
+        if self.url is None:
+            path, params = first_call(login)
+            reply = await ctx.get(self.key, path, params)
+        else:
+            reply = await ctx.follow(self.key, self.url, paged_path(ctx.client_of(self.key), self.url))
+        more, url = read(login, reply.body)
+        found = (*self.found, *more)
+        ctx.stats.inc("discovered/accounts_seen", len(more))
+        if url is not None and self.number < MAX_PAGES:
+            ctx.submit(DiscoverJob(ctx, self.key, self.index, self.table, self.done, url=url, found=found,
+                                   number=self.number + 1))
+        else:
+            self.done(self.index, unique(found), None)
+        return reply.usage
+
+    def gave_up(self, decision: Decision) -> None:
+        if self.table.login == "facebook" and decision.code == 2500:
+            decision = msgspec.structs.replace(decision, reason=f"{decision.reason}; an Instagram Login token has no "
+                                                                f'/me/accounts: set login = "instagram"')
+        self.done(self.index, unique(self.found), decision)
