@@ -14,10 +14,11 @@ database and user only.
   newer harvester is refused.
 - **A commit** loads what is buffered with binary ``COPY`` into a temporary table per stream and
   merges it with ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` in key order (each key
-  once, sorted by the client), every stream in one transaction: the transaction is the commit (:class:`Commit` has no parts), and only then
-  does the state mark the units done. A crash before that loses the uncommitted batch, which the
-  next run fetches again; a crash after the database commit and before the state commit fetches
-  those units again, and the upsert makes that harmless.
+  once, sorted by the client), every stream in one transaction: the transaction is the commit
+  (:class:`Commit` has no parts), and only then does the state mark the units done. A crash
+  before that loses the uncommitted batch, which the next run fetches again; a crash after the
+  database commit and before the state commit fetches those units again, and the upsert makes
+  that harmless.
 - **Several runs at once** (shards of one nightly) may write the same tables: each merge takes
   its row locks in key order (streams in a fixed order too), so two merges on overlapping keys
   wait for each other instead of deadlocking, and a row is replaced only by a record harvested
