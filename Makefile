@@ -3,14 +3,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install postgres-server demo test test-fast lint docs bench clean
+.PHONY: install browser postgres-server demo test test-fast lint docs bench clean deploy-check
 
-install: $(STAMP) postgres-server
+install: $(STAMP) browser postgres-server
+
+# The report's browser test needs Chromium: Debian's package, installed where it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed (apt-get install -y chromium): the report's browser test will not run"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,postgres]'
 	touch $(STAMP)
 
 # PostgreSQL for the postgres sink's tests (the suite starts its own server with initdb/pg_ctl):
@@ -39,7 +45,7 @@ test-fast: install
 # ruff, mypy, and no import cycle in the package.
 lint: install
 	@status=0; \
-	$(BIN)/ruff check harvester tests bench || status=1; \
+	$(BIN)/ruff check harvester tests bench deploy || status=1; \
 	$(BIN)/mypy || status=1; \
 	$(BIN)/python tests/check_imports.py harvester || status=1; \
 	exit $$status
@@ -51,5 +57,30 @@ docs: install
 bench: install
 	$(BIN)/python -m bench
 
+# The deployment files (deploy/): the Kubernetes ones against the schemas that kubernetes-validate
+# ships (strict, without network: under `unshare -n` where it can be used), and the Airflow DAG's
+# test with Airflow installed. Each in a venv of its own: neither tool is a dependency of harvester,
+# and Airflow (about 300 MB) is too heavy for `make test`'s install. AIRFLOW=0 leaves the DAG out.
+DEPLOY_VENV := .venv-deploy
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW ?= 1
+OFFLINE := $(shell unshare -n true 2>/dev/null && echo "unshare -n")
+
+$(DEPLOY_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet 'kubernetes-validate>=1.33' -e .
+	touch $@
+
+$(AIRFLOW_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow>=3.0,<4' -e '.[test]'
+	touch $@
+
+deploy-check: $(DEPLOY_VENV)/.installed $(if $(filter 1,$(AIRFLOW)),$(AIRFLOW_VENV)/.installed)
+	$(OFFLINE) $(DEPLOY_VENV)/bin/python deploy/check.py
+ifeq ($(AIRFLOW),1)
+	$(OFFLINE) $(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_deploy_airflow.py
+endif
+
 clean:
-	rm -rf $(VENV) out demo-out
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out

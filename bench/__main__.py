@@ -1,4 +1,5 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly resume sinks_postgres] [--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume webhook
+sinks_postgres] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
 met?) and writes ``bench/results.json``: one section per benchmark, each number from its latest
@@ -17,7 +18,8 @@ import orjson
 
 from .measure import Outcome, Row
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "resume", "sinks_postgres")
+BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "webhook",
+              "sinks_postgres")
 RESULTS = Path(__file__).with_name("results.json")
 
 

@@ -1,4 +1,4 @@
-"""``harvester``: run, backfill, status, validate, tokens, demo, simulate.
+"""``harvester``: run, backfill, status, validate, tokens, manifest, webhook, demo, simulate, report.
 
 Exit codes: 0 done, 2 configuration or usage error (nothing called), 3 finished with units failed
 for good, 1 aborted, 130/143 stopped by SIGINT/SIGTERM (the next run resumes).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from . import files
+from . import files, shards
 from .config import Config, load_config, parse_config, paths, read_toml
 from .errors import ConfigError, HarvesterError
 
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
+    _shard_options(run)
     run.set_defaults(handler=_cmd_run)
     backfill = sub.add_parser("backfill", help="harvest a long past window, resumably")
     backfill.add_argument("--config", required=True)
@@ -61,16 +63,24 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--estimate", action="store_true", help="print the time each token needs, call nothing")
     backfill.add_argument("--media-per-account", type=_positive, default=None,
                           help="media assumed for an account the state has not seen (default 100)")
+    _shard_options(backfill)
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
     status.add_argument("--runs", type=_positive, default=5, help="how many runs to list (default 5)")
+    _shard_options(status)
     status.set_defaults(handler=_cmd_status)
     validate = sub.add_parser("validate", help="check a config file without calling the API")
     validate.add_argument("--config", required=True)
     validate.add_argument("--discover", action="store_true",
                           help="also call the API: how many accounts each [[discover]] token finds")
     validate.set_defaults(handler=_cmd_validate)
+    merge = sub.add_parser("manifest", help="one manifest of several outputs (--merge: the union of shards)")
+    merge.add_argument("--merge", nargs="+", required=True, metavar="OUT",
+                       help="the shards' output directories, e.g. out/shard-*-of-4")
+    merge.add_argument("--into", default=None,
+                       help="where manifest.json is written (default: the shards' common parent directory)")
+    merge.set_defaults(handler=_cmd_manifest)
     tokens = sub.add_parser("tokens", help="each token's health: valid, expiry, scopes, accounts (calls the API)")
     tokens.add_argument("action", nargs="?", choices=["refresh"],
                         help="refresh: renew the Instagram Login tokens kept in token files")
@@ -83,8 +93,45 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--output", default="demo-out")
     demo.set_defaults(handler=_cmd_demo)
+    webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
+    webhook.add_argument("--config", required=True)
+    webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
+    report = sub.add_parser("report", help="write the report of a period (one HTML page, or its figures as JSON)")
+    report.add_argument("--config", required=True)
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
+    report.add_argument("--until", type=_date, help="day after the last, YYYY-MM-DD")
+    report.add_argument("--week", action="store_true", help="the last whole week, Monday to Sunday (the default)")
+    report.add_argument("--account", action="append", default=[], help="only this account id (repeatable)")
+    report.add_argument("--tz", default="UTC", help="time zone of days and hours, e.g. Europe/Berlin (default UTC)")
+    report.add_argument("--format", choices=("html", "json"), default="html")
+    report.add_argument("--out", help="file to write (default report.html or report.json)")
+    report.set_defaults(handler=_cmd_report)
     return parser
+
+
+def _shard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--shard", metavar="I/N", default=None,
+                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
+    group.add_argument("--shards", metavar="N", type=_positive, default=None,
+                       help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
+    if parser.prog.endswith(("run", "backfill")):
+        parser.add_argument("--merge", action="store_true",
+                            help="with a shard: once published, merge every shard's output into [output] path")
+
+
+def _shard(args) -> shards.Shard | None:
+    """The shard the options name, or None; ConfigError (exit 2) for a bad one."""
+    if getattr(args, "shard", None) is not None:
+        return shards.parse(args.shard)
+    if getattr(args, "shards", None) is not None:
+        return shards.from_env(args.shards)
+    return None
+
+
+def _sharded(config: Config, shard: shards.Shard | None) -> Config:
+    return config if shard is None else shards.sharded(config, shard)
 
 
 def _positive(text: str) -> int:
@@ -198,16 +245,40 @@ class _clients:
 
 
 def _cmd_run(args) -> int:
-    return asyncio.run(_run(load_config(args.config)))
+    shard = _shard(args)
+    _check_merge(args, shard)
+    config = load_config(args.config)
+    return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard)))
+
+
+def _check_merge(args, shard: shards.Shard | None) -> None:
+    if args.merge and shard is None:
+        raise ConfigError("--merge merges the outputs of shards; expected it with --shard I/N or --shards N")
+
+
+def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
+    """After a shard's run that published (0, 3): the union of the shards' outputs, in a turn."""
+    if not args.merge or shard is None or code not in (EXIT_OK, 3):
+        return code
+    from .sinks.merge import merge, shard_outputs
+    outputs = shard_outputs(config.output.path, shard.count)
+    merged = merge(outputs, config.output.path)
+    print(f"merged {len(merged.merged)} of {shard.count} shards' outputs into "
+          f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
+    return code
 
 
 def _cmd_backfill(args) -> int:
-    config = backfill_config(args.config, args.since, args.until)
+    shard = _shard(args)
+    _check_merge(args, shard)
+    whole = backfill_config(args.config, args.since, args.until)
+    config = _sharded(whole, shard)
     from .estimate import estimate, render
-    print(render(estimate(config, media=_known_media(config), media_per_account=args.media_per_account)))
+    print(render(estimate(config if shard is None else shards.own(config, shard), media=_known_media(config),
+                          media_per_account=args.media_per_account)))
     if args.estimate:
         return EXIT_OK
-    return asyncio.run(_run(config, kind="backfill"))
+    return _merged(args, whole, shard, asyncio.run(_run(config, kind="backfill", shard=shard)))
 
 
 def _known_media(config: Config) -> dict[str, dict[str, int]]:
@@ -233,7 +304,7 @@ def backfill_config(path: str, since: date, until: date) -> Config:
 def _cmd_status(args) -> int:
     from .state import StateStore
     from .status import render
-    config = load_config(args.config, check_tokens=False)
+    config = _sharded(load_config(args.config, check_tokens=False), _shard(args))
     if not Path(config.state.path).exists():
         print(f"no runs yet: {config.state.path} does not exist", file=sys.stderr)
         return EXIT_OK
@@ -242,6 +313,41 @@ def _cmd_status(args) -> int:
         print(render(state, limit=args.runs))
     finally:
         state.close()
+    return EXIT_OK
+
+
+def _cmd_manifest(args) -> int:
+    from .sinks.merge import merge
+    outputs = [Path(out) for out in args.merge]
+    into = Path(args.into) if args.into else _common_parent(outputs)
+    merged = merge(outputs, into)
+    counts = ", ".join(f"{stream} {len(names)} files" for stream, names in merged.streams.items())
+    print(f"{into / 'manifest.json'}: the union of {len(outputs)} outputs: {counts}")
+    return EXIT_OK
+
+
+def _common_parent(outputs: list[Path]) -> Path:
+    parents = {out.resolve().parent for out in outputs}
+    if len(parents) != 1:
+        raise ConfigError(f"--merge: the outputs are in {len(parents)} different directories; expected --into DIR "
+                          f"to say where the merged manifest goes")
+    return Path(os.path.relpath(parents.pop()))
+
+
+def _cmd_webhook(args) -> int:
+    import logging
+
+    from .webhook.app import serve
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    return asyncio.run(serve(load_config(args.config, check_tokens=False)))
+
+
+def _cmd_report(args) -> int:
+    from .report import write
+    config = load_config(args.config, check_tokens=False)
+    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account, tz=args.tz,
+                 output_format=args.format, out=args.out)
+    print(path)
     return EXIT_OK
 
 

@@ -109,4 +109,15 @@ async def demo(args) -> int:
     ok = all(r["missing"] == r["extra"] == r["wrong"] == r["duplicates"] == 0 for r in results.values())
     print("demo: OK, every record of the ground truth with its exact value" if ok else "demo: MISMATCH",
           file=sys.stderr)
+    print(f"report of the simulated world: {_report(config, output)}", file=sys.stderr)
     return 0 if ok and summary.exit_code == 0 else 1
+
+
+def _report(config: Config, output: Path) -> str:
+    """The report of the harvested window, beside the output (or why there is none)."""
+    from .errors import ConfigError
+    from .report import write
+    try:
+        return str(write(config, since=config.window.since, until=config.window.until, out=output / "report.html"))
+    except ConfigError as exc:          # DuckDB not installed: say which extra brings it
+        return "; ".join(exc.problems)

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -50,10 +50,14 @@ from .records import Record
 from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .schedule.slot import Job as ScheduledJob
+from .shards import Shard, assign
 from .sinks.base import Sink, SinkFailure
 from .sinks.jsonl import JsonlSink
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 TokenSource = Mapping[str, str] | Callable[[str], Awaitable[str]] | None
 
@@ -66,8 +70,12 @@ def token_key(token: str) -> str:
 class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
-                 run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None):
+                 run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None,
+                 shard: Shard | None = None):
         self.config = config
+        self.shard = shard
+        self._shard_names: set[str] | None = None
+        """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
         self.run_id = run_id or datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
@@ -270,7 +278,7 @@ class Harvester:
 
     def _open_state(self, state: StateStore) -> None:
         window = self.config.window
-        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config),
+        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config, self.shard),
                                     config_path=self.config.path, since=str(window.since), until=str(window.until))
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
@@ -319,20 +327,23 @@ class Harvester:
             clock=self._clock)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
-        await self._check_tokens(tokens)
+        missing = self._select_shard(keys, missing)
+        await self._check_tokens({key: token for key, token in tokens.items() if self._key_in_shard(key)})
         config = self.config
-        owed = self._owed_work([a.id for a in config.accounts])
+        owed = self._owed_work([a.id for a in config.accounts if self.in_shard(a.token_name)])
         ctx = JobContext(
             client=self._client, tokens=tokens, submit=scheduler.submit, ledger=ledger, stats=self.stats,
             selection=config.selection, now=self.now, run_id=self.run_id, harvested_at=iso(self.now),
             skip_units=self._skip_units, owed_units={o.owed_id for o in owed if o.kind == "unit"},
             observed_on=iso(self.now)[:10] if config.output.lifetime_history else None,
+            delivered=self._delivered if self._state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
         self._token_missing(missing)
         self._claimed = {a.id: a.token_name for a in config.accounts}
-        listed = [(a.id, keys[a.token_name]) for a in config.accounts if a.token_name in keys]
+        listed = [(a.id, keys[a.token_name]) for a in config.accounts
+                  if a.token_name in keys and self.in_shard(a.token_name)]
         self._submit_accounts(ctx, scheduler, listed, owed)
         self._submit_found = lambda found: self._submit_accounts(ctx, scheduler, found,
                                                                  self._owed_work([i for i, _ in found]))
@@ -345,6 +356,26 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
+
+    # -- shards -----------------------------------------------------------------------------
+
+    def _select_shard(self, keys: Mapping[str, str], missing: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Settle which token names are the shard's (all of them without a shard) and keep only
+        its missing ones: another shard reports the others."""
+        if self.shard is None:
+            return missing
+        names: dict[str, str | None] = {env: keys.get(env) for env in self.config.token_keys()}
+        shards = assign(names, self.shard.count)
+        self._shard_names = {name for name, index in shards.items() if index == self.shard.index}
+        return [(env, problem) for env, problem in missing if env in self._shard_names]
+
+    def in_shard(self, token_name: str) -> bool:
+        """Whether the accounts of this token name (a variable or ``file:<path>``, a listed
+        account's or a [[discover]] table's) are this run's: always without a shard."""
+        return self._shard_names is None or token_name in self._shard_names
+
+    def _key_in_shard(self, key: str) -> bool:
+        return any(self.in_shard(name) for name in self.token_names.get(key, key).split(", "))
 
     def _submit_accounts(self, ctx: JobContext, scheduler: Scheduler, accounts: Sequence[tuple[str, str]],
                          owed: Sequence[Owed]) -> None:
@@ -372,7 +403,9 @@ class Harvester:
         """A discovery job per [[discover]] table whose token is there (the others fail at once)."""
         for i, table in enumerate(self.config.discover):
             key = keys.get(table.token_name)
-            if key is None:
+            if not self.in_shard(table.token_name):
+                self._discovery_done(i, [], None)       # another shard's: settled empty, in its turn
+            elif key is None:
                 reason = missing.get(table.token_name, "no access token")
                 self._discovery_done(i, [], Decision(Action.FAIL_TOKEN, "no access token", message=reason))
             else:
@@ -417,6 +450,19 @@ class Harvester:
     def discovered(self) -> dict[str, list[str]]:
         """Token name -> the accounts discovered with it and harvested with it in this run."""
         return dict(self._discovered)
+
+    def _delivered(self, media_ids: Sequence[str]) -> set[str]:
+        """The stories among these that the webhook receiver stored final values for."""
+        from .webhook.store import delivered_stories
+        assert self._state is not None
+        return delivered_stories(self._state.db, media_ids)
+
+    def webhook_app(self, *, env: Mapping[str, str] | None = None) -> web.Application:
+        """The ``story_insights`` webhook receiver of this config (``[webhook]``, ``[app] secret_env``)
+        as an aiohttp application to mount in a service's own (docs/webhook.md); it opens the
+        config's output and state on startup and publishes what it received on cleanup."""
+        from .webhook.app import app_for
+        return app_for(self.config, env=env)
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
@@ -493,10 +539,12 @@ def _owed_windows(owed: Sequence[Owed]) -> dict[str, dict[str, Window]]:
     return windows
 
 
-def fingerprint(config: Config) -> str:
+def fingerprint(config: Config, shard: Shard | None = None) -> str:
     """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
     work: tuple = ((config.graph.base_url, config.graph.api_version), config.window, config.selection,
                    config.accounts, config.output.format, config.output.path, config.output.lifetime_history)
     if config.discover:
         work += (config.graph.instagram_base_url, config.discover)
+    if shard is not None:       # a shard is other work than the whole (and unsharded fingerprints stay as they were)
+        work += (shard,)
     return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()

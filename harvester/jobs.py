@@ -96,7 +96,8 @@ class JobContext:
                  ledger: Ledger, stats: Stats, selection: Selection, now: float, run_id: str,
                  harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
                  owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
-                 observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None):
+                 observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None,
+                 delivered: Callable[[Sequence[str]], set[str]] | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -113,6 +114,8 @@ class JobContext:
         """The UTC day of the harvest: the day of its ``accounts`` records."""
         self.observed_on = observed_on
         """Stamped on media lifetime values (``[output] lifetime_history``), else None."""
+        self.delivered = delivered
+        """Which of some stories the webhook stored final values for: not asked again (None: none)."""
 
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
@@ -275,9 +278,14 @@ class PageJob:
             (f"media/{item.id}", self._record(item, product)) for item, _, product in fresh])
         due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
             if ctx.refresh is not None else [True] * len(fresh)
+        delivered = ctx.delivered([item.id for item, _, product in fresh if product == "STORY"]) \
+            if ctx.delivered is not None else set()
         for (item, posted, product), is_due in zip(fresh, due, strict=True):
             if not is_due:
                 ctx.stats.inc(stat.MEDIA_NOT_DUE)
+                continue
+            if item.id in delivered:
+                ctx.stats.inc("media/webhook_delivered")     # its final values are stored already
                 continue
             units = plan.media_units(self.account_id, item.id, item.media_type, product, posted,
                                      ctx.selection, ctx.now)

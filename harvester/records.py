@@ -70,6 +70,9 @@ class InsightRecord(_Base, kw_only=True, tag="insights"):
     observed_on: str | None = None
     run_id: str | None = None
     harvested_at: str | None = None
+    source: str | None = None
+    """``webhook`` for a story's final values that Meta posted (``story_insights``); None for a
+    value a harvest polled. Not part of the natural key: the same fact, however it arrived."""
 
 
 class MediaRecord(_Base, kw_only=True, tag="media"):

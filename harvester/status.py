@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from .lock import RunLock
 from .state import StateStore
 from .summary import Outcome
+from .webhook.store import status_lines
 
 
 def _utc(ts: float | None) -> str:
@@ -16,7 +17,7 @@ def _utc(ts: float | None) -> str:
 def render(state: StateStore, *, limit: int = 5) -> str:
     runs = state.runs(limit)
     if not runs:
-        return "no runs yet"
+        return "\n".join(["no runs yet", *status_lines(state.db)])
     lines = [f"{'run':<28} {'kind':<9} {'status':<24} {'started':<21} {'finished':<21} window / exit"]
     for r in runs:
         lines.append(f"{r.run_id:<28} {r.kind:<9} {r.status:<24} {_utc(r.started_at):<21} "
@@ -43,6 +44,7 @@ def render(state: StateStore, *, limit: int = 5) -> str:
             lines.append(f"    - {o.label}: {o.reason}" + (f" [{said}]" if said else ""))
         if counts.get("failed", 0) > len(failures):
             lines.append(f"    ... and {counts['failed'] - len(failures)} more")
+    lines += ["", *webhook] if (webhook := status_lines(state.db)) else []
     return "\n".join(lines)
 
 

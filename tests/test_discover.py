@@ -113,12 +113,15 @@ def test_discover_mistakes_are_said_clearly(discover, accounts, message):
     assert any(p.startswith(f"<test>: {message}") for p in caught.value.problems), caught.value.problems
 
 
-def test_app_needs_both_variables():
+def test_app_needs_its_secret_and_may_have_it_alone():
+    """An app id without its secret is of no use; the secret alone serves the webhook's signatures."""
     world = World(WorldSpec(seed=2, accounts=4, tokens=2))
     with pytest.raises(ConfigError) as caught:
         discover_config(world, Path("."), [{"token_env": "TOKEN_0"}], app={"id_env": "APP_ID"})
     assert caught.value.problems == ["<test>: [app] has id_env but not secret_env; expected both (the app token is "
-                                     "id|secret) or neither"]
+                                     "id|secret) or secret_env alone (for the webhook)"]
+    config, _ = discover_config(world, Path("."), [{"token_env": "TOKEN_0"}], app={"secret_env": "APP_SECRET"})
+    assert config.app.secret_env == "APP_SECRET" and not config.app.configured
 
 
 # --- harvests ---------------------------------------------------------------------------------

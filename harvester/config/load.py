@@ -91,7 +91,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
-             "discover", "app")
+             "discover", "app", "webhook")
+"""``[webhook]`` is read by ``harvester.webhook.settings`` (the receiver's)."""
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -96,13 +96,14 @@ def app_settings(p: Problems, raw: dict) -> AppSettings:
         return AppSettings()
     _unknown(p, table, ("id_env", "secret_env"), "[app]")
     given = [k for k in ("id_env", "secret_env") if k in table]
-    if len(given) == 1:
-        other = "secret_env" if given[0] == "id_env" else "id_env"
-        p.add(f"[app] has {given[0]} but not {other}; expected both (the app token is id|secret) or neither")
+    if given == ["id_env"]:
+        # secret_env alone is enough for the webhook's signatures; an id is of no use without it
+        p.add("[app] has id_env but not secret_env; expected both (the app token is id|secret) or secret_env alone "
+              "(for the webhook)")
         return AppSettings()
     if not given or not all(env_name_ok(p, table[k], f"[app] {k}") for k in given):
         return AppSettings()
-    return AppSettings(table["id_env"], table["secret_env"])
+    return AppSettings(table.get("id_env"), table["secret_env"])
 
 
 def one_login_per_token(p: Problems, accounts: tuple[Account, ...], discover: tuple[Discover, ...]) -> None:

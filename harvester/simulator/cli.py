@@ -26,9 +26,13 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["webhooks"]:
+        from .webhooks import main as send_webhooks
+        return send_webhooks(argv[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage and the error
         return int(exc.code or 0)
     problem = _check(args)

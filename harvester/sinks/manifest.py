@@ -14,6 +14,7 @@ value of the latest run that fetched it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import msgspec
 
 from .. import files
+from ..errors import ConfigError
 from ..records import STREAMS, Stream, key_of
 
 _line = msgspec.json.Decoder(dict)
@@ -37,6 +39,8 @@ class Manifest(msgspec.Struct):
     updated_at: float = 0.0
     current: list[str] = []
     """Version 1 (before the streams): the current insights files, read as ``streams["insights"]``."""
+    merged: list[str] = []
+    """A merged manifest's shards (output directories, relative to it): ``harvester manifest --merge``."""
 
     def files(self, stream: Stream = "insights") -> list[str]:
         return self.streams.get(stream, [])
@@ -53,10 +57,21 @@ def load(output: Path) -> Manifest:
 
 
 def publish(output: str | os.PathLike, run_id: str) -> Manifest:
-    """Make ``run_id``'s parts current, superseding older records with the same natural key."""
+    """Make ``run_id``'s parts current, superseding older records with the same natural key.
+    Under the output's lock (``.manifest.lock``, flock): a harvest and a webhook receiver may
+    publish into one output at once, and each must see the other's manifest."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
+    with open(output / ".manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _publish(output, run_id)
+
+
+def _publish(output: Path, run_id: str) -> Manifest:
     manifest = load(output)
+    if manifest.merged:             # its files are the shards': a run never supersedes them
+        raise ConfigError(f"{output}: holds the merged manifest of shards ({', '.join(manifest.merged)}); "
+                          f"expected an [output] path of runs' own")
     streams: dict[str, list[str]] = {}
     for stream in STREAMS:
         new_files = sorted(str(p.relative_to(output)) for p in (output / run_id / stream).glob("part-*.jsonl"))
@@ -77,6 +92,8 @@ def publish(output: str | os.PathLike, run_id: str) -> Manifest:
 def manifest_without_v1(manifest: Manifest) -> dict:
     written = msgspec.to_builtins(manifest)
     del written["current"]
+    if not manifest.merged:
+        del written["merged"]
     return written
 
 

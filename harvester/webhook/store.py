@@ -1,0 +1,379 @@
+"""Deliveries made durable in groups, stored once, and published in segments.
+
+**Group commit.** Each delivery's records go into one queue; a single committer takes everything
+queued, writes it to the sink, makes it durable (``Sink.commit``: the parts are fsynced) and
+records it in the state file in one transaction (``PRAGMA synchronous=FULL``: the row survives a
+power loss too); only then are the deliveries of that group answered 200. Deliveries that arrive
+while a group is being fsynced form the next group, so one fsync serves many deliveries.
+
+**Exactly once.** The state file's ``webhook_stories`` table holds each story delivered, with a
+digest of its values, written in the same transaction as the committed length of the part its
+records went to (``webhook_parts``). A delivery that comes again (Meta retries one it saw no 200
+for) with the same values is answered 200 and not stored again. A receiver killed between the
+fsync and the transaction has its part cut back to the last committed length on start
+(``Sink.recover``), and the delivery, never acknowledged, comes again. A story delivered again
+with *other* values (a story added to a highlight, say) replaces the earlier ones: it goes to the
+next segment, so no segment holds a natural key twice.
+
+**Segments, published.** A long-running receiver writes into a segment, a run directory of the
+output like a harvest's (``<output>/webhook-<time>-<hex>/insights/part-*.jsonl``), and every
+``publish_seconds`` (and on close, and on start for a segment a killed receiver left) publishes
+it as a harvest publishes a run: its records become current and replace older records with the
+same natural key, a polled story's lifetime values included; a harvest published later replaces
+them in turn (which is why a harvest leaves out the stories the webhook delivered, see
+:func:`delivered_stories`). Publishing takes the manifest's lock, as a harvest's does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from ..days import iso
+from ..lock import RunLock
+from ..records import Record
+from ..sinks.base import Sink
+from ..sinks.jsonl import JsonlSink
+from ..state import StateStore
+from .payload import StoryChange, digest, records
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_segments (
+    run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, published_at REAL);
+CREATE TABLE IF NOT EXISTS webhook_parts (
+    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER,
+    PRIMARY KEY (run_id, part));
+CREATE TABLE IF NOT EXISTS webhook_stories (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, digest TEXT NOT NULL, run_id TEXT NOT NULL,
+    metrics INTEGER NOT NULL, received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+SinkOpener = Callable[[Path, str], Sink]
+
+
+def open_sink(output: Path, run_id: str) -> Sink:
+    """The sink of one segment: the one place that picks it (the lead points this at the sink factory)."""
+    return JsonlSink(output / run_id)
+
+
+def ensure_tables(db: sqlite3.Connection) -> None:
+    for statement in filter(str.strip, SCHEMA.split(";")):
+        db.execute(statement)
+
+
+def delivered_stories(db: sqlite3.Connection, media_ids: Sequence[str]) -> set[str]:
+    """Which of these stories the webhook stored final values for (a harvest does not ask them again)."""
+    if not media_ids:
+        return set()
+    try:
+        marks = ",".join("?" * len(media_ids))
+        return {r[0] for r in db.execute(f"SELECT media_id FROM webhook_stories WHERE media_id IN ({marks})",
+                                         tuple(media_ids))}
+    except sqlite3.OperationalError:        # no receiver ever used this state file
+        return set()
+
+
+def counters(db: sqlite3.Connection) -> dict[str, int]:
+    """The receiver's counters as last committed (``deliveries/received``, ``stories/stored`` ...)."""
+    try:
+        return dict(db.execute("SELECT name, value FROM webhook_counters"))
+    except sqlite3.OperationalError:
+        return {}
+
+
+def status_lines(db: sqlite3.Connection) -> list[str]:
+    """``harvester status``: what the receiver received and stored, and the stories each path captured."""
+    counts = counters(db)
+    if not counts:
+        return []
+    refused = ", ".join(f"{name.split('/', 1)[1]} {n:,}" for name, n in sorted(counts.items())
+                        if name.startswith("refused/")) or "none"
+    ignored = sum(n for name, n in counts.items() if name.startswith("ignored/"))
+    (webhook,) = db.execute("SELECT COUNT(*) FROM webhook_stories").fetchone()
+    (polled,) = db.execute("SELECT COUNT(*) FROM media WHERE product_type = 'STORY'").fetchone()
+    (both,) = db.execute("SELECT COUNT(*) FROM media JOIN webhook_stories USING (media_id) "
+                         "WHERE product_type = 'STORY'").fetchone()
+    last = db.execute("SELECT MAX(received_at) FROM webhook_stories").fetchone()[0]
+    at = datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if last else "-"
+    return [f"webhook: {counts.get('deliveries/received', 0):,} deliveries received, "
+            f"{counts.get('deliveries/accepted', 0):,} accepted (refused: {refused}; {ignored:,} changes of other "
+            f"fields ignored); {counts.get('stories/stored', 0):,} story deliveries stored, "
+            f"{counts.get('stories/duplicate', 0):,} duplicates; last {at}",
+            f"stories captured: {webhook:,} by the webhook, {polled:,} by harvests, {both:,} by both"]
+
+
+class Stored(msgspec.Struct, frozen=True):
+    """What a delivery came to."""
+
+    stories: int
+    """Stories whose records it stored."""
+    duplicates: int
+    """Stories it repeated with the same values (stored by an earlier delivery)."""
+    records: int
+
+
+class _Pending:
+    __slots__ = ("changes", "future", "received")
+
+    def __init__(self, changes: Sequence[StoryChange], future: asyncio.Future[Stored], received: float):
+        self.changes, self.future, self.received = changes, future, received
+
+
+class WebhookStore:
+    """Open with ``await store.start()`` (or ``async with``); :meth:`deliver` returns once durable."""
+
+    def __init__(self, output: str | Path, state_path: str | Path, *, publish_seconds: float = 300.0,
+                 lifetime_history: bool = False, sink: SinkOpener = open_sink,
+                 clock: Callable[[], float] = time.time):
+        self.output, self.state_path = Path(output), Path(state_path)
+        self.publish_seconds, self.lifetime_history = publish_seconds, lifetime_history
+        self._open_sink, self._clock = sink, clock
+        self.counts: Counter[str] = Counter()
+        """This process's counters, added to the state's at each commit."""
+        self._unsaved: Counter[str] = Counter()
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._lock = RunLock(self.state_path.with_name(self.state_path.name + ".webhook"))
+        self._db: sqlite3.Connection | None = None
+        self._sink: Sink | None = None
+        self.run_id = ""
+        self._segment_started = 0.0
+        self._segment_media: set[str] = set()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.failure: Exception | None = None
+        """What made a group fail (the sink or the state): the store then refuses everything
+        (healthz 503) until restarted, when start() cuts the parts back to what was committed."""
+
+    async def __aenter__(self) -> WebhookStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether deliveries can be stored now."""
+        return self._task is not None and not self._task.done() and not self._closing and self.failure is None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "WebhookStore.start() first"
+        return self._db
+
+    async def start(self) -> None:
+        """Lock the receiver's place (one receiver per state file), publish what a killed one
+        left, open a fresh segment and start committing."""
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            StateStore(self.state_path).close()         # creates or upgrades the harvest's tables
+            # Its own connection, used from the committer's thread (transactions never block the loop).
+            self._db = sqlite3.connect(self.state_path, isolation_level=None, check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                ensure_tables(self.db)
+            self.output.mkdir(parents=True, exist_ok=True)
+            for (run_id,) in self.db.execute("SELECT run_id FROM webhook_segments WHERE published_at IS NULL "
+                                             "ORDER BY started_at").fetchall():
+                await self._recover(run_id)
+        except BaseException:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._lock.release()
+            raise
+        self._new_segment()
+        self._task = asyncio.create_task(self._commit_loop())
+
+    async def _recover(self, run_id: str) -> None:
+        """A segment a killed receiver left: cut back to what it committed, then published."""
+        committed = dict(self.db.execute("SELECT part, bytes FROM webhook_parts WHERE run_id = ?", (run_id,)))
+        sink = self._open_sink(self.output, run_id)
+        sink.recover(committed)
+        await sink.close()
+        await self._publish(run_id, sink, empty=not committed)
+
+    def _new_segment(self) -> None:
+        now = self._clock()
+        self.run_id = "webhook-" + datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+        self.db.execute("INSERT INTO webhook_segments (run_id, started_at) VALUES (?, ?)", (self.run_id, now))
+        self._sink = self._open_sink(self.output, self.run_id)
+        self._segment_started, self._segment_media = now, set()
+
+    async def _publish(self, run_id: str, sink: Sink, *, empty: bool) -> None:
+        if empty:
+            shutil.rmtree(self.output / run_id, ignore_errors=True)
+        else:
+            await asyncio.to_thread(sink.publish)
+        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
+        self.count("segments/published" if not empty else "segments/empty")
+
+    async def rotate(self) -> None:
+        """Publish the current segment (if it holds anything) and start the next."""
+        await self._finish_segment()
+        self._new_segment()
+
+    async def _finish_segment(self) -> None:
+        assert self._sink is not None
+        sink, self._sink = self._sink, None
+        await sink.close()
+        await self._publish(self.run_id, sink, empty=not self._segment_media)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """A counter of the receiver (refusals, ignored fields...), saved with the next commit."""
+        self.counts[name] += n
+        self._unsaved[name] += n
+
+    async def deliver(self, changes: Sequence[StoryChange]) -> Stored:
+        """Store a delivery's story changes; returns once they are durable (or were stored before)."""
+        if not self.running:
+            raise RuntimeError(f"the webhook store is not running{f' ({self.failure})' if self.failure else ''}")
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(changes, future, self._clock()))
+        return await asyncio.shield(future)
+
+    async def _commit_loop(self) -> None:
+        """Group after group until :meth:`close` queues ``None``; publishes on the way."""
+        while True:
+            timeout = max(0.0, self._segment_started + self.publish_seconds - self._clock())
+            try:
+                first = await asyncio.wait_for(self._queue.get(), timeout=timeout)
+            except TimeoutError:
+                if self._segment_media:
+                    await self.rotate()
+                else:
+                    self._segment_started = self._clock()
+                self._save_counters()
+                continue
+            batch = [first]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            pending = [item for item in batch if item is not None]
+            try:
+                if pending:
+                    await self._commit(pending)
+            except Exception as exc:                  # the sink or the state failed: no 200 for these
+                self.failure = exc                    # what the sink holds is uncertain now: stop storing
+                for item in pending:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                while not self._queue.empty():
+                    if (left := self._queue.get_nowait()) is not None and not left.future.done():
+                        left.future.set_exception(exc)
+                return
+            if len(pending) < len(batch):
+                return
+            if self._clock() - self._segment_started >= self.publish_seconds and self._segment_media:
+                await self.rotate()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """One group: what is new is written and made durable, then every delivery is answered."""
+        assert self._sink is not None
+        known = await asyncio.to_thread(self._known, {c.media_id for item in batch for c in item.changes})
+        rows: dict[str, tuple[str, str, int, float]] = {}
+        results: list[tuple[_Pending, int, int, int]] = []
+        later: list[_Pending] = []
+        for item in batch:
+            new, stored, dupes, written = [], 0, 0, 0
+            for change in item.changes:
+                d = digest(change)
+                if rows.get(change.media_id, (None, known.get(change.media_id)))[1] == d:
+                    dupes += 1
+                elif change.media_id in self._segment_media or change.media_id in rows:
+                    break                              # new values of a story this segment holds: next one
+                else:
+                    new.append(change)
+                    rows[change.media_id] = (change.account_id, d, len(change.metrics), item.received)
+            else:
+                received = iso(item.received)
+                observed = received[:10] if self.lifetime_history else None
+                out: list[Record] = []
+                for change in new:
+                    out += records(change, run_id=self.run_id, received_at=received, observed_on=observed)
+                    stored += 1
+                written = len(out)
+                self._sink.write(f"story/{item.received}", out)
+                results.append((item, stored, dupes, written))
+                continue
+            for change in new:                          # the delivery goes whole to the next segment
+                del rows[change.media_id]
+            later.append(item)
+        if rows:
+            commit = await self._sink.commit()
+            self._segment_media.update(rows)
+            parts = commit.parts if commit is not None else ()
+            await asyncio.to_thread(self._record, rows, parts, self._take_unsaved())
+        for item, stored, dupes, written in results:
+            self.count("deliveries/accepted")
+            self.count("stories/stored", stored)
+            self.count("stories/duplicate", dupes)
+            self.count("records/stored", written)
+            if not item.future.done():
+                item.future.set_result(Stored(stored, dupes, written))
+        if later:
+            self.count("stories/updated", sum(len(i.changes) for i in later))
+            await self.rotate()
+            await self._commit(later)
+
+    def _known(self, media_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(media_ids)
+        known: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            known.update(self.db.execute(
+                f"SELECT media_id, digest FROM webhook_stories WHERE media_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return known
+
+    def _record(self, rows: Mapping[str, tuple[str, str, int, float]], parts, counts: Counter[str]) -> None:
+        """The committed parts and the stories they hold, and the counters, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO webhook_parts VALUES (?, ?, ?, ?)",
+                                [(self.run_id, p.part, p.records, p.length) for p in parts])
+            self.db.executemany("INSERT OR REPLACE INTO webhook_stories VALUES (?, ?, ?, ?, ?, ?)",
+                                [(m, acc, d, self.run_id, n, at) for m, (acc, d, n, at) in rows.items()])
+            self._add_counters(counts)
+
+    def _take_unsaved(self) -> Counter[str]:
+        counts, self._unsaved = self._unsaved, Counter()
+        return counts
+
+    def _save_counters(self) -> None:
+        if self._unsaved and self._db is not None:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._add_counters(self._take_unsaved())
+
+    def _add_counters(self, counts: Counter[str]) -> None:
+        self.db.executemany("INSERT INTO webhook_counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+                            "value = value + excluded.value", list(counts.items()))
+
+    async def close(self) -> None:
+        """Commit what is queued, publish the segment, release the state file."""
+        if self._db is None:
+            return
+        self._closing = True
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._sink is not None and self.failure is None:
+            await self._finish_segment()          # (after a failure, the next start() recovers it)
+        self._save_counters()
+        self._db.close()
+        self._db = None
+        self._lock.release()
