@@ -1,5 +1,5 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale sinks webhook]``
-``[--quick]``).
+"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale sinks
+sinks_postgres webhook] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
 met?) and merges them into ``bench/results.json``: one section per benchmark, each number from
@@ -18,7 +18,7 @@ from importlib import import_module
 from .measure import Outcome, Row, merge_results
 
 BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
-              "webhook")
+              "sinks_postgres", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.monotonic()
         print(f"== {name}", file=sys.stderr, flush=True)
-        outcome: Outcome = import_module(f".{name}", __package__).run(quick=args.quick)
-        results[name] = {**outcome.results, "bench_seconds": round(time.monotonic() - started, 1),
-                         "unix_time": int(time.time())}
+        module = import_module(f".{name}", __package__)
+        outcome: Outcome = module.run(quick=args.quick)
+        section = getattr(module, "SECTION", name)      # a section several benchmarks fill (sinks): keys merged
+        results[section] = {**results.get(section, {}), **outcome.results,
+                            "bench_seconds": round(time.monotonic() - started, 1), "unix_time": int(time.time())}
         rows += outcome.rows
     print(table(rows))
     if not args.quick:

@@ -5,7 +5,8 @@
     ├── TransportError      the request never got a usable answer: reset, timeout, refused,
     │   │                   a truncated or non-JSON body, an HTML error page
     │   └── DecodeError     the body arrived but is not the JSON it should be
-    └── GraphError          the API answered with an error body (code, subcode, message)
+    ├── GraphError          the API answered with an error body (code, subcode, message)
+    └── SinkError           the sink could not make records durable (a database lost for good)
 
 Library exceptions (aiohttp, msgspec) are translated once, at the boundary that sees them, with
 ``raise ... from exc``; nothing above that boundary sees them. No exception carries a token.
@@ -73,3 +74,8 @@ class GraphError(HarvesterError):
         self.usage = usage
         sub = f"/{subcode}" if subcode is not None else ""
         super().__init__(f"Graph API error {code}{sub} (HTTP {status}): {message}")
+
+
+class SinkError(HarvesterError):
+    """The sink could not make a commit durable: the run aborts, and the next run resumes from
+    its last commit (the units after it are fetched again)."""

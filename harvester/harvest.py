@@ -38,7 +38,7 @@ from .config import Config, Window, paths
 from .config.tokens import read_token_file
 from .days import iso
 from .discovery import DiscoverJob, Found
-from .errors import ConfigError, HarvesterError, StateError
+from .errors import ConfigError, HarvesterError, SinkError, StateError
 from .graph.client import GraphClient
 from .graph.policy import Action, Decision
 from .graph.transport import Transport
@@ -51,7 +51,7 @@ from .refresh import RefreshCheck
 from .schedule.scheduler import Scheduler
 from .schedule.slot import Job as ScheduledJob
 from .shards import Shard, assign
-from .sinks.base import Sink
+from .sinks.base import Sink, SinkFailure
 from .sinks.factory import open_sink
 from .state import Owed, StateStore
 from .summary import Outcome, Stats
@@ -211,7 +211,7 @@ class Harvester:
 
     def sink(self) -> Sink:
         if self._sink is None:
-            self._sink = open_sink(self.config.output, self.run_id)
+            self._sink = open_sink(self.config.output, self.run_id, config_path=self.config.path)
         return self._sink
 
     async def run(self) -> summary_mod.RunSummary:
@@ -230,6 +230,8 @@ class Harvester:
         state.begin_attempt(self.run_id, lambda: self.stats.counters)
         try:
             sink = self.sink()
+            if (open_sink := getattr(sink, "open", None)) is not None:
+                await open_sink()                 # a database: reachable and usable, or exit 2 before any call
             removed = sink.recover(state.committed_parts(self.run_id))
         except ConfigError:
             if not self.resumed:
@@ -244,9 +246,12 @@ class Harvester:
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
                                        finished=self._skip_units)
         try:
-            await self._harvest(ledger)
-        finally:
-            await ledger.commit(final=True)
+            try:
+                await self._harvest(ledger)
+            finally:
+                await ledger.commit(final=True)
+        except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
+            raise SinkError(str(exc)) from None
         if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()

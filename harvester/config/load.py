@@ -50,6 +50,8 @@ _POSITIVE_OR_AUTO = ValueRule((int, str), lambda v: v == "auto" if isinstance(v,
                               'an integer >= 1 or "auto"')
 _PATH = ValueRule((str,), bool, "a non-empty path")
 _VERSION = re.compile(r"v\d+\.\d+")
+_DSN_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
 
 RULES: dict[str, dict[str, ValueRule]] = {
@@ -75,7 +77,11 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
                "commit_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
                "commit_units": _POSITIVE_INT, "part_records": _POSITIVE_INT,
-               "lifetime_history": ValueRule((bool,), lambda v: True, "true or false")},
+               "lifetime_history": ValueRule((bool,), lambda v: True, "true or false"),
+               "dsn_env": ValueRule((str,), lambda v: bool(_DSN_ENV.fullmatch(v)),
+                                    "the name of an environment variable, such as HARVESTER_PG_DSN"),
+               "schema": ValueRule((str,), lambda v: bool(_SCHEMA.fullmatch(v)),
+                                   "a PostgreSQL schema name: lower-case letters, digits and _, at most 63")},
     "state": {"path": _PATH},
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO},

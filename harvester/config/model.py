@@ -59,6 +59,10 @@ class Output(msgspec.Struct, frozen=True):
     lifetime_history: bool = False
     """Key media lifetime values by the UTC day observed (``observed_on``), so that each day a
     harvest sees a media adds a record (a reach curve) instead of replacing the last one."""
+    dsn_env: str = "HARVESTER_PG_DSN"
+    """``postgres``: the environment variable holding the DSN (the DSN itself is never in the config)."""
+    schema: str = "harvester"
+    """``postgres``: the schema of harvester's tables, created and migrated by harvester."""
 
 
 class StateSettings(msgspec.Struct, frozen=True):

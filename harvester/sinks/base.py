@@ -32,6 +32,12 @@ class PartCommit(msgspec.Struct, frozen=True):
     to by later commits); ``None``: the part is complete as it is."""
 
 
+class SinkFailure(Exception):
+    """A sink cannot make records durable (its database stayed unreachable, say). Not an API
+    outcome, so the scheduler stops everything; :meth:`Harvester.run` raises it as a
+    :class:`harvester.errors.SinkError` (the run aborts, and the next one resumes from the last commit)."""
+
+
 INSIGHTS_PREFIX = "insights/"
 """Parts of the insights stream (what the ``records/written`` counter counts) start with this."""
 

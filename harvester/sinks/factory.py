@@ -31,13 +31,13 @@ class Format(NamedTuple):
     """Modules the format imports (from its optional extra)."""
     install: str
     """What provides them."""
-    open: Callable[[Output, str], Sink]
-    """``(output settings, run_id) -> sink``."""
+    open: Callable[[Output, str, str], Sink]
+    """``(output settings, run_id, config path for messages) -> sink``."""
     read: Callable[[Output, Stream], Iterator[dict]]
     """``(output settings, stream) -> current records``."""
 
 
-def _jsonl(output: Output, run_id: str) -> Sink:
+def _jsonl(output: Output, run_id: str, config_path: str) -> Sink:
     from .jsonl import JsonlSink
     return JsonlSink(Path(output.path) / run_id, part_records=output.part_records,
                      commit_seconds=output.commit_seconds, commit_units=output.commit_units)
@@ -48,7 +48,7 @@ def _jsonl_records(output: Output, stream: Stream) -> Iterator[dict]:
     return manifest.current_records(output.path, stream)
 
 
-def _parquet(output: Output, run_id: str) -> Sink:
+def _parquet(output: Output, run_id: str, config_path: str) -> Sink:
     from .parquet import ParquetSink
     return ParquetSink(Path(output.path) / run_id, part_records=output.part_records,
                        commit_seconds=output.commit_seconds, commit_units=output.commit_units)
@@ -60,7 +60,7 @@ def _parquet_records(output: Output, stream: Stream) -> Iterator[dict]:
     return manifest.current_records(output.path, stream, PARQUET)
 
 
-def _duckdb(output: Output, run_id: str) -> Sink:
+def _duckdb(output: Output, run_id: str, config_path: str) -> Sink:
     from .duckdb import DuckdbSink
     return DuckdbSink(database_file(output), run_id, commit_seconds=output.commit_seconds,
                       batch_records=output.part_records)
@@ -71,10 +71,22 @@ def _duckdb_records(output: Output, stream: Stream) -> Iterator[dict]:
     return current_records(database_file(output), stream)
 
 
+def _postgres(output: Output, run_id: str, config_path: str) -> Sink:
+    """The database is reached only at the run's start (``PostgresSink.open``), never here."""
+    from .postgres import PostgresSink
+    return PostgresSink.from_config(output, path=config_path)
+
+
+def _postgres_records(output: Output, stream: Stream) -> Iterator[dict]:
+    from .postgres import current_records
+    return current_records(output, stream)
+
+
 FORMATS: dict[str, Format] = {
     "jsonl": Format((), "", _jsonl, _jsonl_records),
     "parquet": Format(("pyarrow",), "pip install 'harvester[parquet]'", _parquet, _parquet_records),
     "duckdb": Format(("duckdb", "pyarrow"), "pip install 'harvester[duckdb]'", _duckdb, _duckdb_records),
+    "postgres": Format(("asyncpg",), "pip install 'harvester[postgres]'", _postgres, _postgres_records),
 }
 
 
@@ -118,9 +130,9 @@ def require(output: Output) -> Format:
     return fmt
 
 
-def open_sink(output: Output, run_id: str) -> Sink:
-    """The sink ``[output] format`` names, for one run."""
-    return require(output).open(output, run_id)
+def open_sink(output: Output, run_id: str, *, config_path: str = "<config>") -> Sink:
+    """The sink ``[output] format`` names, for one run (``config_path``: what its messages start with)."""
+    return require(output).open(output, run_id, config_path)
 
 
 def current_records(output: Output, stream: Stream = "insights") -> Iterator[dict]:

@@ -1,0 +1,111 @@
+"""A throwaway PostgreSQL server for tests and benchmarks: ``initdb`` into a temporary directory,
+``pg_ctl`` on a free loopback port, one database, a DSN; stopped and removed at the end.
+
+PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user
+(``runuser``), in a directory handed to it. The binaries are found on ``PATH`` or under
+``/usr/lib/postgresql/*/bin`` (Debian's layout); :func:`binaries` says None when there are none.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+SUPERUSER = "harvester_admin"
+
+
+def binaries() -> Path | None:
+    """The directory holding ``initdb`` and ``pg_ctl``, or None when PostgreSQL is not installed."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TempServer:
+    """``start()`` it, use :attr:`dsn` (database ``harvester``, a superuser with a password), ``stop()`` it."""
+
+    def __init__(self, *, durable: bool = False, password: str = "s3cret-admin-pw",
+                 settings: dict[str, str] | None = None):
+        bindir = binaries()
+        if bindir is None:
+            raise FileNotFoundError("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
+        self.bin, self.durable, self.password = bindir, durable, password
+        self.settings = dict(settings or {})
+        """More ``-c name=value`` server settings (a benchmark's shared_buffers, say)."""
+        self.dir = Path(tempfile.mkdtemp(prefix="harvester-pg-"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def dsn(self) -> str:
+        return self.dsn_for(SUPERUSER, self.password)
+
+    def dsn_for(self, user: str, password: str, database: str = "harvester") -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        cmd = [str(self.bin / args[0]), *args[1:]]
+        if self.user is not None:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=self.dir, env={**os.environ, **(env or {})})
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def start(self) -> TempServer:
+        pwfile = self.dir / "pw"
+        pwfile.write_text(self.password + "\n")
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
+                  "-E", "UTF8", "--locale=C")
+        pwfile.unlink()
+        self.pg_ctl("start")
+        self.psql("postgres", "CREATE DATABASE harvester")
+        return self
+
+    def pg_ctl(self, action: str) -> None:
+        """``start``, ``stop`` or ``restart`` (fast shutdown: open connections are cut)."""
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
+        args = ["pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", "fast"]
+        if action != "stop":
+            args += ["-o", options, "-l", str(self.dir / "server.log")]
+        self._run(*args, action)
+
+    def psql(self, database: str, sql: str) -> str:
+        return self._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                         "-p", str(self.port), "-U", SUPERUSER, "-d", database, "-c", sql,
+                         env={"PGPASSWORD": self.password})
+
+    def stop(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self.pg_ctl("stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> TempServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
