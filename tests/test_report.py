@@ -23,6 +23,7 @@ from harvester.report.html import render
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import factory
 from harvester.state import StateStore
 
 from support import world_config
@@ -489,3 +490,25 @@ def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_p
     assert len(list((output / CACHE).glob("*.parquet"))) == len(current)
     shutil.rmtree(output / CACHE)
     assert build(output, **period) == second           # what the JSON says, read afresh
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output_format", ["parquet", "duckdb"])
+def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_format):
+    """The report reads what any sink stored: the same world harvested into Parquet or DuckDB
+    gives the figures the JSONL harvest gave, every one."""
+    world, _, report, since, until = harvested
+    config, env = world_config(world, tmp_path / "out", days=HARVEST_DAYS)
+    config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False),
+                                     output=msgspec.structs.replace(config.output, format=output_format))
+
+    async def run():
+        transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
+        async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+            assert (await harvester.run()).exit_code == 0
+            write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
+
+    asyncio.run(run())
+    other = build(config.output, since=since, until=until, tz=TZ, state_path=config.state.path)
+    assert len(other.pop("runs")) == len(report["runs"]) == 1         # the run ids differ, nothing else
+    assert other == {k: v for k, v in report.items() if k != "runs"}

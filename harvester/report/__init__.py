@@ -7,6 +7,7 @@ as plain data; html.py draws the page from exactly those figures.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import files
+from ..config.model import Output
 from ..errors import ConfigError
-from ..sinks import manifest
+from ..sinks import factory, manifest
 from . import figures, views
 
 FORMAT_VERSION = 1
@@ -49,16 +51,17 @@ def period(since: date | None, until: date | None, week: bool, today: date) -> t
     return last_week(today)
 
 
-def build(output: str | Path, *, since: date, until: date, tz: str = "UTC", accounts: Sequence[str] = (),
+def build(output: str | Path | Output, *, since: date, until: date, tz: str = "UTC", accounts: Sequence[str] = (),
           state_path: str | Path | None = None, output_format: str = "jsonl") -> dict[str, Any]:
-    """Every figure of the report of ``[since, until)`` against the period before, per account and for all."""
+    """Every figure of the report of ``[since, until)`` against the period before, per account and
+    for all. ``output``: a JSONL output directory, or the ``[output]`` settings of any format."""
     zone(tz)
-    output = Path(output)
     con = views.connect(output, output_format)
+    output = factory.output_directory(output) if isinstance(output, Output) else Path(output)
     try:
         figures.prepare(con, since=since, until=until, tz=tz, accounts=accounts)
         p = {**figures.periods(since, until), "tz": tz}
-        runs = manifest.load(output).runs
+        runs = manifest.load(output).runs or _finished_runs(state_path)
         outcomes = figures.run_outcomes(output, Path(state_path) if state_path else None, runs)
         parts: dict[str, Any] = {"headline": figures.headline(con, p), "daily": figures.daily(con, p),
                  "posts": figures.ranked_posts(con, p), "content_types": figures.content_types(con, p),
@@ -140,8 +143,7 @@ def write(config: Any, *, since: date | None = None, until: date | None = None, 
     if unknown and known:
         raise ConfigError([f"--account {a} is not an account of the configuration (it has "
                            f"{', '.join(sorted(known)[:5])}{' …' if len(known) > 5 else ''})" for a in unknown])
-    figures_ = build(config.output.path, since=start, until=end, tz=tz, accounts=accounts,
-                     state_path=config.state.path, output_format=config.output.format)
+    figures_ = build(config.output, since=start, until=end, tz=tz, accounts=accounts, state_path=config.state.path)
     path = Path(out or f"report.{output_format}")
     if output_format == "json":
         text = json.dumps(figures_, indent=1, ensure_ascii=False) + "\n"
@@ -151,3 +153,16 @@ def write(config: Any, *, since: date | None = None, until: date | None = None, 
     path.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(path, text.encode())
     return path
+
+
+def _finished_runs(state_path: str | Path | None) -> list[str]:
+    """The runs a database sink holds (it has no manifest): the state's finished ones, oldest first."""
+    if state_path is None or not Path(state_path).is_file():
+        return []
+    db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
+    try:
+        return [r for (r,) in db.execute("SELECT run_id FROM runs WHERE status LIKE 'finished%' ORDER BY started_at")]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()

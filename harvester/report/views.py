@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records import STREAMS, Stream
-from ..sinks import manifest
+from ..config.model import Output
+from ..sinks import factory, manifest
 
 EXTRA = "report"
 """The optional extra that brings DuckDB: ``pip install 'harvester[report]'``."""
@@ -62,31 +63,37 @@ def duckdb_module() -> Any:
     return duckdb
 
 
-def connect(output: str | Path, output_format: str = "jsonl") -> Any:
-    """An in-memory DuckDB connection (UTC session) with the three views over ``output``."""
+def connect(output: str | Path | Output, output_format: str = "jsonl") -> Any:
+    """An in-memory DuckDB connection (UTC session) with the three views over ``output`` (a
+    directory of JSONL, or the ``[output]`` settings of any format)."""
     duckdb = duckdb_module()
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"CREATE OR REPLACE TEMP MACRO _ts(x) AS strptime(x, '{TIMESTAMP_FORMAT}')")
-    attach_streams(con, Path(output), output_format)
+    attach_streams(con, output, output_format)
     for stream in STREAMS:
         select = _TYPED[stream].format(ts="_ts")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {stream} AS SELECT {select} FROM raw_{stream}")
     return con
 
 
-def attach_streams(con: Any, output: Path, output_format: str) -> None:
-    """THE PLUG POINT for sink formats: create ``raw_insights``, ``raw_media``, ``raw_accounts``,
+def attach_streams(con: Any, output: str | Path | Output, output_format: str = "jsonl") -> None:
+    """The plug point of sink formats: create ``raw_insights``, ``raw_media``, ``raw_accounts``,
     each with exactly the :data:`COLUMNS` of its stream and only the current records.
 
-    - ``jsonl``: ``read_json`` over the manifest's current files (done here).
-    - Parquet: ``read_parquet([...current files...])`` with the same columns (the lead wires it).
-    - A DuckDB file: ``ATTACH '<file>' (READ_ONLY)`` and views over its tables.
-    - PostgreSQL: the ``postgres`` extension when installable; offline, load the sink's
-      ``current_records(output, stream)`` into a table (see :func:`load_records`).
+    - ``jsonl``: ``read_json`` over the manifest's current files (insights through a Parquet cache).
+    - Parquet, a DuckDB file, PostgreSQL: the sink's own ``current_records`` (the dicts the JSONL
+      lines hold, through :mod:`harvester.sinks.factory`) loaded into a table (:func:`load_records`).
     """
-    if output_format != "jsonl":
-        raise ConfigError([f"the report reads [output] format 'jsonl' so far, not {output_format!r}"])
+    if isinstance(output, Output):
+        if output.format != "jsonl":
+            for stream in STREAMS:
+                load_records(con, stream, factory.current_records(output, stream))
+            return
+        output = output.path
+    elif output_format != "jsonl":
+        raise ConfigError([f"the report reads a {output_format!r} output through its [output] settings"])
+    output = Path(output)
     current = manifest.load(output)
     for stream in STREAMS:
         names = current.files(stream)
