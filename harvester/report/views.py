@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..config.model import Output
 from ..errors import ConfigError
 from ..records import STREAMS, Stream
-from ..config.model import Output
 from ..sinks import factory, manifest
 
 EXTRA = "report"
