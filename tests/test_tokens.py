@@ -290,7 +290,7 @@ async def test_the_tokens_commands_over_loopback(tmp_path, simulator_server):
     out, err = (b.decode() for b in await proc.communicate())
     assert proc.returncode == 0, err
     assert f"discover[0] (TOKEN_0, facebook login): {len(world.tokens[0].account_ids)} accounts" in out
-    assert f"discover[1] (file:{token_file}, instagram login): 1 accounts" in out
+    assert f"discover[1] (file:{token_file}, instagram login): 1 account" in out
 
 
 def test_plain_validate_calls_nothing(tmp_path, capsys, monkeypatch):
