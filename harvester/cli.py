@@ -106,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--until", type=_date, help="day after the last, YYYY-MM-DD")
     report.add_argument("--week", action="store_true", help="the last whole week, Monday to Sunday (the default)")
     report.add_argument("--account", action="append", default=[], help="only this account id (repeatable)")
-    report.add_argument("--tz", default="UTC", help="time zone of days and hours, e.g. Europe/Berlin (default UTC)")
+    report.add_argument("--tz", default=None,
+                        help="time zone of days and hours, e.g. Europe/Berlin (default: [report] tz, else UTC)")
     report.add_argument("--format", choices=("html", "json"), default="html")
     report.add_argument("--out", help="file to write (default report.html or report.json)")
     report.set_defaults(handler=_cmd_report)
@@ -348,7 +349,8 @@ def _cmd_webhook(args) -> int:
 def _cmd_report(args) -> int:
     from .report import write
     config = load_config(args.config, check_tokens=False)
-    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account, tz=args.tz,
+    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
+                 tz=args.tz or config.report.tz,
                  output_format=args.format, out=args.out)
     print(path)
     return EXIT_OK

@@ -65,7 +65,7 @@ def metrics(**lists) -> dict:
 F = "harvest.toml: "
 ACCOUNT_NAMES = ("accounts_engaged, comments, follows_and_unfollows, likes, profile_links_taps, reach, replies, "
                  "reposts, saves, shares, total_interactions, views, follower_count, online_followers")
-TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook"
+TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook, report"
 ID_EXPECTED = 'the Instagram account id as a string of digits, e.g. "17841405822304914"'
 
 # (what is wrong, raw config, the exact messages)
@@ -470,3 +470,10 @@ def test_no_token_value_in_any_message_or_repr():
                'environment variable holding its token, e.g. "IG_TOKEN_MAIN"' in found
     assert F + "accounts[1].id = <value not shown: it looks like an access token> is not valid; expected " \
                + ID_EXPECTED in found
+
+
+def test_the_report_time_zone_is_a_real_zone():
+    assert parse(good()).report.tz == "UTC"
+    assert parse(good(report={"tz": "Europe/Berlin"})).report.tz == "Europe/Berlin"
+    assert problems(good(report={"tz": "Mars/Olympus"})) == [
+        F + '[report] tz = "Mars/Olympus" is not valid; expected an IANA time zone, e.g. "Europe/Berlin" or "UTC"']

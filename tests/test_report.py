@@ -426,6 +426,12 @@ def test_cli_writes_the_report_and_names_bad_options(harvested, tmp_path, capsys
                  "--format", "json", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert json.loads(out.read_text())["period"]["since"] == since.isoformat()
+    zoned = tmp_path / "zoned.toml"                  # without --tz: the config's [report] tz
+    zoned.write_text(path.read_text() + '[report]\ntz = "America/New_York"\n')
+    assert main(["report", "--config", str(zoned), "--since", str(since), "--until", str(until),
+                 "--format", "json", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["period"]["tz"] == "America/New_York"
+    capsys.readouterr()
     for args, words in ((["--since", "2026-11-10"], "give --since and --until together"),
                         (["--since", "2026-11-10", "--until", "2026-11-09"], "must be after --since"),
                         (["--tz", "Mars/Olympus"], "is not a time zone"),

@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -26,6 +27,7 @@ from .model import (
     Output,
     RateLimit,
     RefreshSettings,
+    ReportSettings,
     SchedulerSettings,
     StateSettings,
     Window,
@@ -53,6 +55,14 @@ _VERSION = re.compile(r"v\d+\.\d+")
 _DSN_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
 
 RULES: dict[str, dict[str, ValueRule]] = {
     "graph": {
@@ -83,6 +93,7 @@ RULES: dict[str, dict[str, ValueRule]] = {
                "schema": ValueRule((str,), lambda v: bool(_SCHEMA.fullmatch(v)),
                                    "a PostgreSQL schema name: lower-case letters, digits and _, at most 63")},
     "state": {"path": _PATH},
+    "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO},
     "refresh": {"enabled": ValueRule((bool,), lambda v: True, "true or false")},
@@ -92,9 +103,10 @@ RULES: dict[str, dict[str, ValueRule]] = {
     },
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
+            "report": ReportSettings,
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
-             "discover", "app", "webhook")
+             "discover", "app", "webhook", "report")
 """``[webhook]`` is read by ``harvester.webhook.settings`` (the receiver's)."""
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -318,7 +330,7 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh, discover, app)
+                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"])
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,

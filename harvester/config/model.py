@@ -185,6 +185,11 @@ class RefreshSettings(msgspec.Struct, frozen=True):
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
 
 
+class ReportSettings(msgspec.Struct, frozen=True):
+    tz: str = "UTC"
+    """The time zone of ``harvester report``'s days and hours (``--tz`` overrides it)."""
+
+
 class Config(msgspec.Struct, frozen=True):
     """A validated configuration; ``path`` is the file it came from, as given (messages start with it)."""
 
@@ -200,6 +205,7 @@ class Config(msgspec.Struct, frozen=True):
     refresh: RefreshSettings = RefreshSettings()
     discover: tuple[Discover, ...] = ()
     app: AppSettings = AppSettings()
+    report: ReportSettings = ReportSettings()
 
     def token_keys(self) -> tuple[str, ...]:
         """Distinct token names (variables, or ``file:<path>``), in order of first use, listed
