@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from harvester.ports import free_port
 from harvester.records import natural_key
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
@@ -41,12 +41,6 @@ BATCH = 50
 """Story changes per delivery in the batched burst (Meta batches up to 1,000)."""
 CONCURRENCY = 128
 SECRET = "bench-app-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
@@ -106,6 +100,14 @@ secret_env = "BENCH_SECRET"
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
+
+    def burst(self, items: list, **kwargs):
+        """Start, send ``items`` (see :func:`burst`), stop: what the burst returned."""
+        self.start()
+        try:
+            return asyncio.run(burst(self, items, **kwargs))
+        finally:
+            self.stop()
 
     def current(self) -> list[dict]:
         return list(current_records(self.directory / "out", "insights"))
@@ -182,32 +184,14 @@ def run(*, quick: bool = False) -> Outcome:
     items, truth = sim.deliveries(w), sim.expected(w)
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         receiver = Receiver(Path(tmp) / "load")
-        receiver.start()
-        try:
-            seconds, sender, results = asyncio.run(burst(receiver, items))
-        finally:
-            receiver.stop()
+        seconds, sender, results = receiver.burst(items)
         load_check = exactly_once(receiver, truth)
-        batched_items = sim.deliveries(w, batch=BATCH)
         batched = Receiver(Path(tmp) / "batched")
-        batched.start()
-        try:
-            batched_seconds, _, _ = asyncio.run(burst(batched, batched_items))
-        finally:
-            batched.stop()
+        batched_seconds, _, _ = batched.burst(sim.deliveries(w, batch=BATCH))
         batched_check = exactly_once(batched, truth)
-        bare = Bare(Path(tmp) / "bare")
-        bare.start()
-        try:
-            bare_seconds, _, _ = asyncio.run(burst(bare, items))
-        finally:
-            bare.stop()
+        bare_seconds, _, _ = Bare(Path(tmp) / "bare").burst(items)
         killed = Receiver(Path(tmp) / "kill")
-        killed.start()
-        try:
-            kill_seconds, _, kill_results = asyncio.run(burst(killed, items, kill_after=len(items) // 3))
-        finally:
-            killed.stop()
+        kill_seconds, _, kill_results = killed.burst(items, kill_after=len(items) // 3)
         kill_check = exactly_once(killed, truth)
     per_s = len(items) / seconds
     bare_per_s = len(items) / bare_seconds

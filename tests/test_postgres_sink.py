@@ -23,6 +23,7 @@ from harvester.config import Config
 from harvester.days import from_unix
 from harvester.demo import compare
 from harvester.errors import ConfigError, SinkError
+from harvester.ports import free_port
 from harvester.records import InsightRecord
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
@@ -313,7 +314,7 @@ def _everything_written(tmp_path: Path) -> bytes:
 
 
 async def test_a_database_down_at_the_start_exits_2_before_any_call(tmp_path, simulator_server, pg):
-    port = pgserver.free_port()
+    port = free_port()
     code, output, calls = await _run_cli(tmp_path, simulator_server, pg,
                                          f"postgresql://harvester_admin:pw@127.0.0.1:{port}/harvester")
     assert code == 2, output

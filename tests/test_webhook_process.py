@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harvester.cli import main
+from harvester.ports import free_port
 from harvester.records import natural_key
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
@@ -60,15 +60,9 @@ def test_a_config_without_webhook_table_says_what_is_expected(tmp_path, capsys):
     assert "[webhook] is missing" in capsys.readouterr().err
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Process:
     def __init__(self, directory: Path):
-        self.directory, self.port = directory, _port()
+        self.directory, self.port = directory, free_port()
         self.config = write_config(directory, self.port)
         self.proc: subprocess.Popen | None = None
 

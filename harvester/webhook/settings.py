@@ -13,8 +13,8 @@
 
 Read from the config file's TOML beside the harvest's own tables; the secrets themselves are read
 from the environment only by :func:`secrets`, never stored in a Struct, a message or a repr.
-(``[app]`` is shared with ``harvester tokens``, which reads ``id_env`` there too: only
-``secret_env`` is checked here.)
+(``[app]`` is shared with ``harvester tokens``: it is read by the same rule,
+``config.tokens.app_settings``; the receiver needs only ``secret_env``.)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import msgspec
 
 from ..config import read_toml
 from ..config.problems import Problems, ValueRule, _at_least, _checked, _table
+from ..config.tokens import app_settings
 from ..errors import ConfigError
 
 _ENV = ValueRule((str,), lambda v: re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) is not None,
@@ -75,16 +76,14 @@ def parse(raw: Mapping[str, Any], path: str) -> WebhookSettings:
         p.raise_any()
     table = _table(p, raw["webhook"], "[webhook]")
     values = _checked(p, table, RULES, "[webhook]")
-    app = _table(p, raw.get("app", {}), "[app]")
-    secret_env = app.get("secret_env")
+    secret_env = app_settings(p, dict(raw)).secret_env     # the [app] rules every command shares
     if "verify_token_env" not in table:
         p.add("[webhook] verify_token_env is missing; expected the name of the environment variable holding "
               "the verify token you gave Meta's App Dashboard")
-    if secret_env is None:
+    app = raw.get("app", {})
+    if secret_env is None and not (isinstance(app, dict) and "secret_env" in app):   # else app_settings said why
         p.add("[app] secret_env is missing; expected the name of the environment variable holding the app "
               "secret (App Dashboard > App settings > Basic), which signs every delivery")
-    else:
-        _checked(p, {"secret_env": secret_env}, {"secret_env": _ENV}, "[app]")
     p.raise_any()
     return WebhookSettings(secret_env=str(secret_env), **values)
 
