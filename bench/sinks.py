@@ -3,7 +3,7 @@
 Each (format, size) runs in a fresh child process (``python -m bench.sinks FORMAT RECORDS``) that
 writes ``RECORDS`` insights records through the format's sink as a harvest does: units of
 ``PER_UNIT`` records, a commit whenever the sink says one is due (the default ``[output]``
-settings: every second or 100 units), then close and publish. Only the sink's calls are timed
+settings; each sink says when, see its should_commit), then close and publish. Only the sink's calls are timed
 (the records are made between them, each with its own key, as a harvest's are). JSONL, the
 baseline, runs in the same ``make bench``. Peak RSS is the child's (VmHWM), at 1M and 100k.
 

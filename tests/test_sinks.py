@@ -103,45 +103,71 @@ async def test_parquet_columns_are_typed(tmp_path):
     assert rows == [("TIMESTAMP WITH TIME ZONE", 3.0)]
 
 
-async def test_parquet_commits_small_files_merged_into_parts_of_part_records(tmp_path):
-    """Each commit a small file the state records; committed ones merged once they hold
-    ``part_records``; publish merges the rest: only ``part-*`` files remain, in row groups."""
+async def test_parquet_commits_append_to_journals_converted_into_parts_of_part_records(tmp_path):
+    """Each commit appends to the stream's journal (the state records its length); a journal
+    closes once it holds ``part_records`` and becomes a part file; publish converts the rest:
+    only ``part-*`` files remain."""
     sink = ParquetSink(tmp_path / "r1", part_records=10)
-    parts = []
+    commits = []
     for n in range(7):
         sink.write(f"u{n}", [insight(n * 4 + i) for i in range(4)])
-        parts += [p.part for p in (await sink.commit()).parts]
-    assert parts == [f"insights/c-{n:06d}.parquet" for n in range(1, 8)]
+        commits += [(p.part, p.records) for p in (await sink.commit()).parts]
+    journals = [f"insights/journal-{n:06d}.arrows" for n in (1, 1, 1, 2, 2, 2, 3)]
+    assert commits == list(zip(journals, [4, 8, 12, 4, 8, 12, 4], strict=True))
     sink.publish()
     names = sorted(p.name for p in (tmp_path / "r1" / "insights").iterdir())
-    assert names == ["part-000001-000003.parquet", "part-000004-000006.parquet", "part-000007-000007.parquet"]
+    assert names == ["part-000001.parquet", "part-000002.parquet", "part-000003.parquet"]
+    assert [pq.ParquetFile(tmp_path / "r1" / "insights" / n).metadata.num_rows for n in names] == [12, 12, 4]
     assert len(list(factory.current_records(output("parquet", tmp_path), "insights"))) == 28
 
 
+def test_parquet_commits_by_records_and_seconds_not_by_units(tmp_path):
+    """A Parquet commit costs an fsync and a conversion: not one per ``commit_units`` units, but
+    every ``batch_records`` records (or ``commit_seconds``)."""
+    sink = ParquetSink(tmp_path / "r1", batch_records=50, commit_seconds=3600)
+    for n in range(200):
+        sink.write(f"e{n}", ())
+    assert not sink.should_commit()
+    sink.write("u1", [insight(i) for i in range(49)])
+    assert not sink.should_commit()
+    sink.write("u2", [insight(49)])
+    assert sink.should_commit()
+    assert ParquetSink(tmp_path / "r2", commit_seconds=0).should_commit() is False     # nothing written yet
+    late = ParquetSink(tmp_path / "r3", commit_seconds=0)
+    late.write("u1", ())
+    assert late.should_commit()
+
+
 async def test_parquet_recover_keeps_committed_work_and_removes_the_rest(tmp_path):
-    """After a crash: uncommitted small files go; a merged file stays only if all it covers was
-    committed, and then the small files it covers go (the ones a merge replaced)."""
+    """After a crash: a journal is cut back to its committed length, or removed when nothing of it
+    was committed; a journal whose part was written is removed; temporaries go. The journals kept
+    become parts, and the run goes on in a new journal."""
     sink = ParquetSink(tmp_path / "r1", part_records=8)
+    directory = tmp_path / "r1" / "insights"
     committed: dict[str, int | None] = {}
     for n in range(4):
         sink.write(f"u{n}", [insight(n * 4 + i) for i in range(4)])
         committed |= {p.part: p.length for p in (await sink.commit()).parts}
-    directory = tmp_path / "r1" / "insights"
-    # the 3rd commit merged c-1..2; the 4th removed them: c-3, c-4 and the part remain
-    assert sorted(p.name for p in directory.iterdir()) == ["c-000003.parquet", "c-000004.parquet",
-                                                          "part-000001-000002.parquet"]
-    # a crash in a merge of c-3..5 (c-5 never committed) and after a merge whose small files remained
-    (directory / "c-000005.parquet").write_bytes((directory / "c-000004.parquet").read_bytes())
-    (directory / "part-000003-000005.parquet").write_bytes(b"not complete")
-    (directory / ".c-000006.parquet.tmp").write_bytes(b"half")
-    pq.write_table(pq.read_table(directory / "c-000003.parquet"), directory / "part-000003-000003.parquet")
+        if n == 1:      # journal 1 is closed: keep a copy, as a crash between its part's rename and its removal would
+            first_journal = (directory / "journal-000001.arrows").read_bytes()
+    sink._streams["insights"].converting.result()     # journal 1's part, written at the 3rd commit
+    assert sorted(p.name for p in directory.iterdir()) == ["journal-000002.arrows", "part-000001.parquet"]
+    (directory / "journal-000001.arrows").write_bytes(first_journal)
+    with open(directory / "journal-000002.arrows", "ab") as torn:       # half a batch of an uncommitted commit
+        torn.write(first_journal[-100:])
+    (directory / "journal-000003.arrows").write_bytes(first_journal)    # never committed
+    (directory / ".part-000002.parquet.tmp").write_bytes(b"half")
     again = ParquetSink(tmp_path / "r1", part_records=8)
     removed = again.recover(committed)
-    assert sorted(removed) == ["insights/.c-000006.parquet.tmp", "insights/c-000003.parquet (merged)",
-                               "insights/c-000005.parquet", "insights/part-000003-000005.parquet"]
+    cut = committed["insights/journal-000002.arrows"]
+    assert sorted(removed) == ["insights/.part-000002.parquet.tmp", "insights/journal-000001.arrows (converted)",
+                               f"insights/journal-000002.arrows (from byte {cut:,})",
+                               "insights/journal-000003.arrows"]
     again.write("u9", [insight(100)])
-    assert [p.part for p in (await again.commit()).parts] == ["insights/c-000005.parquet"]
+    assert [p.part for p in (await again.commit()).parts] == ["insights/journal-000004.arrows"]
     again.publish()
+    assert sorted(p.name for p in directory.iterdir()) == ["part-000001.parquet", "part-000002.parquet",
+                                                          "part-000004.parquet"]
     values = sorted(r["object_id"] for r in factory.current_records(output("parquet", tmp_path), "insights"))
     assert values == sorted([f"m{i}" for i in range(16)] + ["m100"])
 

@@ -51,7 +51,7 @@ def _jsonl_records(output: Output, stream: Stream) -> Iterator[dict]:
 def _parquet(output: Output, run_id: str, config_path: str) -> Sink:
     from .parquet import ParquetSink
     return ParquetSink(Path(output.path) / run_id, part_records=output.part_records,
-                       commit_seconds=output.commit_seconds, commit_units=output.commit_units)
+                       commit_seconds=output.commit_seconds)
 
 
 def _parquet_records(output: Output, stream: Stream) -> Iterator[dict]:
