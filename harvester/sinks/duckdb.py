@@ -27,25 +27,64 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ConfigError
 from ..records import STREAM_OF, STREAMS, Record, Stream
 from . import arrow
 from .base import INSIGHTS_PREFIX, Commit, PartCommit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: ``key_text`` was the JSON of a list of the key fields, computed in SQL (``to_json``: most of
+a commit's time); 2: :func:`key_text`, computed by pyarrow. A version 1 file is migrated in place."""
 
 _SQL_TYPES = {pa.string(): "VARCHAR", arrow.TIMESTAMP: "TIMESTAMPTZ", pa.date32(): "DATE",
               pa.list_(pa.string()): "VARCHAR[]", pa.float64(): "DOUBLE", pa.int64(): "BIGINT",
               pa.bool_(): "BOOLEAN"}
 
-_INSIGHT_KEY = ("CASE WHEN end_time IS NOT NULL "
-                "THEN to_json([object_id, metric, period, timeframe, to_json(dimension_keys)::VARCHAR, "
-                "to_json(dimension_values)::VARCHAR, epoch(end_time)::VARCHAR, observed_on::VARCHAR]) "
-                "ELSE to_json([object_id, metric, period, timeframe, to_json(dimension_keys)::VARCHAR, "
-                "to_json(dimension_values)::VARCHAR, epoch(since)::VARCHAR, epoch(until)::VARCHAR, "
-                "observed_on::VARCHAR]) END::VARCHAR")
-"""The natural key (records.make_key) as a string: end_time, or since and until when it is null."""
+_KEY_CHUNK = 1 << 20
+"""Rows a key column is computed for at a time when a file is migrated."""
+
+
+def _field(text: pa.Array) -> pa.Array:
+    """``<bytes>:<text>``, or ``-`` for null: a field that tells its own end, whatever it holds."""
+    length = pc.cast(pc.binary_length(text), pa.string())
+    return pc.fill_null(pc.binary_join_element_wise(length, text, ":"), "-")
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """A stored column as text: timestamps as epoch seconds (as Arrow's or DuckDB's, in
+    microseconds), days as ISO dates."""
+    if isinstance(column.type, pa.TimestampType):
+        column = pc.cast(pc.cast(column, arrow.TIMESTAMP), pa.int64())
+    return pc.cast(column, pa.string())
+
+
+def _list_field(column: pa.Array) -> pa.Array:
+    """A list of strings as one field: each item a field, in order, then the whole as a field."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    offsets = pc.subtract(column.offsets, column.offsets[0])
+    items = pa.ListArray.from_arrays(offsets, _field(column.flatten()), mask=column.is_null())
+    return _field(pc.binary_join(items, ""))
+
+
+def key_text(table: pa.Table) -> pa.Array:
+    """The natural key of each insights row (records.make_key) as one exact string, computed by
+    pyarrow at C speed: every key field as ``<bytes>:<text>`` (``-`` when null), so no value of
+    any field can be read as another, with ``e`` and end_time, or ``s``, since and until when it
+    is null. Built from the stored columns, so a row's key is what the row shows."""
+    column = table.column
+    end_time = column("end_time")
+    when = pc.if_else(pc.is_null(end_time),
+                      pc.binary_join_element_wise("s", _field(_text(column("since"))),
+                                                  _field(_text(column("until"))), ""),
+                      pc.binary_join_element_wise("e", _field(_text(end_time)), ""))
+    fields = [_field(column(name)) for name in ("object_id", "metric", "period", "timeframe")]
+    fields += [_list_field(column("dimension_keys")), _list_field(column("dimension_values")), when,
+               _field(_text(column("observed_on")))]
+    return pc.binary_join_element_wise(*fields, "")
+
 
 PRIMARY_KEYS: dict[Stream, tuple[str, ...]] = {"insights": ("key_text",), "media": ("media_id",),
                                                "accounts": ("account_id", "day")}
@@ -67,6 +106,14 @@ def open_database(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     return db
 
 
+def _columns(stream: Stream) -> str:
+    """A stream's table definition: its columns (``key_text`` first for insights), its key."""
+    columns = [f"{name} {_SQL_TYPES[arrow.SCHEMAS[stream].field(name).type]}" for name in arrow.SCHEMAS[stream].names]
+    if stream == "insights":
+        columns.insert(0, "key_text VARCHAR")
+    return f"{', '.join(columns)}, PRIMARY KEY ({', '.join(PRIMARY_KEYS[stream])})"
+
+
 def _create(db: duckdb.DuckDBPyConnection, path: Path) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS harvester_schema (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) FROM harvester_schema").fetchone()
@@ -76,15 +123,62 @@ def _create(db: duckdb.DuckDBPyConnection, path: Path) -> None:
                           f"{SCHEMA_VERSION}): upgrade harvester or choose another [output] path")
     db.execute("BEGIN")
     for stream in STREAMS:
-        columns = [f"{name} {_SQL_TYPES[arrow.SCHEMAS[stream].field(name).type]}"
-                   for name in arrow.SCHEMAS[stream].names]
-        if stream == "insights":
-            columns.insert(0, "key_text VARCHAR")
-        db.execute(f"CREATE TABLE IF NOT EXISTS {stream} ({', '.join(columns)}, "
-                   f"PRIMARY KEY ({', '.join(PRIMARY_KEYS[stream])}))")
+        db.execute(f"CREATE TABLE IF NOT EXISTS {stream} ({_columns(stream)})")
     if version is None:
         db.execute("INSERT INTO harvester_schema VALUES (?)", [SCHEMA_VERSION])
     db.execute("COMMIT")
+    if version is not None and version < 2:
+        _rekey(db)
+
+
+def _rekey(db: duckdb.DuckDBPyConnection) -> None:
+    """Version 1 to 2: a new insights table whose ``key_text`` is :func:`key_text` of each row,
+    in place of the old one and the version raised in one transaction (a crash leaves version 1)."""
+    names = ", ".join(arrow.SCHEMAS["insights"].names)
+    reader, writer = db.cursor(), db.cursor()
+    try:
+        writer.execute("BEGIN")
+        writer.execute(f"CREATE TABLE insights_v2 ({_columns('insights')})")
+        for batch in reader.execute(f"SELECT {names} FROM insights").fetch_record_batch(_KEY_CHUNK):
+            rows = pa.Table.from_batches([batch])
+            keyed = rows.add_column(0, "key_text", key_text(rows))  # noqa: F841 (read by name in the SQL)
+            writer.execute("INSERT INTO insights_v2 SELECT * FROM keyed")
+        reader.close()
+        writer.execute("DROP TABLE insights")
+        writer.execute("ALTER TABLE insights_v2 RENAME TO insights")
+        writer.execute("UPDATE harvester_schema SET version = ?", [SCHEMA_VERSION])
+        writer.execute("COMMIT")
+    except BaseException:
+        writer.execute("ROLLBACK")
+        raise
+    finally:
+        reader.close()
+        writer.close()
+
+
+def _latest(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The table with each key once, its last row: records of a batch in the order written, so
+    the latest value wins within a batch as it does between commits."""
+    order = pa.array(range(table.num_rows), pa.int64())
+    if len(key) == 1 and pc.count_distinct(table.column(key[0])).as_py() == table.num_rows:
+        return table
+    last = table.select(list(key)).append_column("row", order).group_by(list(key), use_threads=False)
+    rows = last.aggregate([("row", "max")]).column("row_max")
+    return table if len(rows) == table.num_rows else table.take(pc.sort_indices(rows))
+
+
+def _merge(db: duckdb.DuckDBPyConnection, stream: Stream, table: pa.Table) -> None:
+    """Upsert one stream's rows: the rows of the file with one of their keys deleted, then the
+    rows inserted. A plain INSERT after a DELETE joined on the key costs about half of an
+    ``INSERT OR REPLACE``, which probes the primary key index for every row and then again as
+    it inserts; the DELETE finds nothing to remove in a first harvest."""
+    key = PRIMARY_KEYS[stream]
+    if stream == "insights":
+        table = table.add_column(0, "key_text", key_text(table))
+    staged = _latest(table, key)  # noqa: F841 (read by name in the SQL)
+    same = " AND ".join(f"{stream}.{name} = staged.{name}" for name in key)
+    db.execute(f"DELETE FROM {stream} USING staged WHERE {same}")
+    db.execute(f"INSERT INTO {stream} SELECT * FROM staged")
 
 
 class DuckdbSink:
@@ -137,9 +231,7 @@ class DuckdbSink:
             db.execute("BEGIN")
             for stream, records in batches.items():
                 if records:
-                    staged = arrow.to_table(stream, records)  # noqa: F841 (read by name in the SQL)
-                    key = f"{_INSIGHT_KEY} AS key_text, " if stream == "insights" else ""
-                    db.execute(f"INSERT OR REPLACE INTO {stream} SELECT {key}* FROM staged")
+                    _merge(db, stream, arrow.to_table(stream, records))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
