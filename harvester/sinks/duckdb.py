@@ -19,6 +19,7 @@ ConfigError before any call, as is one that is not a DuckDB database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -90,20 +91,45 @@ PRIMARY_KEYS: dict[Stream, tuple[str, ...]] = {"insights": ("key_text",), "media
                                                "accounts": ("account_id", "day")}
 
 
+ROW_GROUP_SIZE = 49_152
+"""Rows per row group of the file (DuckDB's default: 122,880). An insert of at least a row group
+is compressed and written to the file as it runs, and its commit logs only where it went; rows
+short of one are logged whole and compressed again by the next checkpoint, most of a commit's
+time. A commit of ``part_records`` (100,000) records fills two row groups of this size."""
+
+CATALOG = "harvester"
+"""The name the file is attached as, in an in-memory session (so it can take ROW_GROUP_SIZE)."""
+
+
 def open_database(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """A connection to the file, or a ConfigError saying why not (locked, not a database)."""
+    db = duckdb.connect(":memory:")
     try:
-        db = duckdb.connect(str(path))
+        db.execute(f"ATTACH {_quote(str(path))} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
     except duckdb.IOException as exc:
+        db.close()
         text = str(exc)
         if "lock" in text.lower():
             raise ConfigError(f"{path}: the DuckDB file is in use by another process (DuckDB allows one writer); "
                               "stop it or choose another [output] path") from None
         raise ConfigError(f"{path}: cannot be opened as a DuckDB database: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:
+        db.close()
         raise ConfigError(f"{path}: cannot be opened as a DuckDB database: {str(exc).splitlines()[0]}") from None
     db.execute("SET TimeZone = 'UTC'")
+    db.execute(f"USE {CATALOG}")
     return db
+
+
+def _cursor(db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of the same session for another thread, on the attached file."""
+    cursor = db.cursor()
+    cursor.execute(f"USE {CATALOG}")
+    return cursor
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _columns(stream: Stream) -> str:
@@ -135,11 +161,11 @@ def _rekey(db: duckdb.DuckDBPyConnection) -> None:
     """Version 1 to 2: a new insights table whose ``key_text`` is :func:`key_text` of each row,
     in place of the old one and the version raised in one transaction (a crash leaves version 1)."""
     names = ", ".join(arrow.SCHEMAS["insights"].names)
-    reader, writer = db.cursor(), db.cursor()
+    reader, writer = _cursor(db), _cursor(db)
     try:
         writer.execute("BEGIN")
         writer.execute(f"CREATE TABLE insights_v2 ({_columns('insights')})")
-        for batch in reader.execute(f"SELECT {names} FROM insights").fetch_record_batch(_KEY_CHUNK):
+        for batch in reader.sql(f"SELECT {names} FROM insights").to_arrow_reader(_KEY_CHUNK):
             rows = pa.Table.from_batches([batch])
             keyed = rows.add_column(0, "key_text", key_text(rows))  # noqa: F841 (read by name in the SQL)
             writer.execute("INSERT INTO insights_v2 SELECT * FROM keyed")
@@ -156,29 +182,43 @@ def _rekey(db: duckdb.DuckDBPyConnection) -> None:
         writer.close()
 
 
+def _staged(stream: Stream, records: Sequence[Record]) -> pa.Table:
+    """The rows of one stream's batch as its table holds them (``key_text`` first for insights)."""
+    table = arrow.to_table(stream, records)
+    return table.add_column(0, "key_text", key_text(table)) if stream == "insights" else table
+
+
 def _latest(table: pa.Table, key: Sequence[str]) -> pa.Table:
     """The table with each key once, its last row: records of a batch in the order written, so
     the latest value wins within a batch as it does between commits."""
-    order = pa.array(range(table.num_rows), pa.int64())
-    if len(key) == 1 and pc.count_distinct(table.column(key[0])).as_py() == table.num_rows:
-        return table
-    last = table.select(list(key)).append_column("row", order).group_by(list(key), use_threads=False)
-    rows = last.aggregate([("row", "max")]).column("row_max")
-    return table if len(rows) == table.num_rows else table.take(pc.sort_indices(rows))
+    rows = pa.array(range(table.num_rows), pa.int64())
+    last = table.select(list(key)).append_column("row", rows).group_by(list(key), use_threads=False)
+    kept = last.aggregate([("row", "max")]).column("row_max")
+    return table.take(pc.take(kept, pc.sort_indices(kept)))
 
 
-def _merge(db: duckdb.DuckDBPyConnection, stream: Stream, table: pa.Table) -> None:
+def _merge(db: duckdb.DuckDBPyConnection, stream: Stream, staged: pa.Table) -> None:
     """Upsert one stream's rows: the rows of the file with one of their keys deleted, then the
     rows inserted. A plain INSERT after a DELETE joined on the key costs about half of an
     ``INSERT OR REPLACE``, which probes the primary key index for every row and then again as
-    it inserts; the DELETE finds nothing to remove in a first harvest."""
-    key = PRIMARY_KEYS[stream]
-    if stream == "insights":
-        table = table.add_column(0, "key_text", key_text(table))
-    staged = _latest(table, key)  # noqa: F841 (read by name in the SQL)
-    same = " AND ".join(f"{stream}.{name} = staged.{name}" for name in key)
+    it inserts (and keeps the first of two rows of a key, not the last); the DELETE finds
+    nothing to remove in a first harvest."""
+    same = " AND ".join(f"{stream}.{name} = staged.{name}" for name in PRIMARY_KEYS[stream])
     db.execute(f"DELETE FROM {stream} USING staged WHERE {same}")
     db.execute(f"INSERT INTO {stream} SELECT * FROM staged")
+
+
+def _transaction(db: duckdb.DuckDBPyConnection, tables: Mapping[Stream, pa.Table]) -> None:
+    """Every stream's rows merged in one transaction, rolled back on any error."""
+    db.execute("BEGIN")
+    try:
+        for stream, table in tables.items():
+            _merge(db, stream, table)
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):     # a failed COMMIT has rolled back
+            db.execute("ROLLBACK")
+        raise
 
 
 class DuckdbSink:
@@ -226,16 +266,16 @@ class DuckdbSink:
         return Commit(units, (PartCommit(f"{INSIGHTS_PREFIX}{self.path.name}#{self._attempt}", self._insights),))
 
     def _upsert(self, batches: Mapping[Stream, Sequence[Record]]) -> None:
-        db = self._db.cursor()
+        """One transaction. A key twice in the batch (rare: a fact polled and then posted by the
+        webhook, say) fails the primary key: then the batch again, each key's last row only;
+        looking for such keys first would cost every commit as much as the DELETE."""
+        tables = {stream: _staged(stream, records) for stream, records in batches.items() if records}
+        db = _cursor(self._db)
         try:
-            db.execute("BEGIN")
-            for stream, records in batches.items():
-                if records:
-                    _merge(db, stream, arrow.to_table(stream, records))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            try:
+                _transaction(db, tables)
+            except duckdb.ConstraintException:
+                _transaction(db, {stream: _latest(table, PRIMARY_KEYS[stream]) for stream, table in tables.items()})
         finally:
             db.close()
 
