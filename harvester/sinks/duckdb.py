@@ -47,10 +47,9 @@ _KEY_CHUNK = 1 << 20
 """Rows a key column is computed for at a time when a file is migrated."""
 
 
-def _field(text: pa.Array) -> pa.Array:
-    """``<bytes>:<text>``, or ``-`` for null: a field that tells its own end, whatever it holds."""
-    length = pc.cast(pc.binary_length(text), pa.string())
-    return pc.fill_null(pc.binary_join_element_wise(length, text, ":"), "-")
+def _length(text: pa.Array) -> pa.Array:
+    """A value's length in bytes as digits, ``-`` for null."""
+    return pc.fill_null(pc.cast(pc.binary_length(text), pa.string()), "-")
 
 
 def _text(column: pa.Array) -> pa.Array:
@@ -61,75 +60,55 @@ def _text(column: pa.Array) -> pa.Array:
     return pc.cast(column, pa.string())
 
 
-def _list_field(column: pa.Array) -> pa.Array:
-    """A list of strings as one field: each item a field, in order, then the whole as a field."""
+def _items(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """A list of strings as its lengths, ``(3,5)`` (``-`` for null), and its items run together."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     offsets = pc.subtract(column.offsets, column.offsets[0])
-    items = pa.ListArray.from_arrays(offsets, _field(column.flatten()), mask=column.is_null())
-    return _field(pc.binary_join(items, ""))
+    lengths = pa.ListArray.from_arrays(offsets, _length(column.flatten()), mask=column.is_null())
+    header = pc.fill_null(pc.binary_join_element_wise("(", pc.binary_join(lengths, ","), ")", ""), "-")
+    return header, pc.fill_null(pc.binary_join(column, ""), "")
 
 
 def key_text(table: pa.Table) -> pa.Array:
     """The natural key of each insights row (records.make_key) as one exact string, computed by
-    pyarrow at C speed: every key field as ``<bytes>:<text>`` (``-`` when null), so no value of
-    any field can be read as another, with ``e`` and end_time, or ``s``, since and until when it
-    is null. Built from the stored columns, so a row's key is what the row shows."""
+    pyarrow at C speed: a header of the key fields' lengths in bytes (``-`` for null, ``(3,5)``
+    for a list, ``e`` before end_time or ``s`` before since and until when it is null), ``|``,
+    then the fields run together. The header has no ``|`` and says where each field ends, so no
+    value of any field can be read as another. Built from the stored columns (a timestamp as
+    epoch seconds), so a row's key is what the row shows."""
     column = table.column
-    end_time = column("end_time")
-    when = pc.if_else(pc.is_null(end_time),
-                      pc.binary_join_element_wise("s", _field(_text(column("since"))),
-                                                  _field(_text(column("until"))), ""),
-                      pc.binary_join_element_wise("e", _field(_text(end_time)), ""))
-    fields = [_field(column(name)) for name in ("object_id", "metric", "period", "timeframe")]
-    fields += [_list_field(column("dimension_keys")), _list_field(column("dimension_values")), when,
-               _field(_text(column("observed_on")))]
-    return pc.binary_join_element_wise(*fields, "")
+    ended = pc.is_valid(column("end_time"))
+    first = pc.if_else(ended, _text(column("end_time")), _text(column("since")))
+    second = pc.if_else(ended, pa.scalar(None, pa.string()), _text(column("until")))
+    scalars = [column(name) for name in ("object_id", "metric", "period", "timeframe")]
+    keys, values = _items(column("dimension_keys")), _items(column("dimension_values"))
+    tail = [first, second, _text(column("observed_on"))]
+    header = pc.binary_join_element_wise(*map(_length, scalars), keys[0], values[0], pc.if_else(ended, "e", "s"),
+                                         *map(_length, tail), ",")
+    body = pc.binary_join_element_wise(*(pc.fill_null(v, "") for v in scalars), keys[1], values[1],
+                                       *(pc.fill_null(v, "") for v in tail), "")
+    return pc.binary_join_element_wise(header, body, "|")
 
 
 PRIMARY_KEYS: dict[Stream, tuple[str, ...]] = {"insights": ("key_text",), "media": ("media_id",),
                                                "accounts": ("account_id", "day")}
 
 
-ROW_GROUP_SIZE = 49_152
-"""Rows per row group of the file (DuckDB's default: 122,880). An insert of at least a row group
-is compressed and written to the file as it runs, and its commit logs only where it went; rows
-short of one are logged whole and compressed again by the next checkpoint, most of a commit's
-time. A commit of ``part_records`` (100,000) records fills two row groups of this size."""
-
-CATALOG = "harvester"
-"""The name the file is attached as, in an in-memory session (so it can take ROW_GROUP_SIZE)."""
-
-
 def open_database(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """A connection to the file, or a ConfigError saying why not (locked, not a database)."""
-    db = duckdb.connect(":memory:")
     try:
-        db.execute(f"ATTACH {_quote(str(path))} AS {CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        db = duckdb.connect(str(path))
     except duckdb.IOException as exc:
-        db.close()
         text = str(exc)
         if "lock" in text.lower():
             raise ConfigError(f"{path}: the DuckDB file is in use by another process (DuckDB allows one writer); "
                               "stop it or choose another [output] path") from None
         raise ConfigError(f"{path}: cannot be opened as a DuckDB database: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:
-        db.close()
         raise ConfigError(f"{path}: cannot be opened as a DuckDB database: {str(exc).splitlines()[0]}") from None
     db.execute("SET TimeZone = 'UTC'")
-    db.execute(f"USE {CATALOG}")
     return db
-
-
-def _cursor(db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A connection of the same session for another thread, on the attached file."""
-    cursor = db.cursor()
-    cursor.execute(f"USE {CATALOG}")
-    return cursor
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _columns(stream: Stream) -> str:
@@ -161,7 +140,7 @@ def _rekey(db: duckdb.DuckDBPyConnection) -> None:
     """Version 1 to 2: a new insights table whose ``key_text`` is :func:`key_text` of each row,
     in place of the old one and the version raised in one transaction (a crash leaves version 1)."""
     names = ", ".join(arrow.SCHEMAS["insights"].names)
-    reader, writer = _cursor(db), _cursor(db)
+    reader, writer = db.cursor(), db.cursor()
     try:
         writer.execute("BEGIN")
         writer.execute(f"CREATE TABLE insights_v2 ({_columns('insights')})")
@@ -270,7 +249,7 @@ class DuckdbSink:
         webhook, say) fails the primary key: then the batch again, each key's last row only;
         looking for such keys first would cost every commit as much as the DELETE."""
         tables = {stream: _staged(stream, records) for stream, records in batches.items() if records}
-        db = _cursor(self._db)
+        db = self._db.cursor()
         try:
             try:
                 _transaction(db, tables)
