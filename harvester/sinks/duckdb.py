@@ -2,9 +2,10 @@
 
 Each table has the stream's typed columns (arrow.py) and a primary key: ``media_id`` for media,
 ``(account_id, day)`` for accounts, and for insights ``key_text``, the natural key as one string
-(its fields may be null or lists, which a primary key cannot hold) computed in SQL from the
-columns. A commit loads each stream's buffered records as one Arrow table and merges it with
-``INSERT OR REPLACE`` (the latest value of a key wins), every stream in one transaction: the
+(its fields may be null or lists, which a primary key cannot hold) computed by pyarrow from the
+columns (:func:`key_text`). A commit loads each stream's buffered records as one Arrow table and
+merges it (:func:`_merge`: the rows of its keys deleted, then the rows inserted; the last row of
+a key within the batch and the latest batch win), every stream in one transaction: the
 file holds each key once, with the value of the last commit that wrote it, and a crash loses only
 the uncommitted batch (DuckDB's write-ahead log), whose units the state has not checkpointed and
 the next attempt fetches again. Upserts make the overlap harmless: a batch committed to the
@@ -14,6 +15,12 @@ and nothing to publish: a record is current as soon as its commit returns.
 The file carries its schema version (table ``harvester_schema``): a file of a newer harvester is
 refused, an older one migrated. A file another process holds (DuckDB allows one writer) is a
 ConfigError before any call, as is one that is not a DuckDB database.
+
+Where a commit's time goes (1M insights records, 100k a commit, bench.sinks): building the Arrow
+tables ~2 s, the key ~1.2 s, and DuckDB ~7 s of CPU, of which the primary key index (kept for
+the transaction, then merged into the file's at COMMIT) is about half: the same rows into a
+table without a key take ~3 s. The DELETE scans the key column (about 0.1 s a commit per
+million rows in the table), still about half of what ``INSERT OR REPLACE`` costs at 5M rows.
 """
 
 from __future__ import annotations
