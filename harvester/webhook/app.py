@@ -154,8 +154,8 @@ def make_app(settings: WebhookSettings, secrets: Secrets, store: WebhookStore, *
 
 
 def store_for(config: Config, settings: WebhookSettings) -> WebhookStore:
-    return WebhookStore(config.output.path, config.state.path, publish_seconds=settings.publish_seconds,
-                        lifetime_history=config.output.lifetime_history)
+    return WebhookStore(config.output, config.state.path, publish_seconds=settings.publish_seconds,
+                        config_path=config.path)
 
 
 def app_for(config: Config, *, settings: WebhookSettings | None = None,

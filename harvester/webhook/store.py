@@ -38,11 +38,13 @@ from pathlib import Path
 
 import msgspec
 
+from ..config.model import Output
 from ..days import iso
+from ..errors import ConfigError
 from ..lock import RunLock
 from ..records import Record
+from ..sinks import factory
 from ..sinks.base import Sink
-from ..sinks.jsonl import JsonlSink
 from ..state import StateStore
 from .payload import StoryChange, digest, records
 
@@ -58,12 +60,13 @@ CREATE TABLE IF NOT EXISTS webhook_stories (
 CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-SinkOpener = Callable[[Path, str], Sink]
-
-
-def open_sink(output: Path, run_id: str) -> Sink:
-    """The sink of one segment: the one place that picks it (the lead points this at the sink factory)."""
-    return JsonlSink(output / run_id)
+SinkOpener = Callable[[Output, str], Sink]
+DATABASES = ("duckdb", "postgres")
+"""Formats whose commit makes records current at once: no segments to publish, nothing to cut back."""
+ONE_WRITER = ("DuckDB allows one process to open the file: a receiver running as its own process and a harvest, "
+              "report or second receiver in another cannot share it. Mount Harvester.webhook_app() in the "
+              "process that harvests (docs/webhook.md), stop the other process, or give the receiver an "
+              "[output] of its own")
 
 
 def ensure_tables(db: sqlite3.Connection) -> None:
@@ -132,12 +135,20 @@ class _Pending:
 class WebhookStore:
     """Open with ``await store.start()`` (or ``async with``); :meth:`deliver` returns once durable."""
 
-    def __init__(self, output: str | Path, state_path: str | Path, *, publish_seconds: float = 300.0,
-                 lifetime_history: bool = False, sink: SinkOpener = open_sink,
-                 clock: Callable[[], float] = time.time):
-        self.output, self.state_path = Path(output), Path(state_path)
-        self.publish_seconds, self.lifetime_history = publish_seconds, lifetime_history
-        self._open_sink, self._clock = sink, clock
+    def __init__(self, output: Output | str | Path, state_path: str | Path, *, publish_seconds: float = 300.0,
+                 sink: SinkOpener | None = None, clock: Callable[[], float] = time.time,
+                 config_path: str = "<config>"):
+        self.output = output if isinstance(output, Output) else Output(path=str(output))
+        """``[output]``; a bare path is a JSONL directory."""
+        self.state_path = Path(state_path)
+        self.directory = Path(self.output.path)
+        """Where the segments of a file format go."""
+        self.database = self.output.format in DATABASES
+        """A database sink: one sink for the store's life, each commit current at once (no segments)."""
+        self.publish_seconds, self.lifetime_history = publish_seconds, self.output.lifetime_history
+        self.config_path = config_path
+        self._open_sink = sink or self._factory_sink
+        self._clock = clock
         self.counts: Counter[str] = Counter()
         """This process's counters, added to the state's at each commit."""
         self._unsaved: Counter[str] = Counter()
@@ -153,6 +164,10 @@ class WebhookStore:
         self.failure: Exception | None = None
         """What made a group fail (the sink or the state): the store then refuses everything
         (healthz 503) until restarted, when start() cuts the parts back to what was committed."""
+
+    def _factory_sink(self, output: Output, run_id: str) -> Sink:
+        """The sink ``[output] format`` names, for one segment (the factory picks it, as for a harvest)."""
+        return factory.open_sink(output, run_id, config_path=self.config_path)
 
     async def __aenter__(self) -> WebhookStore:
         await self.start()
@@ -185,22 +200,31 @@ class WebhookStore:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 ensure_tables(self.db)
-            self.output.mkdir(parents=True, exist_ok=True)
+            if not self.database:
+                self.directory.mkdir(parents=True, exist_ok=True)
             for (run_id,) in self.db.execute("SELECT run_id FROM webhook_segments WHERE published_at IS NULL "
                                              "ORDER BY started_at").fetchall():
                 await self._recover(run_id)
-        except BaseException:
+            self._new_segment()
+            if (open_sink := getattr(self._sink, "open", None)) is not None:
+                await open_sink()                       # PostgreSQL: reachable and usable, or ConfigError
+        except BaseException as exc:
             if self._db is not None:
                 self._db.close()
                 self._db = None
             self._lock.release()
+            if isinstance(exc, ConfigError) and "in use by another process" in str(exc):
+                raise ConfigError(f"{exc}. {ONE_WRITER}") from None
             raise
-        self._new_segment()
         self._task = asyncio.create_task(self._commit_loop())
 
     async def _recover(self, run_id: str) -> None:
-        """A segment a killed receiver left: cut back to what it committed, then published."""
+        """A segment a killed receiver left: cut back to what it committed, then published (a
+        database rolled back what it did not commit, and its commits are current: only marked)."""
         committed = dict(self.db.execute("SELECT part, bytes FROM webhook_parts WHERE run_id = ?", (run_id,)))
+        if self.database:
+            self._mark_published(run_id)
+            return
         sink = self._open_sink(self.output, run_id)
         sink.recover(committed)
         await sink.close()
@@ -214,12 +238,18 @@ class WebhookStore:
         self._segment_started, self._segment_media = now, set()
 
     async def _publish(self, run_id: str, sink: Sink, *, empty: bool) -> None:
+        if self.database:
+            self._mark_published(run_id)
+            return
         if empty:
-            shutil.rmtree(self.output / run_id, ignore_errors=True)
+            shutil.rmtree(self.directory / run_id, ignore_errors=True)
         else:
             await asyncio.to_thread(sink.publish)
-        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
+        self._mark_published(run_id)
         self.count("segments/published" if not empty else "segments/empty")
+
+    def _mark_published(self, run_id: str) -> None:
+        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
 
     async def rotate(self) -> None:
         """Publish the current segment (if it holds anything) and start the next."""
@@ -252,7 +282,7 @@ class WebhookStore:
             try:
                 first = await asyncio.wait_for(self._queue.get(), timeout=timeout)
             except TimeoutError:
-                if self._segment_media:
+                if self._segment_media and not self.database:
                     await self.rotate()
                 else:
                     self._segment_started = self._clock()
@@ -276,7 +306,8 @@ class WebhookStore:
                 return
             if len(pending) < len(batch):
                 return
-            if self._clock() - self._segment_started >= self.publish_seconds and self._segment_media:
+            if (self._clock() - self._segment_started >= self.publish_seconds and self._segment_media
+                    and not self.database):
                 await self.rotate()
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -292,8 +323,8 @@ class WebhookStore:
                 d = digest(change)
                 if rows.get(change.media_id, (None, known.get(change.media_id)))[1] == d:
                     dupes += 1
-                elif change.media_id in self._segment_media or change.media_id in rows:
-                    break                              # new values of a story this segment holds: next one
+                elif change.media_id in rows or (change.media_id in self._segment_media and not self.database):
+                    break                              # new values of a story the group (segment) holds: next one
                 else:
                     new.append(change)
                     rows[change.media_id] = (change.account_id, d, len(change.metrics), item.received)
@@ -325,7 +356,8 @@ class WebhookStore:
                 item.future.set_result(Stored(stored, dupes, written))
         if later:
             self.count("stories/updated", sum(len(i.changes) for i in later))
-            await self.rotate()
+            if not self.database:                     # a database replaces the key in the next commit
+                await self.rotate()
             await self._commit(later)
 
     def _known(self, media_ids: Iterable[str]) -> dict[str, str]:
