@@ -6,13 +6,19 @@ input refused with the right status while the server keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import itertools
+import os
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from harvester.config.model import Output
+from harvester.config import Config, parse_config
+from harvester.config.model import Output, WebhookSettings
+from harvester.days import iso
 from harvester.errors import ConfigError
 from harvester.records import InsightRecord, natural_key
 from harvester.simulator import webhooks as sim
@@ -32,8 +38,18 @@ ACCOUNT = "17841400000000001"
 STORY = "17910000000000001"
 
 
+def raw_config(**tables) -> dict:
+    """A config's TOML as parsed: the least a harvest needs, and ``tables``."""
+    return {"window": {"days": 1}, "accounts": [{"id": ACCOUNT, "token_env": "UNUSED"}], **tables}
+
+
+def config_of(**webhook) -> Config:
+    return parse_config(raw_config(webhook={"verify_token_env": "V", **webhook}, app={"secret_env": "S"}),
+                        path="c.toml", check_tokens=False)
+
+
 def settings(**webhook) -> settings_mod.WebhookSettings:
-    return settings_mod.parse({"webhook": {"verify_token_env": "V", **webhook}, "app": {"secret_env": "S"}}, "<t>")
+    return settings_mod.of(config_of(**webhook))
 
 
 def body_of(*changes: dict, account: str = ACCOUNT) -> bytes:
@@ -49,8 +65,28 @@ def signed(body: bytes, secret: bytes = SECRET) -> dict[str, str]:
     return {HEADER: sign(secret, body), "Content-Type": "application/json"}
 
 
-SINKS = ("jsonl", "duckdb")
-"""The formats every exactly-once test runs with: a file sink (segments published) and a database."""
+SINKS = ("jsonl", "duckdb", "parquet")
+"""The formats every exactly-once test runs with: file sinks (segments published) and a database;
+the kill tests run with PostgreSQL too (:func:`any_format`)."""
+_schemas = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server for this module's tests (skipped where none is installed)."""
+    from harvester.sinks import pgserver
+    if pgserver.binaries() is None or importlib.util.find_spec("asyncpg") is None:
+        pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
+    with pgserver.TempServer() as server:
+        yield server
+
+
+@pytest.fixture(params=[*SINKS, "postgres"])
+def any_format(request, monkeypatch) -> str:
+    """Every format; for ``postgres`` a server, its DSN in ``HARVESTER_PG_DSN``."""
+    if request.param == "postgres":
+        monkeypatch.setenv("HARVESTER_PG_DSN", request.getfixturevalue("pg_server").dsn)
+    return request.param
 
 
 class Receiver:
@@ -58,7 +94,8 @@ class Receiver:
     its ``[output] format`` (``out`` a directory, or ``out/insights.duckdb``)."""
 
     def __init__(self, tmp: Path, fmt: str = "jsonl", **webhook):
-        self.output, self.state = Output(format=fmt, path=str(tmp / "out")), tmp / "state.sqlite"
+        self.output = Output(format=fmt, path=str(tmp / "out"), schema=f"webhook_{os.getpid()}_{next(_schemas)}")
+        self.state = tmp / "state.sqlite"
         self.directory = tmp / "out"
         self.settings = settings(**webhook)
         self.client: TestClient | None = None
@@ -330,8 +367,8 @@ async def test_10000_deliveries_at_once_are_each_stored_once(receiver):
 # --- durability --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", SINKS)
-async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, fmt):
+async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, any_format):
+    fmt = any_format
     """A receiver killed after writing (and fsyncing) a group but before its transaction never
     sent those 200s: on start a file sink's part is cut back, a database holds them already
     (committed: the redelivery upserts them over themselves), and the redelivery stores them once."""
@@ -341,7 +378,8 @@ async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, 
     store = r.store
     # what a kill between fsync and transaction leaves: bytes on disk the state does not know
     change = payload.parse(body_of(story("17910000000000002", reach=2))).stories[0]
-    store._sink.write("lost", payload.records(change, run_id=store.run_id, received_at="x"))  # type: ignore[union-attr]
+    lost = payload.records(change, run_id=store.run_id, received_at=iso(time.time() - 60))
+    store._sink.write("lost", lost)                        # type: ignore[union-attr]
     await store._sink.commit()                             # type: ignore[union-attr]
     segment = store.run_id
     store._task.cancel()                                   # type: ignore[union-attr]  # "killed"
@@ -350,6 +388,8 @@ async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, 
     store._db = None
     if fmt == "duckdb":
         store._sink._db.close()                            # type: ignore[union-attr]  # the dead process's file
+    if fmt == "postgres":
+        store._sink._conn.terminate()                      # type: ignore[union-attr]  # its connection
     await client.close()
     client = await r.start()                               # recovers and publishes the killed segment
     assert (await post(client, body_of(story("17910000000000002", reach=2))))[0] == 200
@@ -360,24 +400,49 @@ async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, 
         assert not (r.directory / segment).exists() or any((r.directory / segment).rglob("part-*"))
 
 
-def test_settings_name_what_is_wrong():
+def test_webhook_settings_are_a_table_of_the_config_checked_by_its_parser():
     with pytest.raises(ConfigError) as exc:
-        settings_mod.parse({"webhook": {"port": "80", "path": "webhook"}}, "c.toml")
+        parse_config(raw_config(webhook={"port": "80", "path": "webhook", "prot": 80}), path="c.toml",
+                     check_tokens=False)
     text = "\n".join(exc.value.problems)
-    assert "[webhook] port" in text and "[webhook] path" in text
+    assert "c.toml: [webhook] port" in text and "[webhook] path" in text
+    assert '[webhook] has an unknown key "prot"' in text
+    assert "allowed: host, port, path, verify_token_env, max_body_bytes, publish_seconds" in text
     assert "verify_token_env is missing" in text and "[app] secret_env is missing" in text
+    # the defaults are the model's; no [webhook]: None, and the receiver says it is missing
+    assert settings() == WebhookSettings(verify_token_env="V", host="127.0.0.1", port=8787, path="/webhook",
+                                         max_body_bytes=1 << 20, publish_seconds=300.0)
+    bare = parse_config(raw_config(), path="c.toml", check_tokens=False)
+    assert bare.webhook is None
+    with pytest.raises(ConfigError, match=r"c.toml: \[webhook\] is missing"):
+        settings_mod.of(bare)
+
+
+def test_validate_finds_a_typo_in_webhook_exit_2_with_the_allowed_keys(tmp_path, capsys, monkeypatch):
+    from harvester.cli import main
+    monkeypatch.setenv("UNUSED", "t")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[window]\ndays = 1\n[[accounts]]\nid = "{ACCOUNT}"\ntoken_env = "UNUSED"\n'
+                    '[webhook]\nverify_token_env = "V"\nmax_body_byte = 2048\n[app]\nsecret_env = "S"\n')
+    assert main(["validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert '[webhook] has an unknown key "max_body_byte"' in err and "allowed: host, port, path" in err, err
+    assert "Traceback" not in err
+
+
+def test_secrets_name_the_variable_never_the_value():
     with pytest.raises(ConfigError) as exc:
-        settings_mod.secrets(settings(), "c.toml", env={"S": "secret-value"})
-    assert "[webhook] verify_token_env = 'V'" in str(exc.value) and "secret-value" not in str(exc.value)
-    assert "secret" not in repr(settings_mod.secrets(settings(), "c", env={"S": "s3", "V": "v3"})).lower().replace(
+        settings_mod.secrets(config_of(), env={"S": "secret-value"})
+    assert "c.toml: [webhook] verify_token_env = 'V'" in str(exc.value) and "secret-value" not in str(exc.value)
+    assert "secret" not in repr(settings_mod.secrets(config_of(), env={"S": "s3", "V": "v3"})).lower().replace(
         "secrets(", "")
 
 
 # --- the simulator's deliveries ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", SINKS)
-async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_hostile_requests(tmp_path, fmt):
+async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_hostile_requests(tmp_path, any_format):
+    fmt = any_format
     world = World(WorldSpec(seed=3, accounts=6, media_per_account=2, stories_per_account=3))
     r = Receiver(tmp_path, fmt)
     client = await r.start()
@@ -465,29 +530,42 @@ async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_p
     assert f"{len(delivered)} by both" in text
 
 
-async def test_webhook_app_mounts_in_a_service(tmp_path):
+@pytest.mark.parametrize("fmt", SINKS)
+async def test_webhook_app_mounts_in_a_service_that_harvests_into_the_same_output(tmp_path, fmt):
+    """Inside the process that harvests, the receiver and the harvest share the sink's output
+    (for DuckDB: the one file, which only one process may open)."""
+    from aiohttp import web
+
     from harvester import Harvester
-    from harvester.config import parse_config
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
 
     from support import world_config
     world = story_world()
-    config, env = world_config(world, tmp_path / "out")
-    path = tmp_path / "c.toml"
-    path.write_text('[webhook]\nverify_token_env = "V"\npath = "/ig"\n[app]\nsecret_env = "S"\n')
-    config = msgspec.structs.replace(config, path=str(path))
-    async with Harvester(config, tokens=env) as harvester:
-        service = __import__("aiohttp").web.Application()
+    config, env = world_config(world, tmp_path / "out", webhook={"verify_token_env": "V", "path": "/ig"},
+                               app={"secret_env": "S"})
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, format=fmt))
+    transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
+    later = "17910000000000002"
+    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+        service = web.Application()
         service.add_subapp("/hooks", harvester.webhook_app(env={"S": SECRET.decode(), "V": VERIFY}))
         client = TestClient(TestServer(service))
         await client.start_server()
         try:
-            body = body_of(story())
-            async with client.post("/hooks/ig", data=body, headers=signed(body)) as r:
-                assert r.status == 200
+            for media_id in (STORY, later):
+                body = body_of(story(media_id))
+                async with client.post("/hooks/ig", data=body, headers=signed(body)) as r:
+                    assert r.status == 200, await r.text()
+                if media_id == STORY:
+                    assert (await harvester.run()).exit_code == 0     # the harvest writes meanwhile
         finally:
             await client.close()
-    assert {r["object_id"] for r in current_records(tmp_path / "out", "insights")} == {STORY}
-    assert parse_config                                     # the config's own tables still parse
+    current = list(factory.current_records(config.output, "insights"))
+    keys = [natural_key(r) for r in current]
+    assert len(keys) == len(set(keys))
+    assert {r["object_id"] for r in current if r["source"] == "webhook"} == {STORY, later}
+    assert sum(r["source"] is None for r in current) > 0                  # and the harvest's records
 
 
 async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_the_redelivery_once(tmp_path):

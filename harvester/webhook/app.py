@@ -34,7 +34,7 @@ from ..config import Config
 from ..errors import ConfigError
 from . import payload, signature
 from .settings import Secrets, WebhookSettings
-from .settings import load as load_settings
+from .settings import of as settings_of
 from .settings import secrets as read_secrets
 from .store import WebhookStore
 
@@ -158,19 +158,18 @@ def store_for(config: Config, settings: WebhookSettings) -> WebhookStore:
                         config_path=config.path)
 
 
-def app_for(config: Config, *, settings: WebhookSettings | None = None,
-            env: Mapping[str, str] | None = None) -> web.Application:
-    """The receiver of a config: ``[webhook]`` and ``[app] secret_env`` of its file, its output and state."""
-    settings = settings or load_settings(config.path)
-    return make_app(settings, read_secrets(settings, config.path, env), store_for(config, settings))
+def app_for(config: Config, *, env: Mapping[str, str] | None = None) -> web.Application:
+    """The receiver of a config: its ``[webhook]`` and ``[app] secret_env``, its output and state."""
+    settings = settings_of(config)
+    return make_app(settings, read_secrets(config, env), store_for(config, settings))
 
 
 async def serve(config: Config, *, env: Mapping[str, str] | None = None,
                 ready: Callable[[str], None] | None = None) -> int:
     """``harvester webhook``: serve until SIGINT/SIGTERM, then publish what was received and exit 0.
     Secrets and the store are checked before the port is opened (ConfigError, exit 2)."""
-    settings = load_settings(config.path)
-    app = make_app(settings, read_secrets(settings, config.path, env), store_for(config, settings))
+    settings = settings_of(config)
+    app = make_app(settings, read_secrets(config, env), store_for(config, settings))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

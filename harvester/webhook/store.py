@@ -1,27 +1,34 @@
-"""Deliveries made durable in groups, stored once, and published in segments.
+"""Deliveries made durable in groups, stored once, in the sink ``[output] format`` names.
 
 **Group commit.** Each delivery's records go into one queue; a single committer takes everything
-queued, writes it to the sink, makes it durable (``Sink.commit``: the parts are fsynced) and
-records it in the state file in one transaction (``PRAGMA synchronous=FULL``: the row survives a
-power loss too); only then are the deliveries of that group answered 200. Deliveries that arrive
-while a group is being fsynced form the next group, so one fsync serves many deliveries.
+queued, writes it to the sink, makes it durable (``Sink.commit``: parts fsynced, or the database's
+transaction committed) and records it in the state file in one transaction (``PRAGMA
+synchronous=FULL``: the row survives a power loss too); only then are the deliveries of that group
+answered 200. Deliveries that arrive while a group is being committed form the next group, so one
+commit serves many deliveries.
 
 **Exactly once.** The state file's ``webhook_stories`` table holds each story delivered, with a
 digest of its values, written in the same transaction as the committed length of the part its
 records went to (``webhook_parts``). A delivery that comes again (Meta retries one it saw no 200
 for) with the same values is answered 200 and not stored again. A receiver killed between the
-fsync and the transaction has its part cut back to the last committed length on start
-(``Sink.recover``), and the delivery, never acknowledged, comes again. A story delivered again
-with *other* values (a story added to a highlight, say) replaces the earlier ones: it goes to the
-next segment, so no segment holds a natural key twice.
+sink's commit and the transaction never sent those 200s, and the redelivery is stored once: a
+file sink's part is cut back to the last committed length on start (``Sink.recover``); a
+database already holds the records and upserts them over themselves (same natural key). A story
+delivered again with *other* values (a story added to a highlight, say) replaces the earlier
+ones: in a later commit (one commit never holds a key twice) and, for a file sink, in the next
+segment, so no segment holds a natural key twice.
 
-**Segments, published.** A long-running receiver writes into a segment, a run directory of the
-output like a harvest's (``<output>/webhook-<time>-<hex>/insights/part-*.jsonl``), and every
-``publish_seconds`` (and on close, and on start for a segment a killed receiver left) publishes
-it as a harvest publishes a run: its records become current and replace older records with the
-same natural key, a polled story's lifetime values included; a harvest published later replaces
-them in turn (which is why a harvest leaves out the stories the webhook delivered, see
-:func:`delivered_stories`). Publishing takes the manifest's lock, as a harvest's does.
+**Segments, published (file sinks).** With ``jsonl`` or ``parquet`` a long-running receiver writes
+into a segment, a run directory of the output like a harvest's
+(``<output>/webhook-<time>-<hex>/insights/part-*``), and every ``publish_seconds`` (and on close,
+and on start for a segment a killed receiver left) publishes it as a harvest publishes a run: its
+records become current and replace older records with the same natural key, a polled story's
+lifetime values included; a harvest published later replaces them in turn (which is why a harvest
+leaves out the stories the webhook delivered, see :func:`delivered_stories`). Publishing takes
+the manifest's lock, as a harvest's does. With ``duckdb`` or ``postgres`` there is nothing to
+publish: one sink serves the store's life and a record is current when its commit returns (the
+segment only names the ``run_id`` of its records). A DuckDB file may be opened by one process
+only: :data:`ONE_WRITER` says what that means for a receiver of its own.
 """
 
 from __future__ import annotations
