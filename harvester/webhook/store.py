@@ -365,6 +365,7 @@ class WebhookStore:
                 del rows[change.media_id]
             later.append(item)
         if rows:
+            self.count("groups/committed")
             commit = await self._sink.commit()
             self._segment_media.update(rows)
             parts = commit.parts if commit is not None else ()
