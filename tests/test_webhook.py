@@ -608,7 +608,7 @@ async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiv
     headers = signed(body)
     assert (await post(receiver.client, body, headers))[0] == 200
     assert (await post(receiver.client, body, signed(body, b"wrong")))[0] == 403
-    lines = [msgspec.json.decode(r.getMessage()) for r in caplog.records if r.name == "harvester.webhook"]
+    lines = log_lines(caplog)
     assert [line["status"] for line in lines] == [200, 403]
     ok = lines[0]
     assert ok["accounts"] == [ACCOUNT] and ok["media"] == [STORY] and ok["metrics"] == ["reach"]
@@ -616,3 +616,20 @@ async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiv
     text = caplog.text
     assert SECRET.decode() not in text and headers[HEADER] not in text and VERIFY not in text
     assert sign(b"wrong", body) not in text
+
+
+def log_lines(caplog) -> list[dict]:
+    """The receiver's JSON lines (a record may hold the lines of a group commit, one each)."""
+    return [msgspec.json.decode(line) for r in caplog.records if r.name == "harvester.webhook"
+            for line in r.getMessage().splitlines()]
+
+
+async def test_concurrent_deliveries_log_a_line_each(receiver, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="harvester.webhook")
+    ids = [f"179100000000001{i:02d}" for i in range(40)]
+    results = await asyncio.gather(*(post(receiver.client, body_of(story(m))) for m in ids))
+    assert {status for status, _ in results} == {200}
+    delivered = [line for line in log_lines(caplog) if line["event"] == "delivery"]
+    assert sorted(m for line in delivered for m in line["media"]) == ids
+    assert all(line["status"] == 200 and line["stored"] == 1 for line in delivered)
