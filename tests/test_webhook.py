@@ -81,9 +81,9 @@ def pg_server():
         yield server
 
 
-@pytest.fixture(params=[*SINKS, "postgres"])
+@pytest.fixture(params=[*SINKS, pytest.param("postgres", marks=pytest.mark.slow)])
 def any_format(request, monkeypatch) -> str:
-    """Every format; for ``postgres`` a server, its DSN in ``HARVESTER_PG_DSN``."""
+    """Every format; for ``postgres`` a server (a few seconds to start: slow), its DSN in ``HARVESTER_PG_DSN``."""
     if request.param == "postgres":
         monkeypatch.setenv("HARVESTER_PG_DSN", request.getfixturevalue("pg_server").dsn)
     return request.param
