@@ -601,6 +601,40 @@ async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_t
     assert [(x["object_id"], x["metric"], x["value"]) for x in r.current()] == [(STORY, "reach", 3)]
 
 
+async def test_a_failed_database_transaction_refuses_its_group_only_and_the_redelivery_is_stored_once(tmp_path):
+    """DuckDB rolls a failed group back (a harvest in the same process upserting the same key
+    conflicts with it, say): that delivery is a 503, Meta sends it again, and the receiver goes
+    on serving without a restart."""
+    import duckdb
+
+    from harvester.sinks.duckdb import DuckdbSink
+    from harvester.sinks.factory import database_file
+
+    class Conflicting(DuckdbSink):
+        fail = True
+
+        def _upsert(self, batches):
+            if Conflicting.fail:
+                Conflicting.fail = False
+                raise duckdb.TransactionException("TransactionContext Error: Conflict on update!")
+            return super()._upsert(batches)
+
+    r = Receiver(tmp_path, "duckdb")
+    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Conflicting(database_file(out), run))
+    r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
+    await r.client.start_server()
+    body = body_of(story(reach=3))
+    status, text = await post(r.client, body)
+    assert status == 503 and "Conflict on update" in text
+    assert (await r.client.get("/healthz")).status == 200
+    assert (await post(r.client, body_of(story("17910000000000002", reach=4))))[0] == 200
+    status, text = await post(r.client, body)                  # Meta's redelivery
+    assert status == 200 and msgspec.json.decode(text)["stored"] == 1
+    assert r.store.counts["groups/failed"] == 1
+    await r.stop()
+    assert sorted((x["object_id"], x["value"]) for x in r.current()) == [(STORY, 3), ("17910000000000002", 4)]
+
+
 async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiver, caplog):
     import logging
     caplog.set_level(logging.INFO, logger="harvester.webhook")

@@ -51,7 +51,7 @@ from ..errors import ConfigError
 from ..lock import RunLock
 from ..records import Record
 from ..sinks import factory
-from ..sinks.base import Sink
+from ..sinks.base import Sink, SinkFailure
 from ..state import StateStore
 from .payload import StoryChange, digest, records
 
@@ -181,8 +181,10 @@ class WebhookStore:
         self._task: asyncio.Task | None = None
         self._closing = False
         self.failure: Exception | None = None
-        """What made a group fail (the sink or the state): the store then refuses everything
-        (healthz 503) until restarted, when start() cuts the parts back to what was committed."""
+        """What made a group fail (a file sink, the state, or a database sink broken for good:
+        ``SinkFailure``): the store then refuses everything (healthz 503) until restarted, when
+        start() cuts the parts back to what was committed. A database's failed transaction
+        refuses only its group."""
 
     def _factory_sink(self, output: Output, run_id: str) -> Sink:
         """The sink ``[output] format`` names, for one segment (the factory picks it, as for a harvest)."""
@@ -316,10 +318,19 @@ class WebhookStore:
                 if pending:
                     await self._commit(pending)
             except Exception as exc:                  # the sink or the state failed: no 200 for these
-                self.failure = exc                    # what the sink holds is uncertain now: stop storing
                 for item in pending:
                     if not item.future.done():
                         item.future.set_exception(exc)
+                if self.database and not isinstance(exc, SinkFailure):
+                    # A database rolled the group back, or committed it whole (the redelivery then
+                    # upserts it over itself): nothing uncertain is left, so only this group is
+                    # refused (503, Meta sends it again). DuckDB in a harvesting process: a harvest's
+                    # transaction on the same key conflicts with this one now and then.
+                    self.count("groups/failed")
+                    if len(pending) < len(batch):
+                        return
+                    continue
+                self.failure = exc                    # what the sink holds is uncertain now: stop storing
                 while not self._queue.empty():
                     if (left := self._queue.get_nowait()) is not None and not left.future.done():
                         left.future.set_exception(exc)
