@@ -173,7 +173,6 @@ class _Lines:
             log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, b"\n".join(lines).decode(), (), None))
 
 
-
 def make_app(settings: WebhookSettings, secrets: Secrets, store: WebhookStore, *, own_store: bool = True
              ) -> web.Application:
     """The application; with ``own_store`` it starts the store on startup and closes it on cleanup."""
