@@ -1,23 +1,30 @@
-"""Webhook: deliveries per second made durable on loopback, the p99 latency to the 200, and a
-SIGKILL of the receiver during a burst followed by the sender's redelivery (issue #15 point 4).
+"""Webhook: deliveries per second made durable on loopback, the p99 latency to the 200, the CPU
+each delivery costs the receiver, and a SIGKILL of the receiver during a burst followed by the
+sender's redelivery (issue #15 point 4).
 
-``harvester webhook`` runs as a child process with the JSONL sink (the default); the simulator's
-sender (``harvester.simulator.webhooks.Sender``) posts signed ``story_insights`` deliveries of a
-simulated world from this process, ``CONCURRENCY`` at a time, each until it gets its 200. The
-figure is deliveries acknowledged per second over the whole burst (every 200 means durable:
-fsynced part and state transaction); p99 is of each delivery's successful attempt. Then a second
-burst into a fresh receiver, killed with SIGKILL once a third of it is acknowledged and started
-again half a second later; the sender retries with backoff as Meta does. A third burst sends the
-same stories ``BATCH`` to a delivery, as Meta batches them: stories per second durable. The baseline is the
-same sender against a bare aiohttp server (reads the body, answers 200: no signature, no
-parsing, no fsync) in a child process, in the same run: what this machine's loopback allows. Every key of the
-simulator's truth must be current exactly once with its value after the receiver is stopped
-(SIGTERM publishes), or the kill check fails.
+``harvester webhook`` runs as a child process, with the JSONL sink and then the DuckDB sink; this
+process posts the simulator's signed ``story_insights`` deliveries of a simulated world
+(``harvester.simulator.webhooks.deliveries``), ``CONCURRENCY`` at a time, each until it gets its
+200. The figure is deliveries acknowledged per second over the whole burst (every 200 means
+durable: the sink's commit and the state transaction); p99 is of each delivery's successful
+attempt. The sender is :class:`Client`: keep-alive HTTP/1.1 over asyncio streams, every request
+(headers and signed body) built before the timed part. The simulator's ``Sender`` (aiohttp's
+client, signing each attempt) cost this process about as much CPU per delivery as the receiver
+itself, and both share the machine's two cores; the client's and the receiver's CPU per delivery
+(``time.process_time`` here, ``/proc/<pid>/stat`` of the child) are reported, so that a client
+heavier than the server would show. Then a burst into a fresh receiver, killed with SIGKILL once
+a third of it is acknowledged and started again half a second later; the client retries with
+backoff as Meta does. A burst sends the same stories ``BATCH`` to a delivery, as Meta batches
+them: stories per second durable. The baseline is the same client against a bare aiohttp server
+(reads the body, answers 200: no signature, no parsing, no fsync) in a child process, in the same
+run: what this machine's loopback allows. Every key of the simulator's truth must be current
+exactly once with its value after the receiver is stopped (SIGTERM publishes), or the check fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -28,11 +35,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from harvester.config import load_config
 from harvester.ports import free_port
 from harvester.records import natural_key
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks.manifest import current_records
+from harvester.sinks import factory
+from harvester.webhook.signature import HEADER, sign
 
 from .measure import Outcome, Row
 
@@ -44,9 +53,9 @@ SECRET = "bench-app-secret"
 
 
 class Receiver:
-    """``harvester webhook --config`` in a child process, its log to a file."""
+    """``harvester webhook --config`` in a child process, its log to a file; ``fmt`` its sink."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fmt: str = "jsonl"):
         self.directory, self.port = directory, free_port()
         directory.mkdir(parents=True, exist_ok=True)
         self.config = directory / "webhook.toml"
@@ -55,6 +64,7 @@ class Receiver:
 days = 1
 
 [output]
+format = "{fmt}"
 path = "{directory / 'out'}"
 
 [state]
@@ -101,16 +111,31 @@ secret_env = "BENCH_SECRET"
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
 
-    def burst(self, items: list, **kwargs):
-        """Start, send ``items`` (see :func:`burst`), stop: what the burst returned."""
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the child has used so far."""
+        assert self.proc is not None
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def counters(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+            return json.load(r).get("counters", {})
+
+    def burst(self, items: list, **kwargs) -> Burst:
+        """Start, send ``items`` (see :func:`burst`), stop: what the burst measured."""
         self.start()
         try:
-            return asyncio.run(burst(self, items, **kwargs))
+            server_cpu = self.cpu()
+            result = asyncio.run(burst(self, items, **kwargs))
+            result.server_cpu = self.cpu() - server_cpu if kwargs.get("kill_after") is None else 0.0
+            result.groups = self.counters().get("groups/committed", 0)
+            return result
         finally:
             self.stop()
 
     def current(self) -> list[dict]:
-        return list(current_records(self.directory / "out", "insights"))
+        return list(factory.current_records(load_config(self.config, check_tokens=False).output, "insights"))
 
 
 BARE = """
@@ -130,6 +155,9 @@ class Bare(Receiver):
     """The baseline: a bare aiohttp server in a child process that reads each body and answers
     200 (no signature, no parsing, no fsync): what this machine's loopback HTTP allows."""
 
+    def counters(self) -> dict[str, int]:
+        return {}
+
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", BARE, str(self.port)])
         deadline = time.monotonic() + 30
@@ -147,22 +175,90 @@ def world(accounts: int) -> World:
                            few_viewers=0.0))
 
 
-async def burst(receiver: Receiver, items: list[sim.Delivery], *, kill_after: int | None = None
-                ) -> tuple[float, sim.Sender, list[sim.Attempted]]:
+class Client:
+    """Meta's part, made cheap: ``concurrency`` keep-alive HTTP/1.1 connections over asyncio
+    streams, each sending one delivery at a time and reading its answer; the requests (headers
+    and the body signed with the app secret) are built by :meth:`prepare`, before the timed part.
+    A delivery without a 200 (refused, or the connection lost) is sent again after ``backoff``,
+    on a new connection, as the simulator's ``Sender`` does."""
+
+    def __init__(self, port: int, secret: bytes, *, concurrency: int = CONCURRENCY,
+                 backoff: sim.Backoff | None = None, path: str = "/webhook"):
+        self.port, self.secret, self.concurrency, self.path = port, secret, concurrency, path
+        self.backoff = backoff or sim.Backoff(first=0.05, factor=2.0, most=2.0, attempts=40)
+        self.latencies: list[float] = []
+
+    def prepare(self, items: list[sim.Delivery]) -> list[bytes]:
+        return [(f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: application/json\r\n"
+                 f"{HEADER}: {sign(self.secret, d.body)}\r\nContent-Length: {len(d.body)}\r\n\r\n").encode() + d.body
+                for d in items]
+
+    async def send(self, items: list[sim.Delivery], requests: list[bytes]) -> list[sim.Attempted]:
+        results = [sim.Attempted(d) for d in items]
+        queue = iter(range(len(items)))
+        await asyncio.gather(*(self._worker(queue, requests, results) for _ in range(self.concurrency)))
+        return results
+
+    async def _worker(self, queue, requests: list[bytes], results: list[sim.Attempted]) -> None:
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        for i in queue:
+            for attempt in range(1, self.backoff.attempts + 1):
+                started = time.perf_counter()
+                try:
+                    if connection is None:
+                        connection = await asyncio.open_connection("127.0.0.1", self.port)
+                    status, keep = await self._exchange(*connection, requests[i])
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    status, keep = 0, False
+                results[i].statuses.append(status)
+                if not keep and connection is not None:
+                    connection[1].close()
+                    connection = None
+                if status == 200:
+                    self.latencies.append(time.perf_counter() - started)
+                    break
+                await asyncio.sleep(self.backoff.delay(attempt))
+        if connection is not None:
+            connection[1].close()
+
+    @staticmethod
+    async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+                        ) -> tuple[int, bool]:
+        """Send one request, read its answer: ``(status, whether the connection stays open)``."""
+        writer.write(request)
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        status = int(head[9:12])
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            raise ValueError("an answer without Content-Length")
+        await reader.readexactly(int(head[at + 17:head.index(b"\r\n", at + 2)]))
+        return status, b"\r\nconnection: close" not in head
+
+
+class Burst:
+    """What one burst measured."""
+
+    def __init__(self, seconds: float, client: Client, results: list[sim.Attempted], client_cpu: float):
+        self.seconds, self.client, self.results, self.client_cpu = seconds, client, results, client_cpu
+        self.server_cpu = 0.0
+        self.groups = 0
+
+
+async def burst(receiver: Receiver, items: list[sim.Delivery], *, kill_after: int | None = None) -> Burst:
     """Send ``items``; with ``kill_after``, SIGKILL the receiver once that many are acknowledged,
-    start it again half a second later. Returns the seconds the burst took."""
-    sender = sim.Sender(receiver.url, SECRET.encode(), concurrency=CONCURRENCY,
-                        backoff=sim.Backoff(first=0.05, factor=2.0, most=2.0, attempts=40))
-    started = time.perf_counter()
-    task = asyncio.ensure_future(sender.send(items))
+    start it again half a second later."""
+    client = Client(receiver.port, SECRET.encode())
+    requests = client.prepare(items)
+    cpu, started = time.process_time(), time.perf_counter()
+    task = asyncio.ensure_future(client.send(items, requests))
     if kill_after is not None:
-        while len(sender.latencies) < kill_after and not task.done():
+        while len(client.latencies) < kill_after and not task.done():
             await asyncio.sleep(0.005)
         receiver.kill()
         await asyncio.sleep(0.5)
         await asyncio.to_thread(receiver.start)
     results = await task
-    return time.perf_counter() - started, sender, results
+    return Burst(time.perf_counter() - started, client, results, time.process_time() - cpu)
 
 
 def exactly_once(receiver: Receiver, truth: dict) -> dict[str, int]:
@@ -183,41 +279,69 @@ def run(*, quick: bool = False) -> Outcome:
     w = world(accounts)
     items, truth = sim.deliveries(w), sim.expected(w)
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
+        bare = Bare(Path(tmp) / "bare").burst(items)
         receiver = Receiver(Path(tmp) / "load")
-        seconds, sender, results = receiver.burst(items)
+        load = receiver.burst(items)
         load_check = exactly_once(receiver, truth)
+        duck_receiver = Receiver(Path(tmp) / "duckdb", "duckdb")
+        duck = duck_receiver.burst(items)
+        duck_check = exactly_once(duck_receiver, truth)
         batched = Receiver(Path(tmp) / "batched")
-        batched_seconds, _, _ = batched.burst(sim.deliveries(w, batch=BATCH))
+        batched_seconds = batched.burst(sim.deliveries(w, batch=BATCH)).seconds
         batched_check = exactly_once(batched, truth)
-        bare_seconds, _, _ = Bare(Path(tmp) / "bare").burst(items)
         killed = Receiver(Path(tmp) / "kill")
-        kill_seconds, _, kill_results = killed.burst(items, kill_after=len(items) // 3)
+        kill = killed.burst(items, kill_after=len(items) // 3)
         kill_check = exactly_once(killed, truth)
-    per_s = len(items) / seconds
-    bare_per_s = len(items) / bare_seconds
-    stories_per_s = len(items) / batched_seconds              # one story a delivery in ``items``
-    latencies = sorted(sender.latencies)
+    n = len(items)
+    per_s, duck_per_s, bare_per_s = n / load.seconds, n / duck.seconds, n / bare.seconds
+    stories_per_s = n / batched_seconds                     # one story a delivery in ``items``
+    us = lambda seconds: round(seconds / n * 1e6, 1)        # noqa: E731  (CPU us per delivery)
+    latencies = sorted(load.client.latencies)
     p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
     p50 = statistics.median(latencies) * 1000
-    retried = sum(len(a.statuses) > 1 for a in kill_results)
+    duck_latencies = sorted(duck.client.latencies)
+    duck_p99 = duck_latencies[int(0.99 * (len(duck_latencies) - 1))] * 1000
+    retried = sum(len(a.statuses) > 1 for a in kill.results)
     clean = lambda c: c["missing"] == c["extra"] == c["wrong"] == c["duplicates"] == 0  # noqa: E731
-    print(f"webhook: bare aiohttp {bare_per_s:,.0f}/s; {len(items):,} deliveries in {seconds:.2f} s "
-          f"({per_s:,.0f}/s), p50 {p50:.1f} ms, p99 "
-          f"{p99:.1f} ms; kill: {retried:,} redelivered, check {kill_check}", file=sys.stderr)
+    print(f"webhook: bare aiohttp {bare_per_s:,.0f}/s; {n:,} deliveries: JSONL {per_s:,.0f}/s "
+          f"(receiver {us(load.server_cpu)} us CPU a delivery, client {us(load.client_cpu)} us), DuckDB "
+          f"{duck_per_s:,.0f}/s ({us(duck.server_cpu)} us); p50 {p50:.1f} ms, p99 {p99:.1f} ms; kill: {retried:,} "
+          f"redelivered, check {kill_check}", file=sys.stderr)
     results_ = {"deliveries_per_s": round(per_s, 1), "p99_ms": round(p99, 2), "p50_ms": round(p50, 2),
+                "duckdb_deliveries_per_s": round(duck_per_s, 1), "duckdb_p99_ms": round(duck_p99, 2),
+                "duckdb_exactly_once": int(clean(duck_check) and all(a.delivered for a in duck.results)),
+                "server_cpu_us_per_delivery": us(load.server_cpu),
+                "duckdb_server_cpu_us_per_delivery": us(duck.server_cpu),
+                "bare_server_cpu_us_per_delivery": us(bare.server_cpu),
+                "client_cpu_us_per_delivery": us(load.client_cpu),
+                "deliveries_per_group": round(n / load.groups, 1) if load.groups else 0.0,
+                "duckdb_deliveries_per_group": round(n / duck.groups, 1) if duck.groups else 0.0,
                 "bare_aiohttp_per_s": round(bare_per_s, 1), "batched_stories_per_s": round(stories_per_s, 1),
                 "batched_exactly_once": int(clean(batched_check)),
-                "deliveries": len(items), "records": len(truth), "concurrency": CONCURRENCY,
-                "all_delivered": int(all(a.delivered for a in results)), "load_exactly_once": int(clean(load_check)),
-                "kill_redelivered": retried, "kill_seconds": round(kill_seconds, 2),
-                "kill_exactly_once": int(clean(kill_check) and all(a.delivered for a in kill_results)),
+                "deliveries": n, "records": len(truth), "concurrency": CONCURRENCY,
+                "all_delivered": int(all(a.delivered for a in load.results)),
+                "load_exactly_once": int(clean(load_check)),
+                "kill_redelivered": retried, "kill_seconds": round(kill.seconds, 2),
+                "kill_exactly_once": int(clean(kill_check) and all(a.delivered for a in kill.results)),
                 "kill_missing": kill_check["missing"], "kill_duplicates": kill_check["duplicates"]}
     rows = [Row("webhook: deliveries/s durable (JSONL)", f"{per_s:,.0f}/s",
                 f"{bare_per_s:,.0f}/s (bare aiohttp, no fsync)", per_s / bare_per_s, f">= {GOAL_PER_S:,}/s",
-                per_s >= GOAL_PER_S),
+                per_s >= GOAL_PER_S and bool(clean(load_check))),
+            Row("webhook: deliveries/s durable (DuckDB)", f"{duck_per_s:,.0f}/s", f"{per_s:,.0f}/s (JSONL)",
+                duck_per_s / per_s, f">= {GOAL_PER_S:,}/s",
+                duck_per_s >= GOAL_PER_S and bool(results_["duckdb_exactly_once"])),
+            Row("webhook: receiver CPU a delivery (JSONL; DuckDB)",
+                f"{us(load.server_cpu)} us; {us(duck.server_cpu)} us",
+                f"{us(bare.server_cpu)} us (bare aiohttp)",
+                load.server_cpu / bare.server_cpu if bare.server_cpu else None,
+                "", None),
+            Row("webhook: client CPU a delivery", f"{us(load.client_cpu)} us", f"{us(load.server_cpu)} us (receiver)",
+                load.client_cpu / load.server_cpu if load.server_cpu else None, "< receiver",
+                load.client_cpu < load.server_cpu),
             Row(f"webhook: stories/s durable, {BATCH} a delivery", f"{stories_per_s:,.0f}/s",
                 f"{per_s:,.0f}/s (one a delivery)", stories_per_s / per_s, "", bool(clean(batched_check))),
-            Row("webhook: p99 to the 200", f"{p99:.1f} ms", f"p50 {p50:.1f} ms", None, "", None),
+            Row(f"webhook: p99 to the 200 ({CONCURRENCY} concurrent)", f"{p99:.1f} ms", f"p50 {p50:.1f} ms", None, "",
+                None),
             Row("webhook: kill -9 mid-burst, redelivered", f"{retried:,} redelivered",
                 f"{kill_check['found']:,}/{len(truth):,} keys", None, "each stored once",
                 bool(results_["kill_exactly_once"]))]

@@ -6,16 +6,24 @@ input refused with the right status while the server keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import itertools
+import os
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from harvester.config import Config, parse_config
+from harvester.config.model import Output, WebhookSettings
+from harvester.days import iso
 from harvester.errors import ConfigError
 from harvester.records import InsightRecord, natural_key
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import factory
 from harvester.sinks.manifest import current_records
 from harvester.webhook import payload
 from harvester.webhook import settings as settings_mod
@@ -30,8 +38,18 @@ ACCOUNT = "17841400000000001"
 STORY = "17910000000000001"
 
 
+def raw_config(**tables) -> dict:
+    """A config's TOML as parsed: the least a harvest needs, and ``tables``."""
+    return {"window": {"days": 1}, "accounts": [{"id": ACCOUNT, "token_env": "UNUSED"}], **tables}
+
+
+def config_of(**webhook) -> Config:
+    return parse_config(raw_config(webhook={"verify_token_env": "V", **webhook}, app={"secret_env": "S"}),
+                        path="c.toml", check_tokens=False)
+
+
 def settings(**webhook) -> settings_mod.WebhookSettings:
-    return settings_mod.parse({"webhook": {"verify_token_env": "V", **webhook}, "app": {"secret_env": "S"}}, "<t>")
+    return settings_mod.of(config_of(**webhook))
 
 
 def body_of(*changes: dict, account: str = ACCOUNT) -> bytes:
@@ -47,11 +65,38 @@ def signed(body: bytes, secret: bytes = SECRET) -> dict[str, str]:
     return {HEADER: sign(secret, body), "Content-Type": "application/json"}
 
 
-class Receiver:
-    """A receiver on loopback (aiohttp's test server) with its store, restartable."""
+SINKS = ("jsonl", "duckdb", "parquet")
+"""The formats every exactly-once test runs with: file sinks (segments published) and a database;
+the kill tests run with PostgreSQL too (:func:`any_format`)."""
+_schemas = itertools.count()
 
-    def __init__(self, tmp: Path, **webhook):
-        self.output, self.state = tmp / "out", tmp / "state.sqlite"
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server for this module's tests (skipped where none is installed)."""
+    from harvester.sinks import pgserver
+    if pgserver.binaries() is None or importlib.util.find_spec("asyncpg") is None:
+        pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
+    with pgserver.TempServer() as server:
+        yield server
+
+
+@pytest.fixture(params=[*SINKS, pytest.param("postgres", marks=pytest.mark.slow)])
+def any_format(request, monkeypatch) -> str:
+    """Every format; for ``postgres`` a server (a few seconds to start: slow), its DSN in ``HARVESTER_PG_DSN``."""
+    if request.param == "postgres":
+        monkeypatch.setenv("HARVESTER_PG_DSN", request.getfixturevalue("pg_server").dsn)
+    return request.param
+
+
+class Receiver:
+    """A receiver on loopback (aiohttp's test server) with its store, restartable; ``fmt`` is
+    its ``[output] format`` (``out`` a directory, or ``out/insights.duckdb``)."""
+
+    def __init__(self, tmp: Path, fmt: str = "jsonl", **webhook):
+        self.output = Output(format=fmt, path=str(tmp / "out"), schema=f"webhook_{os.getpid()}_{next(_schemas)}")
+        self.state = tmp / "state.sqlite"
+        self.directory = tmp / "out"
         self.settings = settings(**webhook)
         self.client: TestClient | None = None
 
@@ -68,12 +113,21 @@ class Receiver:
             self.client = None
 
     def current(self) -> list[dict]:
-        return list(current_records(self.output, "insights"))
+        return list(factory.current_records(self.output, "insights"))
 
 
 @pytest.fixture
 async def receiver(tmp_path):
     r = Receiver(tmp_path)
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture(params=SINKS)
+async def any_receiver(tmp_path, request):
+    """The receiver with each sink of :data:`SINKS`."""
+    r = Receiver(tmp_path, request.param)
     await r.start()
     yield r
     await r.stop()
@@ -121,7 +175,8 @@ async def test_healthz(receiver):
 # --- deliveries --------------------------------------------------------------------------
 
 
-async def test_a_signed_delivery_is_stored_as_story_lifetime_records_and_published(receiver):
+async def test_a_signed_delivery_is_stored_as_story_lifetime_records_and_published(any_receiver):
+    receiver = any_receiver
     status, text = await post(receiver.client, body_of(story(reach=17, replies=0, taps_forward=12)))
     assert status == 200 and msgspec.json.decode(text) == {"stored": 1, "duplicates": 0, "records": 3}
     assert delivered_stories(receiver.store.db, [STORY, "17910000000000002"]) == {STORY}
@@ -151,7 +206,8 @@ async def test_other_fields_and_entries_without_changes_are_acknowledged_counted
     assert receiver.current() == []
 
 
-async def test_a_delivery_twice_is_stored_once_even_across_a_restart(receiver, tmp_path):
+async def test_a_delivery_twice_is_stored_once_even_across_a_restart(any_receiver):
+    receiver = any_receiver
     body = body_of(story(reach=5, replies=1))
     assert (await post(receiver.client, body))[0] == 200
     status, text = await post(receiver.client, body)
@@ -165,11 +221,24 @@ async def test_a_delivery_twice_is_stored_once_even_across_a_restart(receiver, t
     assert counters_of(receiver)["stories/duplicate"] == 2
 
 
-async def test_new_values_for_a_delivered_story_replace_the_old_ones(receiver):
+async def test_new_values_for_a_delivered_story_replace_the_old_ones(any_receiver):
+    receiver = any_receiver
     assert (await post(receiver.client, body_of(story(reach=5))))[0] == 200
     assert (await post(receiver.client, body_of(story(reach=9))))[0] == 200    # added to a highlight, say
     await receiver.stop()
     assert [(r["metric"], r["value"]) for r in receiver.current()] == [("reach", 9)]
+
+
+async def test_new_values_in_the_same_group_are_stored_after_the_old_ones(any_receiver):
+    """Two deliveries of one story queued together: one commit cannot hold a key twice, so the
+    second goes to the next commit (a file sink: the next segment) and its values win."""
+    store = any_receiver.store
+    old, new = (payload.parse(body_of(story(reach=n))).stories for n in (5, 9))
+    first, second = await asyncio.gather(store.deliver(old), store.deliver(new))
+    assert (first.stories, second.stories) == (1, 1)
+    assert store.counts["stories/updated"] == 1
+    await any_receiver.stop()
+    assert [(r["metric"], r["value"]) for r in any_receiver.current()] == [("reach", 9)]
 
 
 def counters_of(receiver: Receiver) -> dict[str, int]:
@@ -298,50 +367,84 @@ async def test_10000_deliveries_at_once_are_each_stored_once(receiver):
 # --- durability --------------------------------------------------------------------------
 
 
-async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path):
+async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, any_format):
+    fmt = any_format
     """A receiver killed after writing (and fsyncing) a group but before its transaction never
-    sent those 200s: on start the part is cut back, and the redelivery stores them once."""
-    r = Receiver(tmp_path)
+    sent those 200s: on start a file sink's part is cut back, a database holds them already
+    (committed: the redelivery upserts them over themselves), and the redelivery stores them once."""
+    r = Receiver(tmp_path, fmt)
     client = await r.start()
     assert (await post(client, body_of(story("17910000000000001", reach=1))))[0] == 200
     store = r.store
     # what a kill between fsync and transaction leaves: bytes on disk the state does not know
     change = payload.parse(body_of(story("17910000000000002", reach=2))).stories[0]
-    store._sink.write("lost", payload.records(change, run_id=store.run_id, received_at="x"))  # type: ignore[union-attr]
+    lost = payload.records(change, run_id=store.run_id, received_at=iso(time.time() - 60))
+    store._sink.write("lost", lost)                        # type: ignore[union-attr]
     await store._sink.commit()                             # type: ignore[union-attr]
     segment = store.run_id
     store._task.cancel()                                   # type: ignore[union-attr]  # "killed"
     store._db.close()                                      # type: ignore[union-attr]
     store._lock.release()
     store._db = None
+    if fmt == "duckdb":
+        store._sink._db.close()                            # type: ignore[union-attr]  # the dead process's file
+    if fmt == "postgres":
+        store._sink._conn.terminate()                      # type: ignore[union-attr]  # its connection
     await client.close()
     client = await r.start()                               # recovers and publishes the killed segment
     assert (await post(client, body_of(story("17910000000000002", reach=2))))[0] == 200
     await r.stop()
     got = sorted((x["object_id"], x["value"]) for x in r.current())
     assert got == [("17910000000000001", 1), ("17910000000000002", 2)]
-    assert not (r.output / segment).exists() or any((r.output / segment).rglob("part-*"))
+    if fmt == "jsonl":
+        assert not (r.directory / segment).exists() or any((r.directory / segment).rglob("part-*"))
 
 
-def test_settings_name_what_is_wrong():
+def test_webhook_settings_are_a_table_of_the_config_checked_by_its_parser():
     with pytest.raises(ConfigError) as exc:
-        settings_mod.parse({"webhook": {"port": "80", "path": "webhook"}}, "c.toml")
+        parse_config(raw_config(webhook={"port": "80", "path": "webhook", "prot": 80}), path="c.toml",
+                     check_tokens=False)
     text = "\n".join(exc.value.problems)
-    assert "[webhook] port" in text and "[webhook] path" in text
+    assert "c.toml: [webhook] port" in text and "[webhook] path" in text
+    assert '[webhook] has an unknown key "prot"' in text
+    assert "allowed: host, port, path, verify_token_env, max_body_bytes, publish_seconds" in text
     assert "verify_token_env is missing" in text and "[app] secret_env is missing" in text
+    # the defaults are the model's; no [webhook]: None, and the receiver says it is missing
+    assert settings() == WebhookSettings(verify_token_env="V", host="127.0.0.1", port=8787, path="/webhook",
+                                         max_body_bytes=1 << 20, publish_seconds=300.0)
+    bare = parse_config(raw_config(), path="c.toml", check_tokens=False)
+    assert bare.webhook is None
+    with pytest.raises(ConfigError, match=r"c.toml: \[webhook\] is missing"):
+        settings_mod.of(bare)
+
+
+def test_validate_finds_a_typo_in_webhook_exit_2_with_the_allowed_keys(tmp_path, capsys, monkeypatch):
+    from harvester.cli import main
+    monkeypatch.setenv("UNUSED", "t")
+    path = tmp_path / "c.toml"
+    path.write_text(f'[window]\ndays = 1\n[[accounts]]\nid = "{ACCOUNT}"\ntoken_env = "UNUSED"\n'
+                    '[webhook]\nverify_token_env = "V"\nmax_body_byte = 2048\n[app]\nsecret_env = "S"\n')
+    assert main(["validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert '[webhook] has an unknown key "max_body_byte"' in err and "allowed: host, port, path" in err, err
+    assert "Traceback" not in err
+
+
+def test_secrets_name_the_variable_never_the_value():
     with pytest.raises(ConfigError) as exc:
-        settings_mod.secrets(settings(), "c.toml", env={"S": "secret-value"})
-    assert "[webhook] verify_token_env = 'V'" in str(exc.value) and "secret-value" not in str(exc.value)
-    assert "secret" not in repr(settings_mod.secrets(settings(), "c", env={"S": "s3", "V": "v3"})).lower().replace(
+        settings_mod.secrets(config_of(), env={"S": "secret-value"})
+    assert "c.toml: [webhook] verify_token_env = 'V'" in str(exc.value) and "secret-value" not in str(exc.value)
+    assert "secret" not in repr(settings_mod.secrets(config_of(), env={"S": "s3", "V": "v3"})).lower().replace(
         "secrets(", "")
 
 
 # --- the simulator's deliveries ------------------------------------------------------------
 
 
-async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_hostile_requests(tmp_path):
+async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_hostile_requests(tmp_path, any_format):
+    fmt = any_format
     world = World(WorldSpec(seed=3, accounts=6, media_per_account=2, stories_per_account=3))
-    r = Receiver(tmp_path)
+    r = Receiver(tmp_path, fmt)
     client = await r.start()
     url = str(client.make_url("/webhook"))
     items = sim.deliveries(world, batch=2)
@@ -427,29 +530,42 @@ async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_p
     assert f"{len(delivered)} by both" in text
 
 
-async def test_webhook_app_mounts_in_a_service(tmp_path):
+@pytest.mark.parametrize("fmt", SINKS)
+async def test_webhook_app_mounts_in_a_service_that_harvests_into_the_same_output(tmp_path, fmt):
+    """Inside the process that harvests, the receiver and the harvest share the sink's output
+    (for DuckDB: the one file, which only one process may open)."""
+    from aiohttp import web
+
     from harvester import Harvester
-    from harvester.config import parse_config
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
 
     from support import world_config
     world = story_world()
-    config, env = world_config(world, tmp_path / "out")
-    path = tmp_path / "c.toml"
-    path.write_text('[webhook]\nverify_token_env = "V"\npath = "/ig"\n[app]\nsecret_env = "S"\n')
-    config = msgspec.structs.replace(config, path=str(path))
-    async with Harvester(config, tokens=env) as harvester:
-        service = __import__("aiohttp").web.Application()
+    config, env = world_config(world, tmp_path / "out", webhook={"verify_token_env": "V", "path": "/ig"},
+                               app={"secret_env": "S"})
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, format=fmt))
+    transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
+    later = "17910000000000002"
+    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+        service = web.Application()
         service.add_subapp("/hooks", harvester.webhook_app(env={"S": SECRET.decode(), "V": VERIFY}))
         client = TestClient(TestServer(service))
         await client.start_server()
         try:
-            body = body_of(story())
-            async with client.post("/hooks/ig", data=body, headers=signed(body)) as r:
-                assert r.status == 200
+            for media_id in (STORY, later):
+                body = body_of(story(media_id))
+                async with client.post("/hooks/ig", data=body, headers=signed(body)) as r:
+                    assert r.status == 200, await r.text()
+                if media_id == STORY:
+                    assert (await harvester.run()).exit_code == 0     # the harvest writes meanwhile
         finally:
             await client.close()
-    assert {r["object_id"] for r in current_records(tmp_path / "out", "insights")} == {STORY}
-    assert parse_config                                     # the config's own tables still parse
+    current = list(factory.current_records(config.output, "insights"))
+    keys = [natural_key(r) for r in current]
+    assert len(keys) == len(set(keys))
+    assert {r["object_id"] for r in current if r["source"] == "webhook"} == {STORY, later}
+    assert sum(r["source"] is None for r in current) > 0                  # and the harvest's records
 
 
 async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_the_redelivery_once(tmp_path):
@@ -469,7 +585,7 @@ async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_t
                 parts.spill()
 
     r = Receiver(tmp_path)
-    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Failing(out / run))
+    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Failing(r.directory / run))
     r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
     await r.client.start_server()
     body = body_of(story(reach=3))
@@ -485,6 +601,40 @@ async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_t
     assert [(x["object_id"], x["metric"], x["value"]) for x in r.current()] == [(STORY, "reach", 3)]
 
 
+async def test_a_failed_database_transaction_refuses_its_group_only_and_the_redelivery_is_stored_once(tmp_path):
+    """DuckDB rolls a failed group back (a harvest in the same process upserting the same key
+    conflicts with it, say): that delivery is a 503, Meta sends it again, and the receiver goes
+    on serving without a restart."""
+    import duckdb
+
+    from harvester.sinks.duckdb import DuckdbSink
+    from harvester.sinks.factory import database_file
+
+    class Conflicting(DuckdbSink):
+        fail = True
+
+        def _upsert(self, batches):
+            if Conflicting.fail:
+                Conflicting.fail = False
+                raise duckdb.TransactionException("TransactionContext Error: Conflict on update!")
+            return super()._upsert(batches)
+
+    r = Receiver(tmp_path, "duckdb")
+    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Conflicting(database_file(out), run))
+    r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
+    await r.client.start_server()
+    body = body_of(story(reach=3))
+    status, text = await post(r.client, body)
+    assert status == 503 and "Conflict on update" in text
+    assert (await r.client.get("/healthz")).status == 200
+    assert (await post(r.client, body_of(story("17910000000000002", reach=4))))[0] == 200
+    status, text = await post(r.client, body)                  # Meta's redelivery
+    assert status == 200 and msgspec.json.decode(text)["stored"] == 1
+    assert r.store.counts["groups/failed"] == 1
+    await r.stop()
+    assert sorted((x["object_id"], x["value"]) for x in r.current()) == [(STORY, 3), ("17910000000000002", 4)]
+
+
 async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiver, caplog):
     import logging
     caplog.set_level(logging.INFO, logger="harvester.webhook")
@@ -492,7 +642,7 @@ async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiv
     headers = signed(body)
     assert (await post(receiver.client, body, headers))[0] == 200
     assert (await post(receiver.client, body, signed(body, b"wrong")))[0] == 403
-    lines = [msgspec.json.decode(r.getMessage()) for r in caplog.records if r.name == "harvester.webhook"]
+    lines = log_lines(caplog)
     assert [line["status"] for line in lines] == [200, 403]
     ok = lines[0]
     assert ok["accounts"] == [ACCOUNT] and ok["media"] == [STORY] and ok["metrics"] == ["reach"]
@@ -500,3 +650,20 @@ async def test_one_json_log_line_per_delivery_never_a_secret_or_signature(receiv
     text = caplog.text
     assert SECRET.decode() not in text and headers[HEADER] not in text and VERIFY not in text
     assert sign(b"wrong", body) not in text
+
+
+def log_lines(caplog) -> list[dict]:
+    """The receiver's JSON lines (a record may hold the lines of a group commit, one each)."""
+    return [msgspec.json.decode(line) for r in caplog.records if r.name == "harvester.webhook"
+            for line in r.getMessage().splitlines()]
+
+
+async def test_concurrent_deliveries_log_a_line_each(receiver, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="harvester.webhook")
+    ids = [f"179100000000001{i:02d}" for i in range(40)]
+    results = await asyncio.gather(*(post(receiver.client, body_of(story(m))) for m in ids))
+    assert {status for status, _ in results} == {200}
+    delivered = [line for line in log_lines(caplog) if line["event"] == "delivery"]
+    assert sorted(m for line in delivered for m in line["media"]) == ids
+    assert all(line["status"] == 200 and line["stored"] == 1 for line in delivered)

@@ -13,26 +13,31 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_webhook import any_format, pg_server  # noqa: F401  (fixtures: every format, PostgreSQL's server)
 
 from harvester.cli import main
+from harvester.config import load_config
 from harvester.ports import free_port
 from harvester.records import natural_key
 from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks.manifest import current_records
+from harvester.sinks import factory
 
 SECRET = "process-test-secret"
 
 
-def write_config(directory: Path, port: int) -> Path:
+def write_config(directory: Path, port: int, fmt: str = "jsonl", *, output: Path | None = None,
+                 state: str = "state.sqlite") -> Path:
     path = directory / "webhook.toml"
     path.write_text(f"""
 [window]
 days = 1
 [output]
-path = "{directory / 'out'}"
+format = "{fmt}"
+path = "{output or directory / 'out'}"
+schema = "webhook_{os.getpid()}_{directory.name[-20:].lower().replace('-', '_')}"
 [state]
-path = "{directory / 'state.sqlite'}"
+path = "{directory / state}"
 [[accounts]]
 id = "17841400000000000"
 token_env = "UNUSED"
@@ -60,10 +65,28 @@ def test_a_config_without_webhook_table_says_what_is_expected(tmp_path, capsys):
     assert "[webhook] is missing" in capsys.readouterr().err
 
 
+def test_a_duckdb_file_another_process_holds_is_exit_2_naming_the_one_writer_rule(tmp_path, capsys, monkeypatch):
+    database = tmp_path / "insights.duckdb"
+    hold = f"import duckdb, time; db = duckdb.connect({str(database)!r}); print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    monkeypatch.setenv("T_SECRET", "s")
+    monkeypatch.setenv("T_VERIFY", "v")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        code = main(["webhook", "--config", str(write_config(tmp_path, 0, "duckdb", output=database))])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "in use by another process" in err and "Harvester.webhook_app()" in err, err
+
+
 class Process:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fmt: str = "jsonl"):
         self.directory, self.port = directory, free_port()
-        self.config = write_config(directory, self.port)
+        self.config = write_config(directory, self.port, fmt)
+        self.output = load_config(self.config, check_tokens=False).output
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -81,10 +104,11 @@ class Process:
 
 
 @pytest.mark.slow
-async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tmp_path):
+async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tmp_path, any_format):  # noqa: F811
+    fmt = any_format
     world = World(WorldSpec(seed=9, accounts=60, media_per_account=0, stories_per_account=6, few_viewers=0.0))
     items = sim.deliveries(world)
-    receiver = Process(tmp_path)
+    receiver = Process(tmp_path, fmt)
     await asyncio.to_thread(receiver.start)
     sender = sim.Sender(f"http://127.0.0.1:{receiver.port}/webhook", SECRET.encode(), concurrency=32,
                         backoff=sim.Backoff(first=0.05, most=1.0, attempts=60))
@@ -103,7 +127,7 @@ async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tm
     assert all(a.delivered for a in results)
     assert acknowledged_before_kill < len(items)
     assert any(len(a.statuses) > 1 for a in results)           # some were delivered again
-    records = list(current_records(tmp_path / "out", "insights"))
+    records = list(factory.current_records(receiver.output, "insights"))
     got = {natural_key(r): r["value"] for r in records}
     assert len(records) == len(got)                             # no key twice
     assert got == sim.expected(world)

@@ -22,6 +22,7 @@ from .model import (
     OUTPUT_FORMATS,
     TOTALS,
     Account,
+    AppSettings,
     Config,
     GraphSettings,
     Output,
@@ -30,6 +31,7 @@ from .model import (
     ReportSettings,
     SchedulerSettings,
     StateSettings,
+    WebhookSettings,
     Window,
 )
 from .problems import (
@@ -53,6 +55,7 @@ _POSITIVE_OR_AUTO = ValueRule((int, str), lambda v: v == "auto" if isinstance(v,
 _PATH = ValueRule((str,), bool, "a non-empty path")
 _VERSION = re.compile(r"v\d+\.\d+")
 _DSN_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DATE = ValueRule((date, str), lambda v: _to_date(v) is not None, 'a date such as 2026-10-01 or "2026-10-01" (UTC)')
 
@@ -93,6 +96,16 @@ RULES: dict[str, dict[str, ValueRule]] = {
                "schema": ValueRule((str,), lambda v: bool(_SCHEMA.fullmatch(v)),
                                    "a PostgreSQL schema name: lower-case letters, digits and _, at most 63")},
     "state": {"path": _PATH},
+    "webhook": {
+        "host": ValueRule((str,), bool, 'a host name or address, e.g. "127.0.0.1"'),
+        "port": ValueRule((int,), lambda v: 0 <= v <= 65535, "a port number from 0 to 65535 (0: any free port)"),
+        "path": ValueRule((str,), lambda v: v.startswith("/") and v != "/healthz" and " " not in v,
+                          'a URL path starting with "/" other than "/healthz", e.g. "/webhook"'),
+        "verify_token_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+                                      'the name of an environment variable, e.g. "IG_WEBHOOK_VERIFY_TOKEN"'),
+        "max_body_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024"),
+        "publish_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
+    },
     "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO},
@@ -107,9 +120,7 @@ SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
              "discover", "app", "webhook", "report")
-"""``[webhook]`` is read by ``harvester.webhook.settings`` (the receiver's)."""
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 
@@ -141,6 +152,25 @@ def _base_url(p: Problems, graph: GraphSettings | None) -> None:
         p.add(f"[graph] base_url = {_show(graph.base_url)} has an API version in its path; expected the host only "
               f"(e.g. \"https://graph.facebook.com\"), the version goes in [graph] api_version "
               f"(now {_show(graph.api_version)})")
+
+
+def _webhook(p: Problems, raw: dict, app: AppSettings) -> WebhookSettings | None:
+    """``[webhook]`` if the file has one: its keys, and the two secrets' variables the receiver
+    needs (the verify token's here, the app secret's in ``[app]``); their values are read only by
+    ``harvester webhook``."""
+    if "webhook" not in raw:
+        return None
+    before = len(p.messages)
+    table = _table(p, raw["webhook"], "[webhook]")
+    values = _checked(p, table, RULES["webhook"], "[webhook]")
+    if isinstance(raw["webhook"], dict) and "verify_token_env" not in table:
+        p.add("[webhook] verify_token_env is missing; expected the name of the environment variable holding "
+              "the verify token you gave Meta's App Dashboard")
+    app_table = raw.get("app", {})
+    if app.secret_env is None and not (isinstance(app_table, dict) and "secret_env" in app_table):
+        p.add("[app] secret_env is missing; expected the name of the environment variable holding the app "
+              "secret (App Dashboard > App settings > Basic), which signs every webhook delivery")
+    return msgspec.convert(values, WebhookSettings) if len(p.messages) == before else None
 
 
 # --- window ----------------------------------------------------------------------------------
@@ -327,10 +357,11 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     if check_tokens:
         token_rules.tokens_set(p, accounts, discover, app, environ)
     selection, refresh = _selection(p, raw), _refresh(p, raw)
+    webhook = _webhook(p, raw, app)
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"])
+                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook)
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,

@@ -185,6 +185,22 @@ class RefreshSettings(msgspec.Struct, frozen=True):
     tiers: tuple[Tier, ...] = DEFAULT_TIERS
 
 
+class WebhookSettings(msgspec.Struct, frozen=True):
+    """``[webhook]``: where ``harvester webhook`` listens (behind the user's TLS proxy) and which
+    variable holds the verify token; the app secret that signs deliveries is ``[app] secret_env``."""
+
+    verify_token_env: str
+    """The environment variable holding the Verify Token given to Meta's App Dashboard (required)."""
+    host: str = "127.0.0.1"
+    port: int = 8787
+    """0: any free port (tests)."""
+    path: str = "/webhook"
+    max_body_bytes: int = 1 << 20
+    """A body over this is refused (413) without being read whole."""
+    publish_seconds: float = 300.0
+    """File sinks: received records are published (made current) this often; databases: at once."""
+
+
 class ReportSettings(msgspec.Struct, frozen=True):
     tz: str = "UTC"
     """The time zone of ``harvester report``'s days and hours (``--tz`` overrides it)."""
@@ -206,6 +222,8 @@ class Config(msgspec.Struct, frozen=True):
     discover: tuple[Discover, ...] = ()
     app: AppSettings = AppSettings()
     report: ReportSettings = ReportSettings()
+    webhook: WebhookSettings | None = None
+    """``[webhook]``; None when the file has none (``harvester webhook`` then says it is missing)."""
 
     def token_keys(self) -> tuple[str, ...]:
         """Distinct token names (variables, or ``file:<path>``), in order of first use, listed

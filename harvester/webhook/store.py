@@ -1,27 +1,34 @@
-"""Deliveries made durable in groups, stored once, and published in segments.
+"""Deliveries made durable in groups, stored once, in the sink ``[output] format`` names.
 
 **Group commit.** Each delivery's records go into one queue; a single committer takes everything
-queued, writes it to the sink, makes it durable (``Sink.commit``: the parts are fsynced) and
-records it in the state file in one transaction (``PRAGMA synchronous=FULL``: the row survives a
-power loss too); only then are the deliveries of that group answered 200. Deliveries that arrive
-while a group is being fsynced form the next group, so one fsync serves many deliveries.
+queued, writes it to the sink, makes it durable (``Sink.commit``: parts fsynced, or the database's
+transaction committed) and records it in the state file in one transaction (``PRAGMA
+synchronous=FULL``: the row survives a power loss too); only then are the deliveries of that group
+answered 200. Deliveries that arrive while a group is being committed form the next group, so one
+commit serves many deliveries.
 
 **Exactly once.** The state file's ``webhook_stories`` table holds each story delivered, with a
 digest of its values, written in the same transaction as the committed length of the part its
 records went to (``webhook_parts``). A delivery that comes again (Meta retries one it saw no 200
 for) with the same values is answered 200 and not stored again. A receiver killed between the
-fsync and the transaction has its part cut back to the last committed length on start
-(``Sink.recover``), and the delivery, never acknowledged, comes again. A story delivered again
-with *other* values (a story added to a highlight, say) replaces the earlier ones: it goes to the
-next segment, so no segment holds a natural key twice.
+sink's commit and the transaction never sent those 200s, and the redelivery is stored once: a
+file sink's part is cut back to the last committed length on start (``Sink.recover``); a
+database already holds the records and upserts them over themselves (same natural key). A story
+delivered again with *other* values (a story added to a highlight, say) replaces the earlier
+ones: in a later commit (one commit never holds a key twice) and, for a file sink, in the next
+segment, so no segment holds a natural key twice.
 
-**Segments, published.** A long-running receiver writes into a segment, a run directory of the
-output like a harvest's (``<output>/webhook-<time>-<hex>/insights/part-*.jsonl``), and every
-``publish_seconds`` (and on close, and on start for a segment a killed receiver left) publishes
-it as a harvest publishes a run: its records become current and replace older records with the
-same natural key, a polled story's lifetime values included; a harvest published later replaces
-them in turn (which is why a harvest leaves out the stories the webhook delivered, see
-:func:`delivered_stories`). Publishing takes the manifest's lock, as a harvest's does.
+**Segments, published (file sinks).** With ``jsonl`` or ``parquet`` a long-running receiver writes
+into a segment, a run directory of the output like a harvest's
+(``<output>/webhook-<time>-<hex>/insights/part-*``), and every ``publish_seconds`` (and on close,
+and on start for a segment a killed receiver left) publishes it as a harvest publishes a run: its
+records become current and replace older records with the same natural key, a polled story's
+lifetime values included; a harvest published later replaces them in turn (which is why a harvest
+leaves out the stories the webhook delivered, see :func:`delivered_stories`). Publishing takes
+the manifest's lock, as a harvest's does. With ``duckdb`` or ``postgres`` there is nothing to
+publish: one sink serves the store's life and a record is current when its commit returns (the
+segment only names the ``run_id`` of its records). A DuckDB file may be opened by one process
+only: :data:`ONE_WRITER` says what that means for a receiver of its own.
 """
 
 from __future__ import annotations
@@ -38,11 +45,13 @@ from pathlib import Path
 
 import msgspec
 
+from ..config.model import Output
 from ..days import iso
+from ..errors import ConfigError
 from ..lock import RunLock
 from ..records import Record
-from ..sinks.base import Sink
-from ..sinks.jsonl import JsonlSink
+from ..sinks import factory
+from ..sinks.base import Sink, SinkFailure
 from ..state import StateStore
 from .payload import StoryChange, digest, records
 
@@ -58,12 +67,13 @@ CREATE TABLE IF NOT EXISTS webhook_stories (
 CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-SinkOpener = Callable[[Path, str], Sink]
-
-
-def open_sink(output: Path, run_id: str) -> Sink:
-    """The sink of one segment: the one place that picks it (the lead points this at the sink factory)."""
-    return JsonlSink(output / run_id)
+SinkOpener = Callable[[Output, str], Sink]
+DATABASES = ("duckdb", "postgres")
+"""Formats whose commit makes records current at once: no segments to publish, nothing to cut back."""
+ONE_WRITER = ("DuckDB allows one process to open the file: a receiver running as its own process and a harvest, "
+              "report or second receiver in another cannot share it. Mount Harvester.webhook_app() in the "
+              "process that harvests (docs/webhook.md), stop the other process, or give the receiver an "
+              "[output] of its own")
 
 
 def ensure_tables(db: sqlite3.Connection) -> None:
@@ -112,6 +122,18 @@ def status_lines(db: sqlite3.Connection) -> list[str]:
             f"stories captured: {webhook:,} by the webhook, {polled:,} by harvests, {both:,} by both"]
 
 
+_last_iso: tuple[int, str] = (0, iso(0))
+
+
+def _iso(ts: float) -> str:
+    """``days.iso`` of a receipt time, formatted once per second (every delivery asks it)."""
+    global _last_iso
+    second = int(ts)
+    if _last_iso[0] != second:
+        _last_iso = (second, iso(second))
+    return _last_iso[1]
+
+
 class Stored(msgspec.Struct, frozen=True):
     """What a delivery came to."""
 
@@ -132,12 +154,20 @@ class _Pending:
 class WebhookStore:
     """Open with ``await store.start()`` (or ``async with``); :meth:`deliver` returns once durable."""
 
-    def __init__(self, output: str | Path, state_path: str | Path, *, publish_seconds: float = 300.0,
-                 lifetime_history: bool = False, sink: SinkOpener = open_sink,
-                 clock: Callable[[], float] = time.time):
-        self.output, self.state_path = Path(output), Path(state_path)
-        self.publish_seconds, self.lifetime_history = publish_seconds, lifetime_history
-        self._open_sink, self._clock = sink, clock
+    def __init__(self, output: Output | str | Path, state_path: str | Path, *, publish_seconds: float = 300.0,
+                 sink: SinkOpener | None = None, clock: Callable[[], float] = time.time,
+                 config_path: str = "<config>"):
+        self.output = output if isinstance(output, Output) else Output(path=str(output))
+        """``[output]``; a bare path is a JSONL directory."""
+        self.state_path = Path(state_path)
+        self.directory = Path(self.output.path)
+        """Where the segments of a file format go."""
+        self.database = self.output.format in DATABASES
+        """A database sink: one sink for the store's life, each commit current at once (no segments)."""
+        self.publish_seconds, self.lifetime_history = publish_seconds, self.output.lifetime_history
+        self.config_path = config_path
+        self._open_sink = sink or self._factory_sink
+        self._clock = clock
         self.counts: Counter[str] = Counter()
         """This process's counters, added to the state's at each commit."""
         self._unsaved: Counter[str] = Counter()
@@ -151,8 +181,14 @@ class WebhookStore:
         self._task: asyncio.Task | None = None
         self._closing = False
         self.failure: Exception | None = None
-        """What made a group fail (the sink or the state): the store then refuses everything
-        (healthz 503) until restarted, when start() cuts the parts back to what was committed."""
+        """What made a group fail (a file sink, the state, or a database sink broken for good:
+        ``SinkFailure``): the store then refuses everything (healthz 503) until restarted, when
+        start() cuts the parts back to what was committed. A database's failed transaction
+        refuses only its group."""
+
+    def _factory_sink(self, output: Output, run_id: str) -> Sink:
+        """The sink ``[output] format`` names, for one segment (the factory picks it, as for a harvest)."""
+        return factory.open_sink(output, run_id, config_path=self.config_path)
 
     async def __aenter__(self) -> WebhookStore:
         await self.start()
@@ -185,22 +221,31 @@ class WebhookStore:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 ensure_tables(self.db)
-            self.output.mkdir(parents=True, exist_ok=True)
+            if not self.database:
+                self.directory.mkdir(parents=True, exist_ok=True)
             for (run_id,) in self.db.execute("SELECT run_id FROM webhook_segments WHERE published_at IS NULL "
                                              "ORDER BY started_at").fetchall():
                 await self._recover(run_id)
-        except BaseException:
+            self._new_segment()
+            if (open_sink := getattr(self._sink, "open", None)) is not None:
+                await open_sink()                       # PostgreSQL: reachable and usable, or ConfigError
+        except BaseException as exc:
             if self._db is not None:
                 self._db.close()
                 self._db = None
             self._lock.release()
+            if isinstance(exc, ConfigError) and "in use by another process" in str(exc):
+                raise ConfigError(f"{exc}. {ONE_WRITER}") from None
             raise
-        self._new_segment()
         self._task = asyncio.create_task(self._commit_loop())
 
     async def _recover(self, run_id: str) -> None:
-        """A segment a killed receiver left: cut back to what it committed, then published."""
+        """A segment a killed receiver left: cut back to what it committed, then published (a
+        database rolled back what it did not commit, and its commits are current: only marked)."""
         committed = dict(self.db.execute("SELECT part, bytes FROM webhook_parts WHERE run_id = ?", (run_id,)))
+        if self.database:
+            self._mark_published(run_id)
+            return
         sink = self._open_sink(self.output, run_id)
         sink.recover(committed)
         await sink.close()
@@ -214,12 +259,18 @@ class WebhookStore:
         self._segment_started, self._segment_media = now, set()
 
     async def _publish(self, run_id: str, sink: Sink, *, empty: bool) -> None:
+        if self.database:
+            self._mark_published(run_id)
+            return
         if empty:
-            shutil.rmtree(self.output / run_id, ignore_errors=True)
+            shutil.rmtree(self.directory / run_id, ignore_errors=True)
         else:
             await asyncio.to_thread(sink.publish)
-        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
+        self._mark_published(run_id)
         self.count("segments/published" if not empty else "segments/empty")
+
+    def _mark_published(self, run_id: str) -> None:
+        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
 
     async def rotate(self) -> None:
         """Publish the current segment (if it holds anything) and start the next."""
@@ -243,16 +294,17 @@ class WebhookStore:
             raise RuntimeError(f"the webhook store is not running{f' ({self.failure})' if self.failure else ''}")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(changes, future, self._clock()))
-        return await asyncio.shield(future)
+        return await future          # (a cancelled wait cancels only the answer: the group is stored anyway)
 
     async def _commit_loop(self) -> None:
         """Group after group until :meth:`close` queues ``None``; publishes on the way."""
         while True:
             timeout = max(0.0, self._segment_started + self.publish_seconds - self._clock())
             try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=timeout)
+                async with asyncio.timeout(timeout):          # (no task per wait, as wait_for makes)
+                    first = await self._queue.get()
             except TimeoutError:
-                if self._segment_media:
+                if self._segment_media and not self.database:
                     await self.rotate()
                 else:
                     self._segment_started = self._clock()
@@ -266,23 +318,35 @@ class WebhookStore:
                 if pending:
                     await self._commit(pending)
             except Exception as exc:                  # the sink or the state failed: no 200 for these
-                self.failure = exc                    # what the sink holds is uncertain now: stop storing
                 for item in pending:
                     if not item.future.done():
                         item.future.set_exception(exc)
+                if self.database and not isinstance(exc, SinkFailure):
+                    # A database rolled the group back, or committed it whole (the redelivery then
+                    # upserts it over itself): nothing uncertain is left, so only this group is
+                    # refused (503, Meta sends it again). DuckDB in a harvesting process: a harvest's
+                    # transaction on the same key conflicts with this one now and then.
+                    self.count("groups/failed")
+                    if len(pending) < len(batch):
+                        return
+                    continue
+                self.failure = exc                    # what the sink holds is uncertain now: stop storing
                 while not self._queue.empty():
                     if (left := self._queue.get_nowait()) is not None and not left.future.done():
                         left.future.set_exception(exc)
                 return
             if len(pending) < len(batch):
                 return
-            if self._clock() - self._segment_started >= self.publish_seconds and self._segment_media:
+            if (self._clock() - self._segment_started >= self.publish_seconds and self._segment_media
+                    and not self.database):
                 await self.rotate()
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """One group: what is new is written and made durable, then every delivery is answered."""
         assert self._sink is not None
-        known = await asyncio.to_thread(self._known, {c.media_id for item in batch for c in item.changes})
+        # On the loop: a read of the WAL-mode state file (tens of us, never waits for the writer),
+        # cheaper than a thread's round trip; the transactions (fsync) go to the thread.
+        known = self._known({c.media_id for item in batch for c in item.changes})
         rows: dict[str, tuple[str, str, int, float]] = {}
         results: list[tuple[_Pending, int, int, int]] = []
         later: list[_Pending] = []
@@ -292,13 +356,13 @@ class WebhookStore:
                 d = digest(change)
                 if rows.get(change.media_id, (None, known.get(change.media_id)))[1] == d:
                     dupes += 1
-                elif change.media_id in self._segment_media or change.media_id in rows:
-                    break                              # new values of a story this segment holds: next one
+                elif change.media_id in rows or (change.media_id in self._segment_media and not self.database):
+                    break                              # new values of a story the group (segment) holds: next one
                 else:
                     new.append(change)
                     rows[change.media_id] = (change.account_id, d, len(change.metrics), item.received)
             else:
-                received = iso(item.received)
+                received = _iso(item.received)
                 observed = received[:10] if self.lifetime_history else None
                 out: list[Record] = []
                 for change in new:
@@ -312,20 +376,25 @@ class WebhookStore:
                 del rows[change.media_id]
             later.append(item)
         if rows:
+            self.count("groups/committed")
             commit = await self._sink.commit()
             self._segment_media.update(rows)
             parts = commit.parts if commit is not None else ()
             await asyncio.to_thread(self._record, rows, parts, self._take_unsaved())
+        totals = [0, 0, 0]
         for item, stored, dupes, written in results:
-            self.count("deliveries/accepted")
-            self.count("stories/stored", stored)
-            self.count("stories/duplicate", dupes)
-            self.count("records/stored", written)
+            totals[0] += stored
+            totals[1] += dupes
+            totals[2] += written
             if not item.future.done():
                 item.future.set_result(Stored(stored, dupes, written))
+        for name, n in zip(("deliveries/accepted", "stories/stored", "stories/duplicate", "records/stored"),
+                           (len(results), *totals), strict=True):
+            self.count(name, n)
         if later:
             self.count("stories/updated", sum(len(i.changes) for i in later))
-            await self.rotate()
+            if not self.database:                     # a database replaces the key in the next commit
+                await self.rotate()
             await self._commit(later)
 
     def _known(self, media_ids: Iterable[str]) -> dict[str, str]:
