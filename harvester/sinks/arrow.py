@@ -14,8 +14,8 @@ API's format is stored as null.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import cast
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import msgspec
 import pyarrow as pa
@@ -48,34 +48,39 @@ def schema(stream: Stream) -> pa.Schema:
 SCHEMAS: dict[Stream, pa.Schema] = {stream: schema(stream) for stream in RECORD_TYPES}
 
 
-_AS_TEXT = (TIMESTAMP, pa.date32())
-"""Converted from the API's text by Arrow's kernels, after the records' values are taken as text."""
+def _column_getter(stream: Stream) -> Callable[[Sequence[Record]], list[list]]:
+    """A function giving the columns of a stream's records as lists, one comprehension per field
+    (``[r.account_id for r in records]``, the interpreter's specialised attribute access: less
+    than half the cost of ``map(attrgetter(...))``, as cheap as ``msgspec.structs.astuple``, and
+    pyarrow converts a list per column faster than tuples into a struct array, about 1.1 against
+    1.5 us a record). Generated from the record's field names, as dataclasses generates
+    ``__init__``."""
+    body = ", ".join(f"[r.{field.name} for r in records]" for field in SCHEMAS[stream])
+    namespace: dict[str, Any] = {}
+    exec(f"def columns(records):\n    return [{body}]\n", namespace)      # our own field names only
+    return cast(Callable[[Sequence[Record]], list[list]], namespace["columns"])
 
-_RAW: dict[Stream, pa.StructType] = {
-    stream: pa.struct([pa.field(f.name, pa.string() if f.type in _AS_TEXT else f.type) for f in names])
-    for stream, names in SCHEMAS.items()}
-"""A stream's records as the values they hold: what :func:`to_table` converts in one pass."""
+
+_COLUMNS = {stream: _column_getter(stream) for stream in SCHEMAS}
 
 
 def to_table(stream: Stream, records: Sequence[Record]) -> pa.Table:
-    """The records of one stream as a table of :data:`SCHEMAS`. Each record's values are taken as a
-    tuple at C speed (``msgspec.structs.astuple``) and the tuples converted by pyarrow in one pass
-    into a struct array, whose children are the columns; timestamps and days are then parsed by
-    Arrow's kernels, each distinct timestamp once."""
+    """The records of one stream as a table of :data:`SCHEMAS`: each column taken out of the
+    records as a list, converted by pyarrow; timestamps and days are converted from the API's text
+    by Arrow's kernels, each distinct timestamp parsed once."""
     names = SCHEMAS[stream]
-    values = pa.array(list(map(msgspec.structs.astuple, records)), type=_RAW[stream])
-    columns = zip(values.flatten(), names, strict=True)
-    return pa.Table.from_arrays([_typed(column, field.type) for column, field in columns], schema=names)
+    columns = zip(_COLUMNS[stream](records), names, strict=True)
+    return pa.Table.from_arrays([_typed(values, field.type) for values, field in columns], schema=names)
 
 
-def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
+def _typed(values: list, kind: pa.DataType) -> pa.Array:
     if kind == TIMESTAMP:
-        text = column.dictionary_encode()
+        text = pa.array(values, pa.string()).dictionary_encode()
         parsed = pc.strptime(text.dictionary, format=API_TIME, unit="s", error_is_null=True)
         return pc.take(parsed.cast(TIMESTAMP), text.indices)
     if kind == pa.date32():
-        return column.cast(pa.date32())
-    return column
+        return pa.array(values, pa.string()).cast(pa.date32())
+    return pa.array(values, kind)
 
 
 def to_dicts(table: pa.Table | pa.RecordBatch, stream: Stream) -> Iterator[dict]:
