@@ -38,7 +38,6 @@ database and user only.
 from __future__ import annotations
 
 import asyncio
-import operator
 import os
 import random
 import re
@@ -188,6 +187,7 @@ def _column_encoder(kind: str) -> Callable[[Any], bytes]:
 
 
 _json = msgspec.json.Encoder().encode
+_astuple = msgspec.structs.astuple
 
 
 class RowEncoder:
@@ -197,22 +197,38 @@ class RowEncoder:
         cols = COLUMNS[stream]
         self.stream = stream
         self._names = [name for name, _ in cols[1:]]
-        self._fields = [operator.attrgetter(name) for name in self._names]
         self._head = struct.pack(">h", len(cols))
         self._kinds = [kind for _, kind in cols[1:]]
         self._encoders = [_column_encoder(kind) for kind in self._kinds]
+        self._folds = [kind != "double precision" for kind in self._kinds]
+        """Columns whose equal values encode alike (not floats: ``-0.0 == 0.0``)."""
 
     def __call__(self, records: Sequence[Record]) -> tuple[list[bytes], list[bytes]]:
-        """The records' keys (the UTF-8 of :func:`key_text`) and their rows, column by column
-        (each column's values through its encoder in one pass)."""
+        """The records' keys (the UTF-8 of :func:`key_text`) and their rows, built column by
+        column. The records of a unit (one call's) mostly share a value in most columns (the
+        account, the media, the period, the run): such a column is encoded once and joined with
+        its neighbours of the same kind, so a row is a join of a few parts, not one per field."""
+        if not records:
+            return [], []
         keys = [_json(natural_key(r)) for r in records]
+        n = len(keys)
+        parts: list[Sequence[bytes]] = [[self._head + _int32(len(k)) + k for k in keys]]
+        same: list[bytes] = []
+        columns = zip(*map(_astuple, records), strict=True)       # a tuple of values per field
         try:
-            columns = [list(map(encode, map(field, records))) for encode, field in zip(self._encoders,
-                                                                                       self._fields, strict=True)]
+            for encode, folds, values in zip(self._encoders, self._folds, columns, strict=True):
+                if folds and values.count(values[0]) == n:
+                    same.append(encode(values[0]))
+                    continue
+                if same:
+                    parts.append([b"".join(same)] * n)
+                    same = []
+                parts.append(list(map(encode, values)))
         except (struct.error, OverflowError, TypeError, ValueError) as exc:
             raise SinkFailure(self._refusal(records, exc)) from None
-        heads = [self._head] * len(keys)
-        return keys, list(map(b"".join, zip(heads, map(_key_field, keys), *columns, strict=True)))
+        if same:
+            parts.append([b"".join(same)] * n)
+        return keys, list(map(b"".join, zip(*parts, strict=True)))
 
     def _refusal(self, records: Sequence[Record], exc: BaseException) -> str:
         """Which field of which record PostgreSQL cannot hold, and why (a count past bigint, say)."""
@@ -224,10 +240,6 @@ class RowEncoder:
                     return (f"cannot write {self.stream} record {key_text(record)} to PostgreSQL: {name} = "
                             f"{getattr(record, name)!r} does not fit its column ({kind}): {error}")
         return f"cannot write {self.stream} records to PostgreSQL: {exc}"
-
-
-def _key_field(key: bytes) -> bytes:
-    return _int32(len(key)) + key
 
 
 def _ident(name: str) -> str:
