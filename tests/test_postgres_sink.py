@@ -166,12 +166,14 @@ def _odd_records() -> list:
         MediaRecord(media_id="m3", account_id="1", run_id=run, harvested_at=at),
         AccountRecord(account_id="1", day="2026-03-01", username="ünïcode", followers_count=12, biography="",
                       run_id=run, harvested_at=at),
+        MediaRecord(media_id="m4", account_id="1", children_ids=["c3"], children_types=["IMAGE"],  # type: ignore[arg-type]
+                    run_id=run, harvested_at=at),                              # lists where tuples are typed
     ]
 
 
 def _as_read(record) -> dict:
     out = {"stream": STREAM_OF[type(record)], **msgspec.to_builtins(record)}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in out.items()}
 
 
 async def test_the_rows_the_sink_encodes_read_back_exactly(pg):

@@ -182,8 +182,17 @@ def _column_encoder(kind: str) -> Callable[[Any], bytes]:
     kind = kind.removesuffix(' COLLATE "C"')
     if kind == "double precision":              # not remembered: -0.0 == 0.0 but they differ
         return lambda value: _NULL if value is None else _double(value)
-    encode = _array(kind[:-2]) if kind.endswith("[]") else _SCALAR[kind]
-    return _Seen(encode).__getitem__
+    if not kind.endswith("[]"):
+        return _Seen(_SCALAR[kind]).__getitem__
+    array = _array(kind[:-2])
+    seen = _Seen(array).__getitem__
+
+    def encode(values: Sequence[Any] | None) -> bytes:
+        try:
+            return seen(values)
+        except TypeError:                       # a list, not a tuple: not hashable, so not remembered
+            return array(values) if values is not None else _NULL
+    return encode
 
 
 _json = msgspec.json.Encoder().encode
@@ -442,17 +451,14 @@ class PostgresSink:
         runs on the server, so this work overlaps it instead of delaying the next commit."""
         kind = type(records[0]) if records else None
         if kind is not None and all(type(r) is kind for r in records):
-            self._add(STREAM_OF[kind], records)
+            encoded = [(STREAM_OF[kind], self._encode[STREAM_OF[kind]](records))]
         else:
-            for stream in STREAMS:
-                if chosen := [r for r in records if STREAM_OF[type(r)] == stream]:
-                    self._add(stream, chosen)
+            encoded = [(stream, self._encode[stream](chosen)) for stream in STREAMS
+                       if (chosen := [r for r in records if STREAM_OF[type(r)] == stream])]
+        for stream, (keys, rows) in encoded:   # all encoded first: a record refused adds nothing of its unit
+            self._rows[stream].update(zip(keys, rows, strict=True))
         self._buffered += len(records)
         self._units.append(unit_id)
-
-    def _add(self, stream: Stream, records: Sequence[Record]) -> None:
-        keys, rows = self._encode[stream](records)
-        self._rows[stream].update(zip(keys, rows, strict=True))
 
     def should_commit(self) -> bool:
         return bool(self._units) and (len(self._units) >= self.commit_units or self._buffered >= self.commit_records
