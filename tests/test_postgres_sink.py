@@ -207,15 +207,50 @@ async def test_a_negative_zero_and_an_integral_value_keep_their_column_values(pg
         == "-0,0,7,2.5e-300"
 
 
-async def test_a_value_its_column_cannot_hold_is_refused_at_write_naming_the_field(pg):
+async def test_a_value_its_column_cannot_hold_is_refused_naming_the_field_and_its_unit_is_never_committed(pg):
+    """A unit of several records is refused at write (nothing of it buffered); a one-record unit
+    (encoded with the next ones of its stream) when it is encoded: that commit and every later
+    one fail, so no commit marks the unit done without its record."""
     sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
     await sink.open()
     try:
+        big = InsightRecord(account_id="1", object_id="m1", object_type="media", metric="reach", period="lifetime",
+                            value=10**400)
+        with pytest.raises(SinkFailure, match=r"insights record .*value = 1000.* does not fit its column "
+                                              r"\(double precision\)"):
+            sink.write("u0", [*_records(3, "r", "2026-01-01T00:00:00+0000"), big])
+        sink.write("u1", [MediaRecord(media_id="m1", account_id="1", like_count=2**70)])
         with pytest.raises(SinkFailure, match=r"media record \[\"m1\"\].*like_count = 1180591620717411303424 "
                                               r"does not fit its column \(bigint\)"):
-            sink.write("u", [MediaRecord(media_id="m1", account_id="1", like_count=2**70)])
+            await sink.commit()
+        sink.write("u2", _records(2, "r", "2026-01-01T00:00:00+0000"))
+        with pytest.raises(SinkFailure, match="an earlier commit failed: cannot write media record"):
+            await sink.commit()
+        with pytest.raises(SinkFailure, match="an earlier commit failed"):
+            await sink.close()                              # still closes its connection
     finally:
-        await sink.close()
+        await sink._drop()
+    assert pg.sql(f"SELECT count(*) FROM {pg.schema}.insights") + pg.sql(f"SELECT count(*) FROM {pg.schema}.media") \
+        == "00"
+
+
+async def test_one_record_units_encoded_together_keep_the_last_written_of_a_key(pg):
+    """Media and accounts come a record a unit and are encoded a batch at a time: a key written
+    alone and then again in a unit of several (or alone again) keeps the last written."""
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    media = lambda mid, likes: MediaRecord(media_id=mid, account_id="1", like_count=likes)  # noqa: E731
+    for n in range(postgres._SINGLES + 5):
+        sink.write(f"s{n}", [media(f"m{n % 7}", n)])
+    sink.write("pair", [media("m1", 1000), media("m9", 9)])
+    sink.write("alone", [media("m2", 2000)])
+    sink.write("mixed", [media("m3", 3000), InsightRecord(account_id="1", object_id="m3", object_type="media",
+                                                          metric="reach", period="lifetime", value=1)])
+    sink.write("last", [media("m4", 4000)])
+    await sink.close()
+    likes = dict(line.split("|") for line in pg.sql(f"SELECT media_id, like_count FROM {pg.schema}.media").split("\n"))
+    last = {f"m{n % 7}": str(n) for n in range(postgres._SINGLES + 5)}
+    assert likes == {**last, "m1": "1000", "m9": "9", "m2": "2000", "m3": "3000", "m4": "4000"}
 
 
 async def test_a_batch_with_a_key_already_there_is_merged_and_the_direct_copy_comes_back_later(pg):
