@@ -24,12 +24,13 @@ from harvester.days import from_unix
 from harvester.demo import compare
 from harvester.errors import ConfigError, SinkError
 from harvester.ports import free_port
-from harvester.records import InsightRecord
+from harvester.records import STREAM_OF, STREAMS, AccountRecord, InsightRecord, MediaRecord, key_text
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import pgserver
+from harvester.sinks.base import SinkFailure
 from harvester.state import StateStore
 
 from support import token_env, world_config
@@ -137,6 +138,150 @@ async def test_a_table_missing_a_field_gets_its_column_and_a_newer_schema_is_ref
         await postgres.PostgresSink(pg.dsn, schema=pg.schema).open()
 
 
+# -- the rows the sink encodes itself -----------------------------------------------------------------
+
+
+def _odd_records() -> list:
+    """Records with every kind of value a column holds: text beyond ASCII, nulls in each nullable
+    field, empty and longer arrays, counts past 32 bits, booleans, fractions, a unit of mixed
+    streams and one whose columns vary record to record."""
+    run, at = "r-1", "2026-03-01T00:00:00+0000"
+    return [
+        InsightRecord(account_id="1", object_id="m1", object_type="media", media_type="CAROUSEL_ALBUM",
+                      metric="reach", period="lifetime", dimension_keys=("breakdown", "åge"),
+                      dimension_values=("Zürich ☃", "日本語 \\ \"quoted\"\ttab\nline"), value=1.5,
+                      run_id=run, harvested_at=at, source="webhook"),
+        InsightRecord(account_id="1", object_id="m1", object_type="media", metric="views", period="lifetime",
+                      value=None, run_id=None, harvested_at=None),
+        InsightRecord(account_id="2", object_id="2", object_type="account", metric="follower_count", period="day",
+                      end_time="2026-02-28T08:00:00+0000", value=2**40, run_id=run, harvested_at=at),
+        InsightRecord(account_id="2", object_id="2", object_type="account", metric="views", period="day",
+                      since="2026-02-01", until="2026-02-28", timeframe="this_month", value=-3,
+                      observed_on="2026-02-28", run_id=run, harvested_at=at),
+        MediaRecord(media_id="m1", account_id="1", caption="Ünïcødé 😀 Ελληνικά\n", like_count=2**62, comments_count=0,
+                    is_comment_enabled=False, children_ids=("c1", "c2"), children_types=("IMAGE", "VIDEO"),
+                    run_id=run, harvested_at=at),
+        MediaRecord(media_id="m2", account_id="1", like_count=None, is_comment_enabled=True, children_ids=None,
+                    children_types=None, run_id=run, harvested_at=at),
+        MediaRecord(media_id="m3", account_id="1", run_id=run, harvested_at=at),
+        AccountRecord(account_id="1", day="2026-03-01", username="ünïcode", followers_count=12, biography="",
+                      run_id=run, harvested_at=at),
+        MediaRecord(media_id="m4", account_id="1", children_ids=["c3"], children_types=["IMAGE"],  # type: ignore[arg-type]
+                    run_id=run, harvested_at=at),                              # lists where tuples are typed
+    ]
+
+
+def _as_read(record) -> dict:
+    out = {"stream": STREAM_OF[type(record)], **msgspec.to_builtins(record)}
+    return {k: list(v) if isinstance(v, tuple | list) else v for k, v in out.items()}
+
+
+async def test_the_rows_the_sink_encodes_read_back_exactly(pg):
+    """The sink encodes binary COPY rows itself: every field of every stream comes back as it was
+    written, whether a unit mixes streams or not, through the direct copy and through the merge."""
+    records = _odd_records()
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    sink.write("mixed", records)                            # one unit of three streams
+    await sink.commit()
+    for n, record in enumerate(records):                    # again, one unit a record: now the merge
+        sink.write(f"u{n}", [record])
+    await sink.commit()
+    await sink.close()
+    assert sink.loaded == {"copied": len(records), "merged": len(records)}
+    for stream in STREAMS:
+        expected = sorted((_as_read(r) for r in records if STREAM_OF[type(r)] == stream),
+                          key=key_text)
+        assert postgres.read_records(pg.dsn, stream, pg.schema) == expected, stream
+    keys = pg.sql(f"SELECT key FROM {pg.schema}.insights ORDER BY key").split("\n")
+    assert keys == sorted(key_text(r) for r in records if isinstance(r, InsightRecord))
+
+
+async def test_a_negative_zero_and_an_integral_value_keep_their_column_values(pg):
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    sink.write("u", [InsightRecord(account_id="1", object_id=f"m{i}", object_type="media", metric="reach",
+                                   period="lifetime", value=v) for i, v in enumerate((-0.0, 0.0, 7, 2.5e-300))])
+    await sink.close()
+    assert pg.sql(f"SELECT string_agg(value::text, ',' ORDER BY object_id) FROM {pg.schema}.insights") \
+        == "-0,0,7,2.5e-300"
+
+
+async def test_a_value_its_column_cannot_hold_is_refused_naming_the_field_and_its_unit_is_never_committed(pg):
+    """A unit of several records is refused at write (nothing of it buffered); a one-record unit
+    (encoded with the next ones of its stream) when it is encoded: that commit and every later
+    one fail, so no commit marks the unit done without its record."""
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    try:
+        big = InsightRecord(account_id="1", object_id="m1", object_type="media", metric="reach", period="lifetime",
+                            value=10**400)
+        with pytest.raises(SinkFailure, match=r"insights record .*value = 1000.* does not fit its column "
+                                              r"\(double precision\)"):
+            sink.write("u0", [*_records(3, "r", "2026-01-01T00:00:00+0000"), big])
+        sink.write("u1", [MediaRecord(media_id="m1", account_id="1", like_count=2**70)])
+        with pytest.raises(SinkFailure, match=r"media record \[\"m1\"\].*like_count = 1180591620717411303424 "
+                                              r"does not fit its column \(bigint\)"):
+            await sink.commit()
+        sink.write("u2", _records(2, "r", "2026-01-01T00:00:00+0000"))
+        with pytest.raises(SinkFailure, match="an earlier commit failed: cannot write media record"):
+            await sink.commit()
+        with pytest.raises(SinkFailure, match="an earlier commit failed"):
+            await sink.close()                              # still closes its connection
+    finally:
+        await sink._drop()
+    assert pg.sql(f"SELECT count(*) FROM {pg.schema}.insights") + pg.sql(f"SELECT count(*) FROM {pg.schema}.media") \
+        == "00"
+
+
+async def test_one_record_units_encoded_together_keep_the_last_written_of_a_key(pg):
+    """Media and accounts come a record a unit and are encoded a batch at a time: a key written
+    alone and then again in a unit of several (or alone again) keeps the last written."""
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    media = lambda mid, likes: MediaRecord(media_id=mid, account_id="1", like_count=likes)  # noqa: E731
+    for n in range(postgres._SINGLES + 5):
+        sink.write(f"s{n}", [media(f"m{n % 7}", n)])
+    sink.write("pair", [media("m1", 1000), media("m9", 9)])
+    sink.write("alone", [media("m2", 2000)])
+    sink.write("mixed", [media("m3", 3000), InsightRecord(account_id="1", object_id="m3", object_type="media",
+                                                          metric="reach", period="lifetime", value=1)])
+    sink.write("last", [media("m4", 4000)])
+    await sink.close()
+    likes = dict(line.split("|") for line in pg.sql(f"SELECT media_id, like_count FROM {pg.schema}.media").split("\n"))
+    last = {f"m{n % 7}": str(n) for n in range(postgres._SINGLES + 5)}
+    assert likes == {**last, "m1": "1000", "m9": "9", "m2": "2000", "m3": "3000", "m4": "4000"}
+
+
+async def test_a_batch_with_a_key_already_there_is_merged_and_the_direct_copy_comes_back_later(pg):
+    """New keys go straight into the table; a batch holding one known key among new ones is
+    merged whole (nothing lost, the known key replaced), the next MERGE_AFTER_CONFLICT commits
+    merge, and then a batch of new keys is copied directly again."""
+    sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+    await sink.open()
+    first = _records(100, "first", "2026-01-01T00:00:00+0000")
+    sink.write("u0", first)
+    await sink.commit()
+    assert sink.loaded == {"copied": 100, "merged": 0}
+    second = [*_records(300, "second", "2026-01-02T00:00:00+0000")[99:]]       # m00099 again, 200 new
+    sink.write("u1", second)
+    await sink.commit()
+    assert sink.loaded == {"copied": 100, "merged": 201}
+    for n in range(postgres.MERGE_AFTER_CONFLICT):
+        sink.write(f"m{n}", [InsightRecord(account_id="1", object_id=f"x{n}", object_type="media", metric="reach",
+                                           period="lifetime", value=n)])
+        await sink.commit()
+    assert sink.loaded == {"copied": 100, "merged": 201 + postgres.MERGE_AFTER_CONFLICT}
+    sink.write("u2", [InsightRecord(account_id="1", object_id="y", object_type="media", metric="reach",
+                                    period="lifetime", value=1)])
+    await sink.close()
+    assert sink.loaded == {"copied": 101, "merged": 201 + postgres.MERGE_AFTER_CONFLICT}
+    assert pg.sql(f"SELECT count(*), count(DISTINCT key) FROM {pg.schema}.insights") == \
+        f"{300 + postgres.MERGE_AFTER_CONFLICT + 1}|{300 + postgres.MERGE_AFTER_CONFLICT + 1}"
+    assert pg.sql(f"SELECT run_id, count(*) FROM {pg.schema}.insights WHERE object_id LIKE 'm%' GROUP BY 1 "
+                  "ORDER BY 1") == "first|99\nsecond|201"
+
+
 # -- replacing keys ------------------------------------------------------------------------------
 
 
@@ -202,6 +347,9 @@ async def test_concurrent_commits_on_the_same_keys_in_opposite_orders_do_not_dea
         await sink.close()
     assert pg.sql(f"SELECT count(*), count(DISTINCT key), min(run_id), max(run_id) FROM {pg.schema}.insights") \
         == "2000|2000|later|later"
+    # the first round's two direct copies of the same new keys: one waits for the other, fails on
+    # its keys and merges; every later round merges (the keys are there)
+    assert sum(s.loaded["copied"] for s in sinks) == 2000 and sum(s.loaded["merged"] for s in sinks) == 38000
 
 
 # -- connection loss -----------------------------------------------------------------------------

@@ -30,6 +30,20 @@ def binaries() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
+def _stat(pid: int) -> list[int]:
+    """The numeric fields of /proc/<pid>/stat after the command name, from ``state`` on (so
+    index 1 is the parent's pid, 11 and 12 user and system time, 13 and 14 those of waited-for
+    children), the state itself as 0."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return [0, *map(int, fields[1:])]
+
+
+def _cpu(pid: int, *, children: bool = False) -> float:
+    fields = _stat(pid)
+    ticks = fields[11] + fields[12] + (fields[13] + fields[14] if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class TempServer:
     """``start()`` it, use :attr:`dsn` (database ``harvester``, a superuser with a password), ``stop()`` it."""
 
@@ -86,6 +100,21 @@ class TempServer:
         if action != "stop":
             args += ["-o", options, "-l", str(self.dir / "server.log")]
         self._run(*args, action)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server has used so far: the postmaster, each of its
+        processes (backends, WAL writer, checkpointer, autovacuum), and those that have exited
+        (a benchmark's server-side cost, whichever process does the work). Linux /proc only."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        total = _cpu(pid, children=True)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and entry.name != str(pid):
+                try:
+                    if _stat(int(entry.name))[1] == pid:
+                        total += _cpu(int(entry.name))
+                except OSError:             # gone meanwhile: counted with the exited ones (or just missed)
+                    pass
+        return total
 
     def psql(self, database: str, sql: str) -> str:
         return self._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",

@@ -12,17 +12,23 @@ database and user only.
   start of a run, in one transaction under an advisory lock (two runs starting at once do not
   race), versioned in ``<schema>.harvester_schema`` like the state file; a database written by a
   newer harvester is refused.
-- **A commit** loads what is buffered with binary ``COPY`` into a temporary table per stream and
-  merges it with ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` in key order (each key
-  once, sorted by the client), every stream in one transaction: the transaction is the commit
-  (:class:`Commit` has no parts), and only then does the state mark the units done. A crash
-  before that loses the uncommitted batch, which the next run fetches again; a crash after the
-  database commit and before the state commit fetches those units again, and the upsert makes
-  that harmless.
-- **Several runs at once** (shards of one nightly) may write the same tables: each merge takes
-  its row locks in key order (streams in a fixed order too), so two merges on overlapping keys
-  wait for each other instead of deadlocking, and a row is replaced only by a record harvested
-  no earlier (``harvested_at``): the later run's value wins, whichever commits last.
+- **A commit** sends what is buffered (each key once, sorted by key: :func:`write` encodes every
+  record into its binary ``COPY`` row as it arrives) in one transaction, every stream in a fixed
+  order: first as a binary ``COPY`` straight into the stream's table, in a savepoint, which is
+  all a batch of new keys needs (half the server's work of a merge, measured); a key already
+  there fails it (a unique violation, rolled back to the savepoint), and the batch is then
+  copied into a temporary table and merged with ``INSERT ... SELECT ... ON CONFLICT (key) DO
+  UPDATE``. A stream whose direct copy failed is merged for its next few commits before the
+  direct copy is tried again (a nightly that fetches known keys again does not pay for a failed
+  copy each commit). The transaction is the commit (:class:`Commit` has no parts), and only then
+  does the state mark the units done. A crash before that loses the uncommitted batch, which the
+  next run fetches again; a crash after the database commit and before the state commit fetches
+  those units again, and the upsert makes that harmless.
+- **Several runs at once** (shards of one nightly) may write the same tables: each copy and each
+  merge goes in key order (streams in a fixed order too), so two transactions on overlapping
+  keys wait for each other instead of deadlocking (a direct copy waiting on a key the other
+  inserted fails once that commits, and merges), and a row is replaced only by a record
+  harvested no earlier (``harvested_at``): the later run's value wins, whichever commits last.
 - **Connection loss** (a restart, a terminated backend) is retried: reconnect with backoff and
   run the whole transaction again, for up to ``retry_seconds``; after that the run aborts and
   the next run resumes. At the start, a database that cannot be reached or used (down, wrong
@@ -32,13 +38,13 @@ database and user only.
 from __future__ import annotations
 
 import asyncio
-import operator
 import os
 import random
 import re
+import struct
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -46,7 +52,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from ..errors import ConfigError, SinkError
-from ..records import RECORD_TYPES, STREAM_OF, STREAMS, Record, Stream, key_text
+from ..records import RECORD_TYPES, STREAM_OF, STREAMS, Record, Stream, key_text, natural_key
 from .base import Commit, SinkFailure
 
 if TYPE_CHECKING:
@@ -60,8 +66,6 @@ added as columns at start, nullable: records before them have none)."""
 
 DEFAULT_DSN_ENV = "HARVESTER_PG_DSN"
 INSTALL = "pip install 'harvester[postgres]'"
-
-_astuple = msgspec.structs.astuple
 
 
 # -- columns ------------------------------------------------------------------------------------
@@ -102,9 +106,149 @@ _FLOATS = {stream: tuple(i for i, (_, kind) in enumerate(cols) if kind == "doubl
            for stream, cols in COLUMNS.items()}
 
 
-def row(record: Record) -> tuple[Any, ...]:
-    """A record as the row COPY sends: its key text, then its fields."""
-    return (key_text(record), *_astuple(record))
+# -- binary COPY rows ---------------------------------------------------------------------------
+#
+# asyncpg's copy_records_to_table spent 7-8 us a record encoding these rows (a codec call per
+# field, arrays the slowest); most field values repeat from record to record (the account, the
+# media, the metric, the run), so each column keeps the encoding of the values it has seen and a
+# row is mostly dictionary look-ups joined into bytes: 3-4 us a record, key included, measured.
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+"""A binary COPY stream's signature, flags (none) and header extension (none)."""
+COPY_TRAILER = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_int32 = struct.Struct(">i").pack
+_int8_field = struct.Struct(">iq").pack
+_float8_field = struct.Struct(">id").pack
+_array_head = struct.Struct(">iiiiii").pack
+_ELEMENT_OID = {"text": 25, "bigint": 20, "double precision": 701, "boolean": 16}
+_CACHED = 4096
+"""Distinct values a column remembers the encoding of (then it forgets them and starts again)."""
+
+
+def _text(value: str) -> bytes:
+    # surrogatepass: a lone surrogate reaches the server as invalid UTF-8, which refuses the commit
+    # with its own message, as asyncpg's encoding error did; it does not break write()
+    data = value.encode("utf-8", "surrogatepass")
+    return _int32(len(data)) + data
+
+
+def _bigint(value: int) -> bytes:
+    return _int8_field(8, value)
+
+
+def _double(value: float) -> bytes:
+    return _float8_field(8, value)
+
+
+def _boolean(value: bool) -> bytes:
+    return b"\x00\x00\x00\x01\x01" if value else b"\x00\x00\x00\x01\x00"
+
+
+_SCALAR: dict[str, Callable[[Any], bytes]] = {"text": _text, "bigint": _bigint, "double precision": _double,
+                                               "boolean": _boolean}
+
+
+def _array(kind: str) -> Callable[[Sequence[Any]], bytes]:
+    """The encoder of a one-dimensional array of ``kind`` (PostgreSQL's array_send layout)."""
+    item, oid = _SCALAR[kind], _ELEMENT_OID[kind]
+    empty = struct.pack(">iiii", 12, 0, 0, oid)
+
+    def encode(values: Sequence[Any]) -> bytes:
+        if not values:
+            return empty
+        body = b"".join([_NULL if v is None else item(v) for v in values])
+        return _array_head(20 + len(body), 1, None in values, oid, len(values), 1) + body
+    return encode
+
+
+class _Seen(dict):
+    """A column's encodings by value, encoding (and remembering, up to a bound) what it has not seen."""
+
+    def __init__(self, encode: Callable[[Any], bytes]):
+        super().__init__()
+        self.encode = encode
+
+    def __missing__(self, value: Any) -> bytes:
+        data = _NULL if value is None else self.encode(value)
+        if len(self) >= _CACHED:                # values of an earlier stretch of the run: forget them
+            self.clear()
+        self[value] = data
+        return data
+
+
+def _column_encoder(kind: str) -> Callable[[Any], bytes]:
+    """``value -> field bytes`` (length and data, or the null marker) for a column type."""
+    kind = kind.removesuffix(' COLLATE "C"')
+    if kind == "double precision":              # not remembered: -0.0 == 0.0 but they differ
+        return lambda value: _NULL if value is None else _double(value)
+    if not kind.endswith("[]"):
+        return _Seen(_SCALAR[kind]).__getitem__
+    array = _array(kind[:-2])
+    seen = _Seen(array).__getitem__
+
+    def encode(values: Sequence[Any] | None) -> bytes:
+        try:
+            return seen(values)
+        except TypeError:                       # a list, not a tuple: not hashable, so not remembered
+            return array(values) if values is not None else _NULL
+    return encode
+
+
+_json = msgspec.json.Encoder().encode
+_astuple = msgspec.structs.astuple
+
+
+class RowEncoder:
+    """A stream's records as binary COPY rows (its table's columns: the key, then the fields)."""
+
+    def __init__(self, stream: Stream):
+        cols = COLUMNS[stream]
+        self.stream = stream
+        self._names = [name for name, _ in cols[1:]]
+        self._head = struct.pack(">h", len(cols))
+        self._kinds = [kind for _, kind in cols[1:]]
+        self._encoders = [_column_encoder(kind) for kind in self._kinds]
+        self._folds = [kind != "double precision" for kind in self._kinds]
+        """Columns whose equal values encode alike (not floats: ``-0.0 == 0.0``)."""
+
+    def __call__(self, records: Sequence[Record]) -> tuple[list[bytes], list[bytes]]:
+        """The records' keys (the UTF-8 of :func:`key_text`) and their rows, built column by
+        column. The records of a unit (one call's) mostly share a value in most columns (the
+        account, the media, the period, the run): such a column is encoded once and joined with
+        its neighbours of the same kind, so a row is a join of a few parts, not one per field."""
+        if not records:
+            return [], []
+        keys = [_json(natural_key(r)) for r in records]
+        n = len(keys)
+        parts: list[Sequence[bytes]] = [[self._head + _int32(len(k)) + k for k in keys]]
+        same: list[bytes] = []
+        columns = zip(*map(_astuple, records), strict=True)       # a tuple of values per field
+        try:
+            for encode, folds, values in zip(self._encoders, self._folds, columns, strict=True):
+                if folds and values.count(values[0]) == n:
+                    same.append(encode(values[0]))
+                    continue
+                if same:
+                    parts.append([b"".join(same)] * n)
+                    same = []
+                parts.append(list(map(encode, values)))
+        except (struct.error, OverflowError, TypeError, ValueError) as exc:
+            raise SinkFailure(self._refusal(records, exc)) from None
+        if same:
+            parts.append([b"".join(same)] * n)
+        return keys, list(map(b"".join, zip(*parts, strict=True)))
+
+    def _refusal(self, records: Sequence[Record], exc: BaseException) -> str:
+        """Which field of which record PostgreSQL cannot hold, and why (a count past bigint, say)."""
+        for record in records:
+            for name, kind, encode in zip(self._names, self._kinds, self._encoders, strict=True):
+                try:
+                    encode(getattr(record, name))
+                except (struct.error, OverflowError, TypeError, ValueError) as error:
+                    return (f"cannot write {self.stream} record {key_text(record)} to PostgreSQL: {name} = "
+                            f"{getattr(record, name)!r} does not fit its column ({kind}): {error}")
+        return f"cannot write {self.stream} records to PostgreSQL: {exc}"
 
 
 def _ident(name: str) -> str:
@@ -195,8 +339,16 @@ class PostgresSink:
         """How messages name the DSN's source (``[output] dsn_env = "HARVESTER_PG_DSN"``)."""
         self.where = describe(dsn)
         self._conn: asyncpg.Connection | None = None
-        self._rows: dict[Stream, list[tuple[Any, ...]]] = {stream: [] for stream in STREAMS}
+        self._encode = {stream: RowEncoder(stream) for stream in STREAMS}
+        self._rows: dict[Stream, dict[bytes, bytes]] = {stream: {} for stream in STREAMS}
+        self._singles: dict[Stream, list[Record]] = {stream: [] for stream in STREAMS}
+        """Records of one-record units (a media, an account) not encoded yet (see :data:`_SINGLES`)."""
+        """Each stream's rows by key (the UTF-8 of its key text): a key written again replaces its row."""
         self._buffered = 0
+        self._merge_only = dict.fromkeys(STREAMS, 0)
+        """Commits each stream still merges without trying the direct copy first (after one failed)."""
+        self.loaded: dict[str, int] = {"copied": 0, "merged": 0}
+        """Rows committed by the direct copy and by the merge (for tests, the benchmark and the curious)."""
         self._units: list[str] = []
         self._committed_at = time.monotonic()
         self._broken = ""
@@ -297,10 +449,43 @@ class PostgresSink:
     # -- the Sink protocol ---------------------------------------------------------------------
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
-        for record in records:
-            self._rows[STREAM_OF[type(record)]].append(row(record))
+        """Encode the records into their COPY rows now: a harvest writes while the previous commit
+        runs on the server, so this work overlaps it instead of delaying the next commit."""
+        kind = type(records[0]) if records else None
+        encoded = []
+        if kind is not None and all(type(r) is kind for r in records):
+            stream = STREAM_OF[kind]
+            if len(records) == 1:                   # an object record: encoded with the next ones
+                self._singles[stream].append(records[0])
+                if len(self._singles[stream]) >= _SINGLES:
+                    self._flush(stream)
+            else:
+                self._flush(stream)
+                encoded.append((stream, self._encode[stream](records)))
+        elif records:
+            for stream in STREAMS:
+                self._flush(stream)
+            encoded = [(stream, self._encode[stream](chosen)) for stream in STREAMS
+                       if (chosen := [r for r in records if STREAM_OF[type(r)] == stream])]
+        for stream, (keys, rows) in encoded:   # all encoded first: a record refused adds nothing of its unit
+            self._rows[stream].update(zip(keys, rows, strict=True))
         self._buffered += len(records)
         self._units.append(unit_id)
+
+    def _flush(self, stream: Stream) -> None:
+        """Encode the one-record units of a stream held so far, before anything written after them
+        (the last written of a key wins). Their units are buffered already: a record refused here
+        fails this sink for good, so no commit marks them done without their records."""
+        singles = self._singles[stream]
+        if not singles:
+            return
+        self._singles[stream] = []
+        try:
+            keys, rows = self._encode[stream](singles)
+        except SinkFailure as exc:
+            self._broken = str(exc)
+            raise
+        self._rows[stream].update(zip(keys, rows, strict=True))
 
     def should_commit(self) -> bool:
         return bool(self._units) and (len(self._units) >= self.commit_units or self._buffered >= self.commit_records
@@ -311,9 +496,22 @@ class PostgresSink:
         connection is lost on the way)."""
         if not self._units:
             return None
+        if self._broken:
+            raise SinkFailure(f"an earlier commit failed: {self._broken}")
+        for stream in STREAMS:
+            self._flush(stream)
         units, rows = tuple(self._units), self._rows
-        self._units, self._rows, self._buffered = [], {stream: [] for stream in STREAMS}, 0
-        await self._with_retries(lambda conn: self._load(conn, rows))
+        self._units, self._rows, self._buffered = [], {stream: {} for stream in STREAMS}, 0
+        batches = {stream: _in_key_order(found) for stream in STREAMS if (found := rows[stream])}
+        direct = set()
+        for stream in batches:
+            if self._merge_only[stream]:
+                self._merge_only[stream] -= 1
+            else:
+                direct.add(stream)
+        await self._with_retries(lambda conn: self._load(conn, batches, direct))
+        for stream, batch in batches.items():
+            self.loaded["copied" if stream in direct else "merged"] += len(batch)
         self._committed_at = time.monotonic()
         return Commit(units)
 
@@ -337,24 +535,34 @@ class PostgresSink:
 
     # -- loading -------------------------------------------------------------------------------
 
-    async def _load(self, conn: asyncpg.Connection, rows: Mapping[Stream, list[tuple[Any, ...]]]) -> None:
-        schema = _ident(self.schema)
+    async def _load(self, conn: asyncpg.Connection, batches: Mapping[Stream, list[bytes]], direct: set[Stream]) -> None:
+        """One transaction: each stream (in the fixed order of ``batches``: two runs lock tables
+        alike) copied straight into its table if it is in ``direct`` and none of its keys is there
+        yet, else merged. A stream whose direct copy fails leaves ``direct`` (a retry merges it)."""
+        asyncpg = _driver()
         async with conn.transaction():
-            for stream in STREAMS:                   # a fixed order: two runs lock tables alike
-                if not rows[stream]:
-                    continue
-                cols = COLUMNS[stream]
-                names = [name for name, _ in cols]
-                load = _ident("load_" + stream)
-                await conn.copy_records_to_table("load_" + stream, records=_in_key_order(rows[stream]),
-                                                 columns=names)
-                update = ", ".join(f"{_ident(n)} = excluded.{_ident(n)}" for n in names[1:])
-                target = f"{schema}.{_ident(stream)}"
-                await conn.execute(               # in the order copied: the key order (see _in_key_order)
-                    f"INSERT INTO {target} AS t SELECT * FROM {load} "
-                    f"ON CONFLICT (key) DO UPDATE SET {update} "
-                    "WHERE t.harvested_at IS NULL OR excluded.harvested_at IS NULL "
-                    "OR excluded.harvested_at >= t.harvested_at")
+            for stream, batch in batches.items():
+                names = [name for name, _ in COLUMNS[stream]]
+                if stream in direct:
+                    try:
+                        async with conn.transaction():       # a savepoint: a failed copy leaves nothing
+                            await conn.copy_to_table(stream, schema_name=self.schema, source=_chunks(batch),
+                                                     columns=names, format="binary")
+                        continue
+                    except asyncpg.UniqueViolationError:     # a key already there (or just inserted)
+                        direct.discard(stream)
+                        self._merge_only[stream] = MERGE_AFTER_CONFLICT
+                await conn.copy_to_table("load_" + stream, source=_chunks(batch), columns=names,
+                                         format="binary")
+                await conn.execute(self._merge_sql(stream))  # in the order copied: the key order
+
+    def _merge_sql(self, stream: Stream) -> str:
+        names = [name for name, _ in COLUMNS[stream]]
+        update = ", ".join(f"{_ident(n)} = excluded.{_ident(n)}" for n in names[1:])
+        return (f"INSERT INTO {_ident(self.schema)}.{_ident(stream)} AS t SELECT * FROM {_ident('load_' + stream)} "
+                f"ON CONFLICT (key) DO UPDATE SET {update} "
+                "WHERE t.harvested_at IS NULL OR excluded.harvested_at IS NULL "
+                "OR excluded.harvested_at >= t.harvested_at")
 
     async def _with_retries(self, work) -> None:
         """``work(conn)`` until it succeeds; a lost connection is opened again with backoff (0.1 s
@@ -389,16 +597,40 @@ class PostgresSink:
                 delay = min(delay * 2, 5.0)
 
 
-def _in_key_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Each key once (the last written), sorted by key. Sorting here costs the client ~0.5 µs a
-    row and saves the server a sort and a DISTINCT ON (10-15 % of its merge, measured); a fresh
-    temporary table is read back in the order it was copied, so the merge takes its row locks in
-    key order (Python's str order is the "C" collation's byte order: UTF-8 keeps code point
-    order). Were it ever read otherwise, a deadlock is retried like a lost connection."""
-    return sorted({r[0]: r for r in rows}.values(), key=_first)
+_SINGLES = 64
+"""One-record units a stream holds before encoding them together: a media or an account is
+mostly values of its own, and one written alone cost 31 us against 12 us in a batch of them (the
+account, the types, the run shared by the column), measured."""
+
+MERGE_AFTER_CONFLICT = 8
+"""Commits a stream merges after its direct copy failed, before it tries that again: a failed
+copy costs at most its batch's copy (one key already there among many new ones), so this bounds
+that to an eighth of the copies while the keys are mostly known, and a run that moves on to new
+keys gets back to the direct copy."""
+
+_CHUNK = 2048
+"""Rows a COPY message holds (about 700 KiB of insights)."""
 
 
-_first = operator.itemgetter(0)
+def _in_key_order(rows: Mapping[bytes, bytes]) -> list[bytes]:
+    """A stream's rows (each key once, the last written) sorted by key: the bytes order of the
+    keys' UTF-8 is the "C" collation's order, so the server inserts or merges in key order and
+    takes its row locks in that order (two runs on overlapping keys wait instead of
+    deadlocking; were one ever reached, it is retried like a lost connection). Sorting here
+    saves the server a sort and a DISTINCT ON (10-15 % of its merge, measured)."""
+    return list(map(rows.__getitem__, sorted(rows)))
+
+
+async def _chunks(rows: list[bytes]) -> AsyncIterator[bytes]:
+    """The binary COPY stream of sorted rows, joined a message at a time: the server starts on
+    the first while the next is joined (asyncpg waits for the socket between them)."""
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        if start == 0:
+            chunk.insert(0, COPY_HEADER)
+        if start + _CHUNK >= len(rows):
+            chunk.append(COPY_TRAILER)
+        yield b"".join(chunk)
 
 
 # -- reading back -------------------------------------------------------------------------------
