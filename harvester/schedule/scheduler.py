@@ -62,6 +62,11 @@ for code 4); it doubles while they come in a row."""
 LONE_THROTTLES = 2
 """Throttles in a row that may still be lone ones: one more is waited out."""
 
+LEAF_BUFFER = 4
+"""Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
+work starts first: when that work runs out, the leaves left take about this many round trips,
+time for the chains started last to end."""
+
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
@@ -113,10 +118,14 @@ class Scheduler:
         self.rng = rng or random.Random()
         self._clock = clock
         self.slots: dict[str, Slot] = {}
-        self._rings: tuple[deque[Slot], deque[Slot]] = (deque(), deque())
-        """Slots with work they may start: [0] a leaf job at the head of the queue, [1] a job that
-        makes more work (priority above 0: discovery)."""
-        self._in_rings: tuple[set[str], set[str]] = (set(), set())
+        self._rings: dict[int, deque[Slot]] = {0: deque()}
+        """Slots with work they may start, by priority: [0] leaf jobs, [p] a job of priority p
+        (above 0: it makes more work) first in the slot's work that does. A slot may be in two."""
+        self._in_rings: dict[int, set[str]] = {0: set()}
+        self._opening: list[int] = []   # the priorities above 0 that have a ring, lowest first
+        self._leaves = 0           # leaf jobs queued in live slots
+        self.leaf_target = LEAF_BUFFER * max_in_flight
+        """Queued leaves below which work that makes more work starts first (see :meth:`_dispatch`)."""
         self._timers: list[tuple[float, int, Slot]] = []
         self._seq = itertools.count()
         self._pending = 0          # queued or delayed in live slots
@@ -144,8 +153,7 @@ class Scheduler:
         if slot.death is not None:
             self.on_give_up(job, slot.death)
             return
-        slot.push(Entry(job.priority, next(self._seq), job))
-        self._pending += 1
+        self._push(slot, Entry(job.priority, next(self._seq), job))
         self._enqueue(slot)
         self._wakeup()
 
@@ -179,24 +187,27 @@ class Scheduler:
             task.cancel()
 
     def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
-        """Start what may start, round-robin over the slots. A job that makes more work (priority
-        above 0: discovery) waits while leaf jobs of other slots can use the capacity, so that
-        when calls in flight are the bottleneck the harvest goes deep before it goes wide: the
-        work queued at any time stays about what ``max_in_flight`` can drain, not a page of media
-        for every token. A slot whose leaf work is rate-limited never waits on this."""
-        leaves, discovery = self._rings
-        while self._in_flight < self.max_in_flight and (leaves or discovery):
-            ring = 0 if leaves else 1
-            slot = self._rings[ring].popleft()
+        """Start what may start, round-robin over the slots. Work that makes more work (an
+        account node, a page, a media's first insights call) starts first while fewer than
+        :attr:`leaf_target` leaf jobs are queued, else leaves do: the chains of dependent calls
+        start early (critical path first: when the last leaves drain, no long chain is still
+        to come), and the work queued stays about what ``max_in_flight`` drains in a few round
+        trips, not a page of media for every token. A slot whose leaf work is rate-limited
+        never holds back the others'."""
+        rings, leaves = self._rings, self._rings[0]
+        while self._in_flight < self.max_in_flight:
+            ring = 0 if leaves and self._leaves >= self.leaf_target else \
+                next((p for p in self._opening if rings[p]), 0)
+            if not rings[ring]:
+                return
+            slot = rings[ring].popleft()
             self._in_rings[ring].discard(slot.key)
-            if not slot.can_start():
-                continue                        # it comes back when its job finishes
-            if ring == 0 and slot.queue[0].priority > 0:
-                self._enqueue(slot)             # its leaf work has started: it waits with the discovery
-                continue
-            self._try_start(group, slot, now)
+            if ring and slot.opening and slot.opening[0].priority != ring:
+                self._enqueue(slot)             # deeper work came first in it: it is in that ring too
+            elif slot.can_start(ring):          # else it comes back when its job finishes
+                self._try_start(group, slot, ring, now)
 
-    def _try_start(self, group: asyncio.TaskGroup, slot: Slot, now: float) -> None:
+    def _try_start(self, group: asyncio.TaskGroup, slot: Slot, ring: int, now: float) -> None:
         """Start ``slot``'s next job unless a pause or its limiter holds it (then a timer brings it back)."""
         if slot.paused_until > now:
             self._timer(slot.paused_until, slot)
@@ -209,25 +220,39 @@ class Scheduler:
         waited = slot.unlimited(now)
         if waited is not None:
             self._waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
-        self._start(group, slot, slot.pop(), slot.limiter.in_window())
+        self._start(group, slot, slot.pop(ring), slot.limiter.in_window())
         self._enqueue(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
+        self._leaves -= entry.priority <= 0
         self._in_flight += 1
         slot.started(room=self._in_flight < self.max_in_flight)
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _push(self, slot: Slot, entry: Entry) -> None:
+        slot.push(entry)
+        self._pending += 1
+        self._leaves += entry.priority <= 0
+
     def _enqueue(self, slot: Slot) -> None:
-        """Put ``slot`` in the ring of the job at the head of its queue, if it has work it may start
-        (pause and limiter are checked when its turn comes)."""
-        if slot.can_start():
-            ring = 1 if slot.queue[0].priority > 0 else 0
-            if slot.key not in self._in_rings[ring]:
+        """Put ``slot`` in the ring of each kind of work it may start (pause and limiter are
+        checked when its turn comes)."""
+        if slot.key not in self._in_rings[0] and slot.can_start(0):
+            self._rings[0].append(slot)
+            self._in_rings[0].add(slot.key)
+        if slot.opening and slot.can_start(1):
+            ring = slot.opening[0].priority
+            members = self._in_rings.get(ring)
+            if members is None:
+                members = self._in_rings[ring] = set()
+                self._rings[ring] = deque()
+                self._opening = sorted((*self._opening, ring))
+            if slot.key not in members:
                 self._rings[ring].append(slot)
-                self._in_rings[ring].add(slot.key)
+                members.add(slot.key)
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
@@ -238,7 +263,7 @@ class Scheduler:
         while self._timers and self._timers[0][0] <= now:
             when, _, slot = heapq.heappop(self._timers)
             slot.looked(when)
-            slot.release(now)
+            self._leaves += slot.release(now)
             if slot.delayed:
                 self._timer(slot.delayed[0][0], slot)
             self._enqueue(slot)
@@ -348,8 +373,7 @@ class Scheduler:
 
     def _requeue(self, slot: Slot, entry: Entry) -> None:
         """Back in the queue: a throttled attempt does not count."""
-        slot.push(entry)
-        self._pending += 1
+        self._push(slot, entry)
         self._enqueue(slot)
 
     def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
@@ -359,6 +383,7 @@ class Scheduler:
         if slot.kill(decision):
             self.on_token_dead(slot.key, decision)
         self.on_give_up(entry.job, decision)
+        self._leaves -= len(slot.queue)          # the delayed ones were not counted yet
         for queued in slot.drain():
             self._pending -= 1
             self.on_give_up(queued.job, decision)
