@@ -74,22 +74,42 @@ class TokenChains(msgspec.Struct):
 class Timing:
     """A transport around the simulator's that times every call and folds it into its token's
     chains. A media's calls follow one another: their latencies add up, per media, until the
-    account's last media is folded at the end."""
+    account's last media is folded at the end.
+
+    A hedged call (two requests of one URL out at once) is one call here: its latency runs from
+    its first request to its first answer, and the copy's own time is not folded (the copy used
+    capacity that sat idle; counting it would raise the bound)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.tokens: dict[int, TokenChains] = {}
         self._media: dict[int, float] = {}
+        self._out: dict[str, list[float]] = {}
+        """URL -> [its first request's start, requests of it out]."""
         self.latency = 0.0
         self.calls = 0
 
     async def get(self, url: str, headers: Mapping[str, str]):
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        out = self._out.get(url)
+        if out is None:
+            out = self._out[url] = [loop.time(), 0]
+        out[1] += 1
+        answered = False
         try:
-            return await self.inner.get(url, headers)
+            response = await self.inner.get(url, headers)
+            answered = True
+            return response
+        except asyncio.CancelledError:
+            answered = None         # the other request answered (it folded the call), or the harvest stops
+            raise
         finally:
-            self._fold(url, loop.time() - started)
+            out[1] -= 1
+            if self._out.get(url) is out and (answered or (answered is False and out[1] == 0)):
+                del self._out[url]
+                self._fold(url, loop.time() - out[0])
+            elif out[1] == 0 and self._out.get(url) is out:
+                del self._out[url]
 
     async def close(self) -> None:
         await self.inner.close()
@@ -170,7 +190,9 @@ async def harvest(accounts: int, directory: Path) -> dict:
     served = simulator.counters.snapshot()
     over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
     bounds = transport.bounds(scheduler.max_in_flight, scheduler.per_token_in_flight)
-    return {"accounts": accounts, "calls": served["calls"], "records": sink.records, "exit_code": summary.exit_code,
+    return {"accounts": accounts, "calls": served["calls"], "hedged": int(summary.counters.get("calls/hedged", 0)),
+            "hedged_first": int(summary.counters.get("calls/hedged_first", 0)),
+            "records": sink.records, "exit_code": summary.exit_code,
             "failed": len(summary.failed), "makespan": makespan, "bound": max(bounds.values()), "bounds": bounds,
             "binding": max(bounds, key=lambda k: bounds[k]), "max_in_flight": scheduler.max_in_flight,
             "violations": served["throttled"] + over, "wall_seconds": wall,

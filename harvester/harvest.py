@@ -322,7 +322,7 @@ class Harvester:
             margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.token_cap(),
             max_in_flight=self._in_flight_cap(), max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=_give_up, on_token_dead=self._token_dead,
-            clock=self._clock)
+            clock=self._clock, hedge=settings.hedge)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
         missing = self._select_shard(keys, missing)

@@ -72,13 +72,31 @@ def test_the_limiters_log_is_freed_when_its_window_empties():
     assert len(limiter._starts) == 0 and limiter._starts.buffer_info()[1] == 0
 
 
+def draw(faults: Faults, token: int, path: str) -> float:
+    """One request's latency, served (answered) at once."""
+    decision = faults.decide(token, path, {"metric": "reach"})
+    faults.served(decision)
+    return decision.latency
+
+
 def test_latency_only_draws_keep_nothing_per_request():
     faults = Faults(seed=3, share=0.0, latency_ms=300)
-    draws = [faults.decide(i % 7, f"/v25.0/{i}/insights", {"metric": "reach"}).latency for i in range(5000)]
-    assert faults._seen == {}
+    draws = [draw(faults, i % 7, f"/v25.0/{i}/insights") for i in range(5000)]
+    assert faults._seen == {} and faults._serving == {}
     assert 0.25 < sum(draws) / len(draws) < 0.35           # still exponential around its mean
-    again = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"}).latency
-    assert again == draws[1]
+    assert draw(faults, 1, "/v25.0/1/insights") == draws[1]
+
+
+def test_a_copy_sent_while_its_request_is_served_draws_its_own_latency():
+    """A hedged call's copy: another server's time, not the first request's again."""
+    faults = Faults(seed=3, share=0.0, latency_ms=300)
+    first = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"})
+    copy = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"})
+    assert copy.latency != first.latency
+    faults.served(copy)
+    faults.served(first)
+    assert faults._serving == {}
+    assert draw(faults, 1, "/v25.0/1/insights") == first.latency   # a repeat afterwards: as the first
 
 
 @pytest.mark.parametrize(("scheduler", "limit"), [({}, 3 * TOKEN_DEPTH_CAP), ({"max_in_flight": 16}, 16),

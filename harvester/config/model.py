@@ -92,6 +92,9 @@ class SchedulerSettings(msgspec.Struct, frozen=True):
     per_token_in_flight: int | Literal["auto"] = AUTO
     """The cap on one token's calls in flight, under which its depth adapts to latency, usage and
     errors (``harvester.schedule.slot``): "auto" is ``TOKEN_DEPTH_CAP``."""
+    hedge: bool = True
+    """When the queue is empty and calls in flight leave room, send one copy of a call out much
+    longer than its token's typical latency and take the first answer (``harvester.graph.hedge``)."""
 
     def token_cap(self) -> int:
         """The cap on one token's calls in flight."""

@@ -44,9 +44,10 @@ import msgspec
 from .. import counter_names as stat
 from ..decision import Action, Decision
 from ..errors import GraphError, HarvesterError, TransportError
+from ..graph.hedge import FLIGHT, Flight
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import HIGH_MARK, Entry, Job, Slot
+from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 
 __all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
 
@@ -62,10 +63,17 @@ for code 4); it doubles while they come in a row."""
 LONE_THROTTLES = 2
 """Throttles in a row that may still be lone ones: one more is waited out."""
 
-LEAF_BUFFER = 4
+LEAF_BUFFER = 16
 """Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
 work starts first: when that work runs out, the leaves left take about this many round trips,
 time for the chains started last to end."""
+
+HEDGE_AFTER = 2.0
+"""A call is hedged once it has been out this many times its token's long-run latency (about the
+slowest eighth of exponential latencies: a copy of each costs few calls, see ``bench/scale.py``)."""
+
+HEDGE_ANSWERS = 4
+"""Answers a token must have given before its typical latency is trusted for hedging."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -105,7 +113,7 @@ class Scheduler:
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
                  decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None):
+                 backoff_cap: float = 300.0, rng: random.Random | None = None, hedge: bool = False):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -135,6 +143,12 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
+        self.hedge = hedge
+        """Send a copy of a call out long while the queue is empty (see :meth:`_hedge`)."""
+        self._flights: list[tuple[Flight, Slot]] = []
+        """With ``hedge``: the calls started, in order, from ``_flights_head`` (the oldest not done) on."""
+        self._flights_head = 0
+        self._hedge_cursor = 0          # flights before it were looked at for a copy already
         self.capped_wait: float | None = None
         """The longest wait the server asked for above the window (each was capped at it)."""
 
@@ -178,11 +192,16 @@ class Scheduler:
         while self._failure is None:
             now = self.now()
             self._fire_timers(now)
+            due = None
             if not self._stopping:
                 self._dispatch(group, now)
+                if self.hedge and self._in_flight < self.max_in_flight:
+                    due = self._hedge(group, now)      # nothing else may start now
             if self._in_flight == 0 and (self._stopping or self._pending == 0):
                 return
-            await self._sleep(self._timers[0][0] - now if self._timers and not self._stopping else None)
+            when = self._timers[0][0] if self._timers and not self._stopping else None
+            when = due if when is None else when if due is None else min(when, due)
+            await self._sleep(None if when is None else when - now)
         for task in self._tasks:
             task.cancel()
 
@@ -288,6 +307,11 @@ class Scheduler:
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
         started = entry.started = self.now()
+        flight = None
+        if self.hedge:
+            flight = Flight(started)
+            FLIGHT.set(flight)                  # this task's: the client sends the job's GET through it
+            self._flights.append((flight, slot))
         try:
             try:
                 usage = await entry.job()
@@ -304,10 +328,76 @@ class Scheduler:
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
+            if flight is not None:
+                self._landed(flight)
             slot.finished()
             self._in_flight -= 1
             self._enqueue(slot)
             self._wakeup()
+
+    # -- hedging ------------------------------------------------------------------------------
+
+    def _hedge(self, group: asyncio.TaskGroup, now: float) -> float | None:
+        """Nothing queued may start now: send a copy of each call, oldest first, out longer than
+        ``HEDGE_AFTER`` times its token's long-run latency, while capacity is idle and its token
+        may (:meth:`_may_copy`); at most one copy per call, each looked at once. Returns when the
+        next call will be old enough (None: no call is waiting to be)."""
+        flights = self._flights
+        i = max(self._hedge_cursor, self._flights_head)
+        try:
+            while i < len(flights) and self._in_flight < self.max_in_flight:
+                flight, slot = flights[i]
+                if not flight.done:
+                    due = flight.started + HEDGE_AFTER * slot.latency_long
+                    if due > now:
+                        return due
+                    if flight.may_copy() and self._may_copy(slot, now):
+                        self._copy(group, slot, flight)
+                i += 1
+            return None
+        finally:
+            self._hedge_cursor = i
+
+    def _may_copy(self, slot: Slot, now: float) -> bool:
+        """A copy would cost the token nothing it needs: no work of its own waits, it has answered
+        (its typical latency is known), nothing holds it back, its window and its usage are below
+        ``LOW_MARK`` (latency, not the budget, is what holds it) and its limiter lets one more call
+        start now."""
+        limiter = slot.limiter
+        return (not slot.pending() and slot.proven and not slot.dead and slot.answers >= HEDGE_ANSWERS
+                and slot.paused_until <= now and slot.in_flight < slot.in_flight_limit()
+                and (slot.usage_percent is None or slot.usage_percent < LOW_MARK)
+                and limiter.in_window() * 100 < limiter.limit * LOW_MARK and limiter.try_acquire() == 0)
+
+    def _copy(self, group: asyncio.TaskGroup, slot: Slot, flight: Flight) -> None:
+        self.stats.inc(stat.CALLS_HEDGED)
+        self._in_flight += 1
+        slot.copy_started()
+        task = group.create_task(self._send_copy(slot, flight))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_copy(self, slot: Slot, flight: Flight) -> None:
+        try:
+            await flight.copy()
+        finally:
+            slot.finished()
+            self._in_flight -= 1
+            self._enqueue(slot)
+            self._wakeup()
+
+    def _landed(self, flight: Flight) -> None:
+        """A job ended: forget the calls at the head that are done (compacted now and then)."""
+        flight.done = True
+        if flight.copy_first:
+            self.stats.inc(stat.CALLS_HEDGED_FIRST)
+        flights, head = self._flights, self._flights_head
+        while head < len(flights) and flights[head][0].done:
+            head += 1
+        if head > 1024 and head * 2 > len(flights):
+            del flights[:head]
+            self._hedge_cursor, head = max(0, self._hedge_cursor - head), 0
+        self._flights_head = head
 
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc(stat.CALLS_ERROR)

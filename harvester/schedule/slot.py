@@ -144,6 +144,8 @@ class Slot:
     throttled_at: float = float("-inf")
     """When the token was last throttled."""
     calls: int = 0
+    copies: int = 0
+    """Copies of its calls sent (hedging)."""
     errors: int = 0
     throttles: int = 0
     waited: float = 0.0
@@ -278,8 +280,13 @@ class Slot:
         self.full = room and self.proven and self.in_flight >= self.depth
 
     def finished(self) -> None:
-        """One of its jobs ended, however."""
+        """One of its jobs (or a copy of its call) ended, however."""
         self.in_flight -= 1
+
+    def copy_started(self) -> None:
+        """A copy of one of its calls was sent (hedging): in flight like a call, not a job."""
+        self.in_flight += 1
+        self.copies += 1
 
     def answered(self, started: float) -> None:
         """A call started at ``started`` was answered: the token works again, unless the call
