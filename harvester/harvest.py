@@ -155,8 +155,9 @@ class Harvester:
         keys: dict[str, str] = {}
         missing: list[tuple[str, str]] = []
         names: defaultdict[str, list[str]] = defaultdict(list)
+        tables = self.config.token_tables()
         for env in self.config.token_keys():
-            token_file = self.config.token_file_of(env)
+            token_file = tables[env].token_file
             try:
                 token = read_token_file(token_file) if token_file is not None else await self._lookup(env)
             except ConfigError as exc:
@@ -167,7 +168,7 @@ class Harvester:
                 missing.append((env, f"{self.config.path}: no access token for {what}"))
                 continue
             key = keys[env] = token_key(token)
-            self._login_of_key.setdefault(key, self.config.login_of(env))
+            self._login_of_key.setdefault(key, tables[env].login)
             tokens[key] = token
             names[key].append(env)
         self.token_names = {key: ", ".join(envs) for key, envs in names.items()}
@@ -196,7 +197,7 @@ class Harvester:
         health = []
         for key, token in tokens.items():
             name = self.token_names.get(key, key)
-            login = self.config.login_of(name.split(", ")[0])
+            login = self._login_of_key.get(key, "facebook")       # its first name's, as login_of says
             self.stats.inc("calls/debug_token")
             try:
                 debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)

@@ -219,6 +219,15 @@ class Config(msgspec.Struct, frozen=True):
         """The listed accounts whose token this name holds."""
         return tuple(a for a in self.accounts if a.token_name == token_env)
 
+    def token_tables(self) -> dict[str, Account | Discover]:
+        """Each token name's first table (listed accounts first), in one pass: what
+        :meth:`login_of` and :meth:`token_file_of` read, for a caller that asks of every token
+        (each of those scans the tables: over 100,000 tokens, asking both of each is quadratic)."""
+        tables: dict[str, Account | Discover] = {}
+        for table in (*self.accounts, *self.discover):
+            tables.setdefault(table.token_name, table)
+        return tables
+
     def login_of(self, token_env: str) -> Login:
         """The login kind of a token name (the loader refuses one name with two kinds)."""
         tables: list[Account | Discover] = [*self.accounts, *self.discover]
