@@ -1,13 +1,24 @@
 """Who calls when: per-token slots, one dispatcher, a global cap on calls in flight.
 
-The dispatcher takes slots round-robin from a ring of slots with work they may start now, starts
-one job of each (if its limiter allows), and puts the slot back at the end of the ring. There are
-two rings: slots whose next job is a leaf come before slots whose next job makes more work. A slot
-that cannot start is not in the ring: it comes back when what blocks it ends (a timer for its
+The dispatcher takes slots round-robin from rings of slots with work they may start now, starts
+one job of each (if its limiter allows), and puts the slot back at the end of its ring. One ring
+holds the slots with leaf jobs (priority 0: they make no more work), and one per priority above
+0 the slots whose first such job (a media's first insights call, a page, an account node) has
+that priority. Critical path first: while fewer than :attr:`Scheduler.leaf_target` leaves are
+queued, work that makes more work starts, the deepest (lowest priority) first, so that the
+chains of dependent calls have ended when the last leaves drain; else leaves start. A slot
+that cannot start is in no ring: it comes back when what blocks it ends (a timer for its
 limiter, pause or a retry's backoff; a job of it finishing; a job submitted to it), so a
 throttled or dead token never delays the others, and the dispatcher sleeps until the earliest
 such event instead of polling. It is the one place in harvester that creates tasks, all inside
 an ``asyncio.TaskGroup``.
+
+Hedging (``hedge``, ``[scheduler] hedge``; :mod:`harvester.graph.hedge`): when nothing queued
+may start and capacity sits idle (the end of a harvest), a call out longer than ``HEDGE_AFTER``
+times its token's long-run latency gets one copy, if its token has no work waiting, answered
+before (``HEDGE_ANSWERS``), is not held back, and its window and usage are below ``LOW_MARK``;
+the copy passes its limiter like any call, so the window is never exceeded. The first answer is
+the call's; the other request is cancelled (``calls/hedged``, ``calls/hedged_first``).
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
 error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
