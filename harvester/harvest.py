@@ -35,6 +35,7 @@ from . import counter_names as stat
 from . import summary as summary_mod
 from . import token_health
 from .config import Config, Window, paths
+from .config.model import Login
 from .config.tokens import read_token_file
 from .days import iso
 from .discovery import DiscoverJob, Found
@@ -103,7 +104,7 @@ class Harvester:
         """Slot key -> the token variables that name it (for people: the key is a digest)."""
         self._clients: dict[str, GraphClient] = {}
         """Login kind -> the client of its host."""
-        self._login_of_key: dict[str, str] = {}
+        self._login_of_key: dict[str, Login] = {}
         self._claimed: dict[str, str] = {}
         """Account id -> the token name it is harvested with (listed accounts first)."""
         self._discovered: defaultdict[str, list[str]] = defaultdict(list)
@@ -197,7 +198,7 @@ class Harvester:
         health = []
         for key, token in tokens.items():
             name = self.token_names.get(key, key)
-            login = self._login_of_key.get(key, "facebook")       # its first name's, as login_of says
+            login = self._login_of_key.get(key, "facebook")     # its first name's, found when it was read
             self.stats.inc("calls/debug_token")
             try:
                 debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)

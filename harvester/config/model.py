@@ -224,7 +224,8 @@ class Config(msgspec.Struct, frozen=True):
         :meth:`login_of` and :meth:`token_file_of` read, for a caller that asks of every token
         (each of those scans the tables: over 100,000 tokens, asking both of each is quadratic)."""
         tables: dict[str, Account | Discover] = {}
-        for table in (*self.accounts, *self.discover):
+        listed: list[Account | Discover] = [*self.accounts, *self.discover]
+        for table in listed:
             tables.setdefault(table.token_name, table)
         return tables
 
