@@ -72,9 +72,10 @@ class Get:
         pass
 
 
-async def run(last: list, *, hedge: bool = True, calls: int = 1000) -> tuple[Scheduler, Latencies, Get, float]:
-    """Four calls of 0.1 s (the token's typical latency), then one whose requests take ``last``."""
-    transport = Latencies({**{f"u{i}": [0.1] for i in range(4)}, "slow": list(last)})
+async def run(last: list, *, hedge: bool = True, calls: int = 1000,
+              typical: float = 0.1) -> tuple[Scheduler, Latencies, Get, float]:
+    """Four calls of ``typical`` seconds (the token's latency), then one whose requests take ``last``."""
+    transport = Latencies({**{f"u{i}": [typical] for i in range(4)}, "slow": list(last)})
     scheduler = Scheduler(calls, 3600, 64, 5, Stats(), on_give_up=lambda job, d: None,
                           on_token_dead=lambda key, d: None, hedge=hedge)
     jobs = [Get(transport, f"u{i}") for i in range(4)] + [Get(transport, "slow")]
@@ -114,6 +115,13 @@ async def test_a_copy_that_fails_changes_nothing():
 async def test_no_copy_with_hedging_off():
     scheduler, transport, _, seconds = await run([10.0, 0.1], hedge=False)
     assert seconds == pytest.approx(10.1) and len(transport.sent) == 5
+    assert scheduler.stats.get("calls/hedged") == 0
+
+
+async def test_no_copy_of_a_call_out_less_than_the_floor():
+    """A token answering in 10 ms (a local server): 90 ms is nine times its latency, no tail."""
+    scheduler, transport, _, seconds = await run([0.09, 0.01], typical=0.01)
+    assert seconds == pytest.approx(0.1) and len(transport.sent) == 5
     assert scheduler.stats.get("calls/hedged") == 0
 
 

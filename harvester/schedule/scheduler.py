@@ -83,6 +83,10 @@ HEDGE_AFTER = 2.0
 """A call is hedged once it has been out this many times its token's long-run latency (about the
 slowest eighth of exponential latencies: a copy of each costs few calls, see ``bench/scale.py``)."""
 
+HEDGE_FLOOR = 0.1
+"""Nor before it has been out this many seconds: the tail hedging cuts is seconds long, and a
+token whose answers take milliseconds (a local server) has none worth a second request."""
+
 HEDGE_ANSWERS = 4
 """Answers a token must have given before its typical latency is trusted for hedging."""
 
@@ -350,7 +354,7 @@ class Scheduler:
 
     def _hedge(self, group: asyncio.TaskGroup, now: float) -> float | None:
         """Nothing queued may start now: send a copy of each call, oldest first, out longer than
-        ``HEDGE_AFTER`` times its token's long-run latency, while capacity is idle and its token
+        ``HEDGE_AFTER`` times its token's long-run latency (and ``HEDGE_FLOOR``), while capacity is idle and its token
         may (:meth:`_may_copy`); at most one copy per call, each looked at once. Returns when the
         next call will be old enough (None: no call is waiting to be)."""
         flights = self._flights
@@ -359,7 +363,7 @@ class Scheduler:
             while i < len(flights) and self._in_flight < self.max_in_flight:
                 flight, slot = flights[i]
                 if not flight.done:
-                    due = flight.started + HEDGE_AFTER * slot.latency_long
+                    due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
                     if due > now:
                         return due
                     if flight.may_copy() and self._may_copy(slot, now):
