@@ -154,3 +154,19 @@ async def test_a_hedged_harvest_writes_the_records_of_one_that_is_not(tmp_path):
     assert served["calls"] == served_plain["calls"] + copies       # each copy is a call the API saw
     assert served["throttled"] == 0
     assert "hedged" in hedged.render() and "hedged" not in plain.render()
+
+
+async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_path, simulator_server):
+    """The real aiohttp transport on a socket (the server's latency in the same simulated time):
+    a copy that answers first cancels the other request, and the harvest is the truth, record for
+    record."""
+    from test_harvest import assert_matches_truth, truth_of
+
+    world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=300))
+    config, env = world_config(world, tmp_path / "out", days=1, base_url=server.url)
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0, summary.render()
+    assert summary.counters.get("calls/hedged", 0) > 0
+    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
