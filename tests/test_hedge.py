@@ -168,5 +168,5 @@ async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_pat
     async with Harvester(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
-    assert summary.counters.get("calls/hedged", 0) > 0
+    assert summary.counters.get("calls/hedged_first", 0) > 0        # some copies answered first
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
