@@ -59,7 +59,7 @@ class CountingSink:
 
     async def commit(self) -> Commit | None:
         units, self._units = tuple(self._units), []
-        return Commit("memory", units, 0) if units else None
+        return Commit(units) if units else None
 
     async def close(self) -> Commit | None:
         return await self.commit()

@@ -14,6 +14,13 @@ The lower bound of the makespan is the most of:
   the latencies its calls really had, and the sum of its latencies over its cap on calls in flight;
 - the global in-flight bound: the sum of every call's latency over ``max_in_flight``.
 
+A hedged call (``[scheduler] hedge``: a copy sent at the end of the harvest) counts once in the
+bound, with its latency from its first request to its first answer; the copy's own time is left
+out (it used capacity that sat idle), so hedging can only lower the bound. The copies are
+reported (``hedged_N``; ``calls`` are the calls the simulator served, copies included). The
+simulator draws a copy's latency afresh (another server's time); its first request's latency is
+what it always was, so the world and every figure without copies are unchanged.
+
 Figures: calls, simulated makespan over that bound, wall (and CPU: on a shared machine the
 steadier of the two) seconds per 1,000 calls, peak RSS
 (VmHWM: the simulator's world, windows and counters, and this benchmark's own timing, included).
@@ -74,22 +81,42 @@ class TokenChains(msgspec.Struct):
 class Timing:
     """A transport around the simulator's that times every call and folds it into its token's
     chains. A media's calls follow one another: their latencies add up, per media, until the
-    account's last media is folded at the end."""
+    account's last media is folded at the end.
+
+    A hedged call (two requests of one URL out at once) is one call here: its latency runs from
+    its first request to its first answer, and the copy's own time is not folded (the copy used
+    capacity that sat idle; counting it would raise the bound)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.tokens: dict[int, TokenChains] = {}
         self._media: dict[int, float] = {}
+        self._out: dict[str, list[float]] = {}
+        """URL -> [its first request's start, requests of it out]."""
         self.latency = 0.0
         self.calls = 0
 
     async def get(self, url: str, headers: Mapping[str, str]):
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        out = self._out.get(url)
+        if out is None:
+            out = self._out[url] = [loop.time(), 0]
+        out[1] += 1
+        answered = False
         try:
-            return await self.inner.get(url, headers)
+            response = await self.inner.get(url, headers)
+            answered = True
+            return response
+        except asyncio.CancelledError:
+            answered = None         # the other request answered (it folded the call), or the harvest stops
+            raise
         finally:
-            self._fold(url, loop.time() - started)
+            out[1] -= 1
+            if self._out.get(url) is out and (answered or (answered is False and out[1] == 0)):
+                del self._out[url]
+                self._fold(url, loop.time() - out[0])
+            elif out[1] == 0 and self._out.get(url) is out:
+                del self._out[url]
 
     async def close(self) -> None:
         await self.inner.close()
@@ -170,7 +197,9 @@ async def harvest(accounts: int, directory: Path) -> dict:
     served = simulator.counters.snapshot()
     over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
     bounds = transport.bounds(scheduler.max_in_flight, scheduler.per_token_in_flight)
-    return {"accounts": accounts, "calls": served["calls"], "records": sink.records, "exit_code": summary.exit_code,
+    return {"accounts": accounts, "calls": served["calls"], "hedged": int(summary.counters.get("calls/hedged", 0)),
+            "hedged_first": int(summary.counters.get("calls/hedged_first", 0)),
+            "records": sink.records, "exit_code": summary.exit_code,
             "failed": len(summary.failed), "makespan": makespan, "bound": max(bounds.values()), "bounds": bounds,
             "binding": max(bounds, key=lambda k: bounds[k]), "max_in_flight": scheduler.max_in_flight,
             "violations": served["throttled"] + over, "wall_seconds": wall,
@@ -259,7 +288,8 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] = SIZES) -> Outcome:
 def summarize(deep: dict, old: dict, measured: list[dict]) -> Outcome:
     """The figures and rows of a run: the depth pair, then each size's child report."""
     for r in measured:
-        print(f"scale: {r['accounts']:,} accounts, {r['calls']:,} calls, makespan {r['makespan']:.1f} s against "
+        print(f"scale: {r['accounts']:,} accounts, {r['calls']:,} calls ({r.get('hedged', 0):,} hedged copies, "
+              f"{r.get('hedged_first', 0):,} answered first), makespan {r['makespan']:.1f} s against "
               f"{r['bound']:.1f} s ({r['binding']}; max_in_flight {r['max_in_flight']}), {r['violations']} "
               f"violations, exit {r['exit_code']}, {r['wall_seconds']:.1f} s wall "
               f"({r['wall_per_1000_calls']:.3f} s per 1,000 calls), peak RSS {r['peak_rss_mb']:.0f} MB",
@@ -280,6 +310,7 @@ def summarize(deep: dict, old: dict, measured: list[dict]) -> Outcome:
                     f"bound_seconds_{n}": r["bound"], f"makespan_ratio_{n}": r["makespan"] / r["bound"],
                     f"wall_per_1000_calls_{n}": r["wall_per_1000_calls"], f"wall_seconds_{n}": r["wall_seconds"],
                     f"peak_rss_mb_{n}": r["peak_rss_mb"], f"max_in_flight_{n}": r["max_in_flight"],
+                    f"hedged_{n}": r.get("hedged", 0), f"hedged_first_{n}": r.get("hedged_first", 0),
                     f"cpu_per_1000_calls_{n}": r["cpu_per_1000_calls"]}
     rows = [Row("scale: one token, 100 ms, big budget (simulated)", f"{deep['calls_per_s']:.0f} calls/s",
                 f"{old['calls_per_s']:.0f} calls/s (old caps 8/32)", deep["calls_per_s"] / old["calls_per_s"],

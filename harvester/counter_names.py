@@ -6,6 +6,10 @@ Scrapy-style paths: what was counted, then which kind. Prefixes with a value aft
 
 CALLS_OK = "calls/ok"
 CALLS_ERROR = "calls/error"
+CALLS_HEDGED = "calls/hedged"
+"""Copies sent of calls that had been out long while the queue was empty (``[scheduler] hedge``)."""
+CALLS_HEDGED_FIRST = "calls/hedged_first"
+"""... of which the copy answered first."""
 CALLS_SKIPPED = "calls/skipped"
 """Error answers that meant "nothing to harvest" (a SKIP decision): not errors."""
 RETRIES = "retries"

@@ -35,6 +35,7 @@ from . import counter_names as stat
 from . import summary as summary_mod
 from . import token_health
 from .config import Config, Window, paths
+from .config.model import Login
 from .config.tokens import read_token_file
 from .days import iso
 from .discovery import DiscoverJob, Found
@@ -103,7 +104,7 @@ class Harvester:
         """Slot key -> the token variables that name it (for people: the key is a digest)."""
         self._clients: dict[str, GraphClient] = {}
         """Login kind -> the client of its host."""
-        self._login_of_key: dict[str, str] = {}
+        self._login_of_key: dict[str, Login] = {}
         self._claimed: dict[str, str] = {}
         """Account id -> the token name it is harvested with (listed accounts first)."""
         self._discovered: defaultdict[str, list[str]] = defaultdict(list)
@@ -155,8 +156,9 @@ class Harvester:
         keys: dict[str, str] = {}
         missing: list[tuple[str, str]] = []
         names: defaultdict[str, list[str]] = defaultdict(list)
+        tables = self.config.token_tables()
         for env in self.config.token_keys():
-            token_file = self.config.token_file_of(env)
+            token_file = tables[env].token_file
             try:
                 token = read_token_file(token_file) if token_file is not None else await self._lookup(env)
             except ConfigError as exc:
@@ -167,7 +169,7 @@ class Harvester:
                 missing.append((env, f"{self.config.path}: no access token for {what}"))
                 continue
             key = keys[env] = token_key(token)
-            self._login_of_key.setdefault(key, self.config.login_of(env))
+            self._login_of_key.setdefault(key, tables[env].login)
             tokens[key] = token
             names[key].append(env)
         self.token_names = {key: ", ".join(envs) for key, envs in names.items()}
@@ -196,7 +198,7 @@ class Harvester:
         health = []
         for key, token in tokens.items():
             name = self.token_names.get(key, key)
-            login = self.config.login_of(name.split(", ")[0])
+            login = self._login_of_key.get(key, "facebook")     # its first name's, found when it was read
             self.stats.inc("calls/debug_token")
             try:
                 debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
@@ -322,7 +324,7 @@ class Harvester:
             margin=self.config.rate_limit.margin_seconds, per_token_in_flight=settings.token_cap(),
             max_in_flight=self._in_flight_cap(), max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=_give_up, on_token_dead=self._token_dead,
-            clock=self._clock)
+            clock=self._clock, hedge=settings.hedge)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
         missing = self._select_shard(keys, missing)

@@ -53,9 +53,10 @@ STORY_FIELDS = _OBJECT_FIELDS
 """A ``/stories`` page: stories have no likes, comments or children."""
 PAGE_LIMIT = "100"
 
-#: Lower runs first within a token: finish what was found before fetching the next page, so the
-#: queue holds about one page of work per account instead of the whole world.
-PRIORITY_INSIGHTS, PRIORITY_PAGE, PRIORITY_ACCOUNT = 0, 1, 2
+#: 0: a leaf, it makes no more work; above 0 it does, and the lower starts first (the scheduler
+#: starts that work while few leaves are queued: the deepest first, so chains end early and the
+#: queue holds about one page of work per account instead of the whole world).
+PRIORITY_INSIGHTS, PRIORITY_CHAIN, PRIORITY_PAGE, PRIORITY_ACCOUNT = 0, 1, 2, 3
 
 PAGE_SLACK = 1.5
 """Pages an edge may have, over what ``media_count`` implies: media posted while paging, and
@@ -170,6 +171,8 @@ class InsightsJob:
         self.ctx, self.key, self.account_id, self.unit = ctx, key, account_id, unit
         self.follow_ups, self.expires_at = follow_ups, expires_at
         self.label = unit.label
+        if follow_ups:
+            self.priority = PRIORITY_CHAIN      # its follow-ups wait for it
 
     async def __call__(self) -> Usage | None:
         ctx = self.ctx

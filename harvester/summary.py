@@ -194,7 +194,8 @@ class RunSummary(msgspec.Struct):
             f"  records written : {self.records:,}",
             "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
             f"  calls           : ok {int(c.get(stat.CALLS_OK, 0)):,}, errors {errors:,}, skipped {skipped:,}, "
-            f"retries {int(c.get(stat.RETRIES, 0)):,}, throttled {int(c.get(stat.THROTTLES, 0)):,}",
+            f"retries {int(c.get(stat.RETRIES, 0)):,}, throttled {int(c.get(stat.THROTTLES, 0)):,}"
+            + (f", hedged {int(c[stat.CALLS_HEDGED]):,}" if c.get(stat.CALLS_HEDGED) else ""),
             f"  waited (summed over calls): {format_duration(c.get(stat.WAIT_LIMIT_SECONDS, 0))} on rate limits, "
             f"{format_duration(c.get(stat.WAIT_BACKOFF_SECONDS, 0))} on retry backoff",
         ]

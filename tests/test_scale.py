@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import msgspec
 import pytest
 
 from harvester import Harvester
-from harvester.config.model import TOKEN_DEPTH_CAP
+from harvester.config.model import TOKEN_DEPTH_CAP, Account
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.schedule.limiter import RollingWindowLimiter
 from harvester.schedule.scheduler import Scheduler
@@ -72,13 +73,31 @@ def test_the_limiters_log_is_freed_when_its_window_empties():
     assert len(limiter._starts) == 0 and limiter._starts.buffer_info()[1] == 0
 
 
+def draw(faults: Faults, token: int, path: str) -> float:
+    """One request's latency, served (answered) at once."""
+    decision = faults.decide(token, path, {"metric": "reach"})
+    faults.served(decision)
+    return decision.latency
+
+
 def test_latency_only_draws_keep_nothing_per_request():
     faults = Faults(seed=3, share=0.0, latency_ms=300)
-    draws = [faults.decide(i % 7, f"/v25.0/{i}/insights", {"metric": "reach"}).latency for i in range(5000)]
-    assert faults._seen == {}
+    draws = [draw(faults, i % 7, f"/v25.0/{i}/insights") for i in range(5000)]
+    assert faults._seen == {} and faults._serving == {}
     assert 0.25 < sum(draws) / len(draws) < 0.35           # still exponential around its mean
-    again = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"}).latency
-    assert again == draws[1]
+    assert draw(faults, 1, "/v25.0/1/insights") == draws[1]
+
+
+def test_a_copy_sent_while_its_request_is_served_draws_its_own_latency():
+    """A hedged call's copy: another server's time, not the first request's again."""
+    faults = Faults(seed=3, share=0.0, latency_ms=300)
+    first = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"})
+    copy = faults.decide(1, "/v25.0/1/insights", {"metric": "reach"})
+    assert copy.latency != first.latency
+    faults.served(copy)
+    faults.served(first)
+    assert faults._serving == {}
+    assert draw(faults, 1, "/v25.0/1/insights") == first.latency   # a repeat afterwards: as the first
 
 
 @pytest.mark.parametrize(("scheduler", "limit"), [({}, 3 * TOKEN_DEPTH_CAP), ({"max_in_flight": 16}, 16),
@@ -89,3 +108,18 @@ async def test_the_connection_pool_follows_the_calls_in_flight(tmp_path, schedul
     async with Harvester(config, tokens=env, now=world.now) as harvester:
         assert isinstance(harvester._transport, AiohttpTransport)
         assert harvester._transport.limit == limit
+
+
+def test_every_tokens_login_and_file_come_from_one_pass(tmp_path):
+    """The harvest asks every token name its login and token file: ``token_tables`` answers as
+    ``login_of`` and ``token_file_of`` do, from one pass over the tables (asking those two of
+    each of 100,000 names scanned 100,000 tables each: hours before the first call)."""
+    world = World(WorldSpec(seed=4, accounts=6, tokens=3, media_per_account=0))
+    config, _ = world_config(world, tmp_path / "out")
+    config = msgspec.structs.replace(config, accounts=(
+        *config.accounts, Account(id="17841400000099", token_file=str(tmp_path / "t"), login="instagram")))
+    tables = config.token_tables()
+    assert list(tables) == list(config.token_keys())
+    for name, table in tables.items():
+        assert (table.login, table.token_file) == (config.login_of(name), config.token_file_of(name))
+    assert tables[f"file:{tmp_path / 't'}"].login == "instagram"

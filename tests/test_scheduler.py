@@ -312,12 +312,24 @@ async def test_a_missing_token_kills_the_slot_through_the_default_policy():
 
 # -- order, submissions, stop, cancel, abort ----------------------------------------------------
 
-async def test_lower_priority_first_and_fifo_within_a_priority():
+async def test_work_that_makes_more_work_first_while_few_leaves_wait():
+    """Priority above 0 (it makes more work) starts first, the lower first, while fewer leaves
+    (priority 0) than the leaf target wait; leaves go FIFO."""
     h = Harness(per_token_in_flight=1)
     for label, priority in [("p2", 2), ("p0a", 0), ("p1", 1), ("p0b", 0)]:
         h.job("a", label, priority=priority)
     await h.run()
-    assert [label for _, label, _ in h.log] == ["p0a", "p0b", "p1", "p2"]
+    assert [label for _, label, _ in h.log] == ["p1", "p2", "p0a", "p0b"]
+
+
+async def test_leaves_first_while_the_leaf_target_is_met():
+    h = Harness(max_in_flight=1)
+    target = h.scheduler.leaf_target
+    h.jobs("a", target + 2)
+    h.job("a", "opens", priority=1)
+    await h.run()
+    labels = [label for _, label, _ in h.log]
+    assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the target: it goes
 
 
 async def test_jobs_may_submit_more_jobs_and_run_waits_for_them():
@@ -395,7 +407,7 @@ async def test_discovery_waits_while_leaf_jobs_can_use_the_capacity():
         h.job(f"t{n}", f"t{n}-discover", priority=2, duration=1.0, then=discover(f"t{n}"))
     elapsed = await h.run()
     assert len(h.log) == 50 * 21
-    assert most_queued <= 4 * 20 + 50                 # a few tokens' leaves, not 50 x 20
+    assert most_queued <= h.scheduler.leaf_target + 4 * 20 + 50   # a few tokens' leaves, not 50 x 20
     assert elapsed == pytest.approx(50 * 21 / 4, abs=2)   # and the capacity was never idle
 
 

@@ -108,7 +108,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
     },
     "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
-                  "per_token_in_flight": _POSITIVE_OR_AUTO},
+                  "per_token_in_flight": _POSITIVE_OR_AUTO,
+                  "hedge": ValueRule((bool,), lambda v: True, "true or false")},
     "refresh": {"enabled": ValueRule((bool,), lambda v: True, "true or false")},
     "tier": {
         "every_days": ValueRule(_NUMBER, lambda v: v > 0, "a number of days > 0"),

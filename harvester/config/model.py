@@ -92,6 +92,9 @@ class SchedulerSettings(msgspec.Struct, frozen=True):
     per_token_in_flight: int | Literal["auto"] = AUTO
     """The cap on one token's calls in flight, under which its depth adapts to latency, usage and
     errors (``harvester.schedule.slot``): "auto" is ``TOKEN_DEPTH_CAP``."""
+    hedge: bool = True
+    """When the queue is empty and calls in flight leave room, send one copy of a call out much
+    longer than its token's typical latency and take the first answer (``harvester.graph.hedge``)."""
 
     def token_cap(self) -> int:
         """The cap on one token's calls in flight."""
@@ -233,6 +236,16 @@ class Config(msgspec.Struct, frozen=True):
     def accounts_of(self, token_env: str) -> tuple[Account, ...]:
         """The listed accounts whose token this name holds."""
         return tuple(a for a in self.accounts if a.token_name == token_env)
+
+    def token_tables(self) -> dict[str, Account | Discover]:
+        """Each token name's first table (listed accounts first), in one pass: what
+        :meth:`login_of` and :meth:`token_file_of` read, for a caller that asks of every token
+        (each of those scans the tables: over 100,000 tokens, asking both of each is quadratic)."""
+        tables: dict[str, Account | Discover] = {}
+        listed: list[Account | Discover] = [*self.accounts, *self.discover]
+        for table in listed:
+            tables.setdefault(table.token_name, table)
+        return tables
 
     def login_of(self, token_env: str) -> Login:
         """The login kind of a token name (the loader refuses one name with two kinds)."""

@@ -24,6 +24,7 @@ from urllib.parse import unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from ..errors import DecodeError, GraphError
+from .hedge import FLIGHT
 from .transport import Response, Transport
 from .wire import Usage, decode_error, is_graph_id, parse_usage
 
@@ -106,7 +107,10 @@ class GraphClient:
         return urlunsplit((self._scheme, self._netloc, path, query, ""))
 
     async def _send(self, url: str, token: str) -> Reply:
-        response = await self.transport.get(url, {"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
+        flight = FLIGHT.get()       # a scheduled job's call, which the scheduler may hedge
+        response = await (self.transport.get(url, headers) if flight is None else
+                          flight.get(self.transport, url, headers))
         if len(response.body) > self.max_response_bytes:
             raise too_large(self.max_response_bytes, response.status)
         usage = parse_usage(response.headers)

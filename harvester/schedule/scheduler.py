@@ -1,13 +1,24 @@
 """Who calls when: per-token slots, one dispatcher, a global cap on calls in flight.
 
-The dispatcher takes slots round-robin from a ring of slots with work they may start now, starts
-one job of each (if its limiter allows), and puts the slot back at the end of the ring. There are
-two rings: slots whose next job is a leaf come before slots whose next job makes more work. A slot
-that cannot start is not in the ring: it comes back when what blocks it ends (a timer for its
+The dispatcher takes slots round-robin from rings of slots with work they may start now, starts
+one job of each (if its limiter allows), and puts the slot back at the end of its ring. One ring
+holds the slots with leaf jobs (priority 0: they make no more work), and one per priority above
+0 the slots whose first such job (a media's first insights call, a page, an account node) has
+that priority. Critical path first: while fewer than :attr:`Scheduler.leaf_target` leaves are
+queued, work that makes more work starts, the deepest (lowest priority) first, so that the
+chains of dependent calls have ended when the last leaves drain; else leaves start. A slot
+that cannot start is in no ring: it comes back when what blocks it ends (a timer for its
 limiter, pause or a retry's backoff; a job of it finishing; a job submitted to it), so a
 throttled or dead token never delays the others, and the dispatcher sleeps until the earliest
 such event instead of polling. It is the one place in harvester that creates tasks, all inside
 an ``asyncio.TaskGroup``.
+
+Hedging (``hedge``, ``[scheduler] hedge``; :mod:`harvester.graph.hedge`): when nothing queued
+may start and capacity sits idle (the end of a harvest), a call out longer than ``HEDGE_AFTER``
+times its token's long-run latency gets one copy, if its token has no work waiting, answered
+before (``HEDGE_ANSWERS``), is not held back, and its window and usage are below ``LOW_MARK``;
+the copy passes its limiter like any call, so the window is never exceeded. The first answer is
+the call's; the other request is cancelled (``calls/hedged``, ``calls/hedged_first``).
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
 error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
@@ -44,9 +55,10 @@ import msgspec
 from .. import counter_names as stat
 from ..decision import Action, Decision
 from ..errors import GraphError, HarvesterError, TransportError
+from ..graph.hedge import FLIGHT, Flight
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import HIGH_MARK, Entry, Job, Slot
+from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 
 __all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
 
@@ -61,6 +73,22 @@ for code 4); it doubles while they come in a row."""
 
 LONE_THROTTLES = 2
 """Throttles in a row that may still be lone ones: one more is waited out."""
+
+LEAF_BUFFER = 16
+"""Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
+work starts first: when that work runs out, the leaves left take about this many round trips,
+time for the chains started last to end."""
+
+HEDGE_AFTER = 2.0
+"""A call is hedged once it has been out this many times its token's long-run latency (about the
+slowest eighth of exponential latencies: a copy of each costs few calls, see ``bench/scale.py``)."""
+
+HEDGE_FLOOR = 0.1
+"""Nor before it has been out this many seconds: the tail hedging cuts is seconds long, and a
+token whose answers take milliseconds (a local server) has none worth a second request."""
+
+HEDGE_ANSWERS = 4
+"""Answers a token must have given before its typical latency is trusted for hedging."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -100,7 +128,7 @@ class Scheduler:
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
                  decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None):
+                 backoff_cap: float = 300.0, rng: random.Random | None = None, hedge: bool = False):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -113,10 +141,14 @@ class Scheduler:
         self.rng = rng or random.Random()
         self._clock = clock
         self.slots: dict[str, Slot] = {}
-        self._rings: tuple[deque[Slot], deque[Slot]] = (deque(), deque())
-        """Slots with work they may start: [0] a leaf job at the head of the queue, [1] a job that
-        makes more work (priority above 0: discovery)."""
-        self._in_rings: tuple[set[str], set[str]] = (set(), set())
+        self._rings: dict[int, deque[Slot]] = {0: deque()}
+        """Slots with work they may start, by priority: [0] leaf jobs, [p] a job of priority p
+        (above 0: it makes more work) first in the slot's work that does. A slot may be in two."""
+        self._in_rings: dict[int, set[str]] = {0: set()}
+        self._opening: list[int] = []   # the priorities above 0 that have a ring, lowest first
+        self._leaves = 0           # leaf jobs queued in live slots
+        self.leaf_target = LEAF_BUFFER * max_in_flight
+        """Queued leaves below which work that makes more work starts first (see :meth:`_dispatch`)."""
         self._timers: list[tuple[float, int, Slot]] = []
         self._seq = itertools.count()
         self._pending = 0          # queued or delayed in live slots
@@ -126,6 +158,12 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
+        self.hedge = hedge
+        """Send a copy of a call out long while the queue is empty (see :meth:`_hedge`)."""
+        self._flights: list[tuple[Flight, Slot]] = []
+        """With ``hedge``: the calls started, in order, from ``_flights_head`` (the oldest not done) on."""
+        self._flights_head = 0
+        self._hedge_cursor = 0          # flights before it were looked at for a copy already
         self.capped_wait: float | None = None
         """The longest wait the server asked for above the window (each was capped at it)."""
 
@@ -144,8 +182,7 @@ class Scheduler:
         if slot.death is not None:
             self.on_give_up(job, slot.death)
             return
-        slot.push(Entry(job.priority, next(self._seq), job))
-        self._pending += 1
+        self._push(slot, Entry(job.priority, next(self._seq), job))
         self._enqueue(slot)
         self._wakeup()
 
@@ -170,33 +207,41 @@ class Scheduler:
         while self._failure is None:
             now = self.now()
             self._fire_timers(now)
+            due = None
             if not self._stopping:
                 self._dispatch(group, now)
+                if self.hedge and self._in_flight < self.max_in_flight:
+                    due = self._hedge(group, now)      # nothing else may start now
             if self._in_flight == 0 and (self._stopping or self._pending == 0):
                 return
-            await self._sleep(self._timers[0][0] - now if self._timers and not self._stopping else None)
+            when = self._timers[0][0] if self._timers and not self._stopping else None
+            when = due if when is None else when if due is None else min(when, due)
+            await self._sleep(None if when is None else when - now)
         for task in self._tasks:
             task.cancel()
 
     def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
-        """Start what may start, round-robin over the slots. A job that makes more work (priority
-        above 0: discovery) waits while leaf jobs of other slots can use the capacity, so that
-        when calls in flight are the bottleneck the harvest goes deep before it goes wide: the
-        work queued at any time stays about what ``max_in_flight`` can drain, not a page of media
-        for every token. A slot whose leaf work is rate-limited never waits on this."""
-        leaves, discovery = self._rings
-        while self._in_flight < self.max_in_flight and (leaves or discovery):
-            ring = 0 if leaves else 1
-            slot = self._rings[ring].popleft()
+        """Start what may start, round-robin over the slots. Work that makes more work (an
+        account node, a page, a media's first insights call) starts first while fewer than
+        :attr:`leaf_target` leaf jobs are queued, else leaves do: the chains of dependent calls
+        start early (critical path first: when the last leaves drain, no long chain is still
+        to come), and the work queued stays about what ``max_in_flight`` drains in a few round
+        trips, not a page of media for every token. A slot whose leaf work is rate-limited
+        never holds back the others'."""
+        rings, leaves = self._rings, self._rings[0]
+        while self._in_flight < self.max_in_flight:
+            ring = 0 if leaves and self._leaves >= self.leaf_target else \
+                next((p for p in self._opening if rings[p]), 0)
+            if not rings[ring]:
+                return
+            slot = rings[ring].popleft()
             self._in_rings[ring].discard(slot.key)
-            if not slot.can_start():
-                continue                        # it comes back when its job finishes
-            if ring == 0 and slot.queue[0].priority > 0:
-                self._enqueue(slot)             # its leaf work has started: it waits with the discovery
-                continue
-            self._try_start(group, slot, now)
+            if ring and slot.opening and slot.opening[0].priority != ring:
+                self._enqueue(slot)             # deeper work came first in it: it is in that ring too
+            elif slot.can_start(ring):          # else it comes back when its job finishes
+                self._try_start(group, slot, ring, now)
 
-    def _try_start(self, group: asyncio.TaskGroup, slot: Slot, now: float) -> None:
+    def _try_start(self, group: asyncio.TaskGroup, slot: Slot, ring: int, now: float) -> None:
         """Start ``slot``'s next job unless a pause or its limiter holds it (then a timer brings it back)."""
         if slot.paused_until > now:
             self._timer(slot.paused_until, slot)
@@ -209,25 +254,39 @@ class Scheduler:
         waited = slot.unlimited(now)
         if waited is not None:
             self._waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
-        self._start(group, slot, slot.pop(), slot.limiter.in_window())
+        self._start(group, slot, slot.pop(ring), slot.limiter.in_window())
         self._enqueue(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self._pending -= 1
+        self._leaves -= entry.priority <= 0
         self._in_flight += 1
         slot.started(room=self._in_flight < self.max_in_flight)
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _push(self, slot: Slot, entry: Entry) -> None:
+        slot.push(entry)
+        self._pending += 1
+        self._leaves += entry.priority <= 0
+
     def _enqueue(self, slot: Slot) -> None:
-        """Put ``slot`` in the ring of the job at the head of its queue, if it has work it may start
-        (pause and limiter are checked when its turn comes)."""
-        if slot.can_start():
-            ring = 1 if slot.queue[0].priority > 0 else 0
-            if slot.key not in self._in_rings[ring]:
+        """Put ``slot`` in the ring of each kind of work it may start (pause and limiter are
+        checked when its turn comes)."""
+        if slot.key not in self._in_rings[0] and slot.can_start(0):
+            self._rings[0].append(slot)
+            self._in_rings[0].add(slot.key)
+        if slot.opening and slot.can_start(1):
+            ring = slot.opening[0].priority
+            members = self._in_rings.get(ring)
+            if members is None:
+                members = self._in_rings[ring] = set()
+                self._rings[ring] = deque()
+                self._opening = sorted((*self._opening, ring))
+            if slot.key not in members:
                 self._rings[ring].append(slot)
-                self._in_rings[ring].add(slot.key)
+                members.add(slot.key)
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
@@ -238,7 +297,7 @@ class Scheduler:
         while self._timers and self._timers[0][0] <= now:
             when, _, slot = heapq.heappop(self._timers)
             slot.looked(when)
-            slot.release(now)
+            self._leaves += slot.release(now)
             if slot.delayed:
                 self._timer(slot.delayed[0][0], slot)
             self._enqueue(slot)
@@ -263,6 +322,11 @@ class Scheduler:
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
         started = entry.started = self.now()
+        flight = None
+        if self.hedge:
+            flight = Flight(started)
+            FLIGHT.set(flight)                  # this task's: the client sends the job's GET through it
+            self._flights.append((flight, slot))
         try:
             try:
                 usage = await entry.job()
@@ -279,10 +343,76 @@ class Scheduler:
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
+            if flight is not None:
+                self._landed(flight)
             slot.finished()
             self._in_flight -= 1
             self._enqueue(slot)
             self._wakeup()
+
+    # -- hedging ------------------------------------------------------------------------------
+
+    def _hedge(self, group: asyncio.TaskGroup, now: float) -> float | None:
+        """Nothing queued may start now: send a copy of each call, oldest first, out longer than
+        ``HEDGE_AFTER`` times its token's long-run latency (and ``HEDGE_FLOOR``), while capacity is idle and its token
+        may (:meth:`_may_copy`); at most one copy per call, each looked at once. Returns when the
+        next call will be old enough (None: no call is waiting to be)."""
+        flights = self._flights
+        i = max(self._hedge_cursor, self._flights_head)
+        try:
+            while i < len(flights) and self._in_flight < self.max_in_flight:
+                flight, slot = flights[i]
+                if not flight.done:
+                    due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
+                    if due > now:
+                        return due
+                    if flight.may_copy() and self._may_copy(slot, now):
+                        self._copy(group, slot, flight)
+                i += 1
+            return None
+        finally:
+            self._hedge_cursor = i
+
+    def _may_copy(self, slot: Slot, now: float) -> bool:
+        """A copy would cost the token nothing it needs: no work of its own waits, it has answered
+        (its typical latency is known), nothing holds it back, its window and its usage are below
+        ``LOW_MARK`` (latency, not the budget, is what holds it) and its limiter lets one more call
+        start now."""
+        limiter = slot.limiter
+        return (not slot.pending() and slot.proven and not slot.dead and slot.answers >= HEDGE_ANSWERS
+                and slot.paused_until <= now and slot.in_flight < slot.in_flight_limit()
+                and (slot.usage_percent is None or slot.usage_percent < LOW_MARK)
+                and limiter.in_window() * 100 < limiter.limit * LOW_MARK and limiter.try_acquire() == 0)
+
+    def _copy(self, group: asyncio.TaskGroup, slot: Slot, flight: Flight) -> None:
+        self.stats.inc(stat.CALLS_HEDGED)
+        self._in_flight += 1
+        slot.copy_started()
+        task = group.create_task(self._send_copy(slot, flight))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_copy(self, slot: Slot, flight: Flight) -> None:
+        try:
+            await flight.copy()
+        finally:
+            slot.finished()
+            self._in_flight -= 1
+            self._enqueue(slot)
+            self._wakeup()
+
+    def _landed(self, flight: Flight) -> None:
+        """A job ended: forget the calls at the head that are done (compacted now and then)."""
+        flight.done = True
+        if flight.copy_first:
+            self.stats.inc(stat.CALLS_HEDGED_FIRST)
+        flights, head = self._flights, self._flights_head
+        while head < len(flights) and flights[head][0].done:
+            head += 1
+        if head > 1024 and head * 2 > len(flights):
+            del flights[:head]
+            self._hedge_cursor, head = max(0, self._hedge_cursor - head), 0
+        self._flights_head = head
 
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc(stat.CALLS_ERROR)
@@ -348,8 +478,7 @@ class Scheduler:
 
     def _requeue(self, slot: Slot, entry: Entry) -> None:
         """Back in the queue: a throttled attempt does not count."""
-        slot.push(entry)
-        self._pending += 1
+        self._push(slot, entry)
         self._enqueue(slot)
 
     def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
@@ -359,6 +488,7 @@ class Scheduler:
         if slot.kill(decision):
             self.on_token_dead(slot.key, decision)
         self.on_give_up(entry.job, decision)
+        self._leaves -= len(slot.queue)          # the delayed ones were not counted yet
         for queued in slot.drain():
             self._pending -= 1
             self.on_give_up(queued.job, decision)

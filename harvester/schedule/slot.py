@@ -127,6 +127,10 @@ class Slot:
     max_in_flight: int = 8
     """The cap on its calls in flight: the depth adapts under it."""
     queue: list[Entry] = field(default_factory=list)
+    """Leaf jobs (priority 0), FIFO: they make no more work."""
+    opening: list[Entry] = field(default_factory=list)
+    """Jobs that make more work (priority above 0), lowest priority first: the deepest (a
+    media's first insights, a page) before the widest (an account node)."""
     delayed: list[tuple[float, Entry]] = field(default_factory=list)
     paused_until: float = 0.0
     throttled_in_row: int = 0
@@ -140,6 +144,8 @@ class Slot:
     throttled_at: float = float("-inf")
     """When the token was last throttled."""
     calls: int = 0
+    copies: int = 0
+    """Copies of its calls sent (hedging)."""
     errors: int = 0
     throttles: int = 0
     waited: float = 0.0
@@ -174,34 +180,42 @@ class Slot:
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
-        return (f"Slot({self.key!r}, {state}, queued={len(self.queue)}, in_flight={self.in_flight}/"
+        return (f"Slot({self.key!r}, {state}, queued={self.queued()}, in_flight={self.in_flight}/"
                 f"{self.in_flight_limit()})")
 
     # -- the queue ----------------------------------------------------------------------------
 
     def push(self, entry: Entry) -> None:
-        heapq.heappush(self.queue, entry)
+        heapq.heappush(self.queue if entry.priority <= 0 else self.opening, entry)
 
-    def pop(self) -> Entry:
-        return heapq.heappop(self.queue)
+    def pop(self, ring: int) -> Entry:
+        """The next leaf job (``ring`` 0) or the next job that makes more work (1)."""
+        return heapq.heappop(self.opening if ring else self.queue)
+
+    def queued(self) -> int:
+        return len(self.queue) + len(self.opening)
 
     def delay(self, entry: Entry, until: float) -> None:
         """Hold ``entry`` out of the queue until ``until`` (a retry backoff)."""
         heapq.heappush(self.delayed, (until, entry))
 
-    def release(self, now: float) -> None:
-        """Move the retries whose backoff is over back into the queue."""
+    def release(self, now: float) -> int:
+        """Move the retries whose backoff is over back into the queue; how many were leaves."""
+        leaves = 0
         while self.delayed and self.delayed[0][0] <= now:
-            self.push(heapq.heappop(self.delayed)[1])
+            entry = heapq.heappop(self.delayed)[1]
+            leaves += entry.priority <= 0
+            self.push(entry)
+        return leaves
 
     def drain(self) -> list[Entry]:
         """Everything queued or delayed, removed (the token died)."""
-        entries = sorted(self.queue) + sorted(e for _, e in self.delayed)
-        self.queue, self.delayed = [], []
+        entries = sorted(self.queue + self.opening) + sorted(e for _, e in self.delayed)
+        self.queue, self.opening, self.delayed = [], [], []
         return entries
 
     def pending(self) -> int:
-        return len(self.queue) + len(self.delayed)
+        return len(self.queue) + len(self.opening) + len(self.delayed)
 
     # -- readiness ----------------------------------------------------------------------------
 
@@ -209,14 +223,17 @@ class Slot:
         """Calls in flight it may have now: its depth once proven, else one (a probe)."""
         return int(self.depth) if self.proven else 1
 
-    def can_start(self) -> bool:
-        """Work is queued and the slot may take it, pause and limiter aside."""
-        return not self.dead and bool(self.queue) and self.in_flight < self.in_flight_limit()
+    def can_start(self, ring: int | None = None) -> bool:
+        """Work is queued (leaves: ``ring`` 0; work that makes more: 1; either: None) and the
+        slot may take it, pause and limiter aside."""
+        work = self.queue if ring == 0 else self.opening if ring == 1 else self.queue or self.opening
+        return not self.dead and bool(work) and self.in_flight < self.in_flight_limit()
 
     def held_by_depth(self) -> bool:
         """Work is queued that only its depth keeps waiting: it filled its depth at its latest
         start (with room under the global cap), and no pause, limiter or death holds it now."""
-        return not self.dead and bool(self.queue) and self.full and self.proven and self.limited_since is None
+        return (not self.dead and bool(self.queue or self.opening) and self.full and self.proven
+                and self.limited_since is None)
 
     def waiting_on(self, now: float) -> Literal["throttle", "limit"] | None:
         """What alone holds back this slot's queued work: ``"throttle"`` (a pause the server
@@ -232,7 +249,7 @@ class Slot:
         resumes = self.paused_until if on == "throttle" else self.timer_at if on == "limit" else None
         state: Literal["ok", "paused", "dead"] = "dead" if self.dead else "paused" if self.paused_until > now else "ok"
         return SlotView(
-            self.key, state, on, resumes, bool(self.pending() or self.in_flight), len(self.queue),
+            self.key, state, on, resumes, bool(self.pending() or self.in_flight), self.queued(),
             max(0, math.ceil(self.pending() / self.limiter.limit) - 1), self.limiter.seconds,
             self.calls, self.errors, self.throttles, self.waited)
 
@@ -263,8 +280,13 @@ class Slot:
         self.full = room and self.proven and self.in_flight >= self.depth
 
     def finished(self) -> None:
-        """One of its jobs ended, however."""
+        """One of its jobs (or a copy of its call) ended, however."""
         self.in_flight -= 1
+
+    def copy_started(self) -> None:
+        """A copy of one of its calls was sent (hedging): in flight like a call, not a job."""
+        self.in_flight += 1
+        self.copies += 1
 
     def answered(self, started: float) -> None:
         """A call started at ``started`` was answered: the token works again, unless the call

@@ -3,7 +3,11 @@
 Each request is judged by hashing (seed, token index, path, query without the token, how many
 times this exact request was seen before). The same seed therefore gives the same faults to the
 same requests in any interleaving, and a retry of a failed request draws afresh, so it can
-succeed. Latency is drawn from the same hash: exponential around the configured mean.
+succeed. Latency is drawn from the same hash: exponential around the configured mean. With
+latency only (no faults) nothing is kept per request: a repeat is drawn as the first request
+was, but a copy sent while the same request is still being served (a hedged call) draws its own
+latency, as another server of a real API would take its own time; only requests being served
+are counted for that (:meth:`Faults.served` forgets them).
 
 The kinds drawn are chosen (:data:`DEFAULT_KINDS` unless told): besides transient failures there
 are throttle "blips" (``throttle_4``, ``throttle_17``, ``throttle_32``, ``throttle_613``,
@@ -37,6 +41,8 @@ class FaultDraw(msgspec.Struct, frozen=True):
     """None for a normal answer, else a key of :data:`FAULTS`."""
     latency: float
     """Seconds to wait before answering."""
+    request: bytes | None = None
+    """With latency only: the request, counted as being served until :meth:`Faults.served`."""
 
 
 NO_FAULT = FaultDraw(None, 0.0)
@@ -110,22 +116,34 @@ class Faults:
         self.latency_ms = latency_ms
         self.kinds = tuple(kinds)
         self._seen: dict[bytes, int] = {}
+        self._serving: dict[bytes, int] = {}
+        """With latency only: copies of each request being served now (none once answered)."""
 
     def decide(self, token_index: int, path: str, query: Mapping[str, str]) -> FaultDraw:
         if self.share <= 0 and self.latency_ms <= 0:
             return NO_FAULT            # the hot path of benchmarks: no hashing, no memory per request
-        digest = self._digest(token_index, path, query)
+        canonical = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "access_token")
+        request = f"{self.seed}|{token_index}|{path}|{canonical}".encode()
+        if self.share <= 0:     # latency only: a repeat may take as long, and no memory per request
+            copies = self._serving.get(request, 0)      # but a copy sent meanwhile draws its own
+            self._serving[request] = copies + 1
+            digest = hashlib.blake2b(request + b"|%d" % copies, digest_size=20).digest()
+            return FaultDraw(None, -self.latency_ms / 1000 * math.log(1.0 - _unit(digest, 12)), request)
+        digest = self._digest(request)
         kind = None
         if _unit(digest, 0) < self.share:
             kind = self.kinds[int.from_bytes(digest[8:12], "big") % len(self.kinds)]
         latency = -self.latency_ms / 1000 * math.log(1.0 - _unit(digest, 12)) if self.latency_ms > 0 else 0.0
         return FaultDraw(kind, latency)
 
-    def _digest(self, token_index: int, path: str, query: Mapping[str, str]) -> bytes:
-        canonical = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "access_token")
-        request = f"{self.seed}|{token_index}|{path}|{canonical}".encode()
-        if self.share <= 0:     # latency only: a repeat may take as long, and no memory per request
-            return hashlib.blake2b(request + b"|0", digest_size=20).digest()   # as a first request
+    def served(self, draw: FaultDraw) -> None:
+        """The request ``draw`` was drawn for is answered (or abandoned)."""
+        if draw.request is not None:
+            copies = self._serving.pop(draw.request) - 1
+            if copies:
+                self._serving[draw.request] = copies
+
+    def _digest(self, request: bytes) -> bytes:
         key = hashlib.blake2b(request, digest_size=12).digest()
         seen = self._seen.get(key, 0)
         self._seen[key] = seen + 1

@@ -100,8 +100,11 @@ class Simulator:
         if verdict.throttle is not None:
             return self._count(self._throttled(token, verdict.throttle), verdict.headers)
         decision = self.faults.decide(token.index, path, query)
-        if decision.latency > 0:
-            await asyncio.sleep(decision.latency)
+        try:
+            if decision.latency > 0:
+                await asyncio.sleep(decision.latency)
+        finally:
+            self.faults.served(decision)
         if method.upper() != "GET":
             return self._count(graph_error(400, 100, f"Unsupported {method.lower()} request."), verdict.headers)
         answer = self._count(self._answer(decision.kind, path, query, token, base_url), verdict.headers)

@@ -1,0 +1,172 @@
+"""Hedged calls in simulated time (looptime): when nothing queued may start, a call out much longer
+than its token's typical latency gets one copy, the first answer is the call's and the other
+request is cancelled; never past the token's window, never with hedging off; a harvest hedged
+writes exactly the records of one that is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from harvester import Harvester
+from harvester.errors import TransportError
+from harvester.graph.hedge import FLIGHT
+from harvester.graph.transport import Response
+from harvester.schedule.scheduler import HEDGE_AFTER, Scheduler
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
+from harvester.simulator.world import World, WorldSpec
+from harvester.summary import Stats
+
+from support import run_records, world_config
+
+pytestmark = pytest.mark.looptime
+
+
+class Latencies:
+    """A transport whose every GET of a URL takes the next latency listed for it (an exception
+    listed is raised after it); it records what it was sent and what was cancelled."""
+
+    def __init__(self, latencies: dict[str, list]):
+        self.latencies = latencies
+        self.sent: list[tuple[str, float]] = []
+        self.cancelled: list[str] = []
+
+    async def get(self, url, headers):
+        loop = asyncio.get_running_loop()
+        self.sent.append((url, loop.time()))
+        step = self.latencies[url].pop(0)
+        delay, failure = step if isinstance(step, tuple) else (step, None)
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            self.cancelled.append(url)
+            raise
+        if failure is not None:
+            raise failure
+        return Response(200, {}, f"{url} at {loop.time():.1f}".encode())
+
+    async def close(self) -> None:
+        pass
+
+
+class Get:
+    """A job making one GET the way the client does (through the flight the scheduler gives it)."""
+
+    priority = 0
+
+    def __init__(self, transport: Latencies, url: str):
+        self.transport, self.url = transport, url
+        self.key = self.label = self.account_id = "t"
+        self.answer: bytes | None = None
+
+    async def __call__(self):
+        flight = FLIGHT.get()
+        response = await (self.transport.get(self.url, {}) if flight is None else
+                          flight.get(self.transport, self.url, {}))
+        self.answer = response.body
+
+    def gave_up(self, decision) -> None:
+        pass
+
+
+async def run(last: list, *, hedge: bool = True, calls: int = 1000,
+              typical: float = 0.1) -> tuple[Scheduler, Latencies, Get, float]:
+    """Four calls of ``typical`` seconds (the token's latency), then one whose requests take ``last``."""
+    transport = Latencies({**{f"u{i}": [typical] for i in range(4)}, "slow": list(last)})
+    scheduler = Scheduler(calls, 3600, 64, 5, Stats(), on_give_up=lambda job, d: None,
+                          on_token_dead=lambda key, d: None, hedge=hedge)
+    jobs = [Get(transport, f"u{i}") for i in range(4)] + [Get(transport, "slow")]
+    for job in jobs:
+        scheduler.submit(job)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await scheduler.run()
+    return scheduler, transport, jobs[-1], loop.time() - started
+
+
+async def test_a_slow_last_call_gets_one_copy_and_the_copys_answer():
+    scheduler, transport, slow, seconds = await run([10.0, 0.1])
+    copy_at = 0.1 + HEDGE_AFTER * 0.1          # it started after the probe; the token's latency is 0.1 s
+    assert [t for url, t in transport.sent if url == "slow"] == [pytest.approx(0.1), pytest.approx(copy_at, abs=1e-3)]
+    assert seconds == pytest.approx(copy_at + 0.1, abs=1e-3)
+    assert slow.answer == f"slow at {copy_at + 0.1:.1f}".encode()
+    assert transport.cancelled == ["slow"]                   # the first request, once the copy answered
+    assert scheduler.stats.get("calls/hedged") == 1 and scheduler.stats.get("calls/hedged_first") == 1
+    assert scheduler.slots["t"].copies == 1 and scheduler.slots["t"].in_flight == 0
+
+
+async def test_when_the_first_request_answers_first_the_copy_is_cancelled():
+    scheduler, transport, slow, seconds = await run([0.5, 10.0])
+    assert seconds == pytest.approx(0.6)                     # not the copy's 10 s
+    assert slow.answer == b"slow at 0.6"
+    assert transport.cancelled == ["slow"]
+    assert scheduler.stats.get("calls/hedged") == 1 and scheduler.stats.get("calls/hedged_first") == 0
+
+
+async def test_a_copy_that_fails_changes_nothing():
+    scheduler, _, slow, seconds = await run([1.0, (0.05, TransportError("reset"))])
+    assert seconds == pytest.approx(1.1) and slow.answer == b"slow at 1.1"
+    assert scheduler.stats.get("calls/error") == 0 and scheduler.stats.get("calls/hedged") == 1
+
+
+async def test_no_copy_with_hedging_off():
+    scheduler, transport, _, seconds = await run([10.0, 0.1], hedge=False)
+    assert seconds == pytest.approx(10.1) and len(transport.sent) == 5
+    assert scheduler.stats.get("calls/hedged") == 0
+
+
+async def test_no_copy_of_a_call_out_less_than_the_floor():
+    """A token answering in 10 ms (a local server): 90 ms is nine times its latency, no tail."""
+    scheduler, transport, _, seconds = await run([0.09, 0.01], typical=0.01)
+    assert seconds == pytest.approx(0.1) and len(transport.sent) == 5
+    assert scheduler.stats.get("calls/hedged") == 0
+
+
+async def test_no_copy_once_the_tokens_window_is_half_spent():
+    """Five calls of a window of eight: the budget, not latency, is what may bind that token."""
+    scheduler, transport, _, seconds = await run([10.0, 0.1], calls=8)
+    assert seconds == pytest.approx(10.1) and len(transport.sent) == 5
+    assert scheduler.stats.get("calls/hedged") == 0
+
+
+async def harvest(tmp_path, name: str, *, hedge: bool):
+    world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
+    config, env = world_config(world, tmp_path / name, days=1, scheduler={"hedge": hedge})
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=1_000_000, window_seconds=3600, latency_ms=300))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+        summary = await harvester.run()
+        run_id = harvester.run_id
+    assert summary.exit_code == 0
+    records = sorted(orjson.dumps({k: v for k, v in r.items() if k not in ("run_id", "harvested_at")})
+                     for r in run_records(tmp_path / name, run_id))
+    return summary, simulator.counters.snapshot(), records
+
+
+async def test_a_hedged_harvest_writes_the_records_of_one_that_is_not(tmp_path):
+    hedged, served, records = await harvest(tmp_path, "hedged", hedge=True)
+    plain, served_plain, records_plain = await harvest(tmp_path, "plain", hedge=False)
+    copies = hedged.counters.get("calls/hedged", 0)
+    assert copies > 0 and plain.counters.get("calls/hedged", 0) == 0
+    assert records == records_plain and records
+    assert served["calls"] == served_plain["calls"] + copies       # each copy is a call the API saw
+    assert served["throttled"] == 0
+    assert "hedged" in hedged.render() and "hedged" not in plain.render()
+
+
+async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_path, simulator_server):
+    """The real aiohttp transport on a socket (the server's latency in the same simulated time):
+    a copy that answers first cancels the other request, and the harvest is the truth, record for
+    record."""
+    from test_harvest import assert_matches_truth, truth_of
+
+    world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
+    server = await simulator_server(world, SimulatorSettings(latency_ms=300))
+    config, env = world_config(world, tmp_path / "out", days=1, base_url=server.url)
+    async with Harvester(config, tokens=env, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0, summary.render()
+    assert summary.counters.get("calls/hedged_first", 0) > 0        # some copies answered first
+    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
