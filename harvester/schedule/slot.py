@@ -277,7 +277,7 @@ class Slot:
         """One of its jobs was started (``room``: the global cap has room for more)."""
         self.in_flight += 1
         self.calls += 1
-        self.full = room and self.proven and self.in_flight >= self.depth
+        self.full = room and self.proven and self.in_flight >= self.in_flight_limit()   # int: depth may be 4.5
 
     def finished(self) -> None:
         """One of its jobs (or a copy of its call) ended, however."""
