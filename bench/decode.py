@@ -29,9 +29,8 @@ import msgspec
 import orjson
 
 from harvester import plan
-from harvester.config import parse_config
-from harvester.days import from_unix, iso, parse_iso
-from harvester.demo import demo_config
+from harvester.days import iso, parse_iso
+from harvester.demo import world_config
 from harvester.graph.flatten import Context, flatten
 from harvester.graph.wire import decode_account, decode_insights, decode_media_page
 from harvester.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
@@ -57,10 +56,7 @@ def build_corpus(megabytes: float = CORPUS_MB, *, seed: int = 11, days: int = 7)
     """Bodies of the calls a harvest of ``days`` days makes, account after account."""
     world = World(WorldSpec(seed=seed, accounts=2000, media_per_account=60))
     api = GraphApi(world)
-    today = from_unix(int(world.now))
-    env = {f"T{t.index}": t.token for t in world.tokens}
-    raw = demo_config(BASE, {f"T{t.index}": t.account_ids for t in world.tokens}, Path("bench-out"), today, days=days)
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, _ = world_config(world, Path("bench-out"), base_url=BASE, days=days, path="<bench>")
     corpus: Corpus = []
     size, limit = 0, megabytes * 1e6
     for token in world.tokens:

@@ -26,9 +26,7 @@ from pathlib import Path
 import looptime
 
 from harvester import Harvester
-from harvester.config import parse_config
-from harvester.days import from_unix
-from harvester.demo import demo_config
+from harvester.demo import world_config
 from harvester.estimate import window_bound
 from harvester.records import Record
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -79,13 +77,9 @@ async def harvest(world: World, simulator: Simulator, calls_per_window: int = CA
 
 
 async def _harvest(world: World, simulator: Simulator, calls_per_window: int, directory: Path) -> dict:
-    env = {f"T{t.index}": t.token for t in world.tokens}
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens},
-                      directory, today, days=DAYS, calls_per_window=calls_per_window,
-                      window_seconds=WINDOW)
-    raw["rate_limit"]["margin_seconds"] = 0   # simulated time: no clock skew, no network
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, env = world_config(world, directory, days=DAYS, calls_per_window=calls_per_window,
+                               window_seconds=WINDOW, path="<bench>",
+                               rate_limit={"margin_seconds": 0})   # simulated time: no clock skew, no network
     sink = CountingSink()
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -43,19 +43,13 @@ def maxrss_mb() -> float:
 
 async def harvest(accounts: int, output: Path) -> dict:
     from harvester import Harvester
-    from harvester.config import parse_config
-    from harvester.days import from_unix
-    from harvester.demo import demo_config
+    from harvester.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
 
     world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA))
-    env = {f"T{t.index}": t.token for t in world.tokens}
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens}, output, today,
-                      days=DAYS, calls_per_window=10**9)
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, env = world_config(world, output, days=DAYS, calls_per_window=10**9, path="<bench>")
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     before = maxrss_mb()
     started = time.perf_counter()

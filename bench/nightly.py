@@ -23,26 +23,19 @@ DAY = 86400
 
 async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
     from harvester import Harvester
-    from harvester.config import parse_config
-    from harvester.days import from_unix
-    from harvester.demo import demo_config
+    from harvester.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
     from harvester.state import StateStore
 
     world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA, stories_per_account=0))
-    env = {f"T{t.index}": t.token for t in world.tokens}
     calls = []
     state = StateStore(directory / "state.sqlite")
     for night in range(count):
         now = world.now + night * DAY
-        today = from_unix(int(world.now))
-        raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens},
-                          directory / "out", today, calls_per_window=10**9)
-        raw["metrics"] = {"account": [], "demographics": []}
-        raw["refresh"] = {"enabled": tiers}
-        config = parse_config(raw, path="<bench>", env=env, today=today)
+        config, env = world_config(world, directory / "out", calls_per_window=10**9, path="<bench>",
+                                   metrics={"account": [], "demographics": []}, refresh={"enabled": tiers})
         simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
         async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                              now=now, run_id=f"night-{night}") as harvester:

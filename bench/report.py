@@ -24,9 +24,7 @@ from pathlib import Path
 import msgspec
 
 from harvester import Harvester
-from harvester.config import parse_config
-from harvester.days import from_unix
-from harvester.demo import demo_config
+from harvester.demo import world_config
 from harvester.report import write
 from harvester.report.views import CACHE
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -42,11 +40,7 @@ GOAL_SECONDS = 5.0
 
 def harvest(output: Path, accounts: int, days: int) -> object:
     world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA))
-    env = {f"TOKEN_{t.index}": t.token for t in world.tokens}
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output, today,
-                      days=days, calls_per_window=10**9)
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, env = world_config(world, output, days=days, calls_per_window=10**9, path="<bench>")
 
     async def run() -> None:
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
@@ -55,7 +49,7 @@ def harvest(output: Path, accounts: int, days: int) -> object:
         assert summary.exit_code == 0, summary.render()
 
     asyncio.run(run())
-    return msgspec.structs.replace(config), today
+    return msgspec.structs.replace(config), config.window.until
 
 
 def run(quick: bool = False) -> Outcome:

@@ -167,9 +167,7 @@ def window_bound(calls: int) -> float:
 
 async def harvest(accounts: int, directory: Path) -> dict:
     from harvester import Harvester
-    from harvester.config import parse_config
-    from harvester.days import from_unix
-    from harvester.demo import demo_config
+    from harvester.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
@@ -179,11 +177,7 @@ async def harvest(accounts: int, directory: Path) -> dict:
     world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=accounts, media_per_account=MEDIA))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=CALLS, window_seconds=WINDOW,
                                                    latency_ms=LATENCY_MS))
-    env = {f"T{t.index}": t.token for t in world.tokens}
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens}, directory, today,
-                      days=DAYS)
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, env = world_config(world, directory, days=DAYS, path="<bench>")
     transport = Timing(SimulatorTransport(simulator))
     sink = CountingSink()
     before = maxrss_mb()
@@ -210,9 +204,7 @@ async def harvest(accounts: int, directory: Path) -> dict:
 async def one_token(directory: Path, scheduler: dict, media: int = DEPTH_MEDIA) -> dict:
     """Calls per simulated second of one token with a big budget (see the module's docstring)."""
     from harvester import Harvester
-    from harvester.config import parse_config
-    from harvester.days import from_unix
-    from harvester.demo import demo_config
+    from harvester.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
@@ -222,12 +214,8 @@ async def one_token(directory: Path, scheduler: dict, media: int = DEPTH_MEDIA) 
     world = World(WorldSpec(seed=DEPTH_SEED, accounts=DEPTH_ACCOUNTS, tokens=1, media_per_account=media))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=DEPTH_BUDGET, window_seconds=WINDOW,
                                                    latency_ms=DEPTH_LATENCY_MS))
-    env = {f"T{t.index}": t.token for t in world.tokens}
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {f"T{t.index}": t.account_ids for t in world.tokens}, directory, today,
-                      days=DEPTH_DAYS, calls_per_window=DEPTH_BUDGET)
-    raw["scheduler"] = scheduler
-    config = parse_config(raw, path="<bench>", env=env, today=today)
+    config, env = world_config(world, directory, days=DEPTH_DAYS, calls_per_window=DEPTH_BUDGET,
+                               path="<bench>", scheduler=scheduler)
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), sink=CountingSink(),

@@ -38,6 +38,22 @@ def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path,
     }
 
 
+def world_config(world, output: Path, *, base_url: str = "http://simulator", days: int = 3,
+                 calls_per_window: int = 200, window_seconds: float = 3600, output_format: str = "jsonl",
+                 path: str = "<simulated world>", **tables) -> tuple[Config, dict[str, str]]:
+    """A parsed configuration harvesting every account of a simulated ``world`` over its last
+    ``days`` days, and the environment holding its tokens (``TOKEN_<index>``); ``tables`` are TOML
+    tables merged over it (``scheduler={...}``, ``rate_limit={"margin_seconds": 0}``)."""
+    env = {f"TOKEN_{t.index}": t.token for t in world.tokens}
+    today = from_unix(int(world.now))
+    raw = demo_config(base_url, {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output, today,
+                      days=days, calls_per_window=calls_per_window, window_seconds=window_seconds,
+                      output_format=output_format)
+    for name, table in tables.items():
+        raw.setdefault(name, {}).update(table)
+    return parse_config(raw, path=path, env=env, today=today), env
+
+
 _RUN_FIELDS = ("stream", "run_id", "harvested_at")
 
 

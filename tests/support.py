@@ -8,30 +8,26 @@ from pathlib import Path
 
 import msgspec
 
-from harvester.config import Config, parse_config
-from harvester.days import from_unix
-from harvester.demo import check_streams, compare, demo_config
+from harvester import demo
+from harvester.config import Config
+from harvester.demo import check_streams, compare
 
 _line = msgspec.json.Decoder(dict)
 
 
 def token_env(world) -> dict[str, str]:
-    """One environment variable per simulated token: ``TOKEN_<index>``."""
+    """One environment variable per simulated token: ``TOKEN_<index>`` (as :func:`world_config`)."""
     return {f"TOKEN_{t.index}": t.token for t in world.tokens}
 
 
 def world_config(world, output: Path, *, days: int = 3, calls_per_window: int = 1_000_000,
                  window_seconds: float = 3600, base_url: str = "http://simulator",
                  **tables) -> tuple[Config, dict[str, str]]:
-    """A parsed configuration harvesting every account of ``world`` over its last ``days`` days."""
-    env = token_env(world)
-    today = from_unix(int(world.now))
-    raw = demo_config(base_url, {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output, today,
-                      days=days, calls_per_window=calls_per_window, window_seconds=window_seconds)
-    raw["rate_limit"]["margin_seconds"] = 0
-    for name, table in tables.items():
-        raw.setdefault(name, {}).update(table)
-    return parse_config(raw, path="<test>", env=env, today=today), env
+    """A parsed configuration harvesting every account of ``world`` over its last ``days`` days
+    (no rate-limit margin: the simulator's clock is the harvest's)."""
+    rate_limit = {"margin_seconds": 0, **tables.pop("rate_limit", {})}
+    return demo.world_config(world, output, base_url=base_url, days=days, calls_per_window=calls_per_window,
+                             window_seconds=window_seconds, path="<test>", rate_limit=rate_limit, **tables)
 
 
 def read_records(paths: Iterable[Path]) -> list[dict]:

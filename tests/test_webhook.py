@@ -100,8 +100,9 @@ class Receiver:
         self.settings = settings(**webhook)
         self.client: TestClient | None = None
 
-    async def start(self) -> TestClient:
-        self.store = WebhookStore(self.output, self.state, publish_seconds=3600)
+    async def start(self, sink=None) -> TestClient:
+        """Serve (again); ``sink``: the store's sink opener, for a sink made to fail."""
+        self.store = WebhookStore(self.output, self.state, publish_seconds=3600, **({"sink": sink} if sink else {}))
         app = make_app(self.settings, Secrets(SECRET, VERIFY), self.store)
         self.client = TestClient(TestServer(app))
         await self.client.start_server()
@@ -585,9 +586,7 @@ async def test_a_sink_that_fails_makes_a_503_and_the_restarted_receiver_stores_t
                 parts.spill()
 
     r = Receiver(tmp_path)
-    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Failing(r.directory / run))
-    r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
-    await r.client.start_server()
+    await r.start(sink=lambda out, run: Failing(r.directory / run))
     body = body_of(story(reach=3))
     status, text = await post(r.client, body)
     assert status == 503 and "No space left on device" in text
@@ -620,9 +619,7 @@ async def test_a_failed_database_transaction_refuses_its_group_only_and_the_rede
             return super()._upsert(batches)
 
     r = Receiver(tmp_path, "duckdb")
-    r.store = WebhookStore(r.output, r.state, sink=lambda out, run: Conflicting(database_file(out), run))
-    r.client = TestClient(TestServer(make_app(r.settings, Secrets(SECRET, VERIFY), r.store)))
-    await r.client.start_server()
+    await r.start(sink=lambda out, run: Conflicting(database_file(out), run))
     body = body_of(story(reach=3))
     status, text = await post(r.client, body)
     assert status == 503 and "Conflict on update" in text
