@@ -15,7 +15,7 @@ import sys
 import time
 from importlib import import_module
 
-from .measure import Outcome, Row, merge_results
+from bench.measure import Outcome, Row, merge_results
 
 BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
               "sinks_postgres", "webhook")

@@ -28,16 +28,15 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 import orjson
 
-from harvester import plan
+from bench.measure import Outcome, Row, human, rate, rounds
+from harvester.commands.demo import world_config
 from harvester.days import iso, parse_iso
-from harvester.demo import world_config
 from harvester.graph.flatten import Context, flatten
 from harvester.graph.wire import decode_account, decode_insights, decode_media_page
-from harvester.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
+from harvester.plan import units as plan
+from harvester.run.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.simulator.api import GraphApi
 from harvester.simulator.world import World, WorldSpec
-
-from .measure import Outcome, Row, human, rate, rounds
 
 CORPUS_MB = 50
 ROUNDS = 5

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from .measure import Outcome, Row
+from bench.measure import Outcome, Row
 
 SMALL, LARGE = 100_000, 1_000_000
 GOAL = 1.5
@@ -43,7 +43,7 @@ def maxrss_mb() -> float:
 
 async def harvest(accounts: int, output: Path) -> dict:
     from harvester import Harvester
-    from harvester.demo import world_config
+    from harvester.commands.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .measure import Outcome, Row
+from bench.measure import Outcome, Row
 
 SEED, MEDIA, NIGHTS = 2, 1000, 60
 DAY = 86400
@@ -23,11 +23,11 @@ DAY = 86400
 
 async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
     from harvester import Harvester
-    from harvester.demo import world_config
+    from harvester.commands.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
-    from harvester.state import StateStore
+    from harvester.state.store import StateStore
 
     world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA, stories_per_account=0))
     calls = []

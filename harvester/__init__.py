@@ -18,18 +18,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from .errors import GraphError as GraphError
     from .errors import HarvesterError as HarvesterError
     from .errors import TransportError as TransportError
-    from .harvest import Harvester as Harvester
     from .records import AccountRecord as AccountRecord
     from .records import InsightRecord as InsightRecord
     from .records import MediaRecord as MediaRecord
     from .records import Record as Record
     from .records import natural_key as natural_key
+    from .run.harvester import Harvester as Harvester
 
 _EXPORTS = {
     "Config": "config", "load_config": "config",
     "ConfigError": "errors", "DecodeError": "errors", "GraphError": "errors",
     "HarvesterError": "errors", "TransportError": "errors",
-    "Harvester": "harvest",
+    "Harvester": "run.harvester",
     "Record": "records", "InsightRecord": "records", "MediaRecord": "records", "AccountRecord": "records",
     "natural_key": "records",
 }

@@ -127,7 +127,7 @@ DEMOGRAPHIC_TOP = 45
 #:   against the API by practitioners in 2026; the same answer in Airbyte's source-instagram).
 #:   The rule that loses no data the API still has yet spends no call on data it cannot have is
 #:   the bound the API enforces: 90 days would give up 640 days it serves, and no planned call is
-#:   older than 730 days (:func:`harvester.plan.earliest_since`).
+#:   older than 730 days (:func:`harvester.plan.units.earliest_since`).
 #:
 #: Inside the account level, ``follower_count`` and ``online_followers`` keep their own, shorter
 #: limit: :data:`RECENT_DAYS` (``Metric.last_days``), refused with their own error.

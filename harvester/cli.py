@@ -16,8 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from . import files, shards
-from .config import Config, load_config, parse_config, paths, read_toml
+from . import files
+from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
 from .sinks.factory import output_directory
 
@@ -175,8 +175,8 @@ def _cmd_validate(args) -> int:
 async def _validate_discover(config: Config) -> int:
     """How many accounts each [[discover]] table's token finds (and would harvest): its calls, now."""
     from .config.tokens import resolve
-    from .discovery import discover
     from .errors import HarvesterError
+    from .tokens.discovery import discover
     if not config.discover:
         print("no [[discover]] tables: nothing to discover")
         return EXIT_OK
@@ -209,7 +209,7 @@ def _cmd_tokens(args) -> int:
 async def _token_report(config: Config) -> int:
     import time
 
-    from . import token_health
+    from .tokens import health as token_health
     async with _clients(config) as clients:
         health = await token_health.check(config, clients)
     now = time.time()
@@ -220,7 +220,7 @@ async def _token_report(config: Config) -> int:
 
 
 async def _refresh_tokens(config: Config) -> int:
-    from . import token_health
+    from .tokens import health as token_health
     async with _clients(config) as clients:
         renewals = await token_health.refresh(config, clients)
     for r in renewals:
@@ -277,7 +277,7 @@ def _cmd_backfill(args) -> int:
     _check_merge(args, shard)
     whole = backfill_config(args.config, args.since, args.until)
     config = _sharded(whole, shard)
-    from .estimate import estimate, render
+    from .plan.estimate import estimate, render
     print(render(estimate(config if shard is None else shards.own(config, shard), media=_known_media(config),
                           media_per_account=args.media_per_account)))
     if args.estimate:
@@ -287,7 +287,7 @@ def _cmd_backfill(args) -> int:
 
 def _known_media(config: Config) -> dict[str, dict[str, int]]:
     """The media earlier runs saw, per account and product type, from the state (read only)."""
-    from .state import StateStore
+    from .state.store import StateStore
     if paths.state_problem(config.state.path) or not Path(config.state.path).is_file():
         return {}
     state = StateStore(config.state.path)
@@ -306,8 +306,8 @@ def backfill_config(path: str, since: date, until: date) -> Config:
 
 
 def _cmd_status(args) -> int:
-    from .state import StateStore
-    from .status import render
+    from .commands.status import render
+    from .state.store import StateStore
     config = _sharded(load_config(args.config, check_tokens=False), _shard(args))
     if not Path(config.state.path).exists():
         print(f"no runs yet: {config.state.path} does not exist", file=sys.stderr)
@@ -357,7 +357,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import demo
+    from .commands.demo import demo
     return asyncio.run(demo(args))
 
 
@@ -365,8 +365,8 @@ def _cmd_demo(args) -> int:
 
 
 async def _run(config: Config, **kwargs) -> int:
-    from .harvest import Harvester
-    from .progress import Progress
+    from .commands.progress import Progress
+    from .run.harvester import Harvester
 
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
         stopped = _on_signals(harvester)
@@ -393,7 +393,7 @@ async def _run(config: Config, **kwargs) -> int:
 
 def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
     """A stopped run ends with its signal's code (130/143): the state says so too, for status."""
-    from .state import StateStore
+    from .state.store import StateStore
     state = StateStore(config.state.path)
     try:
         state.set_exit_code(run_id, exit_code)

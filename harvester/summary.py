@@ -13,6 +13,7 @@ are answered by the API with an error, which the scheduler counts under ``calls/
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 from collections import Counter, defaultdict
@@ -21,14 +22,85 @@ from typing import Any
 
 import msgspec
 
-from . import counter_names as stat
-from .decision import Decision
-from .durations import format_duration
+from .graph.policy import Decision
 
 _ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
 """The API's message is kept up to this many characters."""
 _TOKEN = re.compile(r"(EAA|IGQ|IGAA)\w{16,}|access_token=[^&\s]+")
+
+
+# The names of the run's flat counters (Stats.counters, summary.json), in one place. Scrapy-style
+# paths: what was counted, then which kind; prefixes with a value after them (errors/code/17) are
+# built where they are counted.
+
+CALLS_OK = "calls/ok"
+CALLS_ERROR = "calls/error"
+CALLS_HEDGED = "calls/hedged"
+"""Copies sent of calls that had been out long while the queue was empty (``[scheduler] hedge``)."""
+CALLS_HEDGED_FIRST = "calls/hedged_first"
+"""... of which the copy answered first."""
+CALLS_SKIPPED = "calls/skipped"
+"""Error answers that meant "nothing to harvest" (a SKIP decision): not errors."""
+RETRIES = "retries"
+THROTTLES = "throttles"
+THROTTLES_LONE = "throttles/lone"
+THROTTLES_WAITED_OUT = "throttles/waited_out"
+WAITS_CAPPED = "waits/capped"
+WAIT_LIMIT_SECONDS = "wait/limit_seconds"
+WAIT_BACKOFF_SECONDS = "wait/backoff_seconds"
+ERRORS_TRANSPORT = "errors/transport"
+
+UNITS_PLANNED = "units/planned"
+UNITS_DONE = "units/done"
+UNITS_SKIPPED = "units/skipped"
+UNITS_FAILED = "units/failed"
+UNITS_FAILED_TOKEN = "units/failed_token"
+UNITS_RESUMED = "units/resumed"
+UNITS_CARRIED_OVER = "units/carried_over"
+"""Units an earlier run owed, asked again by this one."""
+UNITS_CARRIED_TWICE = "units/carried_twice"
+"""Units planned again that an earlier run owed and this one already asked on their own."""
+
+RECORDS_WRITTEN = "records/written"
+"""Insights records; the object streams have their own:"""
+RECORDS_MEDIA = "records/media"
+RECORDS_ACCOUNTS = "records/accounts"
+SINK_COMMITS = "sink/commits"
+SINK_UNCOMMITTED_REMOVED = "sink/uncommitted_removed"
+
+MEDIA_NOT_DUE = "media/not_due"
+MEDIA_DUPLICATE = "media/duplicate"
+PAGING_REPEATED = "paging/repeated"
+PAGING_BOUNDED = "paging/bounded"
+PAGES_WITHOUT_CHILDREN = "paging/without_children"
+"""Pages asked again without ``children{...}`` after the page with it was refused."""
+
+DISCOVERED_ACCOUNTS = "discovered/accounts"
+"""Accounts found from [[discover]] tokens and harvested with them."""
+DISCOVERED_EXCLUDED = "discovered/accounts_excluded"
+"""Found, but left out by the table's include / exclude."""
+DISCOVERED_ELSEWHERE = "discovered/accounts_elsewhere"
+"""Found, but listed in [[accounts]] or found first by an earlier [[discover]] table: harvested once, there."""
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12.3 s`` under a minute, ``6m10s`` under an hour, ``1h05m`` under a day, ``2d03h`` beyond;
+    ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    days, whole = divmod(whole, 86400)
+    hours, whole = divmod(whole, 3600)
+    minutes, secs = divmod(whole, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
 
 
 def clean_message(message: str | None) -> str | None:
@@ -102,19 +174,19 @@ class Stats:
             self.skipped.append(outcome)
         self.skipped_by_reason[outcome.reason] += 1
         self._note("skipped", outcome)
-        self.inc(stat.UNITS_SKIPPED)
+        self.inc(UNITS_SKIPPED)
         self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
 
     def carried_over(self, run_id: str, units: int) -> None:
         self.carried[run_id] += units
-        self.inc(stat.UNITS_CARRIED_OVER, units)
+        self.inc(UNITS_CARRIED_OVER, units)
 
     def fail(self, outcome: Outcome) -> None:
         if len(self.failed) < FAILED_EXAMPLES:
             self.failed.append(outcome)
         self.failures += 1
         self._note("failed", outcome)
-        self.inc(stat.UNITS_FAILED)
+        self.inc(UNITS_FAILED)
 
     def _note(self, kind: str, outcome: Outcome) -> None:
         self._outcomes.write(_ENCODER.encode({"outcome": kind, **msgspec.structs.asdict(outcome)}) + b"\n")
@@ -130,7 +202,7 @@ class Stats:
     def skipped_answer(self, decision: Any) -> None:
         """An error answer that meant "nothing to harvest" (a SKIP decision): once per answer, not
         per unit it skips. It is then not counted as an error by :func:`error_counts`."""
-        self.inc(stat.CALLS_SKIPPED)
+        self.inc(CALLS_SKIPPED)
         code = getattr(decision, "code", None)
         if code is not None:
             self.inc(f"skipped/code/{code}")
@@ -139,8 +211,8 @@ class Stats:
 def error_counts(counters: dict[str, float]) -> tuple[int, int, dict[str, int]]:
     """``(errors, skipped, {"code/17": n, "transport": n, ...})``: error answers without the
     expected skips (those are counted apart, as ``skipped``)."""
-    skipped = int(counters.get(stat.CALLS_SKIPPED, 0))
-    errors = max(0, int(counters.get(stat.CALLS_ERROR, 0)) - skipped)
+    skipped = int(counters.get(CALLS_SKIPPED, 0))
+    errors = max(0, int(counters.get(CALLS_ERROR, 0)) - skipped)
     by_kind = {}
     for key, n in counters.items():
         if key.startswith("errors/"):
@@ -183,7 +255,7 @@ class RunSummary(msgspec.Struct):
     """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
     (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
     warnings: list[str] = []
-    """Said at the start of the run: tokens that expire soon (harvester.token_health)."""
+    """Said at the start of the run: tokens that expire soon (harvester.tokens.health)."""
 
     def render(self) -> str:
         c = self.counters
@@ -193,11 +265,11 @@ class RunSummary(msgspec.Struct):
             f"run {self.run_id}: {self.status} in {format_duration(self.seconds)} (exit {self.exit_code}{attempts})",
             f"  records written : {self.records:,}",
             "  units           : " + ", ".join(f"{k} {v:,}" for k, v in self.units.items()),
-            f"  calls           : ok {int(c.get(stat.CALLS_OK, 0)):,}, errors {errors:,}, skipped {skipped:,}, "
-            f"retries {int(c.get(stat.RETRIES, 0)):,}, throttled {int(c.get(stat.THROTTLES, 0)):,}"
-            + (f", hedged {int(c[stat.CALLS_HEDGED]):,}" if c.get(stat.CALLS_HEDGED) else ""),
-            f"  waited (summed over calls): {format_duration(c.get(stat.WAIT_LIMIT_SECONDS, 0))} on rate limits, "
-            f"{format_duration(c.get(stat.WAIT_BACKOFF_SECONDS, 0))} on retry backoff",
+            f"  calls           : ok {int(c.get(CALLS_OK, 0)):,}, errors {errors:,}, skipped {skipped:,}, "
+            f"retries {int(c.get(RETRIES, 0)):,}, throttled {int(c.get(THROTTLES, 0)):,}"
+            + (f", hedged {int(c[CALLS_HEDGED]):,}" if c.get(CALLS_HEDGED) else ""),
+            f"  waited (summed over calls): {format_duration(c.get(WAIT_LIMIT_SECONDS, 0))} on rate limits, "
+            f"{format_duration(c.get(WAIT_BACKOFF_SECONDS, 0))} on retry backoff",
         ]
         if kinds:
             lines.append("  errors          : " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
@@ -244,18 +316,18 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
-    units = {"planned": int(stats.get(stat.UNITS_PLANNED)),
-             "done": int(counters.get(stat.UNITS_DONE, 0)),
-             "skipped": int(counters.get(stat.UNITS_SKIPPED, 0)),
-             "failed": int(stats.get(stat.UNITS_FAILED) + stats.get(stat.UNITS_FAILED_TOKEN)),
-             "resumed": int(stats.get(stat.UNITS_RESUMED))}
+    units = {"planned": int(stats.get(UNITS_PLANNED)),
+             "done": int(counters.get(UNITS_DONE, 0)),
+             "skipped": int(counters.get(UNITS_SKIPPED, 0)),
+             "failed": int(stats.get(UNITS_FAILED) + stats.get(UNITS_FAILED_TOKEN)),
+             "resumed": int(stats.get(UNITS_RESUMED))}
     stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
         status=("stopped (the next run resumes)" if stopped
                 else "finished with failures" if failed else "finished"),
         seconds=sum(a.seconds for a in earlier) + (finished - started),
-        records=int(counters.get(stat.RECORDS_WRITTEN, 0)), units=units,
+        records=int(counters.get(RECORDS_WRITTEN, 0)), units=units,
         counters=counters, skipped=stats.skipped, failed=stats.failed,
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
-from harvester import demo
+from harvester.commands import demo
+from harvester.commands.demo import check_streams, compare
 from harvester.config import Config
-from harvester.demo import check_streams, compare
 
 _line = msgspec.json.Decoder(dict)
 

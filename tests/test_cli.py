@@ -81,7 +81,7 @@ def _config_with_paths(tmp_path, monkeypatch, *, output: str, state: str):
 
 
 def _runs(state_path) -> list:
-    from harvester.state import StateStore
+    from harvester.state.store import StateStore
     store = StateStore(state_path)
     try:
         return store.runs()

@@ -29,7 +29,7 @@ from harvester.config import (
 )
 from harvester.config.model import IN_FLIGHT_CEILING, TOKEN_DEPTH_CAP
 from harvester.errors import ConfigError
-from harvester.refresh import DEFAULT_TIERS, Tier
+from harvester.plan.refresh import DEFAULT_TIERS, Tier
 
 TODAY = date(2026, 11, 26)
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harvester.cli import _parser
-from harvester.shards import parse
+from harvester.config.shards import parse
 
 pytest.importorskip("airflow.sdk", reason="Airflow is not installed (make deploy-check runs this test with it)")
 

@@ -10,19 +10,19 @@ import pytest
 from test_owed import Outage
 
 from harvester import Harvester
+from harvester.commands.demo import demo_config
+from harvester.commands.status import render
 from harvester.config import parse_config
 from harvester.config.model import Discover
 from harvester.days import from_unix
-from harvester.demo import demo_config
-from harvester.discovery import Found
 from harvester.errors import ConfigError
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
-from harvester.state import StateStore
-from harvester.status import render
+from harvester.state.store import StateStore
+from harvester.tokens.discovery import Found
 
 from support import assert_matches_truth, run_records, token_env
 

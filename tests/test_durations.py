@@ -2,7 +2,7 @@
 
 import pytest
 
-from harvester.durations import format_duration
+from harvester.summary import format_duration
 
 
 @pytest.mark.parametrize("seconds, shown", [

@@ -3,7 +3,7 @@
 import pytest
 
 from harvester import Harvester
-from harvester.estimate import estimate, window_bound
+from harvester.plan.estimate import estimate, window_bound
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
@@ -37,7 +37,7 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
 @pytest.mark.slow
 @pytest.mark.looptime
 async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumption(tmp_path):
-    from harvester.state import StateStore
+    from harvester.state.store import StateStore
     world = World(WorldSpec(seed=4, accounts=5, media_per_account=30, small_accounts=0.0, stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))

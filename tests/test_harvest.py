@@ -17,7 +17,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 from support import assert_matches_truth, run_records, world_config
 

@@ -17,13 +17,13 @@ import pytest
 from harvester import Harvester
 from harvester.days import from_unix
 from harvester.errors import StateError
-from harvester.lock import Holder, RunLock, lock_path
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
-from harvester.state import StateStore
+from harvester.state.lock import Holder, RunLock, lock_path
+from harvester.state.store import StateStore
 
 from support import assert_matches_truth, run_records, token_env, world_config
 from test_resume import checkpointed, harvester, write_config
@@ -118,7 +118,7 @@ sys.stdin.read()
 
 
 def test_status_says_which_process_runs_now(tmp_path):
-    from harvester.status import render
+    from harvester.commands.status import render
     state = StateStore(tmp_path / "state.sqlite")
     state.open_run("r1", kind="run", fingerprint="f", config_path=None, since=None, until=None)
     assert "unfinished: `harvester run` with the same config resumes it" in render(state)

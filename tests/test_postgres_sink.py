@@ -19,9 +19,9 @@ import msgspec
 import pytest
 
 from harvester import Harvester
+from harvester.commands.demo import compare
 from harvester.config import Config
 from harvester.days import from_unix
-from harvester.demo import compare
 from harvester.errors import ConfigError, SinkError
 from harvester.ports import free_port
 from harvester.records import STREAM_OF, STREAMS, AccountRecord, InsightRecord, MediaRecord, key_text
@@ -31,7 +31,7 @@ from harvester.simulator.truth import expected_accounts, expected_media, expecte
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import pgserver
 from harvester.sinks.base import SinkFailure
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 from support import token_env, world_config
 from test_resume import harvester as harvester_cli
@@ -527,8 +527,8 @@ def test_a_dsn_is_described_without_its_password():
 
 
 def test_bad_output_keys_for_postgres_are_named_with_what_is_allowed(tmp_path):
+    from harvester.commands.demo import demo_config
     from harvester.config import parse_config
-    from harvester.demo import demo_config
     world = World(WorldSpec(seed=38, accounts=1, media_per_account=1))
     today = from_unix(int(world.now))
     raw = demo_config("http://simulator", {"TOKEN_0": world.tokens[0].account_ids}, tmp_path, today)

@@ -5,8 +5,9 @@ import io
 
 import pytest
 
-from harvester import Harvester, progress
-from harvester.progress import Progress, _limit_eta
+from harvester import Harvester
+from harvester.commands import progress
+from harvester.commands.progress import Progress, _limit_eta
 from harvester.schedule.limiter import RollingWindowLimiter
 from harvester.schedule.slot import Entry, Slot
 from harvester.simulator.pipeline import Simulator
@@ -46,7 +47,7 @@ def _Slot(*, paused_until=0.0, limited_since=None, timer_at=None, queued=1, in_f
 
 
 def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
-    from harvester.progress import _waiting
+    from harvester.commands.progress import _waiting
     slots = [_Slot(limited_since=90.0, timer_at=100.0 + 3600), _Slot(limited_since=95.0, timer_at=100.0 + 370),
              _Slot(paused_until=160.0, timer_at=160.0), _Slot(), _Slot(limited_since=1.0, queued=0),
              _Slot(limited_since=1.0, timer_at=101.0, in_flight=1)]

@@ -1,5 +1,5 @@
 from harvester.days import DAY
-from harvester.refresh import DEFAULT_TIERS, due, interval
+from harvester.plan.refresh import DEFAULT_TIERS, due, interval
 
 NOW = 1_800_000_000.0
 

@@ -24,7 +24,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 from support import world_config
 

@@ -18,7 +18,6 @@ import msgspec
 import pytest
 
 from harvester import Harvester
-from harvester import state as state_mod
 from harvester.days import from_unix
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
@@ -26,7 +25,8 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.sinks.base import PartCommit
-from harvester.state import StateStore
+from harvester.state import store as state_mod
+from harvester.state.store import StateStore
 
 from support import assert_matches_truth, assert_streams_match, run_records, token_env, world_config
 
@@ -167,7 +167,7 @@ from pathlib import Path
 from harvester import Harvester
 from harvester.config import load_config
 from harvester.sinks.jsonl import JsonlSink
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 
 class KilledMidPart(JsonlSink):

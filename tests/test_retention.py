@@ -9,11 +9,12 @@ from datetime import date, timedelta
 import orjson
 import pytest
 
-from harvester import catalog, plan
+from harvester import catalog
 from harvester.cli import main
 from harvester.config import Selection, Window
 from harvester.days import DAY, from_unix, iso, to_unix
-from harvester.estimate import estimate, render
+from harvester.plan import units as plan
+from harvester.plan.estimate import estimate, render
 from harvester.simulator.api import GraphApi
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec

@@ -436,8 +436,8 @@ async def test_a_throttled_token_comes_back_with_one_probe_call():
 def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_methods():
     import dataclasses
 
-    from harvester import decision
     from harvester.graph import policy
+    from harvester.graph import policy as decision
     from harvester.schedule.scheduler import HANDLERS
 
     assert policy.Action is decision.Action and policy.Decision is decision.Decision
@@ -534,7 +534,7 @@ async def test_the_progress_line_says_a_wait_was_capped():
     import io
     import types
 
-    from harvester.progress import Progress
+    from harvester.commands.progress import Progress
 
     h = Harness(seconds=3600, per_token_in_flight=1)
     h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 60e9))])

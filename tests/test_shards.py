@@ -15,9 +15,9 @@ from test_harvest import Recording
 from harvester import Harvester
 from harvester.cli import main
 from harvester.config import parse_config
-from harvester.harvest import token_key
+from harvester.config.shards import Shard, assign, shard_of, sharded
 from harvester.records import STREAMS
-from harvester.shards import Shard, assign, shard_of, sharded
+from harvester.run.harvester import token_key
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest

@@ -8,10 +8,11 @@ import msgspec
 import orjson
 import pytest
 
-from harvester import catalog, plan
+from harvester import catalog
 from harvester.config import Selection, Window
 from harvester.days import from_unix, parse_iso
 from harvester.graph.flatten import flatten
+from harvester.plan import units as plan
 from harvester.records import key_of, natural_key
 from harvester.simulator.api import GraphApi
 from harvester.simulator.truth import expected_records, iter_expected

@@ -123,9 +123,9 @@ def test_huge_worlds_cost_nothing_up_front():
 def test_the_limits_come_from_the_catalog(monkeypatch):
     """The planner and the simulator read the follower minimum, the look-back and the story lifetime
     from the catalog: change them there and both follow."""
-    from harvester import plan
     from harvester.config import Selection, Window
     from harvester.days import days_back, from_unix
+    from harvester.plan import units as plan
 
     monkeypatch.setattr(catalog, "RECENT_DAYS", 10)
     monkeypatch.setattr(catalog, "STORY_LIFETIME_SECONDS", 6 * 3600)

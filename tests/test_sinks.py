@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from harvester import Harvester
+from harvester.commands.demo import compare, demo_config
 from harvester.config import parse_config
 from harvester.config.model import Output
 from harvester.days import from_unix
-from harvester.demo import compare, demo_config
 from harvester.errors import ConfigError
 from harvester.records import AccountRecord, InsightRecord, MediaRecord
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -33,7 +33,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 from harvester.sinks.duckdb import SCHEMA_VERSION, DuckdbSink
 from harvester.sinks.parquet import ParquetSink
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 from support import assert_streams_match, token_env
 from test_resume import run_with_kills, write_config

@@ -10,7 +10,7 @@ from harvester.cli import main
 from harvester.errors import ConfigError, StateError
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import PartCommit
-from harvester.state import SCHEMA_VERSION, StateStore
+from harvester.state.store import SCHEMA_VERSION, StateStore
 
 from test_resume import write_config
 
@@ -116,7 +116,7 @@ def test_the_cli_reports_a_bad_state_file_and_calls_nothing(tmp_path, capsys, mo
 
 
 def test_a_version_1_file_gains_the_api_words_of_failed_units_and_status_shows_them(tmp_path):
-    from harvester.status import render
+    from harvester.commands.status import render
     path = tmp_path / "state.sqlite"
     db = sqlite3.connect(path)
     db.executescript(LEGACY.format(run_id=", run_id TEXT", old=", 'old'") + """

@@ -14,7 +14,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.truth import expected_media
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
-from harvester.state import StateStore
+from harvester.state.store import StateStore
 
 from support import assert_streams_match, world_config
 

@@ -75,7 +75,7 @@ def test_the_api_words_of_a_failure_reach_summary_json():
 
 
 def test_the_api_message_is_cut_and_never_carries_a_token(tmp_path):
-    from harvester.state import StateStore
+    from harvester.state.store import StateStore
     from harvester.summary import MESSAGE_LIMIT, clean_message
     token = "EAAB" + "x" * 40
     said = f"Invalid  OAuth\n access token {token} for ?access_token={token}&x=1 " + "y" * 1000

@@ -13,17 +13,18 @@ import orjson
 import pytest
 from test_harvest import assert_no_token_anywhere
 
-from harvester import Harvester, token_health
+from harvester import Harvester
 from harvester.cli import main
+from harvester.commands.demo import demo_config
 from harvester.config import parse_config
 from harvester.days import from_unix
-from harvester.demo import demo_config
 from harvester.graph.client import GraphClient
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import TOKEN_LIFETIME, World, WorldSpec
-from harvester.state import StateStore
+from harvester.state.store import StateStore
+from harvester.tokens import health as token_health
 
 from support import assert_matches_truth, run_records, token_env
 
@@ -313,7 +314,7 @@ def harvester_cmd(*args):
 
 
 def test_the_report_names_twenty_accounts_and_counts_the_rest():
-    from harvester.discovery import Found
+    from harvester.tokens.discovery import Found
     health = token_health.Health("T", "facebook", accounts=tuple(Found(str(i), f"u{i}") for i in range(25)))
     (line,) = [x for x in health.lines(0) if x.startswith("  reaches")]
     assert line.startswith("  reaches 25 accounts: 0 (@u0), 1 (@u1)") and line.endswith("19 (@u19), ... and 5 more")

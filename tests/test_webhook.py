@@ -25,12 +25,12 @@ from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 from harvester.sinks.manifest import current_records
+from harvester.state.webhook import WebhookStore, counters, delivered_stories
 from harvester.webhook import payload
 from harvester.webhook import settings as settings_mod
 from harvester.webhook.app import make_app
 from harvester.webhook.settings import Secrets
 from harvester.webhook.signature import HEADER, sign, valid
-from harvester.webhook.store import WebhookStore, counters, delivered_stories
 
 SECRET = b"app-secret-for-tests"
 VERIFY = "verify-me"
@@ -243,7 +243,7 @@ async def test_new_values_in_the_same_group_are_stored_after_the_old_ones(any_re
 
 
 def counters_of(receiver: Receiver) -> dict[str, int]:
-    from harvester.state import StateStore
+    from harvester.state.store import StateStore
     state = StateStore(receiver.state)
     try:
         return counters(state.db)
@@ -506,8 +506,8 @@ async def test_a_harvest_does_not_ask_again_for_stories_the_webhook_delivered(tm
 
 
 async def test_a_story_seen_by_a_harvest_and_by_the_webhook_is_stored_once(tmp_path):
-    from harvester.state import StateStore
-    from harvester.status import render
+    from harvester.commands.status import render
+    from harvester.state.store import StateStore
 
     from support import world_config
     world = story_world()

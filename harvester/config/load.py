@@ -15,7 +15,7 @@ import msgspec
 
 from .. import catalog
 from ..errors import ConfigError
-from ..refresh import DEFAULT_TIERS, Tier
+from ..plan.refresh import DEFAULT_TIERS, Tier
 from . import tokens as token_rules
 from .metrics import _selection
 from .model import (

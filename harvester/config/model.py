@@ -8,7 +8,7 @@ from typing import Literal
 import msgspec
 
 from .. import catalog
-from ..refresh import DEFAULT_TIERS, Tier
+from ..plan.refresh import DEFAULT_TIERS, Tier
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "duckdb", "postgres")
 TOTALS = ("day", "window")
@@ -182,7 +182,7 @@ class Selection(msgspec.Struct, frozen=True):
 
 
 class RefreshSettings(msgspec.Struct, frozen=True):
-    """Media refresh by age (:mod:`harvester.refresh`)."""
+    """Media refresh by age (:mod:`harvester.plan.refresh`)."""
 
     enabled: bool = True
     tiers: tuple[Tier, ...] = DEFAULT_TIERS

@@ -16,15 +16,44 @@ Sources: Meta's Graph API reference (error handling, Instagram error codes) and 
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any, Literal
 
 import msgspec
 
-from ..decision import Action, Decision
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 
 __all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for"]
+
+
+# What the policy decides and the scheduler carries out.
+
+class Action(enum.Enum):
+    RETRY = "retry"
+    THROTTLE = "throttle"
+    SKIP = "skip"
+    FAIL_TOKEN = "fail_token"
+    FAIL = "fail"
+
+
+class Decision(msgspec.Struct, frozen=True):
+    action: Action
+    reason: str
+    """Short and human: "not enough viewers (10)", "token expired (190/463)"."""
+    wait: float | None = None
+    """Seconds the server asked for (throttling); None: the scheduler's backoff decides."""
+    scope: Literal["token", "app"] = "token"
+    code: int | None = None
+    subcode: int | None = None
+    type: str | None = None
+    """The API's error type ("OAuthException", "GraphMethodException"), when it answered one."""
+    message: str | None = None
+    """The API's own message, whitespace collapsed and cut to policy.MESSAGE_LIMIT."""
+    attempts: int | None = None
+    """The most attempts this kind of failure deserves; None: the scheduler's max_attempts."""
+    transient: bool = False
+    """Set by the scheduler on a retry out of attempts: the reason may pass, so the next run owes it."""
 
 
 class ErrorRule(msgspec.Struct, frozen=True):

@@ -52,10 +52,10 @@ from collections.abc import Callable
 
 import msgspec
 
-from .. import counter_names as stat
-from ..decision import Action, Decision
+from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.hedge import FLIGHT, Flight
+from ..graph.policy import Action, Decision
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
 from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot

@@ -41,7 +41,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from ..decision import Decision
+from ..graph.policy import Decision
 from .limiter import RollingWindowLimiter
 
 HIGH_MARK = 90

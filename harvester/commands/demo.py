@@ -16,12 +16,12 @@ from pathlib import Path
 
 import msgspec
 
-from .config import Config, parse_config
-from .days import from_unix
-from .harvest import Harvester
-from .records import key_of
-from .sinks import factory
-from .state import StateStore
+from ..config import Config, parse_config
+from ..days import from_unix
+from ..records import key_of
+from ..run.harvester import Harvester
+from ..sinks import factory
+from ..state.store import StateStore
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
@@ -80,7 +80,7 @@ def compare(records: Iterable[dict], truth: dict) -> dict[str, int]:
 
 def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str] = ()) -> dict[str, dict[str, int]]:
     """Each stream of the published output against the simulator's ground truth."""
-    from .simulator.truth import expected_accounts, expected_media, expected_records
+    from ..simulator.truth import expected_accounts, expected_media, expected_records
 
     accounts = [a.id for a in config.accounts]
     truth = {"insights": expected_records(world, config.window.since, config.window.until,
@@ -93,9 +93,9 @@ def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str]
 
 
 async def demo(args) -> int:
-    from .simulator.pipeline import SimulatorSettings
-    from .simulator.server import SimulatorServer
-    from .simulator.world import World, WorldSpec
+    from ..simulator.pipeline import SimulatorSettings
+    from ..simulator.server import SimulatorServer
+    from ..simulator.world import World, WorldSpec
 
     output = Path(args.output)
     shutil.rmtree(output, ignore_errors=True)
@@ -137,8 +137,8 @@ async def demo(args) -> int:
 
 def _report(config: Config, output: Path) -> str:
     """The report of the harvested window, beside the output (or why there is none)."""
-    from .errors import ConfigError
-    from .report import write
+    from ..errors import ConfigError
+    from ..report import write
     try:
         return str(write(config, since=config.window.since, until=config.window.until, out=output / "report.html"))
     except ConfigError as exc:          # DuckDB not installed: say which extra brings it

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import msgspec
 
-from .config import Config
-from .config.tokens import resolve
-from .errors import ConfigError
+from ..errors import ConfigError
+from .model import Config
+from .tokens import resolve
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 _SHARD = re.compile(r"(\d+)/(\d+)")
@@ -88,7 +88,7 @@ def shard_of(name: str, count: int) -> int:
 
 def assign(keys: Mapping[str, str | None], count: int) -> dict[str, int]:
     """Token name -> its shard. ``keys``: token name -> the slot key of the token it holds (a
-    digest, see :func:`harvester.harvest.token_key`), or None when it holds none (missing): names
+    digest, see :func:`harvester.run.harvester.token_key`), or None when it holds none (missing): names
     holding one token all take the shard of the first of them in sorted order."""
     first: dict[str, str] = {}
     for name in sorted(keys):

@@ -21,11 +21,12 @@ from collections.abc import Mapping
 
 import msgspec
 
-from . import catalog, plan
-from .config import Config
-from .days import from_unix
-from .durations import format_duration
-from .jobs import PAGE_LIMIT
+from .. import catalog
+from ..config import Config
+from ..days import from_unix
+from ..run.jobs import PAGE_LIMIT
+from ..summary import format_duration
+from . import units as plan
 
 DISCOVERY_CALLS = 3
 """Per account: the account node, the first page of /media and of /stories."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
-from .days import DAY
+from ..days import DAY
 
 
 class Tier(msgspec.Struct, frozen=True):

@@ -16,10 +16,10 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from . import counter_names as stat
-from .durations import format_duration as _fmt_seconds
-from .schedule.slot import SlotView
-from .summary import error_counts
+from .. import summary as stat
+from ..schedule.slot import SlotView
+from ..summary import error_counts
+from ..summary import format_duration as _fmt_seconds
 
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""

@@ -31,31 +31,31 @@ from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from . import counter_names as stat
-from . import summary as summary_mod
-from . import token_health
-from .config import Config, Window, paths
-from .config.model import Login
-from .config.tokens import read_token_file
-from .days import iso
-from .discovery import DiscoverJob, Found
-from .errors import ConfigError, HarvesterError, SinkError, StateError
-from .graph.client import GraphClient
-from .graph.policy import Action, Decision
-from .graph.transport import Transport
+from .. import summary as stat
+from .. import summary as summary_mod
+from ..config import Config, Window, paths
+from ..config.model import Login
+from ..config.shards import Shard, assign
+from ..config.tokens import read_token_file
+from ..days import iso
+from ..errors import ConfigError, HarvesterError, SinkError, StateError
+from ..graph.client import GraphClient
+from ..graph.policy import Action, Decision
+from ..graph.transport import Transport
+from ..plan.refresh import RefreshCheck
+from ..plan.units import Unit
+from ..records import Record
+from ..schedule.scheduler import Scheduler
+from ..schedule.slot import Job as ScheduledJob
+from ..sinks.base import Sink, SinkFailure
+from ..sinks.factory import open_sink
+from ..state.lock import RunLock
+from ..state.store import Owed, StateStore
+from ..summary import Outcome, Stats
+from ..tokens import health as token_health
+from ..tokens.discovery import DiscoverJob, Found
 from .jobs import AccountJob, InsightsJob, Job, JobContext
 from .ledger import Ledger
-from .lock import RunLock
-from .plan import Unit
-from .records import Record
-from .refresh import RefreshCheck
-from .schedule.scheduler import Scheduler
-from .schedule.slot import Job as ScheduledJob
-from .shards import Shard, assign
-from .sinks.base import Sink, SinkFailure
-from .sinks.factory import open_sink
-from .state import Owed, StateStore
-from .summary import Outcome, Stats
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -120,7 +120,7 @@ class Harvester:
 
     async def __aenter__(self) -> Harvester:
         if self._transport is None:
-            from .graph.aiohttp_transport import AiohttpTransport
+            from ..graph.aiohttp_transport import AiohttpTransport
             self._transport = AiohttpTransport(limit=self._in_flight_cap(),
                                                max_response_bytes=self.config.graph.max_response_bytes)
         graph = self.config.graph
@@ -453,7 +453,7 @@ class Harvester:
 
     def _delivered(self, media_ids: Sequence[str]) -> set[str]:
         """The stories among these that the webhook receiver stored final values for."""
-        from .webhook.store import delivered_stories
+        from ..state.webhook import delivered_stories
         assert self._state is not None
         return delivered_stories(self._state.db, media_ids)
 
@@ -461,7 +461,7 @@ class Harvester:
         """The ``story_insights`` webhook receiver of this config (``[webhook]``, ``[app] secret_env``)
         as an aiohttp application to mount in a service's own (docs/webhook.md); it opens the
         config's output and state on startup and publishes what it received on cleanup."""
-        from .webhook.app import app_for
+        from ..webhook.app import app_for
         return app_for(self.config, env=env)
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
@@ -526,7 +526,7 @@ class Harvester:
 
 def _give_up(job: ScheduledJob, decision: Decision) -> None:
     """The scheduler gave ``job`` up: the job's kind knows what that means (the scheduler runs
-    only jobs of :mod:`harvester.jobs`)."""
+    only jobs of :mod:`harvester.run.jobs`)."""
     cast(Job, job).gave_up(decision)
 
 

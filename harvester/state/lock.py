@@ -23,7 +23,7 @@ from pathlib import Path
 
 import msgspec
 
-from .errors import StateError
+from ..errors import StateError
 
 
 class Holder(msgspec.Struct, frozen=True):

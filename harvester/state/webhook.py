@@ -48,12 +48,12 @@ import msgspec
 from ..config.model import Output
 from ..days import iso
 from ..errors import ConfigError
-from ..lock import RunLock
 from ..records import Record
 from ..sinks import factory
 from ..sinks.base import Sink, SinkFailure
-from ..state import StateStore
-from .payload import StoryChange, digest, records
+from ..webhook.payload import StoryChange, digest, records
+from .lock import RunLock
+from .store import StateStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS webhook_segments (

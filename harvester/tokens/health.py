@@ -20,13 +20,13 @@ from pathlib import Path
 
 import msgspec
 
-from . import files
-from .config import Config
-from .config.model import Login
-from .config.tokens import resolve
+from .. import files
+from ..config import Config
+from ..config.model import Login
+from ..config.tokens import resolve
+from ..errors import HarvesterError
+from ..graph.client import REDACTED, GraphClient
 from .discovery import Found, discover
-from .errors import HarvesterError
-from .graph.client import REDACTED, GraphClient
 
 log = logging.getLogger("harvester.tokens")
 

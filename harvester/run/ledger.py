@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from . import counter_names as stat
-from . import plan
-from .graph.policy import Decision
+from .. import summary as stat
+from ..graph.policy import Decision
+from ..plan import units as plan
+from ..plan.units import Unit
+from ..records import AccountRecord, InsightRecord, MediaRecord, Record
+from ..state.store import MediaRow, Owed, StateStore
+from ..summary import Outcome, Stats
 from .jobs import AccountJob, InsightsJob, Job
-from .plan import Unit
-from .records import AccountRecord, InsightRecord, MediaRecord, Record
-from .state import MediaRow, Owed, StateStore
-from .summary import Outcome, Stats
 
 if TYPE_CHECKING:
-    from .sinks.base import Sink
+    from ..sinks.base import Sink
 
 
 class _OpenMedia(msgspec.Struct):
@@ -41,7 +41,7 @@ class _OpenMedia(msgspec.Struct):
 
 
 class Ledger:
-    """Implements :class:`harvester.jobs.Ledger` for one run; without a sink (``records()``)
+    """Implements :class:`harvester.run.jobs.Ledger` for one run; without a sink (``records()``)
     nothing is checkpointed and only the counters move."""
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import msgspec
 
-from . import catalog
-from .config import MetricChoice, Selection, Window
-from .days import DAY, chunks, days_back, days_ceil, to_unix
-from .graph.flatten import Context
+from .. import catalog
+from ..config import MetricChoice, Selection, Window
+from ..days import DAY, chunks, days_back, days_ceil, to_unix
+from ..graph.flatten import Context
 
 QueryPairs = tuple[tuple[str, str], ...]
 

@@ -22,21 +22,21 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import counter_names as stat
-from . import plan
-from .config import Selection, Window
-from .days import parse_iso
-from .graph.flatten import flatten
-from .graph.policy import Action, Decision
-from .graph.wire import MediaItem, Usage, decode_account, decode_media_page, is_graph_id
-from .plan import Unit
-from .records import AccountRecord, InsightRecord, MediaRecord, Record
-from .refresh import RefreshCheck
-from .schedule.slot import Job as ScheduledJob
+from .. import summary as stat
+from ..config import Selection, Window
+from ..days import parse_iso
+from ..graph.flatten import flatten
+from ..graph.policy import Action, Decision
+from ..graph.wire import MediaItem, Usage, decode_account, decode_media_page, is_graph_id
+from ..plan import units as plan
+from ..plan.refresh import RefreshCheck
+from ..plan.units import Unit
+from ..records import AccountRecord, InsightRecord, MediaRecord, Record
+from ..schedule.slot import Job as ScheduledJob
 
 if TYPE_CHECKING:
-    from .graph.client import GraphClient, QueryParams, Reply
-    from .summary import Stats
+    from ..graph.client import GraphClient, QueryParams, Reply
+    from ..summary import Stats
 
 ACCOUNT_FIELDS = ("id,username,name,followers_count,follows_count,media_count,biography,website,"
                   "profile_picture_url")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .lock import RunLock
-from .state import StateStore
-from .summary import Outcome
-from .webhook.store import status_lines
+from ..state.lock import RunLock
+from ..state.store import StateStore
+from ..state.webhook import status_lines
+from ..summary import Outcome
 
 
 def _utc(ts: float | None) -> str:

@@ -21,10 +21,10 @@ from typing import Literal
 
 import msgspec
 
-from . import counter_names as stat
-from .errors import StateError
-from .sinks.base import INSIGHTS_PREFIX, PartCommit
-from .summary import clean_message
+from .. import summary as stat
+from ..errors import StateError
+from ..sinks.base import INSIGHTS_PREFIX, PartCommit
+from ..summary import clean_message
 
 SCHEMA_VERSION = 2
 SCHEMA = """

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from .config.model import Discover, Login
-from .errors import DecodeError
-from .graph.policy import Decision
-from .graph.wire import ErrorObject, Usage, _data, is_graph_id
-from .jobs import PRIORITY_ACCOUNT, JobContext
+from ..config.model import Discover, Login
+from ..errors import DecodeError
+from ..graph.policy import Decision
+from ..graph.wire import ErrorObject, Usage, _data, is_graph_id
+from ..run.jobs import PRIORITY_ACCOUNT, JobContext
 
 if TYPE_CHECKING:
-    from .graph.client import GraphClient, Reply
+    from ..graph.client import GraphClient, Reply
 
 PAGES_FIELDS = "instagram_business_account{id,username}"
 ME_FIELDS = "user_id,username"
