@@ -153,7 +153,7 @@ def test_headline_and_its_change_equal_the_truth(harvested):
                          if (v := day_total(world, a, metric, d, h_since, h_until)) is not None)
             assert headline[metric]["value"] == value and headline[metric]["previous"] == before, (key, metric)
             assert headline[metric]["change"] == value - before
-            assert headline[metric]["change_pct"] == round(100 * (value - before) / before, 1)
+            assert headline[metric]["change_pct"] == (round(100 * (value - before) / before, 1) if before else None)
         posts = sum(1 for a in members for m in posts_of(world, a) if since <= local_day(m.timestamp) < until)
         before = sum(1 for a in members for m in posts_of(world, a) if previous[0] <= local_day(m.timestamp) < since)
         assert headline["posts"]["value"] == posts and headline["posts"]["previous"] == before, key
