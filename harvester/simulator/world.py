@@ -115,8 +115,6 @@ class Account(msgspec.Struct, frozen=True):
     media_count: int
     stories: int
     """Live stories (posted within the last 24 hours)."""
-    engagements: int
-    """Its engaged audience: ``accounts_engaged`` over the 30 days before now (this_month)."""
     converted_at: int
     """When it became a business account: media posted before answer 100/2108006."""
     page_id: str
@@ -193,11 +191,11 @@ class World:
         self.account = lru_cache(maxsize=65536)(self._account)
         self.details = lru_cache(maxsize=4096)(self._details)
         """A media's descriptive fields (:meth:`_details`), cached: a page asks each several times."""
-        self.insights = lru_cache(maxsize=8192)(self._insights)
+        self.insights = lru_cache(maxsize=2048)(self._insights)
         """A media's lifetime insights (:meth:`_insights`), cached: asked once per metric."""
-        self._totals = lru_cache(maxsize=8192)(self._window_totals)
-        self._table = lru_cache(maxsize=8192)(self._breakdown_table)
-        self._audience = lru_cache(maxsize=4096)(self._draw_audience)
+        self._totals = lru_cache(maxsize=2048)(self._window_totals)
+        self._table = lru_cache(maxsize=2048)(self._breakdown_table)
+        self._audience = lru_cache(maxsize=1024)(self._draw_audience)
 
     # --- hashing -----------------------------------------------------------------------------
 
@@ -293,7 +291,6 @@ class World:
         appeal = noise(0.25, *self.draws(("appeal", index), 3))
         return Account(index, account_id(index), username, followers, int(50 + 900 * u("follows")),
                        media, int(u("stories") * (2 * spec.stories_per_account + 1)),
-                       self._engaged(index, followers, appeal, 30),
                        int(self.now - converted * DAY), str(PAGE_BASE + index),
                        name=f"Simulated Account {index}",
                        biography=None if u("bio") < NO_BIOGRAPHY else BIOGRAPHIES[self.bits("account", index, "bio")
@@ -301,10 +298,6 @@ class World:
                        website=None if u("web") < NO_WEBSITE else f"https://example.com/{username}",
                        profile_picture_url=f"{CDN}/profile/{account_id(index)}.jpg", appeal=appeal)
 
-    def _engaged(self, index: int, followers: int, appeal: float, days: int) -> int:
-        """The accounts engaged over the ``days`` days before now: an engaged audience's size."""
-        now = int(self.now)
-        return self._totals(index, followers, appeal, now - days * DAY, now)["accounts_engaged"]
 
     def account_by_id(self, object_id: str) -> Account | None:
         index = _index(object_id, ACCOUNT_BASE, self.spec.accounts)
@@ -464,9 +457,8 @@ class World:
         engaged in the timeframe (this_week: 7 days; this_month: 30)."""
         if metric == "follower_demographics":
             return account.followers
-        if timeframe == "this_week":
-            return self._engaged(account.index, account.followers, account.appeal, 7)
-        return account.engagements
+        now = int(self.now)
+        return self.totals(account, now - (7 if timeframe == "this_week" else 30) * DAY, now)["accounts_engaged"]
 
     def _draw_audience(self, account: Account, metric: str, timeframe: str) -> audience.Audience:
         """The same people as its followers, in the metric's number (an engaged audience
