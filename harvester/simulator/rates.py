@@ -10,7 +10,7 @@ values inside their ranges, so that a harvest of it reads like a real account's:
   4-10 %; reels reach 1.5-3x what images reach; carousels engage 1.2-1.8x more than images.
 - [S2] Later, 2022 industry benchmark (63 million posts, reels excluded; meganericson.com's
   summary): engagement 1.55 % of followers, reach 15.49 % of followers: 10 % of those reached.
-- [S3] A study of business accounts' posts (reported by Search Engine Journal, copy at
+- [S3] A study of business accounts' posts ("Instagram Reels are a win for any business", read at
   sem.groupbuyseotools.store/news/262476): per post, images 1,009 likes, 65 comments, 62 saves of
   1,148 engagements; carousels 1,082, 41, 151 of 1,268; reels 1,541, 54, 194 of 2,009 (the rest
   shares).
@@ -19,9 +19,9 @@ values inside their ranges, so that a harvest of it reads like a real account's:
 
 So a post reaches a quarter of a mid-size account's followers and ~6 % of those it reaches
 interact (the report's engagement rate); a reel reaches twice as many and engages fewer of them.
-The hour effect is stronger than [S5]'s (1.2x between best and worst hour) so that the report's
-best-time view finds it in 90 days of a few accounts' posts; it follows the same curve as the
-world's ``online_followers``: posts do best when the followers are online.
+The hour effect (twice the engagement at the evening peak as at 03:00) is stronger than [S5]'s so
+that the report's best-time view finds it in 90 days of a few accounts' posts; it follows the same
+curve as the world's ``online_followers``: posts do best when the followers are online.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ DAILY_REACH = 0.8
 ACTIVITY = (0.45, 0.3, 0.2, 0.15, 0.15, 0.2, 0.35, 0.5, 0.55, 0.6, 0.62, 0.66,
             0.72, 0.7, 0.68, 0.7, 0.75, 0.82, 0.9, 0.97, 1.0, 0.95, 0.8, 0.62)
 """Share of the followers online at each US-Pacific hour, relative to the evening peak at 20:00
-[S5]: quiet at night, rising through the day. The API's ``online_followers`` hours are those of a
+[S5]: quiet at night (GUESS: [S5]'s worst hour is 08:00, of the hours posts were published in),
+rising through the day. The API's ``online_followers`` hours are those of a
 US-Pacific day; the simulated audience keeps those hours."""
 ONLINE_AT_PEAK = 0.3
 """Share of its followers online in the peak hour."""
