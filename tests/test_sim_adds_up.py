@@ -152,6 +152,20 @@ def test_reach_at_most_views_and_interactions_at_most_reach(world):
     assert seen
 
 
+def test_watch_time_and_profile_activity_follow_from_their_parts(world):
+    """A reel's total watch time is its views times its average watch time; the actions taken on a
+    profile after a post (profile_activity) are taken by some of its visits (profile_visits)."""
+    reels = [m for m in posts(world) if m.media_product_type == "REELS"]
+    for reel in reels:
+        v = values(world, reel)
+        assert v["ig_reels_video_view_total_time"] == v["views"] * v["ig_reels_avg_watch_time"]
+    for media in [*posts(world), *stories(world)]:
+        if media.media_product_type != "REELS":
+            v = values(world, media)
+            assert v["profile_activity"] <= v["profile_visits"]
+    assert reels
+
+
 def test_a_breakdown_adds_up_to_its_total(world):
     """Account metrics asked with a breakdown (one or two) give results that add up to the total
     asked without; a media breakdown metric's value is the sum of its results."""
