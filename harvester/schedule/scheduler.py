@@ -246,10 +246,12 @@ class Scheduler:
         if slot.paused_until > now:
             self._timer(slot.paused_until, slot)
             return
+        slot.age(now)                                   # usage a window old holds nothing back
         wait = slot.limiter.try_acquire()
         if wait > 0:
             slot.limited(now)
-            self._timer(now + wait, slot)
+            stale = slot.stale_at() if slot.limiter.limit < slot.limiter.calls else None
+            self._timer(now + wait if stale is None else min(now + wait, stale), slot)
             return
         waited = slot.unlimited(now)
         if waited is not None:

@@ -16,6 +16,13 @@ The slot also keeps the latest usage its token's answers reported (``usage_perce
 A wait the server asks for (``estimated_time_to_regain_access``) is capped at the rolling
 window: no answer parks a token longer than the window the budget is counted over.
 
+Evidence ages with the window it describes (:meth:`Slot.age`): a usage figure not repeated for a
+whole window is stale, since every call it counted has left the window since. It is then
+forgotten with what it did: the limit it lowered comes back to the configured one, and a depth
+it eased ramps up again. So a capped wait is waited once: a token told "100 %, come back in
+10^9 minutes" pauses one window, and is not held back again by that same figure afterwards
+when the server's later answers carry no usage headers (which the API may omit).
+
 Depth (AutoThrottle's idea, counted in calls in flight instead of a delay between them): a slot
 starts with ``START_DEPTH`` calls in flight (at most its cap) and the depth adapts to what its
 answers say. It grows while latency, not the budget, holds the token back: an answer with data
@@ -270,6 +277,22 @@ class Slot:
     def reported_usage(self, now: float, fresh: float) -> int | None:
         """The latest usage reported in the last ``fresh`` seconds (None: no such report)."""
         return self.usage_percent if now - self.usage_at <= fresh else None
+
+    def stale_at(self) -> float | None:
+        """When its usage evidence goes stale (None: it has none)."""
+        return None if self.usage_percent is None else self.usage_at + self.limiter.seconds
+
+    def age(self, now: float) -> bool:
+        """Forget usage evidence a whole window old, and what it did (see the module's docstring):
+        the limiter's limit back to the configured one, and a depth it eased ramps up again.
+        True when something was forgotten."""
+        if self.usage_percent is None or now - self.usage_at < self.limiter.seconds:
+            return False
+        if self.usage_percent >= LOW_MARK:
+            self.ramping = True
+        self.usage_percent = None
+        self.limiter.set_limit(self.limiter.calls)
+        return True
 
     # -- what happened to it (the only ways its state changes) ---------------------------------
 
