@@ -6,9 +6,9 @@ transport), independent of harvester's simulator: what is tested is how harveste
 answers, not how the simulator writes them."""
 
 import asyncio
-import random
+import itertools
 from datetime import date, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -22,48 +22,73 @@ pytestmark = pytest.mark.looptime
 TODAY = date(2026, 12, 1)
 NOW = 1764547200.0                      # 2026-12-01T00:00:00Z
 JSON = {"content-type": "application/json"}
-APP_LIMIT = orjson.dumps({"error": {"message": "(#4) Application request limit reached",
-                                    "type": "OAuthException", "code": 4, "fbtrace_id": "Afake"}})
+MESSAGES = {4: "(#4) Application request limit reached", 17: "(#17) User request limit reached"}
 
 
 class FakeApi:
     """A Graph API of a few lines: every account has no media, every insights call answers an empty
-    list, after ``latency`` seconds; ``throttle(token, answer)`` makes that token's next insights
-    call answer a throttle instead. Each call is logged as ``(time, token, path, query)``."""
+    list, after ``latency`` seconds, with ``X-App-Usage`` at ``usage`` percent when it is given.
+    ``throttle(token, answer)`` makes that token's next insights call answer a throttle instead;
+    ``throttling(token, since, until, answer)`` every call it starts in ``[since, until)``. Each
+    call is logged as ``(started, token, path, status)``."""
 
-    def __init__(self, latency: float = 0.1):
-        self.latency = latency
-        self.log: list[tuple[float, str, str, dict]] = []
+    def __init__(self, latency: float = 0.1, usage: int | None = None):
+        self.latency, self.usage = latency, usage
+        self.log: list[tuple[float, str, str, int]] = []
         self.throttles: dict[str, list[Response]] = {}
+        self.periods: dict[str, tuple[float, float, Response]] = {}
 
     def throttle(self, token: str, answer: Response) -> None:
         self.throttles.setdefault(token, []).append(answer)
 
+    def throttling(self, token: str, since: float, until: float, answer: Response) -> None:
+        self.periods[token] = (since, until, answer)
+
     async def get(self, url, headers):
+        started = asyncio.get_running_loop().time()
         await asyncio.sleep(self.latency)
         parts = urlsplit(url)
         token = headers["Authorization"].removeprefix("Bearer ")
-        self.log.append((asyncio.get_running_loop().time(), token, parts.path, parse_qs(parts.query)))
-        path = parts.path.strip("/").split("/")[1:]              # after the version
+        answer = self._answer(token, parts.path.strip("/").split("/")[1:], started)     # after the version
+        self.log.append((started, token, parts.path, answer.status))
+        return answer
+
+    def _answer(self, token: str, path: list[str], started: float) -> Response:
+        since, until, throttled = self.periods.get(token, (0.0, 0.0, None))
+        if throttled is not None and since <= started < until:
+            return throttled
         if path[-1] == "insights" and self.throttles.get(token):
             return self.throttles[token].pop(0)
+        headers = dict(JSON)
+        if self.usage is not None:
+            headers["x-app-usage"] = orjson.dumps(usage(self.usage)).decode()
         if len(path) == 1:
-            return Response(200, JSON, orjson.dumps({"id": path[0], "username": f"user{path[0]}",
-                                                     "followers_count": 1000, "media_count": 0}))
-        return Response(200, JSON, orjson.dumps({"data": []}))
+            return Response(200, headers, orjson.dumps({"id": path[0], "username": f"user{path[0]}",
+                                                        "followers_count": 1000, "media_count": 0}))
+        return Response(200, headers, orjson.dumps({"data": []}))
 
     async def close(self):
         return None
 
     def calls(self, token: str) -> list[float]:
-        return [when for when, t, _, _ in self.log if t == token]
+        return [started for started, t, _, _ in self.log if t == token]
+
+    def throttled(self, token: str) -> list[float]:
+        return [started for started, t, _, status in self.log if t == token and status == 400]
 
 
-def app_throttle(usage: dict | None = None) -> Response:
+def usage(percent: int, regain_minutes: float = 0) -> dict:
+    return {"call_count": percent, "total_time": percent, "total_cputime": percent,
+            "estimated_time_to_regain_access": regain_minutes}
+
+
+def throttle(code: int, usage: dict | None = None) -> Response:
+    """A throttle answer as the API gives it: HTTP 400, the code's words, usage headers or none."""
     headers = dict(JSON)
     if usage is not None:
         headers["x-app-usage"] = orjson.dumps(usage).decode()
-    return Response(400, headers, APP_LIMIT)
+    body = {"error": {"message": MESSAGES[code], "type": "OAuthException", "code": code, "fbtrace_id": "Afake"}}
+    return Response(400, headers, orjson.dumps(body))
 
 
 def config(tmp_path, tokens: int = 2, *, window: float = 60, calls: int = 200):
@@ -84,6 +109,14 @@ async def harvest(tmp_path, api: FakeApi, **options):
     return summary, harvester.stats
 
 
+async def makespan(tmp_path, api: FakeApi, **options) -> float:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    summary, _ = await harvest(tmp_path, api, **options)
+    assert summary.exit_code == 0
+    return loop.time() - started
+
+
 # -- 21.3: evidence ages with its window; a capped wait is waited once ---------------------------
 
 async def test_a_capped_app_throttle_is_waited_once_and_its_stale_usage_holds_nothing_back(tmp_path):
@@ -92,16 +125,14 @@ async def test_a_capped_app_throttle_is_waited_once_and_its_stale_usage_holds_no
     at it), then each finishes within a few round trips. Before, the 100 % figure kept lowering
     the throttled token's limit to what it had called before the throttle, for every window after."""
     api = FakeApi()
-    api.throttle("token-0", app_throttle({"call_count": 100, "total_time": 100, "total_cputime": 100,
-                                          "estimated_time_to_regain_access": 10**9}))
+    api.throttle("token-0", throttle(4, usage(100, regain_minutes=10**9)))
     summary, stats = await harvest(tmp_path, api)
     assert summary.exit_code == 0
-    [throttled_at] = [when for when, token, path, _ in api.log
-                      if token == "token-0" and path.endswith("/insights")][:1]
+    [throttled_at] = api.throttled("token-0")
     for token in ("token-0", "token-1"):
         calls = api.calls(token)
         assert not [t for t in calls if throttled_at < t < throttled_at + 60]        # paused one window
-        assert max(calls) < throttled_at + 60 + 2                                  # then a few round trips
+        assert max(calls) < throttled_at + 60 + 2                                 # then a few round trips
     assert stats.get("waits/capped") == 1 and stats.get("throttles/waited_out") == 1
     assert stats.get("wait/limit_seconds") == 0                # nothing waited on a limiter after the pause
 
@@ -123,3 +154,58 @@ def test_usage_evidence_is_forgotten_a_window_after_it_was_reported_with_what_it
     assert slot.age(now[0])
     assert slot.usage_percent is None and slot.limiter.limit == 100 and slot.ramping
     assert slot.stale_at() is None and not slot.age(now[0])
+
+
+# -- 21.4: a lone throttle costs about one call; one with evidence is waited out; never a burst -----
+
+async def test_a_lone_throttle_costs_its_call_a_short_retry_not_its_token_a_pause(tmp_path):
+    """Usage reported at 5 %, one code 17 without an estimate: that call is retried within
+    LONE_RETRY, the token keeps its pace (no pause, no probe, no cut), and the harvest ends about
+    one call later than without it. Before, the token paused 2 s and its depth was halved."""
+    from harvester.schedule.scheduler import LONE_RETRY
+
+    clean = await makespan(tmp_path / "clean", FakeApi(usage=5))
+    api = FakeApi(usage=5)
+    api.throttle("token-0", throttle(17, usage(5)))
+    blipped = await makespan(tmp_path / "blip", api)
+    assert blipped <= clean + LONE_RETRY + 2 * api.latency
+    [throttled_at] = api.throttled("token-0")
+    retried = [t for t in api.calls("token-0") if t > throttled_at + api.latency]
+    assert retried[0] < throttled_at + api.latency + LONE_RETRY                 # a short retry
+    assert len(api.calls("token-0")) == len(api.calls("token-1")) + 1           # one call more, no more
+
+
+@pytest.mark.parametrize("answer, pause", [
+    (throttle(17, usage(95)), 60),                               # usage at the high mark: 60 s
+    (throttle(17, usage(5, regain_minutes=0.5)), 30),           # the server's estimate
+])
+async def test_a_throttle_with_evidence_is_waited_out_then_one_probe_call(tmp_path, answer, pause):
+    api = FakeApi(usage=5)
+    api.throttle("token-0", answer)
+    summary, stats = await harvest(tmp_path, api)
+    assert summary.exit_code == 0 and stats.get("throttles/waited_out") == 1 and stats.get("throttles/lone") == 0
+    [throttled_at] = api.throttled("token-0")
+    after = [t for t in api.calls("token-0") if t > throttled_at]
+    assert after[0] == pytest.approx(throttled_at + api.latency + pause)      # paused, once
+    assert after[1] - after[0] >= api.latency - 1e-9                            # the probe alone, then the rest
+    assert max(api.calls("token-1")) < 2                                        # code 17: that token only
+
+
+async def test_a_real_throttle_far_from_spent_costs_the_calls_in_flight_and_is_never_answered_by_a_burst(tmp_path):
+    """Every call of token-0 throttled for 100 s after its first answer, each throttle reporting
+    usage at 5 % and no estimate (no evidence but the throttles themselves): the calls in flight
+    when it began are throttled, the first two are lone ones, the third in a row is waited out
+    (the window, 60 s); after that, one probe alone per pause until one is answered. Before, two
+    more probes went out into the throttle, after 2 s and 4 s lone pauses."""
+    api = FakeApi(usage=5)
+    api.throttling("token-0", 0.05, 100.0, throttle(17, usage(5)))
+    summary, stats = await harvest(tmp_path, api)
+    assert summary.exit_code == 0
+    first, *probes = sorted(set(api.throttled("token-0")))
+    assert api.throttled("token-0").count(first) > 1                          # those in flight, at once
+    assert stats.get("throttles/lone") == 2
+    for before, probe in itertools.pairwise([first, *probes]):
+        assert probe - before >= 60                                           # one call per pause
+    later = sorted(t for t in api.calls("token-0") if t > first)
+    answered = later[len(probes)]
+    assert answered >= 100 and later[len(probes) + 1] - answered >= api.latency - 1e-9   # alone

@@ -31,11 +31,11 @@ global cap) and the usage it last reported is below ``LOW_MARK``: one more call 
 (doubling each round trip) until the first cut, then one more per round trip. It shrinks at
 once, like AutoThrottle's delay, which follows a slower server without averaging: a usage at
 or above ``LOW_MARK`` caps it in proportion to what is left of the budget (the cap at
-``LOW_MARK``, one call at 100 %); a throttle, transient errors (once they are ``ERROR_SHARE`` of
-the recent answers: a steady trickle of faults is not the server giving way) or slow answers
-(the recent latency past ``SLOW_FACTOR`` times the slot's long-run latency) halve it, once per
-round trip (only a call started after the last cut can cut it again). Never above the cap,
-never below one.
+``LOW_MARK``, one call at 100 %); a throttle waited out (a lone one costs only its call),
+transient errors (once they are ``ERROR_SHARE`` of the recent answers: a steady trickle of
+faults is not the server giving way) or slow answers (the recent latency past ``SLOW_FACTOR``
+times the slot's long-run latency) halve it, once per round trip (only a call started after the
+last cut can cut it again). Never above the cap, never below one.
 """
 
 from __future__ import annotations
@@ -178,6 +178,8 @@ class Slot:
     """Answers timed."""
     error_share: float = 0.0
     """Share of transient errors among its recent answers (a moving average)."""
+    throttle_share: float = 0.0
+    """Share of throttles among its recent answers (a moving average of the same weight)."""
     full: bool = False
     """Its latest start filled its depth while the global cap had room: its depth held it back
     (answers that come together, before the dispatcher refills, still count as held)."""
@@ -269,6 +271,7 @@ class Slot:
         resets it), or None for a call sent before the last throttle, or with it (that episode is
         handled)."""
         self.throttles += 1
+        self.throttle_share += (1.0 - self.throttle_share) * FAST_WEIGHT / 2
         if started <= self.throttled_at:
             return None
         self.throttled_in_row += 1
@@ -366,6 +369,7 @@ class Slot:
         latency = now - started
         self.answers += 1
         self.error_share -= self.error_share * FAST_WEIGHT / 2
+        self.throttle_share -= self.throttle_share * FAST_WEIGHT / 2
         # Plain means until there are enough answers for the moving averages' weights.
         self.latency += (latency - self.latency) * max(FAST_WEIGHT, 1 / self.answers)
         self.latency_long += (latency - self.latency_long) * max(SLOW_WEIGHT, 1 / self.answers)
@@ -378,6 +382,7 @@ class Slot:
         """A call started at ``started`` met a transient error: cut the depth once they make
         ``ERROR_SHARE`` of the recent answers."""
         self.error_share += (1.0 - self.error_share) * FAST_WEIGHT / 2
+        self.throttle_share -= self.throttle_share * FAST_WEIGHT / 2
         if self.error_share >= ERROR_SHARE:
             self.cut(started, now)
 
