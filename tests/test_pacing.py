@@ -20,8 +20,9 @@ from harvester.graph.transport import Response
 pytestmark = pytest.mark.looptime
 
 TODAY = date(2026, 12, 1)
-NOW = 1764547200.0                      # 2026-12-01T00:00:00Z
+NOW = 1796083200.0                      # 2026-12-01T00:00:00Z
 JSON = {"content-type": "application/json"}
+A, B = "EAAGsecret0", "EAAGsecret1"     # the tokens of the first two accounts (config's T0, T1)
 MESSAGES = {4: "(#4) Application request limit reached", 17: "(#17) User request limit reached"}
 
 
@@ -98,7 +99,7 @@ def config(tmp_path, tokens: int = 2, *, window: float = 60, calls: int = 200):
            "output": {"format": "jsonl", "path": str(tmp_path / "out")},
            "state": {"path": str(tmp_path / "state.sqlite")},
            "accounts": [{"id": str(1001 + i), "token_env": f"T{i}"} for i in range(tokens)]}
-    env = {f"T{i}": f"token-{i}" for i in range(tokens)}
+    env = {f"T{i}": f"EAAGsecret{i}" for i in range(tokens)}      # A, B, ...
     return parse_config(raw, path="<test>", env=env, today=TODAY), env
 
 
@@ -125,11 +126,11 @@ async def test_a_capped_app_throttle_is_waited_once_and_its_stale_usage_holds_no
     at it), then each finishes within a few round trips. Before, the 100 % figure kept lowering
     the throttled token's limit to what it had called before the throttle, for every window after."""
     api = FakeApi()
-    api.throttle("token-0", throttle(4, usage(100, regain_minutes=10**9)))
+    api.throttle(A, throttle(4, usage(100, regain_minutes=10**9)))
     summary, stats = await harvest(tmp_path, api)
     assert summary.exit_code == 0
-    [throttled_at] = api.throttled("token-0")
-    for token in ("token-0", "token-1"):
+    [throttled_at] = api.throttled(A)
+    for token in (A, B):
         calls = api.calls(token)
         assert not [t for t in calls if throttled_at < t < throttled_at + 60]        # paused one window
         assert max(calls) < throttled_at + 60 + 2                                 # then a few round trips
@@ -166,13 +167,13 @@ async def test_a_lone_throttle_costs_its_call_a_short_retry_not_its_token_a_paus
 
     clean = await makespan(tmp_path / "clean", FakeApi(usage=5))
     api = FakeApi(usage=5)
-    api.throttle("token-0", throttle(17, usage(5)))
+    api.throttle(A, throttle(17, usage(5)))
     blipped = await makespan(tmp_path / "blip", api)
     assert blipped <= clean + LONE_RETRY + 2 * api.latency
-    [throttled_at] = api.throttled("token-0")
-    retried = [t for t in api.calls("token-0") if t > throttled_at + api.latency]
+    [throttled_at] = api.throttled(A)
+    retried = [t for t in api.calls(A) if t > throttled_at + api.latency]
     assert retried[0] < throttled_at + api.latency + LONE_RETRY                 # a short retry
-    assert len(api.calls("token-0")) == len(api.calls("token-1")) + 1           # one call more, no more
+    assert len(api.calls(A)) == len(api.calls(B)) + 1           # one call more, no more
 
 
 @pytest.mark.parametrize("answer, pause", [
@@ -181,31 +182,87 @@ async def test_a_lone_throttle_costs_its_call_a_short_retry_not_its_token_a_paus
 ])
 async def test_a_throttle_with_evidence_is_waited_out_then_one_probe_call(tmp_path, answer, pause):
     api = FakeApi(usage=5)
-    api.throttle("token-0", answer)
+    api.throttle(A, answer)
     summary, stats = await harvest(tmp_path, api)
     assert summary.exit_code == 0 and stats.get("throttles/waited_out") == 1 and stats.get("throttles/lone") == 0
-    [throttled_at] = api.throttled("token-0")
-    after = [t for t in api.calls("token-0") if t > throttled_at]
+    [throttled_at] = api.throttled(A)
+    after = [t for t in api.calls(A) if t > throttled_at]
     assert after[0] == pytest.approx(throttled_at + api.latency + pause)      # paused, once
     assert after[1] - after[0] >= api.latency - 1e-9                            # the probe alone, then the rest
-    assert max(api.calls("token-1")) < 2                                        # code 17: that token only
+    assert max(api.calls(B)) < 2                                        # code 17: that token only
 
 
 async def test_a_real_throttle_far_from_spent_costs_the_calls_in_flight_and_is_never_answered_by_a_burst(tmp_path):
-    """Every call of token-0 throttled for 100 s after its first answer, each throttle reporting
+    """Every call of token A throttled for 100 s after its first answer, each throttle reporting
     usage at 5 % and no estimate (no evidence but the throttles themselves): the calls in flight
     when it began are throttled, the first two are lone ones, the third in a row is waited out
     (the window, 60 s); after that, one probe alone per pause until one is answered. Before, two
     more probes went out into the throttle, after 2 s and 4 s lone pauses."""
     api = FakeApi(usage=5)
-    api.throttling("token-0", 0.05, 100.0, throttle(17, usage(5)))
+    api.throttling(A, 0.05, 100.0, throttle(17, usage(5)))
     summary, stats = await harvest(tmp_path, api)
     assert summary.exit_code == 0
-    first, *probes = sorted(set(api.throttled("token-0")))
-    assert api.throttled("token-0").count(first) > 1                          # those in flight, at once
+    first, *probes = sorted(set(api.throttled(A)))
+    assert api.throttled(A).count(first) > 1                          # those in flight, at once
     assert stats.get("throttles/lone") == 2
     for before, probe in itertools.pairwise([first, *probes]):
         assert probe - before >= 60                                           # one call per pause
-    later = sorted(t for t in api.calls("token-0") if t > first)
+    later = sorted(t for t in api.calls(A) if t > first)
     answered = later[len(probes)]
     assert answered >= 100 and later[len(probes) + 1] - answered >= api.latency - 1e-9   # alone
+
+
+# -- 22.4: a new process knows what its token already spent ----------------------------------------
+
+@pytest.mark.parametrize("second", ["repeated", "resumed"])
+async def test_two_runs_in_a_row_on_one_state_are_never_throttled(tmp_path, second):
+    """Against the simulator's rolling window of 20 calls per 10 minutes, configured alike: the
+    second run on the same state (a new run of the same work, or the first resumed after a stop)
+    starts each token's window with the calls the first made, so neither is ever throttled.
+    Before, the second started every window empty and its first calls were throttled."""
+    from harvester.simulator.pipeline import Simulator, SimulatorSettings
+    from harvester.simulator.transport import SimulatorTransport
+    from harvester.simulator.world import World, WorldSpec
+
+    from support import world_config
+
+    world = World(WorldSpec(seed=7, accounts=3, tokens=2, media_per_account=6, now=NOW))
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=600, latency_ms=50))
+    transport = SimulatorTransport(simulator)
+    cfg, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=600)
+    summaries = []
+    for run in range(2):
+        harvester = Harvester(cfg, tokens=env, transport=transport, now=simulator.wall())
+        async with harvester:
+            task = asyncio.ensure_future(harvester.run())
+            if run == 0 and second == "resumed":
+                await asyncio.sleep(700)                     # into the second window, then Ctrl-C
+                harvester.stop()
+            summaries.append(await task)
+        assert harvester.stats.get("throttles") == 0, run
+    assert summaries[0].exit_code == 0 and summaries[1].exit_code == 0
+    assert simulator.counters.snapshot()["throttled"] == 0
+    assert simulator.counters.snapshot()["calls"] > 2 * 20 * 2              # more than a window per token
+
+
+async def test_what_a_token_spent_is_kept_by_its_digest_never_the_token_and_only_while_it_counts(tmp_path):
+    from harvester.run.harvester import token_key
+    from harvester.state.store import Spent, StateStore
+
+    api = FakeApi(usage=5)
+    api.throttle(B, throttle(17, usage(95)))             # waited out: paused until ~60 s
+    await harvest(tmp_path, api, window=600)
+    store = StateStore(tmp_path / "state.sqlite")
+    keys = [token_key(A), token_key(B)]
+    kept = store.spent([*keys, "token-unknown"], now=NOW + 1)
+    assert set(kept) == set(keys)
+    # on the wall clock: NOW as the harvest started (give or take the real time it took to start)
+    assert sorted(kept[keys[0]].starts) == pytest.approx([NOW + t for t in sorted(api.calls(A))], abs=1)
+    assert kept[keys[1]].paused_until == pytest.approx(NOW + api.throttled(B)[0] + api.latency + 60, abs=1)
+    store.save_spent({"token-old": Spent((NOW - 700,), 0.0)}, window_seconds=600, now=NOW + 1)
+    assert store.spent(["token-old"], now=NOW + 1) == {}                   # out of the window: dropped
+    last = max(started for started, *_ in api.log)
+    assert store.spent(keys, now=NOW + last + 600 + 1) == {}                # every start has left the window
+    store.close()
+    for path in tmp_path.glob("state.sqlite*"):
+        assert A.encode() not in path.read_bytes() and B.encode() not in path.read_bytes()

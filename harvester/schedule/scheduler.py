@@ -214,6 +214,19 @@ class Scheduler:
         if self._failure is not None:
             raise self._failure
 
+    def spent(self) -> dict[str, tuple[list[float], float]]:
+        """Each token's starts still in its window and its pause (this scheduler's clock), for
+        the tokens that have either: what a next process on the same budget must count."""
+        now = self.now()
+        return {key: (starts, slot.paused_until) for key, slot in self.slots.items()
+                if (starts := slot.limiter.starts()) or slot.paused_until > now}
+
+    def restore(self, key: str, starts: list[float], paused_until: float) -> None:
+        """Count what an earlier process spent with a token (see :meth:`spent`), before its first call."""
+        slot = self._slot(key)
+        slot.limiter.restore(starts)
+        slot.pause(paused_until)
+
     # -- dispatching --------------------------------------------------------------------------
 
     async def _dispatch_loop(self, group: asyncio.TaskGroup) -> None:
