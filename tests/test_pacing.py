@@ -7,6 +7,7 @@ answers, not how the simulator writes them."""
 
 import asyncio
 import itertools
+import random
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ import pytest
 
 from harvester import Harvester
 from harvester.config.load import parse_config
+from harvester.errors import GraphError
 from harvester.graph.transport import Response
 
 pytestmark = pytest.mark.looptime
@@ -266,3 +268,38 @@ async def test_what_a_token_spent_is_kept_by_its_digest_never_the_token_and_only
     store.close()
     for path in tmp_path.glob("state.sqlite*"):
         assert A.encode() not in path.read_bytes() and B.encode() not in path.read_bytes()
+
+
+class Call:
+    """A scheduler job of token "a" whose attempts answer ``outcomes`` in turn (an exception is raised)."""
+
+    def __init__(self, log: list, label: str, outcomes: list):
+        self.key, self.priority, self.label, self.account_id = "a", 0, label, "acct-a"
+        self.log, self.outcomes = log, outcomes
+
+    async def __call__(self):
+        await asyncio.sleep(0.1)
+        outcome = self.outcomes.pop(0)
+        self.log.append((self.label, isinstance(outcome, GraphError)))
+        if isinstance(outcome, GraphError):
+            raise outcome
+        return outcome
+
+
+async def test_throttles_in_every_other_answer_are_no_blips_even_never_in_a_row():
+    """Usage at 5 %, a throttle in every other answer: none comes in a row, but at the fourth
+    throttles make a fifth of the token's recent answers and it is waited out."""
+    from harvester.graph.wire import Usage
+    from harvester.schedule.scheduler import Scheduler
+    from harvester.summary import Stats
+
+    stats, log = Stats(), []
+    scheduler = Scheduler(1000, 3600, 10, 5, stats, on_give_up=lambda *_: None, on_token_dead=lambda *_: None,
+                          per_token_in_flight=1, rng=random.Random(3))
+    blip = GraphError(status=400, code=17, subcode=None, message="(#17) User request limit reached", usage=Usage(5))
+    for i in range(8):
+        scheduler.submit(Call(log, f"c{i}", [blip, Usage(5)] if i % 2 == 0 else [Usage(5)]))
+    await scheduler.run()
+    throttled = [i for i, (_, was) in enumerate(log) if was]
+    assert len(throttled) == 4 and all(b - a > 1 for a, b in itertools.pairwise(throttled))   # never in a row
+    assert stats.get("throttles/lone") == 3 and stats.get("throttles/waited_out") == 1

@@ -81,8 +81,8 @@ LONE_THROTTLES = 2
 
 THROTTLE_SHARE = 0.2
 """Throttles are no blips once they make this share of a token's recent answers (a moving
-average of weight ``slot.FAST_WEIGHT / 2``, about the last 16): four within a few dozen calls.
-1 % of blips stays far below; a server that throttles every other call reaches it at once."""
+average of weight ``slot.FAST_WEIGHT / 2``, about the last 16): a server that throttles every
+other call reaches it at its fourth throttle, never in a row; 1 % of blips stays far below."""
 
 LEAF_BUFFER = 16
 """Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
