@@ -30,7 +30,7 @@ from ..graph.policy import Action, Decision
 from ..graph.wire import MediaItem, Usage, decode_account, decode_media_page, is_graph_id
 from ..plan import units as plan
 from ..plan.refresh import RefreshCheck
-from ..plan.units import Unit
+from ..plan.units import MEDIA_PAGE_LIMIT, Unit
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..schedule.slot import Job as ScheduledJob
 
@@ -51,7 +51,7 @@ MEDIA_FIELDS_WITHOUT_CHILDREN = MEDIA_FIELDS.removesuffix(f",{CHILDREN_FIELD}")
 """Asked again of a page that refused ``children`` (one media can make a page refuse it)."""
 STORY_FIELDS = _OBJECT_FIELDS
 """A ``/stories`` page: stories have no likes, comments or children."""
-PAGE_LIMIT = "100"
+PAGE_LIMIT = str(MEDIA_PAGE_LIMIT)
 
 #: 0: a leaf, it makes no more work; above 0 it does, and the lower starts first (the scheduler
 #: starts that work while few leaves are queued: the deepest first, so chains end early and the
