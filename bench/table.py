@@ -23,7 +23,9 @@ END = "<!-- end generated -->"
 def rows(results: dict) -> list[Row]:
     """The rows kept in the results, in the order the benchmarks run and print them."""
     table = results.get("table", {})
-    return [Row(**table[figure]) for figure in sorted(table, key=lambda f: table[f].get("order", 0))]
+    fields = set(Row.__struct_fields__)
+    ordered = sorted(table, key=lambda f: table[f].get("order", 0))
+    return [Row(**{k: v for k, v in table[f].items() if k in fields}) for f in ordered]
 
 
 def render(results: dict) -> str:
