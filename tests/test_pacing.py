@@ -242,6 +242,7 @@ async def test_two_runs_in_a_row_on_one_state_are_never_throttled(tmp_path, seco
                 harvester.stop()
             summaries.append(await task)
         assert harvester.stats.get("throttles") == 0, run
+        assert harvester.resumed is (run == 1 and second == "resumed")
     assert summaries[0].exit_code == 0 and summaries[1].exit_code == 0
     assert simulator.counters.snapshot()["throttled"] == 0
     assert simulator.counters.snapshot()["calls"] > 2 * 20 * 2              # more than a window per token
