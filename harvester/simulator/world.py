@@ -4,7 +4,10 @@ Nothing but the tokens is built up front: an id encodes what is needed to derive
 (account index; account index and ordinal for media and stories; plus a child number for album
 children), and every attribute and every metric value is a hash of the seed and the object's
 key. So tens of thousands of accounts and millions of media cost nothing until asked for, and
-the ground truth (truth.py) can be computed without serving anything.
+the ground truth (truth.py) can be computed without serving anything. The values that belong
+together are drawn together, so that they add up as the API's do: a media's insights
+(posts.py), an account's totals over a window (totals.py), its audience (audience.py), at the
+rates of rates.py.
 
 Ids: accounts ``178414`` + 11 digits; media ``1790``, live and expired stories ``1791``, album
 children ``1792``, each + account (6 digits) + ordinal (7 digits) (+ child, 2 digits); Facebook
