@@ -172,7 +172,6 @@ MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75,
 """(cumulative share, media_type, media_product_type): reels are media_type VIDEO."""
 
 
-
 def account_id(index: int) -> str:
     return str(ACCOUNT_BASE + index)
 
@@ -301,7 +300,6 @@ class World:
                        website=None if u("web") < NO_WEBSITE else f"https://example.com/{username}",
                        profile_picture_url=f"{CDN}/profile/{account_id(index)}.jpg", appeal=appeal)
 
-
     def account_by_id(self, object_id: str) -> Account | None:
         index = _index(object_id, ACCOUNT_BASE, self.spec.accounts)
         return None if index is None else self.account(index)
@@ -383,11 +381,10 @@ class World:
         kind = "reel" if media.media_product_type == "REELS" else "p"
         caption = None if u("caption") < NO_CAPTION else \
             f"{media.media_type.lower().replace('_', ' ')} {media.ordinal} by @{account.username} #simulated"
-        counts = self.insights(media).values            # the insights' likes and comments, as the API's agree
-        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, counts["likes"],
-                            u("hidden") < LIKES_HIDDEN, counts["comments"], self.insights(media).comments_on, url,
+        insights = self.insights(media)          # like_count and comments_count: the insights' likes and comments
+        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, insights.values["likes"],
+                            u("hidden") < LIKES_HIDDEN, insights.values["comments"], insights.comments_on, url,
                             thumbnail)
-
 
     def children_of(self, media: Media) -> list[Media]:
         """An album's children in order; ``[]`` for any other media."""
