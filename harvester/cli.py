@@ -159,8 +159,13 @@ def _date(text: str) -> date:
 
 
 def _cmd_validate(args) -> int:
+    """Refuses everything a run refuses before its first call: the same checks (paths.check, the
+    state file's), not a lighter copy."""
+    from .state.store import file_problem
     config = load_config(args.config)
     problems = paths.check(config)
+    if not problems and (why := file_problem(config.state.path)):
+        problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
     if problems:
         raise ConfigError(problems)
     window = config.window

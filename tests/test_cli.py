@@ -94,24 +94,52 @@ def test_an_output_path_under_a_regular_file_is_a_message_in_validate_and_run(tm
     config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "file" / "out"),
                                 state=str(tmp_path / "state.sqlite"))
     assert main(["validate", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
+    said = capsys.readouterr().err
     assert (f"[output] path = '{tmp_path / 'file' / 'out'}': cannot create the directory "
-            f"{tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a regular file") in err
+            f"{tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a regular file") in said
     assert not (tmp_path / "state.sqlite").exists()               # validate creates nothing
     assert main(["run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "[output] path" in err and "Not a directory" in err and "Traceback" not in err
+    assert capsys.readouterr().err == said                        # one check, one message
     assert _runs(tmp_path / "state.sqlite") == []                 # nothing marked running
 
 
-def test_an_output_path_that_cannot_be_created_is_a_message(tmp_path, capsys, monkeypatch):
+def test_an_output_path_in_proc_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    """/proc says writable to root's os.access, and refuses a directory: validate finds out the way
+    a run does (it tries, in the nearest existing directory, and leaves nothing), with one message."""
     config = _config_with_paths(tmp_path, monkeypatch, output="/proc/harvester-out",
                                 state=str(tmp_path / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: {config}: [output] path = '/proc/harvester-out': cannot create the directory "
+                           "/proc/harvester-out: ")
+    assert "(creating in /proc)" in said and "Traceback" not in said
+    assert not (tmp_path / "state.sqlite").exists()
     assert main(["run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "error: " in err and "[output] path = '/proc/harvester-out': cannot be used: " in err
-    assert "Traceback" not in err
+    assert capsys.readouterr().err == said
     assert _runs(tmp_path / "state.sqlite") == []
+
+
+def test_a_state_path_in_proc_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state="/proc/harvester/state.sqlite")
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert "[state] path = '/proc/harvester/state.sqlite': cannot create the state file" in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == said
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_state_file_that_is_not_sqlite_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "state.sqlite").write_bytes(b"not a database, not at all" * 100)
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state=str(tmp_path / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert "[state] path = " in said and "not a harvester state file (file is not a database)" in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert "not a harvester state file (file is not a database)" in capsys.readouterr().err
+    assert (tmp_path / "state.sqlite").read_bytes() == b"not a database, not at all" * 100
 
 
 def test_a_state_path_that_is_a_directory_is_a_message_in_validate_and_run(tmp_path, capsys, monkeypatch):
