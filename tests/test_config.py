@@ -413,6 +413,16 @@ def test_example_spells_out_every_key_and_the_default_selection():
         defaults.graph, defaults.rate_limit, defaults.output, defaults.state, defaults.scheduler, defaults.refresh)
 
 
+def test_example_names_every_output_format_where_format_is_set():
+    """The comment on ``format`` lists every format the config accepts (it once said jsonl was the only one)."""
+    from harvester.config.model import OUTPUT_FORMATS
+    lines = (CONFIGS / "example.toml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("format = "))
+    comment = " ".join(line.split("#", 1)[1] for line in lines[start:start + 3] if "#" in line)
+    assert [f for f in OUTPUT_FORMATS if f'"{f}"' not in comment] == []
+    assert "only format" not in comment
+
+
 def test_toml_syntax_error_names_line_and_column(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[window]\ndays = 3\n\n[[accounts]]\nid = "1\n')
