@@ -116,11 +116,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _shard_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
+    harvests = parser.prog.endswith(("run", "backfill"))
     group.add_argument("--shard", metavar="I/N", default=None,
-                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
+                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output"
+                       if harvests else "the runs of shard I of N (0 <= I < N), from that shard's own state file")
     group.add_argument("--shards", metavar="N", type=_positive, default=None,
                        help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
-    if parser.prog.endswith(("run", "backfill")):
+    if harvests:
         parser.add_argument("--merge", action="store_true",
                             help="with a shard: once published, merge every shard's output into [output] path")
 

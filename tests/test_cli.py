@@ -202,3 +202,12 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
     assert sum(summary["skipped_by_reason"].values()) == total == len(summary["skipped"]) + summary["skipped_left_out"]
     assert 0 < len(skipped) <= total                         # the file: every one of the last attempt
     assert {"code", "subcode", "type", "message", "reason", "label"} <= skipped[0].keys()
+
+
+def test_status_help_describes_shard_as_choosing_whose_runs_are_shown(capsys):
+    assert main(["status", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--shard I/N the runs of shard I of N (0 <= I < N), from that shard's own state file" in shown
+    assert "harvest " not in shown.replace("harvester status", "")
+    assert main(["run", "--help"]) == 0
+    assert "harvest only the tokens of shard I of N" in " ".join(capsys.readouterr().out.split())
