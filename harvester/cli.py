@@ -304,12 +304,25 @@ def _known_media(config: Config) -> dict[str, dict[str, int]]:
         state.close()
 
 
-def backfill_config(path: str, since: date, until: date) -> Config:
-    """The config file with its window replaced: validated like any config, before any call."""
+def backfill_config(path: str, since: date, until: date, today: date | None = None) -> Config:
+    """The config file with its window replaced: validated like any config, before any call; a
+    bad --since or --until is named as the flag it came from, not as the file's [window]."""
+    from datetime import UTC, datetime
+
+    from .config.load import window_problems
+    today = today or datetime.now(UTC).date()
+    problems = window_problems(since, until, today, names=("--since {}", "--until {}"))
     raw = read_toml(path)
     window = {k: v for k, v in raw.get("window", {}).items() if k not in ("since", "until", "days")}
-    raw["window"] = {**window, "since": since, "until": until}
-    return parse_config(raw, path=path)
+    # With bad flags, the rest of the file is still checked (every mistake at once), on a window that is not theirs.
+    raw["window"] = {**window, "days": 1} if problems else {**window, "since": since, "until": until}
+    try:
+        config = parse_config(raw, path=path, today=today)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def _cmd_status(args) -> int:

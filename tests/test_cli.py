@@ -28,8 +28,25 @@ def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, caps
                  "--until", str(today - timedelta(days=700))])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"is older than the two years the API keeps (earliest allowed: {today - timedelta(days=730)})" in err
+    assert err.splitlines() == [
+        f"error: --since {today - timedelta(days=800)} is older than the two years the API keeps (the earliest day "
+        f"harvested whole: {today - timedelta(days=729)}, 729 days before today)"]     # the flag, not the file
     assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
+
+
+def test_backfill_names_each_bad_flag_and_still_checks_the_file(tmp_path, capsys, monkeypatch):
+    world = World(WorldSpec(seed=1, accounts=2))
+    monkeypatch.setenv("TOKEN_0", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    config.write_text("colour = \"blue\"\n" + config.read_text())
+    today = date.today()
+    assert main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=3)),
+                 "--until", str(today + timedelta(days=2))]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"error: --until {today + timedelta(days=2)} is in the future (latest allowed: {today}, "
+                        "today; until is exclusive)")
+    assert any(line.startswith(f"error: {config}: ") and "colour" in line for line in lines[1:]), lines
+    assert not any("[window]" in line for line in lines)
 
 
 def test_bad_dates_and_unknown_commands_exit_2(tmp_path, capsys):
