@@ -20,6 +20,7 @@ from . import files
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
 from .sinks.factory import output_directory
+from .words import plural
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -171,8 +172,9 @@ def _cmd_validate(args) -> int:
     if problems:
         raise ConfigError(problems)
     window = config.window
-    tables = f" and {len(config.discover)} [[discover]] tables" if config.discover else ""
-    print(f"{args.config}: ok: {len(config.accounts)} accounts{tables} over {len(config.token_keys())} tokens, "
+    tables = f" and {plural(len(config.discover), '[[discover]] table')}" if config.discover else ""
+    print(f"{args.config}: ok: {plural(len(config.accounts), 'account')}{tables} over "
+          f"{plural(len(config.token_keys()), 'token')}, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
     if args.discover:
         return asyncio.run(_validate_discover(config))
@@ -204,7 +206,7 @@ async def _validate_discover(config: Config) -> int:
                 continue
             kept = [f for f in found if table.wants(f.account_id, f.username)]
             left = f" ({len(found) - len(kept)} left out by include / exclude)" if len(kept) < len(found) else ""
-            print(f"{where}: {len(kept)} account{'' if len(kept) == 1 else 's'}{left}")
+            print(f"{where}: {plural(len(kept), 'account')}{left}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -274,7 +276,7 @@ def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
     from .sinks.merge import merge, shard_outputs
     outputs = shard_outputs(config.output.path, shard.count)
     merged = merge(outputs, config.output.path)
-    print(f"merged {len(merged.merged)} of {shard.count} shards' outputs into "
+    print(f"merged {len(merged.merged)} of {plural(shard.count, 'shard')}' outputs into "
           f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
     return code
 
@@ -345,8 +347,8 @@ def _cmd_manifest(args) -> int:
     outputs = [Path(out) for out in args.merge]
     into = Path(args.into) if args.into else _common_parent(outputs)
     merged = merge(outputs, into)
-    counts = ", ".join(f"{stream} {len(names)} files" for stream, names in merged.streams.items())
-    print(f"{into / 'manifest.json'}: the union of {len(outputs)} outputs: {counts}")
+    counts = ", ".join(f"{stream} {plural(len(names), 'file')}" for stream, names in merged.streams.items())
+    print(f"{into / 'manifest.json'}: the union of {plural(len(outputs), 'output')}: {counts}")
     return EXIT_OK
 
 

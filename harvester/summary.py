@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from .graph.policy import Decision
+from .words import plural
 
 _ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
@@ -282,7 +283,7 @@ class RunSummary(msgspec.Struct):
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
-        lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
+        lines += [f"  carried over from run {run}: {plural(n, 'unit')}" for run, n in self.carried_over.items()]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
         return "\n".join(lines)

@@ -228,3 +228,19 @@ def test_status_help_describes_shard_as_choosing_whose_runs_are_shown(capsys):
     assert "harvest " not in shown.replace("harvester status", "")
     assert main(["run", "--help"]) == 0
     assert "harvest only the tokens of shard I of N" in " ".join(capsys.readouterr().out.split())
+
+
+def test_counts_of_one_are_singular_in_what_the_cli_prints(tmp_path, capsys, monkeypatch):
+    world = World(WorldSpec(seed=1, accounts=1, now=1_796_000_000.0))
+    monkeypatch.setenv("TOKEN_0", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    assert main(["validate", "--config", str(config)]) == 0
+    assert f"{config}: ok: 1 account over 1 token, window " in capsys.readouterr().out
+
+
+def test_words_plural():
+    from harvester.words import plural
+    assert [plural(n, "account") for n in (0, 1, 2, 1.0, 12_345)] == [
+        "0 accounts", "1 account", "2 accounts", "1 account", "12,345 accounts"]
+    assert (plural(1, "live story", "live stories"), plural(3, "entry"), plural(2, "media")) == (
+        "1 live story", "3 entries", "2 media")

@@ -20,6 +20,7 @@ from .. import summary as stat
 from ..schedule.slot import SlotView
 from ..summary import error_counts
 from ..summary import format_duration as _fmt_seconds
+from ..words import plural
 
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
@@ -78,7 +79,7 @@ class Progress:
         for view in views[:TOKEN_LINES] if self.live else ():
             lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
         if self.live and len(slots) > TOKEN_LINES:
-            lines.append(f"  ... {len(slots):,} tokens in all, {len(views):,} busy")
+            lines.append(f"  ... {plural(len(slots), 'token')} in all, {len(views):,} busy")
         return lines
 
     def show(self) -> None:

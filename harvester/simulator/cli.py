@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from ..files import write_atomic
+from ..words import plural
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .pipeline import SimulatorSettings
@@ -174,7 +175,7 @@ def describe(world: World, url: str, settings: SimulatorSettings, config_out: Pa
 
 
 def _limit(settings: SimulatorSettings) -> str:
-    text = f"{settings.calls_per_window:,} calls per token per {_seconds(settings.window_seconds)}"
+    text = f"{plural(settings.calls_per_window, 'call')} per token per {_seconds(settings.window_seconds)}"
     if settings.app_calls_per_window is not None:
         text += f", {settings.app_calls_per_window:,} of all tokens together"
     return text
@@ -199,7 +200,8 @@ def config_text(world: World, url: str, settings: SimulatorSettings, *, output: 
             "# (app-level throttling, code 4, which harvester waits out).", ""]
            if settings.app_calls_per_window is not None else [])
     lines = [
-        f"# Written by harvester simulate for its world (seed {world.spec.seed}, {world.spec.accounts} accounts,",
+        f"# Written by harvester simulate for its world (seed {world.spec.seed}, "
+        f"{plural(world.spec.accounts, 'account')},",
         f"# present {datetime.fromtimestamp(world.now, UTC):%Y-%m-%dT%H:%M}Z), served at {url}.",
         "# The tokens are read from the environment: the simulator printed an export line for each.",
         "",
