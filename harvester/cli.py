@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harvester", description="Harvest Instagram Graph API insights in bulk.")
+    parser.add_argument("--version", action="version", version=f"harvester {_version()}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
@@ -113,6 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="file to write (default report.html or report.json)")
     report.set_defaults(handler=_cmd_report)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when run from a tree
+    that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("harvester")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _shard_options(parser: argparse.ArgumentParser) -> None:
@@ -371,9 +382,16 @@ def _cmd_webhook(args) -> int:
 def _cmd_report(args) -> int:
     from .report import write
     config = load_config(args.config, check_tokens=False)
-    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
-                 tz=args.tz or config.report.tz,
-                 output_format=args.format, out=args.out)
+    out = args.out or f"report.{args.format}"
+    if why := paths.output_file_problem(out):           # before the report is built, not after
+        raise ConfigError(f"--out {out}: {why}")
+    try:
+        path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
+                     tz=args.tz or config.report.tz, output_format=args.format, out=out)
+    except OSError as exc:
+        if not exc.filename or Path(exc.filename).parent.resolve() != Path(out).parent.resolve():
+            raise
+        raise ConfigError(f"--out {out}: cannot be written: {exc.strerror or exc}") from None   # changed under it
     print(path)
     return EXIT_OK
 

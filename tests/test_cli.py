@@ -244,3 +244,22 @@ def test_words_plural():
         "0 accounts", "1 account", "2 accounts", "1 account", "12,345 accounts"]
     assert (plural(1, "live story", "live stories"), plural(3, "entry"), plural(2, "media")) == (
         "1 live story", "3 entries", "2 media")
+
+
+@pytest.mark.parametrize("out, says", [
+    ("/proc/r.html", "cannot create a file in /proc: No such file or directory"),
+    ("{tmp}/no-such-dir/r.html", "{tmp}/no-such-dir does not exist"),
+    ("{tmp}", "{tmp} is a directory; expected a file path"),
+])
+def test_a_report_out_path_that_cannot_be_written_is_exit_2_before_the_report_is_built(tmp_path, capsys, out, says):
+    world = World(WorldSpec(seed=1, accounts=1, now=1_796_000_000.0))
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    out, says = out.format(tmp=tmp_path), says.format(tmp=tmp_path)
+    assert main(["report", "--config", str(config), "--out", out]) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: {says}\n"
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"harvester {version('harvester')}\n"

@@ -97,6 +97,20 @@ def database_problem(path: Path) -> str | None:
     return output_problem(path.parent)
 
 
+def output_file_problem(path: str | os.PathLike) -> str | None:
+    """Why a file (a report) cannot be written at ``path`` (its directory must exist), or None;
+    found by creating and removing a probe beside it, so nothing is left."""
+    target = Path(path)
+    if target.is_dir():
+        return f"{target} is a directory; expected a file path"
+    if os.path.lexists(target) and not os.access(target, os.W_OK):
+        return f"{target}: no permission to write it"
+    directory = target.parent
+    if not directory.is_dir():
+        return f"{directory} is not a directory" if os.path.lexists(directory) else f"{directory} does not exist"
+    return _writable(directory)
+
+
 def sink_problem(output) -> str | None:
     """Why ``[output] path`` cannot be written (the file formats' directory, DuckDB's file)."""
     if output.format == "duckdb":
