@@ -263,3 +263,18 @@ def test_version_is_the_installed_distributions(capsys):
     from importlib.metadata import version
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"harvester {version('harvester')}\n"
+
+
+def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    """The sink's own check (sinks.postgres.dsn_problem), asked by validate before anything: no server needed."""
+    pytest.importorskip("asyncpg")
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state=str(tmp_path / "state.sqlite"))
+    config.write_text(config.read_text().replace('format = "jsonl"', 'format = "postgres"\ndsn_env = "NO_DSN_HERE"'))
+    monkeypatch.delenv("NO_DSN_HERE", raising=False)
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert said == (f'error: {config}: [output] dsn_env = "NO_DSN_HERE": the environment variable is not set; it '
+                    "must hold the DSN of the PostgreSQL database, such as postgresql://user:password@host:5432/dbname\n")
+    assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == said

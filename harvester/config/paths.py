@@ -1,12 +1,13 @@
 """Whether the output and state paths of a configuration can be used, said before any call.
 
 ``check`` is the one check ``harvester validate`` and a run both make, so that validate refuses
-every path a run would: it leaves nothing behind, and it does not trust permission bits (root
-passes ``os.access`` everywhere, and ``/proc`` says writable): it creates and removes a probe
-file in an existing directory, or a probe directory in the nearest existing ancestor of a
-missing one. ``prepare`` (for a run) makes the same check, then creates the directories and
-turns any OS error left into a ConfigError naming the path and what is wrong, before the run is
-opened in the state, so a start-up failure never leaves a run marked ``running``.
+every path a run would (and a PostgreSQL output whose DSN variable is unset). It leaves nothing
+behind, and it does not trust permission bits (root passes ``os.access`` everywhere, and
+``/proc`` says writable): it creates and removes a probe file in an existing directory, or a
+probe directory in the nearest existing ancestor of a missing one. ``prepare`` (for a run) makes
+the same check, then creates the directories and turns any OS error left into a ConfigError
+naming the path and what is wrong, before the run is opened in the state, so a start-up failure
+never leaves a run marked ``running``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def check(config, *, output: bool = True, state: bool = True,
         problems.append(f"{config.path}: {why}")
     elif output and (why := sink_problem(config.output)):
         problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
+    if output and config.output.format == "postgres":
+        from ..sinks.postgres import dsn_problem  # the sink's own check, not a copy
+        if why := dsn_problem(config.output):
+            problems.append(f'{config.path}: [output] dsn_env = "{config.output.dsn_env}": {why}')
     path = config.state.path if state_path is None else state_path
     if state and (why := state_problem(path)):
         problems.append(f"{config.path}: [state] path = {str(path)!r}: {why}")

@@ -325,6 +325,18 @@ def _retryable(exc: BaseException) -> bool:
 _REFUSED = {"22", "23", "42", "0A", "2B", "44"}
 
 
+def dsn_problem(output: Any, env: Mapping[str, str] | None = None) -> str | None:
+    """Why ``format = "postgres"`` has no DSN to connect with (its ``dsn_env`` variable unset), or
+    None; the postgres sink and ``harvester validate`` both ask it."""
+    if output.format != "postgres":
+        return None
+    dsn = (os.environ if env is None else env).get(output.dsn_env or "", "")
+    if dsn.strip():
+        return None
+    return ("the environment variable is not set; it must hold the DSN of the PostgreSQL database, such as "
+            "postgresql://user:password@host:5432/dbname")
+
+
 class PostgresSink:
     """A :class:`harvester.sinks.base.Sink` into PostgreSQL; :meth:`open` it before the harvest."""
 
@@ -362,11 +374,9 @@ class PostgresSink:
         """The sink of an ``[output]`` table; its DSN from the environment (``ConfigError`` if unset)."""
         env = os.environ if env is None else env
         origin = f'{path}: [output] dsn_env = "{output.dsn_env}"'
-        dsn = env.get(output.dsn_env, "")
-        if not dsn.strip():
-            raise ConfigError(f"{origin}: the environment variable is not set; it must hold the DSN of the "
-                              "PostgreSQL database, such as postgresql://user:password@host:5432/dbname")
-        return cls(dsn, schema=output.schema, commit_seconds=output.commit_seconds,
+        if why := dsn_problem(output, env):
+            raise ConfigError(f"{origin}: {why}")
+        return cls(env[output.dsn_env], schema=output.schema, commit_seconds=output.commit_seconds,
                    commit_units=output.commit_units, origin=origin, **kwargs)
 
     def __repr__(self) -> str:
