@@ -19,11 +19,10 @@ import re
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from .graph.policy import Decision
 from .words import plural
 
 _ENCODER = msgspec.json.Encoder()
@@ -118,6 +117,21 @@ def clean_message(message: str | None) -> str | None:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+class Decided(Protocol):
+    """What an outcome takes of the error policy's Decision (``graph.policy``), which lives above."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def subcode(self) -> int | None: ...
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
 class Outcome(msgspec.Struct, frozen=True):
     """A unit that was skipped (expected, no data) or failed (for good), why, and what the API said."""
 
@@ -132,7 +146,7 @@ class Outcome(msgspec.Struct, frozen=True):
     """The API's own message (cut, tokens redacted)."""
 
     @classmethod
-    def of(cls, account_id: str, label: str, decision: Decision, reason: str | None = None) -> Outcome:
+    def of(cls, account_id: str, label: str, decision: Decided, reason: str | None = None) -> Outcome:
         """The outcome of a policy Decision (reason, code, subcode, type, message)."""
         return cls(account_id, label, reason or decision.reason, decision.code, decision.subcode, decision.type,
                    clean_message(decision.message))

@@ -266,7 +266,7 @@ def test_version_is_the_installed_distributions(capsys):
 
 
 def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
-    """The sink's own check (sinks.postgres.dsn_problem), asked by validate before anything: no server needed."""
+    """The check the sink makes (config.dsn.dsn_problem), asked by validate before anything: no server needed."""
     pytest.importorskip("asyncpg")
     config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
                                 state=str(tmp_path / "state.sqlite"))

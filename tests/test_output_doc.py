@@ -26,15 +26,16 @@ NOW = 1_796_000_000.0                        # 2026-11-29T01:33:20Z: this file's
 
 
 def documented_fields(text: str) -> dict[str, list[str]]:
-    """Stream -> the field names of its table, in order (rows ``| `name` | ...`` under ``## `stream```)."""
+    """Stream -> the field names of its table, in order: the rows ``| `name` | ...`` under a
+    heading ``### `stream```, up to the next heading."""
     found: dict[str, list[str]] = {}
     stream = None
     for line in text.splitlines():
-        if heading := re.fullmatch(r"## `(\w+)`", line):
-            stream = heading.group(1)
-            found[stream] = []
-        elif line.startswith("## "):
-            stream = None
+        if line.startswith("#"):
+            heading = re.fullmatch(r"#+ `(\w+)`", line)
+            stream = heading.group(1) if heading else None
+            if stream is not None:
+                found[stream] = []
         elif stream is not None and (row := re.match(r"\| `(\w+)` \|", line)):
             found[stream].append(row.group(1))
     return found
@@ -44,6 +45,15 @@ def test_the_field_table_lists_every_field_of_every_stream_in_order():
     fields = {stream: [f.name for f in msgspec.structs.fields(RECORD_TYPES[stream])] for stream in STREAMS}
     assert documented_fields((ROOT / "docs" / "output.md").read_text()) == fields
     assert "source" in fields["insights"]
+
+
+def test_the_streams_table_lists_every_field_of_every_stream_in_order():
+    """The summary table (one row per stream, its fields in one cell) once lacked ``source``."""
+    rows = {}
+    for line in (ROOT / "docs" / "output.md").read_text().splitlines():
+        if row := re.match(r"\| `(insights|media|accounts)` \|.*\| `([a-z_, ]+)` \|$", line):
+            rows[row.group(1)] = row.group(2).split(", ")
+    assert rows == {stream: [f.name for f in msgspec.structs.fields(RECORD_TYPES[stream])] for stream in STREAMS}
 
 
 def test_the_duckdb_example_types_every_field():

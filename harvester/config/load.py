@@ -15,10 +15,10 @@ import msgspec
 
 from .. import catalog
 from ..errors import ConfigError
-from ..plan.refresh import DEFAULT_TIERS, Tier
 from . import tokens as token_rules
 from .metrics import _selection
 from .model import (
+    DEFAULT_TIERS,
     OUTPUT_FORMATS,
     TOTALS,
     Account,
@@ -31,6 +31,7 @@ from .model import (
     ReportSettings,
     SchedulerSettings,
     StateSettings,
+    Tier,
     WebhookSettings,
     Window,
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..sinks.factory import database_file, missing_extra, output_directory
+from .dsn import dsn_problem
 
 
 def _nearest(path: Path) -> Path:
@@ -128,10 +129,8 @@ def check(config, *, output: bool = True, state: bool = True,
         problems.append(f"{config.path}: {why}")
     elif output and (why := sink_problem(config.output)):
         problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
-    if output and config.output.format == "postgres":
-        from ..sinks.postgres import dsn_problem  # the sink's own check, not a copy
-        if why := dsn_problem(config.output):
-            problems.append(f'{config.path}: [output] dsn_env = "{config.output.dsn_env}": {why}')
+    if output and (why := dsn_problem(config.output)):
+        problems.append(f'{config.path}: [output] dsn_env = "{config.output.dsn_env}": {why}')
     path = config.state.path if state_path is None else state_path
     if state and (why := state_problem(path)):
         problems.append(f"{config.path}: [state] path = {str(path)!r}: {why}")

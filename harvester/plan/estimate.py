@@ -24,10 +24,10 @@ import msgspec
 from .. import catalog
 from ..config import Config
 from ..days import from_unix
-from ..run.jobs import PAGE_LIMIT
 from ..summary import format_duration
 from ..words import plural
 from . import units as plan
+from .units import MEDIA_PAGE_LIMIT
 
 DISCOVERY_CALLS = 3
 """Per account: the account node, the first page of /media and of /stories."""
@@ -101,7 +101,7 @@ def _media_of(known: Mapping[str, int] | None, assumed: int) -> Mapping[str, int
 
 def _media_calls(counts: Mapping[str, int], per_media: Mapping[str, int]) -> int:
     posts = sum(n for product, n in counts.items() if product != "STORY")
-    pages = max(0, math.ceil(posts / int(PAGE_LIMIT)) - 1)
+    pages = max(0, math.ceil(posts / MEDIA_PAGE_LIMIT) - 1)
     return pages + sum(n * per_media.get(product, 0) for product, n in counts.items())
 
 
