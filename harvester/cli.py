@@ -175,11 +175,8 @@ def _date(text: str) -> date:
 def _cmd_validate(args) -> int:
     """Refuses everything a run refuses before its first call: the same checks (paths.check, the
     state file's), not a lighter copy."""
-    from .state.store import file_problem
     config = load_config(args.config)
-    problems = paths.check(config)
-    if not problems and (why := file_problem(config.state.path)):
-        problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
+    problems = paths.check(config) or _file_problems(config)
     if problems:
         raise ConfigError(problems)
     window = config.window
@@ -190,6 +187,21 @@ def _cmd_validate(args) -> int:
     if args.discover:
         return asyncio.run(_validate_discover(config))
     return EXIT_OK
+
+
+def _file_problems(config: Config) -> list[str]:
+    """What a run would find wrong in the files it opens that exist already (the state file, a
+    DuckDB output): the checks those files' own openers make, read only."""
+    from .sinks.factory import database_file
+    from .state.store import file_problem
+    problems = []
+    if why := file_problem(config.state.path):
+        problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
+    if config.output.format == "duckdb":
+        from .sinks.duckdb import file_problem as database_problem
+        if why := database_problem(database_file(config.output)):
+            problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
+    return problems
 
 
 async def _validate_discover(config: Config) -> int:

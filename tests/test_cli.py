@@ -278,3 +278,17 @@ def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by
                     "must hold the DSN of the PostgreSQL database, such as postgresql://user:password@host:5432/dbname\n")
     assert main(["run", "--config", str(config)]) == 2
     assert capsys.readouterr().err == said
+
+
+def test_a_duckdb_output_that_is_no_duckdb_file_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("duckdb")
+    (tmp_path / "out.duckdb").write_bytes(b"not a database" * 512)
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out.duckdb"),
+                                state=str(tmp_path / "state.sqlite"))
+    config.write_text(config.read_text().replace('format = "jsonl"', 'format = "duckdb"'))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert f"[output] path = '{tmp_path / 'out.duckdb'}': cannot be opened as a DuckDB database: " in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert "cannot be opened as a DuckDB database: " in capsys.readouterr().err
+    assert (tmp_path / "out.duckdb").read_bytes() == b"not a database" * 512
