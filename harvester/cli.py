@@ -299,7 +299,7 @@ def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
     from .sinks.merge import merge, shard_outputs
     outputs = shard_outputs(config.output.path, shard.count)
     merged = merge(outputs, config.output.path)
-    print(f"merged {len(merged.merged)} of {plural(shard.count, 'shard')}' outputs into "
+    print(f"merged {len(merged.merged)} of {plural(shard.count, 'shard output')} into "
           f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
     return code
 
