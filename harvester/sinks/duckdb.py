@@ -113,8 +113,8 @@ def file_problem(path: str | os.PathLike) -> str | None:
         db = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         text = str(exc)
-        if "lock" in text.lower():
-            return None
+        if "lock" in text.lower() or "different configuration" in text:
+            return None                     # in use: by another process, or open in this one already
         return f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
     try:
         row = db.execute("SELECT max(version) FROM harvester_schema").fetchone()
