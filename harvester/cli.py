@@ -20,7 +20,7 @@ from . import files
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
 from .sinks.factory import output_directory
-from .words import plural
+from .summary import plural
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}

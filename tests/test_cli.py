@@ -239,7 +239,7 @@ def test_counts_of_one_are_singular_in_what_the_cli_prints(tmp_path, capsys, mon
 
 
 def test_words_plural():
-    from harvester.words import plural
+    from harvester.summary import plural
     assert [plural(n, "account") for n in (0, 1, 2, 1.0, 12_345)] == [
         "0 accounts", "1 account", "2 accounts", "1 account", "12,345 accounts"]
     assert (plural(1, "live story", "live stories"), plural(3, "entry"), plural(2, "media")) == (

@@ -18,9 +18,8 @@ from typing import TextIO
 
 from .. import summary as stat
 from ..schedule.slot import SlotView
-from ..summary import error_counts
+from ..summary import error_counts, plural
 from ..summary import format_duration as _fmt_seconds
-from ..words import plural
 
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
