@@ -31,6 +31,7 @@ from .model import (
     ReportSettings,
     SchedulerSettings,
     StateSettings,
+    TelemetrySettings,
     Tier,
     WebhookSettings,
     Window,
@@ -108,6 +109,14 @@ RULES: dict[str, dict[str, ValueRule]] = {
         "publish_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
     },
     "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
+    "telemetry": {
+        "pushgateway": ValueRule((str,), lambda v: v.startswith(("http://", "https://")),
+                                 'the URL of a Prometheus Pushgateway, e.g. "http://pushgateway:9091"'),
+        "push_seconds": ValueRule(_NUMBER, lambda v: v >= 1, "a number of seconds >= 1"),
+        "job": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+                         'a Prometheus label value of letters, digits and _, e.g. "harvester"'),
+        "log_format": _one_of(("text", "json")),
+    },
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO,
                   "hedge": ValueRule((bool,), lambda v: True, "true or false")},
@@ -118,10 +127,10 @@ RULES: dict[str, dict[str, ValueRule]] = {
     },
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
-            "report": ReportSettings,
+            "report": ReportSettings, "telemetry": TelemetrySettings,
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
-             "discover", "app", "webhook", "report")
+             "discover", "app", "webhook", "report", "telemetry")
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 
 
@@ -363,7 +372,8 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook)
+                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook,
+                  settings["telemetry"])
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,
