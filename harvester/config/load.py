@@ -101,8 +101,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "webhook": {
         "host": ValueRule((str,), bool, 'a host name or address, e.g. "127.0.0.1"'),
         "port": ValueRule((int,), lambda v: 0 <= v <= 65535, "a port number from 0 to 65535 (0: any free port)"),
-        "path": ValueRule((str,), lambda v: v.startswith("/") and v != "/healthz" and " " not in v,
-                          'a URL path starting with "/" other than "/healthz", e.g. "/webhook"'),
+        "path": ValueRule((str,), lambda v: v.startswith("/") and v not in ("/healthz", "/metrics") and " " not in v,
+                          'a URL path starting with "/" other than "/healthz" and "/metrics", e.g. "/webhook"'),
         "verify_token_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
                                       'the name of an environment variable, e.g. "IG_WEBHOOK_VERIFY_TOKEN"'),
         "max_body_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024"),

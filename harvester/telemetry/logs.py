@@ -59,7 +59,22 @@ class JsonFormatter(logging.Formatter):
         line.update({k: _plain(v) for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             line["exception"] = mask(self.formatException(record.exc_info))
+        events = _json_events(line["message"])
+        if events is not None:              # the receiver logs its events as JSON lines already
+            return "\n".join(orjson.dumps({**line, "message": e.get("event", ""), **e}, default=str).decode()
+                             for e in events)
         return orjson.dumps(line, default=str).decode()
+
+
+def _json_events(message: str) -> list[dict[str, Any]] | None:
+    """The events of a message made of JSON object lines, or None for a plain message."""
+    if not message.startswith("{"):
+        return None
+    try:
+        events = [orjson.loads(line) for line in message.splitlines()]
+    except orjson.JSONDecodeError:
+        return None
+    return events if all(isinstance(e, dict) for e in events) else None
 
 
 class TextFormatter(logging.Formatter):
