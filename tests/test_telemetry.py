@@ -263,3 +263,20 @@ async def test_without_the_extra_metrics_says_which_to_install(tmp_path, monkeyp
     monkeypatch.setattr(metrics, "CollectorRegistry", None)
     async with receiver_client(tmp_path) as (client, _), client.get("/metrics") as reply:
         assert reply.status == 503 and "pip install 'harvester[prometheus]'" in await reply.text()
+
+
+async def test_a_service_shows_the_runs_metrics_in_its_own_registry(tmp_path, simulator_server, monkeypatch):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from harvester import Harvester
+    world = World(WorldSpec(seed=8, accounts=2, media_per_account=3, now=NOW))
+    server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
+    config, env = world_config(world, tmp_path / "out", base_url=server.url, calls_per_window=10**6)
+    registry = CollectorRegistry()
+    async with Harvester(config, tokens=env) as harvester:
+        assert harvester.metrics(registry).registry is registry
+        summary = await harvester.run()
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
+    assert samples[("harvester_records_written_total", frozenset({("stream", "insights")}))] == summary.records > 0
+    assert ("harvester_run_exit_code", frozenset()) not in samples          # a library run ends when its caller says
