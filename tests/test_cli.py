@@ -275,7 +275,8 @@ def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by
     assert main(["validate", "--config", str(config)]) == 2
     said = capsys.readouterr().err
     assert said == (f'error: {config}: [output] dsn_env = "NO_DSN_HERE": the environment variable is not set; it '
-                    "must hold the DSN of the PostgreSQL database, such as postgresql://user:password@host:5432/dbname\n")
+                    "must hold the DSN of the PostgreSQL database, such as postgresql://USER@HOST:5432/DBNAME "
+                    "(a password after USER, as USER:PASSWORD)\n")
     assert main(["run", "--config", str(config)]) == 2
     assert capsys.readouterr().err == said
 
