@@ -16,7 +16,7 @@ browser:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres,dlt]'
 	touch $(STAMP)
 
 # PostgreSQL for the postgres sink's tests (the suite starts its own server with initdb/pg_ctl):
