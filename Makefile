@@ -3,15 +3,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server demo test test-fast lint docs bench bench-table bench-scale clean deploy-check
+.PHONY: install browser postgres-server singer-targets demo test test-fast lint docs bench bench-table bench-scale clean deploy-check
 
-install: $(STAMP) browser postgres-server
+install: $(STAMP) browser postgres-server singer-targets
 
 # The report's browser test needs Chromium: Debian's package, installed where it is missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed (apt-get install -y chromium): the report's browser test will not run"
+
+# The Singer tap's tests pipe into real targets from PyPI, each in a venv of its own (never our
+# dependencies): target-jsonl and meltanolabs-target-postgres.
+SINGER := .venv-singer
+singer-targets: $(SINGER)/target-jsonl/.installed $(SINGER)/target-postgres/.installed
+
+$(SINGER)/target-jsonl/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-jsonl
+	$(SINGER)/target-jsonl/bin/python -m pip install --quiet 'target-jsonl==0.1.4'
+	touch $@
+
+$(SINGER)/target-postgres/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-postgres
+	$(SINGER)/target-postgres/bin/python -m pip install --quiet 'meltanolabs-target-postgres==0.8.1'
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,4 +106,4 @@ bench-scale: install
 	$(BIN)/python -m bench.scale --sizes 1000,10000,100000
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) $(SINGER) out demo-out

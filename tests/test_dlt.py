@@ -23,7 +23,7 @@ from harvester.simulator.pipeline import SimulatorSettings  # noqa: E402
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records  # noqa: E402
 from harvester.simulator.world import World, WorldSpec  # noqa: E402
 
-from support import world_config  # noqa: E402
+from support import config_toml, world_config  # noqa: E402
 
 NOW = 1_796_472_000.0        # 2026-12-04T12:00:00Z
 DAY = 86_400
@@ -174,7 +174,7 @@ async def test_a_load_killed_and_run_again_loses_nothing_and_doubles_nothing(tmp
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9, latency_ms=5))
     config, env = world_config(world, tmp_path / "out", base_url=server.url, days=5)
     path = tmp_path / "harvest.toml"
-    path.write_text(toml_of(config))
+    path.write_text(config_toml(config))
     script = tmp_path / "load.py"
     script.write_text(KILLED)
     args = [sys.executable, str(script), str(path), str(tmp_path / "warehouse.duckdb"), str(tmp_path / "pipelines")]
@@ -193,14 +193,6 @@ async def test_a_load_killed_and_run_again_loses_nothing_and_doubles_nothing(tmp
     pipeline = pipeline_for(tmp_path, dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")))
     rows = loaded(pipeline)
     assert_equals_truth(rows, truth_of(world, config, harvest_day(rows)))
-
-
-def toml_of(config) -> str:
-    accounts = "".join(f'[[accounts]]\nid = "{a.id}"\ntoken_env = "{a.token_env}"\n' for a in config.accounts)
-    return (f'[graph]\nbase_url = "{config.graph.base_url}"\n[rate_limit]\ncalls_per_window = '
-            f'{config.rate_limit.calls_per_window}\nmargin_seconds = 0\n[window]\nsince = "{config.window.since}"\n'
-            f'until = "{config.window.until}"\n[output]\npath = "{config.output.path}"\n'
-            f'[state]\npath = "{config.state.path}"\n{accounts}')
 
 
 def test_without_dlt_the_extra_is_named(monkeypatch):

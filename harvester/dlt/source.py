@@ -2,10 +2,12 @@
 
 A hidden resource runs the harvest (:meth:`Harvester.records`: the same pacing and error policy as
 ``harvester run``) and yields its records in batches; three transformers, ``insights``, ``media``
-and ``accounts``, each take their stream's records from it, so the API is called once for all
-three. Each declares its natural key as ``primary_key`` and ``write_disposition="merge"``: a
-later harvest's record replaces an earlier one with the same key, and a load that was killed and
-run again doubles nothing. An insight's key has fields that may be null or lists, which no SQL
+and ``accounts``, each take their stream's records from it as a typed Arrow table (the Parquet
+and DuckDB sinks' columns, :mod:`harvester.sinks.arrow`), so the API is called once for all three
+and dlt loads typed columns instead of parsing every value of every row. Each declares its
+natural key as ``primary_key`` and ``write_disposition="merge"``: a later harvest's record
+replaces an earlier one with the same key, and a load that was killed and run again doubles
+nothing. An insight's key has fields that may be null or lists, which no SQL
 primary key holds, so it is loaded as one text column, ``key`` (:func:`harvester.records.key_text`).
 
 Column hints give each field its type as the destinations take it: ids as text (never numbers:
@@ -16,16 +18,19 @@ breakdowns' dimension lists and an album's children as JSON.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, cast
 
 from ..config import Config, load_config
 from ..errors import ConfigError
-from ..records import STREAMS, InsightRecord, Record, Stream, key_text
+from ..records import RECORD_TYPES, STREAMS, Record, Stream, key_text
 
 try:
     import dlt
+    import pyarrow as pa
     from dlt.common.schema.typing import TTableSchemaColumns
+
+    from ..sinks import arrow
 except ImportError:                         # named by require(): the extra
     dlt = None  # type: ignore[assignment]
 
@@ -68,9 +73,15 @@ def harvester_source(config: Config | str | os.PathLike, tokens: Mapping[str, st
     if not isinstance(config, Config):
         config = load_config(config, check_tokens=tokens is None)
 
+    return records_source(_harvest(config, tokens))
+
+
+def records_source(batches: Any) -> Any:
+    """The three resources over ``batches`` of records (an iterator, sync or async): the harvest's,
+    or any other (the benchmark feeds records straight in)."""
     @dlt.source(name="instagram", max_table_nesting=0)
     def instagram() -> Iterator[Any]:
-        harvest = dlt.resource(cast(Any, _harvest(config, tokens)), name="harvest", selected=False)
+        harvest = dlt.resource(cast(Any, batches), name="harvest", selected=False)
         for stream in STREAMS:
             yield dlt.transformer(_of(stream), data_from=harvest, name=stream, primary_key=PRIMARY_KEYS[stream],
                                   write_disposition="merge", columns=_columns(stream))
@@ -82,12 +93,12 @@ def _columns(stream: Stream) -> TTableSchemaColumns:
     return cast("TTableSchemaColumns", {name: {"name": name, **hint} for name, hint in COLUMNS[stream].items()})
 
 
-async def _harvest(config: Config, tokens: Any) -> AsyncIterator[list[tuple[Stream, dict[str, Any]]]]:
+async def _harvest(config: Config, tokens: Any) -> AsyncIterator[list[Record]]:
     from ..run.harvester import Harvester
-    batch: list[tuple[Stream, dict[str, Any]]] = []
+    batch: list[Record] = []
     async with Harvester(config, tokens=tokens) as harvester:
         async for record in harvester.records():
-            batch.append(_row(record))
+            batch.append(record)
             if len(batch) >= BATCH:
                 yield batch
                 batch = []
@@ -95,18 +106,15 @@ async def _harvest(config: Config, tokens: Any) -> AsyncIterator[list[tuple[Stre
         yield batch
 
 
-def _row(record: Record) -> tuple[Stream, dict[str, Any]]:
-    row = record.to_dict()
-    stream = row.pop("stream")
-    if isinstance(record, InsightRecord):
-        row["key"] = key_text(record)
-    return stream, row
+def _of(stream: Stream) -> Callable[[list[Record]], Iterator[Any]]:
+    kind = RECORD_TYPES[stream]
 
-
-def _of(stream: Stream):
-    def take(batch: list[tuple[Stream, dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-        rows = [row for s, row in batch if s == stream]
-        if rows:
-            yield rows
+    def take(batch: list[Record]) -> Iterator[Any]:
+        records = [r for r in batch if type(r) is kind]
+        if records:
+            table = arrow.to_table(stream, records)
+            if stream == "insights":
+                table = table.add_column(0, "key", pa.array([key_text(r) for r in records], pa.string()))
+            yield table
     take.__name__ = stream
     return take
