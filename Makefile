@@ -3,9 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server prometheus-tools demo test test-fast lint docs bench bench-table bench-scale clean deploy-check
+.PHONY: install browser postgres-server prometheus-tools singer-targets demo test test-fast lint docs bench bench-table bench-scale clean deploy-check
 
-install: $(STAMP) browser postgres-server prometheus-tools
+install: $(STAMP) browser postgres-server prometheus-tools singer-targets
 
 # The report's browser test needs Chromium: Debian's package, installed where it is missing.
 browser:
@@ -27,10 +27,25 @@ prometheus-tools:
 	    --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# The Singer tap's tests pipe into real targets from PyPI, each in a venv of its own (never our
+# dependencies): target-jsonl and meltanolabs-target-postgres.
+SINGER := .venv-singer
+singer-targets: $(SINGER)/target-jsonl/.installed $(SINGER)/target-postgres/.installed
+
+$(SINGER)/target-jsonl/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-jsonl
+	$(SINGER)/target-jsonl/bin/python -m pip install --quiet 'target-jsonl==0.1.4'
+	touch $@
+
+$(SINGER)/target-postgres/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-postgres
+	$(SINGER)/target-postgres/bin/python -m pip install --quiet 'meltanolabs-target-postgres==0.8.1'
+	touch $@
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres,prometheus]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres,prometheus,dlt]'
 	touch $(STAMP)
 
 # PostgreSQL for the postgres sink's tests (the suite starts its own server with initdb/pg_ctl):
@@ -108,4 +123,4 @@ bench-scale: install
 	$(BIN)/python -m bench.scale --sizes 1000,10000,100000
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) $(SINGER) out demo-out

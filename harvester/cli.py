@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     _log_format_option(webhook)
     webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
+    singer = sub.add_parser("singer", help="the harvest as a Singer tap: --discover, or messages on stdout")
+    from .singer.tap import options as singer_options
+    singer_options(singer)
+    singer.set_defaults(handler=_cmd_singer)
     report = sub.add_parser("report", help="write the report of a period (one HTML page, or its figures as JSON)")
     report.add_argument("--config", required=True)
     report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
@@ -407,6 +411,11 @@ def _cmd_webhook(args) -> int:
     config = load_config(args.config, check_tokens=False)
     _log_format(args, config)
     return asyncio.run(serve(config))
+
+
+def _cmd_singer(args) -> int:
+    from .singer.tap import run
+    return run(args)
 
 
 def _cmd_report(args) -> int:
