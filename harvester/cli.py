@@ -18,8 +18,9 @@ from pathlib import Path
 import msgspec
 
 from . import files
-from .config import Config, load_config, parse_config, paths, read_toml, shards
+from .config import Config, load_config, parse_config, read_toml, shards
 from .errors import ConfigError, HarvesterError
+from .sinks import paths
 from .sinks.factory import output_directory
 from .summary import plural
 from .telemetry import logs
