@@ -26,12 +26,12 @@ from harvester.config.model import Output
 from harvester.config.shards import Shard
 from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
-from harvester.state.webhook import WebhookStore
 from harvester.telemetry import logs
 from harvester.webhook.app import make_app
 from harvester.webhook.settings import Secrets
 from harvester.webhook.settings import of as settings_of
 from harvester.webhook.signature import HEADER, sign
+from harvester.webhook.store import WebhookStore
 
 from support import world_config
 
