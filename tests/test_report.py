@@ -27,6 +27,7 @@ from harvester.sinks import factory
 from harvester.state.store import StateStore
 
 from support import world_config
+from test_postgres_sink import pg, pg_server  # noqa: F401  (fixtures: a real PostgreSQL for its sink)
 
 TZ = "Europe/Berlin"
 ZONE = ZoneInfo(TZ)
@@ -499,14 +500,17 @@ def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("output_format", ["parquet", "duckdb"])
-def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_format):
-    """The report reads what any sink stored: the same world harvested into Parquet or DuckDB
-    gives the figures the JSONL harvest gave, every one."""
+@pytest.mark.parametrize("output_format", ["parquet", "duckdb", "postgres"])
+def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_format, request, monkeypatch):
+    """The report reads what any sink stored, in bulk: the same world harvested into Parquet,
+    DuckDB or PostgreSQL gives the figures the JSONL harvest gave, every one."""
     world, _, report, since, until = harvested
     config, env = world_config(world, tmp_path / "out", days=HARVEST_DAYS)
+    settings: dict = {"format": output_format}
+    if output_format == "postgres":
+        settings["schema"] = request.getfixturevalue("pg").schema
     config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False),
-                                     output=msgspec.structs.replace(config.output, format=output_format))
+                                     output=msgspec.structs.replace(config.output, **settings))
 
     async def run():
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
@@ -515,6 +519,13 @@ def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_for
             write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
 
     asyncio.run(run())
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("the report read the records one at a time, through Python")
+
+    from harvester.sinks import manifest, postgres
+    for module, name in ((factory, "current_records"), (manifest, "current_records"), (postgres, "read_records")):
+        monkeypatch.setattr(module, name, one_by_one)
     other = build(config.output, since=since, until=until, tz=TZ, state_path=config.state.path)
     assert len(other.pop("runs")) == len(report["runs"]) == 1         # the run ids differ, nothing else
     assert other == {k: v for k, v in report.items() if k != "runs"}
