@@ -23,8 +23,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import msgspec
-
 from bench.measure import Outcome, Row
 from harvester import Harvester
 from harvester.commands.demo import world_config

@@ -106,7 +106,8 @@ def build(output: str | Path | Output, *, since: date, until: date, tz: str = "U
 NOTES = {
     "until": "until is the day after the last day of the period",
     "account_totals": "views, interactions and profile link taps are sums of the API's daily totals (UTC days); "
-                      "a change against the period before is given only when both have every day of every account",
+                      "a change against the period before is given only when both have data for as many days of their "
+                      "accounts (the page says of how many where some lack)",
     "reach": "reach is the average day's: the API's daily reach (accounts reached that day) averaged over the days "
              "with data, then summed over the accounts; daily reach cannot be added up, since an account reached "
              "on two days is one account of their reach",

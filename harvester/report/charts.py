@@ -120,7 +120,7 @@ def heat(grid: list[list[Any]], name: str, *, percent: bool, counts: list[list[i
              if v is not None and (counts is None or counts[d][h] >= min_count)]
     if not any(v is not None for row in grid for v in row):
         return None
-    low, high = (min(shown), max(shown)) if shown else (0, 0)
+    low, high = (min(shown), max(shown)) if shown else (None, None)
     cell, left, topm = 22, 34, 18
     w, h = left + 24 * cell + 4, topm + 7 * cell + 34
     out = [f"<svg class='chart heat' data-chart='{name}' viewBox='0 0 {w} {h}' role='img'>"]
@@ -137,16 +137,17 @@ def heat(grid: list[list[Any]], name: str, *, percent: bool, counts: list[list[i
                 out.append(f"<rect {size} fill='none' stroke='#eceff4'/>")
                 continue
             when = f"{WEEKDAYS[d]} {hour}:00"
+            shade = _shade(v, low, high) if low is not None and high is not None else 1.0
             if n is not None and n < min_count:
+                shade = 0.0
                 out.append(f"<rect class='mark few' {size} fill='{FEW}'><title>{when}: {n} "
                            f"post{'s' if n != 1 else ''}, too few for a median</title></rect>")
             else:
-                shade = _shade(v, low, high)
                 posts = f" of {n} posts" if n is not None else ""
                 out.append(f"<rect class='mark' {size} fill='{BLUE}' fill-opacity='{shade:.2f}'><title>{when}: "
                            f"{fmt(v, percent)}{posts}</title></rect>")
             if n is not None:
-                ink = "#fff" if n >= min_count and _shade(v, low, high) > 0.6 else "#1d2330"
+                ink = "#fff" if shade > 0.6 else "#1d2330"
                 out.append(f"<text class='in-mark' x='{x + (cell - 2) / 2}' y='{y + 14}' text-anchor='middle' "
                            f"style='font-size:9px;fill:{ink}'>{n}</text>")
     out.append(_legend(left, topm + 7 * cell + 18, low, high, percent, counts is not None, min_count, label))
@@ -158,11 +159,14 @@ def _shade(v: float, low: float, high: float) -> float:
     return 0.12 + 0.88 * ((v - low) / (high - low) if high > low else 1.0)
 
 
-def _legend(x: float, y: float, low: float, high: float, percent: bool, counted: bool, min_count: int,
-            label: str) -> str:
+def _legend(x: float, y: float, low: float | None, high: float | None, percent: bool, counted: bool,
+            min_count: int, label: str) -> str:
     """The scale under a heat map: its lowest and highest value either side of five shades; for
     posts, the grey of too few and what the numbers are."""
     text = (lambda v: fmt(v, True)) if percent else compact
+    if low is None or high is None:         # every cell grey: no scale to show
+        return (f"<g class='legend'><rect x='{x}' y='{y}' width='15' height='14' fill='{FEW}'/><text x='{x + 19}' "
+                f"y='{y + 11}'>no hour has {min_count} posts yet; numbers: posts</text></g>")
     out = [f"<g class='legend'><text x='{x}' y='{y + 11}'>{escape(label)} {text(low)}</text>"]
     start = x + 8 + 6.2 * (len(label) + 1 + len(text(low)))
     for i in range(5):

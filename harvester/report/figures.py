@@ -131,7 +131,7 @@ SCOPED = "(SELECT unnest([account_id, 'all']) AS scope, * FROM {table})"
 def headline(con: Any, p: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """Scope -> figure -> {value, previous, change, change_pct, days, expected_days, previous_days,
     previous_expected_days} for every scope. ``days``: the account-days with data of the ones the
-    figure needs; a change only where both periods have them all (a partial week against a whole
+    figure needs; a change only where both periods have as many (a partial week against a whole
     one is no change); None where no day has data. Reach is the average day's (per account, then
     summed over the scope's accounts); the others, and new followers (``follower_count``), sums."""
     days = (p["until"] - p["since"]).days
@@ -182,10 +182,10 @@ def headline(con: Any, p: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
 
 
 def _coverage(figure: dict[str, Any], r: dict[str, Any]) -> None:
-    """A figure's values and days from a row; its change only where both periods are whole."""
-    whole = r["days"] == figure["expected_days"] and r["previous_days"] == figure["previous_expected_days"]
+    """A figure's values and days from a row; its change only where both periods have as many
+    account-days (a partial week against a whole one is no change)."""
     change = _change(r["value"], r["previous"])
-    if not whole:
+    if r["days"] != r["previous_days"]:
         change = {**change, "change": None, "change_pct": None}
     figure.update(change, days=r["days"], previous_days=r["previous_days"])
 

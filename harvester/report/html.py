@@ -51,7 +51,9 @@ code { font: .85em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; bac
        border-radius: 3px; overflow-wrap: anywhere; }
 a { color: var(--accent);
     overflow-wrap: anywhere; }
-@media (max-width: 600px) { body { padding: 10px; font-size: 14px; } .hide-narrow { display: none; } }
+td.post { white-space: nowrap; } td.post a { overflow-wrap: normal; } .show-narrow { display: none; }
+@media (max-width: 600px) { body { padding: 10px; font-size: 14px; } .hide-narrow { display: none; }
+                            .show-narrow { display: inline; } }
 @media print { body { max-width: none; padding: 0; } h2 { break-before: page; }
                .card, svg, table { break-inside: avoid; }
                a { color: var(--ink); text-decoration: none; } }
@@ -142,7 +144,8 @@ def _headline(headline: dict[str, dict[str, Any]], whole: bool) -> str:
         elif h["previous"] is None:
             change = "<span class='muted'>no data before</span>"
         else:
-            change = f"<span class='muted'>{fmt(h['previous'])} before; no change: a period lacks days</span>"
+            change = (f"<span class='muted'>{fmt(h['previous'])} before, from {h['previous_days']:,} days: "
+                      "no change</span>")
         days = ""
         if "expected_days" in h and h["value"] is not None and h["days"] < h["expected_days"]:
             unit = "account-days" if whole else "days"
@@ -157,30 +160,38 @@ def _none(reason: str) -> str:
 
 
 def _posts(posts: list[dict[str, Any]], whole: bool) -> str:
+    """The posts as a table; at phone width the caption and the rate per follower give way, and the
+    account goes under the date."""
     if not posts:
         return _none("No post of this period has insights.")
-    account = "<th>Account</th>" if whole else ""
+    account = "<th class='hide-narrow'>Account</th>" if whole else ""
     rows = [f"<div class='scroll'><table data-table='posts'><tr><th>Post</th>{account}"
             "<th class='hide-narrow'>Caption</th><th>Type</th><th class='n'>Reach</th><th class='n'>Eng. rate</th>"
-            "<th class='n'>per follower</th></tr>"]
+            "<th class='n hide-narrow'>per follower</th></tr>"]
     for p in posts:
-        thumb = f" \u00b7 <a href='{escape(p['thumbnail'])}'>thumbnail</a>" if p["thumbnail"] else ""
-        link = f"<a href='{escape(p['permalink'])}'>{escape(p['published'])}</a>" if p["permalink"] else \
-            escape(p["published"])
+        year, rest = p["published"][:5], p["published"][5:]
+        when = f"<span class='hide-narrow'>{escape(year)}</span>{escape(rest)}"
+        link = f"<a href='{escape(p['permalink'])}'>{when}</a>" if p["permalink"] else when
+        thumb = f"<br><a href='{escape(p['thumbnail'])}'>thumbnail</a>" if p["thumbnail"] else ""
         caption = escape(p["caption"]) if p["caption"] else "<span class='muted'>no caption</span>"
-        who = f"<td>{escape('@' + p['username'] if p['username'] else p['account_id'])}</td>" if whole else ""
-        rows.append(f"<tr><td>{link}{thumb}</td>{who}<td class='hide-narrow'>{caption}</td>"
+        name = escape("@" + p["username"] if p["username"] else p["account_id"])
+        under, who = "", ""
+        if whole:
+            under, who = f"<br><span class='show-narrow'>{name}</span>", f"<td class='hide-narrow'>{name}</td>"
+        rows.append(f"<tr><td class='post'>{link}{under}{thumb}</td>{who}<td class='hide-narrow'>{caption}</td>"
                     f"<td>{CONTENT_TITLE[p['content_type']]}</td><td class='n'>{fmt(p['reach'])}</td>"
-                    f"<td class='n'>{fmt(p['er'], True)}</td><td class='n'>{fmt(p['er_follower'], True)}</td></tr>")
+                    f"<td class='n'>{fmt(p['er'], True)}</td>"
+                    f"<td class='n hide-narrow'>{fmt(p['er_follower'], True)}</td></tr>")
     return "".join(rows) + "</table></div>"
 
 
 def _content(rows: list[dict[str, Any]], slug: str) -> str:
     table = ["<div class='scroll'><table data-table='content-types'><tr><th>Type</th><th class='n'>Count</th>"
-             "<th class='n'>with insights</th><th class='n'>Median reach</th><th class='n'>Median eng. rate</th></tr>"]
+             "<th class='n hide-narrow'>with insights</th><th class='n'>Median reach</th>"
+             "<th class='n'>Median eng. rate</th></tr>"]
     for r in rows:
         table.append(f"<tr><td>{CONTENT_TITLES[r['content_type']]}</td><td class='n'>{r['count']}</td>"
-                     f"<td class='n'>{r['with_insights']}</td><td class='n'>{fmt(r['median_reach'])}</td>"
+                     f"<td class='n hide-narrow'>{r['with_insights']}</td><td class='n'>{fmt(r['median_reach'])}</td>"
                      f"<td class='n'>{fmt(r['median_er'], True)}</td></tr>")
     table.append("</table></div>")
     drawn = charts.bars([(CONTENT_TITLES[r["content_type"]], r["median_er"], fmt(r["median_er"], True))
