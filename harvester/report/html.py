@@ -172,12 +172,13 @@ def _posts(posts: list[dict[str, Any]], whole: bool) -> str:
         year, rest = p["published"][:5], p["published"][5:]
         when = f"<span class='hide-narrow'>{escape(year)}</span>{escape(rest)}"
         link = f"<a href='{escape(p['permalink'])}'>{when}</a>" if p["permalink"] else when
-        thumb = f"<br><a href='{escape(p['thumbnail'])}'>thumbnail</a>" if p["thumbnail"] else ""
+        thumb = (f"<span class='hide-narrow'> \u00b7 </span><br class='show-narrow'>"
+                 f"<a href='{escape(p['thumbnail'])}'>thumbnail</a>") if p["thumbnail"] else ""
         caption = escape(p["caption"]) if p["caption"] else "<span class='muted'>no caption</span>"
         name = escape("@" + p["username"] if p["username"] else p["account_id"])
         under, who = "", ""
         if whole:
-            under, who = f"<br><span class='show-narrow'>{name}</span>", f"<td class='hide-narrow'>{name}</td>"
+            under, who = f"<span class='show-narrow'><br>{name}</span>", f"<td class='hide-narrow'>{name}</td>"
         rows.append(f"<tr><td class='post'>{link}{under}{thumb}</td>{who}<td class='hide-narrow'>{caption}</td>"
                     f"<td>{CONTENT_TITLE[p['content_type']]}</td><td class='n'>{fmt(p['reach'])}</td>"
                     f"<td class='n'>{fmt(p['er'], True)}</td>"
