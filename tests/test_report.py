@@ -693,3 +693,17 @@ def test_posts_name_their_account_and_type_and_link_no_video_as_a_thumbnail(harv
         for t in tables:
             assert "<td>FEED</td>" not in t and "<td>CAROUSEL_ALBUM</td>" not in t
     assert "Reach (sum of daily)" not in page and "Daily reach (average)" in page
+
+
+def test_a_postgresql_output_the_report_cannot_reach_is_a_clear_message(harvested, monkeypatch):
+    """No server on the port: the reason, the DSN's password nowhere, no traceback (ConfigError: exit 2)."""
+    from harvester.errors import ConfigError
+    from harvester.ports import free_port
+    _, config, _, since, until = harvested
+    monkeypatch.setenv("REPORT_PG_DSN", f"postgresql://reader:s3cret-pw@127.0.0.1:{free_port()}/harvester")
+    output = msgspec.structs.replace(config.output, format="postgres", dsn_env="REPORT_PG_DSN")
+    with pytest.raises(ConfigError) as caught:
+        build(output, since=since, until=until)
+    message = "; ".join(caught.value.problems)
+    assert "the report cannot read [output]: cannot read harvester.insights from PostgreSQL" in message
+    assert "s3cret-pw" not in message

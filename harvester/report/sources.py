@@ -194,11 +194,15 @@ def _duckdb(con: Any, path: Path) -> None:
 
 def _postgres(con: Any, output: Output) -> None:
     """Each table as CSV from the server's COPY (arrays as JSON), loaded by ``read_csv``."""
+    from ..errors import SinkError
     from ..sinks import postgres
     with tempfile.TemporaryDirectory(prefix="harvester-report-") as tmp:
         for stream in STREAMS:
             path = Path(tmp) / f"{stream}.csv"
-            postgres.export_csv(output, stream, path, list(COLUMNS[stream]))
+            try:
+                postgres.export_csv(output, stream, path, list(COLUMNS[stream]))
+            except SinkError as exc:        # the server down, the schema not there: said, not a traceback
+                raise ConfigError([f"the report cannot read [output]: {exc}"]) from None
             con.execute(f"CREATE OR REPLACE TEMP TABLE raw_{stream} AS {_typed(stream, _read_csv(stream, path))}")
 
 
