@@ -531,7 +531,7 @@ def manifest_runs(output):
 def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_path):
     """The first report copies each current insights part to Parquet; the next reads the copies
     and gives the same figures; a run that supersedes parts leaves a copy of the current ones only."""
-    from harvester.report.views import CACHE
+    from harvester.report.sources import CACHE
     from harvester.sinks import manifest
     world = World(WorldSpec(seed=13, accounts=3, media_per_account=30, now=NOW))
     output = tmp_path / "out"

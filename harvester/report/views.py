@@ -12,9 +12,7 @@ from typing import Any
 
 from ..config.model import Output
 from ..records import STREAMS, Stream
-from .sources import CACHE, COLUMNS, EXTRA, attach, duckdb_module
-
-__all__ = ["CACHE", "COLUMNS", "EXTRA", "connect", "duckdb_module"]
+from .sources import attach, duckdb_module
 
 _VIEWS: dict[Stream, str] = {
     "insights": "*, since AS since_ts, until AS until_ts, end_time AS end_ts",
