@@ -23,7 +23,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.measure import Outcome, Row
 from harvester import Harvester
 from harvester.commands.demo import world_config
 from harvester.config import Config
@@ -33,6 +32,8 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
+
+from .measure import Outcome, Row
 
 SEED, ACCOUNTS, MEDIA, DAYS = 51, 100, 100, 90
 FORMATS = ("jsonl", "parquet", "duckdb")

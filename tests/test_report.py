@@ -652,6 +652,15 @@ def test_a_day_too_recent_is_the_next_runs_and_one_before_the_harvest_a_backfill
     gone = notes["not harvested: no record of these days"]
     assert gone["fix"] == [f"harvester backfill --config c.toml --since {config.window.since - timedelta(days=3)} "
                            f"--until {config.window.since}"]
+    old = build(config.output.path, since=today - timedelta(days=731), until=today - timedelta(days=728), tz="UTC",
+                state_path=config.state.path, today=today, config_path="c.toml")
+    notes = [n for n in scope(old, "all")["missing"] if n["what"] == "account totals"]
+    by_days = {tuple(n["days"]): n for n in notes}          # 729 days back is the first a backfill gets whole
+    lost, kept = by_days[(str(today - timedelta(days=731)), str(today - timedelta(days=730)))], \
+        by_days[(str(today - timedelta(days=729)),)]
+    assert "no command can fetch them" in lost["reason"] and "fix" not in lost
+    assert kept["fix"] == [f"harvester backfill --config c.toml --since {today - timedelta(days=729)} "
+                           f"--until {today - timedelta(days=728)}"]
 
 
 def expected_thumbnail(world, media) -> str | None:

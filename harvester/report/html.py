@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
+from .. import words
 from . import charts
 from .charts import fmt
 from .missing import spans_text
@@ -88,7 +89,7 @@ def _day_before(day: str) -> str:
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+    return words.plural(n, noun, plural)
 
 
 def _scope(scope: dict[str, Any], report: dict[str, Any]) -> str:

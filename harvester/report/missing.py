@@ -17,7 +17,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..catalog import MIN_FOLLOWERS, RETENTION_DAYS
+from ..catalog import MIN_FOLLOWERS
+from ..config.load import earliest_whole_day
 from .figures import ALL, query
 
 UNKNOWN_REASON = "no insights; the run recorded no reason (no outcomes.jsonl)"
@@ -96,7 +97,7 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]], *, toda
 def _gaps(days: Sequence[date], today: date, config: str) -> list[dict[str, Any]]:
     """Days without account totals, by what fetches them: the next run (data the API may still
     deliver), a backfill of each run of days (not harvested), nothing (older than the API keeps)."""
-    earliest = today - timedelta(days=RETENTION_DAYS["account"])
+    earliest = earliest_whole_day(today)      # what a backfill may still ask for (the CLI checks the same)
     late = [d for d in days if d >= today - timedelta(days=LATE_DAYS)]
     old = [d for d in days if d < earliest]
     gone = [d for d in days if earliest <= d < today - timedelta(days=LATE_DAYS)]
@@ -111,8 +112,9 @@ def _gaps(days: Sequence[date], today: date, config: str) -> list[dict[str, Any]
                       "days": [d.isoformat() for d in late],
                       "fix": [f"harvester run --config {config} (its window fetches the last days again)"]})
     if old:
-        kinds.append({"reason": f"older than the {RETENTION_DAYS['account'] // 365} years the API keeps: "
-                                "no command can fetch them", "count": len(old), "days": [d.isoformat() for d in old]})
+        kinds.append({"reason": f"older than the two years the API keeps (the earliest day a backfill gets whole "
+                                f"is {earliest}): no command can fetch them", "count": len(old),
+                      "days": [d.isoformat() for d in old]})
     return kinds
 
 
