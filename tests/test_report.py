@@ -368,7 +368,7 @@ def test_what_is_missing_says_why(harvested, converted):
     old, old_since, old_until = converted
     assert any(n["what"] == "posts without insights" for n in scope(old, "all")["missing"])
     check_missing(world, config, old, old_since, old_until)
-    assert any(n["what"] == "follower growth" for n in scope(report, "all")["missing"])
+    assert any(n["what"] == "follower change" for n in scope(report, "all")["missing"])
 
 
 def check_missing(world, config, report, since, until):
@@ -647,8 +647,7 @@ def test_a_day_too_recent_is_the_next_runs_and_one_before_the_harvest_a_backfill
                    tz="UTC", state_path=config.state.path, today=today, config_path="c.toml")
     notes = {n["reason"]: n for n in scope(report, "all")["missing"] if n["what"] == "account totals"}
     late = next(n for reason, n in notes.items() if reason.startswith("no data yet"))
-    assert late["days"] == [today.isoformat()] and late["fix"] == [
-        "harvester run --config c.toml (its window fetches the last days again)"]
+    assert late["days"] == [today.isoformat()] and late["fix"] == ["harvester run --config c.toml"]
     gone = notes["not harvested: no record of these days"]
     assert gone["fix"] == [f"harvester backfill --config c.toml --since {config.window.since - timedelta(days=3)} "
                            f"--until {config.window.since}"]

@@ -32,7 +32,7 @@ LIST_IDS = 20
 def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]], *, today: date,
             config_path: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Scope -> what is not on the page and why: days without totals (with the command that
-    fetches them), media without insights (by the reason the run recorded), follower growth
+    fetches them), media without insights (by the reason the run recorded), follower change
     without snapshots, accounts without demographics, failed units of the latest run."""
     notes: list[dict[str, Any]] = []
     names = {r["account_id"]: r["username"] for r in query(con, "SELECT account_id, username FROM acct")}
@@ -70,7 +70,7 @@ def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]], *, toda
             FROM acct a LEFT JOIN accounts s USING (account_id) GROUP BY a.account_id
             HAVING before_ IS NULL OR last_ IS NULL""", p):
         first = f"the first is of {r['first_']}" if r["first_"] else "none is stored yet"
-        note(r["account_id"], what="follower growth", count=1,
+        note(r["account_id"], what="follower change", count=1,
              reason=f"needs the follower count of a day before the period and of one in it, which each run "
                     f"records on the day it runs ({first}); New followers counts the API's daily new followers")
     for r in query(con, """
@@ -108,9 +108,9 @@ def _gaps(days: Sequence[date], today: date, config: str) -> list[dict[str, Any]
         kinds.append({"reason": "not harvested: no record of these days", "count": len(gone),
                       "days": [d.isoformat() for d in gone], "fix": fix})
     if late:
-        kinds.append({"reason": f"no data yet: the API's data can be {24 * LATE_DAYS} hours late", "count": len(late),
-                      "days": [d.isoformat() for d in late],
-                      "fix": [f"harvester run --config {config} (its window fetches the last days again)"]})
+        kinds.append({"reason": f"no data yet: the API's data can be {24 * LATE_DAYS} hours late, and the next "
+                                "run's window fetches these days again", "count": len(late),
+                      "days": [d.isoformat() for d in late], "fix": [f"harvester run --config {config}"]})
     if old:
         kinds.append({"reason": f"older than the two years the API keeps (the earliest day a backfill gets whole "
                                 f"is {earliest}): no command can fetch them", "count": len(old),
