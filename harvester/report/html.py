@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
-from .. import words
+from ..summary import plural
 from . import charts
 from .charts import fmt
 from .missing import spans_text
@@ -88,8 +88,8 @@ def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return words.plural(n, noun, plural)
+def _count(n: int, noun: str, nouns: str | None = None) -> str:
+    return plural(n, noun, nouns)
 
 
 def _scope(scope: dict[str, Any], report: dict[str, Any]) -> str:
