@@ -134,6 +134,7 @@ def _scope(scope: dict[str, Any], report: dict[str, Any]) -> str:
 
 def _headline(headline: dict[str, dict[str, Any]], whole: bool) -> str:
     cards = []
+    unit = "account-days" if whole else "days"
     for name, title in HEADLINE_TITLES.items():
         h = headline[name]
         if h["value"] is None:
@@ -145,11 +146,10 @@ def _headline(headline: dict[str, dict[str, Any]], whole: bool) -> str:
         elif h["previous"] is None:
             change = "<span class='muted'>no data before</span>"
         else:
-            change = (f"<span class='muted'>{fmt(h['previous'])} before, from {h['previous_days']:,} days: "
-                      "no change</span>")
+            change = (f"<span class='muted'>{fmt(h['previous'])} from {h['previous_days']:,} {unit} before: "
+                      "not compared</span>")
         days = ""
         if "expected_days" in h and h["value"] is not None and h["days"] < h["expected_days"]:
-            unit = "account-days" if whole else "days"
             days = f"<div class='c muted'>from {h['days']:,} of {h['expected_days']:,} {unit}</div>"
         cards.append(f"<div class='card' data-figure='{name}'><div class='muted'>{title}</div>"
                      f"<div class='v'>{fmt(h['value'])}</div><div class='c'>{change}</div>{days}</div>")
