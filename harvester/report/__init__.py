@@ -20,7 +20,11 @@ from ..errors import ConfigError
 from ..sinks import factory, manifest
 from . import figures, missing, views
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The JSON figures' shape. 2: ``reach`` is the average day's (it was the sum of the days), the
+headline figures carry their account-days and ``new_followers`` is new, the best-time map its
+``posts_n`` counts, posts their ``username``, and each note of ``missing`` names its
+``accounts`` (id and username) and, where a command fills it, the ``fix``."""
 
 
 def zone(name: str) -> ZoneInfo:
