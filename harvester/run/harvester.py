@@ -54,6 +54,7 @@ from ..state.store import Owed, StateStore
 from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
+from .buffer import RECORDS_BUFFER, Buffer
 from .jobs import AccountJob, InsightsJob, Job, JobContext
 from .ledger import Ledger
 
@@ -98,6 +99,7 @@ class Harvester:
         self.finished: float | None = None
         self._stopping = False
         self._producers: set[asyncio.Future] = set()
+        self._buffer: Buffer | None = None
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
         self.token_names: dict[str, str] = {}
@@ -283,30 +285,39 @@ class Harvester:
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
 
-    async def records(self) -> AsyncIterator[Record]:
+    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncIterator[Record]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
-        Nothing is checkpointed: only the consumer knows when a record is safe."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
-        done = object()
 
-        async def emit(records: Sequence[Record]) -> None:
-            for record in records:
-                await queue.put(record)
+        ``buffer``: records held for the consumer at most (docs/library.md): while it is full,
+        no new call starts. Nothing is written to ``[output]`` and nothing is checkpointed in
+        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once the
+        iterator is closed, which ``async for`` does when it drops it), leaving the ``async with``,
+        cancelling and timeouts stop the harvest and its calls, whatever the buffer holds.
+        """
+        return self._records(Buffer(buffer))
+
+    @property
+    def buffered(self) -> int:
+        """Records harvested that the consumer of :meth:`records` has not read yet."""
+        return len(self._buffer) if self._buffer is not None else 0
+
+    async def _records(self, buffer: Buffer) -> AsyncIterator[Record]:
+        self._buffer = buffer
 
         async def produce() -> None:
             ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now)
-            ledger.emit = emit
+            ledger.emit = buffer.put
             try:
                 await self._harvest(ledger)
             finally:
-                await queue.put(done)
+                buffer.end()            # never waits: a full buffer cannot hold a cancelled harvest up
 
         task = asyncio.ensure_future(produce())
         self._producers.add(task)
         task.add_done_callback(self._producers.discard)
         try:
-            while (item := await queue.get()) is not done:
-                yield item
+            while (record := await buffer.get()) is not None:
+                yield record
             await task
         finally:
             if not task.done():
