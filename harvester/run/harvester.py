@@ -45,6 +45,7 @@ from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
 from ..plan.units import Unit
 from ..records import Record
+from ..schedule.retry import Retry
 from ..schedule.scheduler import Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
@@ -198,14 +199,17 @@ class Harvester:
             token_health.log.warning(self.token_warnings[-1])
             return
         health = []
-        for key, token in tokens.items():
+        retry = Retry.of(self.config)           # as the harvest's calls: a transient fault is asked again
+        keys = list(tokens)
+        for i, key in enumerate(keys):
             name = self.token_names.get(key, key)
             login = self._login_of_key.get(key, "facebook")     # its first name's, found when it was read
             self.stats.inc("calls/debug_token")
             try:
-                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
-            except HarvesterError as exc:
-                self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", tokens[key], retry)
+            except HarvesterError as exc:         # the app token refused, or retries used up: the rest alike
+                unchecked = ", ".join(self.token_names.get(k, k) for k in keys[i:])
+                self.token_warnings.append(f"token expiry not checked for {unchecked}: /debug_token refused: {exc}")
                 token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))

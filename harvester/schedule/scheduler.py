@@ -60,7 +60,7 @@ from ..summary import Stats
 from .limiter import RollingWindowLimiter
 from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 
-__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
+__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "backoff", "doubling", "waited_out"]
 
 
 THROTTLE_FIRST_PAUSE = 60.0
@@ -89,6 +89,12 @@ token whose answers take milliseconds (a local server) has none worth a second r
 
 HEDGE_ANSWERS = 4
 """Answers a token must have given before its typical latency is trusted for hedging."""
+
+BACKOFF_BASE = 1.0
+"""The ceiling of the first retry's wait (seconds); it doubles with each attempt (full jitter)."""
+
+BACKOFF_CAP = 300.0
+"""The highest ceiling of a retry's wait."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -127,8 +133,8 @@ class Scheduler:
                  max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
-                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None, hedge: bool = False):
+                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = BACKOFF_BASE,
+                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None, hedge: bool = False):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -440,8 +446,7 @@ class Scheduler:
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
             return
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
-        wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
+        wait = backoff(entry.attempts, decision, self.rng, self.backoff_base, self.backoff_cap)
         self.stats.inc(stat.RETRIES)
         self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         slot.delay(entry, self.now() + wait)
@@ -463,10 +468,10 @@ class Scheduler:
         scope = decision.scope
         if waited_out(evidence) is None:
             self.stats.inc(stat.THROTTLES_LONE)
-            wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
+            wait, scope = doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
         else:
             self.stats.inc(stat.THROTTLES_WAITED_OUT)
-            wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+            wait = decision.wait or doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
         until = now + wait
         if scope == "app":
             self._app_paused_until = max(self._app_paused_until, until)
@@ -535,7 +540,15 @@ ANSWERS = frozenset({Action.SKIP, Action.FAIL})
 works (after a throttle, the probe may well meet a media without insights)."""
 
 
-def _doubling(first: float, n: int, cap: float) -> float:
+def backoff(attempts: int, decision: Decision, rng: random.Random, base: float = BACKOFF_BASE,
+            cap: float = BACKOFF_CAP) -> float:
+    """The wait before the next attempt of a call that failed ``attempts`` times: full jitter under
+    a ceiling doubling from ``base`` up to ``cap``, and at least what the server asked for."""
+    ceiling = min(cap, base * 2 ** (attempts - 1))
+    return max(rng.random() * ceiling, decision.wait or 0.0)
+
+
+def doubling(first: float, n: int, cap: float) -> float:
     """``first`` for the first in a row, doubling with each after, at most ``cap``."""
     return min(cap, first * 2 ** (n - 1))
 
