@@ -52,11 +52,13 @@ def filled(harvester: Harvester, fill: str) -> bool:
 
 
 async def consume(harvester: Harvester, fill: str, at_stop: asyncio.Event, stop: str,
-                  timeout: asyncio.Timeout | None = None) -> int:
+                  timeout: asyncio.Timeout | None = None, held: bool = False) -> int:
     """Read records; after 20, bring the buffer to ``fill`` and stop as ``stop`` says (``cancel``:
-    wait there for the test to cancel this task)."""
+    wait there for the test to cancel this task). ``held``: the iterator is kept in a variable,
+    so that only the end of the ``async with`` (not the loop's) can stop the harvest."""
     read = 0
-    async for _ in harvester.records(buffer=BUFFER):
+    records = harvester.records(buffer=BUFFER)
+    async for _ in (records if held else harvester.records(buffer=BUFFER)):
         read += 1
         if read < 20 or (fill == "empty" and harvester.buffered):
             continue
@@ -79,8 +81,9 @@ async def consume(harvester: Harvester, fill: str, at_stop: asyncio.Event, stop:
 
 @pytest.mark.looptime
 @pytest.mark.parametrize("fill", ["empty", "half", "full"])
-@pytest.mark.parametrize("stop", ["break", "raise", "cancel", "timeout"])
-async def test_each_way_of_stopping_ends_the_harvest_whatever_the_buffer_holds(tmp_path, stop, fill):
+@pytest.mark.parametrize("stop, held", [("break", False), ("raise", False), ("raise", True), ("cancel", False),
+                                        ("cancel", True), ("timeout", False), ("timeout", True)])
+async def test_each_way_of_stopping_ends_the_harvest_whatever_the_buffer_holds(tmp_path, stop, held, fill):
     world = world_of()
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world, SETTINGS)
@@ -92,13 +95,13 @@ async def test_each_way_of_stopping_ends_the_harvest_whatever_the_buffer_holds(t
         if stop in ("break", "raise"):
             with contextlib.suppress(Stop):
                 async with harvester:
-                    await consume(harvester, fill, at_stop, stop)
+                    await consume(harvester, fill, at_stop, stop, held=held)
                     while not asyncio.all_tasks() <= before:   # the loop was left: the harvest ends
                         await asyncio.sleep(0.001)
         elif stop == "cancel":
             async def session() -> None:
                 async with harvester:
-                    await consume(harvester, fill, at_stop, stop)
+                    await consume(harvester, fill, at_stop, stop, held=held)
             task = asyncio.ensure_future(session())
             await at_stop.wait()
             task.cancel()
@@ -107,11 +110,11 @@ async def test_each_way_of_stopping_ends_the_harvest_whatever_the_buffer_holds(t
         else:
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(None) as timeout, harvester:
-                    await consume(harvester, fill, at_stop, stop, timeout)
+                    await consume(harvester, fill, at_stop, stop, timeout, held=held)
     assert at_stop.is_set()
     ended, stopped = loop.time(), at_stop.when  # type: ignore[attr-defined]
     assert ended - stopped < 1.0, ended - stopped          # the calls in flight are cancelled, not awaited
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.01)                             # a held iterator is closed when dropped: at once
     assert asyncio.all_tasks() <= before                  # nothing left running
     served = calls(simulator)
     await asyncio.sleep(3600)

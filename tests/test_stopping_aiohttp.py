@@ -39,7 +39,8 @@ def established_to(port: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts connections in /proc/net/tcp")
-async def test_a_client_that_disconnects_ends_the_handler_and_every_connection(tmp_path, simulator_server):
+@pytest.mark.parametrize("held", [True, False], ids=["iterator held", "iterator dropped"])
+async def test_a_client_that_disconnects_ends_the_handler_and_every_connection(tmp_path, simulator_server, held):
     world = World(WorldSpec(seed=22, accounts=12, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=1_000_000, latency_ms=30))
     config, env = world_config(world, tmp_path / "out", base_url=server.url, days=30)
@@ -53,7 +54,8 @@ async def test_a_client_that_disconnects_ends_the_handler_and_every_connection(t
         await response.prepare(request)
         try:
             async with Harvester(config, tokens=env, now=world.now) as harvester:
-                async for record in harvester.records():
+                records = harvester.records()        # held: the loop's end does not close it, the async with must
+                async for record in (records if held else harvester.records()):
                     await response.write(msgspec.json.encode(record) + b"\n")
                     written += 1
         finally:
