@@ -8,7 +8,6 @@ from typing import Literal
 import msgspec
 
 from .. import catalog
-from ..plan.refresh import DEFAULT_TIERS, Tier
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "duckdb", "postgres")
 TOTALS = ("day", "window")
@@ -180,6 +179,16 @@ class Selection(msgspec.Struct, frozen=True):
     timeframes: tuple[str, ...] = catalog.DEFAULT_TIMEFRAMES
     demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS
 
+
+class Tier(msgspec.Struct, frozen=True):
+    every_days: float
+    """Harvest again after this many days..."""
+    max_age_days: float | None = None
+    """...while the media is younger than this (None: any age)."""
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (Tier(1, 7), Tier(7, 90), Tier(30, None))
+"""Daily in a media's first week, weekly until 90 days, monthly after that (:mod:`harvester.plan.refresh`)."""
 
 class RefreshSettings(msgspec.Struct, frozen=True):
     """Media refresh by age (:mod:`harvester.plan.refresh`)."""

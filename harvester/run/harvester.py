@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -51,7 +51,7 @@ from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
 from ..sinks.factory import open_sink
 from ..state.lock import RunLock
-from ..state.store import Owed, StateStore
+from ..state.store import Owed, Spent, StateStore
 from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
@@ -80,6 +80,7 @@ class Harvester:
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
+        self._created = time.time()
         self.run_id = run_id or datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
         self._token_source = tokens
@@ -342,6 +343,7 @@ class Harvester:
             clock=self._clock, hedge=settings.hedge)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
+        wall = self._restore_spent(scheduler, tokens)
         missing = self._select_shard(keys, missing)
         await self._check_tokens({key: token for key, token in tokens.items() if self._key_in_shard(key)})
         config = self.config
@@ -371,6 +373,28 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
+            self._save_spent(scheduler, wall)
+
+    # -- what each token spent, across processes ----------------------------------------------
+
+    def _restore_spent(self, scheduler: Scheduler, keys: Iterable[str]) -> float:
+        """Start each token's window with the calls earlier processes made with it (kept in the
+        state), so that a resumed or repeated run is not throttled at start. Returns the offset
+        from the scheduler's clock to the wall clock (``self.now`` as the harvest starts)."""
+        wall = self.now + (time.time() - self._created) - scheduler.now()
+        if self._state is not None:
+            for key, spent in self._state.spent(keys, now=scheduler.now() + wall).items():
+                scheduler.restore(key, [t - wall for t in spent.starts], spent.paused_until - wall)
+        return wall
+
+    def _save_spent(self, scheduler: Scheduler, wall: float) -> None:
+        """Keep what this process spent of each token's window in the state, for the next one."""
+        if self._state is None:
+            return
+        spent = {key: Spent(tuple(t + wall for t in starts), paused + wall)
+                 for key, (starts, paused) in scheduler.spent().items()}
+        self._state.save_spent(spent, window_seconds=self.config.rate_limit.window_seconds,
+                               now=scheduler.now() + wall)
 
     # -- shards -----------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ cut short or a dropped connection made a health check flap).
 The error policy decides (:func:`harvester.graph.policy.decide`). A ``RETRY`` waits the
 scheduler's backoff (:func:`.scheduler.backoff`: full jitter, doubling) and tries again, up to
 ``max_attempts`` attempts (or the decision's own, fewer); a ``THROTTLE`` waits as the scheduler
-would for that token (:func:`.scheduler.waited_out`: a lone one a short pause, one the evidence
-says is real the server's wait or a minute doubling, at most the window), at most
+would for that token (:func:`.scheduler.waited_out`: a lone one a short jittered retry, one the
+evidence says is real the server's wait or a minute doubling, at most the window), at most
 ``max_attempts`` times in a row; anything else (a bad token, a missing permission) is raised at
 once, as are retries used up: the last error, as it was.
 """
@@ -24,11 +24,10 @@ from ..graph.policy import Action, Decision, decide
 from .scheduler import (
     BACKOFF_BASE,
     BACKOFF_CAP,
-    LONE_FIRST_PAUSE,
+    LONE_RETRY,
     THROTTLE_FIRST_PAUSE,
     ThrottleEvidence,
     backoff,
-    doubling,
     waited_out,
 )
 
@@ -79,9 +78,15 @@ class Retry:
             await self.sleep(min(wait, self.window_seconds))
 
     def _pause(self, error: HarvesterError, decision: Decision, in_row: int) -> float:
-        """A throttle's pause, judged on its evidence as the scheduler judges it."""
+        """A throttle's pause, judged on its evidence as the scheduler judges it: a lone one a
+        short jittered retry, one waited out the server's wait or a minute doubling."""
         usage = error.usage if isinstance(error, GraphError) else None
         evidence = ThrottleEvidence(decision.wait, getattr(usage, "percent", None), in_row)
         if waited_out(evidence) is None:
-            return doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds)
-        return decision.wait or doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+            return self.rng.random() * _doubling(LONE_RETRY, in_row, self.window_seconds)
+        return decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+
+
+def _doubling(first: float, n: int, cap: float) -> float:
+    """``first`` for the first in a row, doubling with each after, at most ``cap`` (as the scheduler's)."""
+    return min(cap, first * 2 ** (n - 1))
