@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -290,14 +290,15 @@ class Harvester:
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
 
-    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncIterator[Record]:
+    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncGenerator[Record, None]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
 
         ``buffer``: records held for the consumer at most (docs/library.md): while it is full,
         no new call starts. Nothing is written to ``[output]`` and nothing is checkpointed in
-        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once the
-        iterator is closed, which ``async for`` does when it drops it), leaving the ``async with``,
-        cancelling and timeouts stop the harvest and its calls, whatever the buffer holds.
+        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once Python
+        closes the iterator the loop dropped; one kept in a variable, when it is closed),
+        leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
+        whatever the buffer holds.
         """
         return self._records(Buffer(buffer))
 
@@ -306,7 +307,7 @@ class Harvester:
         """Records harvested that the consumer of :meth:`records` has not read yet."""
         return len(self._buffer) if self._buffer is not None else 0
 
-    async def _records(self, buffer: Buffer) -> AsyncIterator[Record]:
+    async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
         self._buffer = buffer
 
         async def produce() -> None:
