@@ -300,12 +300,17 @@ class Harvester:
         leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
         whatever the buffer holds.
         """
-        return self._records(Buffer(buffer))
+        return self._records(Buffer(buffer, hold=self._hold))
 
     @property
     def buffered(self) -> int:
         """Records harvested that the consumer of :meth:`records` has not read yet."""
         return len(self._buffer) if self._buffer is not None else 0
+
+    def _hold(self, held: bool) -> None:
+        """The buffer is full (``held``) or half read again: no call starts meanwhile."""
+        if self._scheduler is not None:
+            self._scheduler.hold(held)
 
     async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
         self._buffer = buffer

@@ -176,6 +176,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
+        self._held = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
         self.hedge = hedge
@@ -211,6 +212,13 @@ class Scheduler:
         self._stopping = True
         self._wakeup()
 
+    def hold(self, held: bool) -> None:
+        """Start nothing more while ``held`` (calls in flight go on); then go on where it was.
+        The backpressure of a reader that does not keep up (``Harvester.records()``)."""
+        self._held = held
+        if not held:
+            self._wakeup()
+
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
         try:
@@ -241,7 +249,7 @@ class Scheduler:
             now = self.now()
             self._fire_timers(now)
             due = None
-            if not self._stopping:
+            if not self._stopping and not self._held:
                 self._dispatch(group, now)
                 if self.hedge and self._in_flight < self.max_in_flight:
                     due = self._hedge(group, now)      # nothing else may start now
