@@ -61,8 +61,7 @@ from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.hedge import FLIGHT, Flight
 from ..graph.policy import Action, Decision
-from ..summary import Stats
-from ..words import plural
+from ..summary import Stats, plural
 from .limiter import RollingWindowLimiter
 from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 

@@ -28,7 +28,7 @@ from ..errors import HarvesterError
 from ..graph.client import REDACTED, GraphClient
 from ..graph.wire import DebugData, decode_debug_token
 from ..schedule.retry import Retry
-from ..words import plural
+from ..summary import plural
 from .discovery import Found, discover
 
 log = logging.getLogger("harvester.tokens")
