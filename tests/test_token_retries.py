@@ -7,6 +7,7 @@ API's words, never refused as a bad error body."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import pytest
@@ -159,3 +160,31 @@ def toml(raw: dict) -> str:
             lines.append(f"[[{name}]]" if isinstance(table, list) else f"[{name}]")
             lines += [f"{k} = {value(v)}" for k, v in row.items()]
     return "\n".join(lines) + "\n"
+
+
+@pytest.mark.looptime
+async def test_retry_asks_again_what_the_policy_retries_and_no_more():
+    """A 500 every time: asked max_attempts times, the waits the scheduler's backoff (under a
+    doubling ceiling), then the last error as it was; an invalid token: asked once, raised."""
+    from harvester.errors import GraphError
+    from harvester.schedule.retry import Retry
+
+    loop = asyncio.get_running_loop()
+    asked: list[float] = []
+
+    def failing(code: int, status: int):
+        async def call() -> None:
+            asked.append(loop.time())
+            raise GraphError(status=status, code=code, subcode=None, message="boom")
+        return call
+
+    retry = Retry(4)
+    with pytest.raises(GraphError, match="boom"):
+        await retry(failing(2, 500))
+    waits = [b - a for a, b in itertools.pairwise(asked)]
+    assert len(asked) == 4 and retry.retries == 3
+    assert all(0 <= w <= 2 ** i for i, w in enumerate(waits))
+    asked.clear()
+    with pytest.raises(GraphError):
+        await retry(failing(190, 400))
+    assert len(asked) == 1
