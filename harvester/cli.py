@@ -242,6 +242,7 @@ async def _validate_discover(config: Config) -> int:
     """How many accounts each [[discover]] table's token finds (and would harvest): its calls, now."""
     from .config.tokens import resolve
     from .errors import HarvesterError
+    from .schedule.retry import Retry
     from .tokens.discovery import discover
     if not config.discover:
         print("no [[discover]] tables: nothing to discover")
@@ -256,7 +257,7 @@ async def _validate_discover(config: Config) -> int:
                 failed = True
                 continue
             try:
-                found = await discover(clients[table.login], token, table.login)
+                found = await discover(clients[table.login], token, table.login, Retry.of(config))
             except HarvesterError as exc:
                 print(f"{where}: discovery failed: {exc}", file=sys.stderr)
                 failed = True

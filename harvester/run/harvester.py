@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -45,6 +45,7 @@ from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
 from ..plan.units import Unit
 from ..records import Record
+from ..schedule.retry import Retry
 from ..schedule.scheduler import Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks import paths
@@ -55,6 +56,7 @@ from ..state.store import Owed, Spent, StateStore
 from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
+from .buffer import RECORDS_BUFFER, Buffer
 from .jobs import AccountJob, InsightsJob, Job, JobContext
 from .ledger import Ledger
 
@@ -103,6 +105,7 @@ class Harvester:
         self.finished: float | None = None
         self._stopping = False
         self._producers: set[asyncio.Future] = set()
+        self._buffer: Buffer | None = None
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
         self.token_names: dict[str, str] = {}
@@ -204,14 +207,17 @@ class Harvester:
             token_health.log.warning(self.token_warnings[-1])
             return
         health = []
-        for key, token in tokens.items():
+        retry = Retry.of(self.config)           # as the harvest's calls: a transient fault is asked again
+        keys = list(tokens)
+        for i, key in enumerate(keys):
             name = self.token_names.get(key, key)
             login = self._login_of_key.get(key, "facebook")     # its first name's, found when it was read
             self.stats.inc("calls/debug_token")
             try:
-                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
-            except HarvesterError as exc:
-                self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", tokens[key], retry)
+            except HarvesterError as exc:         # the app token refused, or retries used up: the rest alike
+                unchecked = ", ".join(self.token_names.get(k, k) for k in keys[i:])
+                self.token_warnings.append(f"token expiry not checked for {unchecked}: /debug_token refused: {exc}")
                 token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))
@@ -318,30 +324,45 @@ class Harvester:
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
 
-    async def records(self) -> AsyncIterator[Record]:
+    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncGenerator[Record, None]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
-        Nothing is checkpointed: only the consumer knows when a record is safe."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
-        done = object()
 
-        async def emit(records: Sequence[Record]) -> None:
-            for record in records:
-                await queue.put(record)
+        ``buffer``: records held for the consumer at most (docs/library.md): while it is full,
+        no new call starts. Nothing is written to ``[output]`` and nothing is checkpointed in
+        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once Python
+        closes the iterator the loop dropped; one kept in a variable, when it is closed),
+        leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
+        whatever the buffer holds.
+        """
+        return self._records(Buffer(buffer, hold=self._hold))
+
+    @property
+    def buffered(self) -> int:
+        """Records harvested that the consumer of :meth:`records` has not read yet."""
+        return len(self._buffer) if self._buffer is not None else 0
+
+    def _hold(self, held: bool) -> None:
+        """The buffer is full (``held``) or half read again: no call starts meanwhile."""
+        if self._scheduler is not None:
+            self._scheduler.hold(held)
+
+    async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
+        self._buffer = buffer
 
         async def produce() -> None:
             ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now)
-            ledger.emit = emit
+            ledger.emit = buffer.put
             try:
                 await self._harvest(ledger)
             finally:
-                await queue.put(done)
+                buffer.end()            # never waits: a full buffer cannot hold a cancelled harvest up
 
         task = asyncio.ensure_future(produce())
         self._producers.add(task)
         task.add_done_callback(self._producers.discard)
         try:
-            while (item := await queue.get()) is not done:
-                yield item
+            while (record := await buffer.get()) is not None:
+                yield record
             await task
         finally:
             if not task.done():
