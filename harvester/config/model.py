@@ -178,6 +178,10 @@ class Selection(msgspec.Struct, frozen=True):
     media: tuple[MetricChoice, ...] = _everything(catalog.MEDIA_METRICS)
     timeframes: tuple[str, ...] = catalog.DEFAULT_TIMEFRAMES
     demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS
+    on_refused: Literal["drop", "fail"] = "drop"
+    """A metric the API refuses for an object: "drop" it (the rest of the call asked again, the
+    metric recorded as refused and, refused a few times for a kind, left out of its later calls)
+    or "fail" the call, as before."""
 
 
 class Tier(msgspec.Struct, frozen=True):

@@ -43,6 +43,7 @@ from ..graph.client import GraphClient
 from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
+from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..plan.units import Unit
 from ..records import Record
 from ..schedule.scheduler import Scheduler
@@ -341,6 +342,7 @@ class Harvester:
             delivered=self._delivered if self._state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
+            refusals=self._refusals(), api_version=config.graph.api_version,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
         self._token_missing(missing)
         self._claimed = {a.id: a.token_name for a in config.accounts}
@@ -491,6 +493,13 @@ class Harvester:
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
         return self._state.last_harvested(media_ids, run_id=self.run_id)
+
+    def _refusals(self) -> Refusals:
+        """What earlier runs on this state learned of refused metrics, under this API version and
+        within the re-probe period (older ones are asked again: the metric may be back)."""
+        rows = self._state.learned_refusals(api_version=self.config.graph.api_version,
+                                            since=self.now - REPROBE_SECONDS) if self._state is not None else []
+        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
 
     def _owed_work(self, account_ids: Sequence[str]) -> list[Owed]:
         """What earlier runs owe for these accounts and the API still keeps; what it no longer

@@ -22,11 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
+
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
 from ..graph.flatten import flatten
 from ..graph.policy import Action, Decision
+from ..graph.refusal import refused_metrics
 from ..graph.wire import (
     ACCOUNT_FIELDS,
     MEDIA_FIELDS,
@@ -41,9 +44,11 @@ from ..graph.wire import (
 )
 from ..plan import units as plan
 from ..plan.refresh import RefreshCheck
-from ..plan.units import MEDIA_PAGE_LIMIT, Unit
+from ..plan.refusals import Kind, Learned, Refusals, kind_of, leave_out
+from ..plan.units import MEDIA_PAGE_LIMIT, Unit, metrics_of, without
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..schedule.slot import Job as ScheduledJob
+from ..summary import Outcome
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
@@ -92,6 +97,12 @@ class Ledger(Protocol):
     def settled(self, owed_id: str, account_id: str) -> None:
         """What an earlier run owed under this id is done (at the next commit)."""
 
+    def refused(self, account_id: str, units: Sequence[Unit]) -> None:
+        """Units whose every metric was refused (or learned refused): done without records."""
+
+    def learned(self, row: Learned) -> None:
+        """A metric is now left out of a kind's calls: kept for later runs."""
+
 
 class JobContext:
     """What the jobs of one harvest share, handed in by the Harvester."""
@@ -101,7 +112,8 @@ class JobContext:
                  harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
                  owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
                  observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None,
-                 delivered: Callable[[Sequence[str]], set[str]] | None = None):
+                 delivered: Callable[[Sequence[str]], set[str]] | None = None,
+                 refusals: Refusals | None = None, api_version: str = "v25.0"):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -120,6 +132,21 @@ class JobContext:
         """Stamped on media lifetime values (``[output] lifetime_history``), else None."""
         self.delivered = delivered
         """Which of some stories the webhook stored final values for: not asked again (None: none)."""
+        self.refusals = refusals if refusals is not None else Refusals()
+        """Metrics the API refused, per kind of object: learned ones are left out of calls."""
+        self.api_version = api_version
+
+    def kind(self, key: str, unit: Unit) -> Kind:
+        """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
+        return kind_of(unit.ctx, "instagram" if key in self.clients else "facebook", self.api_version)
+
+    def leave_out_learned(self, key: str, unit: Unit) -> tuple[Unit | None, tuple[str, ...]]:
+        """``unit`` without the metrics learned refused for its kind (counted per call), and which."""
+        kind = self.kind(key, unit)
+        left, gone = leave_out(unit, self.refusals.dropped(kind))
+        for metric in gone:
+            self.stats.inc(f"{stat.DROPPED}{kind.label()}/{metric}")
+        return left, gone
 
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
@@ -145,7 +172,13 @@ class JobContext:
             for follow_up in follow_ups:
                 self.submit_units(key, account_id, (follow_up,), planned=True, expires_at=expires_at)
             return
-        self.submit(InsightsJob(self, key, account_id, unit, follow_ups, expires_at=expires_at))
+        left, gone = self.leave_out_learned(key, unit)
+        if left is None:                   # every metric learned refused: nothing to ask
+            self.ledger.refused(account_id, (unit,))
+            self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
+            return
+        self.submit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
+                                replaces=(unit,) if gone else ()))
 
     def plan_once(self, media_id: str) -> bool:
         """Whether this media is planned now: False if this run planned it already."""
@@ -165,20 +198,25 @@ class Job(ScheduledJob, Protocol):
 class InsightsJob:
     """One insights call. ``follow_ups`` are the calls that only make sense if this one answers
     (a media's breakdown calls after its plain one): asked after it, never when it is skipped.
-    ``expires_at``: until when the API keeps what it asks for (an owed unit expires then)."""
+    ``expires_at``: until when the API keeps what it asks for (an owed unit expires then).
+    ``replaces``: the planned units this one asks in the place of, less metrics the API refused
+    (checkpointed with it, so a resumed run finds them finished)."""
 
     priority = PRIORITY_INSIGHTS
 
     def __init__(self, ctx: JobContext, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = (),
-                 *, expires_at: float | None = None):
+                 *, expires_at: float | None = None, replaces: tuple[Unit, ...] = ()):
         self.ctx, self.key, self.account_id, self.unit = ctx, key, account_id, unit
-        self.follow_ups, self.expires_at = follow_ups, expires_at
+        self.follow_ups, self.expires_at, self.replaces = follow_ups, expires_at, replaces
         self.label = unit.label
         if follow_ups:
             self.priority = PRIORITY_CHAIN      # its follow-ups wait for it
 
     async def __call__(self) -> Usage | None:
         ctx = self.ctx
+        left, gone = ctx.leave_out_learned(self.key, self.unit)     # learned while it was queued
+        if gone and left is not None:
+            self.replaces, self.unit = (*self.replaces, self.unit), left
         reply = await ctx.get(self.key, self.unit.path, self.unit.params)
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
                           observed_on=ctx.observed_on)
@@ -193,12 +231,46 @@ class InsightsJob:
             ctx.stats.inc(stat.UNITS_FAILED_TOKEN, 1 + len(self.follow_ups))
         elif decision.action is Action.SKIP:
             ctx.stats.skipped_answer(decision)
+            ctx.ledger.refused(self.account_id, self.replaces)
             for unit in (self.unit, *self.follow_ups):
                 ctx.ledger.skipped(self.account_id, unit.label, decision, unit)
+        elif decision.action is Action.REFUSE and self._refused(decision):
+            return
         else:
             ctx.ledger.failed(self, decision)
             # They may still answer: each has its own attempts.
             ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
+
+
+    def _refused(self, decision: Decision) -> bool:
+        """The API refused metrics of this unit, naming them: record each for this object with the
+        API's words, count it towards learning its kind, and ask the rest again at once (the
+        follow-ups of only those metrics are left out). False: it cannot be saved that way (the
+        words name no metric asked, or ``[metrics] on_refused = "fail"``): the unit fails."""
+        ctx = self.ctx
+        metrics = refused_metrics(decision.message, metrics_of(self.unit))
+        if not metrics or not ctx.refusals.drop:
+            return False
+        ctx.stats.skipped_answer(decision)      # an answer about the unit, not an error of the run
+        ctx.stats.inc(stat.UNITS_REFUSED)
+        kind = ctx.kind(self.key, self.unit)
+        for metric in metrics:
+            ctx.stats.refuse(msgspec.structs.replace(
+                Outcome.of(self.account_id, self.label, decision, f"metric {metric} refused"),
+                metric=metric, kind=kind.label()))
+            learned = ctx.refusals.refused(kind, metric, decision.message, ctx.now)
+            if learned is not None:
+                ctx.ledger.learned(learned)
+        follow_ups = tuple(f for f in self.follow_ups if without(f, metrics) is not None)
+        ctx.ledger.refused(self.account_id, [f for f in self.follow_ups if f not in follow_ups])
+        left = without(self.unit, metrics)
+        if left is None:
+            ctx.ledger.refused(self.account_id, (*self.replaces, self.unit))
+            ctx.submit_units(self.key, self.account_id, follow_ups, planned=True, expires_at=self.expires_at)
+        else:
+            ctx.submit(InsightsJob(ctx, self.key, self.account_id, left, follow_ups, expires_at=self.expires_at,
+                                   replaces=(*self.replaces, self.unit)))
+        return True
 
 
 class AccountJob:

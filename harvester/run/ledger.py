@@ -24,6 +24,7 @@ import msgspec
 from .. import summary as stat
 from ..graph.policy import Decision
 from ..plan import units as plan
+from ..plan.refusals import Learned
 from ..plan.units import Unit
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..state.store import MediaRow, Owed, StateStore
@@ -74,6 +75,7 @@ class Ledger:
             return
         self.sink.write(job.unit.id, records)
         self._checkpoint(job.unit, "done", job.account_id)
+        self.refused(job.account_id, job.replaces)
         if self.sink.should_commit():
             await self.commit(due=True)     # behind a commit in progress: the sink's backpressure
 
@@ -99,12 +101,26 @@ class Ledger:
             self.sink.write(unit.id, ())
             self._checkpoint(unit, "skipped", account_id)
 
+    def refused(self, account_id: str, units: Sequence[Unit]) -> None:
+        """Units asked in the place of others less refused metrics, or with every metric refused:
+        checkpointed like skipped ones, without records (a resumed run does not ask them)."""
+        if self.sink is None:
+            return
+        for unit in units:
+            self.sink.write(unit.id, ())
+            self._checkpoint(unit, "refused", account_id)
+
+    def learned(self, row: Learned) -> None:
+        if self.state is not None:
+            self.state.learn_refusal(row.kind, row.metric, row.refusals, row.message, row.learned_at)
+
     def failed(self, job: Job, decision: Decision) -> None:
         outcome = Outcome.of(job.account_id, job.label, decision)
         self.stats.fail(outcome)
         unit = job.unit if isinstance(job, InsightsJob) else None
-        if unit is not None and (media := self._media.pop(unit.id, None)) is not None:
-            media.failed = True
+        for planned in (*job.replaces, unit) if isinstance(job, InsightsJob) else ():
+            if planned is not None and (media := self._media.pop(planned.id, None)) is not None:
+                media.failed = True
         if self.state is None:
             return
         self.state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,

@@ -61,9 +61,15 @@ CREATE TABLE IF NOT EXISTS spent (
 CREATE TABLE IF NOT EXISTS owed (
     owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
     body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS refused_metrics (
+    level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
+    api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
+    learned_at REAL NOT NULL, PRIMARY KEY (level, product_type, media_type, login, api_version, metric));
 """
 
 
+RefusalRow = tuple[tuple[str, "str | None", "str | None", str, str], str, int, "str | None", float]
+"""A learned refusal as the state keeps it: (kind, metric, refusals, message, learned_at)."""
 MediaRow = tuple[str, str, "str | None"]
 """``(media_id, account_id, product_type)`` of a media whose plain unit committed."""
 
@@ -274,7 +280,8 @@ class StateStore:
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
         return {r[0] for r in self.db.execute(
-            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object')", (run_id,))}
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object', 'refused')",
+            (run_id,))}
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
                media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
@@ -348,6 +355,27 @@ class StateStore:
     def forget(self, owed_ids: Iterable[str]) -> None:
         """Drop owed work that can no longer be done (the API no longer keeps it)."""
         self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
+
+    # -- metrics the API refused, per kind of object (harvester.plan.refusals) -----------------
+
+    def learn_refusal(self, kind: Sequence[str | None], metric: str, refusals: int, message: str | None,
+                      learned_at: float) -> None:
+        """Keep that ``metric`` is refused for ``kind`` (level, product type, media type, login, API
+        version; a later learning replaces it)."""
+        level, product, media_type, login, version = kind
+        self.db.execute("INSERT OR REPLACE INTO refused_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (level, product or "", media_type or "", login, version, metric, refusals,
+                         clean_message(message), learned_at))
+
+    def learned_refusals(self, *, api_version: str | None = None, since: float = 0.0) -> list[RefusalRow]:
+        """The refusals learned at or after ``since`` (of ``api_version``; None: every version),
+        ``((level, product, media_type, login, version), metric, refusals, message, learned_at)``."""
+        rows = self.db.execute(
+            "SELECT level, product_type, media_type, login, api_version, metric, refusals, message, learned_at "
+            "FROM refused_metrics WHERE learned_at >= ? AND (? IS NULL OR api_version = ?) ORDER BY learned_at",
+            (since, api_version, api_version)).fetchall()
+        return [((level, product or None, media or None, login, version), metric, n, message, at)
+                for level, product, media, login, version, metric, n, message, at in rows]
 
     # -- what each token spent (its rolling window), for the next process ----------------------
 
