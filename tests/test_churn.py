@@ -1,0 +1,114 @@
+"""Metric churn (issue 24): a refusal costs one metric, never the unit; what is refused is
+learned per kind of object, kept in the state, and asked again after the re-probe period.
+
+Every world here drifts on demand (harvester.simulator.drift) and pins its ``now``."""
+
+from __future__ import annotations
+
+import pytest
+
+from harvester import Harvester
+from harvester.days import DAY
+from harvester.plan.refusals import LEARN_AFTER, REPROBE_SECONDS
+from harvester.simulator.drift import Drift, without_refused
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
+from harvester.simulator.transport import SimulatorTransport
+from harvester.simulator.truth import expected_records
+from harvester.simulator.world import World, WorldSpec
+from harvester.state.store import StateStore
+
+from support import assert_matches_truth, run_records, world_config
+
+NOW = 1_793_000_000.0          # 2026-10-25T09:33:20Z
+SHARES_ON_IMAGE = Drift(refuse=(("shares", "IMAGE"),))
+IN_FLIGHT = {"per_token_in_flight": 2}
+"""A handful of calls in flight per token: the refusals a kind costs before it is learned are
+bounded by what was already asked when the third one came back."""
+
+
+def spec(now: float = NOW) -> WorldSpec:
+    return WorldSpec(seed=24, accounts=6, media_per_account=40, now=now)
+
+
+async def harvest(tmp_path, world, drift, *, state, **tables):
+    tables.setdefault("refresh", {"enabled": False})       # every media asked by every run
+    config, env = world_config(world, tmp_path / "out", days=2, scheduler=IN_FLIGHT, **tables)
+    simulator = Simulator(world, SimulatorSettings(drift=drift))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                         now=world.now) as harvester:
+        summary = await harvester.run()
+    records = run_records(tmp_path / "out", harvester.run_id)
+    truth = expected_records(world, config.window.since, config.window.until)
+    return summary, records, truth, simulator
+
+
+def image_posts(world) -> int:
+    return sum(1 for a in world.accounts_of_live_tokens() for n in range(world.listed_media(a))
+               if world.media(a, n).media_type == "IMAGE" and not world.before_conversion(world.media(a, n)))
+
+
+@pytest.mark.looptime
+async def test_a_refused_metric_costs_that_metric_only_and_is_learned_per_kind(tmp_path):
+    """shares refused on IMAGE posts: every other metric of every IMAGE post is there (the ground
+    truth less shares of IMAGE posts, exactly), a handful of refusals per kind, then left out."""
+    world = World(spec())
+    state = StateStore(tmp_path / "state.db")
+    summary, records, truth, _ = await harvest(tmp_path, world, SHARES_ON_IMAGE, state=state)
+    assert image_posts(world) > 50
+    assert_matches_truth(records, without_refused(truth, world, SHARES_ON_IMAGE))
+    assert summary.exit_code == 0 and not summary.failed, summary.render()
+    kinds = {r.kind: r for r in summary.refused}
+    assert "media FEED IMAGE (facebook, v25.0)" in kinds                       # stories of IMAGE are a kind too
+    assert all(k.startswith(("media FEED IMAGE (", "media STORY IMAGE (")) for k in kinds), kinds
+    for r in kinds.values():
+        assert r.metric == "shares" and "does not support the shares metric" in (r.message or "")
+        assert LEARN_AFTER <= r.refusals <= LEARN_AFTER + 2 * len(world.tokens), r     # a handful, not one per post
+    assert sum(r.refusals + r.dropped for r in kinds.values()) >= image_posts(world)
+    assert summary.units["refused"] == sum(r.refusals for r in kinds.values())
+    assert "refused (" in summary.render() and "shares for media FEED IMAGE" in summary.render()
+    learned = state.learned_refusals()
+    assert ("media", "FEED", "IMAGE", "shares") in {(k[0], k[1], k[2], m) for k, m, *_ in learned}
+    state.close()
+
+
+@pytest.mark.looptime
+async def test_a_second_run_asks_none_and_a_week_later_the_metric_is_asked_again(tmp_path):
+    """What a run learned holds for the next one (no refusal at all); after the re-probe period
+    the metric is asked again and, back in the API, harvested whole."""
+    state = StateStore(tmp_path / "state.db")
+    await harvest(tmp_path, World(spec()), SHARES_ON_IMAGE, state=state)
+
+    world = World(spec(NOW + DAY))
+    summary, records, truth, _ = await harvest(tmp_path, world, SHARES_ON_IMAGE, state=state)
+    assert sum(r.refusals for r in summary.refused) == 0 and summary.units["refused"] == 0
+    assert sum(r.dropped for r in summary.refused) >= image_posts(world)
+    assert_matches_truth(records, without_refused(truth, world, SHARES_ON_IMAGE))
+
+    # A week on, shares is back for IMAGE posts: it is asked again, and nothing is missing.
+    world = World(spec(NOW + REPROBE_SECONDS + DAY))
+    summary, records, truth, _ = await harvest(tmp_path, world, None, state=state)
+    assert summary.refused == [] and summary.exit_code == 0
+    assert_matches_truth(records, truth)
+    state.close()
+
+
+@pytest.mark.looptime
+async def test_a_new_api_version_probes_afresh(tmp_path):
+    state = StateStore(tmp_path / "state.db")
+    await harvest(tmp_path, World(spec()), SHARES_ON_IMAGE, state=state)
+    world = World(spec(NOW + DAY))
+    summary, records, truth, _ = await harvest(tmp_path, world, None, state=state, graph={"api_version": "v26.0"})
+    assert summary.refused == []
+    assert_matches_truth(records, truth)
+    state.close()
+
+
+@pytest.mark.looptime
+async def test_on_refused_fail_fails_the_unit_with_the_apis_words(tmp_path):
+    world = World(spec())
+    state = StateStore(tmp_path / "state.db")
+    summary, _, _, _ = await harvest(tmp_path, world, SHARES_ON_IMAGE, state=state, metrics={"on_refused": "fail"})
+    assert summary.exit_code == 3 and summary.refused == []
+    assert summary.failed and all("does not support the shares metric" in (o.message or "") for o in summary.failed)
+    assert state.learned_refusals() == []
+    state.close()
