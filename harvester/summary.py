@@ -190,6 +190,9 @@ class Stats:
         self.counters: defaultdict[str, float] = defaultdict(float)
         self.refused_words: dict[tuple[str, str], str | None] = {}
         """(kind, metric) -> the API's words when it first refused it in this attempt."""
+        self.api_warnings: list[str] = []
+        """Said once per run: what the API said that the catalog does not know (new metrics)."""
+        self._warned: set[str] = set()
         self.skipped: list[Outcome] = []
         self.skipped_by_reason: Counter[str] = Counter()
         self.failed: list[Outcome] = []
@@ -222,6 +225,14 @@ class Stats:
         self.refused_words.setdefault((kind, metric), outcome.message)
         self._note("refused", outcome)
         self.inc(f"{REFUSED}{kind}/{metric}")
+
+    def warn_once(self, key: str, text: str) -> bool:
+        """Keep ``text`` for the summary's warnings, once per ``key``; whether it is new."""
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        self.api_warnings.append(text)
+        return True
 
     def carried_over(self, run_id: str, units: int) -> None:
         self.carried[run_id] += units
@@ -301,7 +312,8 @@ class RunSummary(msgspec.Struct):
     """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
     (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
     warnings: list[str] = []
-    """Said at the start of the run: tokens that expire soon (harvester.tokens.health)."""
+    """Tokens that expire soon (harvester.tokens.health), said at the start; metrics the API
+    listed that the catalog does not know, said once each."""
     refused: list[Refused] = []
     """Metrics the API refused, per kind of object: each cost that metric, never its unit."""
 
@@ -400,5 +412,5 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
         failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried),
-        warnings=list(getattr(harvester, "token_warnings", [])),
+        warnings=list(getattr(harvester, "token_warnings", [])) + stats.api_warnings,
         refused=refused_of(counters, stats.refused_words))

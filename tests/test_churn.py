@@ -5,6 +5,9 @@ Every world here drifts on demand (harvester.simulator.drift) and pins its ``now
 
 from __future__ import annotations
 
+import re
+
+import msgspec
 import pytest
 
 from harvester import Harvester
@@ -111,4 +114,76 @@ async def test_on_refused_fail_fails_the_unit_with_the_apis_words(tmp_path):
     assert summary.exit_code == 3 and summary.refused == []
     assert summary.failed and all("does not support the shares metric" in (o.message or "") for o in summary.failed)
     assert state.learned_refusals() == []
+    state.close()
+
+
+def test_simulate_drift_serves_the_demo_drift_and_says_so():
+    from harvester.simulator.cli import _parser, describe, settings_of
+    from harvester.simulator.drift import DEMO
+
+    settings = settings_of(_parser().parse_args(["--drift"]))
+    assert settings.drift == DEMO and settings_of(_parser().parse_args([])).drift is None
+    banner = describe(World(spec()), "http://127.0.0.1:1", settings)
+    assert "drift: shares refused for IMAGE; reposts served (not in the catalog)" in banner
+
+
+@pytest.mark.looptime
+async def test_a_metric_retired_mid_run_costs_only_itself_and_the_api_list_tells_new_metrics(tmp_path):
+    """views retired five simulated minutes into a paced run ("metric[i] must be one of", a list
+    with reposts and reels_skip_rate in it): media asked before keep it, media after lose only it,
+    each kind learns it within a handful, and the new metrics are told once."""
+    world = World(spec())
+    drift = Drift(retire=(("views", 300.0),), serve=("reposts",))
+    config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=30, window_seconds=60,
+                               scheduler=IN_FLIGHT, refresh={"enabled": False})
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=30, window_seconds=60, drift=drift))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator),
+                         state=StateStore(tmp_path / "state.db"), now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0 and not summary.failed, summary.render()
+    records = run_records(tmp_path / "out", harvester.run_id)
+    truth = expected_records(world, config.window.since, config.window.until)
+    found = {(r["object_id"], r["metric"]): r["value"] for r in records if r["object_type"] == "media"}
+    others = [k for k in truth if k[1] != "views"]
+    assert_matches_truth([r for r in records if r["metric"] != "views"], {k: truth[k] for k in others})
+    views = [k for k in truth if k[1] == "views" and k[0] in {o for o, _ in found}]
+    kept = sum(1 for k in views if (k[0], "views") in found)
+    assert 0 < kept < len(views)                            # asked before the retirement, not after
+    assert all(truth[k] == found[(k[0], "views")] for k in views if (k[0], "views") in found)
+    assert {r.metric for r in summary.refused} == {"views"}
+    assert all(r.refusals <= LEARN_AFTER + 2 * len(world.tokens) for r in summary.refused), summary.refused
+    assert all("must be one of" in (r.message or "") for r in summary.refused)
+    told = [w for w in summary.warnings if "catalog does not know" in w]
+    assert len(told) == 1 and "reposts" in told[0] and "reels_skip_rate" in told[0]
+    assert not re.search(r"\bviews\b", told[0])               # retired: no longer listed
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("stop_at", [90.0, 200.0])
+async def test_a_run_stopped_among_refusals_resumes_exactly(tmp_path, stop_at):
+    """Stopped while units asked again without a refused metric are checkpointed, the run resumes
+    with nothing lost and nothing twice: the ground truth of the drifting world, exactly."""
+    import asyncio
+
+    world = World(spec())
+    config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=30, window_seconds=60,
+                               scheduler=IN_FLIGHT, refresh={"enabled": False})
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=5))
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=30, window_seconds=60, drift=SHARES_ON_IMAGE))
+    state = StateStore(tmp_path / "state.db")
+    summaries = []
+    for attempt in range(2):
+        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                             now=world.now) as harvester:
+            task = asyncio.ensure_future(harvester.run())
+            if attempt == 0:
+                await asyncio.sleep(stop_at)
+                harvester.stop()
+            summaries.append(await task)
+        assert harvester.resumed is (attempt == 1)
+    assert summaries[1].exit_code == 0 and summaries[1].units["resumed"] > 0, summaries[1].render()
+    assert summaries[0].units["refused"] > 0
+    records = run_records(tmp_path / "out", harvester.run_id)
+    truth = expected_records(world, config.window.since, config.window.until)
+    assert_matches_truth(records, without_refused(truth, world, SHARES_ON_IMAGE))
     state.close()

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
+from .refusal import listed_metrics
 
 __all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for"]
 
@@ -57,6 +58,9 @@ class Decision(msgspec.Struct, frozen=True):
     """The most attempts this kind of failure deserves; None: the scheduler's max_attempts."""
     transient: bool = False
     """Set by the scheduler on a retry out of attempts: the reason may pass, so the next run owes it."""
+    listed: tuple[str, ...] = ()
+    """A REFUSE of "must be one of the following values: ...": the names the API lists (read from
+    the whole message, which ``message`` may cut), so that metrics new to the catalog are told."""
 
 
 class ErrorRule(msgspec.Struct, frozen=True):
@@ -165,6 +169,8 @@ def _decide_graph(error: GraphError) -> Decision:
         return Decision(F, f"{message} ({ref})", **words)
     reason = rule.reason.format(ref=ref, message=message)
     wait = _server_wait(error) if rule.action is T else None
+    if rule.action is RF:
+        words["listed"] = listed_metrics(error.message)
     return Decision(rule.action, reason, wait, rule.scope, **words)
 
 

@@ -17,6 +17,7 @@ the number of pages the account's ``media_count`` allows (with slack), which is 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
+from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
     from ..summary import Stats
 
+log = logging.getLogger("harvester.run")
 PAGE_LIMIT = str(MEDIA_PAGE_LIMIT)
 _ACCOUNT_COPIED = tuple(f for f in AccountNode.__struct_fields__ if f in AccountRecord.__struct_fields__)
 _MEDIA_COPIED = tuple(f for f in MediaItem.__struct_fields__
@@ -261,6 +264,7 @@ class InsightsJob:
             learned = ctx.refusals.refused(kind, metric, decision.message, ctx.now)
             if learned is not None:
                 ctx.ledger.learned(learned)
+        self._new_metrics(decision.listed)
         follow_ups = tuple(f for f in self.follow_ups if without(f, metrics) is not None)
         ctx.ledger.refused(self.account_id, [f for f in self.follow_ups if f not in follow_ups])
         left = without(self.unit, metrics)
@@ -271,6 +275,18 @@ class InsightsJob:
             ctx.submit(InsightsJob(ctx, self.key, self.account_id, left, follow_ups, expires_at=self.expires_at,
                                    replaces=(*self.replaces, self.unit)))
         return True
+
+
+    def _new_metrics(self, listed: tuple[str, ...]) -> None:
+        """Metrics the API lists as valid ("must be one of") that the catalog does not know: told
+        once per run, so that a user learns of a new metric the day it appears."""
+        level = self.unit.ctx.object_type
+        known = catalog.metric
+        new = [n for n in listed if known(level, n) is None and catalog.deprecated(level, n) is None]
+        if new and self.ctx.stats.warn_once(f"new/{level}/{','.join(new)}", (
+                f"the API lists {level} metrics the catalog does not know: {', '.join(new)} "
+                f"(harvester does not ask them yet)")):
+            log.warning(self.ctx.stats.api_warnings[-1])
 
 
 class AccountJob:

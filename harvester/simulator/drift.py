@@ -36,6 +36,13 @@ class Drift(msgspec.Struct, frozen=True):
     """(metric, seconds): from so long after the world's ``now`` (simulated time), the metric is
     retired: asking it answers "metric[i] must be one of" a list without it."""
 
+    def describe(self) -> str:
+        """One line for the simulator's banner."""
+        parts = [f"{m} refused for {t}" for m, t in self.refuse]
+        parts += [f"{m} served (not in the catalog)" for m in self.serve]
+        parts += [f"{m} retired {after:g} s after now" for m, after in self.retire]
+        return "; ".join(parts) or "none"
+
     def refusal(self, names: Sequence[str], media: Media, elapsed: float) -> SimReply | None:
         """The API's refusal of the first refused or retired metric of ``names``, else None."""
         for i, name in enumerate(names):
