@@ -341,8 +341,8 @@ class RunSummary(msgspec.Struct):
                          "the rest of each unit asked again):")
             for r in self.refused:
                 said = f" [{r.message}]" if r.message else ""
-                lines.append(f"    - {r.metric} for {r.kind}: refused x{r.refusals:,}, left out of "
-                             f"{r.dropped:,} later calls{said}")
+                asked = f"refused x{r.refusals:,}" if r.refusals else "learned refused by an earlier run"
+                lines.append(f"    - {r.metric} for {r.kind}: {asked}, left out of {r.dropped:,} later calls{said}")
         lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)

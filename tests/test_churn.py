@@ -22,7 +22,7 @@ from harvester.state.store import StateStore
 
 from support import assert_matches_truth, run_records, world_config
 
-NOW = 1_793_000_000.0          # 2026-10-25T09:33:20Z
+NOW = 1_793_000_000.0          # 2026-10-26T07:33:20Z
 SHARES_ON_IMAGE = Drift(refuse=(("shares", "IMAGE"),))
 IN_FLIGHT = {"per_token_in_flight": 2}
 """A handful of calls in flight per token: the refusals a kind costs before it is learned are
@@ -42,7 +42,7 @@ async def harvest(tmp_path, world, drift, *, state, **tables):
         summary = await harvester.run()
     records = run_records(tmp_path / "out", harvester.run_id)
     truth = expected_records(world, config.window.since, config.window.until)
-    return summary, records, truth, simulator
+    return summary, records, truth, harvester
 
 
 def image_posts(world) -> int:
@@ -56,7 +56,7 @@ async def test_a_refused_metric_costs_that_metric_only_and_is_learned_per_kind(t
     truth less shares of IMAGE posts, exactly), a handful of refusals per kind, then left out."""
     world = World(spec())
     state = StateStore(tmp_path / "state.db")
-    summary, records, truth, _ = await harvest(tmp_path, world, SHARES_ON_IMAGE, state=state)
+    summary, records, truth, harvester = await harvest(tmp_path, world, SHARES_ON_IMAGE, state=state)
     assert image_posts(world) > 50
     assert_matches_truth(records, without_refused(truth, world, SHARES_ON_IMAGE))
     assert summary.exit_code == 0 and not summary.failed, summary.render()
@@ -69,6 +69,11 @@ async def test_a_refused_metric_costs_that_metric_only_and_is_learned_per_kind(t
     assert sum(r.refusals + r.dropped for r in kinds.values()) >= image_posts(world)
     assert summary.units["refused"] == sum(r.refusals for r in kinds.values())
     assert "refused (" in summary.render() and "shares for media FEED IMAGE" in summary.render()
+    assert msgspec.json.decode(msgspec.json.encode(summary))["refused"][0]["metric"] == "shares"   # summary.json
+    outcomes = [msgspec.json.decode(line) for line in harvester.stats.outcome_lines().splitlines()]
+    refused = [o for o in outcomes if o["outcome"] == "refused"]
+    assert len(refused) == summary.units["refused"] and {o["metric"] for o in refused} == {"shares"}
+    assert not [o for o in outcomes if o["outcome"] != "refused" and "shares" in (o["message"] or "")]
     learned = state.learned_refusals()
     assert ("media", "FEED", "IMAGE", "shares") in {(k[0], k[1], k[2], m) for k, m, *_ in learned}
     state.close()
@@ -186,4 +191,17 @@ async def test_a_run_stopped_among_refusals_resumes_exactly(tmp_path, stop_at):
     records = run_records(tmp_path / "out", harvester.run_id)
     truth = expected_records(world, config.window.since, config.window.until)
     assert_matches_truth(records, without_refused(truth, world, SHARES_ON_IMAGE))
+    state.close()
+
+
+@pytest.mark.looptime
+async def test_status_shows_the_refused_units_and_the_learned_refusals(tmp_path):
+    from harvester.commands.status import render
+
+    state = StateStore(tmp_path / "state.db")
+    await harvest(tmp_path, World(spec()), SHARES_ON_IMAGE, state=state)
+    text = render(state)
+    assert "refused " in text.splitlines()[text.splitlines().index("") + 1]         # units: ..., refused N
+    assert "- shares for media FEED IMAGE (facebook, v25.0): refused x3, learned 2026-10-26 07:33:20Z" in text
+    assert "does not support the shares metric for this media product type" in text
     state.close()
