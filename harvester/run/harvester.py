@@ -33,7 +33,7 @@ import msgspec
 
 from .. import summary as stat
 from .. import summary as summary_mod
-from ..config import Config, Window, paths
+from ..config import Config, Window
 from ..config.model import Login
 from ..config.shards import Shard, assign
 from ..config.tokens import read_token_file
@@ -48,6 +48,7 @@ from ..plan.units import Unit
 from ..records import Record
 from ..schedule.scheduler import Scheduler
 from ..schedule.slot import Job as ScheduledJob
+from ..sinks import paths
 from ..sinks.base import Sink, SinkFailure
 from ..sinks.factory import open_sink
 from ..state.lock import RunLock
@@ -60,6 +61,9 @@ from .ledger import Ledger
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    from ..telemetry.metrics import RunMetrics
 
 TokenSource = Mapping[str, str] | Callable[[str], Awaitable[str]] | None
 
@@ -115,6 +119,9 @@ class Harvester:
         self._released = 0
         self._submit_found: Callable[[list[tuple[str, str]]], None] | None = None
         self.token_warnings: list[str] = []
+        self.token_expiry_at: dict[str, float] = {}
+        """Token name -> when ``/debug_token`` said it expires (with ``[app]``)."""
+        self._metrics: RunMetrics | None = None
         """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
 
     def __repr__(self) -> str:
@@ -209,7 +216,34 @@ class Harvester:
                 token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))
+            if debug.expires_at:
+                self.token_expiry_at[name] = float(debug.expires_at)
         self.token_warnings += token_health.warnings(health, self.now)
+
+    # -- what telemetry reads (harvester.telemetry.metrics.Observed) -----------------------------
+
+    def counters(self) -> Mapping[str, float]:
+        return self.stats.counters
+
+    def token_usage(self) -> dict[str, float]:
+        """Token name -> the share of its rate limit in use now (0 to 1)."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return {}
+        now = scheduler.now()
+        return {self.token_names.get(key, key): slot.usage(now, scheduler.window_seconds)
+                for key, slot in scheduler.slots.items()}
+
+    def token_expiry(self) -> Mapping[str, float]:
+        return self.token_expiry_at
+
+    def metrics(self, registry: CollectorRegistry | None = None) -> RunMetrics:
+        """This run's Prometheus metrics (``harvester[prometheus]``), registered in ``registry`` (a
+        new one by default): a service passes its own to show them on its ``/metrics``."""
+        if self._metrics is None:
+            from ..telemetry.metrics import RunMetrics
+            self._metrics = RunMetrics(self, registry=registry)
+        return self._metrics
 
     # -- running ----------------------------------------------------------------------------
 
