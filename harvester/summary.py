@@ -337,6 +337,12 @@ class RunSummary(msgspec.Struct):
     listed that the catalog does not know, said once each."""
     refused: list[Refused] = []
     """Metrics the API refused, per kind of object: each cost that metric, never its unit."""
+    api_version: str | None = None
+    """The Graph API version the run asked (``[graph] api_version``): which API said it."""
+    metrics_asked: dict[str, list[str]] = {}
+    """Kind of object (``media FEED IMAGE (facebook, v25.0)``) -> the metrics asked of it (by
+    the last attempt): a record's ``run_id`` leads here, so ``views`` under v25 is never added
+    to ``impressions`` under v21."""
 
     def render(self) -> str:
         c = self.counters
@@ -438,4 +444,6 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
         failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried),
         warnings=list(getattr(harvester, "token_warnings", [])) + stats.api_warnings,
-        refused=refused_of(counters, stats.refused_words))
+        refused=refused_of(counters, stats.refused_words),
+        api_version=getattr(getattr(getattr(harvester, "config", None), "graph", None), "api_version", None),
+        metrics_asked=dict(getattr(harvester, "metrics_asked", {})))

@@ -69,7 +69,13 @@ async def test_a_refused_metric_costs_that_metric_only_and_is_learned_per_kind(t
     assert sum(r.refusals + r.dropped for r in kinds.values()) >= image_posts(world)
     assert summary.units["refused"] == sum(r.refusals for r in kinds.values())
     assert "refused (" in summary.render() and "shares for media FEED IMAGE" in summary.render()
-    assert msgspec.json.decode(msgspec.json.encode(summary))["refused"][0]["metric"] == "shares"   # summary.json
+    written = msgspec.json.decode(msgspec.json.encode(summary))                                  # summary.json
+    assert written["refused"][0]["metric"] == "shares" and written["api_version"] == "v25.0"
+    asked = written["metrics_asked"]                  # which API said it: the metrics answered per kind
+    assert "shares" not in asked["media FEED IMAGE (facebook, v25.0)"]
+    assert {"reach", "views", "likes"} <= set(asked["media FEED IMAGE (facebook, v25.0)"])
+    assert "shares" in asked["media FEED CAROUSEL_ALBUM (facebook, v25.0)"], sorted(asked)
+    assert "follower_demographics" in asked["account (facebook, v25.0)"]
     outcomes = [msgspec.json.decode(line) for line in harvester.stats.outcome_lines().splitlines()]
     refused = [o for o in outcomes if o["outcome"] == "refused"]
     assert len(refused) == summary.units["refused"] and {o["metric"] for o in refused} == {"shares"}

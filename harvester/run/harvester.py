@@ -100,6 +100,7 @@ class Harvester:
         self._clock = clock
         self._skip_units: set[str] = set()
         self._ledger: Ledger | None = None
+        self._ctx: JobContext | None = None
         self.started: float | None = None
         self.finished: float | None = None
         self._stopping = False
@@ -378,6 +379,7 @@ class Harvester:
             if self._state is not None and config.refresh.enabled else None,
             refusals=self._refusals(), api_version=config.graph.api_version,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
+        self._ctx = ctx
         self._token_missing(missing)
         self._claimed = {a.id: a.token_name for a in config.accounts}
         listed = [(a.id, keys[a.token_name]) for a in config.accounts
@@ -505,6 +507,11 @@ class Harvester:
         self.stats.inc(stat.DISCOVERED_ACCOUNTS, len(chosen))
         if chosen and self._submit_found is not None:
             self._submit_found(chosen)
+
+    @property
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind of object -> the metrics this attempt asked of it (summary.json's ``metrics_asked``)."""
+        return self._ctx.metrics_asked() if self._ctx is not None else {}
 
     @property
     def discovered(self) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
-from ..graph.flatten import flatten
+from ..graph.flatten import Context, flatten
 from ..graph.policy import Action, Decision
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
@@ -138,10 +138,31 @@ class JobContext:
         self.refusals = refusals if refusals is not None else Refusals()
         """Metrics the API refused, per kind of object: learned ones are left out of calls."""
         self.api_version = api_version
+        self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
+        """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
 
     def kind(self, key: str, unit: Unit) -> Kind:
         """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
         return kind_of(unit.ctx, "instagram" if key in self.clients else "facebook", self.api_version)
+
+    def asked(self, key: str, unit: Unit) -> None:
+        """Note the metrics a call asks, by kind of object (cheap: the call's own parameter string)."""
+        c = unit.ctx
+        kind = (c.object_type, c.media_product_type, c.media_type, key in self.clients)
+        params = self._asked.get(kind)
+        if params is None:
+            params = self._asked[kind] = set()
+        params.add(unit.params[0][1] if unit.params and unit.params[0][0] == "metric" else dict(unit.params)["metric"])
+
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind label -> every metric of that kind the API answered in this attempt (refused ones
+        are not), sorted: which API said what (``views`` under v25 is not ``impressions`` under v21)."""
+        out: dict[str, set[str]] = {}
+        for (level, product, media_type, instagram), params in self._asked.items():
+            ctx = Context("", "", level, media_type, product)  # type: ignore[arg-type]
+            label = kind_of(ctx, "instagram" if instagram else "facebook", self.api_version).label()
+            out.setdefault(label, set()).update(m for p in params for m in p.split(","))
+        return {label: sorted(metrics) for label, metrics in sorted(out.items())}
 
     def leave_out_learned(self, key: str, unit: Unit) -> tuple[Unit | None, tuple[str, ...]]:
         """``unit`` without the metrics learned refused for its kind (counted per call), and which."""
@@ -221,6 +242,7 @@ class InsightsJob:
         if gone and left is not None:
             self.replaces, self.unit = (*self.replaces, self.unit), left
         reply = await ctx.get(self.key, self.unit.path, self.unit.params)
+        ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
                           observed_on=ctx.observed_on)
         await ctx.ledger.written(self, records)
