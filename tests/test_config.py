@@ -133,6 +133,9 @@ MISTAKES = [
       "whole)"]),
     ("totals", good(window={"days": 1, "totals": "week"}),
      ['[window] totals = "week" is not valid; expected one of "day", "window"']),
+    ("settle_days", good(window={"days": 1, "settle_days": -1}),
+     ["[window] settle_days = -1 is not valid; expected a whole number of days from 0 to 30 (insights may arrive 48 "
+      "hours late; 0: a day is settled once it has ended)"]),
     # accounts
     ("no accounts", {"window": GOOD["window"]},
      ["accounts is missing; expected at least one [[accounts]] table with id and token_env, "

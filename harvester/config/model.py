@@ -44,6 +44,10 @@ class Window(msgspec.Struct, frozen=True):
     until: date
     totals: Literal["day", "window"] = "day"
     """``day``: one total per UTC day; ``window``: one per chunk of at most 30 days."""
+    settle_days: int = 3
+    """Insights may arrive up to 48 hours late: an account call whose days ended at least this
+    many days before a run that answered it is settled, and later runs on the same state do not
+    ask it again (``harvester run --refresh`` does)."""
 
 
 class Output(msgspec.Struct, frozen=True):

@@ -77,9 +77,11 @@ class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
                  run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None, refresh: bool = False):
         self.config = config
         self.shard = shard
+        self.refresh_all = refresh
+        """``harvester run --refresh``: ask settled account days again too."""
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
@@ -283,7 +285,8 @@ class Harvester:
                               f"{exc.strerror or exc} ({exc.filename})") from None
         self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
-                                       finished=self._skip_units)
+                                       finished=self._skip_units,
+                                       settle_seconds=self.config.window.settle_days * 86400)
         try:
             try:
                 await self._harvest(ledger)
@@ -378,6 +381,7 @@ class Harvester:
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
             refusals=self._refusals(), api_version=config.graph.api_version,
+            settled_units=self._state.settled_units if self._state is not None and not self.refresh_all else None,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
         self._ctx = ctx
         self._token_missing(missing)

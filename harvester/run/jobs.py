@@ -116,7 +116,8 @@ class JobContext:
                  owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
                  observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None,
                  delivered: Callable[[Sequence[str]], set[str]] | None = None,
-                 refusals: Refusals | None = None, api_version: str = "v25.0"):
+                 refusals: Refusals | None = None, api_version: str = "v25.0",
+                 settled_units: Callable[[Sequence[str]], set[str]] | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -138,6 +139,9 @@ class JobContext:
         self.refusals = refusals if refusals is not None else Refusals()
         """Metrics the API refused, per kind of object: learned ones are left out of calls."""
         self.api_version = api_version
+        self.settled_units = settled_units
+        """Which of some account calls an earlier run answered once settled: not asked again (None:
+        every call is asked, ``harvester run --refresh``)."""
         self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
         """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
 
@@ -330,11 +334,19 @@ class AccountJob:
             account_id=self.account_id, day=ctx.day, **{f: getattr(node, f) for f in _ACCOUNT_COPIED},
             run_id=ctx.run_id, harvested_at=ctx.harvested_at))])
         seen: set[str] = set()
+        units = []
         for window in self.windows:
             for unit in plan.account_units(self.account_id, node.followers_count, window, ctx.selection, ctx.now):
                 if unit.id not in seen:
                     seen.add(unit.id)
-                    ctx.submit_units(self.key, self.account_id, (unit,))
+                    units.append(unit)
+        settled = ctx.settled_units([u.id for u in units if u.ctx.until is not None]) \
+            if ctx.settled_units is not None else ()
+        for unit in units:
+            if unit.id in settled:
+                ctx.stats.inc(stat.UNITS_SETTLED)       # its days are final and an earlier run has them
+            else:
+                ctx.submit_units(self.key, self.account_id, (unit,))
         for owed_id in self.owed:
             ctx.ledger.settled(owed_id, self.account_id)
         if ctx.selection.media:

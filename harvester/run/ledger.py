@@ -46,8 +46,12 @@ class Ledger:
     nothing is checkpointed and only the counters move."""
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
-                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset()):
+                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset(),
+                 settle_seconds: float = 3 * 86400):
         self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
+        self.settle_seconds = settle_seconds
+        """An account call whose window ended this long before ``now`` is settled once answered."""
+        self._settled: set[str] = set()
         self.finished = finished
         """What earlier attempts of this run committed (units and object records)."""
         self._pending: dict[str, tuple[str, str, str]] = {}   # unit id -> (status, account, label)
@@ -76,6 +80,9 @@ class Ledger:
         self.sink.write(job.unit.id, records)
         self._checkpoint(job.unit, "done", job.account_id)
         self.refused(job.account_id, job.replaces)
+        until = job.unit.ctx.until
+        if until is not None and until + self.settle_seconds <= self.now:
+            self._settled.update(u.id for u in (job.unit, *job.replaces))
         if self.sink.should_commit():
             await self.commit(due=True)     # behind a commit in progress: the sink's backpressure
 
@@ -150,8 +157,10 @@ class Ledger:
             self.stats.inc(stat.SINK_COMMITS)
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
+            settled = [uid for uid in commit.unit_ids if uid in self._settled]
+            self._settled.difference_update(settled)
             if self.state is not None:
-                self.state.commit(self.run_id, commit.parts, units, media, self.now)
+                self.state.commit(self.run_id, commit.parts, units, media, self.now, settled=settled)
 
     def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
         self._pending[unit.id] = (status, account_id, unit.label)

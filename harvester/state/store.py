@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS spent (
 CREATE TABLE IF NOT EXISTS owed (
     owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
     body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS settled (
+    unit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, settled_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS refused_metrics (
     level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
     api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
@@ -311,7 +313,8 @@ class StateStore:
             (run_id,))}
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
-               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
+               settled: Iterable[str] = ()) -> None:
         """Record durable parts and the units they hold, ``unit_id -> (status, account_id, label)``,
         and when the media among them were harvested (for refresh tiers), in one transaction.
         A part's ``records`` and ``length`` are its totals so far (a part grows over commits;
@@ -334,6 +337,8 @@ class StateStore:
                 "status = excluded.status, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
             self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
+            self.db.executemany("INSERT OR REPLACE INTO settled VALUES (?, ?, ?)",
+                                [(uid, run_id, now) for uid in settled])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
@@ -382,6 +387,18 @@ class StateStore:
     def forget(self, owed_ids: Iterable[str]) -> None:
         """Drop owed work that can no longer be done (the API no longer keeps it)."""
         self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
+
+    # -- settled account calls: answered once their days could no longer change -------------
+
+    def settled_units(self, unit_ids: Sequence[str]) -> set[str]:
+        """Which of these account calls some run answered after their days had settled."""
+        found: set[str] = set()
+        for i in range(0, len(unit_ids), 500):
+            chunk = unit_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT unit_id FROM settled WHERE unit_id IN ({marks})",
+                                                       chunk))
+        return found
 
     # -- metrics the API refused, per kind of object (harvester.plan.refusals) -----------------
 
