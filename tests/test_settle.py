@@ -8,11 +8,11 @@ import pytest
 
 from harvester import Harvester
 from harvester.days import DAY
-from harvester.sinks import manifest
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
 from harvester.state.store import StateStore
 from harvester.summary import UNITS_SETTLED
 

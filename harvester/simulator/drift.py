@@ -74,10 +74,11 @@ def served_item(world: World, media: Media, metric: str) -> dict[str, Any]:
             "id": f"{media.id}/insights/{metric}/lifetime"}
 
 
-DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("reposts", "reels_skip_rate"),
+DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("facebook_views",),
              retire=(("ig_reels_video_view_total_time", 3600.0),))
-"""``harvester simulate --drift``: shares refused on IMAGE posts (as practitioners saw), reposts
-and reels_skip_rate served (December 2025), and one metric retired an hour into the run."""
+"""``harvester simulate --drift``: shares refused on IMAGE posts (as practitioners saw),
+facebook_views served to every media (the catalog does not know it), and one metric retired an
+hour into the run."""
 
 
 def without_refused(truth: Mapping[NaturalKey, Any], world: World, drift: Drift) -> dict[NaturalKey, Any]:
