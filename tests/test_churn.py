@@ -212,3 +212,20 @@ async def test_status_shows_the_refused_units_and_the_learned_refusals(tmp_path)
     assert "- shares for media FEED IMAGE (facebook, v25.0): refused x3, learned 2026-10-26 07:33:20Z" in text
     assert "does not support the shares metric for this media product type" in text
     state.close()
+
+
+@pytest.mark.looptime
+async def test_the_december_2025_media_metrics_are_harvested(tmp_path):
+    """reposts (FEED, REELS, STORY) and reels_skip_rate (REELS) are in the current reference: a
+    default harvest asks them, and the records hold them exactly."""
+    from harvester import catalog
+
+    assert {"reposts", "reels_skip_rate"} <= {m.name for m in catalog.metrics_for_product("REELS")}
+    assert "reposts" in {m.name for m in catalog.metrics_for_product("STORY")}
+    world = World(spec())
+    summary, records, truth, _ = await harvest(tmp_path, world, None, state=StateStore(tmp_path / "state.db"))
+    got = {(r["media_product_type"], r["metric"]) for r in records if r["object_type"] == "media"}
+    assert {("FEED", "reposts"), ("REELS", "reposts"), ("REELS", "reels_skip_rate")} <= got
+    assert ("FEED", "reels_skip_rate") not in got
+    assert all(0 < r["value"] < 100 for r in records if r["metric"] == "reels_skip_rate")
+    assert_matches_truth(records, truth)
