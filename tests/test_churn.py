@@ -223,7 +223,7 @@ async def test_the_december_2025_media_metrics_are_harvested(tmp_path):
     assert {"reposts", "reels_skip_rate"} <= {m.name for m in catalog.metrics_for_product("REELS")}
     assert "reposts" in {m.name for m in catalog.metrics_for_product("STORY")}
     world = World(spec())
-    summary, records, truth, _ = await harvest(tmp_path, world, None, state=StateStore(tmp_path / "state.db"))
+    _, records, truth, _ = await harvest(tmp_path, world, None, state=StateStore(tmp_path / "state.db"))
     got = {(r["media_product_type"], r["metric"]) for r in records if r["object_type"] == "media"}
     assert {("FEED", "reposts"), ("REELS", "reposts"), ("REELS", "reels_skip_rate")} <= got
     assert ("FEED", "reels_skip_rate") not in got
