@@ -78,7 +78,7 @@ def _units(counts: dict[str, int]) -> str:
     if not counts:
         return "no unit checkpointed yet"
     done = plural(counts.get("done", 0), "unit") + " done"
-    others = [f"{counts[k]:,} {k}" for k in ("skipped", "failed", "refused") if counts.get(k)]
+    others = [f"{counts[k]:,} {k}" for k in ("skipped", "failed") if counts.get(k)]
     objects = counts.get("object", 0)
     written = f"; {plural(objects, 'media or account record', 'media and account records')} written" if objects else ""
     return ", ".join([done, *others]) + written

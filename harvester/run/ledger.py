@@ -115,7 +115,7 @@ class Ledger:
             return
         for unit in units:
             self.sink.write(unit.id, ())
-            self._checkpoint(unit, "refused", account_id)
+            self._checkpoint(unit, "replaced", account_id)
 
     def learned(self, row: Learned) -> None:
         if self.state is not None:

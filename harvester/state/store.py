@@ -124,7 +124,7 @@ def _to_version_3(db: sqlite3.Connection) -> None:
 def _to_version_4(db: sqlite3.Connection) -> None:
     """Metrics the API refused, learned per kind of object (``refused_metrics``), and account calls
     answered once their days had settled (``settled``): new tables, which SCHEMA creates; a unit
-    may now be checkpointed ``refused`` (asked in its place without a refused metric)."""
+    may now be checkpointed ``replaced`` (another, without a refused metric, was asked in its place)."""
 
 
 MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4}
@@ -332,7 +332,7 @@ class StateStore:
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
         return {r[0] for r in self.db.execute(
-            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object', 'refused')",
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object', 'replaced')",
             (run_id,))}
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
