@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--media-per-account", type=int, default=100)
     demo.add_argument("--faults", type=float, default=0.05)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--drift", action="store_true",
+                      help="the API as Meta changes it (harvester simulate --drift): shares refused on IMAGE posts, "
+                           "a metric the catalog does not know served")
     demo.add_argument("--output", default="demo-out")
     demo.add_argument("--format", default="duckdb", choices=("duckdb", "parquet", "jsonl"),
                       help="the output format (default duckdb: a database file with a table per stream)")

@@ -229,3 +229,18 @@ async def test_the_december_2025_media_metrics_are_harvested(tmp_path):
     assert ("FEED", "reels_skip_rate") not in got
     assert all(0 < r["value"] < 100 for r in records if r["metric"] == "reels_skip_rate")
     assert_matches_truth(records, truth)
+
+
+def test_the_demo_drifts_on_demand_and_meets_its_ground_truth(tmp_path):
+    """``harvester demo --drift``: shares refused on IMAGE posts, and still every record of the
+    drifting world's ground truth (the rest of each refused media), exit 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "harvester", "demo", "--drift", "--accounts", "3",
+                           "--media-per-account", "30", "--faults", "0", "--format", "jsonl",
+                           "--output", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "drift: shares refused for IMAGE" in done.stderr
+    assert "- shares for media FEED IMAGE (facebook, v25.0): refused x" in done.stderr
+    assert "demo: OK, every record of the ground truth" in done.stderr
