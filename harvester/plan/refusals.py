@@ -69,6 +69,11 @@ class Refusals:
         for row in learned:
             self._dropped.setdefault(row.kind, set()).add(row.metric)
 
+    @property
+    def learned_any(self) -> bool:
+        """Whether any call may have a metric to leave out."""
+        return self.drop and bool(self._dropped)
+
     def dropped(self, kind: Kind) -> frozenset[str] | set[str]:
         """The metrics calls of ``kind`` leave out."""
         return self._dropped.get(kind, frozenset()) if self.drop else frozenset()

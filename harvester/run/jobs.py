@@ -169,9 +169,15 @@ class JobContext:
         return {label: sorted(metrics) for label, metrics in sorted(out.items())}
 
     def leave_out_learned(self, key: str, unit: Unit) -> tuple[Unit | None, tuple[str, ...]]:
-        """``unit`` without the metrics learned refused for its kind (counted per call), and which."""
+        """``unit`` without the metrics learned refused for its kind (counted per call), and which
+        (the hot path: nothing learned, nothing done)."""
+        if not self.refusals.learned_any:
+            return unit, ()
         kind = self.kind(key, unit)
-        left, gone = leave_out(unit, self.refusals.dropped(kind))
+        dropped = self.refusals.dropped(kind)
+        if not dropped:
+            return unit, ()
+        left, gone = leave_out(unit, dropped)
         for metric in gone:
             self.stats.inc(f"{stat.DROPPED}{kind.label()}/{metric}")
         return left, gone
