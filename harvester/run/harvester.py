@@ -43,6 +43,7 @@ from ..graph.client import GraphClient
 from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
+from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..plan.units import Unit
 from ..records import Record
 from ..schedule.retry import Retry
@@ -78,9 +79,11 @@ class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
                  run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None, refresh: bool = False):
         self.config = config
         self.shard = shard
+        self.refresh_all = refresh
+        """``harvester run --refresh``: ask settled account days again too."""
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
@@ -101,6 +104,7 @@ class Harvester:
         self._clock = clock
         self._skip_units: set[str] = set()
         self._ledger: Ledger | None = None
+        self._ctx: JobContext | None = None
         self.started: float | None = None
         self.finished: float | None = None
         self._stopping = False
@@ -287,7 +291,8 @@ class Harvester:
                               f"{exc.strerror or exc} ({exc.filename})") from None
         self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
-                                       finished=self._skip_units)
+                                       finished=self._skip_units,
+                                       settle_seconds=self.config.window.settle_days * 86400)
         try:
             try:
                 await self._harvest(ledger)
@@ -396,7 +401,10 @@ class Harvester:
             delivered=self._delivered if self._state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
+            refusals=self._refusals(), api_version=config.graph.api_version,
+            settled_units=self._state.settled_units if self._state is not None and not self.refresh_all else None,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
+        self._ctx = ctx
         self._token_missing(missing)
         self._claimed = {a.id: a.token_name for a in config.accounts}
         listed = [(a.id, keys[a.token_name]) for a in config.accounts
@@ -526,6 +534,11 @@ class Harvester:
             self._submit_found(chosen)
 
     @property
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind of object -> the metrics this attempt asked of it (summary.json's ``metrics_asked``)."""
+        return self._ctx.metrics_asked() if self._ctx is not None else {}
+
+    @property
     def discovered(self) -> dict[str, list[str]]:
         """Token name -> the accounts discovered with it and harvested with it in this run."""
         return dict(self._discovered)
@@ -546,6 +559,13 @@ class Harvester:
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
         return self._state.last_harvested(media_ids, run_id=self.run_id)
+
+    def _refusals(self) -> Refusals:
+        """What earlier runs on this state learned of refused metrics, under this API version and
+        within the re-probe period (older ones are asked again: the metric may be back)."""
+        rows = self._state.learned_refusals(api_version=self.config.graph.api_version,
+                                            since=self.now - REPROBE_SECONDS) if self._state is not None else []
+        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
 
     def _owed_work(self, account_ids: Sequence[str]) -> list[Owed]:
         """What earlier runs owe for these accounts and the API still keeps; what it no longer

@@ -576,12 +576,13 @@ HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
     Action.RETRY: Scheduler._retry,
     Action.THROTTLE: Scheduler._throttle,
     Action.SKIP: Scheduler._give_up,
+    Action.REFUSE: Scheduler._give_up,
     Action.FAIL: Scheduler._give_up,
     Action.FAIL_TOKEN: Scheduler._fail_token,
 }
 """What each policy action does to the job, its slot and the others."""
 
-ANSWERS = frozenset({Action.SKIP, Action.FAIL})
+ANSWERS = frozenset({Action.SKIP, Action.REFUSE, Action.FAIL})
 """Actions for an API error that is about the unit, not the token: like data, it proves the token
 works (after a throttle, the probe may well meet a media without insights)."""
 

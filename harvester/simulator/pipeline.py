@@ -19,6 +19,7 @@ import msgspec
 from . import tokens as token_api
 from .api import GraphApi
 from .counters import Counters
+from .drift import Drift
 from .errors import SimReply, graph_error
 from .faults import DEFAULT_KINDS, Drop, Faults, Truncate, fault_reply, truncate
 from .hostile import Hostile
@@ -46,6 +47,8 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """Hostile kinds (``hostile.KINDS``) applied to every answer they fit."""
     fault_kinds: tuple[str, ...] = DEFAULT_KINDS
     """The kinds of fault drawn, with equal chances (see faults.FAULTS)."""
+    drift: Drift | None = None
+    """Metrics refused, served and retired as Meta changes them (:mod:`.drift`); None: none."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -69,8 +72,8 @@ class Simulator:
                  clock: Callable[[], float] = time.monotonic, base_url: str = "http://simulator"):
         self.world = world if isinstance(world, World) else World(world)
         self.settings = settings or SimulatorSettings()
-        self.api = GraphApi(self.world)
         self.clock = clock
+        self.api = GraphApi(self.world, drift=self.settings.drift, wall=self.wall)
         self.base_url = base_url
         s = self.settings
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
