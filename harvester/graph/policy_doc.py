@@ -38,6 +38,9 @@ SUMMARY: dict[Action, str] = {
     Action.RETRY: "**retry** with exponential backoff and full jitter, up to `max_attempts` (5) attempts (a whole "
                   "answer of the wrong shape: 2), then the unit fails and the next run owes it",
     Action.SKIP: "**skip**: nothing to harvest, recorded as skipped, not asked again",
+    Action.REFUSE: "**refused metric**: the unit is asked again at once without the metric the API named, "
+                   "which is recorded as refused; a few refusals for a kind of object and its later calls "
+                   "leave it out",
     Action.FAIL_TOKEN: "**token unusable**: every unit of that token stops at once, reported once, never retried",
     Action.FAIL: "**fail** the unit with the API's message; the run goes on and exits 3",
 }

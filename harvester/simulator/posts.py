@@ -26,6 +26,11 @@ NAVIGATION_WEIGHTS = {"swipe_forward": 0.16, "tap_back": 0.08, "tap_exit": 0.14,
 """A story's ``navigation`` by ``story_navigation_action_type`` (GUESS: most tap on to the next)."""
 FOLLOWS_PER_REACH, VISITS_PER_REACH = 0.0015, 0.012
 """Follows and profile visits per account reached (GUESS; stories: a third more)."""
+REPOSTS_PER_REACH = 0.002
+"""Reposts per account reached (GUESS: the metric is new, December 2025; a repost is no
+interaction of ``total_interactions``' definition)."""
+DRAWS, COMMENTS_DRAW = 23, 20
+"""Uniforms per media; the one that says whether comments are on (world.py draws it)."""
 
 
 class MediaInsights(msgspec.Struct, frozen=True, gc=False):
@@ -40,7 +45,7 @@ class MediaInsights(msgspec.Struct, frozen=True, gc=False):
 
 def post(u: list[float], kind: rates.Kind, followers: int, appeal: float, hour: int,
          comments_on: bool) -> MediaInsights:
-    """A feed post's or a reel's insights from 20 uniforms ``u``."""
+    """A feed post's or a reel's insights from :data:`DRAWS` uniforms ``u``."""
     activity = rates.ACTIVITY[hour]
     reach_rate = rates.by_size(rates.REACH_RATE, followers)
     reach = round(followers * reach_rate * kind.reach * rates.hour_reach(activity) * appeal ** 0.5
@@ -57,19 +62,20 @@ def post(u: list[float], kind: rates.Kind, followers: int, appeal: float, hour: 
     values = {"reach": reach, "views": views, "likes": likes, "comments": comments, "saved": saved,
               "shares": shares, "total_interactions": likes + comments + saved + shares,
               "ig_reels_avg_watch_time": watch, "ig_reels_video_view_total_time": views * watch,
+              "reels_skip_rate": int(20 + 60 * u[22]), "reposts": round(reach * REPOSTS_PER_REACH * (0.5 + u[21])),
               **_profile(u, reach)}
     activity_results = _split(values["profile_activity"], u[12:18], "action_type", ACTION_WEIGHTS)
     return MediaInsights(values, {"profile_activity": activity_results}, comments_on)
 
 
 def story(u: list[float], reach: int) -> MediaInsights:
-    """A story's insights from 20 uniforms ``u``; ``reach``: its viewers."""
+    """A story's insights from :data:`DRAWS` uniforms ``u``; ``reach``: its viewers."""
     views = max(reach, round(reach * (1.1 + 0.5 * u[0])))
     replies = round(reach * 0.008 * (0.5 + u[1]))
     shares = round(reach * 0.004 * (0.5 + u[2]))
     values = {"reach": reach, "views": views, "replies": replies, "shares": shares,
               "total_interactions": replies + shares, "navigation": round(views * (0.85 + 0.15 * u[3])),
-              **_profile(u, round(reach * 4 / 3))}
+              "reposts": round(reach * REPOSTS_PER_REACH * (0.5 + u[21])), **_profile(u, round(reach * 4 / 3))}
     return MediaInsights(values, {
         "profile_activity": _split(values["profile_activity"], u[12:18], "action_type", ACTION_WEIGHTS),
         "navigation": _split(values["navigation"], u[4:8], "story_navigation_action_type", NAVIGATION_WEIGHTS)})

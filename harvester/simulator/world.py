@@ -478,13 +478,13 @@ class World:
 
     def _insights(self, media: Media) -> posts.MediaInsights:
         """Every lifetime metric of a post, reel or story, drawn together (:mod:`.posts`)."""
-        u = self.draws(("insights", media.id), 21)
+        u = self.draws(("insights", media.id), posts.DRAWS)
         if media.viewers is not None:
             return posts.story(u, media.viewers)
         account = self.account(media.account)
         kind = rates.KINDS[media.media_type, media.media_product_type]
         return posts.post(u, kind, account.followers, account.appeal, rates.pacific_hour(media.timestamp),
-                          u[20] >= COMMENTS_OFF)
+                          u[posts.COMMENTS_DRAW] >= COMMENTS_OFF)
 
     def media_value(self, media: Media, metric: str) -> int:
         """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
