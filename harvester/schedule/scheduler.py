@@ -20,8 +20,8 @@ before (``HEDGE_ANSWERS``), is not held back, and its window and usage are below
 the copy passes its limiter like any call, so the window is never exceeded. The first answer is
 the call's; the other request is cancelled (``calls/hedged``, ``calls/hedged_first``).
 
-A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` goes to the
-error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
+A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` (but a
+``SinkError``, the sink's) goes to the error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
 other exception cancels what is in flight and is raised by :meth:`Scheduler.run`. A ``RETRY``
 is bounded by ``max_attempts``, or by the decision's own ``attempts`` when it gives fewer.
 
@@ -53,7 +53,7 @@ from collections.abc import Callable
 import msgspec
 
 from .. import summary as stat
-from ..errors import GraphError, HarvesterError, TransportError
+from ..errors import GraphError, HarvesterError, SinkError, TransportError
 from ..graph.hedge import FLIGHT, Flight
 from ..graph.policy import Action, Decision
 from ..summary import Stats
@@ -330,6 +330,8 @@ class Scheduler:
         try:
             try:
                 usage = await entry.job()
+            except SinkError:
+                raise                           # the sink's, not the API's answer: it stops the run below
             except HarvesterError as error:
                 self._failed(slot, entry, error, started)
             else:
