@@ -14,12 +14,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import msgspec
-
-from . import files
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
-from .sinks.factory import output_directory
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -369,7 +365,7 @@ async def _run(config: Config, **kwargs) -> int:
     from .run.harvester import Harvester
 
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
-        stopped = _on_signals(harvester)
+        _on_signals(harvester)
         progress = asyncio.create_task(Progress(harvester).run())
         try:
             summary = await harvester.run()
@@ -381,59 +377,26 @@ async def _run(config: Config, **kwargs) -> int:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-    directory = output_directory(config.output) / harvester.run_id
-    summary = msgspec.structs.replace(summary, outcomes_file=_write_outcomes(directory, harvester.stats))
-    if stopped:
-        summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
-        _record_exit_code(config, harvester.run_id, summary.exit_code)
-    print(summary.render(), file=sys.stderr)
-    _write_summary(directory / "summary.json", summary)
+    print(summary.render(), file=sys.stderr)     # the run wrote summary.json and outcomes.jsonl
     return summary.exit_code
 
 
-def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
-    """A stopped run ends with its signal's code (130/143): the state says so too, for status."""
-    from .state.store import StateStore
-    state = StateStore(config.state.path)
-    try:
-        state.set_exit_code(run_id, exit_code)
-    finally:
-        state.close()
-
-
-def _write_outcomes(directory: Path, stats) -> str | None:
-    """Every skipped and failed unit of the attempt, one JSON object a line, written atomically
-    beside summary.json (which lists only the first ones); its file name, or None if there are none."""
-    if not stats.outcome_count:
-        return None
-    path = directory / "outcomes.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(path, stats.outcome_lines())
-    return path.name
-
-
-def _on_signals(harvester) -> list[signal.Signals]:
+def _on_signals(harvester) -> None:
     """The CLI (never the library) turns SIGINT/SIGTERM into a graceful stop: no new calls, calls
-    in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed."""
+    in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed, and the run
+    ends with the signal's exit code."""
     stopped: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
 
     def stop(sig: signal.Signals) -> None:
         if not stopped:
             print(f"\n{sig.name}: finishing calls in flight, then stopping (the next run resumes)", file=sys.stderr)
-            harvester.stop()
+            harvester.stop(exit_code=SIGNAL_EXIT[sig])
             loop.call_later(STOP_GRACE_SECONDS, harvester.cancel_in_flight)
         stopped.append(sig)
 
     for sig in SIGNAL_EXIT:
         loop.add_signal_handler(sig, stop, sig)
-    return stopped
-
-
-def _write_summary(path: Path, summary) -> None:
-    from .files import write_atomic
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, msgspec.json.format(msgspec.json.encode(summary)))
 
 
 if __name__ == "__main__":

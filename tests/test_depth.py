@@ -231,7 +231,7 @@ async def harvest_one_token(tmp_path, *, calls_per_window: int, window_seconds: 
     simulator = Simulator(world, SimulatorSettings(calls_per_window=calls_per_window, window_seconds=window_seconds,
                                                    latency_ms=100))
     transport = Peak(SimulatorTransport(simulator))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     return simulator.counters.snapshot(), transport.peak

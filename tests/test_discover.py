@@ -16,12 +16,15 @@ from harvester.config import parse_config
 from harvester.config.model import Discover
 from harvester.days import from_unix
 from harvester.errors import ConfigError
+from harvester.run.accounts import Accounts
+from harvester.run.keys import TokenKeys
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
+from harvester.summary import Stats
 from harvester.tokens.discovery import Found
 
 from support import assert_matches_truth, run_records, token_env
@@ -59,7 +62,7 @@ def discover_config(world, tmp_path, discover, accounts=(), env=None, **extra):
 async def harvest(world, config, env, transport=None):
     transport = transport or SimulatorTransport(Simulator(world))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     state.close()
     return harvester, summary
@@ -215,13 +218,14 @@ def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(t
     world = World(WorldSpec(seed=4, accounts=9, media_per_account=2, tokens=4))
     env = {**token_env(world), "FIRST": "token-a", "SECOND": "token-b"}
     config, _ = discover_config(world, tmp_path, [{"token_env": "FIRST"}, {"token_env": "SECOND"}], env=env)
-    harvester = Harvester(config, tokens=env)
-    harvester.token_names = {"key-a": "FIRST", "key-b": "SECOND"}
-    harvester._discovery_done(1, [Found("1"), Found("2")], None)
-    assert harvester.discovered == {}                         # waits for the first table
-    harvester._discovery_done(0, [Found("1")], None)
-    assert harvester.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
-    assert harvester.stats.get("discovered/accounts_elsewhere") == 1
+    keys = TokenKeys(config, env)
+    keys.names = {"key-a": "FIRST", "key-b": "SECOND"}
+    accounts = Accounts(config, keys, Stats(), run_id="r", now=world.now)
+    accounts.discovery_done(1, [Found("1"), Found("2")], None)
+    assert accounts.discovered == {}                          # waits for the first table
+    accounts.discovery_done(0, [Found("1")], None)
+    assert accounts.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
+    assert accounts.stats.get("discovered/accounts_elsewhere") == 1
 
 
 @pytest.mark.looptime

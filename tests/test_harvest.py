@@ -42,7 +42,7 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world, SimulatorSettings(faults=0.05))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     state.close()
@@ -76,7 +76,8 @@ async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none
     simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=60))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     elapsed = loop.time() - started
     served = simulator.counters.snapshot()
@@ -96,7 +97,7 @@ async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
     world = World(WorldSpec(seed=8, accounts=4, media_per_account=10))
     server = await simulator_server(world, SimulatorSettings(faults=0.05))
     config, env = world_config(world, tmp_path / "out", base_url=server.url)
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
@@ -116,7 +117,7 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
 
     transport = SimulatorTransport(Simulator(world))
     records = []
-    async with Harvester(config, tokens=lookup, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=lookup, transport=transport, now=world.now) as harvester:
         async for record in harvester.records():
             records.append(record)
     truth = truth_of(world, config)
@@ -137,7 +138,7 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     assert len(asked) == len(set(asked))
 
     before = asyncio.all_tasks()
-    async with Harvester(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
+    async with Harvester.pinned(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
                          now=world.now) as harvester:
         async for _ in harvester.records():
             break
@@ -168,7 +169,7 @@ async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_pa
     world = World(WorldSpec(seed=3, accounts=10, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     refused = {path for path, _, status in transport.calls if status == 400 and path.endswith("/insights")}
     assert len(refused) > 10
@@ -192,7 +193,7 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     for days in (3, 5):
         config, env = world_config(world, output, days=days)
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now,
+        async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now,
                              run_id=f"night-{days}") as harvester:
             assert (await harvester.run()).exit_code == 0
         runs.append(harvester.run_id)
@@ -217,7 +218,7 @@ async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_
     slow = SimulatorSettings(calls_per_window=10**9, latency_ms=20_000)   # exponential: some calls take minutes
     state = StateStore(config.state.path)
     loop = asyncio.get_running_loop()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, slow)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, slow)), state=state,
                          now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         await asyncio.sleep(120)
@@ -230,7 +231,7 @@ async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_
     assert loop.time() == stopped_at               # given up at once, not waited for
     (run,) = state.runs()
     assert run.status == "stopped" and state.unit_counts(run.run_id).get("done", 0) > 0
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
             calls_per_window=10**9))), state=state, now=world.now) as harvester:
         resumed = await harvester.run()
     state.close()

@@ -136,7 +136,8 @@ async def harvest(tmp_path, name: str, *, hedge: bool):
     world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
     config, env = world_config(world, tmp_path / name, days=1, scheduler={"hedge": hedge})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=1_000_000, window_seconds=3600, latency_ms=300))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
         run_id = harvester.run_id
     assert summary.exit_code == 0
@@ -165,7 +166,7 @@ async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_pat
     world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
     server = await simulator_server(world, SimulatorSettings(latency_ms=300))
     config, env = world_config(world, tmp_path / "out", days=1, base_url=server.url)
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     assert summary.counters.get("calls/hedged_first", 0) > 0        # some copies answered first

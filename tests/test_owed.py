@@ -61,7 +61,7 @@ class Bent(SimulatorTransport):
 async def harvest(config, env, transport, world, *, now=None):
     state = StateStore(config.state.path)
     try:
-        async with Harvester(config, tokens=env, transport=transport, state=state,
+        async with Harvester.pinned(config, tokens=env, transport=transport, state=state,
                              now=world.now if now is None else now) as harvester:
             summary = await harvester.run()
     finally:
@@ -182,7 +182,8 @@ async def test_two_variables_holding_one_token_share_one_budget(tmp_path):
     simulator = Simulator(world, SimulatorSettings(calls_per_window=40, window_seconds=60))
     harvester, summary = await harvest(config, env, SimulatorTransport(simulator), world)
     assert summary.exit_code == 0, summary.render()
-    assert len(harvester._scheduler.slots) == 1
-    assert harvester.token_names == {next(iter(harvester._scheduler.slots)): "NAME_0, NAME_1, NAME_2, NAME_3"}
+    pacing = harvester.pacing(10**6)
+    assert pacing is not None and pacing.tokens == 1
+    assert harvester.token_names == {pacing.slots[0].key: "NAME_0, NAME_1, NAME_2, NAME_3"}
     assert simulator.counters.snapshot()["throttled"] == 0
-    assert token not in repr(harvester._scheduler.slots)
+    assert token not in repr(pacing) and token not in repr(harvester.keys)

@@ -98,7 +98,7 @@ def transport(world, **settings) -> SimulatorTransport:
 
 
 async def harvest(config: Config, env, world, *, state: StateStore | None = None, **kwargs):
-    async with Harvester(config, tokens=env, transport=transport(world), state=state, now=world.now,
+    async with Harvester.pinned(config, tokens=env, transport=transport(world), state=state, now=world.now,
                          **kwargs) as harvester:
         summary = await harvester.run()
     return harvester, summary
@@ -313,7 +313,7 @@ async def test_two_harvests_at_once_on_overlapping_accounts_lose_and_double_noth
              for name, chosen in (("early", ids[:3]), ("late", ids[1:]))}
 
     async def one(name: str, now: float):
-        async with Harvester(shard[name], tokens=env, transport=transport(world, latency_ms=2), now=now,
+        async with Harvester.pinned(shard[name], tokens=env, transport=transport(world, latency_ms=2), now=now,
                              run_id=name) as harvester:
             return await harvester.run()
 
@@ -359,7 +359,7 @@ async def _lose_connection_mid_run(tmp_path, pg: PG, how) -> int:
     world = World(WorldSpec(seed=34, accounts=3, media_per_account=40))
     config, env = pg_config(world, tmp_path, pg, commit_units=5)
     state = StateStore(tmp_path / "state.sqlite")
-    async with Harvester(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
                          now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         while harvester.stats.get("sink/commits") < 3:
@@ -397,7 +397,7 @@ async def test_a_database_gone_for_longer_than_the_retries_aborts_the_run_and_th
     state = StateStore(tmp_path / "state.sqlite")
     sink = postgres.PostgresSink(pg.dsn, schema=pg.schema, commit_units=5, retry_seconds=1)
     try:
-        async with Harvester(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
+        async with Harvester.pinned(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
                              now=world.now, sink=sink) as harvester:
             task = asyncio.ensure_future(harvester.run())
             while harvester.stats.get("sink/commits") < 3:

@@ -45,7 +45,7 @@ def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None 
     async def run():
         state = StateStore(config.state.path)
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, state=state,
+        async with Harvester.pinned(config, tokens=env, transport=transport, state=state,
                              now=world.now if at is None else at) as harvester:
             summary = await harvester.run()
         state.close()
@@ -510,7 +510,7 @@ def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_for
 
     async def run():
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+        async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
             assert (await harvester.run()).exit_code == 0
             write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
 

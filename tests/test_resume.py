@@ -193,7 +193,7 @@ async def main():
     config = load_config(sys.argv[1])
     state = StateStore(config.state.path)
     sink = KilledMidPart(Path(config.output.path) / "r1", buffer_bytes=1, commit_units=20)
-    async with Harvester(config, state=state, sink=sink, run_id="r1") as harvester:
+    async with Harvester.pinned(config, state=state, sink=sink, run_id="r1") as harvester:
         await harvester.run()
 
 asyncio.run(main())
@@ -238,7 +238,7 @@ async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
                                                                              commit_seconds=3600.0))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     units = state.unit_counts(harvester.run_id)

@@ -568,7 +568,8 @@ async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
     world = World(WorldSpec(seed=3, accounts=3, media_per_account=8))
     simulator = Recording(world, SimulatorSettings(calls_per_window=5, window_seconds=600, latency_ms=20))
     config, env = world_config(world, tmp_path / "out", days=2, window_seconds=600)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     assert simulator.counters.snapshot()["throttled"] > 0
@@ -630,7 +631,8 @@ async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_n
     config, env = world_config(world, tmp_path / "out", days=2)
     kinds = ("throttle_4", "throttle_17", "throttle_80002")
     simulator = Simulator(world, SimulatorSettings(faults=0.05, fault_kinds=kinds, latency_ms=20))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     assert set(simulator.counters.snapshot()["faults"]) == set(kinds)

@@ -232,7 +232,7 @@ async def harvest(world, output_dir: Path, state: StateStore, fmt: str, days: in
     env = token_env(world)
     config = parse_config(raw, path="<test>", env=env, today=from_unix(int(world.now)))
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     return config, summary

@@ -33,7 +33,7 @@ async def test_three_streams_equal_the_truth_and_cost_no_extra_call(tmp_path):
     world = World(WorldSpec(seed=21, accounts=4, media_per_account=230))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     assert_streams_match(tmp_path / "out", world, config)
@@ -55,7 +55,7 @@ async def test_a_page_refusing_children_is_asked_again_without_them_and_nothing_
     config, env = world_config(world, tmp_path / "out")
     settings = SimulatorSettings(calls_per_window=10**9, hostile=("refuse_children",))
     transport = Recording(Simulator(world, settings))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     assert_streams_match(tmp_path / "out", world, config, hostile=("refuse_children",))
@@ -78,7 +78,7 @@ async def test_lifetime_history_keeps_a_value_per_day_observed(tmp_path):
                                          output=msgspec.structs.replace(config.output, lifetime_history=history))
         for day in range(2):
             state = StateStore(config.state.path)
-            async with Harvester(config, tokens=env, transport=Recording(Simulator(world)), state=state,
+            async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), state=state,
                                  now=world.now + day * 86400) as harvester:
                 assert (await harvester.run()).exit_code == 0
             state.close()
@@ -112,12 +112,12 @@ async def test_a_resumed_run_writes_each_object_record_once(tmp_path):
                 harvester.stop()
             return await super().get(url, headers)
 
-    async with Harvester(config, tokens=env, transport=StopAfter(Simulator(world)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=StopAfter(Simulator(world)), state=state,
                          now=world.now) as harvester:
         await harvester.run()
     first = harvester.stats.get("records/media")
     assert 0 < first < len(expected_media(world))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     state.close()
     assert summary.exit_code == 0 and harvester.resumed

@@ -482,7 +482,7 @@ async def harvest(config, env, world: World):
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     return harvester
@@ -548,7 +548,7 @@ async def test_webhook_app_mounts_in_a_service_that_harvests_into_the_same_outpu
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, format=fmt))
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
     later = "17910000000000002"
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         service = web.Application()
         service.add_subapp("/hooks", harvester.webhook_app(env={"S": SECRET.decode(), "V": VERIFY}))
         client = TestClient(TestServer(service))

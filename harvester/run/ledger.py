@@ -45,7 +45,8 @@ class Ledger:
     nothing is checkpointed and only the counters move."""
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
-                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset()):
+                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset(),
+                 emit: Callable[[Sequence[Record]], Awaitable[None]] | None = None):
         self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
         self.finished = finished
         """What earlier attempts of this run committed (units and object records)."""
@@ -53,7 +54,7 @@ class Ledger:
         self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
         self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
         self._lock = asyncio.Lock()
-        self.emit: Callable[[Sequence[Record]], Awaitable[None]] | None = None
+        self.emit = emit
         """Records' destination when there is no sink (``records()``)."""
 
     # -- what jobs report ---------------------------------------------------------------------

@@ -21,9 +21,10 @@ the copy passes its limiter like any call, so the window is never exceeded. The 
 the call's; the other request is cancelled (``calls/hedged``, ``calls/hedged_first``).
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` (but a
-``SinkError``, the sink's) goes to the error policy (``decide``) and its ``Decision`` is handled by the table :data:`HANDLERS`; any
-other exception cancels what is in flight and is raised by :meth:`Scheduler.run`. A ``RETRY``
-is bounded by ``max_attempts``, or by the decision's own ``attempts`` when it gives fewer.
+``SinkError``, the sink's) goes to the error policy (``decide``) and its ``Decision`` is handled
+by the table :data:`HANDLERS`; any other exception cancels what is in flight and is raised by
+:meth:`Scheduler.run`. A ``RETRY`` is bounded by ``max_attempts``, or by the decision's own
+``attempts`` when it gives fewer.
 
 Each slot's depth (its calls in flight) adapts to its answers (see :mod:`.slot`): it grows
 while its work waits on the depth alone with room under the global cap and its usage is low,
@@ -58,9 +59,9 @@ from ..graph.hedge import FLIGHT, Flight
 from ..graph.policy import Action, Decision
 from ..summary import Stats
 from .limiter import RollingWindowLimiter
-from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
+from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot, SlotView
 
-__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
+__all__ = ["HANDLERS", "Job", "Pacing", "Scheduler", "ThrottleEvidence", "waited_out"]
 
 
 THROTTLE_FIRST_PAUSE = 60.0
@@ -93,6 +94,21 @@ HEDGE_ANSWERS = 4
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
+
+class Pacing(msgspec.Struct, frozen=True):
+    """The scheduler as progress shows it, read at one moment (:meth:`Scheduler.pacing`)."""
+
+    now: float
+    tokens: int
+    """Slots in all."""
+    slots: list[SlotView]
+    """Every slot's view, or only the busy ones' (work queued or in flight) past a number of slots."""
+    capped_wait: float | None
+    """The longest wait the server asked for above the window (each was capped at it)."""
+    window_seconds: float
+    max_in_flight: int
+    per_token_in_flight: int
 
 
 class ThrottleEvidence(msgspec.Struct, frozen=True):
@@ -185,6 +201,14 @@ class Scheduler:
         self._push(slot, Entry(job.priority, next(self._seq), job))
         self._enqueue(slot)
         self._wakeup()
+
+    def pacing(self, every: int) -> Pacing:
+        """Its figures now, with a view of every slot up to ``every`` slots, else of the busy ones
+        (an idle token adds nothing to an ETA: 100,000 of them cost what their busy ones cost)."""
+        now, slots = self.now(), self.slots.values()
+        views = [slot.view(now) for slot in slots if len(slots) <= every or slot.in_flight or slot.pending()]
+        return Pacing(now, len(slots), views, self.capped_wait, self.window_seconds, self.max_in_flight,
+                      self.per_token_in_flight)
 
     def stop(self) -> None:
         """Start nothing more; run() returns once the jobs in flight have finished."""

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import msgspec
 
-from ..errors import SinkFailure as SinkFailure    # what a sink raises (harvester.errors draws the tree)
+from ..errors import SinkFailure as SinkFailure  # what a sink raises (harvester.errors draws the tree)
 from ..records import Record
 
 
