@@ -46,7 +46,7 @@ class Job:
         self.calls, self.key, self.duration, self.outcome = calls, key, duration, outcome
         self.label = self.account_id = key
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         calls = self.calls
         calls.in_flight += 1
         calls.peak = max(calls.peak, calls.in_flight)

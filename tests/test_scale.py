@@ -33,7 +33,7 @@ class Call:
     def __init__(self, key: str):
         self.key = self.label = self.account_id = key
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         await asyncio.sleep(0.3)
 
     def gave_up(self, decision) -> None:

@@ -35,7 +35,7 @@ class Job:
         self.starts: list[float] = []
         self.cancelled = False
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         now = asyncio.get_running_loop().time()
         self.starts.append(now)
         self.log.append((self.key, self.label, now))
@@ -539,7 +539,8 @@ async def test_the_progress_line_says_a_wait_was_capped():
     h = Harness(seconds=3600, per_token_in_flight=1)
     h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 60e9))])
     await h.run()
-    line = Progress(types.SimpleNamespace(stats=h.stats, _scheduler=h.scheduler), stream=io.StringIO()).lines()[0]
+    run = types.SimpleNamespace(stats=h.stats, token_names={}, pacing=h.scheduler.pacing)     # what Progress reads
+    line = Progress(run, stream=io.StringIO()).lines()[0]
     assert "server asked for a wait of 6e+10 s: capped at 1h00m" in line
 
 

@@ -13,12 +13,9 @@ throttled or dead token never delays the others, and the dispatcher sleeps until
 such event instead of polling. It is the one place in harvester that creates tasks, all inside
 an ``asyncio.TaskGroup``.
 
-Hedging (``hedge``, ``[scheduler] hedge``; :mod:`harvester.graph.hedge`): when nothing queued
-may start and capacity sits idle (the end of a harvest), a call out longer than ``HEDGE_AFTER``
-times its token's long-run latency gets one copy, if its token has no work waiting, answered
-before (``HEDGE_ANSWERS``), is not held back, and its window and usage are below ``LOW_MARK``;
-the copy passes its limiter like any call, so the window is never exceeded. The first answer is
-the call's; the other request is cancelled (``calls/hedged``, ``calls/hedged_first``).
+Hedging (``hedge``, ``[scheduler] hedge``; :mod:`.hedge`): when nothing queued may start and
+capacity sits idle (the end of a harvest), a call out long gets one copy; each job is called
+with its call's flight (or None), which it hands to the client.
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` (but a
 ``SinkError``, the sink's) goes to the error policy (``decide``) and its ``Decision`` is handled
@@ -55,11 +52,12 @@ import msgspec
 
 from .. import summary as stat
 from ..errors import GraphError, HarvesterError, SinkError, TransportError
-from ..graph.hedge import FLIGHT, Flight
+from ..graph.hedge import Flight
 from ..graph.policy import Action, Decision
 from ..summary import Stats
+from .hedge import Hedger
 from .limiter import RollingWindowLimiter
-from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot, SlotView
+from .slot import HIGH_MARK, Entry, Job, Slot, SlotView
 
 __all__ = ["HANDLERS", "Job", "Pacing", "Scheduler", "ThrottleEvidence", "waited_out"]
 
@@ -79,17 +77,6 @@ LEAF_BUFFER = 16
 """Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
 work starts first: when that work runs out, the leaves left take about this many round trips,
 time for the chains started last to end."""
-
-HEDGE_AFTER = 2.0
-"""A call is hedged once it has been out this many times its token's long-run latency (about the
-slowest eighth of exponential latencies: a copy of each costs few calls, see ``bench/scale.py``)."""
-
-HEDGE_FLOOR = 0.1
-"""Nor before it has been out this many seconds: the tail hedging cuts is seconds long, and a
-token whose answers take milliseconds (a local server) has none worth a second request."""
-
-HEDGE_ANSWERS = 4
-"""Answers a token must have given before its typical latency is trusted for hedging."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -174,12 +161,8 @@ class Scheduler:
         self._stopping = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
-        self.hedge = hedge
-        """Send a copy of a call out long while the queue is empty (see :meth:`_hedge`)."""
-        self._flights: list[tuple[Flight, Slot]] = []
-        """With ``hedge``: the calls started, in order, from ``_flights_head`` (the oldest not done) on."""
-        self._flights_head = 0
-        self._hedge_cursor = 0          # flights before it were looked at for a copy already
+        self.hedger = Hedger(stats) if hedge else None
+        """With ``hedge``: which calls out long get a copy while the queue is empty (:mod:`.hedge`)."""
         self.capped_wait: float | None = None
         """The longest wait the server asked for above the window (each was capped at it)."""
 
@@ -228,14 +211,20 @@ class Scheduler:
     # -- dispatching --------------------------------------------------------------------------
 
     async def _dispatch_loop(self, group: asyncio.TaskGroup) -> None:
+        def room() -> bool:
+            return self._in_flight < self.max_in_flight
+
+        def copy(slot: Slot, flight: Flight) -> None:
+            self._copy(group, slot, flight)
+
         while self._failure is None:
             now = self.now()
             self._fire_timers(now)
             due = None
             if not self._stopping:
                 self._dispatch(group, now)
-                if self.hedge and self._in_flight < self.max_in_flight:
-                    due = self._hedge(group, now)      # nothing else may start now
+                if self.hedger is not None and room():
+                    due = self.hedger.copies(now, room, copy)      # nothing else may start now
             if self._in_flight == 0 and (self._stopping or self._pending == 0):
                 return
             when = self._timers[0][0] if self._timers and not self._stopping else None
@@ -346,14 +335,10 @@ class Scheduler:
 
     async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
         started = entry.started = self.now()
-        flight = None
-        if self.hedge:
-            flight = Flight(started)
-            FLIGHT.set(flight)                  # this task's: the client sends the job's GET through it
-            self._flights.append((flight, slot))
+        flight = self.hedger.flight(slot, started) if self.hedger is not None else None
         try:
             try:
-                usage = await entry.job()
+                usage = await entry.job(flight)     # the client sends the job's GET through its flight
             except SinkError:
                 raise                           # the sink's, not the API's answer: it stops the run below
             except HarvesterError as error:
@@ -369,49 +354,21 @@ class Scheduler:
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
-            if flight is not None:
-                self._landed(flight)
-            slot.finished()
-            self._in_flight -= 1
-            self._enqueue(slot)
-            self._wakeup()
+            if flight is not None and self.hedger is not None:
+                self.hedger.landed(flight)
+            self._finished(slot)
+
+    def _finished(self, slot: Slot) -> None:
+        """A call of ``slot`` (or a copy) ended: room for another."""
+        slot.finished()
+        self._in_flight -= 1
+        self._enqueue(slot)
+        self._wakeup()
 
     # -- hedging ------------------------------------------------------------------------------
 
-    def _hedge(self, group: asyncio.TaskGroup, now: float) -> float | None:
-        """Nothing queued may start now: send a copy of each call, oldest first, out longer than
-        ``HEDGE_AFTER`` times its token's long-run latency (and ``HEDGE_FLOOR``), while capacity is idle and its token
-        may (:meth:`_may_copy`); at most one copy per call, each looked at once. Returns when the
-        next call will be old enough (None: no call is waiting to be)."""
-        flights = self._flights
-        i = max(self._hedge_cursor, self._flights_head)
-        try:
-            while i < len(flights) and self._in_flight < self.max_in_flight:
-                flight, slot = flights[i]
-                if not flight.done:
-                    due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
-                    if due > now:
-                        return due
-                    if flight.may_copy() and self._may_copy(slot, now):
-                        self._copy(group, slot, flight)
-                i += 1
-            return None
-        finally:
-            self._hedge_cursor = i
-
-    def _may_copy(self, slot: Slot, now: float) -> bool:
-        """A copy would cost the token nothing it needs: no work of its own waits, it has answered
-        (its typical latency is known), nothing holds it back, its window and its usage are below
-        ``LOW_MARK`` (latency, not the budget, is what holds it) and its limiter lets one more call
-        start now."""
-        limiter = slot.limiter
-        return (not slot.pending() and slot.proven and not slot.dead and slot.answers >= HEDGE_ANSWERS
-                and slot.paused_until <= now and slot.in_flight < slot.in_flight_limit()
-                and (slot.usage_percent is None or slot.usage_percent < LOW_MARK)
-                and limiter.in_window() * 100 < limiter.limit * LOW_MARK and limiter.try_acquire() == 0)
-
     def _copy(self, group: asyncio.TaskGroup, slot: Slot, flight: Flight) -> None:
-        self.stats.inc(stat.CALLS_HEDGED)
+        """Send a copy of ``flight``'s GET (the hedger chose it): a call in flight like any."""
         self._in_flight += 1
         slot.copy_started()
         task = group.create_task(self._send_copy(slot, flight))
@@ -422,23 +379,7 @@ class Scheduler:
         try:
             await flight.copy()
         finally:
-            slot.finished()
-            self._in_flight -= 1
-            self._enqueue(slot)
-            self._wakeup()
-
-    def _landed(self, flight: Flight) -> None:
-        """A job ended: forget the calls at the head that are done (compacted now and then)."""
-        flight.done = True
-        if flight.copy_first:
-            self.stats.inc(stat.CALLS_HEDGED_FIRST)
-        flights, head = self._flights, self._flights_head
-        while head < len(flights) and flights[head][0].done:
-            head += 1
-        if head > 1024 and head * 2 > len(flights):
-            del flights[:head]
-            self._hedge_cursor, head = max(0, self._hedge_cursor - head), 0
-        self._flights_head = head
+            self._finished(slot)
 
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc(stat.CALLS_ERROR)
