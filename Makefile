@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server demo test test-fast lint docs bench bench-scale clean deploy-check
+.PHONY: install browser postgres-server demo test test-fast lint docs bench bench-table bench-scale clean deploy-check
 
 install: $(STAMP) browser postgres-server
 
@@ -56,6 +56,10 @@ docs: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# bench/README.md's table, from bench/results.json (make bench does this after its run).
+bench-table: install
+	$(BIN)/python -m bench.table
 
 # The deployment files (deploy/): the Kubernetes ones against the schemas that kubernetes-validate
 # ships (strict, without network: under `unshare -n` where it can be used), and the Airflow DAG's

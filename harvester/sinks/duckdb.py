@@ -30,7 +30,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..records import STREAM_OF, STREAMS, Record, Stream
 from . import arrow
-from .base import INSIGHTS_PREFIX, Commit, PartCommit
+from .base import INSIGHTS_PREFIX, Commit, CommitPolicy, PartCommit
 
 SCHEMA_VERSION = 2
 """1: ``key_text`` was the JSON of a list of the key fields, computed in SQL (``to_json``: most of
@@ -209,10 +209,13 @@ def _transaction(db: duckdb.DuckDBPyConnection, tables: Mapping[Stream, pa.Table
 
 class DuckdbSink:
     def __init__(self, path: str | os.PathLike, run_id: str, *, commit_seconds: float = 1.0,
-                 batch_records: int = 100_000):
+                 batch_records: int = 100_000, clock: Callable[[], float] = time.monotonic):
         self.path = Path(path)
         self.run_id = run_id
-        self.commit_seconds, self.batch_records = commit_seconds, batch_records
+        self.policy = CommitPolicy(commit_seconds, records=batch_records, clock=clock)
+        """Every ``commit_seconds`` or ``batch_records`` records; not every ``commit_units`` units:
+        a DuckDB commit costs a log sync and an index merge (tens of ms), which a commit per 100
+        calls would pay thousands of times a harvest."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = open_database(self.path)
         try:
@@ -223,7 +226,6 @@ class DuckdbSink:
         self._buffers: dict[Stream, list[Record]] = {stream: [] for stream in STREAMS}
         self._buffered = 0
         self._units: list[str] = []
-        self._committed_at = time.monotonic()
         self._attempt = uuid.uuid4().hex[:12]
         self._insights = 0                      # records this attempt committed to insights
 
@@ -234,17 +236,13 @@ class DuckdbSink:
         self._units.append(unit_id)
 
     def should_commit(self) -> bool:
-        """Every ``commit_seconds`` or ``batch_records`` records; not every ``commit_units`` units:
-        a DuckDB commit costs a log sync and an index merge (tens of ms), which a commit per 100
-        calls would pay thousands of times a harvest. A crash still repeats at most
-        ``commit_seconds`` of calls."""
-        return bool(self._units) and (self._buffered >= self.batch_records
-                                      or time.monotonic() - self._committed_at >= self.commit_seconds)
+        return self.policy.due(len(self._units), self._buffered)
 
     async def commit(self) -> Commit | None:
         if not self._units:
             return None
-        units, self._units, self._committed_at, self._buffered = tuple(self._units), [], time.monotonic(), 0
+        units, self._units, self._buffered = tuple(self._units), [], 0
+        self.policy.committed()
         batches, self._buffers = self._buffers, {stream: [] for stream in STREAMS}
         await asyncio.to_thread(self._upsert, batches)
         self._insights += len(batches["insights"])
