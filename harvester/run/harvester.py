@@ -11,29 +11,24 @@ no global state.
 
 The Harvester does the lifecycle and the wiring only: the tokens (:mod:`.keys`) and the accounts
 (:mod:`.accounts`) say who is harvested with what, the jobs (:mod:`.jobs`) do the calls, the
-ledger (:mod:`.ledger`) the checkpoints, the scheduler the pacing.
+ledger (:mod:`.ledger`) the checkpoints, the session (:mod:`.session`) the state file and the
+output, the scheduler the pacing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-import msgspec
-
-from .. import files
 from .. import summary as stat
-from ..config import Config, paths
+from ..config import Config
 from ..config.shards import Shard
 from ..days import iso
-from ..errors import ConfigError, SinkError, StateError
+from ..errors import SinkError
 from ..graph.client import GraphClient
 from ..graph.policy import Decision
 from ..graph.transport import Transport
@@ -42,19 +37,18 @@ from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
-from ..sinks.factory import open_sink, output_directory
-from ..state.lock import RunLock
 from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
 from .jobs import Job, JobContext
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
+from .session import Session
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["Harvester", "TokenSource", "fingerprint", "token_key"]
+__all__ = ["Harvester", "TokenSource", "token_key"]
 
 
 class Harvester:
@@ -75,13 +69,12 @@ class Harvester:
         self._transport, self._own_transport = transport, transport is None
         self._clients: dict[str, GraphClient] = {}
         """Login kind -> the client of its host."""
-        self._sink = sink
-        self._state, self._own_state = state, state is None   # then run() opens the config's [state] path
-        self._lock: RunLock | None = None
+        self._session = Session(config, state=state, sink=sink, kind=kind, shard=shard)
         self._clock: Callable[[], float] | None = None
         self.earlier_attempts: list[Attempt] = []   # of a resumed run, from the state
         self.resumed = False
         self._skip_units: set[str] = set()
+        """What earlier attempts of this run committed: not called again."""
         self.started: float | None = None
         self.finished: float | None = None
         self._stopping = False
@@ -131,11 +124,7 @@ class Harvester:
         await asyncio.gather(*self._producers, return_exceptions=True)
         if self._own_transport and self._transport is not None:
             await self._transport.close()
-        if self._own_state and self._state is not None:
-            self._state.close()
-            self._state = None
-        if self._lock is not None:
-            self._lock.release()
+        self._session.close()
 
     # -- what it hands out ------------------------------------------------------------------
 
@@ -171,9 +160,8 @@ class Harvester:
         return stat.build(self.stats, self.attempted())
 
     def sink(self) -> Sink:
-        if self._sink is None:
-            self._sink = open_sink(self.config.output, self.run_id, config_path=self.config.path)
-        return self._sink
+        """The sink run() writes to: the one given, or the config's ``[output]``."""
+        return self._session.sink(self.run_id)
 
     def webhook_app(self, *, env: Mapping[str, str] | None = None) -> web.Application:
         """The ``story_insights`` webhook receiver of this config (``[webhook]``, ``[app] secret_env``)
@@ -193,15 +181,12 @@ class Harvester:
         are not called again and whatever it wrote without committing is removed first; what
         earlier runs owe is asked again.
         """
-        state = self._start_state()
-        try:
-            self._open_state(state)
-        except sqlite3.Error as exc:
-            raise StateError(f"{state.path}: cannot open the run in the state file: {exc}") from None
-        self.earlier_attempts = [Attempt(*a) for a in state.attempts(self.run_id)]
-        state.begin_attempt(self.run_id, lambda: self.stats.counters)
-        sink = await self._open_sink(state)
-        ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
+        session = self._session
+        run = session.open(self.run_id, self.stats)
+        self.run_id, self.resumed, self._skip_units = run.run_id, run.resumed, run.finished_units
+        self.earlier_attempts = list(run.earlier)
+        sink = await session.open_sink(run, self.stats)
+        ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=session.state,
                         finished=self._skip_units)
         try:
             try:
@@ -212,65 +197,7 @@ class Harvester:
             raise SinkError(str(exc)) from None
         if not self._stopping:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
-        summary = self._write_summary()
-        status = "stopped" if self._stopping else summary.status
-        state.finish_run(self.run_id, status=status, exit_code=summary.exit_code,
-                         summary=msgspec.json.encode(summary))
-        return summary
-
-    async def _open_sink(self, state: StateStore) -> Sink:
-        """The sink, open and cut back to what the run committed: a database reachable and usable,
-        or a ConfigError before any call (the run is then not left marked running)."""
-        try:
-            sink = self.sink()
-            if (open_sink := getattr(sink, "open", None)) is not None:
-                await open_sink()                 # a database: reachable and usable, or exit 2 before any call
-            removed = sink.recover(state.committed_parts(self.run_id))
-        except ConfigError:
-            if not self.resumed:
-                state.forget_run(self.run_id)     # a DuckDB file in use, say: nothing ran
-            raise
-        except OSError as exc:
-            if not self.resumed:
-                state.forget_run(self.run_id)     # nothing ran: leave no run marked running
-            raise ConfigError(f"{self.config.path}: [output] path = {self.config.output.path!r}: cannot be used: "
-                              f"{exc.strerror or exc} ({exc.filename})") from None
-        self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
-        return sink
-
-    def _write_summary(self) -> RunSummary:
-        """``outcomes.jsonl`` (if any unit was skipped or failed) and ``summary.json``, written
-        atomically in ``<output>/<run id>/``, before the state says the run finished: a crash in
-        between and the next attempt writes them again."""
-        directory = output_directory(self.config.output) / self.run_id
-        directory.mkdir(parents=True, exist_ok=True)
-        summary = self.summary()
-        if self.stats.outcome_count:
-            files.write_atomic(directory / "outcomes.jsonl", self.stats.outcome_lines())
-            summary = msgspec.structs.replace(summary, outcomes_file="outcomes.jsonl")
-        files.write_atomic(directory / "summary.json", msgspec.json.format(msgspec.json.encode(summary)))
-        return summary
-
-    def _start_state(self) -> StateStore:
-        """Lock the state file (one run at a time per state file), then open it: the config's
-        [state] path unless a store was given. Any OS or SQLite error here is a ConfigError
-        naming the path, raised before anything is marked running."""
-        state_path = self._state.path if self._state is not None else Path(self.config.state.path)
-        paths.prepare(self.config, state_path, output=False)
-        if self._lock is None:
-            self._lock = RunLock(state_path)
-        self._lock.acquire()
-        if self._state is None:
-            self._state = StateStore(state_path)
-        paths.prepare(self.config, None, output=self._sink is None)
-        return self._state
-
-    def _open_state(self, state: StateStore) -> None:
-        window = self.config.window
-        info = state.open_run(self.run_id, kind=self.kind, fingerprint=fingerprint(self.config, self.shard),
-                              config_path=self.config.path, since=str(window.since), until=str(window.until))
-        self.run_id, self.resumed = info.run_id, info.resumed
-        self._skip_units = state.finished_units(self.run_id)
+        return session.finish(self.summary(), self.stats, stopped=self._stopping)
 
     async def records(self) -> AsyncIterator[Record]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
@@ -304,7 +231,7 @@ class Harvester:
         if not self._clients:
             raise RuntimeError("use 'async with Harvester(config) as harvester:'")
         self.started = time.time()
-        config, state = self.config, self._state
+        config, state = self.config, self._session.state
         accounts = self._accounts = Accounts(config, self.keys, self.stats, run_id=self.run_id, now=self.now,
                                              state=state)
         scheduler = self._scheduler = self._new_scheduler(accounts)
@@ -343,12 +270,12 @@ class Harvester:
     def _delivered(self, media_ids: Sequence[str]) -> set[str]:
         """The stories among these that the webhook receiver stored final values for."""
         from ..state.webhook import delivered_stories
-        assert self._state is not None
-        return delivered_stories(self._state.db, media_ids)
+        assert self._session.state is not None
+        return delivered_stories(self._session.state.db, media_ids)
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
-        assert self._state is not None
-        return self._state.last_harvested(media_ids, run_id=self.run_id)
+        assert self._session.state is not None
+        return self._session.state.last_harvested(media_ids, run_id=self.run_id)
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -380,14 +307,3 @@ def _give_up(job: ScheduledJob, decision: Decision) -> None:
     """The scheduler gave ``job`` up: the job's kind knows what that means (the scheduler runs
     only jobs of :mod:`harvester.run.jobs`)."""
     cast(Job, job).gave_up(decision)
-
-
-def fingerprint(config: Config, shard: Shard | None = None) -> str:
-    """What makes two runs the same work: resuming is allowed only between equal fingerprints."""
-    work: tuple = ((config.graph.base_url, config.graph.api_version), config.window, config.selection,
-                   config.accounts, config.output.format, config.output.path, config.output.lifetime_history)
-    if config.discover:
-        work += (config.graph.instagram_base_url, config.discover)
-    if shard is not None:       # a shard is other work than the whole (and unsharded fingerprints stay as they were)
-        work += (shard,)
-    return hashlib.blake2b(msgspec.json.encode(work), digest_size=16).hexdigest()
