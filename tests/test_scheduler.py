@@ -213,22 +213,6 @@ async def test_usage_with_a_regain_time_pauses_the_token():
     assert h.starts("a") == [0, 90]
 
 
-def test_slot_feedback_is_clamped_and_errors_never_speed_up():
-    clock = [0.0]
-    slot = Slot("a", RollingWindowLimiter(200, 3600, clock=lambda: clock[0]))
-    slot.observe(Usage(95), 0.0, in_window=100)
-    assert slot.limiter.limit == 105
-    slot.observe(Usage(40), 0.0, in_window=100, may_speed_up=False)
-    assert slot.limiter.limit == 105
-    slot.observe(Usage(40), 0.0, in_window=100)
-    assert slot.limiter.limit == 200                         # back up, never above the configured
-    slot.observe(Usage(99), 0.0, in_window=100, may_speed_up=False)
-    assert slot.limiter.limit == 101
-    slot.observe(None, 0.0)
-    slot.observe(Usage(0, 30.0), 5.0)
-    assert slot.paused_until == 35.0 and slot.limiter.limit == 101
-
-
 # -- dead tokens --------------------------------------------------------------------------------
 
 async def test_a_dead_token_gives_every_job_up_once_and_reports_once():
