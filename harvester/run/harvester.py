@@ -92,12 +92,12 @@ class Harvester:
         """A harvester whose time or name is given, not drawn: a simulated world's ``now`` (the
         demo, the benchmarks, tests), a ``clock`` its scheduler paces by instead of the loop's, a
         fixed ``run_id``; ``options`` are the constructor's."""
-        harvester = cls(config, **options)
+        self = cls(config, **options)
         if now is not None:
-            harvester.now = now
-        harvester._clock = clock
-        harvester.run_id = run_id or _new_run_id(harvester.now)
-        return harvester
+            self.now = now
+        self._clock = clock
+        self.run_id = run_id or _new_run_id(self.now)
+        return self
 
     def __repr__(self) -> str:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
