@@ -15,7 +15,6 @@ import msgspec
 import pytest
 
 from harvester import Harvester, catalog
-from harvester.cli import _write_outcomes as write_outcomes
 from harvester.cli import main
 from harvester.days import DAY, from_unix, to_unix
 from harvester.report import build, last_week, write
@@ -23,7 +22,6 @@ from harvester.report.html import render
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks import factory
 from harvester.state.store import StateStore
 
 from support import world_config
@@ -50,7 +48,6 @@ def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None 
             summary = await harvester.run()
         state.close()
         assert summary.exit_code == exit_code, summary.render()
-        write_outcomes(output / harvester.run_id, harvester.stats)      # as `harvester run` does
 
     asyncio.run(run())
     return config
@@ -511,8 +508,7 @@ def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_for
     async def run():
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
         async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
-            assert (await harvester.run()).exit_code == 0
-            write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
+            assert (await harvester.run()).exit_code == 0         # it writes its outcomes.jsonl itself
 
     asyncio.run(run())
     other = build(config.output, since=since, until=until, tz=TZ, state_path=config.state.path)
