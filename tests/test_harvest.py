@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,16 +13,12 @@ from harvester import Harvester
 from harvester.records import AccountRecord, InsightRecord, MediaRecord, Record
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
-from harvester.simulator.truth import expected_media, expected_records
+from harvester.simulator.truth import expected_media
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, run_records, world_config
-
-
-def truth_of(world, config, accounts=None):
-    return expected_records(world, config.window.since, config.window.until, accounts=accounts)
+from support import Recording, assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
 
 
 def live_accounts(world) -> list[str]:
@@ -57,14 +52,6 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     assert sum(served["faults"].values()) > 0
     assert served["token_errors"].get("revoked", 0) == 1     # reported once, never retried in a loop
     assert_no_token_anywhere(env.values(), tmp_path, caplog, summary)
-
-
-def assert_no_token_anywhere(tokens, directory: Path, caplog, *objects) -> None:
-    blobs = [p.read_bytes() for p in directory.rglob("*") if p.is_file()]
-    blobs += [r.getMessage().encode() for r in caplog.records]
-    blobs += [repr(o).encode() + str(o).encode() for o in objects]
-    for token in tokens:
-        assert not any(token.encode() in blob for blob in blobs)
 
 
 @pytest.mark.looptime
@@ -145,20 +132,6 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     await asyncio.sleep(0)
     assert asyncio.all_tasks() <= before
     assert not (tmp_path / "out").exists()            # records() writes nothing
-
-
-class Recording(SimulatorTransport):
-    """The in-memory transport, noting each call's path, query and status."""
-
-    def __init__(self, simulator):
-        super().__init__(simulator)
-        self.calls: list[tuple[str, str, int]] = []
-
-    async def get(self, url, headers):
-        response = await super().get(url, headers)
-        path, _, query = url.partition("?")
-        self.calls.append((path.rsplit("/v25.0/", 1)[1], query, response.status))
-        return response
 
 
 @pytest.mark.slow

@@ -162,7 +162,7 @@ async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_pat
     """The real aiohttp transport on a socket (the server's latency in the same simulated time):
     a copy that answers first cancels the other request, and the harvest is the truth, record for
     record."""
-    from test_harvest import assert_matches_truth, truth_of
+    from support import assert_matches_truth, truth_of
 
     world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
     server = await simulator_server(world, SimulatorSettings(latency_ms=300))

@@ -12,7 +12,6 @@ import pytest
 
 from harvester import Harvester
 from harvester.graph.transport import Response
-from harvester.simulator.faults import HTML_503
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
@@ -20,21 +19,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, world_config
-
-
-class Outage(SimulatorTransport):
-    """The simulator, but every call from the ``after``-th on is an HTML 503 while ``down``."""
-
-    def __init__(self, simulator: Simulator, after: int):
-        super().__init__(simulator)
-        self.after, self.calls, self.down = after, 0, True
-
-    async def get(self, url: str, headers: Mapping[str, str]) -> Response:
-        self.calls += 1
-        if self.down and self.calls > self.after:
-            return Response(503, {"content-type": "text/html"}, HTML_503)
-        return await super().get(url, headers)
+from support import Outage, assert_matches_truth, world_config
 
 
 class Bent(SimulatorTransport):

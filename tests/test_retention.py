@@ -61,7 +61,7 @@ def test_the_chunks_after_the_first_kept_day_keep_their_place():
 
 
 def test_a_window_resumed_days_later_calls_nothing_refused_and_the_truth_leaves_the_same_days_out():
-    from test_sim_truth import harvest  # the planner's units called one by one, refusals asserted
+    from support import call_by_call as harvest  # the planner's units called one by one, refusals asserted
     world = World(WorldSpec(seed=4, accounts=2, media_per_account=2, now=NOW + 3 * DAY, stories_per_account=0))
     since, until = TODAY - timedelta(days=ACCOUNT_DAYS), TODAY
     found, _ = harvest(world, since, until, "window")     # asserts every refusal is an expected skip

@@ -8,9 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from test_discover import discover_config, every_table
-from test_discover import harvest as discover_harvest
-from test_harvest import Recording
 
 from harvester import Harvester
 from harvester.cli import main
@@ -23,7 +20,15 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.sinks.merge import MERGED_DIR, merge
 
-from support import assert_streams_match, token_env, world_config
+from support import (
+    Recording,
+    assert_streams_match,
+    discover_config,
+    discover_harvest,
+    every_table,
+    token_env,
+    world_config,
+)
 from test_resume import harvester, write_config
 
 _RUN_FIELDS = ("run_id",)

@@ -7,7 +7,6 @@ from collections import Counter
 
 import msgspec
 import pytest
-from test_harvest import Recording
 
 from harvester import Harvester
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -16,7 +15,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import assert_streams_match, world_config
+from support import Recording, assert_streams_match, world_config
 
 pytestmark = pytest.mark.looptime
 

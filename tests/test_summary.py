@@ -7,7 +7,6 @@ import asyncio
 
 import msgspec
 import pytest
-from test_harvest import truth_of
 
 from harvester import Harvester
 from harvester.errors import GraphError
@@ -18,7 +17,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.summary import Outcome, RunSummary, Stats, error_counts
 
-from support import world_config
+from support import truth_of, world_config
 
 
 @pytest.mark.slow

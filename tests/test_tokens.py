@@ -11,7 +11,6 @@ import stat
 
 import orjson
 import pytest
-from test_harvest import assert_no_token_anywhere
 
 from harvester import Harvester
 from harvester.cli import main
@@ -26,7 +25,7 @@ from harvester.simulator.world import TOKEN_LIFETIME, World, WorldSpec
 from harvester.state.store import StateStore
 from harvester.tokens import health as token_health
 
-from support import assert_matches_truth, run_records, token_env
+from support import assert_matches_truth, assert_no_token_anywhere, run_records, token_env
 
 DAY = 86400
 

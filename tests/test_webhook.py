@@ -6,7 +6,6 @@ input refused with the right status while the server keeps serving."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import os
 import time
@@ -31,6 +30,8 @@ from harvester.webhook import settings as settings_mod
 from harvester.webhook.app import make_app
 from harvester.webhook.settings import Secrets
 from harvester.webhook.signature import HEADER, sign, valid
+
+from support import SINKS
 
 SECRET = b"app-secret-for-tests"
 VERIFY = "verify-me"
@@ -65,28 +66,7 @@ def signed(body: bytes, secret: bytes = SECRET) -> dict[str, str]:
     return {HEADER: sign(secret, body), "Content-Type": "application/json"}
 
 
-SINKS = ("jsonl", "duckdb", "parquet")
-"""The formats every exactly-once test runs with: file sinks (segments published) and a database;
-the kill tests run with PostgreSQL too (:func:`any_format`)."""
 _schemas = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    """One throwaway PostgreSQL server for this module's tests (skipped where none is installed)."""
-    from harvester.sinks import pgserver
-    if pgserver.binaries() is None or importlib.util.find_spec("asyncpg") is None:
-        pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
-    with pgserver.TempServer() as server:
-        yield server
-
-
-@pytest.fixture(params=[*SINKS, pytest.param("postgres", marks=pytest.mark.slow)])
-def any_format(request, monkeypatch) -> str:
-    """Every format; for ``postgres`` a server (a few seconds to start: slow), its DSN in ``HARVESTER_PG_DSN``."""
-    if request.param == "postgres":
-        monkeypatch.setenv("HARVESTER_PG_DSN", request.getfixturevalue("pg_server").dsn)
-    return request.param
 
 
 class Receiver:
