@@ -384,7 +384,7 @@ async def test_discovery_waits_while_leaf_jobs_can_use_the_capacity():
             nonlocal most_queued
             for i in range(20):
                 h.job(key, f"{key}-leaf{i}", duration=1.0)
-            most_queued = max(most_queued, h.scheduler._pending)
+            most_queued = max(most_queued, h.scheduler.rings.pending)
         return found
 
     for n in range(50):

@@ -1,13 +1,11 @@
 """Who calls when: per-token slots, one dispatcher, a global cap on calls in flight.
 
-The dispatcher takes slots round-robin from rings of slots with work they may start now, starts
-one job of each (if its limiter allows), and puts the slot back at the end of its ring. One ring
-holds the slots with leaf jobs (priority 0: they make no more work), and one per priority above
-0 the slots whose first such job (a media's first insights call, a page, an account node) has
-that priority. Critical path first: while fewer than :attr:`Scheduler.leaf_target` leaves are
-queued, work that makes more work starts, the deepest (lowest priority) first, so that the
-chains of dependent calls have ended when the last leaves drain; else leaves start. A slot
-that cannot start is in no ring: it comes back when what blocks it ends (a timer for its
+The dispatcher takes slots round-robin from rings of slots with work they may start now
+(:mod:`.rings`), starts one job of each (if its limiter allows), and puts the slot back at the end
+of its ring. Critical path first: while fewer than ``leaf_target`` leaves are queued, work that
+makes more work starts, the deepest (lowest priority) first, so that the chains of dependent
+calls have ended when the last leaves drain; else leaves start. A slot that cannot start is in
+no ring: it comes back when what blocks it ends (a timer for its
 limiter, pause or a retry's backoff; a job of it finishing; a job submitted to it), so a
 throttled or dead token never delays the others, and the dispatcher sleeps until the earliest
 such event instead of polling. It is the one place in harvester that creates tasks, all inside
@@ -45,7 +43,6 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections import deque
 from collections.abc import Callable
 
 import msgspec
@@ -57,6 +54,7 @@ from ..graph.policy import Action, Decision
 from ..summary import Stats
 from .hedge import Hedger
 from .limiter import RollingWindowLimiter
+from .rings import Rings
 from .slot import HIGH_MARK, Entry, Job, Slot, SlotView
 
 __all__ = ["HANDLERS", "Job", "Pacing", "Scheduler", "ThrottleEvidence", "waited_out"]
@@ -144,17 +142,10 @@ class Scheduler:
         self.rng = rng or random.Random()
         self._clock = clock
         self.slots: dict[str, Slot] = {}
-        self._rings: dict[int, deque[Slot]] = {0: deque()}
-        """Slots with work they may start, by priority: [0] leaf jobs, [p] a job of priority p
-        (above 0: it makes more work) first in the slot's work that does. A slot may be in two."""
-        self._in_rings: dict[int, set[str]] = {0: set()}
-        self._opening: list[int] = []   # the priorities above 0 that have a ring, lowest first
-        self._leaves = 0           # leaf jobs queued in live slots
-        self.leaf_target = LEAF_BUFFER * max_in_flight
-        """Queued leaves below which work that makes more work starts first (see :meth:`_dispatch`)."""
+        self.rings = Rings(LEAF_BUFFER * max_in_flight)
+        """Which slot's work to look at next, and the counts of the work queued."""
         self._timers: list[tuple[float, int, Slot]] = []
         self._seq = itertools.count()
-        self._pending = 0          # queued or delayed in live slots
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Future[None] | None = None
@@ -167,8 +158,13 @@ class Scheduler:
         """The longest wait the server asked for above the window (each was capped at it)."""
 
     def __repr__(self) -> str:
-        return (f"Scheduler(slots={len(self.slots)}, pending={self._pending}, "
+        return (f"Scheduler(slots={len(self.slots)}, pending={self.rings.pending}, "
                 f"in_flight={self._in_flight}/{self.max_in_flight})")
+
+    @property
+    def leaf_target(self) -> int:
+        """Queued leaves below which work that makes more work starts first (see :meth:`_dispatch`)."""
+        return self.rings.leaf_target
 
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
@@ -181,8 +177,8 @@ class Scheduler:
         if slot.death is not None:
             self.on_give_up(job, slot.death)
             return
-        self._push(slot, Entry(job.priority, next(self._seq), job))
-        self._enqueue(slot)
+        self.rings.push(slot, Entry(job.priority, next(self._seq), job))
+        self.rings.add(slot)
         self._wakeup()
 
     def pacing(self, every: int) -> Pacing:
@@ -225,7 +221,7 @@ class Scheduler:
                 self._dispatch(group, now)
                 if self.hedger is not None and room():
                     due = self.hedger.copies(now, room, copy)      # nothing else may start now
-            if self._in_flight == 0 and (self._stopping or self._pending == 0):
+            if self._in_flight == 0 and (self._stopping or self.rings.pending == 0):
                 return
             when = self._timers[0][0] if self._timers and not self._stopping else None
             when = due if when is None else when if due is None else min(when, due)
@@ -241,16 +237,13 @@ class Scheduler:
         to come), and the work queued stays about what ``max_in_flight`` drains in a few round
         trips, not a page of media for every token. A slot whose leaf work is rate-limited
         never holds back the others'."""
-        rings, leaves = self._rings, self._rings[0]
+        rings = self.rings
         while self._in_flight < self.max_in_flight:
-            ring = 0 if leaves and self._leaves >= self.leaf_target else \
-                next((p for p in self._opening if rings[p]), 0)
-            if not rings[ring]:
+            if (taken := rings.next()) is None:
                 return
-            slot = rings[ring].popleft()
-            self._in_rings[ring].discard(slot.key)
+            ring, slot = taken
             if ring and slot.opening and slot.opening[0].priority != ring:
-                self._enqueue(slot)             # deeper work came first in it: it is in that ring too
+                rings.add(slot)                 # deeper work came first in it: it is in that ring too
             elif slot.can_start(ring):          # else it comes back when its job finishes
                 self._try_start(group, slot, ring, now)
 
@@ -268,38 +261,15 @@ class Scheduler:
         if waited is not None:
             self._waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
         self._start(group, slot, slot.pop(ring), slot.limiter.in_window())
-        self._enqueue(slot)
+        self.rings.add(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
-        self._pending -= 1
-        self._leaves -= entry.priority <= 0
+        self.rings.started(entry)
         self._in_flight += 1
         slot.started(room=self._in_flight < self.max_in_flight)
         task = group.create_task(self._call(slot, entry, in_window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _push(self, slot: Slot, entry: Entry) -> None:
-        slot.push(entry)
-        self._pending += 1
-        self._leaves += entry.priority <= 0
-
-    def _enqueue(self, slot: Slot) -> None:
-        """Put ``slot`` in the ring of each kind of work it may start (pause and limiter are
-        checked when its turn comes)."""
-        if slot.key not in self._in_rings[0] and slot.can_start(0):
-            self._rings[0].append(slot)
-            self._in_rings[0].add(slot.key)
-        if slot.opening and slot.can_start(1):
-            ring = slot.opening[0].priority
-            members = self._in_rings.get(ring)
-            if members is None:
-                members = self._in_rings[ring] = set()
-                self._rings[ring] = deque()
-                self._opening = sorted((*self._opening, ring))
-            if slot.key not in members:
-                self._rings[ring].append(slot)
-                members.add(slot.key)
 
     def _timer(self, when: float, slot: Slot) -> None:
         """Look at ``slot`` again at ``when``, unless it will be looked at before then."""
@@ -310,10 +280,10 @@ class Scheduler:
         while self._timers and self._timers[0][0] <= now:
             when, _, slot = heapq.heappop(self._timers)
             slot.looked(when)
-            self._leaves += slot.release(now)
+            self.rings.release(slot, now)
             if slot.delayed:
                 self._timer(slot.delayed[0][0], slot)
-            self._enqueue(slot)
+            self.rings.add(slot)
 
     async def _sleep(self, delay: float | None) -> None:
         """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
@@ -362,7 +332,7 @@ class Scheduler:
         """A call of ``slot`` (or a copy) ended: room for another."""
         slot.finished()
         self._in_flight -= 1
-        self._enqueue(slot)
+        self.rings.add(slot)
         self._wakeup()
 
     # -- hedging ------------------------------------------------------------------------------
@@ -411,8 +381,7 @@ class Scheduler:
         wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
         self.stats.inc(stat.RETRIES)
         self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
-        slot.delay(entry, self.now() + wait)
-        self._pending += 1
+        self.rings.delay(slot, entry, self.now() + wait)
         self._timer(self.now() + wait, slot)
 
     def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
@@ -445,8 +414,8 @@ class Scheduler:
 
     def _requeue(self, slot: Slot, entry: Entry) -> None:
         """Back in the queue: a throttled attempt does not count."""
-        self._push(slot, entry)
-        self._enqueue(slot)
+        self.rings.push(slot, entry)
+        self.rings.add(slot)
 
     def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
         self.on_give_up(entry.job, decision)
@@ -455,9 +424,7 @@ class Scheduler:
         if slot.kill(decision):
             self.on_token_dead(slot.key, decision)
         self.on_give_up(entry.job, decision)
-        self._leaves -= len(slot.queue)          # the delayed ones were not counted yet
-        for queued in slot.drain():
-            self._pending -= 1
+        for queued in self.rings.drain(slot):
             self.on_give_up(queued.job, decision)
 
     # -- bookkeeping --------------------------------------------------------------------------
