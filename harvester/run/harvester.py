@@ -61,7 +61,7 @@ class Harvester:
                  sink: Sink | None = None, state: StateStore | None = None, shard: Shard | None = None,
                  kind: str = "run"):
         self.config, self.shard, self.kind = config, shard, kind
-        self.now = time.time()
+        self.now = self._created = time.time()
         """The time the run harvests as of (the windows and tiers are counted from it)."""
         self.run_id = _new_run_id(self.now)
         self.stats = Stats()
@@ -236,6 +236,8 @@ class Harvester:
                                              state=state)
         scheduler = self._scheduler = self._new_scheduler(accounts)
         await self.keys.read()
+        wall = self.now + (time.time() - self._created) - scheduler.now()   # the scheduler's clock -> wall clock
+        self._session.restore_spent(scheduler, self.keys.tokens, wall)
         self.token_warnings += await self.keys.check(self._clients["facebook"], self.stats, self.now)
         owed = accounts.owed(accounts.listed())
         accounts.start(JobContext(
@@ -257,6 +259,7 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
+            self._session.save_spent(scheduler, wall)
 
     def _new_scheduler(self, accounts: Accounts) -> Scheduler:
         limits, settings = self.config.rate_limit, self.config.scheduler

@@ -4,13 +4,15 @@ One run at a time per state file (the lock); the run is opened in the state, or 
 of the same work (the same fingerprint) resumed; the sink is opened and cut back to what that run
 committed; at the end ``outcomes.jsonl`` and ``summary.json`` are written in ``<output>/<run id>/``,
 then the state says the run ended. Every OS or SQLite error before the first call is a
-ConfigError naming the path, and leaves no run marked running.
+ConfigError naming the path, and leaves no run marked running. What each token spent of its
+window is kept in the state too, for the next process on the same budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -20,10 +22,11 @@ from .. import summary as stat
 from ..config import Config, paths
 from ..config.shards import Shard
 from ..errors import ConfigError, StateError
+from ..schedule.scheduler import Scheduler
 from ..sinks.base import Sink
 from ..sinks.factory import open_sink, output_directory
 from ..state.lock import RunLock
-from ..state.store import StateStore
+from ..state.store import Spent, StateStore
 from ..summary import Attempt, RunSummary, Stats
 
 OUTCOMES_FILE, SUMMARY_FILE = "outcomes.jsonl", "summary.json"
@@ -126,6 +129,23 @@ class Session:
         self.state.finish_run(summary.run_id, status="stopped" if stopped else summary.status,
                               exit_code=summary.exit_code, summary=msgspec.json.encode(summary))
         return summary
+
+    def restore_spent(self, scheduler: Scheduler, keys: Iterable[str], wall: float) -> None:
+        """Start each token's window with the calls earlier processes made with it (kept in the
+        state), so that a resumed or repeated run is not throttled at start. ``wall``: the offset
+        from the scheduler's clock to the wall clock."""
+        if self.state is not None:
+            for key, spent in self.state.spent(keys, now=scheduler.now() + wall).items():
+                scheduler.restore(key, [t - wall for t in spent.starts], spent.paused_until - wall)
+
+    def save_spent(self, scheduler: Scheduler, wall: float) -> None:
+        """Keep what this process spent of each token's window in the state, for the next one."""
+        if self.state is None:
+            return
+        spent = {key: Spent(tuple(t + wall for t in starts), paused + wall)
+                 for key, (starts, paused) in scheduler.spent().items()}
+        self.state.save_spent(spent, window_seconds=self.config.rate_limit.window_seconds,
+                              now=scheduler.now() + wall)
 
     def close(self) -> None:
         """Close the state store if it is the config's, and let the state file go."""
