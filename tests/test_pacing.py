@@ -165,7 +165,7 @@ async def test_a_lone_throttle_costs_its_call_a_short_retry_not_its_token_a_paus
     """Usage reported at 5 %, one code 17 without an estimate: that call is retried within
     LONE_RETRY, the token keeps its pace (no pause, no probe, no cut), and the harvest ends about
     one call later than without it. Before, the token paused 2 s and its depth was halved."""
-    from harvester.schedule.scheduler import LONE_RETRY
+    from harvester.schedule.outcomes import LONE_RETRY
 
     clean = await makespan(tmp_path / "clean", FakeApi(usage=5))
     api = FakeApi(usage=5)

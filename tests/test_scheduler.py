@@ -422,7 +422,7 @@ def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_meth
 
     from harvester.graph import policy
     from harvester.graph import policy as decision
-    from harvester.schedule.scheduler import HANDLERS
+    from harvester.schedule.outcomes import HANDLERS
 
     assert policy.Action is decision.Action and policy.Decision is decision.Decision
     assert set(HANDLERS) == set(Action)

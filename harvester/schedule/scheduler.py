@@ -17,29 +17,12 @@ with its call's flight (or None), which it hands to the client.
 
 A job's outcome: a return value is its usage report (or None); a ``HarvesterError`` (but a
 ``SinkError``, the sink's) goes to the error policy (``decide``) and its ``Decision`` is handled
-by the table :data:`HANDLERS`; any other exception cancels what is in flight and is raised by
-:meth:`Scheduler.run`. A ``RETRY`` is bounded by ``max_attempts``, or by the decision's own
-``attempts`` when it gives fewer.
+by :class:`~.outcomes.Outcomes` (retries, throttles weighed by their evidence, dead tokens); any
+other exception cancels what is in flight and is raised by :meth:`Scheduler.run`.
 
 Each slot's depth (its calls in flight) adapts to its answers (see :mod:`.slot`): it grows
 while its work waits on the depth alone with room under the global cap and its usage is low,
 and a transient error, a throttle, slow answers or a rising usage cut it.
-
-Throttles are weighed by their evidence (:class:`ThrottleEvidence`, read by :func:`waited_out`
-through the table :data:`WAIT_OUT`): the server's estimate, the latest usage its answers reported
-within the window (the token's own, or for code 4 the highest of any token), how many came in a
-row and what share of the token's recent answers they make. With an estimate, with the budget
-reported spent (at or above ``HIGH_MARK``), with nothing reported, from the third in a row, or
-once throttles make ``THROTTLE_SHARE`` of its recent answers, a throttle is waited out: the
-token (code 4: every token) pauses for the estimate or 60 s doubling, its depth is halved, and
-then one call probes it. Otherwise it is a lone one, a throttle the budget does not explain: it
-costs that call a short retry (full jitter under ``LONE_RETRY``, doubling if the next is lone
-too), and nothing else: the token keeps its pace, its depth and its other calls. A real
-throttle is never answered by a burst: the token's next throttle before an answer makes a row,
-and its calls throttled meanwhile wait the pause behind one probe. A throttle of a call sent
-before (or with) the last waited-out one adds nothing: that episode is handled. Every wait the
-server asks for (in a throttle or a usage header) is capped at the window (``waits/capped``,
-:attr:`Scheduler.capped_wait`).
 """
 
 from __future__ import annotations
@@ -53,33 +36,18 @@ from collections.abc import Callable
 import msgspec
 
 from .. import summary as stat
-from ..errors import GraphError, HarvesterError, SinkError, TransportError
+from ..errors import HarvesterError, SinkError
 from ..graph.hedge import Flight
-from ..graph.policy import Action, Decision
+from ..graph.policy import Decision
 from ..summary import Stats
 from .hedge import Hedger
 from .limiter import RollingWindowLimiter
+from .outcomes import Outcomes
 from .rings import Rings
-from .slot import HIGH_MARK, Entry, Job, Slot, SlotView
+from .slot import Entry, Job, Slot, SlotView
 
-__all__ = ["HANDLERS", "Job", "Pacing", "Scheduler", "ThrottleEvidence", "waited_out"]
+__all__ = ["Job", "Pacing", "Scheduler"]
 
-
-THROTTLE_FIRST_PAUSE = 60.0
-"""The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
-the window."""
-
-LONE_RETRY = 1.0
-"""The ceiling of a lone throttle's retry (seconds, full jitter: that call only, even for code 4);
-it doubles for a second lone one in a row."""
-
-LONE_THROTTLES = 2
-"""Throttles in a row that may still be lone ones: one more is waited out."""
-
-THROTTLE_SHARE = 0.2
-"""Throttles are no blips once they make this share of a token's recent answers (a moving
-average of weight ``slot.FAST_WEIGHT / 2``, about the last 16): a server that throttles every
-other call reaches it at its fourth throttle, never in a row; 1 % of blips stays far below."""
 
 LEAF_BUFFER = 16
 """Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
@@ -106,36 +74,6 @@ class Pacing(msgspec.Struct, frozen=True):
     per_token_in_flight: int
 
 
-class ThrottleEvidence(msgspec.Struct, frozen=True):
-    """What is known when a throttle answer comes."""
-
-    estimate: float | None
-    """The server's wait (``estimated_time_to_regain_access``), if it gave one."""
-    percent: int | None
-    """The latest usage reported within the window: the token's own (its throttle answer's
-    included), or for an app throttle the highest any token reported (each answer's figure is at
-    least the app's ``X-App-Usage``). None: nothing reported."""
-    in_row: int
-    """Throttles in a row of this token, this one included."""
-    share: float = 0.0
-    """The share of throttles among the token's recent answers, this one included."""
-
-
-WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
-    (lambda e: e.estimate is not None, "the server gave a wait"),
-    (lambda e: e.percent is None, "no usage reported"),
-    (lambda e: e.percent is not None and e.percent >= HIGH_MARK, "usage at the high mark"),
-    (lambda e: e.in_row > LONE_THROTTLES, "several in a row"),
-    (lambda e: e.share >= THROTTLE_SHARE, "many among its recent answers"),
-)
-"""When a throttle is waited out (as the scope says, probing with one call); else it is lone."""
-
-
-def waited_out(evidence: ThrottleEvidence) -> str | None:
-    """Why a throttle is waited out, or None: a lone one, a short retry of that call."""
-    return next((why for holds, why in WAIT_OUT if holds(evidence)), None)
-
-
 class Scheduler:
     def __init__(self, calls_per_window: int, window_seconds: float, max_in_flight: int,
                  max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
@@ -148,15 +86,16 @@ class Scheduler:
             decide = policy_decide
         self.calls_per_window, self.window_seconds, self.margin = calls_per_window, window_seconds, margin
         self.max_in_flight, self.per_token_in_flight = max_in_flight, per_token_in_flight
-        self.max_attempts = max_attempts
-        self.stats = stats
-        self.on_give_up, self.on_token_dead, self.decide = on_give_up, on_token_dead, decide
-        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
-        self.rng = rng or random.Random()
+        self.stats, self.on_give_up = stats, on_give_up
         self._clock = clock
         self.slots: dict[str, Slot] = {}
         self.rings = Rings(LEAF_BUFFER * max_in_flight)
         """Which slot's work to look at next, and the counts of the work queued."""
+        self.outcomes = Outcomes(stats, slots=self.slots, rings=self.rings, timer=self._timer, clock=self.now,
+                                 decide=decide, window_seconds=window_seconds, max_attempts=max_attempts,
+                                 on_give_up=on_give_up, on_token_dead=on_token_dead, backoff_base=backoff_base,
+                                 backoff_cap=backoff_cap, rng=rng)
+        """What an error answer does to its job, its slot and the others."""
         self._timers: list[tuple[float, int, Slot]] = []
         self._seq = itertools.count()
         self._in_flight = 0
@@ -164,11 +103,8 @@ class Scheduler:
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
         self._failure: BaseException | None = None
-        self._app_paused_until = 0.0
         self.hedger = Hedger(stats) if hedge else None
         """With ``hedge``: which calls out long get a copy while the queue is empty (:mod:`.hedge`)."""
-        self.capped_wait: float | None = None
-        """The longest wait the server asked for above the window (each was capped at it)."""
 
     def __repr__(self) -> str:
         return (f"Scheduler(slots={len(self.slots)}, pending={self.rings.pending}, "
@@ -178,6 +114,11 @@ class Scheduler:
     def leaf_target(self) -> int:
         """Queued leaves below which work that makes more work starts first (see :meth:`_dispatch`)."""
         return self.rings.leaf_target
+
+    @property
+    def capped_wait(self) -> float | None:
+        """The longest wait the server asked for above the window (each was capped at it)."""
+        return self.outcomes.capped_wait
 
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
@@ -340,14 +281,14 @@ class Scheduler:
             except SinkError:
                 raise                           # the sink's, not the API's answer: it stops the run below
             except HarvesterError as error:
-                self._failed(slot, entry, error, started)
+                self.outcomes.failed(slot, entry, error, started)
             else:
                 self.stats.inc(stat.CALLS_OK)
                 slot.answered(started)
                 now = self.now()
                 asked = slot.observe(usage, now, in_window=in_window)
                 if asked is not None:
-                    self._capped(asked)
+                    self.outcomes.capped(asked)
                 slot.timed(started, now, may_grow=slot.held_by_depth())
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
@@ -379,91 +320,6 @@ class Scheduler:
         finally:
             self._finished(slot)
 
-    def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
-        self.stats.inc(stat.CALLS_ERROR)
-        self.stats.inc(_error_counter(error))
-        slot.failed()
-        asked = slot.observe(error.usage if isinstance(error, GraphError) else None, self.now(), may_speed_up=False)
-        decision = self.decide(error)
-        if decision.wait is not None and decision.wait > self.window_seconds:
-            asked = max(asked or 0.0, decision.wait)
-            decision = msgspec.structs.replace(decision, wait=self.window_seconds)
-        if asked is not None:
-            self._capped(asked)
-        if isinstance(error, GraphError) and decision.action in ANSWERS:
-            slot.answered(started)              # the API answered this unit: the token works
-        if slot.death is not None and decision.action in (Action.RETRY, Action.THROTTLE):
-            self.on_give_up(entry.job, slot.death)
-            return
-        HANDLERS[decision.action](self, slot, entry, decision)
-
-    def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        slot.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
-        entry.attempts += 1
-        if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
-            reason = f"{decision.reason} after {entry.attempts} attempts"
-            self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
-                                                             transient=True))
-            return
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
-        wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
-        self.stats.inc(stat.RETRIES)
-        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
-        self.rings.delay(slot, entry, self.now() + wait)
-        self._timer(self.now() + wait, slot)
-
-    def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        """Wait a throttle out if the evidence says the budget may be spent, then probe with one
-        call; else retry that call alone shortly (see :data:`WAIT_OUT`). A call sent before the
-        last waited-out throttle adds nothing: it is queued again behind that pause."""
-        self.stats.inc(stat.THROTTLES)
-        now = self.now()
-        in_row = slot.count_throttle(entry.started)
-        if in_row is None:
-            self._requeue(slot, entry)
-            return
-        evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row,
-                                    slot.throttle_share)
-        if waited_out(evidence) is None:
-            self._lone(slot, entry, in_row, now)
-            return
-        self.stats.inc(stat.THROTTLES_WAITED_OUT)
-        slot.cut(entry.started, now)
-        scope = decision.scope
-        wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
-        until = now + wait
-        if scope == "app":
-            self._app_paused_until = max(self._app_paused_until, until)
-        for paused in self.slots.values() if scope == "app" else (slot,):
-            paused.pause(until)
-            paused.throttled(now)                 # after the pause, one call finds out
-        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
-        self._requeue(slot, entry)
-
-    def _lone(self, slot: Slot, entry: Entry, in_row: int, now: float) -> None:
-        """A lone throttle: that call again after a short jittered wait, and nothing else (no
-        pause, no cut, no probe: one blip costs about one call)."""
-        self.stats.inc(stat.THROTTLES_LONE)
-        wait = self.rng.random() * _doubling(LONE_RETRY, in_row, self.window_seconds)
-        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
-        self.rings.delay(slot, entry, now + wait)
-        self._timer(now + wait, slot)
-
-    def _requeue(self, slot: Slot, entry: Entry) -> None:
-        """Back in the queue: a throttled attempt does not count."""
-        self.rings.push(slot, entry)
-        self.rings.add(slot)
-
-    def _give_up(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        self.on_give_up(entry.job, decision)
-
-    def _fail_token(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        if slot.kill(decision):
-            self.on_token_dead(slot.key, decision)
-        self.on_give_up(entry.job, decision)
-        for queued in self.rings.drain(slot):
-            self.on_give_up(queued.job, decision)
-
     # -- bookkeeping --------------------------------------------------------------------------
 
     def _slot(self, key: str) -> Slot:
@@ -472,49 +328,8 @@ class Scheduler:
             limiter = RollingWindowLimiter(self.calls_per_window, self.window_seconds,
                                            margin=self.margin, clock=self._clock)
             slot = self.slots[key] = Slot(key, limiter, max_in_flight=self.per_token_in_flight)
-            slot.pause(self._app_paused_until)
+            slot.pause(self.outcomes.app_paused_until)
         return slot
 
-    def _reported_usage(self, slot: Slot, scope: str, now: float) -> int | None:
-        """The usage evidence of a throttle of ``scope`` (see :class:`ThrottleEvidence`)."""
-        if scope != "app":
-            return slot.reported_usage(now, self.window_seconds)
-        reports = [r for s in self.slots.values() if (r := s.reported_usage(now, self.window_seconds)) is not None]
-        return max(reports) if reports else None
-
-    def _capped(self, asked: float) -> None:
-        """The server asked for a wait above the window: it was cut to the window."""
-        self.stats.inc(stat.WAITS_CAPPED)
-        self.capped_wait = max(self.capped_wait or 0.0, asked)
-
     def _waited(self, slot: Slot, counter: str, seconds: float) -> None:
-        slot.wait(seconds)
-        self.stats.inc(counter, seconds)
-
-
-HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
-    Action.RETRY: Scheduler._retry,
-    Action.THROTTLE: Scheduler._throttle,
-    Action.SKIP: Scheduler._give_up,
-    Action.FAIL: Scheduler._give_up,
-    Action.FAIL_TOKEN: Scheduler._fail_token,
-}
-"""What each policy action does to the job, its slot and the others."""
-
-ANSWERS = frozenset({Action.SKIP, Action.FAIL})
-"""Actions for an API error that is about the unit, not the token: like data, it proves the token
-works (after a throttle, the probe may well meet a media without insights)."""
-
-
-def _doubling(first: float, n: int, cap: float) -> float:
-    """``first`` for the first in a row, doubling with each after, at most ``cap``."""
-    return min(cap, first * 2 ** (n - 1))
-
-
-def _error_counter(error: HarvesterError) -> str:
-    if isinstance(error, GraphError) and error.code is not None:
-        return f"errors/code/{error.code}"
-    if isinstance(error, TransportError):
-        return stat.ERRORS_TRANSPORT
-    return f"errors/{type(error).__name__}"
-
+        self.outcomes.waited(slot, counter, seconds)
