@@ -52,7 +52,7 @@ async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_p
 async def test_a_library_run_writes_summary_json_and_its_outcomes_beside_its_output(tmp_path):
     """``Harvester.run()`` writes what the CLI's run does: ``summary.json`` (the summary it returns)
     and ``outcomes.jsonl`` (every skipped and failed unit) in ``<output>/<run id>/``."""
-    world = World(WorldSpec(seed=14, accounts=3, media_per_account=30))
+    world = World(WorldSpec(seed=14, accounts=3, media_per_account=30, now=1_795_132_800.0))   # 2026-11-20
     config, env = world_config(world, tmp_path / "out")
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)),
                                 now=world.now) as harvester:
