@@ -55,7 +55,8 @@ class Harvester:
     """One run of a config (see the module's docstring). ``tokens``: where token variables are
     read (the environment by default); ``transport``, ``sink``, ``state``: given instead of the
     config's; ``shard``: the part of the tokens this process harvests; ``kind``: what the state
-    calls the run (``run``, ``backfill``)."""
+    calls the run (``run``, ``backfill``). It harvests as of now; :meth:`pinned` gives it another
+    time (a simulated world's), a clock or a run id."""
 
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, shard: Shard | None = None,
