@@ -25,8 +25,7 @@ from harvester.sinks import manifest
 from harvester.state.lock import Holder, RunLock, lock_path
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, run_records, token_env, world_config
-from test_resume import checkpointed, harvester, write_config
+from support import assert_matches_truth, checkpointed, harvester, run_records, token_env, world_config, write_config
 
 
 @pytest.mark.slow

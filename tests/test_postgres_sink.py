@@ -33,9 +33,8 @@ from harvester.sinks import pgserver
 from harvester.sinks.base import SinkFailure
 from harvester.state.store import StateStore
 
-from support import token_env, world_config
-from test_resume import harvester as harvester_cli
-from test_resume import run_with_kills, write_config
+from support import harvester as harvester_cli
+from support import run_with_kills, token_env, world_config, write_config
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
 from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)

@@ -19,8 +19,7 @@ from harvester.simulator.api import GraphApi
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
-from test_resume import write_config
+from support import world_config, write_config
 
 NOW = 1_790_000_000.0                    # 2026-09-21 14:13 UTC: the bound falls inside a UTC day
 TODAY = from_unix(int(NOW))

@@ -26,10 +26,11 @@ from support import (
     discover_config,
     discover_harvest,
     every_table,
+    harvester,
     token_env,
     world_config,
+    write_config,
 )
-from test_resume import harvester, write_config
 
 _RUN_FIELDS = ("run_id",)
 

@@ -36,8 +36,7 @@ from harvester.state.store import StateStore
 
 from support import ACCOUNT_RECORD as ACCOUNT
 from support import MEDIA_RECORD as MEDIA
-from support import assert_streams_match, insight, token_env
-from test_resume import run_with_kills, write_config
+from support import assert_streams_match, insight, run_with_kills, token_env, write_config
 
 FORMATS = ("parquet", "duckdb")
 
