@@ -122,6 +122,19 @@ class Outage(SimulatorTransport):
         return await super().get(url, headers)
 
 
+async def harvest_with_state(config, env, transport, world, *, now=None):
+    """A harvest of ``world`` through ``transport`` on the config's state file (``now``: the
+    harvest's present, the world's by default); the harvester and its summary."""
+    state = StateStore(config.state.path)
+    try:
+        async with Harvester.pinned(config, tokens=env, transport=transport, state=state,
+                             now=world.now if now is None else now) as harvester:
+            summary = await harvester.run()
+    finally:
+        state.close()
+    return harvester, summary
+
+
 # -- truths and checks -----------------------------------------------------------------------------
 
 

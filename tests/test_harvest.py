@@ -18,7 +18,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import Recording, assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
+from support import assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
 
 
 def live_accounts(world) -> list[str]:
@@ -132,26 +132,6 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     await asyncio.sleep(0)
     assert asyncio.all_tasks() <= before
     assert not (tmp_path / "out").exists()            # records() writes nothing
-
-
-@pytest.mark.slow
-@pytest.mark.looptime
-async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_path):
-    """Media posted before the business conversion and stories with fewer than 5 viewers answer
-    their first call with an error that every other call of theirs would repeat: no second call."""
-    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30))
-    config, env = world_config(world, tmp_path / "out")
-    transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
-        summary = await harvester.run()
-    refused = {path for path, _, status in transport.calls if status == 400 and path.endswith("/insights")}
-    assert len(refused) > 10
-    asked = [(path, query) for path, query, _ in transport.calls if path in refused]
-    assert len(asked) == len(refused)                                # one call each, the plain one
-    assert all("breakdown" not in query for _, query in asked)
-    skipped_reasons = {o.reason for o in summary.skipped}
-    assert skipped_reasons <= {"posted before business conversion (100/2108006)", "not enough viewers (10)"}
-    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
 
 
 @pytest.mark.looptime
