@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
+from .words import plural
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harvester", description="Harvest Instagram Graph API insights in bulk.")
+    parser.add_argument("--version", action="version", version=f"harvester {_version()}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
@@ -110,13 +112,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when run from a tree
+    that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("harvester")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _shard_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
+    harvests = parser.prog.endswith(("run", "backfill"))
     group.add_argument("--shard", metavar="I/N", default=None,
-                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
+                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output"
+                       if harvests else "the runs of shard I of N (0 <= I < N), from that shard's own state file")
     group.add_argument("--shards", metavar="N", type=_positive, default=None,
                        help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
-    if parser.prog.endswith(("run", "backfill")):
+    if harvests:
         parser.add_argument("--merge", action="store_true",
                             help="with a shard: once published, merge every shard's output into [output] path")
 
@@ -155,17 +169,35 @@ def _date(text: str) -> date:
 
 
 def _cmd_validate(args) -> int:
+    """Refuses everything a run refuses before its first call: the same checks (paths.check, the
+    state file's), not a lighter copy."""
     config = load_config(args.config)
-    problems = paths.check(config)
+    problems = paths.check(config) or _file_problems(config)
     if problems:
         raise ConfigError(problems)
     window = config.window
-    tables = f" and {len(config.discover)} [[discover]] tables" if config.discover else ""
-    print(f"{args.config}: ok: {len(config.accounts)} accounts{tables} over {len(config.token_keys())} tokens, "
+    tables = f" and {plural(len(config.discover), '[[discover]] table')}" if config.discover else ""
+    print(f"{args.config}: ok: {plural(len(config.accounts), 'account')}{tables} over "
+          f"{plural(len(config.token_keys()), 'token')}, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
     if args.discover:
         return asyncio.run(_validate_discover(config))
     return EXIT_OK
+
+
+def _file_problems(config: Config) -> list[str]:
+    """What a run would find wrong in the files it opens that exist already (the state file, a
+    DuckDB output): the checks those files' own openers make, read only."""
+    from .sinks.factory import database_file
+    from .state.store import file_problem
+    problems = []
+    if why := file_problem(config.state.path):
+        problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
+    if config.output.format == "duckdb":
+        from .sinks.duckdb import file_problem as database_problem
+        if why := database_problem(database_file(config.output)):
+            problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
+    return problems
 
 
 async def _validate_discover(config: Config) -> int:
@@ -193,7 +225,7 @@ async def _validate_discover(config: Config) -> int:
                 continue
             kept = [f for f in found if table.wants(f.account_id, f.username)]
             left = f" ({len(found) - len(kept)} left out by include / exclude)" if len(kept) < len(found) else ""
-            print(f"{where}: {len(kept)} account{'' if len(kept) == 1 else 's'}{left}")
+            print(f"{where}: {plural(len(kept), 'account')}{left}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -263,7 +295,7 @@ def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
     from .sinks.merge import merge, shard_outputs
     outputs = shard_outputs(config.output.path, shard.count)
     merged = merge(outputs, config.output.path)
-    print(f"merged {len(merged.merged)} of {shard.count} shards' outputs into "
+    print(f"merged {len(merged.merged)} of {plural(shard.count, 'shard output')} into "
           f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
     return code
 
@@ -293,12 +325,25 @@ def _known_media(config: Config) -> dict[str, dict[str, int]]:
         state.close()
 
 
-def backfill_config(path: str, since: date, until: date) -> Config:
-    """The config file with its window replaced: validated like any config, before any call."""
+def backfill_config(path: str, since: date, until: date, today: date | None = None) -> Config:
+    """The config file with its window replaced: validated like any config, before any call; a
+    bad --since or --until is named as the flag it came from, not as the file's [window]."""
+    from datetime import UTC, datetime
+
+    from .config.load import window_problems
+    today = today or datetime.now(UTC).date()
+    problems = window_problems(since, until, today, names=("--since {}", "--until {}"))
     raw = read_toml(path)
     window = {k: v for k, v in raw.get("window", {}).items() if k not in ("since", "until", "days")}
-    raw["window"] = {**window, "since": since, "until": until}
-    return parse_config(raw, path=path)
+    # With bad flags, the rest of the file is still checked (every mistake at once), on a window that is not theirs.
+    raw["window"] = {**window, "days": 1} if problems else {**window, "since": since, "until": until}
+    try:
+        config = parse_config(raw, path=path, today=today)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def _cmd_status(args) -> int:
@@ -321,8 +366,8 @@ def _cmd_manifest(args) -> int:
     outputs = [Path(out) for out in args.merge]
     into = Path(args.into) if args.into else _common_parent(outputs)
     merged = merge(outputs, into)
-    counts = ", ".join(f"{stream} {len(names)} files" for stream, names in merged.streams.items())
-    print(f"{into / 'manifest.json'}: the union of {len(outputs)} outputs: {counts}")
+    counts = ", ".join(f"{stream} {plural(len(names), 'file')}" for stream, names in merged.streams.items())
+    print(f"{into / 'manifest.json'}: the union of {plural(len(outputs), 'output')}: {counts}")
     return EXIT_OK
 
 
@@ -345,9 +390,16 @@ def _cmd_webhook(args) -> int:
 def _cmd_report(args) -> int:
     from .report import write
     config = load_config(args.config, check_tokens=False)
-    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
-                 tz=args.tz or config.report.tz,
-                 output_format=args.format, out=args.out)
+    out = args.out or f"report.{args.format}"
+    if why := paths.output_file_problem(out):           # before the report is built, not after
+        raise ConfigError(f"--out {out}: {why}")
+    try:
+        path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
+                     tz=args.tz or config.report.tz, output_format=args.format, out=out)
+    except OSError as exc:
+        if not exc.filename or Path(exc.filename).parent.resolve() != Path(out).parent.resolve():
+            raise
+        raise ConfigError(f"--out {out}: cannot be written: {exc.strerror or exc}") from None   # changed under it
     print(path)
     return EXIT_OK
 

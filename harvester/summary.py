@@ -3,7 +3,8 @@
 
 A run resumed after a crash or a stop is one run over several attempts: the summary adds up the
 counters each attempt left in the state (records, calls, time), so ``summary.json`` covers the
-whole run, not the last attempt.
+whole run, not the last attempt; the counts of the plan (:data:`PLAN_COUNTERS`: planned, resumed,
+failed) are the last attempt's, as the printed summary shows them.
 
 Expected skips (few viewers, posted before the conversion, a metric not for this product type)
 are answered by the API with an error, which the scheduler counts under ``calls/error`` and
@@ -21,6 +22,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
+
+from .words import plural
 
 _ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
@@ -59,6 +62,11 @@ UNITS_CARRIED_OVER = "units/carried_over"
 """Units an earlier run owed, asked again by this one."""
 UNITS_CARRIED_TWICE = "units/carried_twice"
 """Units planned again that an earlier run owed and this one already asked on their own."""
+
+PLAN_COUNTERS = (UNITS_PLANNED, UNITS_RESUMED, UNITS_FAILED, UNITS_FAILED_TOKEN, UNITS_CARRIED_OVER,
+                 UNITS_CARRIED_TWICE)
+"""The run's plan as its last attempt made it, never summed over attempts: each attempt plans the
+whole run again (what earlier ones finished counts as resumed) and asks failed units again."""
 
 RECORDS_WRITTEN = "records/written"
 """Insights records; the object streams have their own:"""
@@ -289,7 +297,7 @@ class RunSummary(msgspec.Struct):
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
-        lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
+        lines += [f"  carried over from run {run}: {plural(n, 'unit')}" for run, n in self.carried_over.items()]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
         return "\n".join(lines)
@@ -346,11 +354,15 @@ def build(stats: Stats, run: Attempted) -> RunSummary:
     started, finished = run.started or 0.0, run.finished or run.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
-    units = {"planned": int(stats.get(UNITS_PLANNED)),
+    for name in PLAN_COUNTERS:                  # summary.json's counters say what the printed units say
+        counters.pop(name, None)
+        if stats.get(name):
+            counters[name] = stats.get(name)
+    units = {"planned": int(counters.get(UNITS_PLANNED, 0)),
              "done": int(counters.get(UNITS_DONE, 0)),
              "skipped": int(counters.get(UNITS_SKIPPED, 0)),
-             "failed": int(stats.get(UNITS_FAILED) + stats.get(UNITS_FAILED_TOKEN)),
-             "resumed": int(stats.get(UNITS_RESUMED))}
+             "failed": int(counters.get(UNITS_FAILED, 0) + counters.get(UNITS_FAILED_TOKEN, 0)),
+             "resumed": int(counters.get(UNITS_RESUMED, 0))}
     exit_code = 3 if failed else 0
     if run.stopped and run.stopped_exit_code is not None:
         exit_code = run.stopped_exit_code

@@ -22,6 +22,7 @@ from ..schedule.scheduler import Pacing
 from ..schedule.slot import SlotView
 from ..summary import Stats, error_counts
 from ..summary import format_duration as _fmt_seconds
+from ..words import plural
 
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
@@ -48,6 +49,8 @@ class Progress:
         self.live = stream.isatty()
         self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
         self._lines = 0
+        self.head: list[tuple[str, str]] = []
+        """The first line's parts, ``(name, text)``, as :meth:`lines` last made them (see :func:`fit`)."""
         self._started = self._sampled = _now()
         self.eta: float | None = None
         self._active = 0.0
@@ -79,34 +82,56 @@ class Progress:
         self._sampled = now
         self.eta = eta = _eta(self._active, planned - finished, finished, limit_eta)
         errors, skipped, _ = error_counts(c)
-        lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
-                 f"{int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,} | records "
-                 f"{int(c.get(stat.RECORDS_WRITTEN, 0)):,} | "
-                 f"waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))} | "
-                 f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
+        head = [("units", f"units {int(finished):,}/{int(planned):,}"), ("more", " (more as media are found)"),
+                ("eta", f" | eta {_fmt_seconds(eta)}"), ("elapsed", f", elapsed {_fmt_seconds(elapsed)}"),
+                ("calls", f" | calls ok {int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,}"),
+                ("records", f" | records {int(c.get(stat.RECORDS_WRITTEN, 0)):,}"),
+                ("waited", f" | waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))}")]
         if pacing is not None:
-            lines[0] += _waiting(views, pacing.now)
+            head.append(("tokens", _waiting(views, pacing.now)))
             if pacing.capped_wait is not None:
-                lines[0] += (f" | server asked for a wait of {pacing.capped_wait:.3g} s: capped at "
-                             f"{_fmt_seconds(pacing.window_seconds)}")
+                head.append(("capped", f" | server asked for a wait of {pacing.capped_wait:.3g} s: capped at "
+                                       f"{_fmt_seconds(pacing.window_seconds)}"))
+        self.head = head
+        lines = ["".join(text for _, text in head)]
         for view in views[:TOKEN_LINES] if self.live else ():
             lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
         tokens = pacing.tokens if pacing is not None else 0
         if self.live and tokens > TOKEN_LINES:
-            lines.append(f"  ... {tokens:,} tokens in all, {len(views):,} busy")
+            lines.append(f"  ... {plural(tokens, 'token')} in all, {len(views):,} busy")
         return lines
 
     def show(self) -> None:
         lines = self.lines()
         if self.live:        # one terminal row per line, or the block scrolls instead of redrawing
             width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
-            lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+            lines = [fit(self.head, width), *(_cut(line, width) for line in lines[1:])]
             up = f"\x1b[{self._lines}F" if self._lines else ""
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines = len(lines)
         else:
             self.stream.write(f"[harvester] {lines[0]}\n")
         self.stream.flush()
+
+
+DROPPED_FIRST = ("more", "records", "calls", "waited", "elapsed", "capped", "tokens")
+"""The parts of the first line a narrow terminal drops, least useful first: the units done and
+the ETA are never dropped (on 100 columns the ETA was the part cut off)."""
+
+
+def fit(head: Sequence[tuple[str, str]], width: int) -> str:
+    """The first line within ``width`` columns: whole parts dropped in :data:`DROPPED_FIRST`'s
+    order until it fits, then cut with an ellipsis if even units and ETA do not."""
+    kept = list(head)
+    for name in DROPPED_FIRST:
+        if sum(len(text) for _, text in kept) <= width:
+            break
+        kept = [(n, text) for n, text in kept if n != name]
+    return _cut("".join(text for _, text in kept), width)
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _now() -> float:

@@ -68,6 +68,12 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+WHOLE_DAYS = catalog.RETENTION_DAYS["account"] - 1
+"""The most days back a window may start: the API keeps account insights 730 days back from the
+moment of each call, so the day 730 days back is already cut by any call after its midnight (the
+plan leaves it out, ``plan.units.earliest_since``); the day after it is the first kept whole."""
+
+
 RULES: dict[str, dict[str, ValueRule]] = {
     "graph": {
         "base_url": ValueRule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
@@ -84,8 +90,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "window": {
         "since": _DATE,
         "until": _DATE,
-        "days": ValueRule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS["account"],
-                     f"a whole number of days from 1 to {catalog.RETENTION_DAYS['account']}"),
+        "days": ValueRule((int,), lambda v: 1 <= v <= WHOLE_DAYS,
+                     f"a whole number of days from 1 to {WHOLE_DAYS} (the days the API keeps whole)"),
         "totals": _one_of(TOTALS),
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
@@ -209,16 +215,33 @@ def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, da
     return (since, until) if since is not None and until is not None else None
 
 
-def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
-    earliest = today - timedelta(days=catalog.RETENTION_DAYS["account"])
-    before = len(p.messages)
+def earliest_whole_day(today: date) -> date:
+    """The oldest day whose account insights a harvest started on ``today`` gets whole."""
+    return today - timedelta(days=WHOLE_DAYS)
+
+
+def window_problems(since: date, until: date, today: date, *,
+                    names: tuple[str, str] = ("[window] since = {}", "[window] until = {}")) -> list[str]:
+    """What is wrong with the window ``[since, until)`` on ``today``; ``names`` say where each
+    date came from (a config key, or ``--since {}`` for a command-line flag)."""
+    since_is, until_is = names[0].format(since), names[1].format(until)
+    earliest = earliest_whole_day(today)
+    problems = []
     if since >= until:
-        p.add(f"[window] since = {since} is not before until = {until}; expected since < until (until is exclusive)")
+        problems.append(f"{since_is} is not before {until_is}; expected since < until (until is exclusive)")
     if since < earliest:
-        p.add(f"[window] since = {since} is older than the two years the API keeps (earliest allowed: {earliest})")
+        problems.append(f"{since_is} is older than the two years the API keeps (the earliest day harvested "
+                        f"whole: {earliest}, {WHOLE_DAYS} days before today)")
     if until > today:
-        p.add(f"[window] until = {until} is in the future (latest allowed: {today}, today; until is exclusive)")
-    return len(p.messages) == before
+        problems.append(f"{until_is} is in the future (latest allowed: {today}, today; until is exclusive)")
+    return problems
+
+
+def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
+    problems = window_problems(since, until, today)
+    for problem in problems:
+        p.add(problem)
+    return not problems
 
 
 # --- accounts --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .. import catalog
 from ..config import Config
 from ..days import from_unix
 from ..summary import format_duration
+from ..words import plural
 from . import units as plan
 from .units import MEDIA_PAGE_LIMIT
 
@@ -118,10 +119,12 @@ def render(e: Estimate) -> str:
     lines = [f"estimate at {e.calls_per_window} calls per token per {e.window_seconds:g} s "
              f"(account insights exactly; media insights from the media the state saw before, each media "
              f"adding its calls: {media}"
-             + (f"; {assumed} accounts the state has not seen assumed at {e.media_per_account} feed posts each "
+             + (f"; {plural(assumed, 'account')} the state has not seen assumed at "
+                f"{plural(e.media_per_account, 'feed post')} each "
                 f"(--media-per-account)" if assumed else "") + "):"]
     for t in e.tokens:
-        lines.append(f"  {t.token_env:<24} {t.accounts:>5} accounts {t.account_calls:>9,} account calls "
+        lines.append(f"  {t.token_env:<24} {t.accounts:>5} {'account ' if t.accounts == 1 else 'accounts'} "
+                     f"{t.account_calls:>9,} account calls "
                      f"{t.media:>9,} media {t.media_calls:>9,} media calls  at least {format_duration(t.seconds)}")
     lines.append(f"  all tokens in parallel: at least {format_duration(e.seconds)}")
     left_out = left_out_line(e)

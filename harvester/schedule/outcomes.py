@@ -32,6 +32,7 @@ from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.policy import Action, Decision
 from ..summary import Stats
+from ..words import plural
 from .rings import Rings
 from .slot import HIGH_MARK, Entry, Job, Slot
 
@@ -138,7 +139,7 @@ class Outcomes:
         slot.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
         entry.attempts += 1
         if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
-            reason = f"{decision.reason} after {entry.attempts} attempts"
+            reason = f"{decision.reason} after {plural(entry.attempts, 'attempt')}"
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
             return

@@ -102,8 +102,37 @@ PRIMARY_KEYS: dict[Stream, tuple[str, ...]] = {"insights": ("key_text",), "media
                                                "accounts": ("account_id", "day")}
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why an existing file cannot be this harvester's DuckDB output (not a DuckDB database, or
+    written by a newer harvester), found reading it only; None if it can, does not exist yet, or
+    is in use (the run says so when it starts). ``harvester validate`` and :func:`open_database`
+    both ask it, so validate refuses what a run would."""
+    if not Path(path).is_file():
+        return None
+    try:
+        db = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower() or "different configuration" in text:
+            return None                     # in use: by another process, or open in this one already
+        return f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
+    try:
+        row = db.execute("SELECT max(version) FROM harvester_schema").fetchone()
+    except duckdb.CatalogException:
+        row = None                          # a DuckDB file harvester has not written yet
+    finally:
+        db.close()
+    version = row[0] if row else None
+    if version is not None and version > SCHEMA_VERSION:
+        return (f"written by a newer harvester (schema version {version}; this one knows {SCHEMA_VERSION}): "
+                "upgrade harvester or choose another [output] path")
+    return None
+
+
 def open_database(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """A connection to the file, or a ConfigError saying why not (locked, not a database)."""
+    if why := file_problem(path):
+        raise ConfigError(f"{path}: {why}")
     try:
         db = duckdb.connect(str(path))
     except duckdb.IOException as exc:

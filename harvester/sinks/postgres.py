@@ -360,13 +360,12 @@ class PostgresSink:
     def from_config(cls, output: Output, *, env: Mapping[str, str] | None = None, path: str = "<config>",
                     **kwargs: Any) -> PostgresSink:
         """The sink of an ``[output]`` table; its DSN from the environment (``ConfigError`` if unset)."""
+        from ..config.dsn import dsn_problem
         env = os.environ if env is None else env
         origin = f'{path}: [output] dsn_env = "{output.dsn_env}"'
-        dsn = env.get(output.dsn_env, "")
-        if not dsn.strip():
-            raise ConfigError(f"{origin}: the environment variable is not set; it must hold the DSN of the "
-                              "PostgreSQL database, such as postgresql://user:password@host:5432/dbname")
-        return cls(dsn, schema=output.schema, commit_seconds=output.commit_seconds,
+        if why := dsn_problem(output, env):
+            raise ConfigError(f"{origin}: {why}")
+        return cls(env[output.dsn_env], schema=output.schema, commit_seconds=output.commit_seconds,
                    commit_units=output.commit_units, origin=origin, **kwargs)
 
     def __repr__(self) -> str:

@@ -138,6 +138,31 @@ class RunInfo(msgspec.Struct, frozen=True):
     resumed: bool = False
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why an existing file cannot be this harvester's state (not SQLite, or written by a newer
+    harvester), found reading it only; None if it can, or does not exist yet. ``harvester
+    validate`` and :class:`StateStore` both ask it, so validate refuses what a run would."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            return None                     # in use by a run: the lock says so when one starts
+        return (f"not a harvester state file ({exc}); point [state] path at another file, or remove this one "
+                "to start afresh")
+    if version > SCHEMA_VERSION:
+        return (f"written by a newer harvester (state version {version}; this one reads up to {SCHEMA_VERSION}); "
+                "upgrade harvester or use another [state] path")
+    return None
+
+
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -147,6 +172,8 @@ class StateStore:
         last commit is removed and written again by the next one, so it is not counted."""
         if self.path.is_dir():
             raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
+        if why := file_problem(self.path):
+            raise StateError(f"{self.path}: {why}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
