@@ -22,7 +22,7 @@ from . import table as readme_table
 from .measure import Outcome, Row, markdown_table, merge_results
 
 BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
-              "sinks_postgres", "webhook")
+              "sinks_postgres", "warehouse", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:

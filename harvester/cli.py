@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
-from .words import plural
+from .summary import plural
+from .telemetry import logs
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -37,11 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    logs.configure(getattr(args, "log_format", None) or "text")
     try:
         return args.handler(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            logs.say(f"error: {problem}", level=logging.ERROR)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -54,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
     _shard_options(run)
+    _log_format_option(run)
     run.set_defaults(handler=_cmd_run)
     backfill = sub.add_parser("backfill", help="harvest a long past window, resumably")
     backfill.add_argument("--config", required=True)
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--media-per-account", type=_positive, default=None,
                           help="media assumed for an account the state has not seen (default 100)")
     _shard_options(backfill)
+    _log_format_option(backfill)
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
@@ -96,8 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
     webhook.add_argument("--config", required=True)
+    _log_format_option(webhook)
     webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
+    singer = sub.add_parser("singer", help="the harvest as a Singer tap: --discover, or messages on stdout")
+    from .singer.tap import options as singer_options
+    singer_options(singer)
+    singer.set_defaults(handler=_cmd_singer)
     report = sub.add_parser("report", help="write the report of a period (one HTML page, or its figures as JSON)")
     report.add_argument("--config", required=True)
     report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
@@ -120,6 +130,17 @@ def _version() -> str:
         return version("harvester")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="stderr as text (the default) or one JSON object a line ([telemetry] log_format)")
+
+
+def _log_format(args, config: Config) -> None:
+    """``[telemetry] log_format`` of the config, unless ``--log-format`` said otherwise."""
+    if args.log_format is None and config.telemetry.log_format != "text":
+        logs.configure(config.telemetry.log_format)
 
 
 def _shard_options(parser: argparse.ArgumentParser) -> None:
@@ -280,6 +301,7 @@ def _cmd_run(args) -> int:
     shard = _shard(args)
     _check_merge(args, shard)
     config = load_config(args.config)
+    _log_format(args, config)
     return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard)))
 
 
@@ -304,6 +326,7 @@ def _cmd_backfill(args) -> int:
     shard = _shard(args)
     _check_merge(args, shard)
     whole = backfill_config(args.config, args.since, args.until)
+    _log_format(args, whole)
     config = _sharded(whole, shard)
     from .plan.estimate import estimate, render
     print(render(estimate(config if shard is None else shards.own(config, shard), media=_known_media(config),
@@ -380,11 +403,15 @@ def _common_parent(outputs: list[Path]) -> Path:
 
 
 def _cmd_webhook(args) -> int:
-    import logging
-
     from .webhook.app import serve
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    return asyncio.run(serve(load_config(args.config, check_tokens=False)))
+    config = load_config(args.config, check_tokens=False)
+    _log_format(args, config)
+    return asyncio.run(serve(config))
+
+
+def _cmd_singer(args) -> int:
+    from .singer.tap import run
+    return run(args)
 
 
 def _cmd_report(args) -> int:
@@ -416,21 +443,54 @@ async def _run(config: Config, **kwargs) -> int:
     from .commands.progress import Progress
     from .run.harvester import Harvester
 
+    if config.telemetry.pushgateway:
+        from .telemetry.metrics import require
+        require()                               # the extra, before any call (exit 2)
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
         _on_signals(harvester)
-        progress = asyncio.create_task(Progress(harvester).run())
+        pusher = await _pushing(config, harvester, kwargs.get("shard"))
+        progress = asyncio.create_task(Progress(harvester, as_log=logs.json_lines()).run())
         try:
             summary = await harvester.run()
         except ConfigError:
             raise                               # a start-up problem (paths, state, lock): exit 2
         except HarvesterError as exc:
-            print(f"aborted: {exc}", file=sys.stderr)
+            logs.say(f"aborted: {exc}", level=logging.ERROR)
+            await _pushed(pusher, EXIT_ABORTED)
             return EXIT_ABORTED
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-    print(summary.render(), file=sys.stderr)     # the run wrote summary.json and outcomes.jsonl
+    # The run wrote summary.json and outcomes.jsonl (a stopped one with its signal's exit code).
+    logs.say(summary.render(), event="run finished", exit_code=summary.exit_code, status=summary.status,
+             seconds=summary.seconds, records=summary.records, units=summary.units)
+    await _pushed(pusher, summary.exit_code)
     return summary.exit_code
+
+
+async def _pushing(config: Config, harvester, shard: shards.Shard | None):
+    """With ``[telemetry] pushgateway``: the run's metrics pushed every ``push_seconds`` to its
+    job's and shard's group, from now until :func:`_pushed`; else None."""
+    settings = config.telemetry
+    logs.CONTEXT.fields.update(run_id=harvester.run_id, shard=_shard_label(shard))
+    if not settings.pushgateway:
+        return None
+    from .telemetry.push import Pusher, group_url
+    pusher = Pusher(harvester.metrics(), group_url(settings.pushgateway, settings.job, _shard_label(shard)),
+                    settings.push_seconds)
+    await pusher.start()
+    return pusher
+
+
+async def _pushed(pusher, exit_code: int) -> None:
+    """The run's end, pushed: its exit code, duration and (exit 0) the time of its success."""
+    if pusher is not None:
+        pusher.metrics.end(exit_code)
+        await pusher.stop()
+
+
+def _shard_label(shard: shards.Shard | None) -> str:
+    return "all" if shard is None else f"{shard.index}-of-{shard.count}"
 
 
 def _on_signals(harvester) -> None:

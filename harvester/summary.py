@@ -23,8 +23,6 @@ from typing import Any, Protocol
 
 import msgspec
 
-from .words import plural
-
 _ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
 """The API's message is kept up to this many characters."""
@@ -88,6 +86,21 @@ DISCOVERED_EXCLUDED = "discovered/accounts_excluded"
 """Found, but left out by the table's include / exclude."""
 DISCOVERED_ELSEWHERE = "discovered/accounts_elsewhere"
 """Found, but listed in [[accounts]] or found first by an earlier [[discover]] table: harvested once, there."""
+
+
+# Counted nouns for people (``1 account``, ``2 accounts``): wherever a count is printed.
+
+IRREGULAR = {"entry": "entries", "media": "media", "copy": "copies", "reply": "replies", "is": "are",
+             "was": "were", "has": "have"}
+
+
+def plural(n: float, word: str, words: str | None = None) -> str:
+    """``n`` and ``word`` in the number it takes: ``plural(1, "account") == "1 account"``,
+    ``plural(3, "unit") == "3 units"``; ``words``: the plural, when it is not ``word + "s"``
+    or a known irregular one."""
+    many = words or IRREGULAR.get(word) or word + "s"
+    count = f"{int(n):,}" if float(n).is_integer() else f"{n:,.1f}"
+    return f"{count} {word if n == 1 else many}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -238,7 +238,7 @@ def test_counts_of_one_are_singular_in_what_the_cli_prints(tmp_path, capsys, mon
 
 
 def test_words_plural():
-    from harvester.words import plural
+    from harvester.summary import plural
     assert [plural(n, "account") for n in (0, 1, 2, 1.0, 12_345)] == [
         "0 accounts", "1 account", "2 accounts", "1 account", "12,345 accounts"]
     assert (plural(1, "live story", "live stories"), plural(3, "entry"), plural(2, "media")) == (
@@ -274,7 +274,8 @@ def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by
     assert main(["validate", "--config", str(config)]) == 2
     said = capsys.readouterr().err
     assert said == (f'error: {config}: [output] dsn_env = "NO_DSN_HERE": the environment variable is not set; it '
-                    "must hold the DSN of the PostgreSQL database, such as postgresql://user:password@host:5432/dbname\n")
+                    "must hold the DSN of the PostgreSQL database, such as postgresql://USER@HOST:5432/DBNAME "
+                    "(a password after USER, as USER:PASSWORD)\n")
     assert main(["run", "--config", str(config)]) == 2
     assert capsys.readouterr().err == said
 

@@ -65,7 +65,8 @@ def metrics(**lists) -> dict:
 F = "harvest.toml: "
 ACCOUNT_NAMES = ("accounts_engaged, comments, follows_and_unfollows, likes, profile_links_taps, reach, replies, "
                  "reposts, saves, shares, total_interactions, views, follower_count, online_followers")
-TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook, report"
+TOP = ("graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook, "
+       "report, telemetry")
 ID_EXPECTED = 'the Instagram account id as a string of digits, e.g. "17841405822304914"'
 
 # (what is wrong, raw config, the exact messages)

@@ -22,7 +22,7 @@ from ..records import key_of
 from ..run.harvester import Harvester
 from ..sinks import factory
 from ..state.store import StateStore
-from ..words import plural
+from ..summary import plural
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,

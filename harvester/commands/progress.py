@@ -11,6 +11,7 @@ block lists the first ``TOKEN_LINES`` of them, then how many more there are.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import sys
 import time
@@ -20,10 +21,10 @@ from typing import Protocol, TextIO
 from .. import summary as stat
 from ..schedule.scheduler import Pacing
 from ..schedule.slot import SlotView
-from ..summary import Stats, error_counts
+from ..summary import Stats, error_counts, plural
 from ..summary import format_duration as _fmt_seconds
-from ..words import plural
 
+log = logging.getLogger("harvester.progress")
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
 
@@ -43,10 +44,13 @@ class Watched(Protocol):
 
 
 class Progress:
-    def __init__(self, harvester: Watched, *, stream: TextIO | None = None, interval: float | None = None):
+    def __init__(self, harvester: Watched, *, stream: TextIO | None = None, interval: float | None = None,
+                 as_log: bool = False):
         self.harvester = harvester
         self.stream = stream = sys.stderr if stream is None else stream     # the current one, not import time's
-        self.live = stream.isatty()
+        self.as_log = as_log
+        """Each report a log event (``--log-format json``), never the live block."""
+        self.live = stream.isatty() and not as_log
         self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
         self._lines = 0
         self.head: list[tuple[str, str]] = []
@@ -109,6 +113,13 @@ class Progress:
             up = f"\x1b[{self._lines}F" if self._lines else ""
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines = len(lines)
+        elif self.as_log:
+            c = self.harvester.stats.counters
+            log.info(lines[0], extra={"event": "progress", "eta_seconds": self.eta,
+                                      "units_done": int(c.get(stat.UNITS_DONE, 0)),
+                                      "units_planned": int(c.get(stat.UNITS_PLANNED, 0)),
+                                      "records_written": int(c.get(stat.RECORDS_WRITTEN, 0))})
+            return
         else:
             self.stream.write(f"[harvester] {lines[0]}\n")
         self.stream.flush()

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from ..state.lock import RunLock
 from ..state.store import StateStore
 from ..state.webhook import status_lines
-from ..summary import UNITS_PLANNED, Outcome
-from ..words import plural
+from ..summary import UNITS_PLANNED, Outcome, plural
 
 
 def _utc(ts: float | None) -> str:

@@ -18,4 +18,4 @@ def dsn_problem(output: Output, env: Mapping[str, str] | None = None) -> str | N
     if (os.environ if env is None else env).get(output.dsn_env or "", "").strip():
         return None
     return ("the environment variable is not set; it must hold the DSN of the PostgreSQL database, such as "
-            "postgresql://user:password@host:5432/dbname")
+            "postgresql://USER@HOST:5432/DBNAME (a password after USER, as USER:PASSWORD)")

@@ -31,6 +31,7 @@ from .model import (
     ReportSettings,
     SchedulerSettings,
     StateSettings,
+    TelemetrySettings,
     Tier,
     WebhookSettings,
     Window,
@@ -106,14 +107,22 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "webhook": {
         "host": ValueRule((str,), bool, 'a host name or address, e.g. "127.0.0.1"'),
         "port": ValueRule((int,), lambda v: 0 <= v <= 65535, "a port number from 0 to 65535 (0: any free port)"),
-        "path": ValueRule((str,), lambda v: v.startswith("/") and v != "/healthz" and " " not in v,
-                          'a URL path starting with "/" other than "/healthz", e.g. "/webhook"'),
+        "path": ValueRule((str,), lambda v: v.startswith("/") and v not in ("/healthz", "/metrics") and " " not in v,
+                          'a URL path starting with "/" other than "/healthz" and "/metrics", e.g. "/webhook"'),
         "verify_token_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
                                       'the name of an environment variable, e.g. "IG_WEBHOOK_VERIFY_TOKEN"'),
         "max_body_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024"),
         "publish_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
     },
     "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
+    "telemetry": {
+        "pushgateway": ValueRule((str,), lambda v: v.startswith(("http://", "https://")),
+                                 'the URL of a Prometheus Pushgateway, e.g. "http://pushgateway:9091"'),
+        "push_seconds": ValueRule(_NUMBER, lambda v: v >= 1, "a number of seconds >= 1"),
+        "job": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+                         'a Prometheus label value of letters, digits and _, e.g. "harvester"'),
+        "log_format": _one_of(("text", "json")),
+    },
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO,
                   "hedge": ValueRule((bool,), lambda v: True, "true or false")},
@@ -124,10 +133,10 @@ RULES: dict[str, dict[str, ValueRule]] = {
     },
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
-            "report": ReportSettings,
+            "report": ReportSettings, "telemetry": TelemetrySettings,
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
-             "discover", "app", "webhook", "report")
+             "discover", "app", "webhook", "report", "telemetry")
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 
 
@@ -386,7 +395,8 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook)
+                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook,
+                  settings["telemetry"])
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,

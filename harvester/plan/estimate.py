@@ -24,8 +24,7 @@ import msgspec
 from .. import catalog
 from ..config import Config
 from ..days import from_unix
-from ..summary import format_duration
-from ..words import plural
+from ..summary import format_duration, plural
 from . import units as plan
 from .units import MEDIA_PAGE_LIMIT
 

@@ -44,9 +44,13 @@ from .jobs import Job, JobContext
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
 from .session import Session
+from .view import RunView
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    from ..telemetry.metrics import RunMetrics
 
 __all__ = ["Harvester", "TokenSource", "token_key"]
 
@@ -84,6 +88,7 @@ class Harvester:
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
         self._accounts: Accounts | None = None
+        self._metrics: RunMetrics | None = None
         self.token_warnings: list[str] = []
         """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
 
@@ -156,6 +161,14 @@ class Harvester:
         """What the summary reads of this run besides its counters."""
         return Attempted(self.run_id, self.started, self.finished, self._stopping, self._stopped_exit_code,
                          tuple(self.earlier_attempts), tuple(self.token_warnings))
+
+    def metrics(self, registry: CollectorRegistry | None = None) -> RunMetrics:
+        """This run's Prometheus metrics (``harvester[prometheus]``), registered in ``registry`` (a
+        new one by default): a service passes its own to show them on its ``/metrics``."""
+        if self._metrics is None:
+            from ..telemetry.metrics import RunMetrics
+            self._metrics = RunMetrics(RunView(self.stats, self.keys, lambda: self._scheduler), registry=registry)
+        return self._metrics
 
     def summary(self) -> RunSummary:
         return stat.build(self.stats, self.attempted())

@@ -47,6 +47,8 @@ class TokenKeys:
         """Slot key -> the token variables that name it (for people: the key is a digest)."""
         self.logins: dict[str, Login] = {}
         """Slot key -> the login of its first variable (which host its calls go to)."""
+        self.expiry_at: dict[str, float] = {}
+        """Token name -> when ``/debug_token`` said it expires (Unix seconds; asked only with [app])."""
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests."""
 
@@ -127,7 +129,10 @@ class TokenKeys:
             except HarvesterError as exc:
                 _warn(warnings, f"token expiry not checked: /debug_token refused: {exc}")
                 break
-            health.append(token_health.Health(self.names.get(key, key), self.logins.get(key, "facebook"), debug))
+            name = self.names.get(key, key)
+            health.append(token_health.Health(name, self.logins.get(key, "facebook"), debug))
+            if debug.expires_at:
+                self.expiry_at[name] = float(debug.expires_at)
         return warnings + token_health.warnings(health, now)
 
 

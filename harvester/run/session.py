@@ -55,6 +55,8 @@ class Session:
         """The state store (None until :meth:`open` when it is the config's)."""
         self._own_state = state is None
         self._sink = sink
+        self._own_sink = sink is None
+        """The config's ``[output]``: the run's files go beside it (a sink given has no place for them)."""
         self._lock: RunLock | None = None
 
     def __repr__(self) -> str:
@@ -117,15 +119,17 @@ class Session:
 
     def finish(self, summary: RunSummary, stats: Stats, *, stopped: bool) -> RunSummary:
         """Write ``outcomes.jsonl`` (if any unit was skipped or failed) and ``summary.json``
-        atomically in ``<output>/<run id>/``, then say in the state that the run ended (a crash in
-        between, and the next attempt writes them again); the summary as written."""
+        atomically in ``<output>/<run id>/`` (the config's output; not with a sink the caller
+        gave), then say in the state that the run ended (a crash in between, and the next attempt
+        writes them again); the summary as written."""
         assert self.state is not None
-        directory = output_directory(self.config.output) / summary.run_id
-        directory.mkdir(parents=True, exist_ok=True)
-        if stats.outcome_count:
-            files.write_atomic(directory / OUTCOMES_FILE, stats.outcome_lines())
-            summary = msgspec.structs.replace(summary, outcomes_file=OUTCOMES_FILE)
-        files.write_atomic(directory / SUMMARY_FILE, msgspec.json.format(msgspec.json.encode(summary)))
+        if self._own_sink:
+            directory = output_directory(self.config.output) / summary.run_id
+            directory.mkdir(parents=True, exist_ok=True)
+            if stats.outcome_count:
+                files.write_atomic(directory / OUTCOMES_FILE, stats.outcome_lines())
+                summary = msgspec.structs.replace(summary, outcomes_file=OUTCOMES_FILE)
+            files.write_atomic(directory / SUMMARY_FILE, msgspec.json.format(msgspec.json.encode(summary)))
         self.state.finish_run(summary.run_id, status="stopped" if stopped else summary.status,
                               exit_code=summary.exit_code, summary=msgspec.json.encode(summary))
         return summary

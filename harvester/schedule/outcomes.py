@@ -31,8 +31,7 @@ import msgspec
 from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.policy import Action, Decision
-from ..summary import Stats
-from ..words import plural
+from ..summary import Stats, plural
 from .rings import Rings
 from .slot import HIGH_MARK, Entry, Job, Slot
 

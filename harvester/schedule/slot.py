@@ -280,6 +280,13 @@ class Slot:
         self.throttled_in_row += 1
         return self.throttled_in_row
 
+    def usage(self, now: float, fresh: float) -> float:
+        """The share of its rate limit in use (0 to 1): its rolling window's calls, or what its
+        answers reported in the last ``fresh`` seconds, whichever is more."""
+        reported = self.reported_usage(now, fresh)
+        in_window = self.limiter.in_window() / self.limiter.limit if self.limiter.limit else 1.0
+        return max(in_window, (reported or 0) / 100)
+
     def reported_usage(self, now: float, fresh: float) -> int | None:
         """The latest usage reported in the last ``fresh`` seconds (None: no such report)."""
         return self.usage_percent if now - self.usage_at <= fresh else None

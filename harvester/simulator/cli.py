@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from ..files import write_atomic
-from ..words import plural
+from ..summary import plural
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .pipeline import SimulatorSettings

@@ -410,7 +410,8 @@ class PostgresSink:
                                          server_settings={"application_name": "harvester"})
         except (ValueError, asyncpg.ClientConfigurationError) as exc:   # a DSN asyncpg cannot read
             raise ConfigError(f"{self.origin}: not a PostgreSQL DSN asyncpg can read: {_reason(exc, self._dsn)}; "
-                              "expected postgresql://user:password@host:5432/dbname") from None
+                              "expected postgresql://USER@HOST:5432/DBNAME (a password after USER, as "
+                              "USER:PASSWORD)") from None
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         schema = _ident(self.schema)

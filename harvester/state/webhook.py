@@ -51,8 +51,8 @@ from ..errors import ConfigError
 from ..records import Record
 from ..sinks import factory
 from ..sinks.base import Sink, SinkFailure
+from ..summary import plural
 from ..webhook.payload import StoryChange, digest, records
-from ..words import plural
 from .lock import RunLock
 from .store import StateStore
 

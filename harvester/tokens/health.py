@@ -26,7 +26,7 @@ from ..config.model import Login
 from ..config.tokens import resolve
 from ..errors import HarvesterError
 from ..graph.client import REDACTED, GraphClient
-from ..words import plural
+from ..summary import plural
 from .discovery import Found, discover
 
 log = logging.getLogger("harvester.tokens")
