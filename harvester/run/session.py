@@ -19,10 +19,11 @@ import msgspec
 
 from .. import files
 from .. import summary as stat
-from ..config import Config, paths
+from ..config import Config
 from ..config.shards import Shard
 from ..errors import ConfigError, StateError
 from ..schedule.scheduler import Scheduler
+from ..sinks import paths
 from ..sinks.base import Sink
 from ..sinks.factory import open_sink, output_directory
 from ..state.lock import RunLock
