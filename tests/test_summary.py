@@ -15,6 +15,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
+from harvester.state.store import StateStore
 from harvester.summary import Outcome, RunSummary, Stats, error_counts
 
 from support import truth_of, world_config
@@ -63,6 +64,28 @@ async def test_a_library_run_writes_summary_json_and_its_outcomes_beside_its_out
     outcomes = [msgspec.json.decode(line) for line in (run_dir / "outcomes.jsonl").read_bytes().splitlines()]
     assert len(outcomes) == summary.units["skipped"] + summary.units["failed"]
     assert {o["outcome"] for o in outcomes} <= {"skipped", "failed"}
+
+
+@pytest.mark.looptime
+async def test_a_run_stopped_with_an_exit_code_says_it_in_its_summary_and_state(tmp_path):
+    """``stop(exit_code=143)`` (the CLI passes its signal's): the summary returned, summary.json and
+    the state's run all say 143 and stopped; the next run resumes it."""
+    world = World(WorldSpec(seed=14, accounts=3, media_per_account=30, now=1_795_132_800.0))
+    config, env = world_config(world, tmp_path / "out")
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
+    state = StateStore(config.state.path)
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                                now=world.now) as harvester:
+        task = asyncio.ensure_future(harvester.run())
+        while harvester.stats.get("units/done") < 20 and not task.done():
+            await asyncio.sleep(0.05)
+        harvester.stop(exit_code=143)
+        summary = await task
+    written = msgspec.json.decode((tmp_path / "out" / summary.run_id / "summary.json").read_bytes(), type=RunSummary)
+    (run,) = state.runs()
+    state.close()
+    assert summary.exit_code == written.exit_code == run.exit_code == 143
+    assert summary.status.startswith("stopped") and run.status == "stopped"
 
 
 def test_expected_skips_are_not_counted_as_errors():
