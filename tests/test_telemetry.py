@@ -75,6 +75,8 @@ async def test_a_run_pushes_what_its_summary_says(tmp_path, simulator_server, ga
     assert code == summary["exit_code"] == 0
     assert value(samples, "harvester_run_exit_code", **group) == 0
     assert value(samples, "harvester_calls_total", outcome="ok", **group) == counters["calls/ok"] > 0
+    assert value(samples, "harvester_calls_total", outcome="error", **group) == (
+        counters.get("calls/error", 0) - counters.get("calls/skipped", 0))       # as the summary counts errors
     assert value(samples, "harvester_records_written_total", stream="insights", **group) == summary["records"] > 0
     assert value(samples, "harvester_records_written_total", stream="media", **group) == counters["records/media"]
     assert value(samples, "harvester_records_written_total", stream="accounts", **group) == 3
