@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import os
 import random
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -235,6 +237,28 @@ def pg_server():
         pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
     with pgserver.TempServer() as server:
         yield server
+
+
+class PG(msgspec.Struct):
+    """A PostgreSQL server and a schema of its own for one test."""
+
+    server: Any
+    """The ``pgserver.TempServer``."""
+    dsn: str
+    schema: str
+
+    def sql(self, query: str) -> str:
+        return self.server.psql("harvester", query).strip()
+
+
+_schemas = itertools.count()
+
+
+@pytest.fixture
+def pg(pg_server, monkeypatch) -> PG:
+    """A fresh schema per test, its DSN in HARVESTER_PG_DSN."""
+    monkeypatch.setenv("HARVESTER_PG_DSN", pg_server.dsn)
+    return PG(pg_server, pg_server.dsn, f"t{os.getpid()}_{next(_schemas)}")
 
 
 @pytest.fixture(params=[*SINKS, pytest.param("postgres", marks=pytest.mark.slow)])

@@ -6,7 +6,6 @@ re-runs and concurrent runs replacing keys, kill -9, a lost connection, and ever
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import sys
@@ -33,13 +32,11 @@ from harvester.sinks import pgserver
 from harvester.sinks.base import SinkFailure
 from harvester.state.store import StateStore
 
+from support import PG, run_with_kills, token_env, world_config, write_config
 from support import harvester as harvester_cli
-from support import run_with_kills, token_env, world_config, write_config
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
 from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)
-
-_schemas = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -53,22 +50,6 @@ def pg_server() -> Iterator[pgserver.TempServer]:
     server = pgserver.TempServer().start()
     yield server
     server.stop()
-
-
-class PG(msgspec.Struct):
-    server: pgserver.TempServer
-    dsn: str
-    schema: str
-
-    def sql(self, query: str) -> str:
-        return self.server.psql("harvester", query).strip()
-
-
-@pytest.fixture
-def pg(pg_server, monkeypatch) -> PG:
-    """A fresh schema per test, its DSN in HARVESTER_PG_DSN."""
-    monkeypatch.setenv("HARVESTER_PG_DSN", pg_server.dsn)
-    return PG(pg_server, pg_server.dsn, f"t{os.getpid()}_{next(_schemas)}")
 
 
 def pg_config(world, tmp: Path, pg: PG, *, days: int = 3, **output) -> tuple[Config, dict[str, str]]:

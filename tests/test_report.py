@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
-from test_postgres_sink import pg, pg_server  # noqa: F401  (fixtures: a real PostgreSQL for its sink)
 
 from harvester import Harvester, catalog
 from harvester.cli import main
@@ -24,6 +23,7 @@ from harvester.report.html import render
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import factory
 
 from support import REPORT_DAYS as HARVEST_DAYS
 from support import REPORT_NOW as NOW
