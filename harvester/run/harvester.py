@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
@@ -33,6 +33,7 @@ from ..graph.client import GraphClient
 from ..graph.policy import Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
+from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
@@ -40,6 +41,7 @@ from ..sinks.base import Sink, SinkFailure
 from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
+from .buffer import RECORDS_BUFFER, Buffer
 from .jobs import Job, JobContext
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
@@ -64,8 +66,10 @@ class Harvester:
 
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, shard: Shard | None = None,
-                 kind: str = "run"):
+                 kind: str = "run", refresh: bool = False):
         self.config, self.shard, self.kind = config, shard, kind
+        self.refresh_all = refresh
+        """``harvester run --refresh``: ask settled account days again too."""
         self.now = self._created = time.time()
         """The time the run harvests as of (the windows and tiers are counted from it)."""
         self.run_id = _new_run_id(self.now)
@@ -88,6 +92,8 @@ class Harvester:
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
         self._accounts: Accounts | None = None
+        self._ctx: JobContext | None = None
+        self._buffer: Buffer | None = None
         self._metrics: RunMetrics | None = None
         self.token_warnings: list[str] = []
         """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
@@ -160,7 +166,13 @@ class Harvester:
     def attempted(self) -> Attempted:
         """What the summary reads of this run besides its counters."""
         return Attempted(self.run_id, self.started, self.finished, self._stopping, self._stopped_exit_code,
-                         tuple(self.earlier_attempts), tuple(self.token_warnings))
+                         tuple(self.earlier_attempts), tuple(self.token_warnings), self.config.graph.api_version,
+                         self.metrics_asked)
+
+    @property
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind of object -> the metrics this attempt asked of it (summary.json's ``metrics_asked``)."""
+        return self._ctx.metrics_asked() if self._ctx is not None else {}
 
     def metrics(self, registry: CollectorRegistry | None = None) -> RunMetrics:
         """This run's Prometheus metrics (``harvester[prometheus]``), registered in ``registry`` (a
@@ -201,7 +213,7 @@ class Harvester:
         self.earlier_attempts = list(run.earlier)
         sink = await session.open_sink(run, self.stats)
         ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=session.state,
-                        finished=self._skip_units)
+                        finished=self._skip_units, settle_seconds=self.config.window.settle_days * 86400)
         try:
             try:
                 await self._harvest(ledger)
@@ -213,28 +225,43 @@ class Harvester:
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         return session.finish(self.summary(), self.stats, stopped=self._stopping)
 
-    async def records(self) -> AsyncIterator[Record]:
+    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncGenerator[Record, None]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
-        Nothing is checkpointed: only the consumer knows when a record is safe."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
-        done = object()
 
-        async def emit(records: Sequence[Record]) -> None:
-            for record in records:
-                await queue.put(record)
+        ``buffer``: records held for the consumer at most (docs/library.md): while it is full,
+        no new call starts. Nothing is written to ``[output]`` and nothing is checkpointed in
+        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once Python
+        closes the iterator the loop dropped; one kept in a variable, when it is closed),
+        leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
+        whatever the buffer holds.
+        """
+        return self._records(Buffer(buffer, hold=self._hold))
+
+    @property
+    def buffered(self) -> int:
+        """Records harvested that the consumer of :meth:`records` has not read yet."""
+        return len(self._buffer) if self._buffer is not None else 0
+
+    def _hold(self, held: bool) -> None:
+        """The buffer is full (``held``) or half read again: no call starts meanwhile."""
+        if self._scheduler is not None:
+            self._scheduler.hold(held)
+
+    async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
+        self._buffer = buffer
 
         async def produce() -> None:
             try:
-                await self._harvest(Ledger(self.stats, run_id=self.run_id, now=self.now, emit=emit))
+                await self._harvest(Ledger(self.stats, run_id=self.run_id, now=self.now, emit=buffer.put))
             finally:
-                await queue.put(done)
+                buffer.end()            # never waits: a full buffer cannot hold a cancelled harvest up
 
         task = asyncio.ensure_future(produce())
         self._producers.add(task)
         task.add_done_callback(self._producers.discard)
         try:
-            while (item := await queue.get()) is not done:
-                yield item
+            while (record := await buffer.get()) is not None:
+                yield record
             await task
         finally:
             if not task.done():
@@ -254,7 +281,7 @@ class Harvester:
         self._session.restore_spent(scheduler, self.keys.tokens, wall)
         self.token_warnings += await self.keys.check(self._clients["facebook"], self.stats, self.now)
         owed = accounts.owed(accounts.listed())
-        accounts.start(JobContext(
+        ctx = JobContext(
             client=self._clients["facebook"], tokens=self.keys.tokens, submit=scheduler.submit, ledger=ledger,
             stats=self.stats, selection=config.selection, now=self.now, run_id=self.run_id,
             harvested_at=iso(self.now), skip_units=self._skip_units,
@@ -263,8 +290,11 @@ class Harvester:
             delivered=self._delivered if state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if state is not None and config.refresh.enabled else None,
-            clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"}),
-            owed)
+            refusals=self._refusals(), api_version=config.graph.api_version,
+            settled_units=state.settled_units if state is not None and not self.refresh_all else None,
+            clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
+        self._ctx = ctx
+        accounts.start(ctx, owed)
         self._scheduler_task = asyncio.ensure_future(scheduler.run())
         try:
             await self._scheduler_task
@@ -289,6 +319,14 @@ class Harvester:
         from ..state.webhook import delivered_stories
         assert self._session.state is not None
         return delivered_stories(self._session.state.db, media_ids)
+
+    def _refusals(self) -> Refusals:
+        """What earlier runs on this state learned of refused metrics, under this API version and
+        within the re-probe period (older ones are asked again: the metric may be back)."""
+        state = self._session.state
+        rows = state.learned_refusals(api_version=self.config.graph.api_version,
+                                      since=self.now - REPROBE_SECONDS) if state is not None else []
+        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
 
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._session.state is not None

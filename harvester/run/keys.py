@@ -20,6 +20,7 @@ from ..config.shards import Shard, assign
 from ..config.tokens import read_token_file
 from ..errors import ConfigError, HarvesterError
 from ..graph.client import GraphClient
+from ..schedule.retry import Retry
 from ..summary import Stats
 from ..tokens import health as token_health
 
@@ -120,14 +121,15 @@ class TokenKeys:
             return _warn([], "token expiry not checked: the [app] id_env / secret_env variables are not set")
         warnings: list[str] = []
         health = []
-        for key, token in self.tokens.items():
-            if not self.key_in_shard(key):
-                continue
+        retry = Retry.of(self.config)           # as the harvest's calls: a transient fault is asked again
+        keys = [key for key in self.tokens if self.key_in_shard(key)]
+        for i, key in enumerate(keys):
             stats.inc("calls/debug_token")
             try:
-                debug = await token_health.debug_token(client, f"{app_id}|{secret}", token)
-            except HarvesterError as exc:
-                _warn(warnings, f"token expiry not checked: /debug_token refused: {exc}")
+                debug = await token_health.debug_token(client, f"{app_id}|{secret}", self.tokens[key], retry)
+            except HarvesterError as exc:         # the app token refused, or retries used up: the rest alike
+                unchecked = ", ".join(self.names.get(k, k) for k in keys[i:])
+                _warn(warnings, f"token expiry not checked for {unchecked}: /debug_token refused: {exc}")
                 break
             name = self.names.get(key, key)
             health.append(token_health.Health(name, self.logins.get(key, "facebook"), debug))

@@ -35,7 +35,14 @@ from ..summary import Stats, plural
 from .rings import Rings
 from .slot import HIGH_MARK, Entry, Job, Slot
 
-__all__ = ["HANDLERS", "Outcomes", "ThrottleEvidence", "waited_out"]
+__all__ = ["HANDLERS", "Outcomes", "ThrottleEvidence", "backoff", "waited_out"]
+
+
+BACKOFF_BASE = 1.0
+"""The ceiling of the first retry's wait (seconds); it doubles with each attempt (full jitter)."""
+
+BACKOFF_CAP = 300.0
+"""The highest ceiling of a retry's wait."""
 
 
 THROTTLE_FIRST_PAUSE = 60.0
@@ -91,8 +98,8 @@ class Outcomes:
     def __init__(self, stats: Stats, *, slots: dict[str, Slot], rings: Rings, timer: Callable[[float, Slot], None],
                  clock: Callable[[], float], decide: Callable[[HarvesterError], Decision], window_seconds: float,
                  max_attempts: int, on_give_up: Callable[[Job, Decision], None],
-                 on_token_dead: Callable[[str, Decision], None], backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None):
+                 on_token_dead: Callable[[str, Decision], None], backoff_base: float = BACKOFF_BASE,
+                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None):
         self.stats, self.slots, self.rings, self.timer, self.now = stats, slots, rings, timer, clock
         self.decide, self.window_seconds, self.max_attempts = decide, window_seconds, max_attempts
         self.on_give_up, self.on_token_dead = on_give_up, on_token_dead
@@ -142,8 +149,7 @@ class Outcomes:
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
             return
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
-        wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
+        wait = backoff(entry.attempts, decision, self.rng, self.backoff_base, self.backoff_cap)
         self.stats.inc(stat.RETRIES)
         self.waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         self.rings.delay(slot, entry, self.now() + wait)
@@ -212,6 +218,7 @@ class Outcomes:
         Action.RETRY: _retry,
         Action.THROTTLE: _throttle,
         Action.SKIP: _give_up,
+        Action.REFUSE: _give_up,
         Action.FAIL: _give_up,
         Action.FAIL_TOKEN: _fail_token,
     }
@@ -220,9 +227,17 @@ class Outcomes:
 
 HANDLERS = Outcomes.HANDLERS
 
-ANSWERS = frozenset({Action.SKIP, Action.FAIL})
+ANSWERS = frozenset({Action.SKIP, Action.REFUSE, Action.FAIL})
 """Actions for an API error that is about the unit, not the token: like data, it proves the token
 works (after a throttle, the probe may well meet a media without insights)."""
+
+
+def backoff(attempts: int, decision: Decision, rng: random.Random, base: float = BACKOFF_BASE,
+            cap: float = BACKOFF_CAP) -> float:
+    """The wait before the next attempt of a call that failed ``attempts`` times: full jitter under
+    a ceiling doubling from ``base`` up to ``cap``, and at least what the server asked for."""
+    ceiling = min(cap, base * 2 ** (attempts - 1))
+    return max(rng.random() * ceiling, decision.wait or 0.0)
 
 
 def _doubling(first: float, n: int, cap: float) -> float:

@@ -42,7 +42,7 @@ from ..graph.policy import Decision
 from ..summary import Stats
 from .hedge import Hedger
 from .limiter import RollingWindowLimiter
-from .outcomes import Outcomes
+from .outcomes import BACKOFF_BASE, BACKOFF_CAP, Outcomes
 from .rings import Rings
 from .slot import Entry, Job, Slot, SlotView
 
@@ -79,8 +79,8 @@ class Scheduler:
                  max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
-                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None, hedge: bool = False):
+                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = BACKOFF_BASE,
+                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None, hedge: bool = False):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -102,6 +102,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
+        self._held = False
         self._failure: BaseException | None = None
         self.hedger = Hedger(stats) if hedge else None
         """With ``hedge``: which calls out long get a copy while the queue is empty (:mod:`.hedge`)."""
@@ -148,6 +149,13 @@ class Scheduler:
         self._stopping = True
         self._wakeup()
 
+    def hold(self, held: bool) -> None:
+        """Start nothing more while ``held`` (calls in flight go on); then go on where it was.
+        The backpressure of a reader that does not keep up (``Harvester.records()``)."""
+        self._held = held
+        if not held:
+            self._wakeup()
+
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
         try:
@@ -184,7 +192,7 @@ class Scheduler:
             now = self.now()
             self._fire_timers(now)
             due = None
-            if not self._stopping:
+            if not self._stopping and not self._held:
                 self._dispatch(group, now)
                 if self.hedger is not None and room():
                     due = self.hedger.copies(now, room, copy)      # nothing else may start now
