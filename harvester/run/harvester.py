@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from .. import summary as stat
@@ -33,7 +34,6 @@ from ..graph.client import GraphClient
 from ..graph.policy import Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
-from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
@@ -287,10 +287,11 @@ class Harvester:
             harvested_at=iso(self.now), skip_units=self._skip_units,
             owed_units={o.owed_id for o in owed if o.kind == "unit"},
             observed_on=iso(self.now)[:10] if config.output.lifetime_history else None,
-            delivered=self._delivered if state is not None else None,
-            refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
+            delivered=self._session.delivered if state is not None else None,
+            refresh=RefreshCheck(partial(self._session.last_harvested, run_id=self.run_id), self.now,
+                                 config.refresh.tiers)
             if state is not None and config.refresh.enabled else None,
-            refusals=self._refusals(), api_version=config.graph.api_version,
+            refusals=self._session.refusals(self.now), api_version=config.graph.api_version,
             settled_units=state.settled_units if state is not None and not self.refresh_all else None,
             clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
         self._ctx = ctx
@@ -313,24 +314,6 @@ class Harvester:
             max_in_flight=self._in_flight_cap(), max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=_give_up, on_token_dead=accounts.token_dead,
             clock=self._clock, hedge=settings.hedge)
-
-    def _delivered(self, media_ids: Sequence[str]) -> set[str]:
-        """The stories among these that the webhook receiver stored final values for."""
-        from ..state.webhook import delivered_stories
-        assert self._session.state is not None
-        return delivered_stories(self._session.state.db, media_ids)
-
-    def _refusals(self) -> Refusals:
-        """What earlier runs on this state learned of refused metrics, under this API version and
-        within the re-probe period (older ones are asked again: the metric may be back)."""
-        state = self._session.state
-        rows = state.learned_refusals(api_version=self.config.graph.api_version,
-                                      since=self.now - REPROBE_SECONDS) if state is not None else []
-        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
-
-    def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
-        assert self._session.state is not None
-        return self._session.state.last_harvested(media_ids, run_id=self.run_id)
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import msgspec
@@ -22,12 +22,14 @@ from .. import summary as stat
 from ..config import Config
 from ..config.shards import Shard
 from ..errors import ConfigError, StateError
+from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..schedule.scheduler import Scheduler
 from ..sinks import paths
 from ..sinks.base import Sink
 from ..sinks.factory import open_sink, output_directory
 from ..state.lock import RunLock
 from ..state.store import Spent, StateStore
+from ..state.webhook import delivered_stories
 from ..summary import Attempt, RunSummary, Stats
 
 OUTCOMES_FILE, SUMMARY_FILE = "outcomes.jsonl", "summary.json"
@@ -134,6 +136,25 @@ class Session:
         self.state.finish_run(summary.run_id, status="stopped" if stopped else summary.status,
                               exit_code=summary.exit_code, summary=msgspec.json.encode(summary))
         return summary
+
+    # -- what the harvest reads of the state -------------------------------------------------
+
+    def delivered(self, media_ids: Sequence[str]) -> set[str]:
+        """The stories among these that the webhook receiver stored final values for."""
+        assert self.state is not None
+        return delivered_stories(self.state.db, media_ids)
+
+    def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> Mapping[str, float]:
+        """When each media was last harvested by another run (the refresh tiers)."""
+        assert self.state is not None
+        return self.state.last_harvested(media_ids, run_id=run_id)
+
+    def refusals(self, now: float) -> Refusals:
+        """What earlier runs on this state learned of refused metrics, under this API version and
+        within the re-probe period (older ones are asked again: the metric may be back)."""
+        rows = self.state.learned_refusals(api_version=self.config.graph.api_version,
+                                           since=now - REPROBE_SECONDS) if self.state is not None else []
+        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
 
     def restore_spent(self, scheduler: Scheduler, keys: Iterable[str], wall: float) -> None:
         """Start each token's window with the calls earlier processes made with it (kept in the
