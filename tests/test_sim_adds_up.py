@@ -325,7 +325,7 @@ async def test_the_reports_best_time_view_finds_the_hour_effect(tmp_path):
 
     state = StateStore(config.state.path)
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     state.close()
     today = from_unix(int(world.now))
