@@ -161,7 +161,7 @@ def test_a_change_between_whole_periods(harvested):
             got = scope(report, key)["headline"][metric]
             assert got["days"] == got["expected_days"] == got["previous_days"] == 7 * len(members)
             assert got["change"] == got["value"] - got["previous"], (key, metric)
-            assert got["change_pct"] == round(100 * got["change"] / got["previous"], 1)
+            assert got["change_pct"] == (round(100 * got["change"] / got["previous"], 1) if got["previous"] else None)
 
 
 def test_daily_reach_and_views_with_posts_marked(harvested):

@@ -43,7 +43,8 @@ def find_story(predicate):
     return next(s for a in owned_accounts() for s in WORLD.live_stories(a) if predicate(s))
 
 
-BIG = next(a for a in owned_accounts() if a.followers >= 1000 and a.engagements >= 100)
+BIG = next(a for a in owned_accounts()
+           if a.followers >= 1000 and WORLD.has_demographic(a, "engaged_audience_demographics"))
 SMALL = next(a for a in owned_accounts() if a.followers < 100)
 FEED = find_media(lambda m: m.media_type == "IMAGE" and not WORLD.before_conversion(m))
 REEL = find_media(lambda m: m.media_product_type == "REELS" and not WORLD.before_conversion(m))

@@ -368,7 +368,7 @@ class GraphApi:
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(set(breakdowns)) < len(breakdowns):
             return E.unknown_error()
         data = [self._demographic(account, m, timeframe, breakdowns) for m in chosen
-                if self.world.has_demographic(account, m.name)]
+                if self.world.has_demographic(account, m.name, timeframe)]
         return _ok({"data": data})
 
     def _demographic(self, account: Account, m: catalog.Metric, timeframe: str, breakdowns: tuple[str, ...]) -> dict:

@@ -96,7 +96,7 @@ def demographic_facts(world: World, account: Account, timeframe: str, breakdowns
     """Rule 3: the top results, keyed by ``["timeframe", *breakdowns]``."""
     keys = ("timeframe", *breakdowns)
     for m in DEMOGRAPHICS:
-        if world.has_demographic(account, m.name):
+        if world.has_demographic(account, m.name, timeframe):
             for combo, v in world.demographics(account, m.name, timeframe, breakdowns):
                 yield make_key(account.id, m.name, "lifetime", timeframe, keys, (timeframe.upper(), *combo)), v
 

@@ -4,7 +4,10 @@ Nothing but the tokens is built up front: an id encodes what is needed to derive
 (account index; account index and ordinal for media and stories; plus a child number for album
 children), and every attribute and every metric value is a hash of the seed and the object's
 key. So tens of thousands of accounts and millions of media cost nothing until asked for, and
-the ground truth (truth.py) can be computed without serving anything.
+the ground truth (truth.py) can be computed without serving anything. The values that belong
+together are drawn together, so that they add up as the API's do: a media's insights
+(posts.py), an account's totals over a window (totals.py), its audience (audience.py), at the
+rates of rates.py.
 
 Ids: accounts ``178414`` + 11 digits; media ``1790``, live and expired stories ``1791``, album
 children ``1792``, each + account (6 digits) + ordinal (7 digits) (+ child, 2 digits); Facebook
@@ -14,7 +17,6 @@ pages ``1000…``; Facebook users ``1020…``.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import itertools
 import math
 import time
@@ -26,6 +28,8 @@ import msgspec
 
 from .. import catalog
 from ..days import DAY, days_back, pacific_days_ending_in, pacific_end_time
+from . import audience, posts, rates, totals
+from .draws import noise, uniforms
 
 ACCOUNT_BASE = 17841400000000000
 PAGE_BASE = 100000000000000
@@ -114,7 +118,6 @@ class Account(msgspec.Struct, frozen=True):
     media_count: int
     stories: int
     """Live stories (posted within the last 24 hours)."""
-    engagements: int
     converted_at: int
     """When it became a business account: media posted before answer 100/2108006."""
     page_id: str
@@ -123,6 +126,8 @@ class Account(msgspec.Struct, frozen=True):
     """None: the account has none, and the API omits the field (so too ``website``)."""
     website: str | None = None
     profile_picture_url: str = ""
+    appeal: float = 1.0
+    """How well its content does against accounts of its size (a factor of median 1)."""
 
 
 class Media(msgspec.Struct, frozen=True):
@@ -166,16 +171,6 @@ MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75,
                (1.0, "VIDEO", "REELS"))
 """(cumulative share, media_type, media_product_type): reels are media_type VIDEO."""
 
-DAILY_RATE = {"accounts_engaged": 0.05, "comments": 0.01, "follows_and_unfollows": 0.004, "likes": 0.08,
-              "profile_links_taps": 0.005, "reach": 0.3, "replies": 0.004, "reposts": 0.003, "saves": 0.01,
-              "shares": 0.01, "total_interactions": 0.12, "views": 1.5}
-"""Daily value of an account's interaction metric, per follower."""
-MEDIA_RATE = {"comments": 0.01, "follows": 0.002, "ig_reels_avg_watch_time": 0.0, "ig_reels_video_view_total_time": 0.0,
-              "likes": 0.08, "navigation": 0.5, "profile_activity": 0.01, "profile_visits": 0.02, "reach": 0.3,
-              "replies": 0.01, "saved": 0.01, "shares": 0.01, "total_interactions": 0.12, "views": 0.8,
-              "reposts": 0.003}
-"""A media metric's value per follower (stories: per viewer)."""
-
 
 def account_id(index: int) -> str:
     return str(ACCOUNT_BASE + index)
@@ -198,6 +193,11 @@ class World:
         self.account = lru_cache(maxsize=65536)(self._account)
         self.details = lru_cache(maxsize=4096)(self._details)
         """A media's descriptive fields (:meth:`_details`), cached: a page asks each several times."""
+        self.insights = lru_cache(maxsize=2048)(self._insights)
+        """A media's lifetime insights (:meth:`_insights`), cached: asked once per metric."""
+        self._totals = lru_cache(maxsize=2048)(self._window_totals)
+        self._table = lru_cache(maxsize=2048)(self._breakdown_table)
+        self._audience = lru_cache(maxsize=1024)(self._draw_audience)
 
     # --- hashing -----------------------------------------------------------------------------
 
@@ -208,6 +208,10 @@ class World:
     def bits(self, *key: object) -> int:
         raw = repr((self.spec.seed, key)).encode()
         return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+
+    def draws(self, key: tuple[object, ...], n: int) -> list[float]:
+        """``n`` floats in [0, 1) from the seed and ``key``, one hash per 32 (:mod:`.draws`)."""
+        return uniforms(self.spec.seed, key, n)
 
     # --- tokens ------------------------------------------------------------------------------
 
@@ -286,15 +290,15 @@ class World:
         media = int(-spec.media_per_account * math.log(1.0 - u("media"))) if spec.media_per_account else 0
         converted = (30 + u("converted_days") * 600) if u("converted") < spec.converted_share else 800
         username = f"sim_account_{index}"
+        appeal = noise(0.25, *self.draws(("appeal", index), 3))
         return Account(index, account_id(index), username, followers, int(50 + 900 * u("follows")),
                        media, int(u("stories") * (2 * spec.stories_per_account + 1)),
-                       int(followers * (0.05 + 0.5 * u("engagements"))),
                        int(self.now - converted * DAY), str(PAGE_BASE + index),
                        name=f"Simulated Account {index}",
                        biography=None if u("bio") < NO_BIOGRAPHY else BIOGRAPHIES[self.bits("account", index, "bio")
                                                                                  % len(BIOGRAPHIES)],
                        website=None if u("web") < NO_WEBSITE else f"https://example.com/{username}",
-                       profile_picture_url=f"{CDN}/profile/{account_id(index)}.jpg")
+                       profile_picture_url=f"{CDN}/profile/{account_id(index)}.jpg", appeal=appeal)
 
     def account_by_id(self, object_id: str) -> Account | None:
         index = _index(object_id, ACCOUNT_BASE, self.spec.accounts)
@@ -326,7 +330,8 @@ class World:
             lifetimes = 1 + ordinal - account.stories + u("when")
             timestamp = int(self.now - catalog.STORY_LIFETIME_SECONDS * lifetimes)
         few = u("few") < self.spec.few_viewers
-        viewers = int(u("viewers") * 5) if few else 5 + int(account.followers * u("viewers"))
+        reach = account.followers * rates.by_size(rates.STORY_REACH_RATE, account.followers) * (0.5 + u("viewers"))
+        viewers = int(u("viewers") * 5) if few else max(catalog.STORY_MIN_VIEWERS, round(reach))
         return Media(f"{STORY_PREFIX}{account.index:06d}{ordinal:07d}", account.index, ordinal,
                      "VIDEO" if u("video") < 0.4 else "IMAGE", "STORY", timestamp, viewers=viewers, expired=not live)
 
@@ -376,10 +381,10 @@ class World:
         kind = "reel" if media.media_product_type == "REELS" else "p"
         caption = None if u("caption") < NO_CAPTION else \
             f"{media.media_type.lower().replace('_', ' ')} {media.ordinal} by @{account.username} #simulated"
-        likes = int(account.followers * MEDIA_RATE["likes"] * (0.5 + u("likes")))
-        comments = int(account.followers * MEDIA_RATE["comments"] * (0.5 + u("comments")))
-        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, likes,
-                            u("hidden") < LIKES_HIDDEN, comments, u("comments_off") >= COMMENTS_OFF, url, thumbnail)
+        insights = self.insights(media)          # like_count and comments_count: the insights' likes and comments
+        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, insights.values["likes"],
+                            u("hidden") < LIKES_HIDDEN, insights.values["comments"], insights.comments_on, url,
+                            thumbnail)
 
     def children_of(self, media: Media) -> list[Media]:
         """An album's children in order; ``[]`` for any other media."""
@@ -403,14 +408,27 @@ class World:
 
     def interaction(self, account: Account, metric: str, since: int, until: int,
                     dims: tuple[tuple[str, str], ...] = ()) -> int:
-        """An interaction total over ``[since, until)``, whole or for one breakdown combination."""
-        base = max(1.0, account.followers * DAILY_RATE[metric]) * (until - since) / DAY
-        u = self.unit("total", account.index, metric, since, until, dims)
+        """An interaction total over ``[since, until)``, whole or for one breakdown combination
+        (the results of a breakdown add up to the whole: :mod:`.totals`)."""
         if not dims:
-            return int(base * (0.5 + u))
-        if self.unit("zero", account.index, metric, since, until, dims) < 0.2:
-            return 0
-        return int(base * 2 * u / len(dims) / 3)
+            return self.totals(account, since, until)[metric]
+        names = totals.canonical(tuple(b for b, _ in dims))
+        chosen = dict(dims)
+        return self._table(account, metric, since, until, names).get(tuple(chosen[b] for b in names), 0)
+
+    def totals(self, account: Account, since: int, until: int) -> dict[str, int]:
+        """Every interaction metric of the window ``[since, until)``, drawn together (:mod:`.totals`)."""
+        return self._totals(account.index, account.followers, account.appeal, since, until)
+
+    def _window_totals(self, index: int, followers: int, appeal: float, since: int, until: int) -> dict[str, int]:
+        u = self.draws(("window", index, since, until), totals.WINDOW_DRAWS)
+        return totals.window(u, followers, appeal, (until - since) / DAY)
+
+    def _breakdown_table(self, account: Account, metric: str, since: int, until: int,
+                         names: tuple[str, ...]) -> dict[tuple[str, ...], int]:
+        u = self.draws(("breakdown", account.index, metric, since, until, names), totals.draws_for(names))
+        profile = self.draws(("profile", account.index), totals.PROFILE_DRAWS)
+        return totals.table(u, self.totals(account, since, until), metric, names, profile)
 
     def series_days(self, since: int, until: int) -> list[int]:
         """End times of the Pacific days in ``[since, until)`` that have ended by now."""
@@ -418,61 +436,63 @@ class World:
         return [e for e in ends if e <= self.now]
 
     def daily(self, account: Account, metric: str, end_time: int) -> int:
-        u = self.unit("daily", account.index, metric, end_time)
-        if metric == "follower_count":
-            return int(account.followers * 0.01 * u)
-        return int(max(1.0, account.followers * DAILY_RATE[metric]) * (0.5 + u))
+        """A time series' value for the US-Pacific day ending at ``end_time``: the day's window
+        total (``follower_count``: the day's new followers, the FOLLOWER part of
+        ``follows_and_unfollows``)."""
+        day = self.totals(account, end_time - DAY, end_time)
+        return day["follows" if metric == "follower_count" else metric]
 
     def online_followers(self, account: Account, end_time: int) -> dict[str, int]:
-        """Followers online per hour "0".."23" of the day ending at ``end_time``."""
-        out = {}
-        for hour in range(24):
-            shape = 0.3 + 0.7 * math.sin(math.pi * hour / 24)
-            u = self.unit("online", account.index, end_time, hour)
-            out[str(hour)] = int(account.followers * 0.3 * shape * (0.5 + u))
-        return out
+        """Followers online per hour "0".."23" of the day ending at ``end_time`` (rates.ACTIVITY)."""
+        return totals.online(self.draws(("online", account.index, end_time), 24), account.followers)
 
     def demographics(self, account: Account, metric: str, timeframe: str,
                      breakdowns: tuple[str, ...]) -> list[tuple[tuple[str, ...], int]]:
-        """The top 45 combinations of the breakdowns' values with their counts, largest first."""
-        base = account.followers if metric == "follower_demographics" else account.engagements
-        scale = base * (0.25 if timeframe == "this_week" else 1.0)
-        combos = itertools.product(*(catalog.BREAKDOWN_VALUES[b] for b in breakdowns))
-        valued = ((c, int(scale * self.unit("demo", account.index, metric, timeframe, breakdowns, c) ** 3))
-                  for c in combos)
-        top = heapq.nlargest(catalog.DEMOGRAPHIC_TOP, (x for x in valued if x[1] > 0), key=lambda x: (x[1], x[0]))
-        return top
+        """The top 45 combinations of the breakdowns' values with their counts, largest first;
+        they add up to at most the audience (:mod:`.audience`)."""
+        return self._audience(account, metric, timeframe).top(breakdowns)
 
-    def has_demographic(self, account: Account, metric: str) -> bool:
+    def audience_size(self, account: Account, metric: str, timeframe: str) -> int:
+        """How many accounts a demographic metric describes: the followers, or the accounts
+        engaged in the timeframe (this_week: 7 days; this_month: 30)."""
+        if metric == "follower_demographics":
+            return account.followers
+        now = int(self.now)
+        return self.totals(account, now - (7 if timeframe == "this_week" else 30) * DAY, now)["accounts_engaged"]
+
+    def _draw_audience(self, account: Account, metric: str, timeframe: str) -> audience.Audience:
+        """The same people as its followers, in the metric's number (an engaged audience
+        looks like the followers it mostly comes from)."""
+        key = ("audience", account.index)
+        return audience.draw(self.audience_size(account, metric, timeframe),
+                             self.draws((*key, "people"), audience.AGE_GENDER_DRAWS),
+                             self.draws((*key, "places"), audience.COUNTRY_DRAWS),
+                             self.draws((*key, "cities"), audience.CITY_DRAWS))
+
+    def has_demographic(self, account: Account, metric: str, timeframe: str = "this_month") -> bool:
+        """Not under 100 followers; engaged audience: not under 100 engagements in the timeframe."""
         if account.followers < catalog.MIN_FOLLOWERS:
             return False
-        return metric != "engaged_audience_demographics" or account.engagements >= catalog.MIN_ENGAGEMENTS
+        return metric != "engaged_audience_demographics" or \
+            self.audience_size(account, metric, timeframe) >= catalog.MIN_ENGAGEMENTS
+
+    def _insights(self, media: Media) -> posts.MediaInsights:
+        """Every lifetime metric of a post, reel or story, drawn together (:mod:`.posts`)."""
+        u = self.draws(("insights", media.id), posts.DRAWS)
+        if media.viewers is not None:
+            return posts.story(u, media.viewers)
+        account = self.account(media.account)
+        kind = rates.KINDS[media.media_type, media.media_product_type]
+        return posts.post(u, kind, account.followers, account.appeal, rates.pacific_hour(media.timestamp),
+                          u[posts.COMMENTS_DRAW] >= COMMENTS_OFF)
 
     def media_value(self, media: Media, metric: str) -> int:
         """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
-        m = catalog.media_metric(metric)
-        if m is not None and m.breakdowns:
-            return sum(v for _, v in self.media_breakdown(media, metric, m.breakdowns[0]))
-        u = self.unit("media_value", media.id, metric)
-        if metric == "ig_reels_avg_watch_time":
-            return int(2000 + 13000 * u)
-        if metric == "reels_skip_rate":                 # a percentage, not a count
-            return int(20 + 60 * u)
-        audience = media.viewers if media.viewers is not None else self.account(media.account).followers
-        if metric == "ig_reels_video_view_total_time":
-            return int(audience * 0.8 * 5000 * (0.5 + u))
-        return int(audience * MEDIA_RATE[metric] * (0.5 + u))
+        return self.insights(media).values[metric]
 
     def media_breakdown(self, media: Media, metric: str, breakdown: str) -> list[tuple[str, int]]:
         """Non-zero results of a media breakdown, in the catalog's (lower-case) value order."""
-        audience = media.viewers if media.viewers is not None else self.account(media.account).followers
-        out = []
-        for value in catalog.BREAKDOWN_VALUES[breakdown]:
-            u = self.unit("media_breakdown", media.id, metric, value)
-            v = 0 if u < 0.25 else int(audience * MEDIA_RATE[metric] * u / 3)
-            if v:
-                out.append((value, v))
-        return out
+        return list(self.insights(media).breakdowns.get(metric, ()))
 
     def accounts_of_live_tokens(self) -> Iterator[Account]:
         for t in self.tokens:
