@@ -52,6 +52,7 @@ from ..schedule.slot import Job as ScheduledJob
 from ..sinks import paths
 from ..sinks.base import Sink, SinkFailure
 from ..sinks.factory import open_sink
+from ..sinks.manifest import RunInfo
 from ..state.lock import RunLock
 from ..state.store import Owed, Spent, StateStore
 from ..summary import Outcome, Stats
@@ -301,6 +302,8 @@ class Harvester:
         except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
             raise SinkError(str(exc)) from None
         if not self._stopping:
+            if hasattr(sink, "run_info"):           # a file sink keeps what the run asked in its manifest
+                sink.run_info = RunInfo(self.config.graph.api_version, self.metrics_asked)
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         summary = self.summary()
         status = "stopped" if self._stopping else summary.status
