@@ -59,7 +59,7 @@ from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
 from .buffer import RECORDS_BUFFER, Buffer
-from .jobs import AccountJob, InsightsJob, Job, JobContext
+from .jobs import AccountJob, InsightsJob, Job, JobContext, Listed
 from .ledger import Ledger
 
 if TYPE_CHECKING:
@@ -425,6 +425,17 @@ class Harvester:
         finally:
             self.finished = time.time()
             self._save_spent(scheduler, wall)
+        if not self._stopping:
+            self._collabs_not_harvested(ctx, ledger)
+
+    def _collabs_not_harvested(self, ctx: JobContext, ledger: Ledger) -> None:
+        """A collaboration post whose creator this run does not harvest: one failure naming why
+        (the lister's token cannot read its insights: the API answers 100/33)."""
+        for media_id, account_id, lister, creator in ctx.collabs_not_harvested():
+            ledger.failed(Listed(account_id, f"media {media_id}"), Decision(Action.FAIL, (
+                f"a collaboration post of @{creator} listed by @{lister}: only its creator's token reads "
+                f"its insights (@{lister}'s gets 100/33), and @{creator}'s account is not harvested; "
+                f"add it to [[accounts]] to harvest the post")))
 
     # -- what each token spent, across processes ----------------------------------------------
 
