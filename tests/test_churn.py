@@ -39,7 +39,7 @@ async def harvest(tmp_path, world, drift, *, state, **tables):
     tables.setdefault("refresh", {"enabled": False})       # every media asked by every run
     config, env = world_config(world, tmp_path / "out", days=2, scheduler=IN_FLIGHT, **tables)
     simulator = Simulator(world, SimulatorSettings(drift=drift))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     records = run_records(tmp_path / "out", harvester.run_id)
@@ -150,7 +150,7 @@ async def test_a_metric_retired_mid_run_costs_only_itself_and_the_api_list_tells
     config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=30, window_seconds=60,
                                scheduler=IN_FLIGHT, refresh={"enabled": False})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=30, window_seconds=60, drift=drift))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
                          state=StateStore(tmp_path / "state.db"), now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0 and not summary.failed, summary.render()
@@ -187,8 +187,8 @@ async def test_a_run_stopped_among_refusals_resumes_exactly(tmp_path, stop_at):
     state = StateStore(tmp_path / "state.db")
     summaries = []
     for attempt in range(2):
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
-                             now=world.now) as harvester:
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                                    now=world.now) as harvester:
             task = asyncio.ensure_future(harvester.run())
             if attempt == 0:
                 await asyncio.sleep(stop_at)
@@ -259,8 +259,8 @@ async def test_a_records_run_id_leads_to_its_api_version_and_metrics_in_the_mani
     for version in ("v25.0", "v26.0"):
         config, env = world_config(world, tmp_path / "out", days=2, output_format=output_format,
                                    graph={"api_version": version}, refresh={"enabled": False})
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
-                             now=world.now) as harvester:
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+                                    now=world.now) as harvester:
             summary = await harvester.run()
         assert summary.exit_code == 0, summary.render()
         run_ids.append(harvester.run_id)

@@ -26,7 +26,7 @@ async def harvest(tmp_path, world, *, leave_out: int | None = None):
         config = msgspec.structs.replace(config, accounts=tuple(
             a for a in config.accounts if a.id != world.account(leave_out).id))
     simulator = Simulator(world, SimulatorSettings(collabs=COLLABS))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
         summary = await harvester.run()
     truth = expected_records(world, config.window.since, config.window.until,
                              accounts=[a.id for a in config.accounts])
@@ -62,7 +62,7 @@ async def test_a_collab_post_is_asked_with_its_creators_token_and_recorded_under
     media = {r["media_id"]: r["account_id"] for r in run_records(tmp_path / "out", harvester.run_id, "media")}
     assert {m: media[m] for m in collabs} == {m: creator for m, (_, creator) in collabs.items()}
     assert {r["account_id"] for r in records if r.get("media_id") in collabs} <= {c for _, c in collabs.values()}
-    assert harvester.counters()["media/collab"] == len(collabs)
+    assert harvester.stats.get("media/collab") == len(collabs)
 
 
 @pytest.mark.looptime
