@@ -26,7 +26,8 @@ async def harvest(tmp_path, world, *, leave_out: int | None = None):
         config = msgspec.structs.replace(config, accounts=tuple(
             a for a in config.accounts if a.id != world.account(leave_out).id))
     simulator = Simulator(world, SimulatorSettings(collabs=COLLABS))
-    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     truth = expected_records(world, config.window.since, config.window.until,
                              accounts=[a.id for a in config.accounts])
