@@ -230,11 +230,14 @@ the kill tests run with PostgreSQL too (:func:`any_format`)."""
 
 @pytest.fixture(scope="session")
 def pg_server():
-    """One throwaway PostgreSQL server for a module's tests (skipped where none is installed);
-    a module uses it by importing it from here."""
+    """One throwaway PostgreSQL server for the session's tests; in CI (``CI=true``) a missing
+    PostgreSQL or asyncpg fails, elsewhere it skips."""
     from harvester.sinks import pgserver
     if pgserver.binaries() is None or importlib.util.find_spec("asyncpg") is None:
-        pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
+        message = "PostgreSQL or asyncpg is not installed: make install installs them"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     with pgserver.TempServer() as server:
         yield server
 

@@ -10,7 +10,6 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks import pgserver
 from harvester.sinks.base import SinkFailure
 from harvester.state.store import StateStore
 
@@ -37,19 +35,6 @@ from support import harvester as harvester_cli
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
 from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[pgserver.TempServer]:
-    """One server for the session; in CI (``CI=true``) a missing PostgreSQL fails, elsewhere it skips."""
-    if pgserver.binaries() is None:
-        message = "PostgreSQL is not installed (no initdb): make install installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    server = pgserver.TempServer().start()
-    yield server
-    server.stop()
 
 
 def pg_config(world, tmp: Path, pg: PG, *, days: int = 3, **output) -> tuple[Config, dict[str, str]]:

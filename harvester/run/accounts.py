@@ -24,7 +24,8 @@ from ..graph.policy import Action, Decision
 from ..plan.units import Unit
 from ..state.store import Owed, StateStore
 from ..summary import Outcome, Stats
-from ..tokens.discovery import DiscoverJob, Found
+from ..tokens.discovery import Found
+from .discover import DiscoverJob
 from .jobs import AccountJob, InsightsJob, JobContext
 from .keys import TokenKeys
 
