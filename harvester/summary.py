@@ -84,6 +84,8 @@ SINK_UNCOMMITTED_REMOVED = "sink/uncommitted_removed"
 
 MEDIA_NOT_DUE = "media/not_due"
 MEDIA_DUPLICATE = "media/duplicate"
+MEDIA_COLLAB = "media/collab"
+"""Collaboration posts listed by an account that did not create them: asked where their creator lists them."""
 PAGING_REPEATED = "paging/repeated"
 PAGING_BOUNDED = "paging/bounded"
 PAGES_WITHOUT_CHILDREN = "paging/without_children"

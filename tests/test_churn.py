@@ -18,6 +18,8 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.sinks.manifest import JSONL, Manifest, current_records, manifest_without_v1
+from harvester.sinks.parquet import PARQUET
 from harvester.state.store import StateStore
 
 from support import assert_matches_truth, run_records, world_config
@@ -186,7 +188,7 @@ async def test_a_run_stopped_among_refusals_resumes_exactly(tmp_path, stop_at):
     summaries = []
     for attempt in range(2):
         async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
-                             now=world.now) as harvester:
+                                    now=world.now) as harvester:
             task = asyncio.ensure_future(harvester.run())
             if attempt == 0:
                 await asyncio.sleep(stop_at)
@@ -244,3 +246,32 @@ def test_the_demo_drifts_on_demand_and_meets_its_ground_truth(tmp_path):
     assert "drift: shares refused for IMAGE" in done.stderr
     assert "- shares for media FEED IMAGE (facebook, v25.0): refused x" in done.stderr
     assert "demo: OK, every record of the ground truth" in done.stderr
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("output_format", ["jsonl", "parquet"])
+async def test_a_records_run_id_leads_to_its_api_version_and_metrics_in_the_manifest(tmp_path, output_format):
+    """The manifest keeps, per run, the API version and the metrics asked per kind (as summary.json):
+    a record's ``run_id`` leads to them, and a second run's entry sits beside the first's."""
+    world = World(WorldSpec(seed=24, accounts=2, media_per_account=10, now=NOW))
+    state = StateStore(tmp_path / "state.db")
+    run_ids = []
+    for version in ("v25.0", "v26.0"):
+        config, env = world_config(world, tmp_path / "out", days=2, output_format=output_format,
+                                   graph={"api_version": version}, refresh={"enabled": False})
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+                                    now=world.now) as harvester:
+            summary = await harvester.run()
+        assert summary.exit_code == 0, summary.render()
+        run_ids.append(harvester.run_id)
+    state.close()
+    written = msgspec.json.decode((tmp_path / "out" / "manifest.json").read_bytes())
+    assert written["runs"] == run_ids
+    records = list(current_records(tmp_path / "out", files_format=PARQUET if output_format == "parquet" else JSONL))
+    assert records and {r["run_id"] for r in records} <= set(run_ids)
+    for run_id, version in zip(run_ids, ("v25.0", "v26.0"), strict=True):
+        info = written["run_info"][run_id]
+        assert info["api_version"] == version
+        assert {"reach", "views"} <= set(info["metrics_asked"][f"media FEED IMAGE (facebook, {version})"])
+        assert "follower_demographics" in info["metrics_asked"][f"account (facebook, {version})"]
+    assert "run_info" not in msgspec.json.encode(manifest_without_v1(Manifest(runs=["r"]))).decode()

@@ -616,7 +616,7 @@ async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_n
 
     from support import assert_matches_truth, run_records, world_config
 
-    world = World(WorldSpec(seed=5, accounts=4, media_per_account=15))
+    world = World(WorldSpec(seed=5, accounts=4, media_per_account=15, now=1_793_000_000.0))
     config, env = world_config(world, tmp_path / "out", days=2)
     kinds = ("throttle_4", "throttle_17", "throttle_80002")
     simulator = Simulator(world, SimulatorSettings(faults=0.05, fault_kinds=kinds, latency_ms=20))

@@ -221,6 +221,6 @@ def test_what_a_harvest_asks_is_what_its_structs_decode_and_its_records_carry():
     assert wire.MEDIA_FIELDS.removesuffix(",children{id,media_type}") == wire.MEDIA_FIELDS_WITHOUT_CHILDREN
     assert set(wire.STORY_FIELDS.split(",")) == set(wire.MEDIA_FIELDS_WITHOUT_CHILDREN.split(",")) - {
         "like_count", "comments_count", "is_comment_enabled"}
-    asked = set(wire.MEDIA_FIELDS_WITHOUT_CHILDREN.split(",")) - {"id"}
-    assert asked <= set(MediaRecord.__struct_fields__)
+    asked = set(wire.MEDIA_FIELDS_WITHOUT_CHILDREN.split(",")) - {"id", "username"}
+    assert asked <= set(MediaRecord.__struct_fields__)    # username: read to tell a collaboration post
     assert set(wire.ACCOUNT_FIELDS.split(",")) - {"id"} <= set(AccountRecord.__struct_fields__)

@@ -112,6 +112,8 @@ class MediaItem(msgspec.Struct, gc=False):
     like_count: int | None = None
     comments_count: int | None = None
     is_comment_enabled: bool | None = None
+    username: str | None = None
+    """Who created the media: another account's name on a collaboration post listed here."""
     children: Children | None = None
 
 

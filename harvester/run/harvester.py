@@ -31,18 +31,19 @@ from ..config.shards import Shard
 from ..days import iso
 from ..errors import SinkError
 from ..graph.client import GraphClient
-from ..graph.policy import Decision
+from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
+from ..sinks.manifest import RunInfo
 from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
 from .buffer import RECORDS_BUFFER, Buffer
-from .jobs import Job, JobContext
+from .jobs import Job, JobContext, Listed
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
 from .session import Session
@@ -222,6 +223,8 @@ class Harvester:
         except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
             raise SinkError(str(exc)) from None
         if not self._stopping:
+            if hasattr(sink, "run_info"):           # a file sink keeps what the run asked in its manifest
+                sink.run_info = RunInfo(self.config.graph.api_version, self.metrics_asked)
             await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
         return session.finish(self.summary(), self.stats, stopped=self._stopping)
 
@@ -305,6 +308,17 @@ class Harvester:
         finally:
             self.finished = time.time()
             self._session.save_spent(scheduler, wall)
+        if not self._stopping:
+            self._collabs_not_harvested(ctx, ledger)
+
+    def _collabs_not_harvested(self, ctx: JobContext, ledger: Ledger) -> None:
+        """A collaboration post whose creator this run does not harvest: one failure naming why
+        (the lister's token cannot read its insights: the API answers 100/33)."""
+        for media_id, account_id, lister, creator in ctx.collabs_not_harvested():
+            ledger.failed(Listed(account_id, f"media {media_id}"), Decision(Action.FAIL, (
+                f"a collaboration post of @{creator} listed by @{lister}: only its creator's token reads "
+                f"its insights (@{lister}'s gets 100/33), and @{creator}'s account is not harvested; "
+                f"add it to [[accounts]] to harvest the post")))
 
     def _new_scheduler(self, accounts: Accounts) -> Scheduler:
         limits, settings = self.config.rate_limit, self.config.scheduler

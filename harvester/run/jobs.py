@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -145,6 +145,19 @@ class JobContext:
         every call is asked, ``harvester run --refresh``)."""
         self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
         """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
+        self.collabs: dict[str, tuple[str, str, str]] = {}
+        """Collaboration posts listed by an account that did not create them: media id ->
+        (lister's account id, lister's username, creator's username). Only the creator's token
+        reads their insights (others get 100/33): they are planned where the creator lists them."""
+
+    def collab(self, media_id: str, account_id: str, lister: str, creator: str) -> None:
+        self.collabs.setdefault(media_id, (account_id, lister, creator))
+        self.stats.inc(stat.MEDIA_COLLAB)
+
+    def collabs_not_harvested(self) -> list[tuple[str, str, str, str]]:
+        """The collaboration posts no harvested account created: (media, account, lister, creator)."""
+        return [(media_id, *listed) for media_id, listed in self.collabs.items()
+                if int(media_id) not in self.planned_media]
 
     def kind(self, key: str, unit: Unit) -> Kind:
         """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
@@ -222,6 +235,13 @@ class JobContext:
             return False
         self.planned_media.add(number)
         return True
+
+
+class Listed(NamedTuple):
+    """A media seen only on a page, failed without a call of its own (a collaboration post
+    whose creator is not harvested): what its failure is reported by."""
+    account_id: str
+    label: str
 
 
 class Job(ScheduledJob, Protocol):
@@ -359,7 +379,8 @@ class AccountJob:
         if ctx.selection.media:
             bound = _page_bound(node.media_count)
             for edge in ("media", "stories"):
-                ctx.submit(PageJob(ctx, self.account_id, self.key, edge, bound if edge == "media" else STORY_PAGES))
+                ctx.submit(PageJob(ctx, self.account_id, self.key, edge, bound if edge == "media" else STORY_PAGES,
+                                   username=node.username))
         return reply.usage
 
     def gave_up(self, decision: Decision) -> None:
@@ -373,8 +394,10 @@ class PageJob:
 
     def __init__(self, ctx: JobContext, account_id: str, key: str, edge: str, bound: int,
                  next_url: str | None = None, seen: frozenset[str] = frozenset(), number: int = 1,
-                 children: bool = True):
+                 children: bool = True, username: str | None = None):
         self.ctx, self.account_id, self.key, self.edge, self.bound = ctx, account_id, key, edge, bound
+        self.username = username
+        """The account's own name: a media another name created is a collaboration post."""
         self.next_url, self.seen, self.number = next_url, seen, number
         self.children = children and edge == "media"
         """Whether this page asks the albums' children (dropped after a refusal)."""
@@ -402,7 +425,9 @@ class PageJob:
         ctx = self.ctx
         fresh = []
         for item in items:
-            if ctx.plan_once(item.id):
+            if item.username and self.username and item.username != self.username:
+                ctx.collab(item.id, self.account_id, self.username, item.username)   # its creator's to ask
+            elif ctx.plan_once(item.id):
                 posted = parse_iso(item.timestamp) if item.timestamp else None
                 fresh.append((item, posted, "STORY" if self.edge == "stories" else item.media_product_type))
             else:
@@ -459,7 +484,7 @@ class PageJob:
                 f"count allows"))
             return
         self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, nxt,
-                                self.seen | marks, self.number + 1))
+                                self.seen | marks, self.number + 1, username=self.username))
 
     def gave_up(self, decision: Decision) -> None:
         if self.children and decision.action is not Action.FAIL_TOKEN:
@@ -467,7 +492,7 @@ class PageJob:
             # without it (its albums' children unknown), never lost.
             self.ctx.stats.inc(stat.PAGES_WITHOUT_CHILDREN)
             self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, self.next_url,
-                                    self.seen, self.number, children=False))
+                                    self.seen, self.number, children=False, username=self.username))
             return
         _discovery_gave_up(self, decision)
 

@@ -29,7 +29,7 @@ from ..plan.units import Unit
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..state.store import MediaRow, Owed, StateStore
 from ..summary import Outcome, Stats
-from .jobs import AccountJob, InsightsJob, Job
+from .jobs import AccountJob, InsightsJob, Job, Listed
 
 if TYPE_CHECKING:
     from ..sinks.base import Sink
@@ -121,7 +121,7 @@ class Ledger:
         if self.state is not None:
             self.state.learn_refusal(row.kind, row.metric, row.refusals, row.message, row.learned_at)
 
-    def failed(self, job: Job, decision: Decision) -> None:
+    def failed(self, job: Job | Listed, decision: Decision) -> None:
         outcome = Outcome.of(job.account_id, job.label, decision)
         self.stats.fail(outcome)
         unit = job.unit if isinstance(job, InsightsJob) else None
@@ -170,7 +170,7 @@ class Ledger:
             if media.outstanding == 0:
                 self._complete[unit.id] = media.row
 
-    def _owe(self, job: Job, decision: Decision) -> None:
+    def _owe(self, job: Job | Listed, decision: Decision) -> None:
         assert self.state is not None
         if isinstance(job, InsightsJob):
             unit = job.unit

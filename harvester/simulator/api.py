@@ -138,8 +138,13 @@ def requested(query: Query, default: tuple[str, ...] = ("id",)) -> list[Field] |
 
 
 class GraphApi:
-    def __init__(self, world: World, *, drift: Drift | None = None, wall: Callable[[], float] | None = None):
+    def __init__(self, world: World, *, drift: Drift | None = None, wall: Callable[[], float] | None = None,
+                 collabs: int = 0):
         self.world = world
+        self.collabs = collabs
+        """Collaboration posts: each account's ``/media`` lists, after its own, this many of the
+        newest media of the next account (its collaborator), whose insights only the creator's
+        token reads (any other gets 100/33, as for every object a token cannot see)."""
         self.drift = drift
         """How the API's metrics changed (:mod:`.drift`); None: as the catalog says."""
         self.wall = wall or (lambda: world.now)
@@ -225,8 +230,16 @@ class GraphApi:
         return self._paged(req, len(accounts), lambda i: render(self.nodes.page, accounts[i], fields))
 
     def _media_edge(self, req: Request, account: Account) -> SimReply:
-        return self._listing(req, self.nodes.listed, self.world.listed_media(account),
-                             lambda i: self.world.media(account, i))
+        own = self.world.listed_media(account)
+        partner, shared = self.collaborator(account)
+        return self._listing(req, self.nodes.listed, own + shared,
+                             lambda i: self.world.media(account, i) if i < own else self.world.media(partner, i - own))
+
+    def collaborator(self, account: Account) -> tuple[Account, int]:
+        """The account whose newest media ``account``'s ``/media`` lists too, and how many."""
+        partner = self.world.account((account.index + 1) % self.world.spec.accounts)
+        shared = min(self.collabs, self.world.listed_media(partner)) if partner.index != account.index else 0
+        return partner, shared
 
     def _stories(self, req: Request, account: Account) -> SimReply:
         return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i))

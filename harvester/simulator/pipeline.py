@@ -49,6 +49,8 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """The kinds of fault drawn, with equal chances (see faults.FAULTS)."""
     drift: Drift | None = None
     """Metrics refused, served and retired as Meta changes them (:mod:`.drift`); None: none."""
+    collabs: int = 0
+    """Collaboration posts each account's ``/media`` lists of the next account's (:class:`.api.GraphApi`)."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -73,7 +75,7 @@ class Simulator:
         self.world = world if isinstance(world, World) else World(world)
         self.settings = settings or SimulatorSettings()
         self.clock = clock
-        self.api = GraphApi(self.world, drift=self.settings.drift, wall=self.wall)
+        self.api = GraphApi(self.world, drift=self.settings.drift, wall=self.wall, collabs=self.settings.collabs)
         self.base_url = base_url
         s = self.settings
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)

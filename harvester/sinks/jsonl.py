@@ -20,13 +20,16 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
 
 from .. import files
 from ..records import STREAM_OF, STREAMS, Record, Stream
 from .base import Commit, CommitPolicy, PartCommit
+
+if TYPE_CHECKING:
+    from .manifest import RunInfo
 
 _encoder = msgspec.json.Encoder()
 
@@ -124,6 +127,8 @@ class JsonlSink:
         self._streams = {stream: _StreamParts(self.directory / stream, stream, part_records) for stream in STREAMS}
         self._buffered = 0
         self._units: list[str] = []
+        self.run_info: RunInfo | None = None
+        """What the run asked (set by the harvester before :meth:`publish`): kept in the manifest."""
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
         if records:
@@ -175,7 +180,7 @@ class JsonlSink:
     def publish(self) -> None:
         """Make this run's parts the current records of the output directory (see manifest)."""
         from . import manifest
-        manifest.publish(self.directory.parent, self.directory.name)
+        manifest.publish(self.directory.parent, self.directory.name, info=self.run_info)
 
     def parts(self, stream: Stream = "insights") -> list[Path]:
         return self._streams[stream].parts()

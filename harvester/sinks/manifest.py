@@ -11,6 +11,10 @@ commit: a part that a live run is still appending to is never read as complete. 
 current file of a stream (``streams[stream]``) gives each natural key exactly once, with the
 value of the latest run that fetched it.
 
+Which API said it: each run that published is described in ``run_info[run_id]`` (its
+``[graph] api_version`` and the metrics it asked per kind of object), so a record's ``run_id``
+leads to them: ``views`` under v25 is never added to ``impressions`` under v21.
+
 The files may be JSON lines or Parquet (``part-*.parquet``, see parquet.py): a
 :class:`FileFormat` says how to read a file's records and how to rewrite one without some keys;
 :data:`JSONL` is the default, and every function takes the format of the run it publishes.
@@ -72,9 +76,18 @@ class JsonlFiles:
 JSONL: FileFormat = JsonlFiles()
 
 
+class RunInfo(msgspec.Struct, omit_defaults=True):
+    """What a run asked (the facts of summary.json a downstream model needs beside the records)."""
+    api_version: str | None = None
+    metrics_asked: dict[str, list[str]] = {}
+    """Kind of object (``media FEED IMAGE (facebook, v25.0)``) -> the metrics asked of it."""
+
+
 class Manifest(msgspec.Struct):
     version: int = 2
     runs: list[str] = []
+    run_info: dict[str, RunInfo] = {}
+    """Run id (a record's ``run_id``) -> what it asked; runs published before this was kept have none."""
     streams: dict[str, list[str]] = {}
     """Stream -> its current files, paths relative to the output directory."""
     updated_at: float = 0.0
@@ -97,18 +110,20 @@ def load(output: Path) -> Manifest:
     return manifest
 
 
-def publish(output: str | os.PathLike, run_id: str, files_format: FileFormat = JSONL) -> Manifest:
-    """Make ``run_id``'s parts current, superseding older records with the same natural key.
+def publish(output: str | os.PathLike, run_id: str, files_format: FileFormat = JSONL,
+            info: RunInfo | None = None) -> Manifest:
+    """Make ``run_id``'s parts current, superseding older records with the same natural key, and
+    keep ``info`` (what the run asked) under its id.
     Under the output's lock (``.manifest.lock``, flock): a harvest and a webhook receiver may
     publish into one output at once, and each must see the other's manifest."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)       # a run that found nothing still publishes
     with open(output / ".manifest.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _publish(output, run_id, files_format)
+        return _publish(output, run_id, files_format, info)
 
 
-def _publish(output: Path, run_id: str, files_format: FileFormat) -> Manifest:
+def _publish(output: Path, run_id: str, files_format: FileFormat, info: RunInfo | None) -> Manifest:
     manifest = load(output)
     if manifest.merged:             # its files are the shards': a run never supersedes them
         raise ConfigError(f"{output}: holds the merged manifest of shards ({', '.join(manifest.merged)}); "
@@ -124,8 +139,11 @@ def _publish(output: Path, run_id: str, files_format: FileFormat) -> Manifest:
             current = [kept for name in older
                        if (kept := _without(output, name, fresh, run_id, _format_of(name, files_format)))]
         streams[stream] = current + new_files
-    manifest = Manifest(runs=[r for r in manifest.runs if r != run_id] + [run_id], streams=streams,
-                        updated_at=time.time())
+    runs = [r for r in manifest.runs if r != run_id] + [run_id]
+    run_info = {r: manifest.run_info[r] for r in runs if r in manifest.run_info}
+    if info is not None:            # a webhook's publish describes nothing: an earlier description stays
+        run_info[run_id] = info
+    manifest = Manifest(runs=runs, run_info=run_info, streams=streams, updated_at=time.time())
     files.write_atomic(output / "manifest.json",
                        msgspec.json.format(msgspec.json.encode(manifest_without_v1(manifest))))
     _remove_unlisted(output, manifest)
@@ -135,6 +153,8 @@ def _publish(output: Path, run_id: str, files_format: FileFormat) -> Manifest:
 def manifest_without_v1(manifest: Manifest) -> dict:
     written = msgspec.to_builtins(manifest)
     del written["current"]
+    if not manifest.run_info:
+        del written["run_info"]
     if not manifest.merged:
         del written["merged"]
     return written

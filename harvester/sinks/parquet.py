@@ -240,6 +240,8 @@ class ParquetSink:
         self._units: list[str] = []
         self._buffered = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-parts")
+        self.run_info: manifest.RunInfo | None = None
+        """What the run asked (set by the harvester before :meth:`publish`): kept in the manifest."""
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
         if records:
@@ -279,7 +281,7 @@ class ParquetSink:
         for stream_files in self._streams.values():
             stream_files.publish()
         self._executor.shutdown()
-        manifest.publish(self.directory.parent, self.directory.name, PARQUET)
+        manifest.publish(self.directory.parent, self.directory.name, PARQUET, info=self.run_info)
 
 
 def _commit_all(buffered: Sequence[tuple[_StreamFiles, list[Record]]]) -> list[PartCommit]:
