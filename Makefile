@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server demo test test-fast lint docs bench bench-scale clean deploy-check
+.PHONY: install browser postgres-server demo test test-fast lint docs bench bench-smoke bench-scale clean deploy-check
 
 install: $(STAMP) browser postgres-server
 
@@ -56,6 +56,12 @@ docs: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Every benchmark at small sizes with its own checks (records equal to the ground truth, no
+# rolling window exceeded, every delivery stored once, ...), never its speed: a benchmark that
+# breaks exits non-zero. About a minute and a half on two cores; .ci/run runs it.
+bench-smoke: install
+	$(BIN)/python -m bench --quick
 
 # The deployment files (deploy/): the Kubernetes ones against the schemas that kubernetes-validate
 # ships (strict, without network: under `unshare -n` where it can be used), and the Airflow DAG's

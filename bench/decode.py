@@ -108,10 +108,10 @@ def walk(doc: dict, ctx: Context, run_id: str | None, harvested_at: str | None) 
 
     def record(metric, period, value, end_time=None, keys=None, values=None):
         return {"stream": "insights", "account_id": ctx.account_id, "object_id": ctx.object_id,
-                "object_type": ctx.object_type, "media_type": ctx.media_type, "media_product_type": ctx.media_product_type,
-                "metric": metric, "period": period, "metric_type": ctx.metric_type,
-                "timeframe": ctx.timeframe, "since": since, "until": until, "end_time": end_time,
-                "dimension_keys": keys or [], "dimension_values": values or [], "value": value,
+                "object_type": ctx.object_type, "media_type": ctx.media_type,
+                "media_product_type": ctx.media_product_type, "metric": metric, "period": period,
+                "metric_type": ctx.metric_type, "timeframe": ctx.timeframe, "since": since, "until": until,
+                "end_time": end_time, "dimension_keys": keys or [], "dimension_values": values or [], "value": value,
                 "observed_on": None, "run_id": run_id, "harvested_at": harvested_at, "source": None}
 
     records = []

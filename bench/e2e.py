@@ -59,11 +59,12 @@ class Recording:
 class Server:
     """``harvester simulate`` in a child process, with no rate limit, until closed."""
 
-    def __init__(self, directory: Path, accounts: int, media: int, *options: str, seed: int = SEED):
+    def __init__(self, directory: Path, accounts: int, media: int, *options: str, seed: int = SEED,
+                 now: float = NOW):
         self.world_file = directory / "world.json"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harvester.simulator", "--seed", str(seed), "--accounts", str(accounts),
-             "--now", str(int(NOW)),
+             "--now", str(int(now)),
              "--media-per-account", str(media), "--calls-per-window", str(NO_LIMIT),
              "--world-file", str(self.world_file), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

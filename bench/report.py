@@ -13,6 +13,7 @@ load average at the end is kept with the figures.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.measure import Outcome, Row
+from bench.measure import NOW, Outcome, Row, check, check_truth
 from harvester import Harvester
 from harvester.commands.demo import world_config
 from harvester.report import write
@@ -38,16 +39,19 @@ GOAL_SECONDS = 5.0
 
 
 def harvest(output: Path, accounts: int, days: int) -> object:
-    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA))
+    """The data of the report, checked against the ground truth (not timed)."""
+    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA, now=NOW))
     config, env = world_config(world, output, days=days, calls_per_window=10**9, path="<bench>")
 
     async def run() -> None:
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
         async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
             summary = await harvester.run()
-        assert summary.exit_code == 0, summary.render()
+        check(summary.exit_code == 0 and not summary.failed,
+              f"report: the harvest exited {summary.exit_code} with {len(summary.failed)} units failed")
 
     asyncio.run(run())
+    check_truth(world, config, "report", output=output)
     return msgspec.structs.replace(config), config.window.until
 
 
@@ -64,10 +68,15 @@ def run(quick: bool = False) -> Outcome:
         def report(fmt: str, cold: bool = False) -> float:
             if cold:
                 shutil.rmtree(Path(tmp) / "out" / CACHE, ignore_errors=True)
+            out = Path(tmp) / f"report.{fmt}"
+            out.unlink(missing_ok=True)
             t = time.perf_counter()
-            write(config, since=since, until=until, tz="Europe/Berlin", output_format=fmt,
-                  out=Path(tmp) / f"report.{fmt}")
-            return time.perf_counter() - t
+            write(config, since=since, until=until, tz="Europe/Berlin", output_format=fmt, out=out)
+            seconds = time.perf_counter() - t
+            check(out.exists() and out.stat().st_size > 0, f"report: no {fmt} report written")
+            if fmt == "json":           # the figures count what was harvested: the report read it all
+                check(json.loads(out.read_bytes()), "report: an empty JSON report")
+            return seconds
 
         rounds = 1 if quick else 3
         cold = [report("html", cold=True) for _ in range(rounds)]
