@@ -63,7 +63,7 @@ class Flight:
                 return answer            # the copy answered first and cancelled this request
             raise
         finally:
-            self._out = None
+            self._out = self._task = None   # the task holds its context, which holds this flight: no cycle
             if self._copy is not None:
                 self._copy.cancel()      # this request answered first (or failed): the copy is moot
 

@@ -160,10 +160,10 @@ class Scheduler:
         self._app_paused_until = 0.0
         self.hedge = hedge
         """Send a copy of a call out long while the queue is empty (see :meth:`_hedge`)."""
-        self._flights: list[tuple[Flight, Slot]] = []
-        """With ``hedge``: the calls started, in order, from ``_flights_head`` (the oldest not done) on."""
-        self._flights_head = 0
-        self._hedge_cursor = 0          # flights before it were looked at for a copy already
+        self._flights: dict[Flight, Slot] = {}
+        """With ``hedge``: the calls started and not yet looked at for a copy nor done, oldest
+        first (a dict: a call leaves it in O(1) when it ends, so it holds at most the calls in
+        flight, never a done call behind one that waits long, such as on a commit)."""
         self.capped_wait: float | None = None
         """The longest wait the server asked for above the window (each was capped at it)."""
 
@@ -326,7 +326,7 @@ class Scheduler:
         if self.hedge:
             flight = Flight(started)
             FLIGHT.set(flight)                  # this task's: the client sends the job's GET through it
-            self._flights.append((flight, slot))
+            self._flights[flight] = slot
         try:
             try:
                 usage = await entry.job()
@@ -355,23 +355,19 @@ class Scheduler:
     def _hedge(self, group: asyncio.TaskGroup, now: float) -> float | None:
         """Nothing queued may start now: send a copy of each call, oldest first, out longer than
         ``HEDGE_AFTER`` times its token's long-run latency (and ``HEDGE_FLOOR``), while capacity is idle and its token
-        may (:meth:`_may_copy`); at most one copy per call, each looked at once. Returns when the
-        next call will be old enough (None: no call is waiting to be)."""
+        may (:meth:`_may_copy`); at most one copy per call, each looked at once (and then no
+        longer kept). Returns when the next call will be old enough (None: no call is waiting to be)."""
         flights = self._flights
-        i = max(self._hedge_cursor, self._flights_head)
-        try:
-            while i < len(flights) and self._in_flight < self.max_in_flight:
-                flight, slot = flights[i]
-                if not flight.done:
-                    due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
-                    if due > now:
-                        return due
-                    if flight.may_copy() and self._may_copy(slot, now):
-                        self._copy(group, slot, flight)
-                i += 1
-            return None
-        finally:
-            self._hedge_cursor = i
+        while flights and self._in_flight < self.max_in_flight:
+            flight = next(iter(flights))
+            slot = flights[flight]
+            due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
+            if due > now:
+                return due
+            del flights[flight]
+            if flight.may_copy() and self._may_copy(slot, now):
+                self._copy(group, slot, flight)
+        return None
 
     def _may_copy(self, slot: Slot, now: float) -> bool:
         """A copy would cost the token nothing it needs: no work of its own waits, it has answered
@@ -402,17 +398,11 @@ class Scheduler:
             self._wakeup()
 
     def _landed(self, flight: Flight) -> None:
-        """A job ended: forget the calls at the head that are done (compacted now and then)."""
+        """A job ended: it is no longer a candidate for a copy."""
         flight.done = True
+        self._flights.pop(flight, None)
         if flight.copy_first:
             self.stats.inc(stat.CALLS_HEDGED_FIRST)
-        flights, head = self._flights, self._flights_head
-        while head < len(flights) and flights[head][0].done:
-            head += 1
-        if head > 1024 and head * 2 > len(flights):
-            del flights[:head]
-            self._hedge_cursor, head = max(0, self._hedge_cursor - head), 0
-        self._flights_head = head
 
     def _failed(self, slot: Slot, entry: Entry, error: HarvesterError, started: float) -> None:
         self.stats.inc(stat.CALLS_ERROR)

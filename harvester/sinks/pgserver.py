@@ -3,8 +3,9 @@
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user
 (``runuser``), in a directory handed to it: under the temporary directory when that user can
-reach it, else under ``/tmp`` (a root's ``TMPDIR`` in ``/root`` is closed to other users). The binaries are found on ``PATH`` or under
-``/usr/lib/postgresql/*/bin`` (Debian's layout); :func:`binaries` says None when there are none.
+reach it, else under ``/tmp`` (a root's ``TMPDIR`` in ``/root`` is closed to other users). The
+binaries are found on ``PATH`` or under ``/usr/lib/postgresql/*/bin`` (Debian's layout);
+:func:`binaries` says None when there are none.
 """
 
 from __future__ import annotations
