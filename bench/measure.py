@@ -41,15 +41,15 @@ def check_truth(world, config, what: str, records: Callable[[str], Iterable[dict
                 output: Path | None = None) -> dict[str, int]:
     """Every stream a harvest of ``world`` with ``config`` wrote equals the simulator's ground
     truth (no record missing, extra, wrong or twice): ``records(stream)`` gives a stream's records
-    as dicts, else they are read from what the run published in ``output``. Returns the records
-    of each stream."""
+    as dicts, else they are read from what the run published (in ``output``, if given, else where
+    ``config`` says). Returns the records of each stream."""
     from harvester.commands.demo import compare
     from harvester.days import from_unix
     from harvester.simulator.truth import expected_accounts, expected_media, expected_records
     from harvester.sinks import factory
 
     if records is None:
-        settings = msgspec.structs.replace(config.output, path=str(output))
+        settings = config.output if output is None else msgspec.structs.replace(config.output, path=str(output))
         records = lambda stream: factory.current_records(settings, stream)  # type: ignore[arg-type]  # noqa: E731
     accounts = [a.id for a in config.accounts]
     truth = {"insights": lambda: expected_records(world, config.window.since, config.window.until,
@@ -75,6 +75,18 @@ class Row(msgspec.Struct):
     ratio: float | None
     goal: str
     met: bool | None
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """A Markdown table, readable in a terminal and pasted as is into a page."""
+    head = ("figure", "value", "baseline", "ratio", "goal", "met?")
+    cells = [head] + [(r.figure, r.value, r.baseline, "" if r.ratio is None else f"{r.ratio:.3g}",
+                       r.goal, {True: "yes", False: "NO", None: "-"}[r.met]) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+
+    def line(c: tuple[str, ...]) -> str:
+        return "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]])
 
 
 class Outcome(msgspec.Struct):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.measure import NOW, BenchFailure, Outcome, Row, check, check_truth
+from .measure import NOW, BenchFailure, Outcome, Row, check, check_truth
 
 SMALL, LARGE = 100_000, 1_000_000
 GOAL = 1.5

@@ -29,10 +29,11 @@ from pathlib import Path
 import orjson
 
 from bench.e2e import Server
-from bench.measure import BenchFailure, Outcome, Row, check_truth
 from harvester.config import load_config
 from harvester.days import from_unix
 from harvester.simulator.world import World, WorldSpec
+
+from .measure import BenchFailure, Outcome, Row, check_truth
 
 SEED, ACCOUNTS, MEDIA, DAYS, LATENCY_MS = 41, 12, 400, 3, 4
 KILL_AT = (0.5, 0.5, 0.5)

@@ -107,11 +107,11 @@ class MediaItem(msgspec.Struct, gc=False):
     permalink: str | None = None
     shortcode: str | None = None
     caption: str | None = None
+    media_url: str | None = None
+    thumbnail_url: str | None = None
     like_count: int | None = None
     comments_count: int | None = None
     is_comment_enabled: bool | None = None
-    media_url: str | None = None
-    thumbnail_url: str | None = None
     children: Children | None = None
 
 
@@ -176,12 +176,41 @@ class _UsageFigures(msgspec.Struct):
     estimated_time_to_regain_access: Number = 0
 
 
+# --- token health ----------------------------------------------------------------------------
+
+
+class DebugError(msgspec.Struct):
+    """Why ``/debug_token`` finds a token invalid, in the API's words."""
+
+    message: str | None = None
+    code: int | None = None
+    subcode: int | None = None
+
+
+class DebugData(msgspec.Struct):
+    """What ``/debug_token`` says of a token: valid or not, and why not (``error``), when it ends
+    (Unix seconds; 0: never), what it may do. An invalid token is a 200 answer of this shape,
+    ``{"data": {"error": {...}, "is_valid": false, "scopes": []}}``: data, not an error answer."""
+
+    is_valid: bool = False
+    expires_at: int | None = None
+    data_access_expires_at: int | None = None
+    scopes: list[str] = []
+    error: DebugError | None = None
+
+
+class _DebugBody(msgspec.Struct):
+    data: DebugData
+    error: ErrorObject | None = None
+
+
 _INSIGHTS = msgspec.json.Decoder(Insights)
 _ACCOUNT = msgspec.json.Decoder(AccountNode)
 _MEDIA_PAGE = msgspec.json.Decoder(MediaPage)
 _RAW_PAGE = msgspec.json.Decoder(_RawPage)
 _MEDIA_ITEM = msgspec.json.Decoder(MediaItem)
 _ERROR = msgspec.json.Decoder(ErrorBody)
+_DEBUG = msgspec.json.Decoder(_DebugBody)
 _APP_USAGE = msgspec.json.Decoder(_UsageFigures)
 _BUC_USAGE = msgspec.json.Decoder(dict[str, list[_UsageFigures]])
 
@@ -243,6 +272,11 @@ def decode_insights(body: bytes) -> Insights:
 
 def decode_account(body: bytes) -> AccountNode:
     return _data(_ACCOUNT, body, "account")
+
+
+def decode_debug_token(body: bytes) -> DebugData:
+    """A ``/debug_token`` answer: what it says of the input token, valid or not."""
+    return _data(_DEBUG, body, "/debug_token").data
 
 
 def decode_media_page(body: bytes) -> MediaPage:
@@ -349,3 +383,39 @@ def _buc_usage(value: str | None) -> list[_UsageFigures]:
         return [f for figures in _BUC_USAGE.decode(value).values() for f in figures]
     except (msgspec.DecodeError, RecursionError):
         return []
+
+
+# --- what a harvest asks for: the fields of the Structs above ---------------------------------
+
+
+def fields_of(struct: type[msgspec.Struct], leave_out: frozenset[str] = frozenset({"error"})) -> str:
+    """The ``fields`` parameter asking for every field of a wire Struct, in its order: a field whose
+    Struct holds a list of Structs is asked by field expansion (``children{id,media_type}``), never
+    a call per item. What a harvest asks is so declared once, by the Structs that decode it."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return ",".join(_field_text(f) for f in info.fields if f.name not in leave_out)
+
+
+def _field_text(field: msgspec.inspect.Field) -> str:
+    kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+    for kind in kinds:
+        if isinstance(kind, msgspec.inspect.StructType):
+            (items,) = (f for f in kind.fields if isinstance(f.type, msgspec.inspect.ListType))
+            assert isinstance(items.type, msgspec.inspect.ListType) and isinstance(items.type.item_type,
+                                                                                    msgspec.inspect.StructType)
+            return f"{field.encode_name}{{{fields_of(items.type.item_type.cls, frozenset())}}}"
+    return field.encode_name
+
+
+NOT_ON_STORIES = frozenset({"error", "like_count", "comments_count", "is_comment_enabled", "children"})
+"""Stories have no likes, comments or children: a ``/stories`` page that asks for them is refused."""
+ACCOUNT_FIELDS = fields_of(AccountNode)
+"""The account node: what plans the account (followers, media count) and its ``accounts`` record."""
+MEDIA_FIELDS = fields_of(MediaItem)
+"""A ``/media`` page: what plans each media and its ``media`` record, an album's children by
+field expansion."""
+MEDIA_FIELDS_WITHOUT_CHILDREN = fields_of(MediaItem, frozenset({"error", "children"}))
+"""Asked again of a page that refused ``children`` (one media can make a page refuse it)."""
+STORY_FIELDS = fields_of(MediaItem, NOT_ON_STORIES)
+"""A ``/stories`` page."""

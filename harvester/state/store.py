@@ -5,7 +5,8 @@ records went to, and that transaction runs only after the sink made the part dur
 never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
 run`` of the same work (same fingerprint) resumes it: committed units are not called again and
 what was written after the last checkpoint is removed (parts are cut back to their committed
-``bytes``). Tokens are never stored, only the names of their variables.
+``bytes``). Tokens are never stored, only the names of their variables, and in ``spent`` the
+calls each token made lately, keyed by a digest of it (the scheduler's slot key).
 
 The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
 is brought up to date when opened, and a file from a newer one is refused rather than misread.
@@ -14,7 +15,9 @@ is brought up to date when opened, and a file from a newer one is refused rather
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -26,7 +29,7 @@ from ..errors import StateError
 from ..sinks.base import INSIGHTS_PREFIX, PartCommit
 from ..summary import clean_message
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -53,12 +56,33 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
     harvested_at REAL NOT NULL, run_id TEXT);
+CREATE TABLE IF NOT EXISTS spent (
+    token_key TEXT PRIMARY KEY, starts BLOB NOT NULL, paused_until REAL NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS owed (
     owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
     body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
+-- the story_insights receiver's (harvester.webhook.store)
+CREATE TABLE IF NOT EXISTS webhook_segments (
+    run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, published_at REAL);
+CREATE TABLE IF NOT EXISTS webhook_parts (
+    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER,
+    PRIMARY KEY (run_id, part));
+CREATE TABLE IF NOT EXISTS webhook_stories (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, digest TEXT NOT NULL, run_id TEXT NOT NULL,
+    metrics INTEGER NOT NULL, received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- what was learned of the API (harvester.plan.refusals) and which account calls are final
+CREATE TABLE IF NOT EXISTS settled (
+    unit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, settled_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS refused_metrics (
+    level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
+    api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
+    learned_at REAL NOT NULL, PRIMARY KEY (level, product_type, media_type, login, api_version, metric));
 """
 
 
+RefusalRow = tuple[tuple[str, "str | None", "str | None", str, str], str, int, "str | None", float]
+"""A learned refusal as the state keeps it: (kind, metric, refusals, message, learned_at)."""
 MediaRow = tuple[str, str, "str | None"]
 """``(media_id, account_id, product_type)`` of a media whose plain unit committed."""
 
@@ -91,7 +115,19 @@ def _to_version_2(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE parts ADD COLUMN bytes INTEGER")
 
 
-MIGRATIONS = {1: _to_version_1, 2: _to_version_2}
+def _to_version_3(db: sqlite3.Connection) -> None:
+    """The store owns every table of the file: the webhook receiver's (which it created itself
+    before) and each token's spent window are in SCHEMA, which creates what a file lacks; the
+    tables a receiver made keep their rows (the same definitions)."""
+
+
+def _to_version_4(db: sqlite3.Connection) -> None:
+    """Metrics the API refused, learned per kind of object (``refused_metrics``), and account calls
+    answered once their days had settled (``settled``): new tables, which SCHEMA creates; a unit
+    may now be checkpointed ``replaced`` (another, without a refused metric, was asked in its place)."""
+
+
+MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4}
 """Version -> what brings a file from the version before it to this one."""
 
 
@@ -111,6 +147,16 @@ class Owed(msgspec.Struct, frozen=True):
     expires_at: float
 
 
+class Spent(msgspec.Struct, frozen=True):
+    """What a process spent of one token's budget, in wall-clock seconds: a new process starts the
+    token's rolling window with it, so a resumed or repeated run is not throttled at start."""
+
+    starts: tuple[float, ...]
+    """Its calls still in the window when saved, oldest first."""
+    paused_until: float
+    """Until when a throttle paused it (every call before then would extend the penalty)."""
+
+
 class RunInfo(msgspec.Struct, frozen=True):
     run_id: str
     kind: str
@@ -123,6 +169,31 @@ class RunInfo(msgspec.Struct, frozen=True):
     resumed: bool = False
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why an existing file cannot be this harvester's state (not SQLite, or written by a newer
+    harvester), found reading it only; None if it can, or does not exist yet. ``harvester
+    validate`` and :class:`StateStore` both ask it, so validate refuses what a run would."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            return None                     # in use by a run: the lock says so when one starts
+        return (f"not a harvester state file ({exc}); point [state] path at another file, or remove this one "
+                "to start afresh")
+    if version > SCHEMA_VERSION:
+        return (f"written by a newer harvester (state version {version}; this one reads up to {SCHEMA_VERSION}); "
+                "upgrade harvester or use another [state] path")
+    return None
+
+
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -132,6 +203,8 @@ class StateStore:
         last commit is removed and written again by the next one, so it is not counted."""
         if self.path.is_dir():
             raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
+        if why := file_problem(self.path):
+            raise StateError(f"{self.path}: {why}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -259,10 +332,12 @@ class StateStore:
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
         return {r[0] for r in self.db.execute(
-            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object')", (run_id,))}
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object', 'replaced')",
+            (run_id,))}
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
-               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
+               settled: Iterable[str] = ()) -> None:
         """Record durable parts and the units they hold, ``unit_id -> (status, account_id, label)``,
         and when the media among them were harvested (for refresh tiers), in one transaction.
         A part's ``records`` and ``length`` are its totals so far (a part grows over commits;
@@ -285,6 +360,8 @@ class StateStore:
                 "status = excluded.status, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
             self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
+            self.db.executemany("INSERT OR REPLACE INTO settled VALUES (?, ?, ?)",
+                                [(uid, run_id, now) for uid in settled])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
@@ -334,6 +411,59 @@ class StateStore:
         """Drop owed work that can no longer be done (the API no longer keeps it)."""
         self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
 
+    # -- settled account calls: answered once their days could no longer change -------------
+
+    def settled_units(self, unit_ids: Sequence[str]) -> set[str]:
+        """Which of these account calls some run answered after their days had settled."""
+        found: set[str] = set()
+        for i in range(0, len(unit_ids), 500):
+            chunk = unit_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT unit_id FROM settled WHERE unit_id IN ({marks})",
+                                                       chunk))
+        return found
+
+    # -- metrics the API refused, per kind of object (harvester.plan.refusals) -----------------
+
+    def learn_refusal(self, kind: Sequence[str | None], metric: str, refusals: int, message: str | None,
+                      learned_at: float) -> None:
+        """Keep that ``metric`` is refused for ``kind`` (level, product type, media type, login, API
+        version; a later learning replaces it)."""
+        level, product, media_type, login, version = kind
+        self.db.execute("INSERT OR REPLACE INTO refused_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (level, product or "", media_type or "", login, version, metric, refusals,
+                         clean_message(message), learned_at))
+
+    def learned_refusals(self, *, api_version: str | None = None, since: float = 0.0) -> list[RefusalRow]:
+        """The refusals learned at or after ``since`` (of ``api_version``; None: every version),
+        ``((level, product, media_type, login, version), metric, refusals, message, learned_at)``."""
+        rows = self.db.execute(
+            "SELECT level, product_type, media_type, login, api_version, metric, refusals, message, learned_at "
+            "FROM refused_metrics WHERE learned_at >= ? AND (? IS NULL OR api_version = ?) ORDER BY learned_at",
+            (since, api_version, api_version)).fetchall()
+        return [((level, product or None, media or None, login, version), metric, n, message, at)
+                for level, product, media, login, version, metric, n, message, at in rows]
+
+    # -- what each token spent (its rolling window), for the next process ----------------------
+
+    def save_spent(self, spent: Mapping[str, Spent], *, window_seconds: float, now: float) -> None:
+        """Keep each token's ``spent`` (keyed by its digest, never the token) and drop the rows that
+        no longer count at ``now``: a row lasts until its last start has left the window and its
+        pause has ended."""
+        rows = [(key, _floats(s.starts), s.paused_until,
+                 max(s.starts[-1] + window_seconds if s.starts else s.paused_until, s.paused_until))
+                for key, s in spent.items()]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO spent VALUES (?, ?, ?, ?)", rows)
+            self.db.execute("DELETE FROM spent WHERE expires_at <= ?", (now,))
+
+    def spent(self, keys: Iterable[str], *, now: float) -> dict[str, Spent]:
+        """What earlier processes spent of these tokens that still counts at ``now``."""
+        wanted = set(keys)
+        return {key: Spent(_unfloats(starts), paused) for key, starts, paused in self.db.execute(
+            "SELECT token_key, starts, paused_until FROM spent WHERE expires_at > ?", (now,)) if key in wanted}
+
     # -- media refresh ----------------------------------------------------------------------
 
     def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
@@ -379,3 +509,19 @@ class StateStore:
     def dead_tokens(self, run_id: str) -> list[tuple[str, str]]:
         return self.db.execute("SELECT token_key, reason FROM tokens WHERE run_id = ? AND status = 'dead'",
                                (run_id,)).fetchall()
+
+
+def _floats(values: Sequence[float]) -> bytes:
+    """Doubles, little-endian, whatever the machine (a state file may move)."""
+    packed = array("d", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unfloats(blob: bytes) -> tuple[float, ...]:
+    packed = array("d")
+    packed.frombytes(blob)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return tuple(packed)
