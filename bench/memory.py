@@ -84,7 +84,7 @@ def measure(accounts: int) -> dict:
 
 
 def run(*, quick: bool = False) -> Outcome:
-    small_target, large_target = (SMALL // 10, LARGE // 10) if quick else (SMALL, LARGE)
+    small_target, large_target = (SMALL // 20, LARGE // 20) if quick else (SMALL, LARGE)
     small = measure(math.ceil(small_target / RECORDS_PER_ACCOUNT))
     per_account = small["records"] / small["accounts"]
     large = measure(math.ceil(large_target / per_account * 1.1))  # bigger worlds have fewer records each

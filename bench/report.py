@@ -60,7 +60,7 @@ def harvest(output: Path, accounts: int, days: int, output_format: str) -> Confi
 
 
 def run(quick: bool = False) -> Outcome:
-    accounts, days = (10, 14) if quick else (ACCOUNTS, DAYS)
+    accounts, days = (5, 7) if quick else (ACCOUNTS, DAYS)
     rounds = 1 if quick else 3
     seconds: dict[str, float] = {}
     results: dict[str, object] = {"accounts": accounts, "days": days}

@@ -123,7 +123,7 @@ def measure(fmt: str, n: int) -> dict:
 
 
 def run(*, quick: bool = False) -> Outcome:
-    small_n, large_n = (SMALL // 10, LARGE // 10) if quick else (SMALL, LARGE)
+    small_n, large_n = (SMALL // 20, LARGE // 20) if quick else (SMALL, LARGE)
     figures: dict[str, dict[str, dict]] = {}
     for fmt in SINKS:
         figures[fmt] = {"small": measure(fmt, small_n), "large": measure(fmt, large_n)}

@@ -275,7 +275,7 @@ def exactly_once(receiver: Receiver, truth: dict) -> dict[str, int]:
 
 
 def run(*, quick: bool = False) -> Outcome:
-    accounts = 100 if quick else 1000
+    accounts = 50 if quick else 1000
     w = world(accounts)
     items, truth = sim.deliveries(w), sim.expected(w)
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
