@@ -94,7 +94,7 @@ async def _harvest(world: World, simulator: Simulator, calls_per_window: int, di
     sink = CountingSink(keep=True)
     loop = asyncio.get_running_loop()
     started, wall = loop.time(), time.perf_counter()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), sink=sink,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), sink=sink,
                          now=world.now) as harvester:
         summary = await harvester.run()
     makespan, wall = loop.time() - started, time.perf_counter() - wall

@@ -25,7 +25,8 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
     world = World(WorldSpec(seed=4, accounts=5, media_per_account=5, small_accounts=0.0, stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40, window={"totals": totals})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     served = simulator.counters.endpoints
     made = served["account"] + served["insights/account"] + served["media"] + served["stories"]
@@ -41,7 +42,8 @@ async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumpt
     world = World(WorldSpec(seed=4, accounts=5, media_per_account=30, small_accounts=0.0, stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     served = simulator.counters.endpoints
     state = StateStore(config.state.path)

@@ -25,8 +25,7 @@ from harvester.sinks import manifest
 from harvester.state.lock import Holder, RunLock, lock_path
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, run_records, token_env, world_config
-from test_resume import checkpointed, harvester, write_config
+from support import assert_matches_truth, checkpointed, harvester, run_records, token_env, world_config, write_config
 
 
 @pytest.mark.slow
@@ -69,10 +68,11 @@ async def test_a_second_harvester_on_the_same_state_is_refused_and_the_library_u
     world = World(WorldSpec(seed=9, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
         await asyncio.sleep(0)                     # the first run holds the state now
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                    now=world.now) as second:
             with pytest.raises(StateError, match="another harvester run uses this state file: pid "):
                 await second.run()
         summary = await task
@@ -86,7 +86,7 @@ async def test_a_second_harvester_on_the_same_state_is_refused_and_the_library_u
 
     # released at exit; a new run of the same config sees the first in the state: refresh tiers apply
     calls = simulator.counters.snapshot()["calls"]
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as again:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as again:
         await again.run()
     assert simulator.counters.snapshot()["calls"] - calls < calls      # without a state: as many again
 

@@ -12,7 +12,6 @@ import sys
 import time
 from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -28,82 +27,17 @@ from harvester.sinks.base import PartCommit
 from harvester.state import store as state_mod
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, assert_streams_match, run_records, token_env, world_config
-
-
-def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2,
-                 output_format: str = "jsonl") -> Path:
-    accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "TOKEN_{t.index}"\n\n'
-                       for t in world.tokens for a in t.account_ids)
-    path.write_text(f"""
-[graph]
-base_url = "{base_url}"
-api_version = "v25.0"
-
-[rate_limit]
-calls_per_window = 1000000
-window_seconds = 3600
-margin_seconds = 0
-
-[window]
-days = {days}
-
-[output]
-format = "{output_format}"
-path = "{path.parent / 'out'}"
-commit_seconds = {commit_seconds}
-
-[state]
-path = "{path.parent / 'state.sqlite'}"
-
-{accounts}""")
-    return path
-
-
-async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harvester", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-
-
-def checkpointed(state: Path) -> int:
-    """Units the state store has checkpointed so far (read beside the writer: SQLite WAL)."""
-    if not state.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(state, timeout=5)) as db:
-            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
-async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, rng: random.Random) -> bool:
-    """SIGKILL ``proc`` at a random moment after its next checkpoint (on a slow machine too);
-    False if it finished first."""
-    before = checkpointed(state)
-    while checkpointed(state) <= before and proc.returncode is None:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(rng.uniform(0, 0.4))
-    if proc.returncode is not None:
-        return False
-    proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-    return True
-
-
-async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
-    """Start ``harvester run``; SIGKILL it ``kills`` times in the middle; then let it finish."""
-    killed = 0
-    while True:
-        proc = await harvester("run", "--config", str(config), env=env)
-        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", rng):
-            killed += 1
-            continue
-        stderr = await proc.stderr.read()
-        code = await proc.wait()
-        assert code in (0, 3), stderr.decode()
-        return code, killed
+from support import (
+    assert_matches_truth,
+    assert_streams_match,
+    checkpointed,
+    harvester,
+    run_records,
+    run_with_kills,
+    token_env,
+    world_config,
+    write_config,
+)
 
 
 @pytest.mark.slow
@@ -193,7 +127,7 @@ async def main():
     config = load_config(sys.argv[1])
     state = StateStore(config.state.path)
     sink = KilledMidPart(Path(config.output.path) / "r1", buffer_bytes=1, commit_units=20)
-    async with Harvester(config, state=state, sink=sink, run_id="r1") as harvester:
+    async with Harvester.pinned(config, state=state, sink=sink, run_id="r1") as harvester:
         await harvester.run()
 
 asyncio.run(main())
@@ -238,7 +172,7 @@ async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
                                                                              commit_seconds=3600.0))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     units = state.unit_counts(harvester.run_id)

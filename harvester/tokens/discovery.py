@@ -28,6 +28,7 @@ from ..schedule.retry import Retry
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, Reply
+    from ..graph.hedge import Flight
 
 PAGES_FIELDS = "instagram_business_account{id,username}"
 ME_FIELDS = "user_id,username"
@@ -153,14 +154,14 @@ class DiscoverJob:
         """No account yet: the table stands in for it in outcomes."""
         self.label = f"discover[{index}] ({table.token_name})" + (f" page {number}" if number > 1 else "")
 
-    async def __call__(self) -> Usage | None:
+    async def __call__(self, flight: Flight | None = None) -> Usage | None:
         ctx, login = self.ctx, self.table.login
         reply: Reply
         if self.url is None:
             path, params = first_call(login)
-            reply = await ctx.get(self.key, path, params)
+            reply = await ctx.get(self.key, path, params, flight)
         else:
-            reply = await ctx.follow(self.key, self.url, paged_path(ctx.client_of(self.key), self.url))
+            reply = await ctx.follow(self.key, self.url, paged_path(ctx.client_of(self.key), self.url), flight)
         more, url = read(login, reply.body)
         found = (*self.found, *more)
         ctx.stats.inc("discovered/accounts_seen", len(more))
