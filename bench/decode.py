@@ -37,7 +37,7 @@ from harvester.run.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.simulator.api import GraphApi
 from harvester.simulator.world import World, WorldSpec
 
-from .measure import Outcome, Row, human, rate, rounds
+from .measure import NOW, BenchFailure, Outcome, Row, check, human, rate, rounds
 
 CORPUS_MB = 50
 ROUNDS = 5
@@ -54,7 +54,7 @@ Corpus = list[tuple[bytes, Context]]
 
 def build_corpus(megabytes: float = CORPUS_MB, *, seed: int = 11, days: int = 7) -> Corpus:
     """Bodies of the calls a harvest of ``days`` days makes, account after account."""
-    world = World(WorldSpec(seed=seed, accounts=2000, media_per_account=60))
+    world = World(WorldSpec(seed=seed, accounts=2000, media_per_account=60, now=NOW))
     api = GraphApi(world)
     config, _ = world_config(world, Path("bench-out"), base_url=BASE, days=days, path="<bench>")
     corpus: Corpus = []
@@ -108,12 +108,12 @@ def walk(doc: dict, ctx: Context, run_id: str | None, harvested_at: str | None) 
     until = iso(ctx.until) if ctx.until is not None else None
 
     def record(metric, period, value, end_time=None, keys=None, values=None):
-        return {"account_id": ctx.account_id, "object_id": ctx.object_id, "object_type": ctx.object_type,
-                "media_type": ctx.media_type, "media_product_type": ctx.media_product_type,
-                "metric": metric, "period": period, "metric_type": ctx.metric_type,
-                "timeframe": ctx.timeframe, "since": since, "until": until, "end_time": end_time,
-                "dimension_keys": keys or [], "dimension_values": values or [], "value": value,
-                "run_id": run_id, "harvested_at": harvested_at}
+        return {"stream": "insights", "account_id": ctx.account_id, "object_id": ctx.object_id,
+                "object_type": ctx.object_type, "media_type": ctx.media_type,
+                "media_product_type": ctx.media_product_type, "metric": metric, "period": period,
+                "metric_type": ctx.metric_type, "timeframe": ctx.timeframe, "since": since, "until": until,
+                "end_time": end_time, "dimension_keys": keys or [], "dimension_values": values or [], "value": value,
+                "observed_on": None, "run_id": run_id, "harvested_at": harvested_at, "source": None}
 
     records = []
     for item in doc.get("data", []):
@@ -161,9 +161,22 @@ def same_output(corpus: Corpus, every: int = 50) -> int:
         for other in (flatten_orjson, flatten_json):
             theirs = other(body, ctx, RUN_ID, HARVESTED_AT)
             if ours != theirs:
-                raise AssertionError(f"{other.__name__} disagrees with flatten on {body[:200]!r} ({ctx})")
+                raise BenchFailure(f"{other.__name__} disagrees with flatten ({_difference(ours, theirs)}) "
+                                   f"on {body[:200]!r} ({ctx})")
         checked += 1
     return checked
+
+
+def _difference(ours: list[dict], theirs: list[dict]) -> str:
+    """The first thing that differs, named: a field, a value, or the count of records."""
+    if len(ours) != len(theirs):
+        return f"{len(theirs)} records where flatten gives {len(ours)}"
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        if a != b:
+            fields = [k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...)]
+            return f"record {i}: " + ", ".join(f"{k}={b.get(k, '<missing>')!r} where flatten has "
+                                               f"{a.get(k, '<missing>')!r}" for k in sorted(fields))
+    return "same records"
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -210,6 +223,7 @@ def run(*, quick: bool = False) -> Outcome:
     corpus = build_corpus(megabytes)
     size = sum(len(b) for b, _ in corpus)
     records = sum(len(flatten(b, c)) for b, c in corpus)
+    check(corpus and records, f"decode: an empty corpus ({len(corpus)} bodies, {records} records)")
     checked = same_output(corpus)
     print(f"decode: corpus {len(corpus):,} bodies, {size / 1e6:.1f} MB, {records:,} records; "
           f"{checked:,} bodies checked equal across flatteners", file=sys.stderr)

@@ -27,13 +27,13 @@ import orjson
 
 from harvester import Harvester
 from harvester.commands.demo import demo_config
-from harvester.config import parse_config
+from harvester.config import Config, parse_config
 from harvester.days import from_unix
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.transport import Response
 from harvester.simulator.world import World, WorldSpec
 
-from .measure import Outcome, Row, human
+from .measure import NOW, BenchFailure, Outcome, Row, check, check_truth, human
 
 SEED, ACCOUNTS, MEDIA, DAYS = 31, 60, 60, 3
 ROUNDS = 3
@@ -42,15 +42,16 @@ NO_LIMIT = 10**9
 
 
 class Recording:
-    """A transport that notes (url, Authorization) of every call before passing it on."""
+    """A transport that notes (url, Authorization, status answered) of every call."""
 
     def __init__(self, inner: AiohttpTransport):
         self.inner = inner
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str, int]] = []
 
     async def get(self, url: str, headers: Mapping[str, str]) -> Response:
-        self.calls.append((url, headers["Authorization"]))
-        return await self.inner.get(url, headers)
+        response = await self.inner.get(url, headers)
+        self.calls.append((url, headers["Authorization"], response.status))
+        return response
 
     async def close(self) -> None:
         await self.inner.close()
@@ -59,10 +60,12 @@ class Recording:
 class Server:
     """``harvester simulate`` in a child process, with no rate limit, until closed."""
 
-    def __init__(self, directory: Path, accounts: int, media: int, *options: str, seed: int = SEED):
+    def __init__(self, directory: Path, accounts: int, media: int, *options: str, seed: int = SEED,
+                 now: float = NOW):
         self.world_file = directory / "world.json"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harvester.simulator", "--seed", str(seed), "--accounts", str(accounts),
+             "--now", str(int(now)),
              "--media-per-account", str(media), "--calls-per-window", str(NO_LIMIT),
              "--world-file", str(self.world_file), *options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -84,8 +87,9 @@ class Server:
             self.process.kill()
 
 
-async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str]], int, int]:
-    """Seconds, the calls made, records written, calls in flight at most: one whole harvest, no rate limit."""
+async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str, int]], int, int, Config]:
+    """Seconds, the calls made, records written, calls in flight at most, the configuration: one
+    whole harvest, no rate limit."""
     env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
     today = from_unix(int(now))
     raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
@@ -99,29 +103,39 @@ async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tu
             summary = await harvester.run()
     finally:
         await transport.close()
-    return time.perf_counter() - started, transport.calls, summary.records, width
+    check(summary.exit_code == 0 and not summary.failed,
+          f"e2e: the harvest exited {summary.exit_code} with {len(summary.failed)} units failed")
+    return time.perf_counter() - started, transport.calls, summary.records, width, config
 
 
-async def bare_loop(calls: list[tuple[str, str]], concurrency: int) -> float:
-    """Seconds to GET every URL with ``concurrency`` workers over one session, reading each body."""
+async def bare_loop(calls: list[tuple[str, str, int]], concurrency: int) -> float:
+    """Seconds to GET every URL with ``concurrency`` workers over one session, reading each body
+    (each must get the status the harvest got: the same work on the server)."""
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         pending = iter(calls)
 
         async def worker() -> None:
-            for url, auth in pending:
+            for url, auth, status in pending:
                 async with session.get(url, headers={"Authorization": auth}) as response:
                     await response.read()
+                    if response.status != status:
+                        raise BenchFailure(f"e2e: the bare loop got {response.status} where the harvest got "
+                                           f"{status} for {url.split('?')[0]}")
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started
 
 
-async def rounds(world: dict, now: float, directory: Path, n: int) -> dict:
+async def rounds(world: dict, truth: World, directory: Path, n: int) -> dict:
+    """``n`` rounds of harvest and bare loop in turn; the first round's output checked against
+    the ground truth (the others are the same harvest)."""
     harvest_rps, bare_rps, calls_made, records = [], [], 0, 0
     for i in range(n):
         output = directory / f"out-{i}"
-        seconds, calls, records, width = await harvest(world, now, output)
+        seconds, calls, records, width, config = await harvest(world, truth.now, output)
+        if i == 0:
+            check_truth(truth, config, "e2e", output=output)
         shutil.rmtree(output, ignore_errors=True)
         harvest_rps.append(len(calls) / seconds)
         bare_rps.append(len(calls) / await bare_loop(calls, width))
@@ -132,11 +146,11 @@ async def rounds(world: dict, now: float, directory: Path, n: int) -> dict:
 
 def run(*, quick: bool = False) -> Outcome:
     accounts, media, n = (10, 20, 1) if quick else (ACCOUNTS, MEDIA, ROUNDS)
-    now = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=media)).now  # the child's too
+    truth = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=media, now=NOW))  # the child's too
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         server = Server(Path(tmp), accounts, media)
         try:
-            r = asyncio.run(rounds(server.world, now, Path(tmp), n))
+            r = asyncio.run(rounds(server.world, truth, Path(tmp), n))
         finally:
             server.close()
     ratio = r["harvest_rps"] / r["bare_rps"]

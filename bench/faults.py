@@ -16,7 +16,6 @@ shows in the makespan instead of hiding behind the rate limit.
 from __future__ import annotations
 
 import sys
-import time
 
 import looptime
 
@@ -25,7 +24,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 
 from .makespan import harvest
-from .measure import Outcome, Row
+from .measure import NOW, Outcome, Row, check
 
 SEED, ACCOUNTS, TOKENS, MEDIA = 43, 100, 30, 20
 CALLS, WINDOW, LATENCY_MS, BLIPS = 10_000, 3600.0, 250.0, 0.01
@@ -33,13 +32,14 @@ GOALS = {"ratio": 1.5}
 
 
 def _run(faults: float, accounts: int, tokens: int, media: int) -> tuple[dict, dict]:
-    world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=tokens, media_per_account=media))
+    world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=tokens, media_per_account=media, now=NOW))
     settings = SimulatorSettings(calls_per_window=CALLS, window_seconds=WINDOW, faults=faults,
                                  latency_ms=LATENCY_MS, fault_kinds=BLIP_KINDS)
     simulator = Simulator(world, settings)
     loop = looptime.new_event_loop()
     try:
-        outcome = loop.run_until_complete(harvest(world, simulator, calls_per_window=CALLS))
+        what = f"faults ({'with' if faults else 'without'} blips)"
+        outcome = loop.run_until_complete(harvest(world, simulator, what, calls_per_window=CALLS))
     finally:
         loop.close()
     return outcome, simulator.counters.snapshot()
@@ -47,12 +47,16 @@ def _run(faults: float, accounts: int, tokens: int, media: int) -> tuple[dict, d
 
 def run(*, quick: bool = False) -> Outcome:
     size = (30, 10, 10) if quick else (ACCOUNTS, TOKENS, MEDIA)
-    started = time.perf_counter()
     clean, clean_served = _run(0.0, *size)
     blips, blip_served = _run(BLIPS, *size)
-    wall = time.perf_counter() - started
+    wall = clean["wall"] + blips["wall"]
     ratio = blips["makespan"] / clean["makespan"]
     blipped = sum(blip_served["faults"].values())
+    check(blipped > 0 and not clean_served["faults"], f"faults: {blipped} blips drawn with faults on, "
+          f"{sum(clean_served['faults'].values())} with them off: the comparison measures nothing")
+    for served, what in ((clean_served, "without blips"), (blip_served, "with blips")):
+        over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
+        check(not over, f"faults ({what}): {over} tokens over {CALLS} calls in a window")
     print(f"faults: without {clean['makespan']:.1f} s ({clean_served['calls']:,} calls, {clean['records']:,} "
           f"records, exit {clean['exit_code']}); with 1 % blips {blips['makespan']:.1f} s "
           f"({blip_served['calls']:,} calls, {blipped} blips, {blips['records']:,} records, "

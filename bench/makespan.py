@@ -20,7 +20,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import looptime
@@ -28,13 +28,13 @@ import looptime
 from harvester import Harvester
 from harvester.commands.demo import world_config
 from harvester.plan.estimate import window_bound
-from harvester.records import Record
+from harvester.records import RECORD_TYPES, Record
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import Commit
 
-from .measure import Outcome, Row
+from .measure import NOW, Outcome, Row, check, check_truth
 
 SEED, ACCOUNTS, TOKENS, MEDIA, DAYS = 41, 1000, 300, 40, 1
 CALLS, WINDOW, FAULTS = 200, 3600.0, 0.02
@@ -42,15 +42,25 @@ GOALS = {"ratio": 1.02, "violations": 0, "wall_seconds": 120}
 
 
 class CountingSink:
-    """Keeps nothing but counts: commits are instant, so no thread ever runs beside the loop."""
+    """Counts records: commits are instant, so no thread ever runs beside the loop. With
+    ``keep``, it keeps every record too (a reference each, no copy), for :meth:`records_of`."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
         self.records = 0
         self._units: list[str] = []
+        self._kept: list[Record] | None = [] if keep else None
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
         self.records += len(records)
         self._units.append(unit_id)
+        if self._kept is not None:
+            self._kept.extend(records)
+
+    def records_of(self, stream: str) -> Iterator[dict]:
+        """The kept records of ``stream``, as dicts (as a sink's files read back)."""
+        assert self._kept is not None, "a CountingSink(keep=True) keeps records"
+        kind = RECORD_TYPES[stream]   # type: ignore[index]
+        return (r.to_dict() for r in self._kept if type(r) is kind)
 
     def should_commit(self) -> bool:
         return len(self._units) >= 1000
@@ -69,42 +79,48 @@ class CountingSink:
         pass
 
 
-async def harvest(world: World, simulator: Simulator, calls_per_window: int = CALLS) -> dict:
+async def harvest(world: World, simulator: Simulator, what: str, calls_per_window: int = CALLS) -> dict:
     """One first harvest of ``world``: its own output and state directory, so that no earlier
-    harvest's checkpoints or media refresh times make it skip anything."""
+    harvest's checkpoints or media refresh times make it skip anything. Checked after (not
+    timed): it finished, no unit failed, and its records are the ground truth."""
     with tempfile.TemporaryDirectory(prefix="bench-") as directory:
-        return await _harvest(world, simulator, calls_per_window, Path(directory))
+        return await _harvest(world, simulator, calls_per_window, Path(directory), what)
 
 
-async def _harvest(world: World, simulator: Simulator, calls_per_window: int, directory: Path) -> dict:
+async def _harvest(world: World, simulator: Simulator, calls_per_window: int, directory: Path, what: str) -> dict:
     config, env = world_config(world, directory, days=DAYS, calls_per_window=calls_per_window,
                                window_seconds=WINDOW, path="<bench>",
                                rate_limit={"margin_seconds": 0})   # simulated time: no clock skew, no network
-    sink = CountingSink()
+    sink = CountingSink(keep=True)
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started, wall = loop.time(), time.perf_counter()
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), sink=sink,
                          now=world.now) as harvester:
         summary = await harvester.run()
-    return {"makespan": loop.time() - started, "records": sink.records, "exit_code": summary.exit_code,
+    makespan, wall = loop.time() - started, time.perf_counter() - wall
+    check(summary.exit_code == 0 and not summary.failed,
+          f"{what}: the harvest exited {summary.exit_code} with {len(summary.failed)} units failed")
+    check_truth(world, config, what, sink.records_of)
+    return {"makespan": makespan, "wall": wall, "records": sink.records, "exit_code": summary.exit_code,
             "failed": len(summary.failed)}
 
 
 def run(*, quick: bool = False) -> Outcome:
     accounts, tokens, media = (100, 30, 20) if quick else (ACCOUNTS, TOKENS, MEDIA)
-    world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=tokens, media_per_account=media))
+    world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=tokens, media_per_account=media, now=NOW))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=CALLS, window_seconds=WINDOW, faults=FAULTS))
     loop = looptime.new_event_loop()
-    started = time.perf_counter()
     try:
-        r = loop.run_until_complete(harvest(world, simulator))
+        r = loop.run_until_complete(harvest(world, simulator, "makespan"))
     finally:
         loop.close()
-    wall = time.perf_counter() - started
+    wall = r["wall"]
     served = simulator.counters.snapshot()
     bound = max(window_bound(calls, CALLS, WINDOW) for calls in served["calls_by_token"].values())
     over = sum(1 for n in served["max_in_window"].values() if n > CALLS)
     violations = served["throttled"] + over
+    check(violations == 0, f"makespan: the rolling window was exceeded: {served['throttled']} calls throttled, "
+                           f"{over} tokens over {CALLS} calls in a window")
     ratio = r["makespan"] / bound if bound else float("inf")
     calls = sorted(served["calls_by_token"].values())
     print(f"makespan: {served['calls']:,} calls over {len(calls)} tokens (median {calls[len(calls) // 2]}, "

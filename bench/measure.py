@@ -9,13 +9,61 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import msgspec
 import orjson
 
 RESULTS = Path(__file__).with_name("results.json")
+
+NOW = 1795575600.0
+"""2026-11-25T03:00:00Z: the present of every benchmark's world (``WorldSpec(now=NOW)``,
+``--now`` of a simulator process). A world left to follow the current hour shifts media ages,
+units and every seeded draw from one hour to the next: figures could not be compared between
+runs, and a check could pass at one hour and fail at another."""
+
+
+class BenchFailure(Exception):
+    """A benchmark's own correctness check failed (records not the ground truth, a rolling window
+    exceeded, a harvest that did not finish): its figures mean nothing, and ``python -m bench``
+    exits non-zero. A goal missed (a figure too slow) is a row marked NO, never this."""
+
+
+def check(condition: object, message: str) -> None:
+    """Raise :class:`BenchFailure` with ``message`` unless ``condition`` holds (not ``assert``:
+    ``python -O`` would drop it)."""
+    if not condition:
+        raise BenchFailure(message)
+
+
+def check_truth(world, config, what: str, records: Callable[[str], Iterable[dict]] | None = None,
+                output: Path | None = None) -> dict[str, int]:
+    """Every stream a harvest of ``world`` with ``config`` wrote equals the simulator's ground
+    truth (no record missing, extra, wrong or twice): ``records(stream)`` gives a stream's records
+    as dicts, else they are read from what the run published (in ``output``, if given, else where
+    ``config`` says). Returns the records of each stream."""
+    from harvester.commands.demo import compare
+    from harvester.days import from_unix
+    from harvester.simulator.truth import expected_accounts, expected_media, expected_records
+    from harvester.sinks import factory
+
+    if records is None:
+        settings = config.output if output is None else msgspec.structs.replace(config.output, path=str(output))
+        records = lambda stream: factory.current_records(settings, stream)  # type: ignore[arg-type]  # noqa: E731
+    accounts = [a.id for a in config.accounts]
+    truth = {"insights": lambda: expected_records(world, config.window.since, config.window.until,
+                                                  totals=config.window.totals),
+             "media": lambda: expected_media(world, accounts=accounts),
+             "accounts": lambda: expected_accounts(world, from_unix(int(world.now)), accounts=accounts)}
+    found: dict[str, int] = {}
+    for stream, expected in truth.items():
+        result = compare(records(stream), expected())
+        n = result["expected"]
+        check(n > 0 and result == {"expected": n, "found": n, "missing": 0, "extra": 0, "wrong": 0, "duplicates": 0},
+              f"{what}: the {stream} records are not the ground truth: {result}")
+        found[stream] = n
+    return found
 
 
 class Row(msgspec.Struct):

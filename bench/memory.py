@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from .measure import Outcome, Row
+from .measure import NOW, BenchFailure, Outcome, Row, check, check_truth
 
 SMALL, LARGE = 100_000, 1_000_000
 GOAL = 1.5
@@ -48,7 +48,7 @@ async def harvest(accounts: int, output: Path) -> dict:
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
 
-    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA))
+    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA, now=NOW))
     config, env = world_config(world, output, days=DAYS, calls_per_window=10**9, path="<bench>")
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     before = maxrss_mb()
@@ -56,9 +56,16 @@ async def harvest(accounts: int, output: Path) -> dict:
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
                                 now=world.now) as harvester:
         summary = await harvester.run()
-    return {"accounts": accounts, "records": summary.records, "calls": simulator.counters.calls,
-            "exit_code": summary.exit_code, "seconds": time.perf_counter() - started,
-            "rss_before_mb": before, "peak_rss_mb": maxrss_mb()}
+    measured = {"accounts": accounts, "records": summary.records, "calls": simulator.counters.calls,
+                "exit_code": summary.exit_code, "failed": len(summary.failed),
+                "seconds": time.perf_counter() - started, "rss_before_mb": before, "peak_rss_mb": maxrss_mb()}
+    try:                                # after the peak is read: the check's own memory is not the harvest's
+        check(summary.exit_code == 0 and not summary.failed,
+              f"the harvest exited {summary.exit_code} with {len(summary.failed)} units failed")
+        check_truth(world, config, f"memory ({accounts} accounts)", output=output)
+    except BenchFailure as failure:
+        measured["failure"] = str(failure)
+    return measured
 
 
 def child(accounts: int) -> None:
@@ -69,12 +76,16 @@ def child(accounts: int) -> None:
 def measure(accounts: int) -> dict:
     """One harvest in a fresh interpreter: what it reports on its last line."""
     done = subprocess.run([sys.executable, "-m", "bench.memory", str(accounts)], capture_output=True,
-                          text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
-    return orjson.loads(done.stdout.strip().splitlines()[-1])
+                          text=True, cwd=Path(__file__).resolve().parent.parent)
+    check(done.returncode == 0, f"memory: the harvest of {accounts} accounts exited {done.returncode}: "
+                                f"{done.stderr.strip()[-2000:]}")
+    measured = orjson.loads(done.stdout.strip().splitlines()[-1])
+    check("failure" not in measured, measured.get("failure", ""))
+    return measured
 
 
 def run(*, quick: bool = False) -> Outcome:
-    small_target, large_target = (SMALL // 10, LARGE // 10) if quick else (SMALL, LARGE)
+    small_target, large_target = (SMALL // 20, LARGE // 20) if quick else (SMALL, LARGE)
     small = measure(math.ceil(small_target / RECORDS_PER_ACCOUNT))
     per_account = small["records"] / small["accounts"]
     large = measure(math.ceil(large_target / per_account * 1.1))  # bigger worlds have fewer records each

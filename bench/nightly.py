@@ -15,13 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .measure import Outcome, Row
+from .measure import NOW, Outcome, Row, check
 
 SEED, MEDIA, NIGHTS = 2, 1000, 60
 DAY = 86400
 
 
-async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
+async def nights(tiers: bool, directory: Path, count: int, mean_media: int = MEDIA) -> list[int]:
     from harvester import Harvester
     from harvester.commands.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -29,7 +29,7 @@ async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
     from harvester.simulator.world import World, WorldSpec
     from harvester.state.store import StateStore
 
-    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA, stories_per_account=0))
+    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=mean_media, stories_per_account=0, now=NOW))
     calls = []
     state = StateStore(directory / "state.sqlite")
     for night in range(count):
@@ -39,19 +39,26 @@ async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
         simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
         async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                              now=now, run_id=f"night-{night}") as harvester:
-            await harvester.run()
+            summary = await harvester.run()
+        check(summary.exit_code == 0 and not summary.failed, f"nightly ({'with' if tiers else 'without'} tiers): "
+              f"night {night} exited {summary.exit_code} with {len(summary.failed)} units failed")
         calls.append(simulator.counters.endpoints.get("insights/media", 0))
     state.close()
     return calls
 
 
 def run(*, quick: bool = False) -> Outcome:
-    count = 15 if quick else NIGHTS
+    count, mean_media = (9, 200) if quick else (NIGHTS, MEDIA)     # quick: a week's turn of the weekly tier
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        untiered = asyncio.run(nights(False, Path(a), count))
-        tiered = asyncio.run(nights(True, Path(b), count))
+        untiered = asyncio.run(nights(False, Path(a), count, mean_media))
+        tiered = asyncio.run(nights(True, Path(b), count, mean_media))
+    check(tiered[0] == untiered[0] > 0, f"nightly: the first night must read every media with tiers as without: "
+                                        f"{tiered[0]} calls with tiers, {untiered[0]} without")
+    check(len(set(untiered)) == 1, f"nightly: without tiers every night reads every media: {untiered}")
+    check(all(t <= u for t, u in zip(tiered, untiered, strict=True)),
+          f"nightly: a night with tiers made more calls than without: {tiered} against {untiered}")
     from harvester.simulator.world import World, WorldSpec
-    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=MEDIA))
+    world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=mean_media, stories_per_account=0, now=NOW))
     media = world.account_by_id(world.tokens[0].account_ids[0]).media_count
     steady = slice(30, None) if count > 30 else slice(1, None)
     mean_untiered, mean_tiered = statistics.mean(untiered[steady]), statistics.mean(tiered[steady])
@@ -60,6 +67,6 @@ def run(*, quick: bool = False) -> Outcome:
     results = {"media": media, "nights": count, "calls_per_night_untiered": mean_untiered,
                "calls_per_night_tiered": mean_tiered, "first_night": tiered[0],
                "ratio_tiered_vs_untiered": mean_tiered / mean_untiered}
-    row = Row(f"nightly media calls, {media:,} media (nights 30+)", f"{mean_tiered:,.0f} with tiers",
+    row = Row(f"nightly media calls, {media:,} media (nights {steady.start}+)", f"{mean_tiered:,.0f} with tiers",
               f"{mean_untiered:,.0f} without", mean_tiered / mean_untiered, "fewer", mean_tiered < mean_untiered)
     return Outcome(results, [row])

@@ -33,7 +33,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 
-from .measure import Outcome, Row
+from .measure import NOW, Outcome, Row, check, check_truth
 
 SEED, ACCOUNTS, MEDIA, DAYS = 51, 100, 100, 90
 FORMATS = ("jsonl", "parquet", "duckdb")
@@ -41,8 +41,9 @@ GOAL_SECONDS = 5.0
 
 
 def harvest(output: Path, accounts: int, days: int, output_format: str) -> Config:
-    """The world harvested into ``output`` in the format named: its configuration."""
-    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA))
+    """The world harvested into ``output`` in the format named, checked against the ground truth
+    (not timed): its configuration."""
+    world = World(WorldSpec(seed=SEED, accounts=accounts, media_per_account=MEDIA, now=NOW))
     config, env = world_config(world, output, days=days, calls_per_window=10**9, path="<bench>",
                                output_format=output_format)
 
@@ -50,14 +51,16 @@ def harvest(output: Path, accounts: int, days: int, output_format: str) -> Confi
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
         async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
             summary = await harvester.run()
-        assert summary.exit_code == 0, summary.render()
+        check(summary.exit_code == 0 and not summary.failed, f"report ({output_format}): the harvest exited "
+              f"{summary.exit_code} with {len(summary.failed)} units failed")
 
     asyncio.run(run())
+    check_truth(world, config, f"report ({output_format})")
     return config
 
 
 def run(quick: bool = False) -> Outcome:
-    accounts, days = (10, 14) if quick else (ACCOUNTS, DAYS)
+    accounts, days = (5, 7) if quick else (ACCOUNTS, DAYS)
     rounds = 1 if quick else 3
     seconds: dict[str, float] = {}
     results: dict[str, object] = {"accounts": accounts, "days": days}
@@ -74,10 +77,13 @@ def run(quick: bool = False) -> Outcome:
                        since=since, until=until) -> float:
                 if cold:
                     shutil.rmtree(output / CACHE, ignore_errors=True)
+                out = output / f"report.{kind}"
+                out.unlink(missing_ok=True)
                 t = time.perf_counter()
-                write(config, since=since, until=until, tz="Europe/Berlin", output_format=kind,
-                      out=output / f"report.{kind}")
-                return time.perf_counter() - t
+                write(config, since=since, until=until, tz="Europe/Berlin", output_format=kind, out=out)
+                seconds = time.perf_counter() - t
+                check(out.exists() and out.stat().st_size > 0, f"report: no {kind} report from {config.output.format}")
+                return seconds
 
             seconds[fmt] = statistics.median([report("html", cold=True) for _ in range(rounds)])
             results[f"seconds_{fmt}"] = seconds[fmt]

@@ -43,7 +43,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 from harvester.webhook.signature import HEADER, sign
 
-from .measure import Outcome, Row
+from .measure import NOW, Outcome, Row, check
 
 GOAL_PER_S = 2000
 BATCH = 50
@@ -172,7 +172,7 @@ class Bare(Receiver):
 
 def world(accounts: int) -> World:
     return World(WorldSpec(seed=15, accounts=accounts, media_per_account=0, stories_per_account=10,
-                           few_viewers=0.0))
+                           few_viewers=0.0, now=NOW))
 
 
 class Client:
@@ -275,7 +275,7 @@ def exactly_once(receiver: Receiver, truth: dict) -> dict[str, int]:
 
 
 def run(*, quick: bool = False) -> Outcome:
-    accounts = 100 if quick else 1000
+    accounts = 50 if quick else 1000
     w = world(accounts)
     items, truth = sim.deliveries(w), sim.expected(w)
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
@@ -287,11 +287,18 @@ def run(*, quick: bool = False) -> Outcome:
         duck = duck_receiver.burst(items)
         duck_check = exactly_once(duck_receiver, truth)
         batched = Receiver(Path(tmp) / "batched")
-        batched_seconds = batched.burst(sim.deliveries(w, batch=BATCH)).seconds
+        batched_burst = batched.burst(sim.deliveries(w, batch=BATCH))
+        batched_seconds = batched_burst.seconds
         batched_check = exactly_once(batched, truth)
         killed = Receiver(Path(tmp) / "kill")
         kill = killed.burst(items, kill_after=len(items) // 3)
         kill_check = exactly_once(killed, truth)
+    clean = lambda c: c["missing"] == c["extra"] == c["wrong"] == c["duplicates"] == 0  # noqa: E731
+    for what, sent, stored in (("JSONL", load, load_check), ("DuckDB", duck, duck_check),
+                               (f"{BATCH} a delivery", batched_burst, batched_check), ("the kill", kill, kill_check)):
+        undelivered = sum(not a.delivered for a in sent.results)
+        check(not undelivered and clean(stored), f"webhook ({what}): {undelivered} deliveries never acknowledged; "
+                                                 f"every key current once with its value? {stored}")
     n = len(items)
     per_s, duck_per_s, bare_per_s = n / load.seconds, n / duck.seconds, n / bare.seconds
     stories_per_s = n / batched_seconds                     # one story a delivery in ``items``
@@ -302,7 +309,6 @@ def run(*, quick: bool = False) -> Outcome:
     duck_latencies = sorted(duck.client.latencies)
     duck_p99 = duck_latencies[int(0.99 * (len(duck_latencies) - 1))] * 1000
     retried = sum(len(a.statuses) > 1 for a in kill.results)
-    clean = lambda c: c["missing"] == c["extra"] == c["wrong"] == c["duplicates"] == 0  # noqa: E731
     print(f"webhook: bare aiohttp {bare_per_s:,.0f}/s; {n:,} deliveries: JSONL {per_s:,.0f}/s "
           f"(receiver {us(load.server_cpu)} us CPU a delivery, client {us(load.client_cpu)} us), DuckDB "
           f"{duck_per_s:,.0f}/s ({us(duck.server_cpu)} us); p50 {p50:.1f} ms, p99 {p99:.1f} ms; kill: {retried:,} "

@@ -507,3 +507,23 @@ def test_bad_output_keys_for_postgres_are_named_with_what_is_allowed(tmp_path):
     config = parse_config(raw, path="ok.toml", env=token_env(world), today=today)
     assert (config.output.format, config.output.schema, config.output.dsn_env) == ("postgres", "nightly_2",
                                                                                    "WAREHOUSE_DSN")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to the postgres user")
+def test_as_root_the_server_starts_when_the_temporary_directory_is_closed_to_other_users(tmp_path, monkeypatch):
+    """A root's TMPDIR under /root (mode 0700): the postgres user cannot reach it, so the server's
+    directory goes under /tmp instead (initdb failed with "Permission denied" before)."""
+    if pgserver.binaries() is None:
+        pytest.skip("PostgreSQL is not installed (no initdb)")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    tmp_path.chmod(0o700)
+    monkeypatch.setattr("tempfile.tempdir", str(closed))
+    server = pgserver.TempServer()
+    try:
+        server.start()
+        assert server.psql("harvester", "SELECT 40 + 2").strip() == "42"
+        assert not server.dir.is_relative_to(closed)
+    finally:
+        server.stop()
+    assert not server.dir.exists()

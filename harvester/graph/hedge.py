@@ -62,7 +62,7 @@ class Flight:
                 return answer            # the copy answered first and cancelled this request
             raise
         finally:
-            self._out = None
+            self._out = self._task = None   # a flight kept after its GET keeps no task (nor its result)
             if self._copy is not None:
                 self._copy.cancel()      # this request answered first (or failed): the copy is moot
 

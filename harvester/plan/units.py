@@ -43,8 +43,23 @@ def unit_id(path: str, params: QueryPairs) -> str:
 
 
 def _unit(path: str, params: dict[str, str], ctx: Context, label: str) -> Unit:
-    items = tuple(params.items())
+    items = _shared(tuple(params.items()))
     return Unit(unit_id(path, items), path, items, ctx, label)
+
+
+_PARAMS: dict[QueryPairs, QueryPairs] = {}
+"""Each distinct set of parameters once: every media of a product type is asked the same metrics
+and breakdowns, and the units planned ahead of the calls (thousands, at 512 calls in flight)
+would otherwise each hold their own copy of the same metric list."""
+
+
+def _shared(items: QueryPairs) -> QueryPairs:
+    shared = _PARAMS.get(items)
+    if shared is None:
+        if len(_PARAMS) >= 4096:        # windows' dates vary run to run: bounded
+            _PARAMS.clear()
+        shared = _PARAMS[items] = items
+    return shared
 
 
 def last30_start(now: float) -> int:
@@ -158,10 +173,10 @@ def media_units(account_id: str, media_id: str, media_type: str | None,
     ctx = Context(account_id, media_id, "media", media_type, media_product_type)
     units = [_unit(path, {"metric": ",".join(c.metric.name for c in chosen)}, ctx,
                    f"media {media_id} ({product})")]
+    by_breakdown = msgspec.structs.replace(ctx, breakdown_only=True)     # one for all its breakdown calls
     for c in chosen:
         for b in c.breakdowns:
-            units.append(_unit(path, {"metric": c.metric.name, "breakdown": b},
-                               msgspec.structs.replace(ctx, breakdown_only=True),
+            units.append(_unit(path, {"metric": c.metric.name, "breakdown": b}, by_breakdown,
                                f"media {media_id} {c.metric.name} by {b}"))
     return units
 

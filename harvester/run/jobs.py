@@ -413,15 +413,20 @@ class PageJob:
             fields = STORY_FIELDS if self.edge == "stories" else \
                 MEDIA_FIELDS if self.children else MEDIA_FIELDS_WITHOUT_CHILDREN
             reply = await ctx.get(self.key, path, {"fields": fields, "limit": PAGE_LIMIT}, flight)
-        page = decode_media_page(reply.body)
+        usage, page = reply.usage, decode_media_page(reply.body)
+        del reply
         for reason in page.rejected:
             ctx.ledger.failed(self, _refused(f"{self.label}: {reason}"))
-        await self._plan(page.data)
+        objects = self._plan(page.data)
         ctx.stats.inc(f"discovered/{self.edge}", len(page.data))
         self._next(page)
-        return reply.usage
+        del page        # a page job waiting on a commit (the sink's backpressure) holds no page
+        await ctx.ledger.objects(self.account_id, objects)
+        return usage
 
-    async def _plan(self, items: Sequence[MediaItem]) -> None:
+    def _plan(self, items: Sequence[MediaItem]) -> list[tuple[str, Record]]:
+        """Plan the page's media (their units go to the scheduler); their records, to be written
+        before any of those units runs (the units start once this job awaits)."""
         ctx = self.ctx
         fresh = []
         for item in items:
@@ -432,8 +437,8 @@ class PageJob:
                 fresh.append((item, posted, "STORY" if self.edge == "stories" else item.media_product_type))
             else:
                 ctx.stats.inc(stat.MEDIA_DUPLICATE)
-        await ctx.ledger.objects(self.account_id, [
-            (f"media/{item.id}", self._record(item, product)) for item, _, product in fresh])
+        objects: list[tuple[str, Record]] = [(f"media/{item.id}", self._record(item, product))
+                                             for item, _, product in fresh]
         due = ctx.refresh.due([(item.id, posted, product) for item, posted, product in fresh]) \
             if ctx.refresh is not None else [True] * len(fresh)
         delivered = ctx.delivered([item.id for item, _, product in fresh if product == "STORY"]) \
@@ -451,6 +456,7 @@ class PageJob:
                                      [u.id for u in units if u.id not in ctx.skip_units])
             ctx.submit_units(self.key, self.account_id, units,
                              expires_at=plan.media_expires_at(product, posted, ctx.now))
+        return objects
 
     def _record(self, item: MediaItem, product: str | None) -> MediaRecord:
         ctx = self.ctx

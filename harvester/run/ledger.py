@@ -100,6 +100,7 @@ class Ledger:
             self.sink.write(oid, (r,))
             self._pending[oid] = ("object", account_id, oid)
         if fresh and self.sink.should_commit():
+            del fresh, records          # in the sink now: a job waiting on the commit holds none of them
             await self.commit(due=True)
 
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:

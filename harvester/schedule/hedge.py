@@ -8,7 +8,8 @@ answer is the call's; the other request is cancelled (``calls/hedged``, ``calls/
 
 The scheduler hands each job the :class:`~harvester.graph.hedge.Flight` of its call as an
 argument, the job hands it to the client, which sends its GET through it; :class:`Hedger` keeps
-the flights in the order their calls started and says which get a copy, and when to look again.
+the flights of the calls out in the order they started and says which get a copy, and when to
+look again.
 """
 
 from __future__ import annotations
@@ -31,27 +32,22 @@ token whose answers take milliseconds (a local server) has none worth a second r
 HEDGE_ANSWERS = 4
 """Answers a token must have given before its typical latency is trusted for hedging."""
 
-COMPACT_AFTER = 1024
-"""Flights done at the head of the list before it is cut (when they are also half of it)."""
-
-
 class Hedger:
-    """The calls started, oldest first, from the oldest not done (``_head``); those before
-    ``_cursor`` were looked at for a copy already (each call is, once)."""
+    """The calls started and not yet looked at for a copy nor done, oldest first: a dict a call
+    leaves in O(1) when it ends or is looked at (each call is, once), so it holds at most the calls
+    in flight, never a done call behind an older one that waits long (on a commit, say)."""
 
     def __init__(self, stats: Stats) -> None:
         self.stats = stats
-        self._flights: list[tuple[Flight, Slot]] = []
-        self._head = 0
-        self._cursor = 0
+        self._flights: dict[Flight, Slot] = {}
 
     def __repr__(self) -> str:
-        return f"Hedger(out={len(self._flights) - self._head})"
+        return f"Hedger(out={len(self._flights)})"
 
     def flight(self, slot: Slot, started: float) -> Flight:
         """The flight of a call of ``slot`` starting now, for its job to send its GET through."""
         flight = Flight(started)
-        self._flights.append((flight, slot))
+        self._flights[flight] = slot
         return flight
 
     def copies(self, now: float, room: Callable[[], bool], send: Callable[[Slot, Flight], None]) -> float | None:
@@ -60,34 +56,24 @@ class Hedger:
         ``room`` for a call and its token may (:func:`may_copy`); at most one copy per call. Returns
         when the next call will be old enough (None: no call is waiting to be)."""
         flights = self._flights
-        i = max(self._cursor, self._head)
-        try:
-            while i < len(flights) and room():
-                flight, slot = flights[i]
-                if not flight.done:
-                    due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
-                    if due > now:
-                        return due
-                    if flight.may_copy() and may_copy(slot, now):
-                        self.stats.inc(stat.CALLS_HEDGED)
-                        send(slot, flight)
-                i += 1
-            return None
-        finally:
-            self._cursor = i
+        while flights and room():
+            flight = next(iter(flights))
+            slot = flights[flight]
+            due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
+            if due > now:
+                return due
+            del flights[flight]                 # looked at: never again
+            if flight.may_copy() and may_copy(slot, now):
+                self.stats.inc(stat.CALLS_HEDGED)
+                send(slot, flight)
+        return None
 
     def landed(self, flight: Flight) -> None:
-        """A job ended: forget the calls at the head that are done (compacted now and then)."""
+        """A job ended: it is no longer a candidate for a copy."""
         flight.done = True
+        self._flights.pop(flight, None)
         if flight.copy_first:
             self.stats.inc(stat.CALLS_HEDGED_FIRST)
-        flights, head = self._flights, self._head
-        while head < len(flights) and flights[head][0].done:
-            head += 1
-        if head > COMPACT_AFTER and head * 2 > len(flights):
-            del flights[:head]
-            self._cursor, head = max(0, self._cursor - head), 0
-        self._head = head
 
 
 def may_copy(slot: Slot, now: float) -> bool:

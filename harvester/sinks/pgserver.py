@@ -2,8 +2,10 @@
 ``pg_ctl`` on a free loopback port, one database, a DSN; stopped and removed at the end.
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user
-(``runuser``), in a directory handed to it. The binaries are found on ``PATH`` or under
-``/usr/lib/postgresql/*/bin`` (Debian's layout); :func:`binaries` says None when there are none.
+(``runuser``), in a directory handed to it: under the temporary directory when that user can
+reach it, else under ``/tmp`` (a root's ``TMPDIR`` in ``/root`` is closed to other users). The
+binaries are found on ``PATH`` or under ``/usr/lib/postgresql/*/bin`` (Debian's layout);
+:func:`binaries` says None when there are none.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ def _cpu(pid: int, *, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _parent_for(user: str | None) -> str | None:
+    """Where the server's directory goes: the temporary directory, unless ``user`` (the server's
+    own, when we are root) could not pass through one of its parents; then ``/tmp``."""
+    parent = Path(tempfile.gettempdir()).resolve()
+    if user is None:
+        return None
+    if all(d.stat().st_mode & 0o001 for d in (parent, *parent.parents)):
+        return None
+    return "/tmp"
+
+
 class TempServer:
     """``start()`` it, use :attr:`dsn` (database ``harvester``, a superuser with a password), ``stop()`` it."""
 
@@ -55,10 +68,10 @@ class TempServer:
         self.bin, self.durable, self.password = bindir, durable, password
         self.settings = dict(settings or {})
         """More ``-c name=value`` server settings (a benchmark's shared_buffers, say)."""
-        self.dir = Path(tempfile.mkdtemp(prefix="harvester-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="harvester-pg-", dir=_parent_for(self.user)))
         self.data = self.dir / "data"
         self.port = free_port()
-        self.user = "postgres" if os.geteuid() == 0 else None
 
     @property
     def dsn(self) -> str:
