@@ -34,7 +34,7 @@ from support import PG, run_with_kills, token_env, world_config, write_config
 from support import harvester as harvester_cli
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
-from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)
+from harvester.sinks import pgserver, postgres  # noqa: E402  (after the extra is known to be there)
 
 
 def pg_config(world, tmp: Path, pg: PG, *, days: int = 3, **output) -> tuple[Config, dict[str, str]]:
