@@ -3,6 +3,7 @@ output back, and the comparison with the simulator's ground truth."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +14,23 @@ from harvester.commands.demo import check_streams, compare
 from harvester.config import Config
 
 _line = msgspec.json.Decoder(dict)
+
+SHIFT_ENV = "HARVESTER_TEST_SHIFT_HOURS"
+BASE_NOW = 1_795_132_800.0
+"""2026-11-20T00:00Z: the present of every test world, so that no test follows the hour it runs at."""
+
+
+def _shift_hours() -> float:
+    raw = os.environ.get(SHIFT_ENV, "0").strip() or "0"
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{SHIFT_ENV}={raw!r} is not a number of hours (e.g. 0, 7 or -3.5)") from None
+
+
+NOW = BASE_NOW + _shift_hours() * 3600
+"""The present of every test world: :data:`BASE_NOW` moved by ``HARVESTER_TEST_SHIFT_HOURS`` hours,
+to run the suite as if at another hour (of the day, of a Pacific day, of a week)."""
 
 
 def token_env(world) -> dict[str, str]:

@@ -19,7 +19,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, run_records, world_config
+from support import NOW, assert_matches_truth, run_records, world_config
 
 
 def truth_of(world, config, accounts=None):
@@ -208,26 +208,48 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     assert ("media", False, "night-5") not in by_run                  # media were not due again
 
 
+class HeldTransport(SimulatorTransport):
+    """The simulator's transport, but every copy of the first insights call is held unanswered until
+    the caller gives it up: a call still in flight after any grace, whatever latency a draw gives."""
+
+    def __init__(self, simulator: Simulator):
+        super().__init__(simulator)
+        self.held_url: str | None = None
+        self.holding = 0
+
+    async def get(self, url, headers):
+        if self.held_url is None and "/insights" in url:
+            self.held_url = url
+        if url == self.held_url:
+            self.holding += 1
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.holding -= 1
+        return await super().get(url, headers)
+
+
 @pytest.mark.looptime
 async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_resumes(tmp_path):
     """stop(), then cancel_in_flight() (the CLI calls it STOP_GRACE_SECONDS after a signal):
-    run() returns at once with what was committed; the next run fetches the rest."""
-    world = World(WorldSpec(seed=14, accounts=4, media_per_account=20))
+    run() waits for calls in flight, returns at once with what was committed when they are given
+    up; the next run fetches the rest."""
+    world = World(WorldSpec(seed=14, accounts=4, media_per_account=20, now=NOW))
     config, env = world_config(world, tmp_path / "out")
-    slow = SimulatorSettings(calls_per_window=10**9, latency_ms=20_000)   # exponential: some calls take minutes
     state = StateStore(config.state.path)
     loop = asyncio.get_running_loop()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, slow)), state=state,
-                         now=world.now) as harvester:
+    transport = HeldTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=2_000)))
+    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         await asyncio.sleep(120)
+        assert transport.holding > 0 and not task.done()
         harvester.stop()
         await asyncio.sleep(30)
-        assert not task.done()                     # calls were still in flight after the grace
+        assert transport.holding > 0 and not task.done()     # a stopped run waits for its calls in flight
         stopped_at = loop.time()
         harvester.cancel_in_flight()
         summary = await task
-    assert loop.time() == stopped_at               # given up at once, not waited for
+    assert loop.time() == stopped_at and transport.holding == 0     # given up at once, not waited for
     (run,) = state.runs()
     assert run.status == "stopped" and state.unit_counts(run.run_id).get("done", 0) > 0
     async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
