@@ -4,6 +4,7 @@ output back, and the comparison with the simulator's ground truth."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -80,3 +81,12 @@ def assert_streams_match(output: Path, world, config: Config | Path, env: dict[s
         assert expected > 0 and result == {"expected": expected, "found": expected, "missing": 0, "extra": 0,
                                            "wrong": 0, "duplicates": 0}, (stream, result)
     return results
+
+
+PRESENT = Path(__file__).with_name("present.py")
+
+
+def harvester_command(*args: str) -> list[str]:
+    """``harvester ARGS`` in a subprocess whose clock starts at :data:`NOW` (tests/present.py), so
+    that it harvests a pinned world as that world's present sees it."""
+    return [sys.executable, str(PRESENT), *args]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -14,12 +13,12 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 
-from support import assert_matches_truth, token_env
+from support import NOW, assert_matches_truth, token_env
 from test_resume import harvester, write_config
 
 
 def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
@@ -40,7 +39,7 @@ def test_bad_dates_and_unknown_commands_exit_2(tmp_path, capsys):
 
 
 def test_status_without_runs(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
     assert main(["status", "--config", str(config)]) == 0
     assert "no runs yet" in capsys.readouterr().err
@@ -48,7 +47,7 @@ def test_status_without_runs(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, simulator_server):
-    world = World(WorldSpec(seed=6, accounts=4, media_per_account=20, now=time.time()))
+    world = World(WorldSpec(seed=6, accounts=4, media_per_account=20, now=NOW))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     today = from_unix(int(world.now))
@@ -69,7 +68,7 @@ async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, sim
 
 
 def _config_with_paths(tmp_path, monkeypatch, *, output: str, state: str):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     for t in world.tokens:
         monkeypatch.setenv(f"TOKEN_{t.index}", "x")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
@@ -147,7 +146,7 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
 
     from test_resume import checkpointed
 
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)

@@ -36,7 +36,7 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     """5 % faults of every kind, one revoked token: every record of the truth with its exact
     value, none twice, none for the revoked token's accounts, exit code 3, no token anywhere."""
     caplog.set_level(logging.DEBUG)
-    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30, revoked_tokens=1))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=10, media_per_account=30, revoked_tokens=1))
     revoked = [t for t in world.tokens if t.revoked]
     assert len(revoked) == 1
     config, env = world_config(world, tmp_path / "out")
@@ -71,7 +71,7 @@ def assert_no_token_anywhere(tokens, directory: Path, caplog, *objects) -> None:
 async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none(tmp_path):
     """Six tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
     the limit allows, no more (each token's calls in full-window bursts)."""
-    world = World(WorldSpec(seed=5, accounts=6, media_per_account=15))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=6, media_per_account=15))
     config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=60)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=60))
     loop = asyncio.get_running_loop()
@@ -93,7 +93,7 @@ async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none
 @pytest.mark.slow
 async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
     """The real aiohttp transport against the simulator on a socket, with faults."""
-    world = World(WorldSpec(seed=8, accounts=4, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=8, accounts=4, media_per_account=10))
     server = await simulator_server(world, SimulatorSettings(faults=0.05))
     config, env = world_config(world, tmp_path / "out", base_url=server.url)
     async with Harvester(config, tokens=env, now=world.now) as harvester:
@@ -106,7 +106,7 @@ async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
 async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     """``async for`` inside the caller's loop, tokens from an async callable; breaking out of the
     loop cancels the harvest cleanly and leaves no task behind."""
-    world = World(WorldSpec(seed=9, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     asked: list[str] = []
 
@@ -165,7 +165,7 @@ class Recording(SimulatorTransport):
 async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_path):
     """Media posted before the business conversion and stories with fewer than 5 viewers answer
     their first call with an error that every other call of theirs would repeat: no second call."""
-    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=10, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
     async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
@@ -185,7 +185,7 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     """Nightly runs over overlapping windows, one output and one state store: the manifest's
     current files hold every key once; the days fetched again come from the later run, the media
     the refresh tiers did not ask again keep the earlier run's records."""
-    world = World(WorldSpec(seed=12, accounts=4, media_per_account=20, stories_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=12, accounts=4, media_per_account=20, stories_per_account=0))
     output = tmp_path / "out"
     state = StateStore(tmp_path / "state.sqlite")
     runs = []

@@ -9,7 +9,6 @@ import random
 import signal
 import sqlite3
 import sys
-import time
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +27,15 @@ from harvester.sinks.base import PartCommit
 from harvester.state import store as state_mod
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, assert_streams_match, run_records, token_env, world_config
+from support import (
+    NOW,
+    assert_matches_truth,
+    assert_streams_match,
+    harvester_command,
+    run_records,
+    token_env,
+    world_config,
+)
 
 
 def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2,
@@ -62,7 +69,7 @@ path = "{path.parent / 'state.sqlite'}"
 
 async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harvester", *args, env={**os.environ, **env},
+        *harvester_command(*args), env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
 
@@ -109,7 +116,7 @@ async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path, simulator_server, seed):
-    world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     code, killed = await run_with_kills(config, token_env(world), random.Random(seed), kills=3)
@@ -133,7 +140,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simulator_server, signum, code):
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
@@ -204,7 +211,7 @@ asyncio.run(main())
 async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly(tmp_path, simulator_server):
     """SIGKILL while the part file holds records past its last checkpoint: the next run cuts the
     part back to the committed length, fetches those units again, and the output is the truth."""
-    world = World(WorldSpec(seed=5, accounts=3, media_per_account=40, now=time.time()))
+    world = World(WorldSpec(seed=5, accounts=3, media_per_account=40, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=5, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
@@ -233,7 +240,7 @@ async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly
 async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     """The work a crash repeats is bounded in calls too: a commit every ``commit_units`` units
     (whatever commit_seconds says), each appending to the same part file."""
-    world = World(WorldSpec(seed=6, accounts=4, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=6, accounts=4, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
                                                                              commit_seconds=3600.0))

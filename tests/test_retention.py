@@ -90,7 +90,7 @@ def test_the_estimate_says_what_it_leaves_out_and_why(tmp_path):
 
 
 def test_backfill_estimate_prints_the_days_it_leaves_out(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there

@@ -17,6 +17,8 @@ from harvester.schedule.slot import Slot
 from harvester.simulator.ratelimit import RollingWindow
 from harvester.summary import Stats
 
+from support import NOW
+
 pytestmark = pytest.mark.looptime
 
 
@@ -565,7 +567,7 @@ async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
             received.setdefault(token.index, []).append((now, throttled))
             return answer
 
-    world = World(WorldSpec(seed=3, accounts=3, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=3, media_per_account=8))
     simulator = Recording(world, SimulatorSettings(calls_per_window=5, window_seconds=600, latency_ms=20))
     config, env = world_config(world, tmp_path / "out", days=2, window_seconds=600)
     async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:

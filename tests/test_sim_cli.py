@@ -14,6 +14,8 @@ import pytest
 
 from harvester.simulator.cli import main
 
+from support import NOW
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -47,7 +49,7 @@ def test_a_busy_port_exits_2(capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        assert main(["--port", str(busy.getsockname()[1]), "--accounts", "2"]) == 2
+        assert main(["--port", str(busy.getsockname()[1]), "--accounts", "2", "--now", str(NOW)]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
@@ -57,7 +59,7 @@ async def test_serves_until_sigint(tmp_path):
     process = await asyncio.create_subprocess_exec(
         *simulate_command(), "--port", "0", "--seed", "3", "--accounts", "4",
         "--media-per-account", "5", "--world-file", str(world_file), "--calls-per-window", "50",
-        "--now", "2026-11-20T10:00",
+        "--now", "2026-11-20T10:00",   # pinned: it is what the world file must give back
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         first = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()

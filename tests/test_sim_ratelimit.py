@@ -12,6 +12,8 @@ from harvester.simulator.ratelimit import RateLimits, RollingWindow
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 
+from support import NOW
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -55,7 +57,7 @@ def test_percent_and_regain_when_not_throttled():
 
 async def test_user_token_throttle_is_17_with_app_usage_header():
     clock = FakeClock()
-    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=60),
+    sim = Simulator(WorldSpec(now=NOW, seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=60),
                     clock=clock)
     token = token_of(sim.world, "facebook")
     auth = {"Authorization": f"Bearer {token.token}"}
@@ -83,7 +85,7 @@ async def test_user_token_throttle_is_17_with_app_usage_header():
 
 async def test_instagram_token_throttle_is_80002_with_business_usage_header():
     clock = FakeClock()
-    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=600),
+    sim = Simulator(WorldSpec(now=NOW, seed=3, accounts=20), SimulatorSettings(calls_per_window=2, window_seconds=600),
                     clock=clock)
     token = token_of(sim.world, "instagram")
     auth = {"authorization": f"Bearer {token.token}"}
@@ -107,7 +109,8 @@ async def test_instagram_token_throttle_is_80002_with_business_usage_header():
 
 
 async def test_app_limit_throttles_every_token_with_code_4():
-    sim = Simulator(WorldSpec(seed=3, accounts=20), SimulatorSettings(calls_per_window=100, app_calls_per_window=3),
+    sim = Simulator(WorldSpec(now=NOW, seed=3, accounts=20),
+                    SimulatorSettings(calls_per_window=100, app_calls_per_window=3),
                     clock=FakeClock())
     tokens = [t for t in sim.world.tokens if not t.revoked][:2]
     replies = [await sim.serve("GET", "/v25.0/me", {"access_token": tokens[i % 2].token}, {}) for i in range(5)]
@@ -127,7 +130,7 @@ def test_rate_limits_keep_one_window_per_token():
 @pytest.mark.looptime
 async def test_hours_of_rolling_window_in_simulated_time():
     """Ten simulated hours against a 10-per-hour limit: the window decides every answer."""
-    sim = Simulator(WorldSpec(seed=5, accounts=20), SimulatorSettings(calls_per_window=10, window_seconds=3600,
+    sim = Simulator(WorldSpec(now=NOW, seed=5, accounts=20), SimulatorSettings(calls_per_window=10, window_seconds=3600,
                                                                        latency_ms=50))
     transport = SimulatorTransport(sim)
     token = token_of(sim.world, "facebook")

@@ -9,7 +9,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from harvester.sinks.duckdb import SCHEMA_VERSION, DuckdbSink
 from harvester.sinks.parquet import ParquetSink
 from harvester.state.store import StateStore
 
-from support import assert_streams_match, token_env
+from support import NOW, assert_streams_match, token_env
 from test_resume import run_with_kills, write_config
 
 FORMATS = ("parquet", "duckdb")
@@ -241,7 +240,7 @@ async def harvest(world, output_dir: Path, state: StateStore, fmt: str, days: in
 @pytest.mark.looptime
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_a_harvest_writes_the_three_streams_equal_to_the_truth(tmp_path, fmt):
-    world = World(WorldSpec(seed=31, accounts=3, media_per_account=40))
+    world = World(WorldSpec(now=NOW, seed=31, accounts=3, media_per_account=40))
     state = StateStore(tmp_path / "state.sqlite")
     config, summary = await harvest(world, tmp_path / "out", state, fmt)
     state.close()
@@ -254,7 +253,7 @@ async def test_a_harvest_writes_the_three_streams_equal_to_the_truth(tmp_path, f
 async def test_a_nightly_run_a_day_later_replaces_the_keys_it_fetches_again(tmp_path, fmt):
     """Two runs on consecutive days into one output: each key once; a key both fetched has the
     later run's value (the world moved on a day: lifetime values grew); accounts keep a record a day."""
-    now = time.time()
+    now = NOW
     truth: dict = {"insights": {}, "media": {}, "accounts": {}}
     state = StateStore(tmp_path / "state.sqlite")
     for day in (0, 1):
@@ -281,7 +280,7 @@ async def test_a_nightly_run_a_day_later_replaces_the_keys_it_fetches_again(tmp_
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_path, simulator_server, fmt):
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url, output_format=fmt)
     code, killed = await run_with_kills(config, token_env(world), random.Random(4), kills=3)
@@ -304,7 +303,7 @@ def cli(*args: str, env: dict[str, str], prelude: str = "") -> subprocess.Comple
 
 
 def bad_config(tmp_path: Path, fmt: str, path: str) -> Path:
-    world = World(WorldSpec(seed=5, accounts=1, media_per_account=3))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=1, media_per_account=3))
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9", output_format=fmt)
     text = config.read_text().replace(f'path = "{tmp_path / "out"}"', f'path = "{path}"')
     config.write_text(text)
