@@ -25,3 +25,14 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     world_module.current_hour = _current_hour
+
+
+@pytest.fixture
+def present(monkeypatch) -> float:
+    """The clock of this process at the test worlds' present (support.NOW), running on from there,
+    for a test that calls the CLI in-process (it reads ``time.time()`` and ``datetime.now()``)."""
+    from present import pin
+
+    from support import NOW
+    pin(NOW, monkeypatch.setattr)
+    return NOW

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as _datetime
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from support import NOW
 
@@ -21,18 +23,18 @@ class _PinnedDateTime(_datetime.datetime):
         return _datetime.datetime.fromtimestamp(time.time(), tz)
 
 
-def pin(now: float) -> None:
+def pin(now: float, setattr: Callable[[Any, str, Any], None] = setattr) -> None:
     """From here on ``time.time()``, and ``datetime.now()`` where harvester reads it, read ``now``
-    plus the time elapsed since."""
+    plus the time elapsed since (``setattr``: pytest's ``monkeypatch.setattr``, to undo it after a test)."""
     import harvester.config.load
     import harvester.report
     real = time.time
     offset = now - real()
-    time.time = lambda: real() + offset
-    time.time_ns = lambda: int((real() + offset) * 1e9)
+    setattr(time, "time", lambda: real() + offset)
+    setattr(time, "time_ns", lambda: int((real() + offset) * 1e9))
     for module in (harvester.config.load, harvester.report):
-        assert module.datetime is _datetime.datetime, module      # a new reading of the date: pin it too
-        module.datetime = _PinnedDateTime      # type: ignore[misc]
+        assert module.datetime in (_datetime.datetime, _PinnedDateTime), module   # a new reading: pin it too
+        setattr(module, "datetime", _PinnedDateTime)
 
 
 def main() -> int:

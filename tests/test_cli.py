@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -17,12 +17,12 @@ from support import NOW, assert_matches_truth, token_env
 from test_resume import harvester, write_config
 
 
-def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch):
+def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch, present):
     world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
-    today = date.today()
+    today = from_unix(int(present))
     code = main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=800)),
                  "--until", str(today - timedelta(days=700))])
     err = capsys.readouterr().err

@@ -428,7 +428,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config_file = pg_config_file(tmp_path / "harvest.toml", world, server.url, pg)
     env = {**token_env(world), "HARVESTER_PG_DSN": pg.dsn}
-    code, killed = await run_with_kills(config_file, env, random.Random(35), kills=3)
+    code, killed = await run_with_kills(config_file, env, server, random.Random(35), kills=3)
     assert code == 0 and killed >= 1
     state = StateStore(tmp_path / "state.sqlite")
     (run,) = state.runs()

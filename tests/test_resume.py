@@ -1,4 +1,4 @@
-"""Resumable, exactly-once harvests: ``harvester run`` killed with SIGKILL at random moments,
+"""Resumable, exactly-once harvests: ``harvester run`` killed with SIGKILL at drawn points of its harvest,
 run again until it finishes, must leave exactly the records of an uninterrupted run."""
 
 from __future__ import annotations
@@ -85,13 +85,17 @@ def checkpointed(state: Path) -> int:
         return 0
 
 
-async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, rng: random.Random) -> bool:
-    """SIGKILL ``proc`` at a random moment after its next checkpoint (on a slow machine too);
+async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rng: random.Random) -> bool:
+    """SIGKILL ``proc`` after its next checkpoint, when the simulator has received a drawn number
+    (1 to 40) of further calls: a point in the harvest, not in real time, so a slow or loaded
+    machine kills at the same call, with calls in flight (the simulator's latency holds each).
     False if it finished first."""
     before = checkpointed(state)
     while checkpointed(state) <= before and proc.returncode is None:
         await asyncio.sleep(0.05)
-    await asyncio.sleep(rng.uniform(0, 0.4))
+    target = server.simulator.counters.calls + rng.randint(1, 40)
+    while server.simulator.counters.calls < target and proc.returncode is None:
+        await asyncio.sleep(0.002)
     if proc.returncode is not None:
         return False
     proc.send_signal(signal.SIGKILL)
@@ -99,12 +103,14 @@ async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, rng: rando
     return True
 
 
-async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
-    """Start ``harvester run``; SIGKILL it ``kills`` times in the middle; then let it finish."""
+async def run_with_kills(config: Path, env: dict[str, str], server, rng: random.Random,
+                         kills: int) -> tuple[int, int]:
+    """Start ``harvester run`` against ``server``; SIGKILL it ``kills`` times in the middle; then let
+    it finish."""
     killed = 0
     while True:
         proc = await harvester("run", "--config", str(config), env=env)
-        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", rng):
+        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", server, rng):
             killed += 1
             continue
         stderr = await proc.stderr.read()
@@ -119,7 +125,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
-    code, killed = await run_with_kills(config, token_env(world), random.Random(seed), kills=3)
+    code, killed = await run_with_kills(config, token_env(world), server, random.Random(seed), kills=3)
     assert code == 0
     state = StateStore(tmp_path / "state.sqlite")
     runs = state.runs()

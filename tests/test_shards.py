@@ -3,7 +3,7 @@ token never spans two shards; adding an account moves no other token; bad shard 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -15,6 +15,7 @@ from harvester import Harvester
 from harvester.cli import main
 from harvester.config import parse_config
 from harvester.config.shards import Shard, assign, shard_of, sharded
+from harvester.days import from_unix
 from harvester.records import STREAMS
 from harvester.run.harvester import token_key
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -258,14 +259,14 @@ async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equa
         assert _current(tmp_path / "out", stream) == _current(tmp_path / "whole" / "out", stream), stream
 
 
-def test_a_shards_backfill_estimate_counts_its_own_tokens_only(tmp_path, capsys, monkeypatch):
+def test_a_shards_backfill_estimate_counts_its_own_tokens_only(tmp_path, capsys, monkeypatch, present):
     world = World(WorldSpec(now=NOW, seed=35, accounts=10))
     env = token_env(world)
     for name, token in env.items():
         monkeypatch.setenv(name, token)
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")     # nothing is called
     shards = assign({name: token_key(token) for name, token in env.items()}, 2)
-    today = datetime.now(UTC).date()
+    today = from_unix(int(present))
     since, until = str(today - timedelta(days=60)), str(today)
     for index in range(2):
         assert main(["backfill", "--config", str(config), "--since", since, "--until", until,

@@ -283,7 +283,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_p
     world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url, output_format=fmt)
-    code, killed = await run_with_kills(config, token_env(world), random.Random(4), kills=3)
+    code, killed = await run_with_kills(config, token_env(world), server, random.Random(4), kills=3)
     assert code == 0 and killed >= 1
     state = StateStore(tmp_path / "state.sqlite")
     runs = state.runs()
