@@ -13,6 +13,7 @@ import msgspec
 from harvester.commands import demo
 from harvester.commands.demo import check_streams, compare
 from harvester.config import Config
+from harvester.days import from_unix
 
 _line = msgspec.json.Decoder(dict)
 
@@ -74,7 +75,7 @@ def assert_streams_match(output: Path, world, config: Config | Path, env: dict[s
     parsed one, or the TOML file a test wrote, read with ``env``)."""
     if isinstance(config, Path):
         from harvester.config import load_config
-        config = load_config(config, env=env)
+        config = load_config(config, env=env, today=from_unix(int(world.now)))    # the world's days
     results = check_streams(output, world, config, **kwargs)
     for stream, result in results.items():
         expected = result["expected"]

@@ -435,7 +435,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
     state.close()
     assert run.status == "finished"
     from harvester.config import load_config
-    config = load_config(config_file, env=env)
+    config = load_config(config_file, env=env, today=from_unix(int(world.now)))
     until = from_unix(int(world.now))
     assert config.window.since == until - timedelta(days=3)
     assert_tables_match(config, truth_of(world, config))

@@ -174,9 +174,13 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
     assert summary["units"]["resumed"] >= done_before
 
 
-KILLED_MID_PART = """
+KILLED_MID_PART = f"""
 import asyncio, os, signal, sys
 from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from present import pin
+from support import NOW
+pin(NOW)                  # the process's clock at the world's present
 from harvester import Harvester
 from harvester.config import load_config
 from harvester.sinks.jsonl import JsonlSink
