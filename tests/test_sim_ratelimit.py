@@ -2,7 +2,6 @@
 headers, and hours of simulated time through the in-memory transport under looptime."""
 
 import asyncio
-import time
 
 import orjson
 import pytest
@@ -136,7 +135,7 @@ async def test_hours_of_rolling_window_in_simulated_time():
     token = token_of(sim.world, "facebook")
     auth = {"Authorization": f"Bearer {token.token}"}
     url = f"https://graph.example/v25.0/{token.account_ids[0]}"
-    loop, wall = asyncio.get_running_loop(), time.monotonic()
+    loop = asyncio.get_running_loop()
     start = loop.time()
 
     burst = [(await transport.get(url, auth)).status for _ in range(12)]
@@ -151,7 +150,6 @@ async def test_hours_of_rolling_window_in_simulated_time():
     assert extra == [200, 400]                                # 9 steady calls in the window, then 10, then 11
 
     assert loop.time() - start > 10 * 3600
-    assert time.monotonic() - wall < 5
     snap = sim.counters.snapshot()
     assert snap["calls_by_token"][str(token.index)] == 114
     assert snap["max_in_window"][str(token.index)] == 12
