@@ -296,8 +296,10 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_p
 # -- bad input: exit 2 before any call ---------------------------------------------------------
 
 def cli(*args: str, env: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess:
-    """``harvester`` in a subprocess; ``prelude`` runs first (to hide a module, say)."""
-    code = f"{prelude}\nimport sys\nfrom harvester.cli import main\nsys.exit(main(sys.argv[1:]))"
+    """``harvester`` in a subprocess with its clock at NOW (tests/present.py); ``prelude`` runs first
+    (to hide a module, say)."""
+    code = (f"{prelude}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from present import main\nsys.exit(main())")
     return subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=120)
 
