@@ -3,9 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server demo test test-fast test-random test-hours lint docs bench bench-scale clean deploy-check
+.PHONY: install browser postgres-server prometheus-tools singer-targets demo test test-fast test-random test-hours lint docs bench bench-table bench-scale clean deploy-check
 
-install: $(STAMP) browser postgres-server
+install: $(STAMP) browser postgres-server prometheus-tools singer-targets
 
 # The report's browser test needs Chromium: Debian's package, installed where it is missing.
 browser:
@@ -13,10 +13,39 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium could not be installed (apt-get install -y chromium): the report's browser test will not run"
 
+# The telemetry tests push to a real Pushgateway, and deploy-check runs promtool on the alert rules:
+# Debian's prometheus-pushgateway and prometheus (which ships promtool), installed where missing.
+prometheus-tools:
+	@missing=""; command -v prometheus-pushgateway >/dev/null 2>&1 || missing="prometheus-pushgateway"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "missing $$missing and neither root nor sudo is here to install it: the telemetry tests" \
+	    "will be skipped (in CI they fail)" >&2; exit 0; fi; \
+	  echo "installing$$missing (apt-get install -y)" >&2; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The Singer tap's tests pipe into real targets from PyPI, each in a venv of its own (never our
+# dependencies): target-jsonl and meltanolabs-target-postgres.
+SINGER := .venv-singer
+singer-targets: $(SINGER)/target-jsonl/.installed $(SINGER)/target-postgres/.installed
+
+$(SINGER)/target-jsonl/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-jsonl
+	$(SINGER)/target-jsonl/bin/python -m pip install --quiet 'target-jsonl==0.1.4'
+	touch $@
+
+$(SINGER)/target-postgres/.installed:
+	$(PYTHON) -m venv $(SINGER)/target-postgres
+	$(SINGER)/target-postgres/bin/python -m pip install --quiet 'meltanolabs-target-postgres==0.8.1'
+	touch $@
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,report,parquet,duckdb,postgres,prometheus,dlt]'
 	touch $(STAMP)
 
 # PostgreSQL for the postgres sink's tests (the suite starts its own server with initdb/pg_ctl):
@@ -70,10 +99,15 @@ docs: install
 bench: install
 	$(BIN)/python -m bench
 
+# bench/README.md's table, from bench/results.json (make bench does this after its run).
+bench-table: install
+	$(BIN)/python -m bench.table
+
 # The deployment files (deploy/): the Kubernetes ones against the schemas that kubernetes-validate
 # ships (strict, without network: under `unshare -n` where it can be used), and the Airflow DAG's
 # test with Airflow installed. Each in a venv of its own: neither tool is a dependency of harvester,
 # and Airflow (about 300 MB) is too heavy for `make test`'s install. AIRFLOW=0 leaves the DAG out.
+# Then the Prometheus alert rules, checked and unit-tested by promtool.
 DEPLOY_VENV := .venv-deploy
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW ?= 1
@@ -89,8 +123,10 @@ $(AIRFLOW_VENV)/.installed: pyproject.toml
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow>=3.0,<4' -e '.[test]'
 	touch $@
 
-deploy-check: $(DEPLOY_VENV)/.installed $(if $(filter 1,$(AIRFLOW)),$(AIRFLOW_VENV)/.installed)
+deploy-check: $(DEPLOY_VENV)/.installed $(if $(filter 1,$(AIRFLOW)),$(AIRFLOW_VENV)/.installed) prometheus-tools
 	$(OFFLINE) $(DEPLOY_VENV)/bin/python deploy/check.py
+	promtool check rules deploy/prometheus/alerts.yaml
+	cd deploy/prometheus && promtool test rules alerts.test.yaml
 ifeq ($(AIRFLOW),1)
 	$(OFFLINE) $(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_deploy_airflow.py
 endif
@@ -100,4 +136,4 @@ bench-scale: install
 	$(BIN)/python -m bench.scale --sizes 1000,10000,100000
 
 clean:
-	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) out demo-out
+	rm -rf $(VENV) $(DEPLOY_VENV) $(AIRFLOW_VENV) $(SINGER) out demo-out

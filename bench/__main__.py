@@ -11,14 +11,18 @@ keeps its value).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from importlib import import_module
 
-from bench.measure import Outcome, Row, merge_results
+import msgspec
+
+from . import table as readme_table
+from .measure import Outcome, Row, markdown_table, merge_results
 
 BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
-              "sinks_postgres", "webhook")
+              "sinks_postgres", "warehouse", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,20 +46,23 @@ def main(argv: list[str] | None = None) -> int:
         results[section] = {**results.get(section, {}), **outcome.results,
                             "bench_seconds": round(time.monotonic() - started, 1), "unix_time": int(time.time())}
         rows += outcome.rows
-    print(table(rows))
+    print(markdown_table(rows))
     if not args.quick:
+        commit = _commit()
+        for section in results.values():
+            section["commit"] = commit
+        results["table"] = {row.figure: {**msgspec.structs.asdict(row), "order": i} for i, row in enumerate(rows)}
         print(f"wrote {merge_results(results)}", file=sys.stderr)
+        readme_table.write()
     return 0
 
 
-def table(rows: list[Row]) -> str:
-    """A Markdown table, readable in a terminal and pasted as is into the README."""
-    head = ("figure", "value", "baseline", "ratio", "goal", "met?")
-    cells = [head] + [(r.figure, r.value, r.baseline, "" if r.ratio is None else f"{r.ratio:.3g}",
-                       r.goal, {True: "yes", False: "NO", None: "-"}[r.met]) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    line = lambda c: "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]])
+def _commit() -> str:
+    """The commit measured (with ``+`` when the work tree differs from it), for the table's note."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 import orjson
 
-from bench.measure import Outcome, Row, human, rate, rounds
 from harvester.commands.demo import world_config
 from harvester.days import iso, parse_iso
 from harvester.graph.flatten import Context, flatten
@@ -37,6 +36,8 @@ from harvester.plan import units as plan
 from harvester.run.jobs import ACCOUNT_FIELDS, MEDIA_FIELDS, PAGE_LIMIT
 from harvester.simulator.api import GraphApi
 from harvester.simulator.world import World, WorldSpec
+
+from .measure import Outcome, Row, human, rate, rounds
 
 CORPUS_MB = 50
 ROUNDS = 5

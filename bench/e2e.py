@@ -25,7 +25,6 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench.measure import Outcome, Row, human
 from harvester import Harvester
 from harvester.commands.demo import demo_config
 from harvester.config import parse_config
@@ -33,6 +32,8 @@ from harvester.days import from_unix
 from harvester.graph.aiohttp_transport import AiohttpTransport
 from harvester.graph.transport import Response
 from harvester.simulator.world import World, WorldSpec
+
+from .measure import Outcome, Row, human
 
 SEED, ACCOUNTS, MEDIA, DAYS = 31, 60, 60, 3
 ROUNDS = 3

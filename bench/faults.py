@@ -20,11 +20,12 @@ import time
 
 import looptime
 
-from bench.makespan import harvest
-from bench.measure import Outcome, Row
 from harvester.simulator.faults import BLIP_KINDS
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
+
+from .makespan import harvest
+from .measure import Outcome, Row
 
 SEED, ACCOUNTS, TOKENS, MEDIA = 43, 100, 30, 20
 CALLS, WINDOW, LATENCY_MS, BLIPS = 10_000, 3600.0, 250.0, 0.01

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import looptime
 
-from bench.measure import Outcome, Row
 from harvester import Harvester
 from harvester.commands.demo import world_config
 from harvester.plan.estimate import window_bound
@@ -34,6 +33,8 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import Commit
+
+from .measure import Outcome, Row
 
 SEED, ACCOUNTS, TOKENS, MEDIA, DAYS = 41, 1000, 300, 40, 1
 CALLS, WINDOW, FAULTS = 200, 3600.0, 0.02

@@ -29,6 +29,18 @@ class Row(msgspec.Struct):
     met: bool | None
 
 
+def markdown_table(rows: list[Row]) -> str:
+    """A Markdown table, readable in a terminal and pasted as is into a page."""
+    head = ("figure", "value", "baseline", "ratio", "goal", "met?")
+    cells = [head] + [(r.figure, r.value, r.baseline, "" if r.ratio is None else f"{r.ratio:.3g}",
+                       r.goal, {True: "yes", False: "NO", None: "-"}[r.met]) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+
+    def line(c: tuple[str, ...]) -> str:
+        return "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths, strict=True)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(c) for c in cells[1:]])
+
+
 class Outcome(msgspec.Struct):
     """A benchmark's numbers (the section of results.json) and its rows of the table."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.measure import Outcome, Row
+from .measure import Outcome, Row
 
 SMALL, LARGE = 100_000, 1_000_000
 GOAL = 1.5

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.measure import Outcome, Row
+from .measure import Outcome, Row
 
 SEED, MEDIA, NIGHTS = 2, 1000, 60
 DAY = 86400

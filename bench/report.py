@@ -23,7 +23,6 @@ from pathlib import Path
 
 import msgspec
 
-from bench.measure import Outcome, Row
 from harvester import Harvester
 from harvester.commands.demo import world_config
 from harvester.report import write
@@ -32,6 +31,8 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
+
+from .measure import Outcome, Row
 
 SEED, ACCOUNTS, MEDIA, DAYS = 51, 100, 100, 90
 GOAL_SECONDS = 5.0

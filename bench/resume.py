@@ -29,9 +29,10 @@ from pathlib import Path
 import orjson
 
 from bench.e2e import Server
-from bench.measure import Outcome, Row
 from harvester.days import from_unix
 from harvester.simulator.world import World, WorldSpec
+
+from .measure import Outcome, Row
 
 SEED, ACCOUNTS, MEDIA, DAYS, LATENCY_MS = 41, 12, 400, 3, 4
 KILL_AT = (0.5, 0.5, 0.5)

@@ -48,8 +48,8 @@ from pathlib import Path
 import msgspec
 import orjson
 
-from bench.measure import Outcome, Row
-from bench.memory import maxrss_mb
+from .measure import Outcome, Row
+from .memory import maxrss_mb
 
 SIZES = (1_000, 10_000)
 LARGE = 100_000
@@ -166,12 +166,13 @@ def window_bound(calls: int) -> float:
 
 
 async def harvest(accounts: int, directory: Path) -> dict:
-    from bench.makespan import CountingSink
     from harvester import Harvester
     from harvester.commands.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
+
+    from .makespan import CountingSink
 
     world = World(WorldSpec(seed=SEED, accounts=accounts, tokens=accounts, media_per_account=MEDIA))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=CALLS, window_seconds=WINDOW,
@@ -202,12 +203,13 @@ async def harvest(accounts: int, directory: Path) -> dict:
 
 async def one_token(directory: Path, scheduler: dict, media: int = DEPTH_MEDIA) -> dict:
     """Calls per simulated second of one token with a big budget (see the module's docstring)."""
-    from bench.makespan import CountingSink
     from harvester import Harvester
     from harvester.commands.demo import world_config
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     from harvester.simulator.world import World, WorldSpec
+
+    from .makespan import CountingSink
 
     world = World(WorldSpec(seed=DEPTH_SEED, accounts=DEPTH_ACCOUNTS, tokens=1, media_per_account=media))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=DEPTH_BUDGET, window_seconds=WINDOW,
@@ -327,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child)
         return 0
-    from bench.__main__ import table
-    from bench.measure import merge_results
+    from .__main__ import table
+    from .measure import merge_results
 
     started = time.monotonic()
     outcome = run(sizes=tuple(int(n) for n in args.sizes.split(",")))

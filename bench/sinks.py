@@ -26,8 +26,8 @@ from typing import NamedTuple
 import msgspec
 import orjson
 
-from bench.measure import Outcome, Row, human
-from bench.memory import maxrss_mb
+from .measure import Outcome, Row, human
+from .memory import maxrss_mb
 
 SMALL, LARGE = 100_000, 1_000_000
 PER_UNIT = 30

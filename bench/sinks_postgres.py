@@ -30,9 +30,10 @@ from pathlib import Path
 
 import msgspec
 
-from bench.measure import Outcome, Row, human, rate
 from harvester.records import InsightRecord
 from harvester.sinks import pgserver
+
+from .measure import Outcome, Row, human, rate
 
 SECTION = "sinks"
 RECORDS = 1_000_000

@@ -35,7 +35,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.measure import Outcome, Row
 from harvester.config import load_config
 from harvester.ports import free_port
 from harvester.records import natural_key
@@ -43,6 +42,8 @@ from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 from harvester.webhook.signature import HEADER, sign
+
+from .measure import Outcome, Row
 
 GOAL_PER_S = 2000
 BATCH = 50

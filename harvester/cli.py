@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,8 @@ from . import files
 from .config import Config, load_config, parse_config, paths, read_toml, shards
 from .errors import ConfigError, HarvesterError
 from .sinks.factory import output_directory
+from .summary import plural
+from .telemetry import logs
 
 EXIT_OK, EXIT_ABORTED, EXIT_CONFIG, EXIT_FAILED = 0, 1, 2, 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -40,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
+    logs.configure(getattr(args, "log_format", None) or "text")
     try:
         return args.handler(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            logs.say(f"error: {problem}", level=logging.ERROR)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
@@ -52,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harvester", description="Harvest Instagram Graph API insights in bulk.")
+    parser.add_argument("--version", action="version", version=f"harvester {_version()}")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
     _shard_options(run)
+    _log_format_option(run)
     run.set_defaults(handler=_cmd_run)
     backfill = sub.add_parser("backfill", help="harvest a long past window, resumably")
     backfill.add_argument("--config", required=True)
@@ -65,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--media-per-account", type=_positive, default=None,
                           help="media assumed for an account the state has not seen (default 100)")
     _shard_options(backfill)
+    _log_format_option(backfill)
     backfill.set_defaults(handler=_cmd_backfill)
     status = sub.add_parser("status", help="the last runs, and what is left or failed")
     status.add_argument("--config", required=True)
@@ -98,8 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
     webhook = sub.add_parser("webhook", help="receive Meta's story_insights webhook ([webhook] of the config)")
     webhook.add_argument("--config", required=True)
+    _log_format_option(webhook)
     webhook.set_defaults(handler=_cmd_webhook)
     sub.add_parser("simulate", help="serve the simulated Graph API (see harvester simulate --help)")
+    singer = sub.add_parser("singer", help="the harvest as a Singer tap: --discover, or messages on stdout")
+    from .singer.tap import options as singer_options
+    singer_options(singer)
+    singer.set_defaults(handler=_cmd_singer)
     report = sub.add_parser("report", help="write the report of a period (one HTML page, or its figures as JSON)")
     report.add_argument("--config", required=True)
     report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD")
@@ -114,13 +126,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when run from a tree
+    that was never installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("harvester")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _log_format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("text", "json"), default=None,
+                        help="stderr as text (the default) or one JSON object a line ([telemetry] log_format)")
+
+
+def _log_format(args, config: Config) -> None:
+    """``[telemetry] log_format`` of the config, unless ``--log-format`` said otherwise."""
+    if args.log_format is None and config.telemetry.log_format != "text":
+        logs.configure(config.telemetry.log_format)
+
+
 def _shard_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
+    harvests = parser.prog.endswith(("run", "backfill"))
     group.add_argument("--shard", metavar="I/N", default=None,
-                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output")
+                       help="harvest only the tokens of shard I of N (0 <= I < N); own state file and output"
+                       if harvests else "the runs of shard I of N (0 <= I < N), from that shard's own state file")
     group.add_argument("--shards", metavar="N", type=_positive, default=None,
                        help=f"as --shard I/N, I from ${shards.INDEX_ENV} (set by a Kubernetes Indexed Job)")
-    if parser.prog.endswith(("run", "backfill")):
+    if harvests:
         parser.add_argument("--merge", action="store_true",
                             help="with a shard: once published, merge every shard's output into [output] path")
 
@@ -159,17 +194,35 @@ def _date(text: str) -> date:
 
 
 def _cmd_validate(args) -> int:
+    """Refuses everything a run refuses before its first call: the same checks (paths.check, the
+    state file's), not a lighter copy."""
     config = load_config(args.config)
-    problems = paths.check(config)
+    problems = paths.check(config) or _file_problems(config)
     if problems:
         raise ConfigError(problems)
     window = config.window
-    tables = f" and {len(config.discover)} [[discover]] tables" if config.discover else ""
-    print(f"{args.config}: ok: {len(config.accounts)} accounts{tables} over {len(config.token_keys())} tokens, "
+    tables = f" and {plural(len(config.discover), '[[discover]] table')}" if config.discover else ""
+    print(f"{args.config}: ok: {plural(len(config.accounts), 'account')}{tables} over "
+          f"{plural(len(config.token_keys()), 'token')}, "
           f"window {window.since} .. {window.until} ({window.totals} totals)")
     if args.discover:
         return asyncio.run(_validate_discover(config))
     return EXIT_OK
+
+
+def _file_problems(config: Config) -> list[str]:
+    """What a run would find wrong in the files it opens that exist already (the state file, a
+    DuckDB output): the checks those files' own openers make, read only."""
+    from .sinks.factory import database_file
+    from .state.store import file_problem
+    problems = []
+    if why := file_problem(config.state.path):
+        problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")
+    if config.output.format == "duckdb":
+        from .sinks.duckdb import file_problem as database_problem
+        if why := database_problem(database_file(config.output)):
+            problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
+    return problems
 
 
 async def _validate_discover(config: Config) -> int:
@@ -197,7 +250,7 @@ async def _validate_discover(config: Config) -> int:
                 continue
             kept = [f for f in found if table.wants(f.account_id, f.username)]
             left = f" ({len(found) - len(kept)} left out by include / exclude)" if len(kept) < len(found) else ""
-            print(f"{where}: {len(kept)} account{'' if len(kept) == 1 else 's'}{left}")
+            print(f"{where}: {plural(len(kept), 'account')}{left}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -252,6 +305,7 @@ def _cmd_run(args) -> int:
     shard = _shard(args)
     _check_merge(args, shard)
     config = load_config(args.config)
+    _log_format(args, config)
     return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard)))
 
 
@@ -267,7 +321,7 @@ def _merged(args, config: Config, shard: shards.Shard | None, code: int) -> int:
     from .sinks.merge import merge, shard_outputs
     outputs = shard_outputs(config.output.path, shard.count)
     merged = merge(outputs, config.output.path)
-    print(f"merged {len(merged.merged)} of {shard.count} shards' outputs into "
+    print(f"merged {len(merged.merged)} of {plural(shard.count, 'shard output')} into "
           f"{Path(config.output.path) / 'manifest.json'}", file=sys.stderr)
     return code
 
@@ -276,6 +330,7 @@ def _cmd_backfill(args) -> int:
     shard = _shard(args)
     _check_merge(args, shard)
     whole = backfill_config(args.config, args.since, args.until)
+    _log_format(args, whole)
     config = _sharded(whole, shard)
     from .plan.estimate import estimate, render
     print(render(estimate(config if shard is None else shards.own(config, shard), media=_known_media(config),
@@ -297,12 +352,25 @@ def _known_media(config: Config) -> dict[str, dict[str, int]]:
         state.close()
 
 
-def backfill_config(path: str, since: date, until: date) -> Config:
-    """The config file with its window replaced: validated like any config, before any call."""
+def backfill_config(path: str, since: date, until: date, today: date | None = None) -> Config:
+    """The config file with its window replaced: validated like any config, before any call; a
+    bad --since or --until is named as the flag it came from, not as the file's [window]."""
+    from datetime import UTC, datetime
+
+    from .config.load import window_problems
+    today = today or datetime.now(UTC).date()
+    problems = window_problems(since, until, today, names=("--since {}", "--until {}"))
     raw = read_toml(path)
     window = {k: v for k, v in raw.get("window", {}).items() if k not in ("since", "until", "days")}
-    raw["window"] = {**window, "since": since, "until": until}
-    return parse_config(raw, path=path)
+    # With bad flags, the rest of the file is still checked (every mistake at once), on a window that is not theirs.
+    raw["window"] = {**window, "days": 1} if problems else {**window, "since": since, "until": until}
+    try:
+        config = parse_config(raw, path=path, today=today)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def _cmd_status(args) -> int:
@@ -325,8 +393,8 @@ def _cmd_manifest(args) -> int:
     outputs = [Path(out) for out in args.merge]
     into = Path(args.into) if args.into else _common_parent(outputs)
     merged = merge(outputs, into)
-    counts = ", ".join(f"{stream} {len(names)} files" for stream, names in merged.streams.items())
-    print(f"{into / 'manifest.json'}: the union of {len(outputs)} outputs: {counts}")
+    counts = ", ".join(f"{stream} {plural(len(names), 'file')}" for stream, names in merged.streams.items())
+    print(f"{into / 'manifest.json'}: the union of {plural(len(outputs), 'output')}: {counts}")
     return EXIT_OK
 
 
@@ -339,19 +407,30 @@ def _common_parent(outputs: list[Path]) -> Path:
 
 
 def _cmd_webhook(args) -> int:
-    import logging
-
     from .webhook.app import serve
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    return asyncio.run(serve(load_config(args.config, check_tokens=False)))
+    config = load_config(args.config, check_tokens=False)
+    _log_format(args, config)
+    return asyncio.run(serve(config))
+
+
+def _cmd_singer(args) -> int:
+    from .singer.tap import run
+    return run(args)
 
 
 def _cmd_report(args) -> int:
     from .report import write
     config = load_config(args.config, check_tokens=False)
-    path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
-                 tz=args.tz or config.report.tz,
-                 output_format=args.format, out=args.out)
+    out = args.out or f"report.{args.format}"
+    if why := paths.output_file_problem(out):           # before the report is built, not after
+        raise ConfigError(f"--out {out}: {why}")
+    try:
+        path = write(config, since=args.since, until=args.until, week=args.week, accounts=args.account,
+                     tz=args.tz or config.report.tz, output_format=args.format, out=out)
+    except OSError as exc:
+        if not exc.filename or Path(exc.filename).parent.resolve() != Path(out).parent.resolve():
+            raise
+        raise ConfigError(f"--out {out}: cannot be written: {exc.strerror or exc}") from None   # changed under it
     print(path)
     return EXIT_OK
 
@@ -368,15 +447,20 @@ async def _run(config: Config, **kwargs) -> int:
     from .commands.progress import Progress
     from .run.harvester import Harvester
 
+    if config.telemetry.pushgateway:
+        from .telemetry.metrics import require
+        require()                               # the extra, before any call (exit 2)
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
         stopped = _on_signals(harvester)
-        progress = asyncio.create_task(Progress(harvester).run())
+        pusher = await _pushing(config, harvester, kwargs.get("shard"))
+        progress = asyncio.create_task(Progress(harvester, as_log=logs.json_lines()).run())
         try:
             summary = await harvester.run()
         except ConfigError:
             raise                               # a start-up problem (paths, state, lock): exit 2
         except HarvesterError as exc:
-            print(f"aborted: {exc}", file=sys.stderr)
+            logs.say(f"aborted: {exc}", level=logging.ERROR)
+            await _pushed(pusher, EXIT_ABORTED)
             return EXIT_ABORTED
         finally:
             progress.cancel()
@@ -386,9 +470,36 @@ async def _run(config: Config, **kwargs) -> int:
     if stopped:
         summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
         _record_exit_code(config, harvester.run_id, summary.exit_code)
-    print(summary.render(), file=sys.stderr)
+    logs.say(summary.render(), event="run finished", exit_code=summary.exit_code, status=summary.status,
+             seconds=summary.seconds, records=summary.records, units=summary.units)
     _write_summary(directory / "summary.json", summary)
+    await _pushed(pusher, summary.exit_code)
     return summary.exit_code
+
+
+async def _pushing(config: Config, harvester, shard: shards.Shard | None):
+    """With ``[telemetry] pushgateway``: the run's metrics pushed every ``push_seconds`` to its
+    job's and shard's group, from now until :func:`_pushed`; else None."""
+    settings = config.telemetry
+    logs.CONTEXT.fields.update(run_id=harvester.run_id, shard=_shard_label(shard))
+    if not settings.pushgateway:
+        return None
+    from .telemetry.push import Pusher, group_url
+    pusher = Pusher(harvester.metrics(), group_url(settings.pushgateway, settings.job, _shard_label(shard)),
+                    settings.push_seconds)
+    await pusher.start()
+    return pusher
+
+
+async def _pushed(pusher, exit_code: int) -> None:
+    """The run's end, pushed: its exit code, duration and (exit 0) the time of its success."""
+    if pusher is not None:
+        pusher.metrics.end(exit_code)
+        await pusher.stop()
+
+
+def _shard_label(shard: shards.Shard | None) -> str:
+    return "all" if shard is None else f"{shard.index}-of-{shard.count}"
 
 
 def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:

@@ -3,7 +3,8 @@
 
 A run resumed after a crash or a stop is one run over several attempts: the summary adds up the
 counters each attempt left in the state (records, calls, time), so ``summary.json`` covers the
-whole run, not the last attempt.
+whole run, not the last attempt; the counts of the plan (:data:`PLAN_COUNTERS`: planned, resumed,
+failed) are the last attempt's, as the printed summary shows them.
 
 Expected skips (few viewers, posted before the conversion, a metric not for this product type)
 are answered by the API with an error, which the scheduler counts under ``calls/error`` and
@@ -18,11 +19,9 @@ import re
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
-
-from .graph.policy import Decision
 
 _ENCODER = msgspec.json.Encoder()
 MESSAGE_LIMIT = 300
@@ -62,6 +61,11 @@ UNITS_CARRIED_OVER = "units/carried_over"
 UNITS_CARRIED_TWICE = "units/carried_twice"
 """Units planned again that an earlier run owed and this one already asked on their own."""
 
+PLAN_COUNTERS = (UNITS_PLANNED, UNITS_RESUMED, UNITS_FAILED, UNITS_FAILED_TOKEN, UNITS_CARRIED_OVER,
+                 UNITS_CARRIED_TWICE)
+"""The run's plan as its last attempt made it, never summed over attempts: each attempt plans the
+whole run again (what earlier ones finished counts as resumed) and asks failed units again."""
+
 RECORDS_WRITTEN = "records/written"
 """Insights records; the object streams have their own:"""
 RECORDS_MEDIA = "records/media"
@@ -82,6 +86,21 @@ DISCOVERED_EXCLUDED = "discovered/accounts_excluded"
 """Found, but left out by the table's include / exclude."""
 DISCOVERED_ELSEWHERE = "discovered/accounts_elsewhere"
 """Found, but listed in [[accounts]] or found first by an earlier [[discover]] table: harvested once, there."""
+
+
+# Counted nouns for people (``1 account``, ``2 accounts``): wherever a count is printed.
+
+IRREGULAR = {"entry": "entries", "media": "media", "copy": "copies", "reply": "replies", "is": "are",
+             "was": "were", "has": "have"}
+
+
+def plural(n: float, word: str, words: str | None = None) -> str:
+    """``n`` and ``word`` in the number it takes: ``plural(1, "account") == "1 account"``,
+    ``plural(3, "unit") == "3 units"``; ``words``: the plural, when it is not ``word + "s"``
+    or a known irregular one."""
+    many = words or IRREGULAR.get(word) or word + "s"
+    count = f"{int(n):,}" if float(n).is_integer() else f"{n:,.1f}"
+    return f"{count} {word if n == 1 else many}"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -111,6 +130,21 @@ def clean_message(message: str | None) -> str | None:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+class Decided(Protocol):
+    """What an outcome takes of the error policy's Decision (``graph.policy``), which lives above."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def subcode(self) -> int | None: ...
+    @property
+    def type(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
 class Outcome(msgspec.Struct, frozen=True):
     """A unit that was skipped (expected, no data) or failed (for good), why, and what the API said."""
 
@@ -125,7 +159,7 @@ class Outcome(msgspec.Struct, frozen=True):
     """The API's own message (cut, tokens redacted)."""
 
     @classmethod
-    def of(cls, account_id: str, label: str, decision: Decision, reason: str | None = None) -> Outcome:
+    def of(cls, account_id: str, label: str, decision: Decided, reason: str | None = None) -> Outcome:
         """The outcome of a policy Decision (reason, code, subcode, type, message)."""
         return cls(account_id, label, reason or decision.reason, decision.code, decision.subcode, decision.type,
                    clean_message(decision.message))
@@ -276,7 +310,7 @@ class RunSummary(msgspec.Struct):
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
-        lines += [f"  carried over from run {run}: {n:,} units" for run, n in self.carried_over.items()]
+        lines += [f"  carried over from run {run}: {plural(n, 'unit')}" for run, n in self.carried_over.items()]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
         return "\n".join(lines)
@@ -316,11 +350,15 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
-    units = {"planned": int(stats.get(UNITS_PLANNED)),
+    for name in PLAN_COUNTERS:                  # summary.json's counters say what the printed units say
+        counters.pop(name, None)
+        if stats.get(name):
+            counters[name] = stats.get(name)
+    units = {"planned": int(counters.get(UNITS_PLANNED, 0)),
              "done": int(counters.get(UNITS_DONE, 0)),
              "skipped": int(counters.get(UNITS_SKIPPED, 0)),
-             "failed": int(stats.get(UNITS_FAILED) + stats.get(UNITS_FAILED_TOKEN)),
-             "resumed": int(stats.get(UNITS_RESUMED))}
+             "failed": int(counters.get(UNITS_FAILED, 0) + counters.get(UNITS_FAILED_TOKEN, 0)),
+             "resumed": int(counters.get(UNITS_RESUMED, 0))}
     stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,

@@ -1,6 +1,6 @@
 """No import circle in the package, and no module importing its own package's ``__init__``.
 
-    python tests/check_imports.py harvester
+    python tests/check_imports.py harvester [--rooms config,graph,...]
 
 Reads every module with :mod:`ast` (nothing is imported) and draws an edge for every import of
 another module of the package: at the top, inside a function, under ``if TYPE_CHECKING:`` alike.
@@ -8,12 +8,16 @@ A lazy or type-only import still means neither module can be read or tested with
 which is what a circle costs; so they count. ``from . import x`` is an edge to the module ``x``
 when there is one; otherwise to the package's ``__init__``, which from inside the package is an
 import running back up (the ``__init__`` is the package's face to its users, not a dependency of
-its parts). Exits 1 naming each circle (with the file and line of every edge in it) and each
+its parts). With ``--rooms``, the package's sub-packages in order from the bottom up, it also
+names each import of a room above the importer's own: the root's modules are below every room
+(what everyone uses), the ``--top`` modules (default ``cli``, ``__main__`` and the package's
+``__init__``) above them all. Exits 1 naming each circle (with the file and line of every edge in it) and each
 import running back up; 0 when there are none.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import sys
 from itertools import pairwise
@@ -136,13 +140,40 @@ def describe(cycle: list[str], graph: Edges, files: dict[str, Path]) -> str:
     return "import circle: " + " -> ".join(cycle) + "\n" + "\n".join(steps)
 
 
+def rank(module: str, package: str, rooms: list[str], top: set[str]) -> int:
+    """Where ``module`` stands: -1 the root's modules, the room's place in ``rooms``, above them the top."""
+    parts = module.split(".")
+    if module == package or (len(parts) == 2 and parts[1] in top):
+        return len(rooms)
+    if len(parts) == 2 and parts[1] not in rooms:
+        return -1
+    return rooms.index(parts[1]) if parts[1] in rooms else len(rooms)
+
+
+def upward(graph: Edges, files: dict[str, Path], package: str, rooms: list[str], top: set[str]) -> list[str]:
+    """Imports of a room above the importer's own, and rooms the order leaves out."""
+    present = {m.split(".")[1] for m in files if m.count(".") >= 1 and _is_package(".".join(m.split(".")[:2]), files)}
+    problems = [f"room {name!r} is not in --rooms (the order: {', '.join(rooms)})"
+                for name in sorted(present - set(rooms))]
+    return problems + [
+        f"{files[m].as_posix()}:{line}: {m} imports {t}, a room above its own (order: root, {', '.join(rooms)}, top)"
+        for m, targets in graph.items() for t, line in targets.items()
+        if rank(m, package, rooms, top) < rank(t, package, rooms, top)]
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or not (Path(argv[0]) / "__init__.py").is_file():
-        print("usage: python tests/check_imports.py PACKAGE_DIR", file=sys.stderr)
-        return 2
-    files = modules(Path(argv[0]))
+    parser = argparse.ArgumentParser(prog="python tests/check_imports.py", description=__doc__.splitlines()[0])
+    parser.add_argument("package", type=Path)
+    parser.add_argument("--rooms", default="", help="the sub-packages from the bottom up, comma-separated")
+    parser.add_argument("--top", default="cli,__main__", help="root modules above every room")
+    args = parser.parse_args(argv)
+    if not (args.package / "__init__.py").is_file():
+        parser.error(f"{args.package}: not a package (no __init__.py)")
+    files = modules(args.package)
     graph = edges(files)
     problems = [describe(c, graph, files) for c in circles(graph)] + back_up(graph, files)
+    if args.rooms:
+        problems += upward(graph, files, args.package.name, args.rooms.split(","), set(args.top.split(",")))
     for problem in problems:
         print(problem, file=sys.stderr)
     count = sum(len(t) for t in graph.values())

@@ -91,3 +91,13 @@ def harvester_command(*args: str) -> list[str]:
     """``harvester ARGS`` in a subprocess whose clock starts at :data:`NOW` (tests/present.py), so
     that it harvests a pinned world as that world's present sees it."""
     return [sys.executable, str(PRESENT), *args]
+
+
+def config_toml(config: Config) -> str:
+    """The TOML of what :func:`world_config` sets (graph, rate limit, window, output, state, the
+    accounts), for a test that runs a command on a file."""
+    accounts = "".join(f'[[accounts]]\nid = "{a.id}"\ntoken_env = "{a.token_env}"\n' for a in config.accounts)
+    return (f'[graph]\nbase_url = "{config.graph.base_url}"\n'
+            f'[rate_limit]\ncalls_per_window = {config.rate_limit.calls_per_window}\nmargin_seconds = 0\n'
+            f'[window]\nsince = "{config.window.since}"\nuntil = "{config.window.until}"\n'
+            f'[output]\npath = "{config.output.path}"\n[state]\npath = "{config.state.path}"\n{accounts}')

@@ -46,3 +46,21 @@ def test_the_harvester_package_has_no_import_circle():
     graph = check_imports.edges(files)
     assert check_imports.back_up(graph, files) == []
     assert check_imports.circles(graph) == []
+
+
+def test_an_import_of_a_room_above_is_named_and_the_root_is_below_every_room(tmp_path, capsys):
+    root = package(tmp_path, {"core.py": "", "cli.py": "from .high import h\n",
+                              "low/__init__.py": "", "low/l.py": "from .. import core\nfrom ..high import h\n",
+                              "high/__init__.py": "", "high/h.py": "from ..low import l\nfrom .. import core\n"})
+    assert check_imports.main([str(root), "--rooms", "low,high"]) == 1
+    err = capsys.readouterr().err
+    assert "pkg/low/l.py:2: pkg.low.l imports pkg.high.h, a room above its own" in err
+    assert err.count("a room above") == 1                  # high -> low, rooms -> root, cli -> high: fine
+    assert check_imports.main([str(root), "--rooms", "high,low"]) == 1
+    assert "pkg.high.h imports pkg.low.l" in capsys.readouterr().err
+
+
+def test_a_room_the_order_leaves_out_is_named(tmp_path, capsys):
+    root = package(tmp_path, {"low/__init__.py": "", "other/__init__.py": ""})
+    assert check_imports.main([str(root), "--rooms", "low"]) == 1
+    assert "room 'other' is not in --rooms" in capsys.readouterr().err

@@ -27,8 +27,25 @@ def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, caps
                  "--until", str(today - timedelta(days=700))])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"is older than the two years the API keeps (earliest allowed: {today - timedelta(days=730)})" in err
+    assert err.splitlines() == [
+        f"error: --since {today - timedelta(days=800)} is older than the two years the API keeps (the earliest day "
+        f"harvested whole: {today - timedelta(days=729)}, 729 days before today)"]     # the flag, not the file
     assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
+
+
+def test_backfill_names_each_bad_flag_and_still_checks_the_file(tmp_path, capsys, monkeypatch, present):
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
+    monkeypatch.setenv("TOKEN_0", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    config.write_text("colour = \"blue\"\n" + config.read_text())
+    today = from_unix(int(present))
+    assert main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=3)),
+                 "--until", str(today + timedelta(days=2))]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"error: --until {today + timedelta(days=2)} is in the future (latest allowed: {today}, "
+                        "today; until is exclusive)")
+    assert any(line.startswith(f"error: {config}: ") and "colour" in line for line in lines[1:]), lines
+    assert not any("[window]" in line for line in lines)
 
 
 def test_bad_dates_and_unknown_commands_exit_2(tmp_path, capsys):
@@ -93,24 +110,52 @@ def test_an_output_path_under_a_regular_file_is_a_message_in_validate_and_run(tm
     config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "file" / "out"),
                                 state=str(tmp_path / "state.sqlite"))
     assert main(["validate", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
+    said = capsys.readouterr().err
     assert (f"[output] path = '{tmp_path / 'file' / 'out'}': cannot create the directory "
-            f"{tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a regular file") in err
+            f"{tmp_path / 'file' / 'out'}: {tmp_path / 'file'} is a regular file") in said
     assert not (tmp_path / "state.sqlite").exists()               # validate creates nothing
     assert main(["run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "[output] path" in err and "Not a directory" in err and "Traceback" not in err
+    assert capsys.readouterr().err == said                        # one check, one message
     assert _runs(tmp_path / "state.sqlite") == []                 # nothing marked running
 
 
-def test_an_output_path_that_cannot_be_created_is_a_message(tmp_path, capsys, monkeypatch):
+def test_an_output_path_in_proc_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    """/proc says writable to root's os.access, and refuses a directory: validate finds out the way
+    a run does (it tries, in the nearest existing directory, and leaves nothing), with one message."""
     config = _config_with_paths(tmp_path, monkeypatch, output="/proc/harvester-out",
                                 state=str(tmp_path / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: {config}: [output] path = '/proc/harvester-out': cannot create the directory "
+                           "/proc/harvester-out: ")
+    assert "(creating in /proc)" in said and "Traceback" not in said
+    assert not (tmp_path / "state.sqlite").exists()
     assert main(["run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "error: " in err and "[output] path = '/proc/harvester-out': cannot be used: " in err
-    assert "Traceback" not in err
+    assert capsys.readouterr().err == said
     assert _runs(tmp_path / "state.sqlite") == []
+
+
+def test_a_state_path_in_proc_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state="/proc/harvester/state.sqlite")
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert "[state] path = '/proc/harvester/state.sqlite': cannot create the state file" in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == said
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_state_file_that_is_not_sqlite_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    (tmp_path / "state.sqlite").write_bytes(b"not a database, not at all" * 100)
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state=str(tmp_path / "state.sqlite"))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert "[state] path = " in said and "not a harvester state file (file is not a database)" in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert "not a harvester state file (file is not a database)" in capsys.readouterr().err
+    assert (tmp_path / "state.sqlite").read_bytes() == b"not a database, not at all" * 100
 
 
 def test_a_state_path_that_is_a_directory_is_a_message_in_validate_and_run(tmp_path, capsys, monkeypatch):
@@ -173,3 +218,77 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
     assert sum(summary["skipped_by_reason"].values()) == total == len(summary["skipped"]) + summary["skipped_left_out"]
     assert 0 < len(skipped) <= total                         # the file: every one of the last attempt
     assert {"code", "subcode", "type", "message", "reason", "label"} <= skipped[0].keys()
+
+
+def test_status_help_describes_shard_as_choosing_whose_runs_are_shown(capsys):
+    assert main(["status", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--shard I/N the runs of shard I of N (0 <= I < N), from that shard's own state file" in shown
+    assert "harvest " not in shown.replace("harvester status", "")
+    assert main(["run", "--help"]) == 0
+    assert "harvest only the tokens of shard I of N" in " ".join(capsys.readouterr().out.split())
+
+
+def test_counts_of_one_are_singular_in_what_the_cli_prints(tmp_path, capsys, monkeypatch):
+    world = World(WorldSpec(seed=1, accounts=1, now=1_796_000_000.0))
+    monkeypatch.setenv("TOKEN_0", "x")
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    assert main(["validate", "--config", str(config)]) == 0
+    assert f"{config}: ok: 1 account over 1 token, window " in capsys.readouterr().out
+
+
+def test_words_plural():
+    from harvester.summary import plural
+    assert [plural(n, "account") for n in (0, 1, 2, 1.0, 12_345)] == [
+        "0 accounts", "1 account", "2 accounts", "1 account", "12,345 accounts"]
+    assert (plural(1, "live story", "live stories"), plural(3, "entry"), plural(2, "media")) == (
+        "1 live story", "3 entries", "2 media")
+
+
+@pytest.mark.parametrize("out, says", [
+    ("/proc/r.html", "cannot create a file in /proc: No such file or directory"),
+    ("{tmp}/no-such-dir/r.html", "{tmp}/no-such-dir does not exist"),
+    ("{tmp}", "{tmp} is a directory; expected a file path"),
+])
+def test_a_report_out_path_that_cannot_be_written_is_exit_2_before_the_report_is_built(tmp_path, capsys, out, says):
+    world = World(WorldSpec(seed=1, accounts=1, now=1_796_000_000.0))
+    config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
+    out, says = out.format(tmp=tmp_path), says.format(tmp=tmp_path)
+    assert main(["report", "--config", str(config), "--out", out]) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: {says}\n"
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"harvester {version('harvester')}\n"
+
+
+def test_a_postgres_output_without_its_dsn_variable_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    """The check the sink makes (config.dsn.dsn_problem), asked by validate before anything: no server needed."""
+    pytest.importorskip("asyncpg")
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out"),
+                                state=str(tmp_path / "state.sqlite"))
+    config.write_text(config.read_text().replace('format = "jsonl"', 'format = "postgres"\ndsn_env = "NO_DSN_HERE"'))
+    monkeypatch.delenv("NO_DSN_HERE", raising=False)
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert said == (f'error: {config}: [output] dsn_env = "NO_DSN_HERE": the environment variable is not set; it '
+                    "must hold the DSN of the PostgreSQL database, such as postgresql://USER@HOST:5432/DBNAME "
+                    "(a password after USER, as USER:PASSWORD)\n")
+    assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == said
+
+
+def test_a_duckdb_output_that_is_no_duckdb_file_is_refused_by_validate_as_by_run(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("duckdb")
+    (tmp_path / "out.duckdb").write_bytes(b"not a database" * 512)
+    config = _config_with_paths(tmp_path, monkeypatch, output=str(tmp_path / "out.duckdb"),
+                                state=str(tmp_path / "state.sqlite"))
+    config.write_text(config.read_text().replace('format = "jsonl"', 'format = "duckdb"'))
+    assert main(["validate", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert f"[output] path = '{tmp_path / 'out.duckdb'}': cannot be opened as a DuckDB database: " in said
+    assert main(["run", "--config", str(config)]) == 2
+    assert "cannot be opened as a DuckDB database: " in capsys.readouterr().err
+    assert (tmp_path / "out.duckdb").read_bytes() == b"not a database" * 512

@@ -65,7 +65,8 @@ def metrics(**lists) -> dict:
 F = "harvest.toml: "
 ACCOUNT_NAMES = ("accounts_engaged, comments, follows_and_unfollows, likes, profile_links_taps, reach, replies, "
                  "reposts, saves, shares, total_interactions, views, follower_count, online_followers")
-TOP = "graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook, report"
+TOP = ("graph, rate_limit, window, output, state, scheduler, metrics, refresh, accounts, discover, app, webhook, "
+       "report, telemetry")
 ID_EXPECTED = 'the Instagram account id as a string of digits, e.g. "17841405822304914"'
 
 # (what is wrong, raw config, the exact messages)
@@ -106,11 +107,13 @@ MISTAKES = [
      ['[state] path = "" is not valid; expected a non-empty path']),
     # window
     ("window older than two years", good(window={"since": date(2023, 1, 1), "until": "2023-02-01"}),
-     ["[window] since = 2023-01-01 is older than the two years the API keeps (earliest allowed: 2024-11-26)"]),
+     ["[window] since = 2023-01-01 is older than the two years the API keeps (the earliest day harvested whole: "
+      "2024-11-27, 729 days before today)"]),
     ("window ending in the future", good(window={"since": "2026-11-01", "until": "2026-12-01"}),
      ["[window] until = 2026-12-01 is in the future (latest allowed: 2026-11-26, today; until is exclusive)"]),
     ("empty window", good(window={"since": "2026-11-02", "until": "2026-11-02"}),
-     ["[window] since = 2026-11-02 is not before until = 2026-11-02; expected since < until (until is exclusive)"]),
+     ["[window] since = 2026-11-02 is not before [window] until = 2026-11-02; expected since < until "
+      "(until is exclusive)"]),
     ("both days and dates", good(window={"days": 3, "since": "2026-11-01"}),
      ["[window] has both days and since; expected either since and until, or days"]),
     ("missing until", good(window={"since": "2026-11-01"}),
@@ -125,8 +128,9 @@ MISTAKES = [
     ("empty window table", good(window={}),
      ["[window] since is missing; expected since and until (UTC dates, until exclusive), or days = N",
       "[window] until is missing; expected since and until (UTC dates, until exclusive), or days = N"]),
-    ("days out of range", good(window={"days": 731}),
-     ["[window] days = 731 is not valid; expected a whole number of days from 1 to 730"]),
+    ("days out of range", good(window={"days": 730}),
+     ["[window] days = 730 is not valid; expected a whole number of days from 1 to 729 (the days the API keeps "
+      "whole)"]),
     ("totals", good(window={"days": 1, "totals": "week"}),
      ['[window] totals = "week" is not valid; expected one of "day", "window"']),
     # accounts
@@ -366,9 +370,23 @@ def test_days_window_ends_today():
 
 
 def test_dates_as_toml_dates_or_strings_and_the_retention_edge():
-    earliest = TODAY - timedelta(days=catalog.RETENTION_DAYS["account"])
+    earliest = TODAY - timedelta(days=catalog.RETENTION_DAYS["account"] - 1)
     window = parse(good(window={"since": earliest, "until": str(TODAY)})).window
-    assert (window.since, window.until) == (date(2024, 11, 26), TODAY)
+    assert (window.since, window.until) == (date(2024, 11, 27), TODAY)
+    with pytest.raises(ConfigError):
+        parse(good(window={"since": earliest - timedelta(days=1), "until": str(TODAY)}))
+
+
+@pytest.mark.parametrize("hour", [0, 1, 13, 23.99])
+def test_the_earliest_day_the_config_allows_is_harvested_whole_at_any_hour_of_today(hour):
+    """The day the message names is one the plan covers whole whenever today the run starts (the
+    API keeps 730 days back from the call, which cuts the day 730 days back after its midnight)."""
+    from harvester.config.load import earliest_whole_day
+    from harvester.days import to_unix
+    from harvester.plan.units import left_out_days
+    now = to_unix(TODAY) + hour * 3600
+    assert left_out_days(Window(earliest_whole_day(TODAY), TODAY), now) == 0
+    assert parse(good(window={"days": 729})).window.since == earliest_whole_day(TODAY)
 
 
 def test_token_keys_are_distinct_in_order_of_first_use():
@@ -413,6 +431,16 @@ def test_example_spells_out_every_key_and_the_default_selection():
         defaults.graph, defaults.rate_limit, defaults.output, defaults.state, defaults.scheduler, defaults.refresh)
 
 
+def test_example_names_every_output_format_where_format_is_set():
+    """The comment on ``format`` lists every format the config accepts (it once said jsonl was the only one)."""
+    from harvester.config.model import OUTPUT_FORMATS
+    lines = (CONFIGS / "example.toml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("format = "))
+    comment = " ".join(line.split("#", 1)[1] for line in lines[start:start + 3] if "#" in line)
+    assert [f for f in OUTPUT_FORMATS if f'"{f}"' not in comment] == []
+    assert "only format" not in comment
+
+
 def test_toml_syntax_error_names_line_and_column(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[window]\ndays = 3\n\n[[accounts]]\nid = "1\n')
@@ -446,7 +474,8 @@ def test_validate_command_exits_2_with_every_message_on_stderr(tmp_path, monkeyp
     assert captured.err.splitlines() == [
         f'error: {path}: [output] format = "csv" is not valid; '
         'expected one of "jsonl", "parquet", "duckdb", "postgres"',
-        f"error: {path}: [window] days = 0 is not valid; expected a whole number of days from 1 to 730",
+        f"error: {path}: [window] days = 0 is not valid; expected a whole number of days from 1 to 729 (the days "
+        "the API keeps whole)",
         f'error: {path}: accounts[0].token_env = "IG_TOKEN_MAIN": the environment variable is not set or empty; '
         "expected it to hold the account's access token",
     ]

@@ -173,20 +173,23 @@ async def test_every_round_of_errors_cuts_again_down_to_one():
     assert s.slots["t"].depth == 1
 
 
-async def test_a_throttle_cuts_the_depth():
+@pytest.mark.parametrize("usage, cut", [(Usage(percent=1, regain_seconds=30), True), (LOW, False)])
+async def test_a_throttle_waited_out_cuts_the_depth_and_a_lone_one_does_not(usage, cut):
+    """With the server's estimate the throttle is waited out and halves the depth; without one, at
+    1 % usage, it is a lone one: it costs its call a retry, not the token its depth."""
     calls, s = Calls(), scheduler(per_token=64)
     state = {"answered": 0}
 
     def outcome():
         state["answered"] += 1
-        return GraphError(status=400, code=17, subcode=None, message="User request limit reached") \
+        return GraphError(status=400, code=17, subcode=None, message="User request limit reached", usage=usage) \
             if state["answered"] == 300 else LOW
     for _ in range(400):
         s.submit(calls.job(outcome=outcome))
     await s.run()
     slot = s.slots["t"]
     assert slot.throttles == 1
-    assert slot.depth < 40
+    assert (slot.depth < 40) is cut and (slot.depth == 64) is not cut
 
 
 async def test_slow_answers_cut_the_depth():

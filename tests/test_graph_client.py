@@ -2,6 +2,7 @@
 bodies cut short): URLs, the Bearer header, follow(), error answers, usage, and no token anywhere."""
 
 import asyncio
+import random
 import traceback
 
 import aiohttp
@@ -492,3 +493,74 @@ async def test_no_token_in_the_refusal_of_a_path_or_next_that_quotes_it(client, 
         await client.follow(f"{BASE}/v25.0/{TOKEN}/media?after=x", TOKEN, path="1784/media")
     assert leaks(info.value) == [] and "[redacted]" in str(info.value)
     assert sent(mocked) == []
+
+
+# --- a body its Content-Encoding does not decode ----------------------------------------------
+
+async def bad_gzip_server():
+    """An aiohttp.web server answering every GET 200 with a JSON body that says ``Content-Encoding:
+    gzip`` but is not gzip; it counts the requests it answered."""
+    answered: list[str] = []
+
+    async def handle(request):
+        answered.append(request.path)
+        return web.Response(body=DATA, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", answered
+
+
+async def test_a_body_that_is_not_the_gzip_its_header_says_is_a_decode_error_naming_gzip(transport):
+    runner, url, answered = await bad_gzip_server()
+    try:
+        with pytest.raises(DecodeError) as info:
+            await GraphClient(transport, url, "v25.0").get("1784/insights", INSIGHTS, TOKEN)
+    finally:
+        await runner.cleanup()
+    error = info.value
+    assert str(error) == "the body cannot be decoded as gzip, the Content-Encoding its header names"
+    assert (error.status, error.complete, answered) == (200, True, ["/v25.0/1784/insights"])
+    assert leaks(error) == []
+    decision = decide(error)
+    assert decision.action is Action.RETRY and decision.attempts == 2
+    assert decision.reason == ("unreadable answer (HTTP 200): the body cannot be decoded as gzip, "
+                               "the Content-Encoding its header names")
+
+
+class OneGet:
+    """A scheduler job making one client GET (its failure is the scheduler's to decide)."""
+
+    priority = 0
+    key = label = account_id = "t"
+
+    def __init__(self, client: GraphClient):
+        self.client = client
+
+    async def __call__(self):
+        await self.client.get("1784/insights", INSIGHTS, TOKEN)
+
+
+async def test_a_unit_answered_with_bad_gzip_gives_up_after_one_retry_saying_so(transport):
+    """Over a real socket, through the scheduler and the policy: the unit's final reason names the
+    encoding (never "connection failed after 5 attempts"), after the one retry a whole answer of
+    the wrong shape deserves."""
+    from harvester.schedule.scheduler import Scheduler
+    from harvester.summary import Stats
+
+    runner, url, answered = await bad_gzip_server()
+    given_up = []
+    scheduler = Scheduler(1000, 3600, 4, 5, Stats(), on_give_up=lambda job, d: given_up.append(d),
+                          on_token_dead=lambda key, d: None, backoff_base=0.001, rng=random.Random(3))
+    scheduler.submit(OneGet(GraphClient(transport, url, "v25.0")))
+    try:
+        await scheduler.run()
+    finally:
+        await runner.cleanup()
+    assert [d.reason for d in given_up] == ["unreadable answer (HTTP 200): the body cannot be decoded as gzip, "
+                                           "the Content-Encoding its header names after 2 attempts"]
+    assert len(answered) == 2 and scheduler.stats.get("retries") == 1

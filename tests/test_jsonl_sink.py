@@ -64,9 +64,12 @@ async def test_should_commit_after_commit_units_units_or_commit_seconds(tmp_path
     assert by_units.should_commit()
     await by_units.commit()
     assert not by_units.should_commit()
-    by_time = JsonlSink(tmp_path / "b", commit_units=10**6, commit_seconds=0.05)
+    now = [0.0]
+    by_time = JsonlSink(tmp_path / "b", commit_units=10**6, commit_seconds=0.05, clock=lambda: now[0])
     by_time.write("u0", [record(0)])
-    await asyncio.sleep(0.06)
+    now[0] = 0.049
+    assert not by_time.should_commit()
+    now[0] = 0.05
     assert by_time.should_commit()
 
 

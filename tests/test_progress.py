@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import re
 
 import pytest
 
@@ -105,3 +106,29 @@ async def test_with_many_tokens_the_live_block_lists_a_few_busy_ones(tmp_path, m
         idle = live.lines()
     assert len(busy) == 1 + 2 + 1 and busy[-1] == "  ... 3 tokens in all, 3 busy"
     assert idle[1:] == ["  ... 3 tokens in all, 0 busy"]
+
+
+@pytest.mark.looptime
+async def test_on_100_columns_the_first_line_keeps_the_eta_and_drops_less_useful_parts(tmp_path, monkeypatch):
+    """Every token waits on its window: the full first line is far wider than 100 columns; the live
+    block keeps units, the ETA and why it waits, dropping whole parts (records, calls, ...)."""
+    monkeypatch.setenv("COLUMNS", "100")
+    world = World(WorldSpec(seed=2, accounts=2, media_per_account=10, now=1_796_000_000.0))
+    config, env = world_config(world, tmp_path / "out", calls_per_window=20, window_seconds=600)
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+        task = asyncio.ensure_future(h.run())
+        live = Progress(h, stream=Tty())
+        while not (h._scheduler and _limit_eta([s.view(h._scheduler.now()) for s in h._scheduler.slots.values()],
+                                               h._scheduler.now())[0]):
+            await asyncio.sleep(1)
+        await asyncio.sleep(60)
+        full = live.lines()[0]
+        live.show()
+        h.stop()
+        await task
+    first = live.stream.getvalue().split("\x1b[2K")[1].split("\n")[0]
+    assert len(full) > 120 and len(first) <= 99 and not first.endswith("…")
+    eta = re.search(r" \| eta ([^,|]+)", full)
+    assert eta and eta.group(1).strip() != "?" and f" | eta {eta.group(1).strip()}" in first
+    assert first.startswith("units ") and "tokens waiting: 2 at their rate limit" in first
+    assert "records" not in first

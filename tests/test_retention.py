@@ -74,32 +74,33 @@ def test_a_window_resumed_days_later_calls_nothing_refused_and_the_truth_leaves_
 
 
 def test_the_estimate_says_what_it_leaves_out_and_why(tmp_path):
+    """The oldest window a config allows leaves nothing out today; resumed days later, the days
+    the API has let go since are left out, and said so."""
     world = World(WorldSpec(seed=4, accounts=2, media_per_account=2, now=NOW))
-    config, _ = world_config(world, tmp_path / "out", days=ACCOUNT_DAYS)
+    config, _ = world_config(world, tmp_path / "out", days=ACCOUNT_DAYS - 1)
     now = estimate(config, now=NOW)
-    assert (now.left_out_days, now.earliest) == (1, str(TODAY - timedelta(days=ACCOUNT_DAYS - 1)))
-    assert render(now).splitlines()[-1] == (
-        f"left out: 1 day of account insights before {TODAY - timedelta(days=ACCOUNT_DAYS - 1)} "
-        f"(the API keeps account insights {ACCOUNT_DAYS} days: it refuses an older since)")
+    assert now.left_out_days == 0 and "left out" not in render(now)
     later = estimate(config, now=NOW + 3 * DAY)
-    assert f"left out: 4 days of account insights before {TODAY - timedelta(days=ACCOUNT_DAYS - 4)} " in render(later)
+    assert (later.left_out_days, later.earliest) == (3, str(TODAY - timedelta(days=ACCOUNT_DAYS - 4)))
+    assert render(later).splitlines()[-1] == (
+        f"left out: 3 days of account insights before {TODAY - timedelta(days=ACCOUNT_DAYS - 4)} "
+        f"(the API keeps account insights {ACCOUNT_DAYS} days: it refuses an older since)")
     per_account = sum(t.account_calls for t in now.tokens) - sum(t.account_calls for t in later.tokens)
     assert per_account == 3 * 5 * len(config.accounts)     # 3 more days of totals (plain + 4 breakdowns) each
-    inside = estimate(config, now=NOW - DAY / 2)            # the same day, before the bound crossed a midnight
-    assert inside.left_out_days == 1 and "left out" in render(inside)
+    inside = estimate(config, now=NOW + 3 * DAY - 15 * 3600)   # before that midnight: one day less left out
+    assert inside.left_out_days == 2 and "left out: 2 days" in render(inside)
 
 
-def test_backfill_estimate_prints_the_days_it_leaves_out(tmp_path, capsys, monkeypatch, present):
+def test_a_backfill_from_the_earliest_day_allowed_leaves_nothing_out(tmp_path, capsys, monkeypatch, present):
     world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
     today = from_unix(int(present))
-    code = main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=ACCOUNT_DAYS)),
+    code = main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=ACCOUNT_DAYS - 1)),
                  "--until", str(today), "--estimate"])
     out = capsys.readouterr().out
-    assert code == 0
-    assert f"left out: 1 day of account insights before {today - timedelta(days=ACCOUNT_DAYS - 1)}" in out
+    assert code == 0 and "left out" not in out
 
 
 def ask(now: float, unit) -> dict:

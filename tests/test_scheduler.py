@@ -460,26 +460,30 @@ def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_meth
 # -- throttles weighed by their evidence ----------------------------------------------------------
 
 @pytest.mark.parametrize("code", [4, 17, 32, 613, 80002])
-async def test_a_lone_throttle_against_a_budget_far_from_spent_pauses_that_token_seconds(code):
-    h = Harness(seconds=3600, per_token_in_flight=1)
+async def test_a_lone_throttle_against_a_budget_far_from_spent_costs_that_call_a_short_retry(code):
+    h = Harness(seconds=3600, per_token_in_flight=2, rng=Half())
     h.job("a", "a0", outcomes=[Usage(5)])                               # the token reports 5 %
-    blip = h.job("a", "a1", outcomes=[graph_error(code, usage=Usage(5))])
+    blip = h.job("a", "a1", duration=1, outcomes=[graph_error(code, usage=Usage(5))])
+    rest = h.jobs("a", 2, duration=1, outcomes=[Usage(5)])
     h.jobs("b", 3, duration=1, outcomes=[Usage(5)])
     await h.run()
-    assert blip.starts == [0, 2]                                         # 2 s, not 60 s
-    assert h.starts("b") == [0, 1, 2]                                    # even code 4 pauses no other token
+    assert blip.starts == [0, 1.5]                                       # half of LONE_RETRY, not 2 s or 60 s
+    assert [job.starts for job in rest] == [[0], [1]]                    # its token's other calls go on
+    assert h.starts("b") == [0, 1, 1]                                    # even code 4 pauses no other token
+    slot = h.scheduler.slots["a"]
+    assert slot.proven and slot.depth == 2 and slot.paused_until == 0    # no probe, no cut, no pause
     assert h.stats.get("throttles") == 1 and h.stats.get("throttles/lone") == 1
     assert h.stats.get("throttles/waited_out") == 0
     assert h.given_up == []
 
 
 async def test_lone_throttles_grow_and_several_in_a_row_are_waited_out():
-    h = Harness(seconds=3600, per_token_in_flight=1)
+    h = Harness(seconds=3600, per_token_in_flight=1, rng=Half())
     low = [graph_error(17, usage=Usage(5))] * 3
     job = h.job("a", "a0", outcomes=low)
     await h.run()
-    assert job.starts == [0, 2, 6, 246]                  # 2 s, 4 s, then the third waited out (60 s doubling)
-    assert h.stats.get("throttles/lone") == 2
+    assert job.starts == [0, 0.5, 1.5, 241.5]            # 1 s and 2 s of jitter, then the third waited out
+    assert h.stats.get("throttles/lone") == 2            # (60 s doubling: the row is 3 long)
 
 
 @pytest.mark.parametrize("usage, why", [(Usage(95), "spent"), (None, "nothing reported")])

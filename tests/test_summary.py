@@ -86,3 +86,31 @@ def test_the_api_message_is_cut_and_never_carries_a_token(tmp_path):
     (row,) = state.failed_outcomes("r")
     state.close()
     assert token not in row[-1] and token not in (tmp_path / "state.sqlite").read_bytes().decode("latin-1")
+
+
+@pytest.mark.looptime
+async def test_a_resumed_runs_summary_json_counts_the_units_the_printed_summary_shows(tmp_path):
+    """Each attempt plans the whole run again: summary.json's units/planned and units/resumed are
+    the last attempt's plan (what the printed summary says), not the attempts' sum (21,497 printed
+    as 11,643 before), and planned = done + skipped over the run."""
+    world = World(WorldSpec(seed=15, accounts=3, media_per_account=20, now=1_796_000_000.0))
+    config, env = world_config(world, tmp_path / "out")
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
+                                                                             commit_units=5))
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+        task = asyncio.ensure_future(first.run())
+        while first.stats.get("units/done") < 30 and not task.done():
+            await asyncio.sleep(0.05)
+        first.stop()
+        stopped = await task
+    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+        summary = await second.run()
+    assert stopped.status.startswith("stopped") and summary.attempts == 2 and summary.exit_code == 0
+    written = msgspec.json.decode(msgspec.json.encode(summary))          # what summary.json holds
+    counters, units = written["counters"], written["units"]
+    assert counters["units/planned"] == units["planned"] == stopped.units["planned"]
+    assert counters["units/resumed"] == units["resumed"] > 0
+    assert counters["units/done"] == units["done"]
+    assert units["done"] + units["skipped"] == units["planned"]
+    assert f"planned {units['planned']:,}, done {units['done']:,}" in summary.render()

@@ -302,7 +302,7 @@ def test_plain_validate_calls_nothing(tmp_path, capsys, monkeypatch):
                       f'[output]\npath = "{tmp_path / "out"}"\n[state]\npath = "{tmp_path / "s.sqlite"}"\n'
                       '[[discover]]\ntoken_env = "TOKEN_0"\n')
     assert main(["validate", "--config", str(config)]) == 0
-    assert "0 accounts and 1 [[discover]] tables over 1 tokens" in capsys.readouterr().out
+    assert "0 accounts and 1 [[discover]] table over 1 token" in capsys.readouterr().out
     assert main(["validate", "--config", str(config), "--discover"]) == 3        # nothing listens there
     assert "discover[0] (TOKEN_0, facebook login): discovery failed: " in capsys.readouterr().err
 

@@ -210,3 +210,17 @@ def test_parse_iso_reads_every_form_the_api_may_send(text, expected):
                                   "2026-10-02T07:00:00+0000 and more", "0000-00-00T00:00:00Z", None, 1790924400])
 def test_parse_iso_is_none_for_nonsense(text):
     assert parse_iso(text) is None
+
+
+def test_what_a_harvest_asks_is_what_its_structs_decode_and_its_records_carry():
+    """The fields are declared once, by the wire Structs: the query strings and the records follow."""
+    from harvester.graph import wire
+    from harvester.records import AccountRecord, MediaRecord
+
+    assert wire.MEDIA_FIELDS.endswith(",children{id,media_type}")
+    assert wire.MEDIA_FIELDS.removesuffix(",children{id,media_type}") == wire.MEDIA_FIELDS_WITHOUT_CHILDREN
+    assert set(wire.STORY_FIELDS.split(",")) == set(wire.MEDIA_FIELDS_WITHOUT_CHILDREN.split(",")) - {
+        "like_count", "comments_count", "is_comment_enabled"}
+    asked = set(wire.MEDIA_FIELDS_WITHOUT_CHILDREN.split(",")) - {"id"}
+    assert asked <= set(MediaRecord.__struct_fields__)
+    assert set(wire.ACCOUNT_FIELDS.split(",")) - {"id"} <= set(AccountRecord.__struct_fields__)

@@ -11,7 +11,7 @@ COLUMNS = {
                  "period": "VARCHAR", "metric_type": "VARCHAR", "timeframe": "VARCHAR",
                  "since": "TIMESTAMPTZ", "until": "TIMESTAMPTZ", "end_time": "TIMESTAMPTZ",
                  "dimension_keys": "VARCHAR[]", "dimension_values": "VARCHAR[]", "value": "DOUBLE",
-                 "observed_on": "DATE", "run_id": "VARCHAR", "harvested_at": "TIMESTAMPTZ"},
+                 "observed_on": "DATE", "run_id": "VARCHAR", "harvested_at": "TIMESTAMPTZ", "source": "VARCHAR"},
     "media": {"media_id": "VARCHAR", "account_id": "VARCHAR", "media_type": "VARCHAR",
               "media_product_type": "VARCHAR", "timestamp": "TIMESTAMPTZ", "permalink": "VARCHAR",
               "shortcode": "VARCHAR", "caption": "VARCHAR", "like_count": "BIGINT", "comments_count": "BIGINT",

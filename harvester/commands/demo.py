@@ -22,6 +22,7 @@ from ..records import key_of
 from ..run.harvester import Harvester
 from ..sinks import factory
 from ..state.store import StateStore
+from ..summary import plural
 
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
@@ -108,7 +109,8 @@ async def demo(args) -> int:
         raw = demo_config(server.url, {k: t.account_ids for k, t in env.items()}, output, today,
                           calls_per_window=100_000, output_format=args.format)
         config = parse_config(raw, path="<demo>", env={k: t.token for k, t in env.items()}, today=today)
-        print(f"simulator at {server.url}: {len(world.tokens)} tokens, {len(config.accounts)} accounts, "
+        print(f"simulator at {server.url}: {plural(len(world.tokens), 'token')}, "
+              f"{plural(len(config.accounts), 'account')}, "
               f"faults {args.faults:.0%}; harvesting {config.window.since} .. {config.window.until}",
               file=sys.stderr)
         state = StateStore(config.state.path)
@@ -120,9 +122,9 @@ async def demo(args) -> int:
     print(summary.render(), file=sys.stderr)
     results = check_streams(output, world, config)
     found = harvester.stats.counters
-    print(f"harvested {len(config.accounts)} accounts, {int(found['discovered/media']):,} media and "
-          f"{int(found['discovered/stories']):,} live stories; the simulator served {served.get('calls', 0):,} "
-          f"calls, faults {served.get('faults', {})}", file=sys.stderr)
+    print(f"harvested {plural(len(config.accounts), 'account')}, {int(found['discovered/media']):,} media and "
+          f"{plural(int(found['discovered/stories']), 'live story', 'live stories')}; the simulator served "
+          f"{plural(served.get('calls', 0), 'call')}, faults {served.get('faults', {})}", file=sys.stderr)
     for stream, result in results.items():
         print(f"ground truth, {stream}: " + ", ".join(f"{k} {v:,}" for k, v in result.items()), file=sys.stderr)
     print(f"{time.monotonic() - started:.1f} s in all", file=sys.stderr)

@@ -10,6 +10,7 @@ block lists the first ``TOKEN_LINES`` of them, then how many more there are.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import sys
 import time
@@ -18,20 +19,26 @@ from typing import TextIO
 
 from .. import summary as stat
 from ..schedule.slot import SlotView
-from ..summary import error_counts
+from ..summary import error_counts, plural
 from ..summary import format_duration as _fmt_seconds
 
+log = logging.getLogger("harvester.progress")
 TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
 
 
 class Progress:
-    def __init__(self, harvester, *, stream: TextIO | None = None, interval: float | None = None):
+    def __init__(self, harvester, *, stream: TextIO | None = None, interval: float | None = None,
+                 as_log: bool = False):
         self.harvester = harvester
         self.stream = stream = sys.stderr if stream is None else stream     # the current one, not import time's
-        self.live = stream.isatty()
+        self.as_log = as_log
+        """Each report a log event (``--log-format json``), never the live block."""
+        self.live = stream.isatty() and not as_log
         self.interval = interval if interval is not None else (0.5 if self.live else 30.0)
         self._lines = 0
+        self.head: list[tuple[str, str]] = []
+        """The first line's parts, ``(name, text)``, as :meth:`lines` last made them (see :func:`fit`)."""
         self._started = self._sampled = _now()
         self.eta: float | None = None
         self._active = 0.0
@@ -65,33 +72,62 @@ class Progress:
         self._sampled = now
         self.eta = eta = _eta(self._active, planned - finished, finished, limit_eta)
         errors, skipped, _ = error_counts(c)
-        lines = [f"units {int(finished):,}/{int(planned):,} (more as media are found) | calls ok "
-                 f"{int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,} | records "
-                 f"{int(c.get(stat.RECORDS_WRITTEN, 0)):,} | "
-                 f"waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))} | "
-                 f"elapsed {_fmt_seconds(elapsed)} eta {_fmt_seconds(eta)}"]
+        head = [("units", f"units {int(finished):,}/{int(planned):,}"), ("more", " (more as media are found)"),
+                ("eta", f" | eta {_fmt_seconds(eta)}"), ("elapsed", f", elapsed {_fmt_seconds(elapsed)}"),
+                ("calls", f" | calls ok {int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,}"),
+                ("records", f" | records {int(c.get(stat.RECORDS_WRITTEN, 0)):,}"),
+                ("waited", f" | waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))}")]
         if scheduler is not None:
-            lines[0] += _waiting(views, scheduler.now())
+            head.append(("tokens", _waiting(views, scheduler.now())))
             if scheduler.capped_wait is not None:
-                lines[0] += (f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
-                             f"{_fmt_seconds(scheduler.window_seconds)}")
+                head.append(("capped", f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
+                                       f"{_fmt_seconds(scheduler.window_seconds)}"))
+        self.head = head
+        lines = ["".join(text for _, text in head)]
         for view in views[:TOKEN_LINES] if self.live else ():
             lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
         if self.live and len(slots) > TOKEN_LINES:
-            lines.append(f"  ... {len(slots):,} tokens in all, {len(views):,} busy")
+            lines.append(f"  ... {plural(len(slots), 'token')} in all, {len(views):,} busy")
         return lines
 
     def show(self) -> None:
         lines = self.lines()
         if self.live:        # one terminal row per line, or the block scrolls instead of redrawing
             width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
-            lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
+            lines = [fit(self.head, width), *(_cut(line, width) for line in lines[1:])]
             up = f"\x1b[{self._lines}F" if self._lines else ""
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines = len(lines)
+        elif self.as_log:
+            c = self.harvester.stats.counters
+            log.info(lines[0], extra={"event": "progress", "eta_seconds": self.eta,
+                                      "units_done": int(c.get(stat.UNITS_DONE, 0)),
+                                      "units_planned": int(c.get(stat.UNITS_PLANNED, 0)),
+                                      "records_written": int(c.get(stat.RECORDS_WRITTEN, 0))})
+            return
         else:
             self.stream.write(f"[harvester] {lines[0]}\n")
         self.stream.flush()
+
+
+DROPPED_FIRST = ("more", "records", "calls", "waited", "elapsed", "capped", "tokens")
+"""The parts of the first line a narrow terminal drops, least useful first: the units done and
+the ETA are never dropped (on 100 columns the ETA was the part cut off)."""
+
+
+def fit(head: Sequence[tuple[str, str]], width: int) -> str:
+    """The first line within ``width`` columns: whole parts dropped in :data:`DROPPED_FIRST`'s
+    order until it fits, then cut with an ellipsis if even units and ETA do not."""
+    kept = list(head)
+    for name in DROPPED_FIRST:
+        if sum(len(text) for _, text in kept) <= width:
+            break
+        kept = [(n, text) for n, text in kept if n != name]
+    return _cut("".join(text for _, text in kept), width)
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _now() -> float:

@@ -15,10 +15,10 @@ import msgspec
 
 from .. import catalog
 from ..errors import ConfigError
-from ..plan.refresh import DEFAULT_TIERS, Tier
 from . import tokens as token_rules
 from .metrics import _selection
 from .model import (
+    DEFAULT_TIERS,
     OUTPUT_FORMATS,
     TOTALS,
     Account,
@@ -31,6 +31,8 @@ from .model import (
     ReportSettings,
     SchedulerSettings,
     StateSettings,
+    TelemetrySettings,
+    Tier,
     WebhookSettings,
     Window,
 )
@@ -67,6 +69,12 @@ def _is_zone(name: str) -> bool:
     return True
 
 
+WHOLE_DAYS = catalog.RETENTION_DAYS["account"] - 1
+"""The most days back a window may start: the API keeps account insights 730 days back from the
+moment of each call, so the day 730 days back is already cut by any call after its midnight (the
+plan leaves it out, ``plan.units.earliest_since``); the day after it is the first kept whole."""
+
+
 RULES: dict[str, dict[str, ValueRule]] = {
     "graph": {
         "base_url": ValueRule((str,), lambda v: v.startswith(("http://", "https://")), "an http:// or https:// URL"),
@@ -83,8 +91,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "window": {
         "since": _DATE,
         "until": _DATE,
-        "days": ValueRule((int,), lambda v: 1 <= v <= catalog.RETENTION_DAYS["account"],
-                     f"a whole number of days from 1 to {catalog.RETENTION_DAYS['account']}"),
+        "days": ValueRule((int,), lambda v: 1 <= v <= WHOLE_DAYS,
+                     f"a whole number of days from 1 to {WHOLE_DAYS} (the days the API keeps whole)"),
         "totals": _one_of(TOTALS),
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
@@ -99,14 +107,22 @@ RULES: dict[str, dict[str, ValueRule]] = {
     "webhook": {
         "host": ValueRule((str,), bool, 'a host name or address, e.g. "127.0.0.1"'),
         "port": ValueRule((int,), lambda v: 0 <= v <= 65535, "a port number from 0 to 65535 (0: any free port)"),
-        "path": ValueRule((str,), lambda v: v.startswith("/") and v != "/healthz" and " " not in v,
-                          'a URL path starting with "/" other than "/healthz", e.g. "/webhook"'),
+        "path": ValueRule((str,), lambda v: v.startswith("/") and v not in ("/healthz", "/metrics") and " " not in v,
+                          'a URL path starting with "/" other than "/healthz" and "/metrics", e.g. "/webhook"'),
         "verify_token_env": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
                                       'the name of an environment variable, e.g. "IG_WEBHOOK_VERIFY_TOKEN"'),
         "max_body_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024"),
         "publish_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
     },
     "report": {"tz": ValueRule((str,), _is_zone, 'an IANA time zone, e.g. "Europe/Berlin" or "UTC"')},
+    "telemetry": {
+        "pushgateway": ValueRule((str,), lambda v: v.startswith(("http://", "https://")),
+                                 'the URL of a Prometheus Pushgateway, e.g. "http://pushgateway:9091"'),
+        "push_seconds": ValueRule(_NUMBER, lambda v: v >= 1, "a number of seconds >= 1"),
+        "job": ValueRule((str,), lambda v: bool(_ENV_NAME.fullmatch(v)),
+                         'a Prometheus label value of letters, digits and _, e.g. "harvester"'),
+        "log_format": _one_of(("text", "json")),
+    },
     "scheduler": {"max_in_flight": _POSITIVE_OR_AUTO, "max_attempts": _POSITIVE_INT,
                   "per_token_in_flight": _POSITIVE_OR_AUTO,
                   "hedge": ValueRule((bool,), lambda v: True, "true or false")},
@@ -117,10 +133,10 @@ RULES: dict[str, dict[str, ValueRule]] = {
     },
 }
 SETTINGS = {"graph": GraphSettings, "rate_limit": RateLimit, "output": Output, "state": StateSettings,
-            "report": ReportSettings,
+            "report": ReportSettings, "telemetry": TelemetrySettings,
             "scheduler": SchedulerSettings}
 TOP_LEVEL = ("graph", "rate_limit", "window", "output", "state", "scheduler", "metrics", "refresh", "accounts",
-             "discover", "app", "webhook", "report")
+             "discover", "app", "webhook", "report", "telemetry")
 ACCOUNT_KEYS = ("id", "token_env", "token_file", "login")
 
 
@@ -208,16 +224,33 @@ def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, da
     return (since, until) if since is not None and until is not None else None
 
 
-def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
-    earliest = today - timedelta(days=catalog.RETENTION_DAYS["account"])
-    before = len(p.messages)
+def earliest_whole_day(today: date) -> date:
+    """The oldest day whose account insights a harvest started on ``today`` gets whole."""
+    return today - timedelta(days=WHOLE_DAYS)
+
+
+def window_problems(since: date, until: date, today: date, *,
+                    names: tuple[str, str] = ("[window] since = {}", "[window] until = {}")) -> list[str]:
+    """What is wrong with the window ``[since, until)`` on ``today``; ``names`` say where each
+    date came from (a config key, or ``--since {}`` for a command-line flag)."""
+    since_is, until_is = names[0].format(since), names[1].format(until)
+    earliest = earliest_whole_day(today)
+    problems = []
     if since >= until:
-        p.add(f"[window] since = {since} is not before until = {until}; expected since < until (until is exclusive)")
+        problems.append(f"{since_is} is not before {until_is}; expected since < until (until is exclusive)")
     if since < earliest:
-        p.add(f"[window] since = {since} is older than the two years the API keeps (earliest allowed: {earliest})")
+        problems.append(f"{since_is} is older than the two years the API keeps (the earliest day harvested "
+                        f"whole: {earliest}, {WHOLE_DAYS} days before today)")
     if until > today:
-        p.add(f"[window] until = {until} is in the future (latest allowed: {today}, today; until is exclusive)")
-    return len(p.messages) == before
+        problems.append(f"{until_is} is in the future (latest allowed: {today}, today; until is exclusive)")
+    return problems
+
+
+def _span_ok(p: Problems, since: date, until: date, today: date) -> bool:
+    problems = window_problems(since, until, today)
+    for problem in problems:
+        p.add(problem)
+    return not problems
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -362,7 +395,8 @@ def parse_config(raw: dict, *, path: str, env: Mapping[str, str] | None = None, 
     p.raise_any()
     assert window is not None                      # else a problem was raised
     return Config(path, settings["graph"], settings["rate_limit"], window, settings["output"], settings["state"],
-                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook)
+                  settings["scheduler"], accounts, selection, refresh, discover, app, settings["report"], webhook,
+                  settings["telemetry"])
 
 
 def load_config(path: str | os.PathLike, *, env: Mapping[str, str] | None = None, today: date | None = None,

@@ -8,7 +8,6 @@ from typing import Literal
 import msgspec
 
 from .. import catalog
-from ..plan.refresh import DEFAULT_TIERS, Tier
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "duckdb", "postgres")
 TOTALS = ("day", "window")
@@ -181,6 +180,16 @@ class Selection(msgspec.Struct, frozen=True):
     demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS
 
 
+class Tier(msgspec.Struct, frozen=True):
+    every_days: float
+    """Harvest again after this many days..."""
+    max_age_days: float | None = None
+    """...while the media is younger than this (None: any age)."""
+
+
+DEFAULT_TIERS: tuple[Tier, ...] = (Tier(1, 7), Tier(7, 90), Tier(30, None))
+"""Daily in a media's first week, weekly until 90 days, monthly after that (:mod:`harvester.plan.refresh`)."""
+
 class RefreshSettings(msgspec.Struct, frozen=True):
     """Media refresh by age (:mod:`harvester.plan.refresh`)."""
 
@@ -209,6 +218,19 @@ class ReportSettings(msgspec.Struct, frozen=True):
     """The time zone of ``harvester report``'s days and hours (``--tz`` overrides it)."""
 
 
+class TelemetrySettings(msgspec.Struct, frozen=True):
+    """``[telemetry]``: where a run's Prometheus metrics go, and how its log lines look."""
+
+    pushgateway: str | None = None
+    """A Prometheus Pushgateway (``http://host:9091``): a run pushes its metrics there every
+    ``push_seconds`` and at its end (extra ``harvester[prometheus]``). None: nothing is pushed."""
+    push_seconds: float = 15.0
+    job: str = "harvester"
+    """The Pushgateway's ``job`` label; each shard pushes to a group of its own (``shard`` label)."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object a line on stderr, for a cluster's log shipper (``--log-format``)."""
+
+
 class Config(msgspec.Struct, frozen=True):
     """A validated configuration; ``path`` is the file it came from, as given (messages start with it)."""
 
@@ -227,6 +249,7 @@ class Config(msgspec.Struct, frozen=True):
     report: ReportSettings = ReportSettings()
     webhook: WebhookSettings | None = None
     """``[webhook]``; None when the file has none (``harvester webhook`` then says it is missing)."""
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     def token_keys(self) -> tuple[str, ...]:
         """Distinct token names (variables, or ``file:<path>``), in order of first use, listed

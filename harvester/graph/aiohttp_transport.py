@@ -5,6 +5,11 @@ mid-body), is translated here, once, into :class:`TransportError` with ``raise .
 Messages name the host and path only: the query (which may hold a token) never appears, and
 the cause keeps no URL either (aiohttp's own exceptions may quote the full URL).
 
+A body its ``Content-Encoding`` header says is compressed but is not (aiohttp's
+``ContentEncodingError``) becomes :class:`DecodeError` naming the encoding, with the status: the
+answer arrived and is wrong, which the policy retries once (a whole answer of the wrong shape),
+not as a lost connection. Its message names no URL, so that the units it fails share one reason.
+
 A body is read in chunks and never past ``max_response_bytes``: a larger answer (a declared
 ``Content-Length`` over the cap, or the bytes as they come) closes the connection and raises
 ``DecodeError(complete=True)`` after holding at most the cap and one chunk.
@@ -13,16 +18,19 @@ A body is read in chunks and never past ``max_response_bytes``: a larger answer 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
-from ..errors import TransportError
+from ..errors import DecodeError, TransportError
 from .client import MAX_RESPONSE_BYTES, too_large
 from .transport import Response
 
 CHUNK = 256 * 1024
+_ENCODING = re.compile(r"content-encoding:\s*([^.]+)", re.IGNORECASE)
 
 
 class AiohttpTransport:
@@ -40,8 +48,10 @@ class AiohttpTransport:
 
     async def get(self, url: str, headers: Mapping[str, str]) -> Response:
         session = self._session or self._open()
+        status: int | None = None
         try:
             async with session.get(url, headers=headers, allow_redirects=False) as resp:
+                status = resp.status
                 body = await self._read(resp)
                 if body is None:
                     resp.close()    # the rest of the body is never read: the connection cannot be reused
@@ -50,6 +60,9 @@ class AiohttpTransport:
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             failure = exc
         # Raised outside the handler, so that no implicit __context__ keeps the original around.
+        if (encoding := _bad_encoding(failure)) is not None:
+            raise DecodeError(f"the body cannot be decoded as {encoding}, the Content-Encoding its header names",
+                              status=status, complete=True) from _scrubbed(failure)
         raise TransportError(f"GET {_where(url)} failed: {_describe(failure)}") from _scrubbed(failure)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
@@ -87,6 +100,21 @@ class AiohttpTransport:
 def _where(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _bad_encoding(exc: BaseException) -> str | None:
+    """The encoding aiohttp could not decode the body with (``gzip``, ``deflate``, ``brotli (br)``),
+    or None when ``exc`` is no content-decoding failure."""
+    link: BaseException | None = exc
+    for _ in range(4):
+        if link is None:
+            return None
+        if isinstance(link, ContentEncodingError):
+            text = str(getattr(link, "message", "") or "")
+            named = _ENCODING.search(text)
+            return " ".join((named.group(1) if named else text).split()) or "the encoding it names"
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_API: tuple[tuple[str, str, HarvesterError], ...] = (
     ("`TransportError`: refused, reset, timeout, a body cut short on the wire",
      "reset, timeout", TransportError("connection reset")),
-    ("`DecodeError`: an HTML error page, an empty body, a 200 body cut short, JSON that is not the expected "
-     "shape", "HTML page, truncated or non-JSON body", DecodeError("not JSON")),
+    ("`DecodeError`: an HTML error page, an empty body, a 200 body cut short, a body its `Content-Encoding` "
+     "(gzip, deflate) does not decode, JSON that is not the expected shape",
+     "HTML page, truncated or non-JSON body", DecodeError("not JSON")),
     ("`ConfigError`: no token for a `token_env`", "a missing token",
      ConfigError("no access token for token_env 'IG_TOKEN'")),
 )

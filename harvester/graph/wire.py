@@ -107,11 +107,11 @@ class MediaItem(msgspec.Struct, gc=False):
     permalink: str | None = None
     shortcode: str | None = None
     caption: str | None = None
+    media_url: str | None = None
+    thumbnail_url: str | None = None
     like_count: int | None = None
     comments_count: int | None = None
     is_comment_enabled: bool | None = None
-    media_url: str | None = None
-    thumbnail_url: str | None = None
     children: Children | None = None
 
 
@@ -349,3 +349,39 @@ def _buc_usage(value: str | None) -> list[_UsageFigures]:
         return [f for figures in _BUC_USAGE.decode(value).values() for f in figures]
     except (msgspec.DecodeError, RecursionError):
         return []
+
+
+# --- what a harvest asks for: the fields of the Structs above ---------------------------------
+
+
+def fields_of(struct: type[msgspec.Struct], leave_out: frozenset[str] = frozenset({"error"})) -> str:
+    """The ``fields`` parameter asking for every field of a wire Struct, in its order: a field whose
+    Struct holds a list of Structs is asked by field expansion (``children{id,media_type}``), never
+    a call per item. What a harvest asks is so declared once, by the Structs that decode it."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return ",".join(_field_text(f) for f in info.fields if f.name not in leave_out)
+
+
+def _field_text(field: msgspec.inspect.Field) -> str:
+    kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+    for kind in kinds:
+        if isinstance(kind, msgspec.inspect.StructType):
+            (items,) = (f for f in kind.fields if isinstance(f.type, msgspec.inspect.ListType))
+            assert isinstance(items.type, msgspec.inspect.ListType) and isinstance(items.type.item_type,
+                                                                                    msgspec.inspect.StructType)
+            return f"{field.encode_name}{{{fields_of(items.type.item_type.cls, frozenset())}}}"
+    return field.encode_name
+
+
+NOT_ON_STORIES = frozenset({"error", "like_count", "comments_count", "is_comment_enabled", "children"})
+"""Stories have no likes, comments or children: a ``/stories`` page that asks for them is refused."""
+ACCOUNT_FIELDS = fields_of(AccountNode)
+"""The account node: what plans the account (followers, media count) and its ``accounts`` record."""
+MEDIA_FIELDS = fields_of(MediaItem)
+"""A ``/media`` page: what plans each media and its ``media`` record, an album's children by
+field expansion."""
+MEDIA_FIELDS_WITHOUT_CHILDREN = fields_of(MediaItem, frozenset({"error", "children"}))
+"""Asked again of a page that refused ``children`` (one media can make a page refuse it)."""
+STORY_FIELDS = fields_of(MediaItem, NOT_ON_STORIES)
+"""A ``/stories`` page."""

@@ -24,9 +24,9 @@ import msgspec
 from .. import catalog
 from ..config import Config
 from ..days import from_unix
-from ..run.jobs import PAGE_LIMIT
-from ..summary import format_duration
+from ..summary import format_duration, plural
 from . import units as plan
+from .units import MEDIA_PAGE_LIMIT
 
 DISCOVERY_CALLS = 3
 """Per account: the account node, the first page of /media and of /stories."""
@@ -100,7 +100,7 @@ def _media_of(known: Mapping[str, int] | None, assumed: int) -> Mapping[str, int
 
 def _media_calls(counts: Mapping[str, int], per_media: Mapping[str, int]) -> int:
     posts = sum(n for product, n in counts.items() if product != "STORY")
-    pages = max(0, math.ceil(posts / int(PAGE_LIMIT)) - 1)
+    pages = max(0, math.ceil(posts / MEDIA_PAGE_LIMIT) - 1)
     return pages + sum(n * per_media.get(product, 0) for product, n in counts.items())
 
 
@@ -118,10 +118,12 @@ def render(e: Estimate) -> str:
     lines = [f"estimate at {e.calls_per_window} calls per token per {e.window_seconds:g} s "
              f"(account insights exactly; media insights from the media the state saw before, each media "
              f"adding its calls: {media}"
-             + (f"; {assumed} accounts the state has not seen assumed at {e.media_per_account} feed posts each "
+             + (f"; {plural(assumed, 'account')} the state has not seen assumed at "
+                f"{plural(e.media_per_account, 'feed post')} each "
                 f"(--media-per-account)" if assumed else "") + "):"]
     for t in e.tokens:
-        lines.append(f"  {t.token_env:<24} {t.accounts:>5} accounts {t.account_calls:>9,} account calls "
+        lines.append(f"  {t.token_env:<24} {t.accounts:>5} {'account ' if t.accounts == 1 else 'accounts'} "
+                     f"{t.account_calls:>9,} account calls "
                      f"{t.media:>9,} media {t.media_calls:>9,} media calls  at least {format_duration(t.seconds)}")
     lines.append(f"  all tokens in parallel: at least {format_duration(e.seconds)}")
     left_out = left_out_line(e)

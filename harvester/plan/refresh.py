@@ -10,19 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-import msgspec
-
+from ..config.model import DEFAULT_TIERS, Tier
 from ..days import DAY
 
-
-class Tier(msgspec.Struct, frozen=True):
-    every_days: float
-    """Harvest again after this many days..."""
-    max_age_days: float | None = None
-    """...while the media is younger than this (None: any age)."""
-
-
-DEFAULT_TIERS: tuple[Tier, ...] = (Tier(1, 7), Tier(7, 90), Tier(30, None))
 SLACK_SECONDS = 3 * 3600
 
 

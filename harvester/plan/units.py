@@ -22,6 +22,10 @@ from ..graph.flatten import Context
 QueryPairs = tuple[tuple[str, str], ...]
 
 
+MEDIA_PAGE_LIMIT = 100
+"""Media a ``/media`` or ``/stories`` page asks for (the API's most): the estimate counts pages by it."""
+
+
 class Unit(msgspec.Struct, frozen=True):
     """One insights call and what its records need to know."""
 

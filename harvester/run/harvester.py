@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -50,7 +50,7 @@ from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
 from ..sinks.factory import open_sink
 from ..state.lock import RunLock
-from ..state.store import Owed, StateStore
+from ..state.store import Owed, Spent, StateStore
 from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
@@ -59,6 +59,9 @@ from .ledger import Ledger
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    from ..telemetry.metrics import RunMetrics
 
 TokenSource = Mapping[str, str] | Callable[[str], Awaitable[str]] | None
 
@@ -78,6 +81,7 @@ class Harvester:
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
+        self._created = time.time()
         self.run_id = run_id or datetime.fromtimestamp(self.now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         self.stats = Stats()
         self._token_source = tokens
@@ -113,6 +117,9 @@ class Harvester:
         self._released = 0
         self._submit_found: Callable[[list[tuple[str, str]]], None] | None = None
         self.token_warnings: list[str] = []
+        self.token_expiry_at: dict[str, float] = {}
+        """Token name -> when ``/debug_token`` said it expires (with ``[app]``)."""
+        self._metrics: RunMetrics | None = None
         """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
 
     def __repr__(self) -> str:
@@ -207,7 +214,34 @@ class Harvester:
                 token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))
+            if debug.expires_at:
+                self.token_expiry_at[name] = float(debug.expires_at)
         self.token_warnings += token_health.warnings(health, self.now)
+
+    # -- what telemetry reads (harvester.telemetry.metrics.Observed) -----------------------------
+
+    def counters(self) -> Mapping[str, float]:
+        return self.stats.counters
+
+    def token_usage(self) -> dict[str, float]:
+        """Token name -> the share of its rate limit in use now (0 to 1)."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return {}
+        now = scheduler.now()
+        return {self.token_names.get(key, key): slot.usage(now, scheduler.window_seconds)
+                for key, slot in scheduler.slots.items()}
+
+    def token_expiry(self) -> Mapping[str, float]:
+        return self.token_expiry_at
+
+    def metrics(self, registry: CollectorRegistry | None = None) -> RunMetrics:
+        """This run's Prometheus metrics (``harvester[prometheus]``), registered in ``registry`` (a
+        new one by default): a service passes its own to show them on its ``/metrics``."""
+        if self._metrics is None:
+            from ..telemetry.metrics import RunMetrics
+            self._metrics = RunMetrics(self, registry=registry)
+        return self._metrics
 
     # -- running ----------------------------------------------------------------------------
 
@@ -327,6 +361,7 @@ class Harvester:
             clock=self._clock, hedge=settings.hedge)
         self._scheduler = scheduler
         tokens, keys, missing = await self._resolve_tokens()
+        wall = self._restore_spent(scheduler, tokens)
         missing = self._select_shard(keys, missing)
         await self._check_tokens({key: token for key, token in tokens.items() if self._key_in_shard(key)})
         config = self.config
@@ -356,6 +391,28 @@ class Harvester:
                 raise                   # the caller cancelled us: let it through
         finally:
             self.finished = time.time()
+            self._save_spent(scheduler, wall)
+
+    # -- what each token spent, across processes ----------------------------------------------
+
+    def _restore_spent(self, scheduler: Scheduler, keys: Iterable[str]) -> float:
+        """Start each token's window with the calls earlier processes made with it (kept in the
+        state), so that a resumed or repeated run is not throttled at start. Returns the offset
+        from the scheduler's clock to the wall clock (``self.now`` as the harvest starts)."""
+        wall = self.now + (time.time() - self._created) - scheduler.now()
+        if self._state is not None:
+            for key, spent in self._state.spent(keys, now=scheduler.now() + wall).items():
+                scheduler.restore(key, [t - wall for t in spent.starts], spent.paused_until - wall)
+        return wall
+
+    def _save_spent(self, scheduler: Scheduler, wall: float) -> None:
+        """Keep what this process spent of each token's window in the state, for the next one."""
+        if self._state is None:
+            return
+        spent = {key: Spent(tuple(t + wall for t in starts), paused + wall)
+                 for key, (starts, paused) in scheduler.spent().items()}
+        self._state.save_spent(spent, window_seconds=self.config.rate_limit.window_seconds,
+                               now=scheduler.now() + wall)
 
     # -- shards -----------------------------------------------------------------------------
 

@@ -27,10 +27,21 @@ from ..config import Selection, Window
 from ..days import parse_iso
 from ..graph.flatten import flatten
 from ..graph.policy import Action, Decision
-from ..graph.wire import MediaItem, Usage, decode_account, decode_media_page, is_graph_id
+from ..graph.wire import (
+    ACCOUNT_FIELDS,
+    MEDIA_FIELDS,
+    MEDIA_FIELDS_WITHOUT_CHILDREN,
+    STORY_FIELDS,
+    AccountNode,
+    MediaItem,
+    Usage,
+    decode_account,
+    decode_media_page,
+    is_graph_id,
+)
 from ..plan import units as plan
 from ..plan.refresh import RefreshCheck
-from ..plan.units import Unit
+from ..plan.units import MEDIA_PAGE_LIMIT, Unit
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..schedule.slot import Job as ScheduledJob
 
@@ -38,20 +49,12 @@ if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
     from ..summary import Stats
 
-ACCOUNT_FIELDS = ("id,username,name,followers_count,follows_count,media_count,biography,website,"
-                  "profile_picture_url")
-"""The account node: what plans the account (followers, media count) and its ``accounts`` record."""
-_OBJECT_FIELDS = ("id,media_type,media_product_type,timestamp,permalink,shortcode,caption,media_url,"
-                  "thumbnail_url")
-CHILDREN_FIELD = "children{id,media_type}"
-MEDIA_FIELDS = f"{_OBJECT_FIELDS},like_count,comments_count,is_comment_enabled,{CHILDREN_FIELD}"
-"""A ``/media`` page: what plans each media and its ``media`` record, an album's children by
-field expansion (never a call per child)."""
-MEDIA_FIELDS_WITHOUT_CHILDREN = MEDIA_FIELDS.removesuffix(f",{CHILDREN_FIELD}")
-"""Asked again of a page that refused ``children`` (one media can make a page refuse it)."""
-STORY_FIELDS = _OBJECT_FIELDS
-"""A ``/stories`` page: stories have no likes, comments or children."""
-PAGE_LIMIT = "100"
+PAGE_LIMIT = str(MEDIA_PAGE_LIMIT)
+_ACCOUNT_COPIED = tuple(f for f in AccountNode.__struct_fields__ if f in AccountRecord.__struct_fields__)
+_MEDIA_COPIED = tuple(f for f in MediaItem.__struct_fields__
+                      if f in MediaRecord.__struct_fields__ and f != "media_product_type")
+"""The fields an ``accounts`` or ``media`` record takes as the API sent them; the rest it derives
+(a story's product type is ``STORY`` whatever the page says; an album's children as two lists)."""
 
 #: 0: a leaf, it makes no more work; above 0 it does, and the lower starts first (the scheduler
 #: starts that work while few leaves are queued: the deepest first, so chains end early and the
@@ -214,9 +217,7 @@ class AccountJob:
         reply = await ctx.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS})
         node = decode_account(reply.body)
         await ctx.ledger.objects(self.account_id, [(f"accounts/{self.account_id}/{ctx.day}", AccountRecord(
-            account_id=self.account_id, day=ctx.day, username=node.username, name=node.name,
-            followers_count=node.followers_count, follows_count=node.follows_count, media_count=node.media_count,
-            biography=node.biography, website=node.website, profile_picture_url=node.profile_picture_url,
+            account_id=self.account_id, day=ctx.day, **{f: getattr(node, f) for f in _ACCOUNT_COPIED},
             run_id=ctx.run_id, harvested_at=ctx.harvested_at))])
         seen: set[str] = set()
         for window in self.windows:
@@ -309,10 +310,8 @@ class PageJob:
         else:
             ids = types = None                              # an album whose children were refused
         return MediaRecord(
-            media_id=item.id, account_id=self.account_id, media_type=item.media_type, media_product_type=product,
-            timestamp=item.timestamp, permalink=item.permalink, shortcode=item.shortcode, caption=item.caption,
-            like_count=item.like_count, comments_count=item.comments_count, is_comment_enabled=item.is_comment_enabled,
-            media_url=item.media_url, thumbnail_url=item.thumbnail_url, children_ids=ids, children_types=types,
+            media_id=item.id, account_id=self.account_id, **{f: getattr(item, f) for f in _MEDIA_COPIED},
+            media_product_type=product, children_ids=ids, children_types=types,
             run_id=ctx.run_id, harvested_at=ctx.harvested_at)
 
     def _next(self, page) -> None:

@@ -63,6 +63,19 @@ class RollingWindowLimiter:
         self._expire(self.now())
         return len(self._starts) - self._head
 
+    def starts(self) -> list[float]:
+        """The starts still counted against the window now, oldest first."""
+        self._expire(self.now())
+        return self._starts[self._head:].tolist()
+
+    def restore(self, starts: list[float]) -> None:
+        """Count ``starts`` (calls another process made with this token, on this clock) against
+        the window as if they were made here; none later than now."""
+        now = self.now()
+        merged = sorted([*self._starts[self._head:], *(min(t, now) for t in starts)])
+        self._starts, self._head = array("d", merged), 0
+        self._expire(now)
+
     def set_limit(self, limit: int) -> None:
         """Lower (or restore) the effective limit, clamped to ``[1, calls]``."""
         self.limit = max(1, min(self.calls, int(limit)))

@@ -31,14 +31,19 @@ and a transient error, a throttle, slow answers or a rising usage cut it.
 
 Throttles are weighed by their evidence (:class:`ThrottleEvidence`, read by :func:`waited_out`
 through the table :data:`WAIT_OUT`): the server's estimate, the latest usage its answers reported
-within the window (the token's own, or for code 4 the highest of any token), and how many came
-in a row. With an estimate, with the budget reported spent (at or above ``HIGH_MARK``), with
-nothing reported, or from the third in a row, a throttle is waited out: the token (code 4:
-every token) pauses for the estimate or 60 s doubling, and then one call probes it. Otherwise
-it is a lone one, a throttle the budget does not explain: that token alone pauses 2 s (4 s if
-it repeats), one call probes, the others go on. A throttle of a call sent before (or with) the
-last one adds nothing: that episode is handled. Every wait the server asks for (in a throttle
-or a usage header) is capped at the window (``waits/capped``, :attr:`Scheduler.capped_wait`).
+within the window (the token's own, or for code 4 the highest of any token), how many came in a
+row and what share of the token's recent answers they make. With an estimate, with the budget
+reported spent (at or above ``HIGH_MARK``), with nothing reported, from the third in a row, or
+once throttles make ``THROTTLE_SHARE`` of its recent answers, a throttle is waited out: the
+token (code 4: every token) pauses for the estimate or 60 s doubling, its depth is halved, and
+then one call probes it. Otherwise it is a lone one, a throttle the budget does not explain: it
+costs that call a short retry (full jitter under ``LONE_RETRY``, doubling if the next is lone
+too), and nothing else: the token keeps its pace, its depth and its other calls. A real
+throttle is never answered by a burst: the token's next throttle before an answer makes a row,
+and its calls throttled meanwhile wait the pause behind one probe. A throttle of a call sent
+before (or with) the last waited-out one adds nothing: that episode is handled. Every wait the
+server asks for (in a throttle or a usage header) is capped at the window (``waits/capped``,
+:attr:`Scheduler.capped_wait`).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.hedge import FLIGHT, Flight
 from ..graph.policy import Action, Decision
-from ..summary import Stats
+from ..summary import Stats, plural
 from .limiter import RollingWindowLimiter
 from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 
@@ -67,12 +72,17 @@ THROTTLE_FIRST_PAUSE = 60.0
 """The pause after a throttle that is waited out when the server gave no wait; it doubles, up to
 the window."""
 
-LONE_FIRST_PAUSE = 2.0
-"""The pause of a lone throttle against a budget reported far from spent (that token only, even
-for code 4); it doubles while they come in a row."""
+LONE_RETRY = 1.0
+"""The ceiling of a lone throttle's retry (seconds, full jitter: that call only, even for code 4);
+it doubles for a second lone one in a row."""
 
 LONE_THROTTLES = 2
 """Throttles in a row that may still be lone ones: one more is waited out."""
+
+THROTTLE_SHARE = 0.2
+"""Throttles are no blips once they make this share of a token's recent answers (a moving
+average of weight ``slot.FAST_WEIGHT / 2``, about the last 16): a server that throttles every
+other call reaches it at its fourth throttle, never in a row; 1 % of blips stays far below."""
 
 LEAF_BUFFER = 16
 """Leaf jobs queued, per call the global cap lets in flight, below which work that makes more
@@ -106,6 +116,8 @@ class ThrottleEvidence(msgspec.Struct, frozen=True):
     least the app's ``X-App-Usage``). None: nothing reported."""
     in_row: int
     """Throttles in a row of this token, this one included."""
+    share: float = 0.0
+    """The share of throttles among the token's recent answers, this one included."""
 
 
 WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
@@ -113,12 +125,13 @@ WAIT_OUT: tuple[tuple[Callable[[ThrottleEvidence], bool], str], ...] = (
     (lambda e: e.percent is None, "no usage reported"),
     (lambda e: e.percent is not None and e.percent >= HIGH_MARK, "usage at the high mark"),
     (lambda e: e.in_row > LONE_THROTTLES, "several in a row"),
+    (lambda e: e.share >= THROTTLE_SHARE, "many among its recent answers"),
 )
 """When a throttle is waited out (as the scope says, probing with one call); else it is lone."""
 
 
 def waited_out(evidence: ThrottleEvidence) -> str | None:
-    """Why a throttle is waited out, or None: a lone one, a short pause of its token."""
+    """Why a throttle is waited out, or None: a lone one, a short retry of that call."""
     return next((why for holds, why in WAIT_OUT if holds(evidence)), None)
 
 
@@ -201,6 +214,19 @@ class Scheduler:
         if self._failure is not None:
             raise self._failure
 
+    def spent(self) -> dict[str, tuple[list[float], float]]:
+        """Each token's starts still in its window and its pause (this scheduler's clock), for
+        the tokens that have either: what a next process on the same budget must count."""
+        now = self.now()
+        return {key: (starts, slot.paused_until) for key, slot in self.slots.items()
+                if (starts := slot.limiter.starts()) or slot.paused_until > now}
+
+    def restore(self, key: str, starts: list[float], paused_until: float) -> None:
+        """Count what an earlier process spent with a token (see :meth:`spent`), before its first call."""
+        slot = self._slot(key)
+        slot.limiter.restore(starts)
+        slot.pause(paused_until)
+
     # -- dispatching --------------------------------------------------------------------------
 
     async def _dispatch_loop(self, group: asyncio.TaskGroup) -> None:
@@ -246,10 +272,12 @@ class Scheduler:
         if slot.paused_until > now:
             self._timer(slot.paused_until, slot)
             return
+        slot.age(now)                                   # usage a window old holds nothing back
         wait = slot.limiter.try_acquire()
         if wait > 0:
             slot.limited(now)
-            self._timer(now + wait, slot)
+            stale = slot.stale_at() if slot.limiter.limit < slot.limiter.calls else None
+            self._timer(now + wait if stale is None else min(now + wait, stale), slot)
             return
         waited = slot.unlimited(now)
         if waited is not None:
@@ -436,7 +464,7 @@ class Scheduler:
         slot.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
         entry.attempts += 1
         if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
-            reason = f"{decision.reason} after {entry.attempts} attempts"
+            reason = f"{decision.reason} after {plural(entry.attempts, 'attempt')}"
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
             return
@@ -449,24 +477,24 @@ class Scheduler:
         self._timer(self.now() + wait, slot)
 
     def _throttle(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        """Wait a throttle out if the evidence says the budget may be spent, else pause only
-        this token a few seconds (see :data:`WAIT_OUT`); either way one call probes after. A call
-        sent before the last throttle adds nothing: it is queued again behind that pause."""
+        """Wait a throttle out if the evidence says the budget may be spent, then probe with one
+        call; else retry that call alone shortly (see :data:`WAIT_OUT`). A call sent before the
+        last waited-out throttle adds nothing: it is queued again behind that pause."""
         self.stats.inc(stat.THROTTLES)
         now = self.now()
-        slot.cut(entry.started, now)
         in_row = slot.count_throttle(entry.started)
         if in_row is None:
             self._requeue(slot, entry)
             return
-        evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row)
-        scope = decision.scope
+        evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row,
+                                    slot.throttle_share)
         if waited_out(evidence) is None:
-            self.stats.inc(stat.THROTTLES_LONE)
-            wait, scope = _doubling(LONE_FIRST_PAUSE, in_row, self.window_seconds), "token"
-        else:
-            self.stats.inc(stat.THROTTLES_WAITED_OUT)
-            wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
+            self._lone(slot, entry, in_row, now)
+            return
+        self.stats.inc(stat.THROTTLES_WAITED_OUT)
+        slot.cut(entry.started, now)
+        scope = decision.scope
+        wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
         until = now + wait
         if scope == "app":
             self._app_paused_until = max(self._app_paused_until, until)
@@ -475,6 +503,16 @@ class Scheduler:
             paused.throttled(now)                 # after the pause, one call finds out
         self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         self._requeue(slot, entry)
+
+    def _lone(self, slot: Slot, entry: Entry, in_row: int, now: float) -> None:
+        """A lone throttle: that call again after a short jittered wait, and nothing else (no
+        pause, no cut, no probe: one blip costs about one call)."""
+        self.stats.inc(stat.THROTTLES_LONE)
+        wait = self.rng.random() * _doubling(LONE_RETRY, in_row, self.window_seconds)
+        self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
+        slot.delay(entry, now + wait)
+        self._pending += 1
+        self._timer(now + wait, slot)
 
     def _requeue(self, slot: Slot, entry: Entry) -> None:
         """Back in the queue: a throttled attempt does not count."""

@@ -16,6 +16,13 @@ The slot also keeps the latest usage its token's answers reported (``usage_perce
 A wait the server asks for (``estimated_time_to_regain_access``) is capped at the rolling
 window: no answer parks a token longer than the window the budget is counted over.
 
+Evidence ages with the window it describes (:meth:`Slot.age`): a usage figure not repeated for a
+whole window is stale, since every call it counted has left the window since. It is then
+forgotten with what it did: the limit it lowered comes back to the configured one, and a depth
+it eased ramps up again. So a capped wait is waited once: a token told "100 %, come back in
+10^9 minutes" pauses one window, and is not held back again by that same figure afterwards
+when the server's later answers carry no usage headers (which the API may omit).
+
 Depth (AutoThrottle's idea, counted in calls in flight instead of a delay between them): a slot
 starts with ``START_DEPTH`` calls in flight (at most its cap) and the depth adapts to what its
 answers say. It grows while latency, not the budget, holds the token back: an answer with data
@@ -24,11 +31,11 @@ global cap) and the usage it last reported is below ``LOW_MARK``: one more call 
 (doubling each round trip) until the first cut, then one more per round trip. It shrinks at
 once, like AutoThrottle's delay, which follows a slower server without averaging: a usage at
 or above ``LOW_MARK`` caps it in proportion to what is left of the budget (the cap at
-``LOW_MARK``, one call at 100 %); a throttle, transient errors (once they are ``ERROR_SHARE`` of
-the recent answers: a steady trickle of faults is not the server giving way) or slow answers
-(the recent latency past ``SLOW_FACTOR`` times the slot's long-run latency) halve it, once per
-round trip (only a call started after the last cut can cut it again). Never above the cap,
-never below one.
+``LOW_MARK``, one call at 100 %); a throttle waited out (a lone one costs only its call),
+transient errors (once they are ``ERROR_SHARE`` of the recent answers: a steady trickle of
+faults is not the server giving way) or slow answers (the recent latency past ``SLOW_FACTOR``
+times the slot's long-run latency) halve it, once per round trip (only a call started after the
+last cut can cut it again). Never above the cap, never below one.
 """
 
 from __future__ import annotations
@@ -171,6 +178,8 @@ class Slot:
     """Answers timed."""
     error_share: float = 0.0
     """Share of transient errors among its recent answers (a moving average)."""
+    throttle_share: float = 0.0
+    """Share of throttles among its recent answers (a moving average of the same weight)."""
     full: bool = False
     """Its latest start filled its depth while the global cap had room: its depth held it back
     (answers that come together, before the dispatcher refills, still count as held)."""
@@ -262,14 +271,38 @@ class Slot:
         resets it), or None for a call sent before the last throttle, or with it (that episode is
         handled)."""
         self.throttles += 1
+        self.throttle_share += (1.0 - self.throttle_share) * FAST_WEIGHT / 2
         if started <= self.throttled_at:
             return None
         self.throttled_in_row += 1
         return self.throttled_in_row
 
+    def usage(self, now: float, fresh: float) -> float:
+        """The share of its rate limit in use (0 to 1): its rolling window's calls, or what its
+        answers reported in the last ``fresh`` seconds, whichever is more."""
+        reported = self.reported_usage(now, fresh)
+        in_window = self.limiter.in_window() / self.limiter.limit if self.limiter.limit else 1.0
+        return max(in_window, (reported or 0) / 100)
+
     def reported_usage(self, now: float, fresh: float) -> int | None:
         """The latest usage reported in the last ``fresh`` seconds (None: no such report)."""
         return self.usage_percent if now - self.usage_at <= fresh else None
+
+    def stale_at(self) -> float | None:
+        """When its usage evidence goes stale (None: it has none)."""
+        return None if self.usage_percent is None else self.usage_at + self.limiter.seconds
+
+    def age(self, now: float) -> bool:
+        """Forget usage evidence a whole window old, and what it did (see the module's docstring):
+        the limiter's limit back to the configured one, and a depth it eased ramps up again.
+        True when something was forgotten."""
+        if self.usage_percent is None or now - self.usage_at < self.limiter.seconds:
+            return False
+        if self.usage_percent >= LOW_MARK:
+            self.ramping = True
+        self.usage_percent = None
+        self.limiter.set_limit(self.limiter.calls)
+        return True
 
     # -- what happened to it (the only ways its state changes) ---------------------------------
 
@@ -343,6 +376,7 @@ class Slot:
         latency = now - started
         self.answers += 1
         self.error_share -= self.error_share * FAST_WEIGHT / 2
+        self.throttle_share -= self.throttle_share * FAST_WEIGHT / 2
         # Plain means until there are enough answers for the moving averages' weights.
         self.latency += (latency - self.latency) * max(FAST_WEIGHT, 1 / self.answers)
         self.latency_long += (latency - self.latency_long) * max(SLOW_WEIGHT, 1 / self.answers)
@@ -355,6 +389,7 @@ class Slot:
         """A call started at ``started`` met a transient error: cut the depth once they make
         ``ERROR_SHARE`` of the recent answers."""
         self.error_share += (1.0 - self.error_share) * FAST_WEIGHT / 2
+        self.throttle_share -= self.throttle_share * FAST_WEIGHT / 2
         if self.error_share >= ERROR_SHARE:
             self.cut(started, now)
 

@@ -1,5 +1,7 @@
 """``harvester simulate`` (also ``python -m harvester.simulator``): serve a simulated Graph API
-on loopback until SIGINT or SIGTERM, printing its URL and the (simulated) tokens to use.
+on loopback until SIGINT or SIGTERM, printing its URL, its rate limit and the (simulated) tokens
+to use; ``--config-out FILE`` writes a harvester config that harvests the served world within
+that limit (tokens by environment variable, never in the file).
 
 Exit codes: 0 stopped by a signal, 2 bad arguments or a port that cannot be bound.
 """
@@ -10,12 +12,13 @@ import argparse
 import asyncio
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
 from ..files import write_atomic
+from ..summary import plural
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .pipeline import SimulatorSettings
@@ -66,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the world's present, YYYY-MM-DDTHH:MM (UTC) or unix seconds (default: the current "
                         "hour; give the world file's now to serve the same world again later)")
     p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
+    p.add_argument("--config-out", type=Path, metavar="FILE",
+                   help="write a harvester config (TOML) that harvests this world at the rate limit it enforces; "
+                        "its tokens are read from TOKEN_<n> variables (printed at start-up)")
     return p
 
 
@@ -115,6 +121,8 @@ CHECKS = [
     (lambda a: a.revoked_tokens < 0, "--revoked-tokens must be 0 or more"),
     (lambda a: a.world_file is not None and not a.world_file.resolve().parent.is_dir(),
      "--world-file must be in an existing directory"),
+    (lambda a: a.config_out is not None and not a.config_out.resolve().parent.is_dir(),
+     "--config-out must be in an existing directory"),
 ]
 """(is it wrong?, what to say) for every argument argparse cannot check by type alone."""
 
@@ -139,7 +147,9 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         if args.world_file is not None:
             write_atomic(args.world_file, orjson.dumps(world.to_json(server.url), option=orjson.OPT_INDENT_2))
-        print(describe(world, server.url, settings), flush=True)
+        if args.config_out is not None:
+            write_atomic(args.config_out, config_text(world, server.url, settings).encode())
+        print(describe(world, server.url, settings, config_out=args.config_out), flush=True)
         await _until_signalled()
     finally:
         await server.close()
@@ -147,17 +157,82 @@ async def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def describe(world: World, url: str, settings: SimulatorSettings) -> str:
-    """The banner: where to call, with which token, for which accounts."""
+def describe(world: World, url: str, settings: SimulatorSettings, config_out: Path | None = None) -> str:
+    """The banner: where to call, at what rate, with which token, for which accounts (and, with
+    ``--config-out``, the config written and the variables it reads the tokens from)."""
     lines = [f"simulator listening on {url}",
-             f"  rate limit {settings.calls_per_window} calls per token per {settings.window_seconds:g} s, "
+             f"  rate limit {_limit(settings)} (a harvest's [rate_limit] must stay within it); "
              f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms"
              + (f", hostile {', '.join(settings.hostile)}" if settings.hostile else ""),
              f"  {'token':<40} {'kind':<10} accounts"]
     for token in world.tokens:
         state = " (revoked)" if token.revoked else ""
         lines.append(f"  {token.token:<40} {token.kind:<10} {','.join(token.account_ids)}{state}")
+    if config_out is not None:
+        lines.append(f"config for this world: {config_out} (harvester run --config {config_out}), with its tokens in:")
+        lines += [f"  export {token_env(t.index)}={t.token}" for t in world.tokens]
     return "\n".join(lines)
+
+
+def _limit(settings: SimulatorSettings) -> str:
+    text = f"{plural(settings.calls_per_window, 'call')} per token per {_seconds(settings.window_seconds)}"
+    if settings.app_calls_per_window is not None:
+        text += f", {settings.app_calls_per_window:,} of all tokens together"
+    return text
+
+
+def _seconds(seconds: float) -> str:
+    return "hour" if seconds == 3600 else f"{seconds:g} s"
+
+
+def token_env(index: int) -> str:
+    """The environment variable the written config reads token ``index`` from."""
+    return f"TOKEN_{index}"
+
+
+def config_text(world: World, url: str, settings: SimulatorSettings, *, output: str = "simulated-out",
+                days: int = 3) -> str:
+    """A harvester config (TOML) for every account of ``world`` served at ``url``: the last ``days``
+    days before the world's present, at the rate limit the simulator enforces (with no margin
+    over it, a harvest of more tokens than the budget allows waits, it is never throttled)."""
+    today = datetime.fromtimestamp(world.now, UTC).date()
+    app = ([f"# The simulator also limits all tokens together to {settings.app_calls_per_window} calls per window",
+            "# (app-level throttling, code 4, which harvester waits out).", ""]
+           if settings.app_calls_per_window is not None else [])
+    lines = [
+        f"# Written by harvester simulate for its world (seed {world.spec.seed}, "
+        f"{plural(world.spec.accounts, 'account')},",
+        f"# present {datetime.fromtimestamp(world.now, UTC):%Y-%m-%dT%H:%M}Z), served at {url}.",
+        "# The tokens are read from the environment: the simulator printed an export line for each.",
+        "",
+        "[graph]",
+        f'base_url = "{url}"',
+        f'instagram_base_url = "{url}"   # the simulator serves both logins',
+        "",
+        "[rate_limit]               # what the simulator enforces, per token over a rolling window",
+        f"calls_per_window = {settings.calls_per_window}",
+        f"window_seconds = {settings.window_seconds:g}",
+        "",
+        *app,
+        "[window]                   # the world's last days (its present, not today, if --now was given)",
+        f"since = {today - timedelta(days=days)}",
+        f"until = {today}",
+        "",
+        "[output]",
+        'format = "jsonl"',
+        f'path = "{output}"',
+        "",
+        "[state]",
+        f'path = "{output}/state.sqlite"',
+    ]
+    for token in world.tokens:
+        for account in token.account_ids:
+            lines += ["", "[[accounts]]", f'id = "{account}"', f'token_env = "{token_env(token.index)}"']
+            if token.revoked:
+                lines[-1] += "   # revoked in this world: its accounts fail (exit 3)"
+            if token.kind != "facebook":
+                lines.append(f'login = "{token.kind}"')
+    return "\n".join(lines) + "\n"
 
 
 async def _until_signalled() -> None:

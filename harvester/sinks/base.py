@@ -6,15 +6,16 @@ only then does the state store mark those units done (state never runs ahead of 
 Whatever was written but not committed when a run dies is discarded by :meth:`Sink.recover` on the
 next run, and those units are fetched again: nothing lost, nothing twice.
 
-How often to commit is the sink's call (:meth:`Sink.should_commit`): often enough that a crash
-repeats little work (the JSONL sink: every ``commit_seconds`` or ``commit_units`` units), and
-cheaply enough that the harvest does not slow down (it appends to a part and fsyncs it; a commit
-costs no new file).
+How often to commit is the sink's call (:meth:`Sink.should_commit`), by one rule for every sink
+(:class:`CommitPolicy`): often enough that a crash repeats little work (every ``commit_seconds``),
+cheaply enough that the harvest does not slow down (each sink bounds units or records by what its
+commit costs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
@@ -36,6 +37,30 @@ class SinkFailure(Exception):
     """A sink cannot make records durable (its database stayed unreachable, say). Not an API
     outcome, so the scheduler stops everything; :meth:`Harvester.run` raises it as a
     :class:`harvester.errors.SinkError` (the run aborts, and the next one resumes from the last commit)."""
+
+
+class CommitPolicy:
+    """When a sink's buffered work is due a commit: ``seconds`` after the last one, or at ``units``
+    units, or at ``records`` records, whichever comes first (None: not that bound); never with
+    nothing written. The seconds bound what a crash repeats; the units or records what a commit
+    costs, which differs by sink (an fsync of a part, an Arrow conversion, a transaction)."""
+
+    def __init__(self, seconds: float, *, units: int | None = None, records: int | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.units, self.records = seconds, units, records
+        self._clock = clock
+        self._since = clock()
+
+    def due(self, units: int, records: int = 0) -> bool:
+        if not units:
+            return False
+        return ((self.units is not None and units >= self.units)
+                or (self.records is not None and records >= self.records)
+                or self._clock() - self._since >= self.seconds)
+
+    def committed(self) -> None:
+        """A commit has started: the seconds count from now."""
+        self._since = self._clock()
 
 
 INSIGHTS_PREFIX = "insights/"

@@ -30,7 +30,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..records import STREAM_OF, STREAMS, Record, Stream
 from . import arrow
-from .base import INSIGHTS_PREFIX, Commit, PartCommit
+from .base import INSIGHTS_PREFIX, Commit, CommitPolicy, PartCommit
 
 SCHEMA_VERSION = 2
 """1: ``key_text`` was the JSON of a list of the key fields, computed in SQL (``to_json``: most of
@@ -102,8 +102,37 @@ PRIMARY_KEYS: dict[Stream, tuple[str, ...]] = {"insights": ("key_text",), "media
                                                "accounts": ("account_id", "day")}
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why an existing file cannot be this harvester's DuckDB output (not a DuckDB database, or
+    written by a newer harvester), found reading it only; None if it can, does not exist yet, or
+    is in use (the run says so when it starts). ``harvester validate`` and :func:`open_database`
+    both ask it, so validate refuses what a run would."""
+    if not Path(path).is_file():
+        return None
+    try:
+        db = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower() or "different configuration" in text:
+            return None                     # in use: by another process, or open in this one already
+        return f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
+    try:
+        row = db.execute("SELECT max(version) FROM harvester_schema").fetchone()
+    except duckdb.CatalogException:
+        row = None                          # a DuckDB file harvester has not written yet
+    finally:
+        db.close()
+    version = row[0] if row else None
+    if version is not None and version > SCHEMA_VERSION:
+        return (f"written by a newer harvester (schema version {version}; this one knows {SCHEMA_VERSION}): "
+                "upgrade harvester or choose another [output] path")
+    return None
+
+
 def open_database(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """A connection to the file, or a ConfigError saying why not (locked, not a database)."""
+    if why := file_problem(path):
+        raise ConfigError(f"{path}: {why}")
     try:
         db = duckdb.connect(str(path))
     except duckdb.IOException as exc:
@@ -209,10 +238,13 @@ def _transaction(db: duckdb.DuckDBPyConnection, tables: Mapping[Stream, pa.Table
 
 class DuckdbSink:
     def __init__(self, path: str | os.PathLike, run_id: str, *, commit_seconds: float = 1.0,
-                 batch_records: int = 100_000):
+                 batch_records: int = 100_000, clock: Callable[[], float] = time.monotonic):
         self.path = Path(path)
         self.run_id = run_id
-        self.commit_seconds, self.batch_records = commit_seconds, batch_records
+        self.policy = CommitPolicy(commit_seconds, records=batch_records, clock=clock)
+        """Every ``commit_seconds`` or ``batch_records`` records; not every ``commit_units`` units:
+        a DuckDB commit costs a log sync and an index merge (tens of ms), which a commit per 100
+        calls would pay thousands of times a harvest."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = open_database(self.path)
         try:
@@ -223,7 +255,6 @@ class DuckdbSink:
         self._buffers: dict[Stream, list[Record]] = {stream: [] for stream in STREAMS}
         self._buffered = 0
         self._units: list[str] = []
-        self._committed_at = time.monotonic()
         self._attempt = uuid.uuid4().hex[:12]
         self._insights = 0                      # records this attempt committed to insights
 
@@ -234,17 +265,13 @@ class DuckdbSink:
         self._units.append(unit_id)
 
     def should_commit(self) -> bool:
-        """Every ``commit_seconds`` or ``batch_records`` records; not every ``commit_units`` units:
-        a DuckDB commit costs a log sync and an index merge (tens of ms), which a commit per 100
-        calls would pay thousands of times a harvest. A crash still repeats at most
-        ``commit_seconds`` of calls."""
-        return bool(self._units) and (self._buffered >= self.batch_records
-                                      or time.monotonic() - self._committed_at >= self.commit_seconds)
+        return self.policy.due(len(self._units), self._buffered)
 
     async def commit(self) -> Commit | None:
         if not self._units:
             return None
-        units, self._units, self._committed_at, self._buffered = tuple(self._units), [], time.monotonic(), 0
+        units, self._units, self._buffered = tuple(self._units), [], 0
+        self.policy.committed()
         batches, self._buffers = self._buffers, {stream: [] for stream in STREAMS}
         await asyncio.to_thread(self._upsert, batches)
         self._insights += len(batches["insights"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,7 +26,7 @@ import msgspec
 
 from .. import files
 from ..records import STREAM_OF, STREAMS, Record, Stream
-from .base import Commit, PartCommit
+from .base import Commit, CommitPolicy, PartCommit
 
 _encoder = msgspec.json.Encoder()
 
@@ -113,16 +113,17 @@ class _StreamParts:
 
 class JsonlSink:
     def __init__(self, directory: str | os.PathLike, *, part_records: int = 100_000,
-                 commit_seconds: float = 1.0, commit_units: int = 100, buffer_bytes: int = 1 << 20):
+                 commit_seconds: float = 1.0, commit_units: int = 100, buffer_bytes: int = 1 << 20,
+                 clock: Callable[[], float] = time.monotonic):
         self.directory = Path(directory)
         self.part_records = part_records
-        self.commit_seconds = commit_seconds
-        self.commit_units = commit_units
+        self.policy = CommitPolicy(commit_seconds, units=commit_units, clock=clock)
+        """Every ``commit_seconds`` or ``commit_units`` units, or when a part is full: a commit
+        appends to the open part and fsyncs it, so it costs no file."""
         self.buffer_bytes = buffer_bytes
         self._streams = {stream: _StreamParts(self.directory / stream, stream, part_records) for stream in STREAMS}
         self._buffered = 0
         self._units: list[str] = []
-        self._committed_at = time.monotonic()
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
         if records:
@@ -145,16 +146,15 @@ class JsonlSink:
         self._buffered += len(parts.buffer) - before
 
     def should_commit(self) -> bool:
-        return bool(self._units) and (len(self._units) >= self.commit_units
-                                      or any(p.full for p in self._streams.values())
-                                      or time.monotonic() - self._committed_at >= self.commit_seconds)
+        return self.policy.due(len(self._units)) or (bool(self._units) and any(p.full for p in self._streams.values()))
 
     async def commit(self) -> Commit | None:
         """Make everything written so far durable; writes may go on while the parts are fsynced
         (they land after the committed lengths, or in the next parts once these are full)."""
         if not self._units:
             return None
-        units, self._units, self._committed_at = tuple(self._units), [], time.monotonic()
+        units, self._units = tuple(self._units), []
+        self.policy.committed()
         self._buffered = 0
         syncs = [s for parts in self._streams.values() if (s := parts.commit()) is not None]
         if syncs:

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from .. import files
 from ..records import STREAM_OF, STREAMS, Record, Stream
 from . import arrow, manifest
-from .base import Commit, PartCommit
+from .base import Commit, CommitPolicy, PartCommit
 
 COMPRESSION = "zstd"
 ROW_GROUP_RECORDS = 128 * 1024
@@ -228,14 +228,17 @@ class _StreamFiles:
 
 class ParquetSink:
     def __init__(self, directory: str | os.PathLike, *, part_records: int = 100_000, commit_seconds: float = 1.0,
-                 batch_records: int = 20_000):
+                 batch_records: int = 20_000, clock: Callable[[], float] = time.monotonic):
         self.directory = Path(directory)
         self.part_records = part_records
-        self.commit_seconds, self.batch_records = commit_seconds, batch_records
+        self.policy = CommitPolicy(commit_seconds, records=batch_records, clock=clock)
+        """Every ``commit_seconds`` or ``batch_records`` records (what is buffered in between, as
+        records and as their Arrow table, is the sink's memory), not every ``commit_units`` units
+        (as the DuckDB sink): a commit costs an fsync and an Arrow conversion of its own, which a
+        commit per 100 calls would pay several times a second."""
         self._streams = {stream: _StreamFiles(self.directory / stream, stream, part_records) for stream in STREAMS}
         self._units: list[str] = []
         self._buffered = 0
-        self._committed_at = time.monotonic()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-parts")
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
@@ -250,20 +253,15 @@ class ParquetSink:
         self._units.append(unit_id)
 
     def should_commit(self) -> bool:
-        """Every ``commit_seconds`` or ``batch_records`` records (what is buffered in between, as
-        records and as their Arrow table, is the sink's memory), not every ``commit_units`` units
-        (as the DuckDB sink): a commit costs an fsync and an Arrow conversion of its own, which a
-        commit per 100 calls would pay several times a second. A crash still repeats at most
-        ``commit_seconds`` of calls."""
-        return bool(self._units) and (self._buffered >= self.batch_records
-                                      or time.monotonic() - self._committed_at >= self.commit_seconds)
+        return self.policy.due(len(self._units), self._buffered)
 
     async def commit(self) -> Commit | None:
         if not self._units:
             return None
         for stream_files in self._streams.values():
             stream_files.start_conversions(self._executor)
-        units, self._units, self._committed_at, self._buffered = tuple(self._units), [], time.monotonic(), 0
+        units, self._units, self._buffered = tuple(self._units), [], 0
+        self.policy.committed()
         buffered = [(stream_files, stream_files.buffer) for stream_files in self._streams.values()]
         for stream_files in self._streams.values():
             stream_files.buffer = []    # writes go on into new buffers while the thread writes

@@ -53,7 +53,7 @@ import msgspec.inspect as mi
 
 from ..errors import ConfigError, SinkError
 from ..records import RECORD_TYPES, STREAM_OF, STREAMS, Record, Stream, key_text, natural_key
-from .base import Commit, SinkFailure
+from .base import Commit, CommitPolicy, SinkFailure
 
 if TYPE_CHECKING:
     import asyncpg
@@ -330,10 +330,11 @@ class PostgresSink:
 
     def __init__(self, dsn: str, *, schema: str = "harvester", commit_seconds: float = 1.0,
                  commit_units: int = 100, commit_records: int = 50_000, retry_seconds: float = 60.0,
-                 connect_timeout: float = 10.0, origin: str = "[output]"):
+                 connect_timeout: float = 10.0, origin: str = "[output]", clock: Callable[[], float] = time.monotonic):
         self._dsn = dsn
         self.schema = schema
-        self.commit_seconds, self.commit_units, self.commit_records = commit_seconds, commit_units, commit_records
+        self.policy = CommitPolicy(commit_seconds, units=commit_units, records=commit_records, clock=clock)
+        """Every ``commit_seconds``, ``commit_units`` units or ``commit_records`` records: one transaction."""
         self.retry_seconds, self.connect_timeout = retry_seconds, connect_timeout
         self.origin = origin
         """How messages name the DSN's source (``[output] dsn_env = "HARVESTER_PG_DSN"``)."""
@@ -350,7 +351,6 @@ class PostgresSink:
         self.loaded: dict[str, int] = {"copied": 0, "merged": 0}
         """Rows committed by the direct copy and by the merge (for tests, the benchmark and the curious)."""
         self._units: list[str] = []
-        self._committed_at = time.monotonic()
         self._broken = ""
         """Why a commit failed for good: later ones fail at once (their units are fetched again)."""
         self.reconnects = 0
@@ -360,13 +360,12 @@ class PostgresSink:
     def from_config(cls, output: Output, *, env: Mapping[str, str] | None = None, path: str = "<config>",
                     **kwargs: Any) -> PostgresSink:
         """The sink of an ``[output]`` table; its DSN from the environment (``ConfigError`` if unset)."""
+        from ..config.dsn import dsn_problem
         env = os.environ if env is None else env
         origin = f'{path}: [output] dsn_env = "{output.dsn_env}"'
-        dsn = env.get(output.dsn_env, "")
-        if not dsn.strip():
-            raise ConfigError(f"{origin}: the environment variable is not set; it must hold the DSN of the "
-                              "PostgreSQL database, such as postgresql://user:password@host:5432/dbname")
-        return cls(dsn, schema=output.schema, commit_seconds=output.commit_seconds,
+        if why := dsn_problem(output, env):
+            raise ConfigError(f"{origin}: {why}")
+        return cls(env[output.dsn_env], schema=output.schema, commit_seconds=output.commit_seconds,
                    commit_units=output.commit_units, origin=origin, **kwargs)
 
     def __repr__(self) -> str:
@@ -411,7 +410,8 @@ class PostgresSink:
                                          server_settings={"application_name": "harvester"})
         except (ValueError, asyncpg.ClientConfigurationError) as exc:   # a DSN asyncpg cannot read
             raise ConfigError(f"{self.origin}: not a PostgreSQL DSN asyncpg can read: {_reason(exc, self._dsn)}; "
-                              "expected postgresql://user:password@host:5432/dbname") from None
+                              "expected postgresql://USER@HOST:5432/DBNAME (a password after USER, as "
+                              "USER:PASSWORD)") from None
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         schema = _ident(self.schema)
@@ -488,8 +488,7 @@ class PostgresSink:
         self._rows[stream].update(zip(keys, rows, strict=True))
 
     def should_commit(self) -> bool:
-        return bool(self._units) and (len(self._units) >= self.commit_units or self._buffered >= self.commit_records
-                                      or time.monotonic() - self._committed_at >= self.commit_seconds)
+        return self.policy.due(len(self._units), self._buffered)
 
     async def commit(self) -> Commit | None:
         """Everything written so far, in one transaction (again on a new connection if the
@@ -512,7 +511,7 @@ class PostgresSink:
         await self._with_retries(lambda conn: self._load(conn, batches, direct))
         for stream, batch in batches.items():
             self.loaded["copied" if stream in direct else "merged"] += len(batch)
-        self._committed_at = time.monotonic()
+        self.policy.committed()
         return Commit(units)
 
     async def close(self) -> Commit | None:

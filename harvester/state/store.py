@@ -5,7 +5,8 @@ records went to, and that transaction runs only after the sink made the part dur
 never runs ahead of the data. A run that dies leaves ``status='running'``; the next ``harvester
 run`` of the same work (same fingerprint) resumes it: committed units are not called again and
 what was written after the last checkpoint is removed (parts are cut back to their committed
-``bytes``). Tokens are never stored, only the names of their variables.
+``bytes``). Tokens are never stored, only the names of their variables, and in ``spent`` the
+calls each token made lately, keyed by a digest of it (the scheduler's slot key).
 
 The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
 is brought up to date when opened, and a file from a newer one is refused rather than misread.
@@ -14,7 +15,9 @@ is brought up to date when opened, and a file from a newer one is refused rather
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -53,6 +56,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS media (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
     harvested_at REAL NOT NULL, run_id TEXT);
+CREATE TABLE IF NOT EXISTS spent (
+    token_key TEXT PRIMARY KEY, starts BLOB NOT NULL, paused_until REAL NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS owed (
     owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
     body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
@@ -111,6 +116,16 @@ class Owed(msgspec.Struct, frozen=True):
     expires_at: float
 
 
+class Spent(msgspec.Struct, frozen=True):
+    """What a process spent of one token's budget, in wall-clock seconds: a new process starts the
+    token's rolling window with it, so a resumed or repeated run is not throttled at start."""
+
+    starts: tuple[float, ...]
+    """Its calls still in the window when saved, oldest first."""
+    paused_until: float
+    """Until when a throttle paused it (every call before then would extend the penalty)."""
+
+
 class RunInfo(msgspec.Struct, frozen=True):
     run_id: str
     kind: str
@@ -123,6 +138,31 @@ class RunInfo(msgspec.Struct, frozen=True):
     resumed: bool = False
 
 
+def file_problem(path: str | Path) -> str | None:
+    """Why an existing file cannot be this harvester's state (not SQLite, or written by a newer
+    harvester), found reading it only; None if it can, or does not exist yet. ``harvester
+    validate`` and :class:`StateStore` both ask it, so validate refuses what a run would."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            return None                     # in use by a run: the lock says so when one starts
+        return (f"not a harvester state file ({exc}); point [state] path at another file, or remove this one "
+                "to start afresh")
+    if version > SCHEMA_VERSION:
+        return (f"written by a newer harvester (state version {version}; this one reads up to {SCHEMA_VERSION}); "
+                "upgrade harvester or use another [state] path")
+    return None
+
+
 class StateStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -132,6 +172,8 @@ class StateStore:
         last commit is removed and written again by the next one, so it is not counted."""
         if self.path.is_dir():
             raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
+        if why := file_problem(self.path):
+            raise StateError(f"{self.path}: {why}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -334,6 +376,26 @@ class StateStore:
         """Drop owed work that can no longer be done (the API no longer keeps it)."""
         self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
 
+    # -- what each token spent (its rolling window), for the next process ----------------------
+
+    def save_spent(self, spent: Mapping[str, Spent], *, window_seconds: float, now: float) -> None:
+        """Keep each token's ``spent`` (keyed by its digest, never the token) and drop the rows that
+        no longer count at ``now``: a row lasts until its last start has left the window and its
+        pause has ended."""
+        rows = [(key, _floats(s.starts), s.paused_until,
+                 max(s.starts[-1] + window_seconds if s.starts else s.paused_until, s.paused_until))
+                for key, s in spent.items()]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO spent VALUES (?, ?, ?, ?)", rows)
+            self.db.execute("DELETE FROM spent WHERE expires_at <= ?", (now,))
+
+    def spent(self, keys: Iterable[str], *, now: float) -> dict[str, Spent]:
+        """What earlier processes spent of these tokens that still counts at ``now``."""
+        wanted = set(keys)
+        return {key: Spent(_unfloats(starts), paused) for key, starts, paused in self.db.execute(
+            "SELECT token_key, starts, paused_until FROM spent WHERE expires_at > ?", (now,)) if key in wanted}
+
     # -- media refresh ----------------------------------------------------------------------
 
     def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
@@ -379,3 +441,19 @@ class StateStore:
     def dead_tokens(self, run_id: str) -> list[tuple[str, str]]:
         return self.db.execute("SELECT token_key, reason FROM tokens WHERE run_id = ? AND status = 'dead'",
                                (run_id,)).fetchall()
+
+
+def _floats(values: Sequence[float]) -> bytes:
+    """Doubles, little-endian, whatever the machine (a state file may move)."""
+    packed = array("d", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unfloats(blob: bytes) -> tuple[float, ...]:
+    packed = array("d")
+    packed.frombytes(blob)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return tuple(packed)

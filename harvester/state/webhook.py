@@ -51,6 +51,7 @@ from ..errors import ConfigError
 from ..records import Record
 from ..sinks import factory
 from ..sinks.base import Sink, SinkFailure
+from ..summary import plural
 from ..webhook.payload import StoryChange, digest, records
 from .lock import RunLock
 from .store import StateStore
@@ -115,10 +116,11 @@ def status_lines(db: sqlite3.Connection) -> list[str]:
                          "WHERE product_type = 'STORY'").fetchone()
     last = db.execute("SELECT MAX(received_at) FROM webhook_stories").fetchone()[0]
     at = datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if last else "-"
-    return [f"webhook: {counts.get('deliveries/received', 0):,} deliveries received, "
-            f"{counts.get('deliveries/accepted', 0):,} accepted (refused: {refused}; {ignored:,} changes of other "
-            f"fields ignored); {counts.get('stories/stored', 0):,} story deliveries stored, "
-            f"{counts.get('stories/duplicate', 0):,} duplicates; last {at}",
+    return [f"webhook: {plural(counts.get('deliveries/received', 0), 'delivery')} received, "
+            f"{counts.get('deliveries/accepted', 0):,} accepted (refused: {refused}; "
+            f"{plural(ignored, 'change')} of other fields ignored); "
+            f"{plural(counts.get('stories/stored', 0), 'story delivery', 'story deliveries')} stored, "
+            f"{plural(counts.get('stories/duplicate', 0), 'duplicate')}; last {at}",
             f"stories captured: {webhook:,} by the webhook, {polled:,} by harvests, {both:,} by both"]
 
 

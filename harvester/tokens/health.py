@@ -26,6 +26,7 @@ from ..config.model import Login
 from ..config.tokens import resolve
 from ..errors import HarvesterError
 from ..graph.client import REDACTED, GraphClient
+from ..summary import plural
 from .discovery import Found, discover
 
 log = logging.getLogger("harvester.tokens")
@@ -260,7 +261,7 @@ async def _renew(client: GraphClient, name: str, path: str) -> Renewal:
         files.write_atomic(Path(path), renewed.access_token.encode() + b"\n", mode=0o600)
     except OSError as exc:
         return Renewal(name, False, f"renewed, but {path} cannot be written: {exc.strerror}")
-    days = f" for {renewed.expires_in / 86400:.0f} days" if renewed.expires_in else ""
+    days = f" for {plural(round(renewed.expires_in / 86400), 'day')}" if renewed.expires_in else ""
     return Renewal(name, True, f"renewed{days}; written to {path}")
 
 

@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import web
@@ -35,10 +35,15 @@ from aiohttp import web
 from ..config import Config
 from ..errors import ConfigError
 from ..state.webhook import WebhookStore
+from ..telemetry.metrics import EXTRA
+from ..telemetry.receiver import ReceiverMetrics
 from . import payload, signature
 from .settings import Secrets, WebhookSettings
 from .settings import of as settings_of
 from .settings import secrets as read_secrets
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger("harvester.webhook")
 STORE: web.AppKey[WebhookStore] = web.AppKey("webhook_store", WebhookStore)
@@ -50,10 +55,13 @@ CHALLENGE_MAX = 256
 class Receiver:
     """The handlers, with what they need: settings, secrets (never logged), the store."""
 
-    def __init__(self, settings: WebhookSettings, secrets: Secrets, store: WebhookStore):
+    def __init__(self, settings: WebhookSettings, secrets: Secrets, store: WebhookStore,
+                 metrics: ReceiverMetrics | None = None):
         self.settings, self.secrets, self.store = settings, secrets, store
         self.signed = signature.Checker(secrets.app_secret)
         self.lines = _Lines()
+        self.metrics = metrics
+        """Deliveries by result and their latency, for ``/metrics`` (None: prometheus-client missing)."""
 
     async def verify(self, request: web.Request) -> web.Response:
         """Meta's subscription check: echo ``hub.challenge`` for the right mode and verify token."""
@@ -95,6 +103,9 @@ class Receiver:
             except Exception as exc:                     # the sender retries a 503
                 return self._refuse(503, "unavailable", started, f"not stored: {type(exc).__name__}: {exc}")
             stored, duplicates, records = result.stories, result.duplicates, result.records
+        if self.metrics is not None:
+            self.metrics.answered("stored" if stored else "duplicate" if duplicates else "empty",
+                                  time.perf_counter() - started)
         if log.isEnabledFor(logging.INFO):
             stories = parsed.stories
             one = len(stories) == 1                      # Meta's usual delivery: nothing to merge or sort
@@ -108,6 +119,8 @@ class Receiver:
 
     def _refuse(self, status: int, reason: str, started: float, message: str, *, close: bool = False) -> web.Response:
         self.store.count(f"refused/{reason}")
+        if self.metrics is not None:
+            self.metrics.answered(reason, time.perf_counter() - started)
         _log(logging.WARNING, event="delivery", status=status, refused=reason, reason=message[:300],
              latency_ms=_ms(started))
         response = web.Response(status=status, text=message + "\n")
@@ -120,6 +133,14 @@ class Receiver:
         running = self.store.running
         return web.json_response({"status": "ok" if running else "unavailable", "segment": self.store.run_id,
                                   "counters": dict(self.store.counts)}, status=200 if running else 503)
+
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        """For Prometheus: deliveries by result, their latency (``harvester[prometheus]``)."""
+        if self.metrics is None:
+            return web.Response(status=503, text=f"no metrics: prometheus-client is not installed ({EXTRA})\n")
+        body, content_type = self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def _body(request: web.Request, limit: int) -> bytes | None:
@@ -173,15 +194,21 @@ class _Lines:
             log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, b"\n".join(lines).decode(), (), None))
 
 
-def make_app(settings: WebhookSettings, secrets: Secrets, store: WebhookStore, *, own_store: bool = True
-             ) -> web.Application:
-    """The application; with ``own_store`` it starts the store on startup and closes it on cleanup."""
-    receiver = Receiver(settings, secrets, store)
+def make_app(settings: WebhookSettings, secrets: Secrets, store: WebhookStore, *, own_store: bool = True,
+             registry: CollectorRegistry | None = None) -> web.Application:
+    """The application; with ``own_store`` it starts the store on startup and closes it on cleanup.
+    Its metrics go to ``registry`` (a new one by default: a service passes its own)."""
+    try:
+        metrics: ReceiverMetrics | None = ReceiverMetrics(registry)
+    except ConfigError:
+        metrics = None                                   # /metrics says which extra is missing
+    receiver = Receiver(settings, secrets, store, metrics)
     app = web.Application()
     app[STORE] = store
     app.router.add_get(settings.path, receiver.verify)
     app.router.add_post(settings.path, receiver.deliver)
     app.router.add_get("/healthz", receiver.healthz)
+    app.router.add_get("/metrics", receiver.metrics_page)
     if own_store:
         async def lifecycle(app: web.Application):
             await store.start()
