@@ -89,7 +89,7 @@ async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rn
     """SIGKILL ``proc`` after its next checkpoint, when the simulator has received a drawn number
     (1 to 40) of further calls: a point in the harvest, not in real time, so a slow or loaded
     machine kills at the same call, with calls in flight (the simulator's latency holds each).
-    False if it finished first."""
+    False if it finished first (the signal may find it exited but not yet reaped)."""
     before = checkpointed(state)
     while checkpointed(state) <= before and proc.returncode is None:
         await asyncio.sleep(0.05)
@@ -99,8 +99,7 @@ async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rn
     if proc.returncode is not None:
         return False
     proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-    return True
+    return await proc.wait() == -signal.SIGKILL      # not if it had exited, unreaped, before the signal
 
 
 async def run_with_kills(config: Path, env: dict[str, str], server, rng: random.Random,
