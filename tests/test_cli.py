@@ -189,16 +189,16 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
 
     import msgspec
 
-    from test_resume import checkpointed
+    from test_resume import freeze_at_call
 
     world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     proc = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(tmp_path / "state.sqlite") == 0:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(freeze_at_call(server, proc, 120).wait(), 120)     # mid-harvest, on any machine
     proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
     assert await proc.wait() == 143, (await proc.stderr.read()).decode()
     proc = await harvester("status", "--config", str(config), env={}, capture=True)
     out = (await proc.communicate())[0].decode()

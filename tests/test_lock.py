@@ -25,7 +25,7 @@ from harvester.state.lock import Holder, RunLock, lock_path
 from harvester.state.store import StateStore
 
 from support import NOW, assert_matches_truth, run_records, token_env, world_config
-from test_resume import checkpointed, harvester, write_config
+from test_resume import freeze_at_call, harvester, write_config
 
 
 @pytest.mark.slow
@@ -36,9 +36,7 @@ async def test_a_second_cli_run_on_the_same_state_refuses_at_once_and_the_first_
     env = token_env(world)
     state = tmp_path / "state.sqlite"
     first = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(state) == 0 and first.returncode is None:     # the first is mid-harvest
-        await asyncio.sleep(0.05)
-    first.send_signal(signal.SIGSTOP)           # held mid-harvest, its lock held, however fast the machine
+    await asyncio.wait_for(freeze_at_call(server, first, 120).wait(), 120)   # held mid-harvest, its lock held
     try:
         parts_before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
         calls_before = server.simulator.counters.snapshot().get("calls", 0)

@@ -102,6 +102,25 @@ async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rn
     return await proc.wait() == -signal.SIGKILL      # not if it had exited, unreaped, before the signal
 
 
+def freeze_at_call(server, proc: asyncio.subprocess.Process, call: int) -> asyncio.Event:
+    """SIGSTOP ``proc`` when its ``call``-th call reaches ``server``, before that call is answered: the
+    harvest is frozen mid-way at the same point however fast the machine (it cannot finish while
+    the call waits); the event is set then. SIGCONT lets it go on."""
+    frozen = asyncio.Event()
+    serve, seen = server.simulator.serve, 0
+
+    async def serving(*args, **kwargs):
+        nonlocal seen
+        seen += 1
+        if seen == call and proc.returncode is None:
+            proc.send_signal(signal.SIGSTOP)
+            frozen.set()
+        return await serve(*args, **kwargs)
+
+    server.simulator.serve = serving
+    return frozen
+
+
 async def run_with_kills(config: Path, env: dict[str, str], server, rng: random.Random,
                          kills: int) -> tuple[int, int]:
     """Start ``harvester run`` against ``server``; SIGKILL it ``kills`` times in the middle; then let
@@ -150,9 +169,9 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     proc = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(tmp_path / "state.sqlite") == 0:          # in the middle of the harvest
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(freeze_at_call(server, proc, 120).wait(), 120)     # in the middle of the harvest
     proc.send_signal(signum)
+    proc.send_signal(signal.SIGCONT)
     stderr = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
     assert await proc.wait() == code, stderr
     assert "finishing calls in flight" in stderr
