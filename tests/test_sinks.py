@@ -363,6 +363,7 @@ def test_a_duckdb_file_in_use_by_another_process_is_exit_2_before_any_call(tmp_p
     assert no_run_started(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_demo_leaves_a_duckdb_file_and_a_query_to_run(tmp_path):
     done = cli("demo", "--accounts", "2", "--media-per-account", "5", "--faults", "0",
                "--output", str(tmp_path / "demo"), env={})
