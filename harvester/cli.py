@@ -18,8 +18,9 @@ from pathlib import Path
 import msgspec
 
 from . import files
-from .config import Config, load_config, parse_config, paths, read_toml, shards
+from .config import Config, load_config, parse_config, read_toml, shards
 from .errors import ConfigError, HarvesterError
+from .sinks import paths
 from .sinks.factory import output_directory
 from .summary import plural
 from .telemetry import logs
@@ -222,7 +223,19 @@ def _file_problems(config: Config) -> list[str]:
         from .sinks.duckdb import file_problem as database_problem
         if why := database_problem(database_file(config.output)):
             problems.append(f"{config.path}: [output] path = {str(config.output.path)!r}: {why}")
-    return problems
+    return problems + _telemetry_problems(config)
+
+
+def _telemetry_problems(config: Config) -> list[str]:
+    """A Pushgateway configured without the extra that pushes to it."""
+    if not config.telemetry.pushgateway:
+        return []
+    from .telemetry.metrics import require
+    try:
+        require()
+    except ConfigError as exc:
+        return [f"{config.path}: [telemetry] pushgateway = {config.telemetry.pushgateway!r}: {exc}"]
+    return []
 
 
 async def _validate_discover(config: Config) -> int:
@@ -447,9 +460,8 @@ async def _run(config: Config, **kwargs) -> int:
     from .commands.progress import Progress
     from .run.harvester import Harvester
 
-    if config.telemetry.pushgateway:
-        from .telemetry.metrics import require
-        require()                               # the extra, before any call (exit 2)
+    if problems := _telemetry_problems(config):
+        raise ConfigError(problems)             # the extra, before any call (exit 2)
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
         stopped = _on_signals(harvester)
         pusher = await _pushing(config, harvester, kwargs.get("shard"))

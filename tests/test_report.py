@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 import statistics
 from collections import defaultdict
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
+from test_postgres_sink import pg, pg_server  # noqa: F401  (fixtures: a real PostgreSQL for its sink)
 
 from harvester import Harvester, catalog
 from harvester.cli import _write_outcomes as write_outcomes
@@ -65,7 +67,8 @@ def harvested(tmp_path_factory):
     config = harvest(world, output)
     today = from_unix(int(world.now))
     since, until = today - timedelta(days=6), today + timedelta(days=1)     # today: no totals yet (late data)
-    report = build(output, since=since, until=until, tz=TZ, state_path=config.state.path)
+    report = build(output, since=since, until=until, tz=TZ, state_path=config.state.path, today=today,
+                   config_path=config.path)
     return world, config, report, since, until
 
 
@@ -77,7 +80,8 @@ def converted(harvested):
                  key=lambda a: a.converted_at)
     until = from_unix(latest.converted_at) + timedelta(days=1)
     since = until - timedelta(days=60)
-    return build(config.output.path, since=since, until=until, tz=TZ, state_path=config.state.path), since, until
+    return build(config.output.path, since=since, until=until, tz=TZ, state_path=config.state.path,
+                 today=from_unix(int(world.now)), config_path=config.path), since, until
 
 
 # --- the truth, from the world ------------------------------------------------------------------
@@ -139,25 +143,60 @@ def test_the_world_has_the_edge_cases(harvested, converted):
 
 
 def test_headline_and_its_change_equal_the_truth(harvested):
+    """Sums of the daily totals (views, interactions, taps, new followers), the average day's reach
+    (it cannot be added up), each with the account-days it is of; a change only between whole
+    periods: this one lacks today (late data), so none but the posts' has one."""
     world, config, report, since, until = harvested
     h_since, h_until = config.window.since, config.window.until
     days = (until - since).days
-    previous = [since - timedelta(days=days - i) for i in range(days)]
-    current = [since + timedelta(days=i) for i in range(days)]
+    periods = {"value": [since + timedelta(days=i) for i in range(days)],
+               "previous": [since - timedelta(days=days - i) for i in range(days)]}
     for key, members in scopes_of(world, config).items():
         headline = scope(report, key)["headline"]
         for metric in ("reach", "views", "total_interactions", "profile_links_taps"):
-            value = sum(v for a in members for d in current
-                        if (v := day_total(world, a, metric, d, h_since, h_until)) is not None)
-            before = sum(v for a in members for d in previous
-                         if (v := day_total(world, a, metric, d, h_since, h_until)) is not None)
-            assert headline[metric]["value"] == value and headline[metric]["previous"] == before, (key, metric)
-            assert headline[metric]["change"] == value - before
-            assert headline[metric]["change_pct"] == round(100 * (value - before) / before, 1)
+            got = headline[metric]
+            for name, period in periods.items():
+                found = {a.id: [v for d in period if (v := day_total(world, a, metric, d, h_since, h_until))
+                                is not None] for a in members}
+                if metric == "reach":       # the average day's, per account, summed over the accounts
+                    want = sum(math.floor(sum(v) / len(v) + 0.5) for v in found.values() if v)
+                else:
+                    want = sum(sum(v) for v in found.values())
+                assert got[name] == want, (key, metric, name)
+                days_key = "days" if name == "value" else "previous_days"
+                assert got[days_key] == sum(len(v) for v in found.values())
+            assert got["expected_days"] == got["previous_expected_days"] == days * len(members)
+            assert got["previous_days"] == got["expected_days"] > got["days"]     # today: no totals yet
+            assert got["change"] is None and got["change_pct"] is None
+        new = headline["new_followers"]
+        eligible = [a for a in members if a.followers >= catalog.MIN_FOLLOWERS]
+        ends = world.series_days(max(to_unix(h_since), world.last30), to_unix(h_until))
+        for name, period in periods.items():
+            values = [world.daily(a, "follower_count", end) for a in eligible for end in ends
+                      if datetime.fromtimestamp(end, PT).date() - timedelta(days=1) in period]
+            assert new[name] == (sum(values) if values else None), (key, name)
+            assert new["days" if name == "value" else "previous_days"] == len(values)
+        assert new["expected_days"] == days * len(eligible)
         posts = sum(1 for a in members for m in posts_of(world, a) if since <= local_day(m.timestamp) < until)
-        before = sum(1 for a in members for m in posts_of(world, a) if previous[0] <= local_day(m.timestamp) < since)
+        before = sum(1 for a in members for m in posts_of(world, a)
+                     if periods["previous"][0] <= local_day(m.timestamp) < since)
         assert headline["posts"]["value"] == posts and headline["posts"]["previous"] == before, key
+        assert headline["posts"]["change"] == posts - before
         assert headline["follower_growth"]["value"] is None       # one harvest: no snapshot before the period
+
+
+def test_a_change_between_whole_periods(harvested):
+    """Both periods with every day of every account: each sum's change, and the average reach's."""
+    world, config, _, _, _ = harvested
+    today = from_unix(int(world.now))
+    report = build(config.output.path, since=today - timedelta(days=7), until=today, tz=TZ,
+                   state_path=config.state.path, today=today)
+    for key, members in scopes_of(world, config).items():
+        for metric in ("reach", "views", "total_interactions", "profile_links_taps"):
+            got = scope(report, key)["headline"][metric]
+            assert got["days"] == got["expected_days"] == got["previous_days"] == 7 * len(members)
+            assert got["change"] == got["value"] - got["previous"], (key, metric)
+            assert got["change_pct"] == round(100 * got["change"] / got["previous"], 1)
 
 
 def test_daily_reach_and_views_with_posts_marked(harvested):
@@ -242,10 +281,12 @@ def test_best_time_heat_maps_equal_the_truth(harvested):
                 if best_since <= when.date() < until and (r := rate(world, m, a)):
                     cells[when.weekday(), when.hour].append(r[0])
         grid = scope(report, key)["best_time"]["posts"]
+        counts = scope(report, key)["best_time"]["posts_n"]
         for d in range(7):
             for h in range(24):
                 want = statistics.median(cells[d, h]) if cells.get((d, h)) else None
                 assert grid[d][h] == (None if want is None else pytest.approx(want)), (key, d, h)
+                assert counts[d][h] == len(cells.get((d, h), []))      # what each median is of
         online: dict[int, float] = defaultdict(float)
         for end in ends:
             if not online_since <= datetime.fromtimestamp(end - DAY, PT).date() < until:
@@ -327,7 +368,7 @@ def test_what_is_missing_says_why(harvested, converted):
     old, old_since, old_until = converted
     assert any(n["what"] == "posts without insights" for n in scope(old, "all")["missing"])
     check_missing(world, config, old, old_since, old_until)
-    assert any(n["what"] == "follower growth" for n in scope(report, "all")["missing"])
+    assert any(n["what"] == "follower change" for n in scope(report, "all")["missing"])
 
 
 def check_missing(world, config, report, since, until):
@@ -384,7 +425,8 @@ def test_a_period_before_any_harvest_is_blank_not_zero(harvested):
 def test_only_the_accounts_asked_for(harvested):
     world, config, report, since, until = harvested
     a = accounts(world, config)[1]
-    one = build(config.output.path, since=since, until=until, tz=TZ, accounts=[a.id], state_path=config.state.path)
+    one = build(config.output.path, since=since, until=until, tz=TZ, accounts=[a.id], state_path=config.state.path,
+                today=from_unix(int(world.now)), config_path=config.path)
     assert [s["account_id"] for s in one["scopes"]] == ["all", a.id]
     assert scope(one, "all")["headline"] == scope(report, a.id)["headline"]
     assert scope(one, a.id) == scope(report, a.id)
@@ -393,9 +435,12 @@ def test_only_the_accounts_asked_for(harvested):
 @pytest.mark.slow
 def test_json_and_html_from_the_same_figures(harvested, tmp_path):
     """``--format json`` writes the figures; the page shows each headline figure and top post of them."""
-    _, config, report, since, until = harvested
-    out_json = write(config, since=since, until=until, tz=TZ, output_format="json", out=tmp_path / "r.json")
-    out_html = write(config, since=since, until=until, tz=TZ, output_format="html", out=tmp_path / "r.html")
+    world, config, report, since, until = harvested
+    today = from_unix(int(world.now))
+    out_json = write(config, since=since, until=until, tz=TZ, output_format="json", out=tmp_path / "r.json",
+                     today=today)
+    out_html = write(config, since=since, until=until, tz=TZ, output_format="html", out=tmp_path / "r.html",
+                     today=today)
     figures = json.loads(out_json.read_text())
     assert figures == json.loads(json.dumps(report))       # the fixture made the Parquet cache: read here
     page = out_html.read_text()
@@ -463,11 +508,17 @@ def test_the_failed_units_of_the_latest_run_are_named_with_their_reason(tmp_path
     assert failed
     today = from_unix(int(world.now))
     report = build(tmp_path / "out", since=today - timedelta(days=3), until=today, state_path=config.state.path)
-    notes = [n for n in scope(report, "all")["missing"] if n["what"] == "failed units of the latest run"]
+    what = "failed units of the latest run"
     by_account: dict[tuple[str, str], int] = defaultdict(int)
     for o in failed:
         by_account[o["account_id"], o["reason"]] += 1
-    assert {(n["account_id"], n["reason"]): n["count"] for n in notes} == by_account
+    notes = {(s["account_id"], n["reason"]): n["count"] for s in report["scopes"][1:] for n in s["missing"]
+             if n["what"] == what}
+    assert notes == by_account
+    grouped = [n for n in scope(report, "all")["missing"] if n["what"] == what]      # a note per reason
+    assert {n["reason"]: (n["count"], sorted(a["account_id"] for a in n["accounts"])) for n in grouped} == {
+        reason: (sum(c for (_, r), c in by_account.items() if r == reason),
+                 sorted(a for a, r in by_account if r == reason)) for _, reason in by_account}
     assert "token expired (190/463)" in render(report)
 
 
@@ -480,7 +531,7 @@ def manifest_runs(output):
 def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_path):
     """The first report copies each current insights part to Parquet; the next reads the copies
     and gives the same figures; a run that supersedes parts leaves a copy of the current ones only."""
-    from harvester.report.views import CACHE
+    from harvester.report.sources import CACHE
     from harvester.sinks import manifest
     world = World(WorldSpec(seed=13, accounts=3, media_per_account=30, now=NOW))
     output = tmp_path / "out"
@@ -499,14 +550,17 @@ def test_the_parquet_cache_gives_the_same_figures_and_follows_the_manifest(tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("output_format", ["parquet", "duckdb"])
-def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_format):
-    """The report reads what any sink stored: the same world harvested into Parquet or DuckDB
-    gives the figures the JSONL harvest gave, every one."""
+@pytest.mark.parametrize("output_format", ["parquet", "duckdb", "postgres"])
+def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_format, request, monkeypatch):
+    """The report reads what any sink stored, in bulk: the same world harvested into Parquet,
+    DuckDB or PostgreSQL gives the figures the JSONL harvest gave, every one."""
     world, _, report, since, until = harvested
     config, env = world_config(world, tmp_path / "out", days=HARVEST_DAYS)
+    settings: dict = {"format": output_format}
+    if output_format == "postgres":
+        settings["schema"] = request.getfixturevalue("pg").schema
     config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False),
-                                     output=msgspec.structs.replace(config.output, format=output_format))
+                                     output=msgspec.structs.replace(config.output, **settings))
 
     async def run():
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
@@ -515,6 +569,149 @@ def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_for
             write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
 
     asyncio.run(run())
-    other = build(config.output, since=since, until=until, tz=TZ, state_path=config.state.path)
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("the report read the records one at a time, through Python")
+
+    from harvester.sinks import manifest, postgres
+    for module, name in ((factory, "current_records"), (manifest, "current_records"), (postgres, "read_records")):
+        monkeypatch.setattr(module, name, one_by_one)
+    other = build(config.output, since=since, until=until, tz=TZ, state_path=config.state.path,
+                  today=from_unix(int(world.now)), config_path=config.path)
     assert len(other.pop("runs")) == len(report["runs"]) == 1         # the run ids differ, nothing else
     assert other == {k: v for k, v in report.items() if k != "runs"}
+
+
+# --- a report a manager can use (issue 22.6) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory):
+    """A nightly harvest (the last 3 days) of a world, then the report of the week before: the
+    days the nightly did not fetch are missing for every account."""
+    world = World(WorldSpec(seed=16, accounts=7, media_per_account=100, stories_per_account=3.0, now=NOW))
+    output = tmp_path_factory.mktemp("nightly") / "out"
+    config = harvest(world, output, days=3)
+    config = msgspec.structs.replace(config, path="/etc/harvester/my config.toml")
+    today = from_unix(int(world.now))
+    path = write(config, week=True, today=today, tz="UTC", out=output.parent / "week.json", output_format="json")
+    html = write(config, week=True, today=today, tz="UTC", out=output.parent / "week.html")
+    return world, config, json.loads(path.read_text()), html.read_text(), today
+
+
+def test_after_a_nightly_the_week_names_accounts_and_the_backfill_that_fills_it(nightly):
+    world, config, report, page, _ = nightly
+    since, until = date.fromisoformat(report["period"]["since"]), date.fromisoformat(report["period"]["until"])
+    harvested = config.window.since
+    assert since < harvested < until                   # the nightly fetched the end of the week only
+    members = accounts(world, config)
+    notes = scope(report, "all")["missing"]
+    totals = [n for n in notes if n["what"] == "account totals"]
+    assert len(totals) == 1                             # one note for every account, not one per account
+    gap = totals[0]
+    assert gap["days"] == [(since + timedelta(days=i)).isoformat() for i in range((harvested - since).days)]
+    assert gap["fix"] == [f"harvester backfill --config '/etc/harvester/my config.toml' --since {since} "
+                          f"--until {harvested}"]
+    assert sorted((a["account_id"], a["username"]) for a in gap["accounts"]) == \
+        sorted((a.id, a.username) for a in members)
+    assert len(notes) == len({n["what"] for n in notes})      # each kind of gap once, its accounts named
+    missing = page[page.index("What is missing"):]
+    assert "harvester backfill --config &#x27;/etc/harvester/my config.toml&#x27; --since" in missing
+    assert all(f"@{a.username}" in missing for a in members)
+    assert not any(f"account {a.id}:" in missing for a in members)
+    for a in members:                                   # an account's own notes: the same command
+        own = [n for n in scope(report, a.id)["missing"] if n["what"] == "account totals"]
+        assert [n["fix"] for n in own] == [gap["fix"]]
+
+
+def test_after_a_nightly_new_followers_come_from_the_follower_count_series(nightly):
+    """No snapshot of the followers before the week (the nightly's first is of today): the net change
+    is unknown, but the week's new followers are the harvested daily follower_count, summed."""
+    world, config, report, page, _ = nightly
+    since, until = date.fromisoformat(report["period"]["since"]), date.fromisoformat(report["period"]["until"])
+    ends = world.series_days(max(to_unix(config.window.since), world.last30), to_unix(config.window.until))
+    members = [a for a in accounts(world, config) if a.followers >= catalog.MIN_FOLLOWERS]
+    in_week = [e for e in ends if since <= datetime.fromtimestamp(e, PT).date() - timedelta(days=1) < until]
+    assert in_week
+    got = scope(report, "all")["headline"]
+    assert got["follower_growth"]["value"] is None
+    assert got["new_followers"]["value"] == sum(world.daily(a, "follower_count", e) for a in members for e in in_week)
+    assert got["new_followers"]["days"] == len(in_week) * len(members)
+    assert f"{got['new_followers']['value']:,}" in page and "New followers" in page
+
+
+def test_a_day_too_recent_is_the_next_runs_and_one_before_the_harvest_a_backfills(harvested):
+    world, config, _, _, _ = harvested
+    today = from_unix(int(world.now))
+    report = build(config.output.path, since=config.window.since - timedelta(days=3), until=today + timedelta(days=1),
+                   tz="UTC", state_path=config.state.path, today=today, config_path="c.toml")
+    notes = {n["reason"]: n for n in scope(report, "all")["missing"] if n["what"] == "account totals"}
+    late = next(n for reason, n in notes.items() if reason.startswith("no data yet"))
+    assert late["days"] == [today.isoformat()] and late["fix"] == ["harvester run --config c.toml"]
+    gone = notes["not harvested: no record of these days"]
+    assert gone["fix"] == [f"harvester backfill --config c.toml --since {config.window.since - timedelta(days=3)} "
+                           f"--until {config.window.since}"]
+    old = build(config.output.path, since=today - timedelta(days=731), until=today - timedelta(days=728), tz="UTC",
+                state_path=config.state.path, today=today, config_path="c.toml")
+    notes = [n for n in scope(old, "all")["missing"] if n["what"] == "account totals"]
+    by_days = {tuple(n["days"]): n for n in notes}          # 729 days back is the first a backfill gets whole
+    lost, kept = by_days[(str(today - timedelta(days=731)), str(today - timedelta(days=730)))], \
+        by_days[(str(today - timedelta(days=729)),)]
+    assert "no command can fetch them" in lost["reason"] and "fix" not in lost
+    assert kept["fix"] == [f"harvester backfill --config c.toml --since {today - timedelta(days=729)} "
+                           f"--until {today - timedelta(days=728)}"]
+
+
+def expected_thumbnail(world, media) -> str | None:
+    """A picture of the post, never its video: the video's thumbnail, the image, an album's first
+    image; nothing for an album that starts with a video."""
+    details = world.details(media)
+    if details.thumbnail_url:
+        return details.thumbnail_url
+    if media.media_type == "IMAGE":
+        return details.media_url
+    if media.media_type == "CAROUSEL_ALBUM" and world.child(media, 0).media_type == "IMAGE":
+        return details.media_url
+    return None
+
+
+def test_posts_name_their_account_and_type_and_link_no_video_as_a_thumbnail(harvested):
+    world, config, report, _, _ = harvested
+    today = from_unix(int(world.now))
+    for key in [s["account_id"] for s in report["scopes"]]:
+        for post in scope(report, key)["posts"]["top"] + scope(report, key)["posts"]["bottom"]:
+            media = world.media_by_id(post["media_id"])
+            assert post["username"] == world.account(media.account).username
+            assert post["content_type"] == content_type(media)
+            assert post["thumbnail"] == expected_thumbnail(world, media)
+    album = next((a, m) for a in accounts(world, config) for m in posts_of(world, a)
+                 if m.media_type == "CAROUSEL_ALBUM" and world.child(m, 0).media_type == "VIDEO"
+                 and has_insights(world, m) and world.media_value(m, "reach"))
+    a, m = album                            # the album's own day: every post of it ranked
+    day = local_day(m.timestamp)
+    one = build(config.output.path, since=day, until=day + timedelta(days=1), tz=TZ, accounts=[a.id],
+                state_path=config.state.path, today=today)
+    ranked = {p["media_id"]: p for p in scope(one, a.id)["posts"]["top"]}
+    assert world.details(m).media_url.endswith(".mp4") and ranked[m.id]["thumbnail"] is None
+    page = render(report)
+    for section in page.split("<section")[1:]:
+        tables = [t for t in section.split("<table data-table='posts'>")[1:]]
+        whole = section.startswith(" id='scope-all'")
+        assert all((">Account</th>" in t) == whole for t in tables)
+        for t in tables:
+            assert "<td>FEED</td>" not in t and "<td>CAROUSEL_ALBUM</td>" not in t
+    assert "Reach (sum of daily)" not in page and "Daily reach (average)" in page
+
+
+def test_a_postgresql_output_the_report_cannot_reach_is_a_clear_message(harvested, monkeypatch):
+    """No server on the port: the reason, the DSN's password nowhere, no traceback (ConfigError: exit 2)."""
+    from harvester.errors import ConfigError
+    from harvester.ports import free_port
+    _, config, _, since, until = harvested
+    monkeypatch.setenv("REPORT_PG_DSN", f"postgresql://reader:s3cret-pw@127.0.0.1:{free_port()}/harvester")
+    output = msgspec.structs.replace(config.output, format="postgres", dsn_env="REPORT_PG_DSN")
+    with pytest.raises(ConfigError) as caught:
+        build(output, since=since, until=until)
+    message = "; ".join(caught.value.problems)
+    assert "the report cannot read [output]: cannot read harvester.insights from PostgreSQL" in message
+    assert "s3cret-pw" not in message

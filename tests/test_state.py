@@ -144,3 +144,22 @@ def columns_of(path, table) -> list[str]:
         return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
     finally:
         db.close()
+
+
+def test_a_version_2_file_gains_the_receivers_tables_and_keeps_what_its_receiver_wrote(tmp_path):
+    """Version 3: the store owns every table; a receiver of version 2 had made its own."""
+    path = tmp_path / "state.sqlite"
+    StateStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE webhook_segments")                  # a version-2 file no receiver used
+    db.execute("INSERT INTO webhook_counters VALUES ('stories/stored', 7)")    # one a receiver used
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    StateStore(path).close()
+    assert user_version(path) == SCHEMA_VERSION == 3
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"webhook_segments", "webhook_parts", "webhook_stories", "webhook_counters", "spent"} <= tables
+    assert db.execute("SELECT value FROM webhook_counters").fetchall() == [(7,)]
+    db.close()

@@ -27,14 +27,14 @@ from harvester.config.model import Output
 from harvester.config.shards import Shard
 from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
-from harvester.state.webhook import WebhookStore
 from harvester.telemetry import logs
 from harvester.webhook.app import make_app
 from harvester.webhook.settings import Secrets
 from harvester.webhook.settings import of as settings_of
 from harvester.webhook.signature import HEADER, sign
+from harvester.webhook.store import WebhookStore
 
-from support import NOW, world_config
+from support import NOW, config_toml, world_config
 
 SECRET = b"app-secret-for-tests"
 ACCOUNT = "17841400000000001"
@@ -79,6 +79,8 @@ async def test_a_run_pushes_what_its_summary_says(tmp_path, simulator_server, ga
     assert code == summary["exit_code"] == 0
     assert value(samples, "harvester_run_exit_code", **group) == 0
     assert value(samples, "harvester_calls_total", outcome="ok", **group) == counters["calls/ok"] > 0
+    assert value(samples, "harvester_calls_total", outcome="error", **group) == (
+        counters.get("calls/error", 0) - counters.get("calls/skipped", 0))       # as the summary counts errors
     assert value(samples, "harvester_records_written_total", stream="insights", **group) == summary["records"] > 0
     assert value(samples, "harvester_records_written_total", stream="media", **group) == counters["records/media"]
     assert value(samples, "harvester_records_written_total", stream="accounts", **group) == 3
@@ -284,3 +286,20 @@ async def test_a_service_shows_the_runs_metrics_in_its_own_registry(tmp_path, si
                for f in text_string_to_metric_families(generate_latest(registry).decode()) for s in f.samples}
     assert samples[("harvester_records_written_total", frozenset({("stream", "insights")}))] == summary.records > 0
     assert ("harvester_run_exit_code", frozenset()) not in samples          # a library run ends when its caller says
+
+
+def test_a_pushgateway_without_the_extra_is_refused_by_validate_as_by_run(tmp_path, monkeypatch, capsys):
+    from harvester.telemetry import metrics
+    world = World(WorldSpec(seed=9, accounts=1, media_per_account=1, now=NOW))
+    config, env = world_config(world, tmp_path / "out", base_url="http://127.0.0.1:9",
+                               telemetry={"pushgateway": "http://127.0.0.1:9091"})
+    path = tmp_path / "harvest.toml"
+    path.write_text(config_toml(config) + '[telemetry]\npushgateway = "http://127.0.0.1:9091"\n')
+    for name, token in env.items():
+        monkeypatch.setenv(name, token)
+    monkeypatch.setattr(metrics, "CollectorRegistry", None)
+    assert cli.main(["validate", "--config", str(path)]) == 2
+    said = capsys.readouterr().err
+    assert "[telemetry] pushgateway = 'http://127.0.0.1:9091'" in said and "pip install 'harvester[prometheus]'" in said
+    assert cli.main(["run", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == said

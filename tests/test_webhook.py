@@ -25,12 +25,13 @@ from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 from harvester.sinks.manifest import current_records
-from harvester.state.webhook import WebhookStore, counters, delivered_stories
+from harvester.state.webhook import counters, delivered_stories
 from harvester.webhook import payload
 from harvester.webhook import settings as settings_mod
 from harvester.webhook.app import make_app
 from harvester.webhook.settings import Secrets
 from harvester.webhook.signature import HEADER, sign, valid
+from harvester.webhook.store import WebhookStore
 
 from support import NOW
 

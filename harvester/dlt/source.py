@@ -21,6 +21,8 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, cast
 
+import msgspec
+
 from ..config import Config, load_config
 from ..errors import ConfigError
 from ..records import RECORD_TYPES, STREAMS, Record, Stream, key_text
@@ -35,6 +37,9 @@ except ImportError:                         # named by require(): the extra
     dlt = None  # type: ignore[assignment]
 
 EXTRA = "pip install 'harvester[dlt]'"
+JSON_COLUMNS = frozenset({"dimension_keys", "dimension_values", "children_ids", "children_types"})
+"""Lists of strings, handed to dlt as JSON text: some destinations load through CSV, which holds no list."""
+_encode = msgspec.json.Encoder().encode
 BATCH = 2_000
 """Records a batch carries from the harvest to the resources (dlt's cost is per item it is handed)."""
 
@@ -113,6 +118,10 @@ def _of(stream: Stream) -> Callable[[list[Record]], Iterator[Any]]:
         records = [r for r in batch if type(r) is kind]
         if records:
             table = arrow.to_table(stream, records)
+            for name in JSON_COLUMNS.intersection(table.column_names):   # a list is JSON in every destination
+                values = [getattr(r, name) for r in records]
+                table = table.set_column(table.column_names.index(name), name, pa.array(
+                    [None if v is None else _encode(v).decode() for v in values], pa.string()))
             if stream == "insights":
                 table = table.add_column(0, "key", pa.array([key_text(r) for r in records], pa.string()))
             yield table

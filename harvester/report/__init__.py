@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,9 +18,13 @@ from .. import files
 from ..config.model import Output
 from ..errors import ConfigError
 from ..sinks import factory, manifest
-from . import figures, views
+from . import figures, missing, views
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The JSON figures' shape. 2: ``reach`` is the average day's (it was the sum of the days), the
+headline figures carry their account-days and ``new_followers`` is new, the best-time map its
+``posts_n`` counts, posts their ``username``, and each note of ``missing`` names its
+``accounts`` (id and username) and, where a command fills it, the ``fix``."""
 
 
 def zone(name: str) -> ZoneInfo:
@@ -52,9 +56,11 @@ def period(since: date | None, until: date | None, week: bool, today: date) -> t
 
 
 def build(output: str | Path | Output, *, since: date, until: date, tz: str = "UTC", accounts: Sequence[str] = (),
-          state_path: str | Path | None = None, output_format: str = "jsonl") -> dict[str, Any]:
+          state_path: str | Path | None = None, output_format: str = "jsonl", today: date | None = None,
+          config_path: str | None = None) -> dict[str, Any]:
     """Every figure of the report of ``[since, until)`` against the period before, per account and
-    for all. ``output``: a JSONL output directory, or the ``[output]`` settings of any format."""
+    for all. ``output``: a JSONL output directory, or the ``[output]`` settings of any format.
+    ``today`` (UTC; default the clock's) and ``config_path`` make the commands that fill a gap."""
     zone(tz)
     con = views.connect(output, output_format)
     output = factory.output_directory(output) if isinstance(output, Output) else Path(output)
@@ -62,17 +68,20 @@ def build(output: str | Path | Output, *, since: date, until: date, tz: str = "U
         figures.prepare(con, since=since, until=until, tz=tz, accounts=accounts)
         p = {**figures.periods(since, until), "tz": tz}
         runs = manifest.load(output).runs or _finished_runs(state_path)
-        outcomes = figures.run_outcomes(output, Path(state_path) if state_path else None, runs)
+        outcomes = missing.run_outcomes(output, Path(state_path) if state_path else None, runs)
         parts: dict[str, Any] = {"headline": figures.headline(con, p), "daily": figures.daily(con, p),
                  "posts": figures.ranked_posts(con, p), "content_types": figures.content_types(con, p),
                  "best_time": figures.best_time(con, p), "stories": figures.stories(con, p),
-                 "audience": figures.audience(con, p), "missing": figures.missing(con, p, outcomes)}
+                 "audience": figures.audience(con, p),
+                 "missing": missing.missing(con, p, outcomes, today=today or datetime.now(UTC).date(),
+                                            config_path=config_path)}
         known = con.execute("SELECT account_id, username, followers FROM acct ORDER BY account_id").fetchall()
     finally:
         con.close()
     total = _sum(f for _, _, f in known)
-    scopes: list[dict[str, Any]] = [{"account_id": figures.ALL, "username": None, "followers": total}]
-    scopes += [{"account_id": a, "username": u, "followers": f} for a, u, f in known]
+    scopes: list[dict[str, Any]] = [{"account_id": figures.ALL, "username": None, "followers": total,
+                                     "accounts": len(known)}]
+    scopes += [{"account_id": a, "username": u, "followers": f, "accounts": 1} for a, u, f in known]
     for scope in scopes:
         key = scope["account_id"]
         scope["headline"] = _headline(parts["headline"].get(key, {}))
@@ -83,6 +92,8 @@ def build(output: str | Path | Output, *, since: date, until: date, tz: str = "U
         for name in ("posts", "online_followers"):
             scope["best_time"].setdefault(name, [[None] * 24 for _ in range(7)])
             scope["best_time"].setdefault(name + "_count", 0)
+        scope["best_time"].setdefault("posts_n", [[0] * 24 for _ in range(7)])
+        scope["best_time"]["min_posts"] = figures.MIN_CELL_POSTS
         scope["stories"] = parts["stories"].get(key) or {"count": 0, "with_insights": 0, "reach": None,
                                                          "replies": None,
                                                          "navigation": dict.fromkeys(figures.NAVIGATION)}
@@ -98,12 +109,19 @@ def build(output: str | Path | Output, *, since: date, until: date, tz: str = "U
 
 NOTES = {
     "until": "until is the day after the last day of the period",
-    "account_totals": "reach, views, interactions and profile link taps are sums of the API's daily totals "
-                      "(UTC days); reach summed over days counts an account once per day it was reached",
+    "account_totals": "views, interactions and profile link taps are sums of the API's daily totals (UTC days); "
+                      "a change against the period before is given only when both have data for as many days of their "
+                      "accounts (the page says of how many where some lack)",
+    "reach": "reach is the average day's: the API's daily reach (accounts reached that day) averaged over the days "
+             "with data, then summed over the accounts; daily reach cannot be added up, since an account reached "
+             "on two days is one account of their reach",
+    "new_followers": "new followers: the sum of the API's daily follower_count (new follows on each US-Pacific "
+                     "day, unfollows not taken off; the last 30 days only, accounts of 100 followers or more)",
     "posts": "posts are counted on the day of their timestamp in the report's time zone (stories apart)",
     "engagement_rate": "a post's lifetime total_interactions / reach; per follower: / the account's followers",
-    "best_time": "median engagement rate of the posts of the last 90 days by weekday and hour; online "
-                 "followers: median per weekday and hour of the last 30 days (the API's hours of a US-Pacific day)",
+    "best_time": "median engagement rate of the posts of the last 90 days by weekday and hour, in a colour where "
+                 f"a cell has {figures.MIN_CELL_POSTS} posts or more; online followers: median per weekday and "
+                 "hour of the last 30 days (the API's hours of a US-Pacific day)",
     "follower_growth": "followers at the last daily snapshot of the period less the last before it",
     "null": "null means no data (see missing), never zero",
 }
@@ -116,7 +134,7 @@ def _sum(values: Any) -> int | None:
 
 def _headline(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     empty = {"value": None, "previous": None, "change": None, "change_pct": None}
-    names = (*figures.HEADLINE, "follower_growth", "posts")
+    names = (*figures.HEADLINE, "new_followers", "follower_growth", "posts")
     out = {name: found.get(name, dict(empty)) for name in names}
     if "posts" not in found:
         out["posts"] = {"value": 0, "previous": 0, "change": 0, "change_pct": None}
@@ -143,7 +161,8 @@ def write(config: Any, *, since: date | None = None, until: date | None = None, 
     if unknown and known:
         raise ConfigError([f"--account {a} is not an account of the configuration (it has "
                            f"{', '.join(sorted(known)[:5])}{' …' if len(known) > 5 else ''})" for a in unknown])
-    figures_ = build(config.output, since=start, until=end, tz=tz, accounts=accounts, state_path=config.state.path)
+    figures_ = build(config.output, since=start, until=end, tz=tz, accounts=accounts, state_path=config.state.path,
+                     today=today or datetime.now(UTC).date(), config_path=config.path)
     path = Path(out or f"report.{output_format}")
     if output_format == "json":
         text = json.dumps(figures_, indent=1, ensure_ascii=False) + "\n"

@@ -19,19 +19,24 @@ Conventions, stated in the JSON's ``notes`` too:
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from collections.abc import Sequence
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
+from ..catalog import MIN_FOLLOWERS
+
 HEADLINE = ("reach", "views", "total_interactions", "profile_links_taps")
-"""Account totals of the headline (each a sum of the period's daily totals)."""
+"""Account totals of the headline: the API's daily totals of the period (reach averaged, the others summed)."""
+SUMMED = ("views", "total_interactions", "profile_links_taps", "follower_count")
+"""Daily figures that add up over days: counts of events (a view, a follow). Reach does not: it
+counts accounts, and one reached on two days is one account of the two days' reach."""
 DAILY = ("reach", "views")
-USED = ("online_followers", "follower_demographics", "engaged_audience_demographics")
+USED = ("online_followers", "follower_demographics", "engaged_audience_demographics", "follower_count")
 """Account metrics the report reads besides the headline's."""
+MIN_CELL_POSTS = 3
+"""Posts a best-time cell needs for its median to be shown as a colour (fewer: grey, the count only)."""
+
 INSIGHT_COLUMNS = ("account_id", "object_id", "object_type", "metric", "period", "timeframe", "since_ts", "until_ts",
                    "end_ts", "dimension_keys", "dimension_values", "value", "observed_on")
 """What the report reads of an insight: DuckDB then parses no other field of the JSON."""
@@ -44,14 +49,12 @@ NAVIGATION = ("tap_forward", "tap_back", "tap_exit", "swipe_forward")
 CONTENT_TYPES = ("REELS", "FEED", "CAROUSEL", "STORY")
 AGES = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 ALL = "all"
-MIN_FOLLOWERS = 100
-UNKNOWN_REASON = "no insights; the run recorded no reason (no outcomes.jsonl)"
 
 
 _PARAM = re.compile(r"\$(\w+)")
 
 
-def _rows(con: Any, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def query(con: Any, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     used = set(_PARAM.findall(sql))         # DuckDB refuses a parameter the query does not name
     cursor = con.execute(sql, {k: v for k, v in (params or {}).items() if k in used})
     names = [d[0] for d in cursor.description]
@@ -86,6 +89,12 @@ def prepare(con: Any, *, since: date, until: date, tz: str, accounts: Sequence[s
           AND account_id IN (SELECT account_id FROM acct)
         GROUP BY ALL""")
     con.execute("""
+        INSERT INTO daily
+        SELECT account_id, metric, CAST(timezone('America/Los_Angeles', end_ts) AS DATE) - 1 AS day, sum(value)
+        FROM ins WHERE object_type = 'account' AND metric = 'follower_count' AND end_ts IS NOT NULL
+          AND len(dimension_keys) = 0 AND account_id IN (SELECT account_id FROM acct)
+        GROUP BY ALL""")
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE mv AS
         SELECT object_id AS media_id, metric, value FROM ins
         WHERE object_type = 'media' AND len(dimension_keys) = 0
@@ -97,9 +106,13 @@ def prepare(con: Any, *, since: date, until: date, tz: str, accounts: Sequence[s
                    max(value) FILTER (metric = 'total_interactions') AS interactions,
                    max(value) FILTER (metric = 'views') AS views, max(value) FILTER (metric = 'replies') AS replies
             FROM mv GROUP BY media_id)
-        SELECT m.media_id, m.account_id, m.media_type, m.media_product_type, m.ts, timezone($tz, m.ts) AS local_ts,
+        SELECT m.media_id, m.account_id, a.username, m.media_type, m.media_product_type, m.ts,
+               timezone($tz, m.ts) AS local_ts,
                CAST(timezone($tz, m.ts) AS DATE) AS local_day, m.permalink, m.caption,
-               coalesce(m.thumbnail_url, m.media_url) AS thumbnail,
+               CASE WHEN m.thumbnail_url IS NOT NULL THEN m.thumbnail_url
+                    WHEN m.media_type = 'IMAGE' THEN m.media_url
+                    WHEN m.media_type = 'CAROUSEL_ALBUM' AND m.children_types[1] = 'IMAGE' THEN m.media_url
+               END AS thumbnail,
                CASE WHEN m.media_product_type = 'STORY' THEN 'STORY' WHEN m.media_product_type = 'REELS' THEN 'REELS'
                     WHEN m.media_type = 'CAROUSEL_ALBUM' THEN 'CAROUSEL' ELSE 'FEED' END AS content_type,
                v.media_id IS NOT NULL AS has_insights, v.reach, v.interactions, v.views, v.replies,
@@ -116,19 +129,45 @@ SCOPED = "(SELECT unnest([account_id, 'all']) AS scope, * FROM {table})"
 
 
 def headline(con: Any, p: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Scope -> figure -> {value, previous, change, change_pct}; None where no day has data."""
+    """Scope -> figure -> {value, previous, change, change_pct, days, expected_days, previous_days,
+    previous_expected_days} for every scope. ``days``: the account-days with data of the ones the
+    figure needs; a change only where both periods have as many (a partial week against a whole
+    one is no change); None where no day has data. Reach is the average day's (per account, then
+    summed over the scope's accounts); the others, and new followers (``follower_count``), sums."""
+    days = (p["until"] - p["since"]).days
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in _rows(con, f"""
+    counts = {r["scope"]: r for r in query(con, f"""
+            SELECT scope, count(*) AS accounts, count(*) FILTER (followers IS NULL OR followers >= $min) AS eligible
+            FROM {SCOPED.format(table='acct')} GROUP BY ALL""", {"min": MIN_FOLLOWERS})}
+    for scope, c in counts.items():
+        for metric in (*HEADLINE, "new_followers"):
+            expected = days * (c["eligible"] if metric == "new_followers" else c["accounts"])
+            out.setdefault(scope, {})[metric] = {**_change(None, None), "days": 0, "expected_days": expected,
+                                                "previous_days": 0, "previous_expected_days": expected}
+    for r in query(con, f"""
             SELECT scope, metric, sum(value) FILTER (day >= $since AND day < $until) AS value,
-                   sum(value) FILTER (day >= $psince AND day < $since) AS previous
-            FROM {SCOPED.format(table='daily')} GROUP BY ALL""", p):
-        out.setdefault(r["scope"], {})[r["metric"]] = _change(r["value"], r["previous"])
-    for r in _rows(con, f"""
+                   count(*) FILTER (day >= $since AND day < $until) AS days,
+                   sum(value) FILTER (day >= $psince AND day < $since) AS previous,
+                   count(*) FILTER (day >= $psince AND day < $since) AS previous_days
+            FROM {SCOPED.format(table='daily')} WHERE metric IN {_in(SUMMED)} GROUP BY ALL""", p):
+        _coverage(out[r["scope"]]["new_followers" if r["metric"] == "follower_count" else r["metric"]], r)
+    for r in query(con, f"""
+            WITH per AS (
+                SELECT account_id, round(avg(value) FILTER (day >= $since AND day < $until)) AS value,
+                       count(*) FILTER (day >= $since AND day < $until) AS days,
+                       round(avg(value) FILTER (day >= $psince AND day < $since)) AS previous,
+                       count(*) FILTER (day >= $psince AND day < $since) AS previous_days
+                FROM daily WHERE metric = 'reach' GROUP BY account_id)
+            SELECT scope, sum(value) AS value, sum(days) AS days, sum(previous) AS previous,
+                   sum(previous_days) AS previous_days
+            FROM {SCOPED.format(table='per')} GROUP BY ALL""", p):
+        _coverage(out[r["scope"]]["reach"], r)
+    for r in query(con, f"""
             SELECT scope, count(*) FILTER (local_day >= $since AND local_day < $until) AS value,
                    count(*) FILTER (local_day >= $psince AND local_day < $since) AS previous
             FROM {SCOPED.format(table='posts')} WHERE content_type <> 'STORY' GROUP BY ALL""", p):
         out.setdefault(r["scope"], {})["posts"] = _change(r["value"], r["previous"])
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             WITH snap AS (
                 SELECT a.account_id, arg_max(a.followers_count, a.day) FILTER (a.day < $until) AS last_,
                        arg_max(a.followers_count, a.day) FILTER (a.day < $since) AS before_,
@@ -140,6 +179,15 @@ def headline(con: Any, p: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
         growth = _change(None, None) if r["unknown"] else _change(r["value"], r["previous"])
         out.setdefault(r["scope"], {})["follower_growth"] = growth
     return out
+
+
+def _coverage(figure: dict[str, Any], r: dict[str, Any]) -> None:
+    """A figure's values and days from a row; its change only where both periods have as many
+    account-days (a partial week against a whole one is no change)."""
+    change = _change(r["value"], r["previous"])
+    if r["days"] != r["previous_days"]:
+        change = {**change, "change": None, "change_pct": None}
+    figure.update(change, days=r["days"], previous_days=r["previous_days"])
 
 
 def _change(value: float | None, previous: float | None) -> dict[str, Any]:
@@ -159,7 +207,7 @@ def _num(x: Any) -> Any:
 def daily(con: Any, p: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Scope -> one row per day of the period: reach, views (None: no data for that day), posts that day."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             WITH days AS (SELECT CAST(d AS DATE) AS day FROM range(CAST($since AS TIMESTAMP), CAST($until AS TIMESTAMP),
                                                                    INTERVAL 1 DAY) t(d)),
                  scopes AS (SELECT DISTINCT unnest([account_id, 'all']) AS scope FROM acct),
@@ -179,12 +227,12 @@ def daily(con: Any, p: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 def ranked_posts(con: Any, p: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Scope -> {top, bottom}: the period's posts with insights by engagement rate (ties by id)."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             WITH s AS (SELECT * FROM {SCOPED.format(table='posts')}
                        WHERE content_type <> 'STORY' AND er IS NOT NULL AND local_day >= $since AND local_day < $until),
                  r AS (SELECT *, row_number() OVER (PARTITION BY scope ORDER BY er DESC, media_id) AS top_rank,
                               row_number() OVER (PARTITION BY scope ORDER BY er, media_id) AS bottom_rank FROM s)
-            SELECT scope, top_rank, bottom_rank, media_id, account_id, content_type, media_product_type,
+            SELECT scope, top_rank, bottom_rank, media_id, account_id, username, content_type, media_product_type,
                    strftime(local_ts, '%Y-%m-%d %H:%M') AS published, permalink, thumbnail,
                    left(caption, 80) AS caption, reach, interactions, er, er_follower
             FROM r WHERE top_rank <= {TOP_POSTS} OR bottom_rank <= {TOP_POSTS} ORDER BY scope, top_rank""", p):
@@ -203,7 +251,7 @@ def ranked_posts(con: Any, p: dict[str, Any]) -> dict[str, dict[str, list[dict[s
 def content_types(con: Any, p: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Scope -> per content type: posts published, with insights, median reach, median engagement rate."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             SELECT scope, content_type, count(*) AS count, count(*) FILTER (has_insights) AS with_insights,
                    median(reach) AS median_reach, median(er) AS median_er
             FROM {SCOPED.format(table='posts')} WHERE local_day >= $since AND local_day < $until
@@ -215,8 +263,9 @@ def content_types(con: Any, p: dict[str, Any]) -> dict[str, list[dict[str, Any]]
 
 
 def best_time(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Scope -> {posts, online_followers}: 7 x 24 grids (Monday first, hours 0-23 in the report's
-    zone) of the posts' median engagement rate and the median followers online; None: no data."""
+    """Scope -> {posts, posts_n, online_followers}: 7 x 24 grids (Monday first, hours 0-23 in the
+    report's zone) of the posts' median engagement rate, how many posts each median is of, and the
+    median followers online; None: no data."""
     out: dict[str, dict[str, Any]] = {}
 
     def grid(scope: str, name: str) -> list[list[Any]]:
@@ -226,14 +275,15 @@ def best_time(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
             entry[name + "_count"] = 0
         return entry[name]
 
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             SELECT scope, isodow(local_ts) - 1 AS weekday, hour(local_ts) AS hour, median(er) AS value, count(*) AS n
             FROM {SCOPED.format(table='posts')}
             WHERE content_type <> 'STORY' AND er IS NOT NULL AND local_day >= $best_since AND local_day < $until
             GROUP BY ALL""", p):
         grid(r["scope"], "posts")[r["weekday"]][r["hour"]] = r["value"]
+        out[r["scope"]].setdefault("posts_n", [[0] * 24 for _ in range(7)])[r["weekday"]][r["hour"]] = r["n"]
         out[r["scope"]]["posts_count"] += r["n"]
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             WITH o AS (SELECT account_id,
                               end_ts - INTERVAL 1 DAY + CAST(dimension_values[1] AS INTEGER) * INTERVAL 1 HOUR
                                   AS online_at,
@@ -255,14 +305,14 @@ def best_time(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def stories(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Scope -> the period's stories: count, with insights, reach, replies, navigation funnel."""
     out: dict[str, dict[str, Any]] = {}
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             SELECT scope, count(*) AS count, count(*) FILTER (has_insights) AS with_insights,
                    sum(reach) AS reach, sum(replies) AS replies
             FROM {SCOPED.format(table='posts')}
             WHERE content_type = 'STORY' AND local_day >= $since AND local_day < $until GROUP BY ALL""", p):
         scope = r.pop("scope")
         out[scope] = {**{k: _num(v) for k, v in r.items()}, "navigation": dict.fromkeys(NAVIGATION)}
-    for r in _rows(con, f"""
+    for r in query(con, f"""
             WITH nav AS (SELECT p.account_id, i.dimension_values[1] AS action, i.value
                          FROM ins i JOIN posts p ON p.media_id = i.object_id
                          WHERE i.object_type = 'media' AND i.metric = 'navigation'
@@ -288,7 +338,7 @@ def audience(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
                      AND account_id IN (SELECT account_id FROM acct)
                    QUALIFY timeframe = max(timeframe) OVER (PARTITION BY account_id))
         SELECT scope, metric, keys, vals, sum(value) AS value FROM {SCOPED.format(table='d')} GROUP BY ALL"""
-    for r in _rows(con, demo, p):
+    for r in query(con, demo, p):
         a = out.setdefault(r["scope"], {"pyramid": [], "countries": [], "cities": [], "ages": {}})
         keys, vals, v = r["keys"], r["vals"], _num(r["value"])
         if r["metric"] == "follower_demographics" and keys == ["age", "gender"]:
@@ -307,118 +357,6 @@ def audience(con: Any, p: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                      (a["ages"][age].get(m, 0) / totals[m] if totals[m] else None) for m in totals}}
                      for age in AGES if age in a["ages"]]
     return out
-
-
-def missing(con: Any, p: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Scope -> what is not on the page and why: days without totals, media without insights (by the
-    reason the run recorded), accounts without demographics, failed units of the latest run."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    con.execute("CREATE OR REPLACE TEMP TABLE outcomes (account_id VARCHAR, media_id VARCHAR, outcome VARCHAR, "
-                "label VARCHAR, reason VARCHAR)")
-    if outcomes:
-        con.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?)",
-                        [(o["account_id"], o.get("media_id"), o["outcome"], o["label"], o["reason"]) for o in outcomes])
-    for r in _rows(con, """
-            WITH days AS (SELECT CAST(d AS DATE) AS day FROM range(CAST($since AS TIMESTAMP), CAST($until AS TIMESTAMP),
-                                                                   INTERVAL 1 DAY) t(d))
-            SELECT a.account_id, list(d.day ORDER BY d.day) AS days
-            FROM acct a CROSS JOIN days d ANTI JOIN daily t ON t.account_id = a.account_id AND t.day = d.day
-                                                              AND t.metric = 'reach'
-            GROUP BY a.account_id""", p):
-        days = [d.isoformat() for d in r["days"]]
-        _note(out, r["account_id"], {"what": "account totals", "reason": "no data for these days yet (not "
-                                     "harvested, or the API's data is late)", "count": len(days), "days": days})
-    for r in _rows(con, """
-            SELECT p.account_id, p.content_type, coalesce(any_value(o.reason), $unknown) AS reason,
-                   count(DISTINCT p.media_id) AS count, list(DISTINCT p.media_id) AS ids
-            FROM posts p LEFT JOIN outcomes o ON o.media_id = p.media_id
-            WHERE NOT p.has_insights AND p.local_day >= $since AND p.local_day < $until
-            GROUP BY p.account_id, p.content_type, o.reason""", {**p, "unknown": UNKNOWN_REASON}):
-        what = "stories" if r["content_type"] == "STORY" else "posts"
-        _note(out, r["account_id"], {"what": f"{what} without insights", "reason": r["reason"],
-                                     "count": r["count"], "ids": sorted(r["ids"])[:20]})
-    for r in _rows(con, """
-            SELECT a.account_id, max(s.day) FILTER (s.day < $since) AS before_,
-                   max(s.day) FILTER (s.day < $until) AS last_
-            FROM acct a LEFT JOIN accounts s USING (account_id) GROUP BY a.account_id
-            HAVING before_ IS NULL OR last_ IS NULL ORDER BY a.account_id""", p):
-        _note(out, r["account_id"], {"what": "follower growth", "count": 1, "reason": "needs a daily account snapshot "
-                                     "before the period and one in it (a harvest on those days)"})
-    for r in _rows(con, """
-            SELECT account_id FROM acct ANTI JOIN (SELECT account_id FROM posts
-                WHERE content_type <> 'STORY' AND local_day >= $since AND local_day < $until) USING (account_id)
-            ORDER BY account_id""", p):
-        _note(out, r["account_id"], {"what": "posts", "count": 0, "reason": "no post published in the period: "
-                                     "no engagement rates (posts published: 0 is a true zero)"})
-    for r in _rows(con, "SELECT account_id, followers FROM acct WHERE followers < $min ORDER BY account_id",
-                   {"min": MIN_FOLLOWERS}):
-        _note(out, r["account_id"], {"what": "audience, online followers", "reason": f"{r['followers']} followers: "
-                                     f"the API gives no demographics under {MIN_FOLLOWERS}", "count": 1})
-    for r in _rows(con, """
-            SELECT account_id, reason, count(*) AS count, list(label ORDER BY label) AS labels FROM outcomes
-            WHERE outcome = 'failed' AND account_id IN (SELECT account_id FROM acct) GROUP BY ALL"""):
-        _note(out, r["account_id"], {"what": "failed units of the latest run", "reason": r["reason"],
-                                     "count": r["count"], "labels": r["labels"][:20]})
-    for notes in out.values():      # a stable order: the same output gives the same page
-        notes.sort(key=lambda n: (n["account_id"], n["what"], n["reason"]))
-    return out
-
-
-def _note(out: dict[str, list[dict[str, Any]]], account_id: str, note: dict[str, Any]) -> None:
-    out.setdefault(account_id, []).append({"account_id": account_id, **note})
-    out.setdefault(ALL, []).append({"account_id": account_id, **note})
-
-
-_MEDIA_LABEL = re.compile(r"^media (\d+)")
-
-
-def run_outcomes(output: Path, state_path: Path | None, runs: Sequence[str]) -> list[dict[str, Any]]:
-    """The skipped and failed units the runs recorded: each run's ``outcomes.jsonl`` where the CLI
-    wrote one, else the examples its summary in the state keeps; failed units of the latest run
-    from the state. Each with the media id its label names (None for other units)."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    summaries, failed = _from_state(state_path, runs)
-    latest = runs[-1] if runs else None
-    for run in runs:
-        path = output / run / "outcomes.jsonl"
-        lines: list[dict[str, Any]] = []
-        if path.is_file():
-            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        else:
-            summary = summaries.get(run) or {}
-            lines = [{"outcome": "skipped", **o} for o in summary.get("skipped") or []]
-            lines += [{"outcome": "failed", **o} for o in summary.get("failed") or []]
-        if run == latest:
-            lines += failed
-        for o in lines:
-            if o.get("outcome") == "failed" and run != latest:
-                continue
-            match = _MEDIA_LABEL.match(o.get("label", ""))
-            found[(o.get("outcome", ""), o.get("label", ""))] = {
-                "account_id": o.get("account_id"), "media_id": match.group(1) if match else None,
-                "outcome": o.get("outcome"), "label": o.get("label", ""), "reason": o.get("reason", "")}
-    return list(found.values())
-
-
-def _from_state(state_path: Path | None, runs: Sequence[str]
-                ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """Run id -> its summary as the state keeps it, and the latest run's failed units (read only,
-    never locking: a run may be going on; no state: nothing)."""
-    if state_path is None or not state_path.is_file() or not runs:
-        return {}, []
-    db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
-    try:
-        rows = db.execute(f"SELECT run_id, summary FROM runs WHERE run_id IN ({', '.join('?' for _ in runs)})",
-                          list(runs)).fetchall()
-        failed = db.execute("SELECT account_id, label, last_error FROM units WHERE run_id = ? AND status = 'failed'",
-                            (runs[-1],)).fetchall()
-    except sqlite3.Error:
-        return {}, []
-    finally:
-        db.close()
-    return ({run: json.loads(summary) for run, summary in rows if summary},
-            [{"outcome": "failed", "account_id": a, "label": label or "", "reason": reason or "failed"}
-             for a, label, reason in failed])
 
 
 def periods(since: date, until: date) -> dict[str, Any]:

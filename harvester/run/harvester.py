@@ -33,7 +33,7 @@ import msgspec
 
 from .. import summary as stat
 from .. import summary as summary_mod
-from ..config import Config, Window, paths
+from ..config import Config, Window
 from ..config.model import Login
 from ..config.shards import Shard, assign
 from ..config.tokens import read_token_file
@@ -47,6 +47,7 @@ from ..plan.units import Unit
 from ..records import Record
 from ..schedule.scheduler import Scheduler
 from ..schedule.slot import Job as ScheduledJob
+from ..sinks import paths
 from ..sinks.base import Sink, SinkFailure
 from ..sinks.factory import open_sink
 from ..state.lock import RunLock

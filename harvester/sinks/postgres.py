@@ -675,6 +675,41 @@ def read_records(dsn: str, stream: Stream, schema: str = "harvester") -> list[di
     return result
 
 
+def export_csv(output: Output, stream: Stream, path: str | os.PathLike, names: Sequence[str], *,
+               env: Mapping[str, str] | None = None) -> None:
+    """A stream's current records written to ``path`` by the server's ``COPY ... TO STDOUT`` as
+    CSV (the columns ``names``, arrays as JSON text, null unquoted): the bulk read of the report.
+    Runs its own event loop in a thread, as :func:`read_records` does."""
+    env = os.environ if env is None else env
+    dsn = env.get(output.dsn_env, "")
+    if not dsn:
+        raise ConfigError(f'[output] dsn_env = "{output.dsn_env}": the environment variable is not set')
+    kinds = dict(COLUMNS[stream])
+    select = ", ".join(f"array_to_json({_ident(n)})" if kinds[n].endswith("[]") else _ident(n) for n in names)
+    query = f"SELECT {select} FROM {_ident(output.schema)}.{_ident(stream)}"
+    failure: list[BaseException] = []
+
+    async def copy() -> None:
+        conn = await _driver().connect(dsn, timeout=10)
+        try:
+            await conn.copy_from_query(query, output=str(path), format="csv")
+        finally:
+            await conn.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(copy())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="harvester-pg-export")
+    thread.start()
+    thread.join()
+    if failure:
+        raise SinkError(f"cannot read {output.schema}.{stream} from PostgreSQL at {describe(dsn)}: "
+                        f"{_reason(failure[0], dsn)}") from None
+
+
 def current_records(output: Output, stream: Stream = "insights", *,
                     env: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """The current records of a stream of an ``[output] format = "postgres"``, as

@@ -29,7 +29,7 @@ from ..errors import StateError
 from ..sinks.base import INSIGHTS_PREFIX, PartCommit
 from ..summary import clean_message
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS spent (
 CREATE TABLE IF NOT EXISTS owed (
     owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
     body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
+-- the story_insights receiver's (harvester.webhook.store)
+CREATE TABLE IF NOT EXISTS webhook_segments (
+    run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, published_at REAL);
+CREATE TABLE IF NOT EXISTS webhook_parts (
+    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER,
+    PRIMARY KEY (run_id, part));
+CREATE TABLE IF NOT EXISTS webhook_stories (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, digest TEXT NOT NULL, run_id TEXT NOT NULL,
+    metrics INTEGER NOT NULL, received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -96,7 +106,13 @@ def _to_version_2(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE parts ADD COLUMN bytes INTEGER")
 
 
-MIGRATIONS = {1: _to_version_1, 2: _to_version_2}
+def _to_version_3(db: sqlite3.Connection) -> None:
+    """The store owns every table of the file: the webhook receiver's (which it created itself
+    before) and each token's spent window are in SCHEMA, which creates what a file lacks; the
+    tables a receiver made keep their rows (the same definitions)."""
+
+
+MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3}
 """Version -> what brings a file from the version before it to this one."""
 
 

@@ -29,8 +29,9 @@ EXTRA = "pip install 'harvester[prometheus]'"
 
 CALL_OUTCOMES = {"ok": stat.CALLS_OK, "error": stat.CALLS_ERROR, "skipped": stat.CALLS_SKIPPED,
                  "hedged": stat.CALLS_HEDGED}
-"""``harvester_calls_total{outcome}``: answers used, errors (retried or not), answers meaning
-"nothing to harvest", and hedged copies sent."""
+"""``harvester_calls_total{outcome}``: answers used, errors (retried or not; the summary's
+"errors": error answers less the expected skips), answers meaning "nothing to harvest", and
+hedged copies sent."""
 STREAM_RECORDS = {"insights": stat.RECORDS_WRITTEN, "media": stat.RECORDS_MEDIA, "accounts": stat.RECORDS_ACCOUNTS}
 UNIT_STATUSES = {"done": stat.UNITS_DONE, "skipped": stat.UNITS_SKIPPED, "refused": "units/refused",
                  "failed": stat.UNITS_FAILED, "failed_token": stat.UNITS_FAILED_TOKEN}
@@ -86,8 +87,9 @@ class _Collector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         run, c = self.run, self.run.observed.counters()
+        errors, _, _ = stat.error_counts(dict(c))
         yield _labelled(CounterMetricFamily("harvester_calls", "API calls by outcome", labels=["outcome"]),
-                        {k: c.get(name, 0) for k, name in CALL_OUTCOMES.items()})
+                        {**{k: c.get(name, 0) for k, name in CALL_OUTCOMES.items()}, "error": errors})
         yield CounterMetricFamily("harvester_throttles", "Throttling answers (codes 4, 17, 32, 613, 80002)",
                                   value=c.get(stat.THROTTLES, 0))
         yield _labelled(CounterMetricFamily("harvester_records_written", "Records made durable by the sink",

@@ -7,7 +7,7 @@ A ``POST`` is answered in this order, so that nothing unsigned is parsed and not
    connection is then closed, so the rest is never read;
 2. ``X-Hub-Signature-256`` must be the HMAC-SHA256 of the raw body with the app secret (403);
 3. the body must be a delivery (400, the message says what is wrong);
-4. its ``story_insights`` changes are stored (:class:`~harvester.state.webhook.WebhookStore`),
+4. its ``story_insights`` changes are stored (:class:`~harvester.webhook.store.WebhookStore`),
    and the 200 is sent once they are durable; a storage failure is a 503, which Meta retries.
 
 Meta retries a delivery that got no 200 (for up to 36 hours, less often as time goes by), so
@@ -34,13 +34,13 @@ from aiohttp import web
 
 from ..config import Config
 from ..errors import ConfigError
-from ..state.webhook import WebhookStore
 from ..telemetry.metrics import EXTRA
 from ..telemetry.receiver import ReceiverMetrics
 from . import payload, signature
 from .settings import Secrets, WebhookSettings
 from .settings import of as settings_of
 from .settings import secrets as read_secrets
+from .store import WebhookStore
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

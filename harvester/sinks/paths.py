@@ -16,9 +16,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..config.dsn import dsn_problem
 from ..errors import ConfigError
-from ..sinks.factory import database_file, missing_extra, output_directory
-from .dsn import dsn_problem
+from .factory import database_file, missing_extra, output_directory
 
 
 def _nearest(path: Path) -> Path:
