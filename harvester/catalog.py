@@ -225,8 +225,13 @@ MEDIA_METRICS: tuple[Metric, ...] = (
            description="The number of times your profile was visited."),
     _media("reach", ("FEED", "REELS", "STORY"), title="Accounts reached",
            description="Number of unique Instagram users that have seen the media at least once."),
+    _media("reels_skip_rate", ("REELS",), title="Skip rate",
+           description="The percentage of times the reel was skipped within its first seconds (added December "
+                       "2025)."),
     _media("replies", ("STORY",), title="Replies",
            description="Total number of replies (IG Comments) on the story IG Media object."),
+    _media("reposts", ("FEED", "REELS", "STORY"), title="Reposts",
+           description="Number of times the media was reposted (added December 2025)."),
     _media("saved", ("FEED", "REELS"), title="Saved",
            description="Number of times your app user's Instagram media was saved by an Instagram user."),
     _media("shares", ("FEED", "REELS", "STORY"), title="Shares", description="Number of shares of the media."),

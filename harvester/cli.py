@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="harvest what a config file asks for (resumes an interrupted run)")
     run.add_argument("--config", required=True, help="TOML configuration file")
+    run.add_argument("--refresh", action="store_true",
+                     help="ask again the account days an earlier run on the state harvested once they had settled "
+                          "([window] settle_days)")
     _shard_options(run)
     _log_format_option(run)
     run.set_defaults(handler=_cmd_run)
@@ -100,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--media-per-account", type=int, default=100)
     demo.add_argument("--faults", type=float, default=0.05)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--drift", action="store_true",
+                      help="the API as Meta changes it (harvester simulate --drift): shares refused on IMAGE posts, "
+                           "a metric the catalog does not know served")
     demo.add_argument("--output", default="demo-out")
     demo.add_argument("--format", default="duckdb", choices=("duckdb", "parquet", "jsonl"),
                       help="the output format (default duckdb: a database file with a table per stream)")
@@ -242,6 +248,7 @@ async def _validate_discover(config: Config) -> int:
     """How many accounts each [[discover]] table's token finds (and would harvest): its calls, now."""
     from .config.tokens import resolve
     from .errors import HarvesterError
+    from .schedule.retry import Retry
     from .tokens.discovery import discover
     if not config.discover:
         print("no [[discover]] tables: nothing to discover")
@@ -256,7 +263,7 @@ async def _validate_discover(config: Config) -> int:
                 failed = True
                 continue
             try:
-                found = await discover(clients[table.login], token, table.login)
+                found = await discover(clients[table.login], token, table.login, Retry.of(config))
             except HarvesterError as exc:
                 print(f"{where}: discovery failed: {exc}", file=sys.stderr)
                 failed = True
@@ -319,7 +326,8 @@ def _cmd_run(args) -> int:
     _check_merge(args, shard)
     config = load_config(args.config)
     _log_format(args, config)
-    return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard)))
+    return _merged(args, config, shard, asyncio.run(_run(_sharded(config, shard), shard=shard,
+                                                         refresh=args.refresh)))
 
 
 def _check_merge(args, shard: shards.Shard | None) -> None:

@@ -56,6 +56,15 @@ UNITS_SKIPPED = "units/skipped"
 UNITS_FAILED = "units/failed"
 UNITS_FAILED_TOKEN = "units/failed_token"
 UNITS_RESUMED = "units/resumed"
+UNITS_REFUSED = "units/refused"
+"""Answers that refused some of a unit's metrics, naming them: the unit was asked again without
+them (or, with nothing left to ask, ended without data). Not an end state beside done."""
+REFUSED = "refused/"
+"""``refused/<kind>/<metric>``: refusals of that metric for that kind of object."""
+DROPPED = "dropped/"
+"""``dropped/<kind>/<metric>``: calls of that kind that left the metric out, learned refused."""
+UNITS_SETTLED = "units/settled"
+"""Account calls not asked: an earlier run on the state answered them after their days settled."""
 UNITS_CARRIED_OVER = "units/carried_over"
 """Units an earlier run owed, asked again by this one."""
 UNITS_CARRIED_TWICE = "units/carried_twice"
@@ -157,6 +166,10 @@ class Outcome(msgspec.Struct, frozen=True):
     """The API's error type, e.g. ``OAuthException``, ``GraphMethodException``."""
     message: str | None = None
     """The API's own message (cut, tokens redacted)."""
+    metric: str | None = None
+    """A refused outcome's metric (the unit was asked again without it)."""
+    kind: str | None = None
+    """A refused outcome's kind of object (``media FEED IMAGE (facebook, v25.0)``)."""
 
     @classmethod
     def of(cls, account_id: str, label: str, decision: Decided, reason: str | None = None) -> Outcome:
@@ -182,9 +195,27 @@ FAILED_EXAMPLES = 100
 """Failed units listed in summary.json at most; the full list is in its outcomes file."""
 
 
+class Refused(msgspec.Struct, frozen=True):
+    """A metric the API refused for a kind of object in this run, and what it cost."""
+
+    kind: str
+    metric: str
+    refusals: int
+    """Answers that refused it (each cost that metric of one call, never the unit)."""
+    dropped: int = 0
+    """Later calls of the kind that left it out, learned refused (no answer wasted on it)."""
+    message: str | None = None
+    """The API's words, from the first refusal (cut, tokens redacted)."""
+
+
 class Stats:
     def __init__(self) -> None:
         self.counters: defaultdict[str, float] = defaultdict(float)
+        self.refused_words: dict[tuple[str, str], str | None] = {}
+        """(kind, metric) -> the API's words when it first refused it in this attempt."""
+        self.api_warnings: list[str] = []
+        """Said once per run: what the API said that the catalog does not know (new metrics)."""
+        self._warned: set[str] = set()
         self.skipped: list[Outcome] = []
         self.skipped_by_reason: Counter[str] = Counter()
         self.failed: list[Outcome] = []
@@ -210,6 +241,21 @@ class Stats:
         self._note("skipped", outcome)
         self.inc(UNITS_SKIPPED)
         self.inc(SKIP_REASON + outcome.reason)      # kept with the attempt's counters: summed over attempts
+
+    def refuse(self, outcome: Outcome) -> None:
+        """The API refused ``outcome.metric`` for this object (its kind in ``outcome.kind``)."""
+        kind, metric = outcome.kind or "?", outcome.metric or "?"
+        self.refused_words.setdefault((kind, metric), outcome.message)
+        self._note("refused", outcome)
+        self.inc(f"{REFUSED}{kind}/{metric}")
+
+    def warn_once(self, key: str, text: str) -> bool:
+        """Keep ``text`` for the summary's warnings, once per ``key``; whether it is new."""
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        self.api_warnings.append(text)
+        return True
 
     def carried_over(self, run_id: str, units: int) -> None:
         self.carried[run_id] += units
@@ -289,7 +335,16 @@ class RunSummary(msgspec.Struct):
     """Where every skipped and failed unit of the last attempt is listed (JSON lines), beside summary.json
     (units skipped by earlier attempts are counted in ``skipped_by_reason``, not listed)."""
     warnings: list[str] = []
-    """Said at the start of the run: tokens that expire soon (harvester.tokens.health)."""
+    """Tokens that expire soon (harvester.tokens.health), said at the start; metrics the API
+    listed that the catalog does not know, said once each."""
+    refused: list[Refused] = []
+    """Metrics the API refused, per kind of object: each cost that metric, never its unit."""
+    api_version: str | None = None
+    """The Graph API version the run asked (``[graph] api_version``): which API said it."""
+    metrics_asked: dict[str, list[str]] = {}
+    """Kind of object (``media FEED IMAGE (facebook, v25.0)``) -> the metrics asked of it (by
+    the last attempt): a record's ``run_id`` leads here, so ``views`` under v25 is never added
+    to ``impressions`` under v21."""
 
     def render(self) -> str:
         c = self.counters
@@ -310,6 +365,13 @@ class RunSummary(msgspec.Struct):
         if self.skipped_by_reason:
             lines.append(f"  skipped ({sum(self.skipped_by_reason.values()):,}, no data to harvest): " + "; ".join(
                 f"{reason} x{n:,}" for reason, n in Counter(self.skipped_by_reason).most_common()))
+        if self.refused:
+            lines.append(f"  refused ({sum(r.refusals for r in self.refused):,} answers; the metric left out, "
+                         "the rest of each unit asked again):")
+            for r in self.refused:
+                said = f" [{r.message}]" if r.message else ""
+                asked = f"refused x{r.refusals:,}" if r.refusals else "learned refused by an earlier run"
+                lines.append(f"    - {r.metric} for {r.kind}: {asked}, left out of {r.dropped:,} later calls{said}")
         lines += [f"  carried over from run {run}: {plural(n, 'unit')}" for run, n in self.carried_over.items()]
         lines += [f"  WARNING: {w}" for w in self.warnings]
         lines += _outcomes("FAILED", self.failed, self.failed_left_out, self.outcomes_file)
@@ -341,6 +403,18 @@ def _by_reason(counters: dict[str, float]) -> dict[str, int]:
     return {k[len(SKIP_REASON):]: int(v) for k, v in counters.items() if k.startswith(SKIP_REASON)}
 
 
+def refused_of(counters: dict[str, float], words: dict[tuple[str, str], str | None]) -> list[Refused]:
+    """The refused metrics per kind, from the run's ``refused/`` and ``dropped/`` counters."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for key, n in counters.items():
+        for prefix, at in ((REFUSED, 0), (DROPPED, 1)):
+            if key.startswith(prefix):
+                kind, _, metric = key[len(prefix):].rpartition("/")
+                found.setdefault((kind, metric), [0, 0])[at] += int(n)
+    return [Refused(kind, metric, r, d, words.get((kind, metric)))
+            for (kind, metric), (r, d) in sorted(found.items())]
+
+
 def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
     """The summary of the whole run: this attempt's stats plus what ``earlier`` attempts left in
     the state (default: ``harvester.earlier_attempts``, set when the run was opened)."""
@@ -358,7 +432,8 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
              "done": int(counters.get(UNITS_DONE, 0)),
              "skipped": int(counters.get(UNITS_SKIPPED, 0)),
              "failed": int(counters.get(UNITS_FAILED, 0) + counters.get(UNITS_FAILED_TOKEN, 0)),
-             "resumed": int(counters.get(UNITS_RESUMED, 0))}
+             "resumed": int(counters.get(UNITS_RESUMED, 0)),
+             "refused": int(counters.get(UNITS_REFUSED, 0))}
     stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
     return RunSummary(
         run_id=harvester.run_id, exit_code=3 if failed else 0,
@@ -370,4 +445,7 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
         failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried),
-        warnings=list(getattr(harvester, "token_warnings", [])))
+        warnings=list(getattr(harvester, "token_warnings", [])) + stats.api_warnings,
+        refused=refused_of(counters, stats.refused_words),
+        api_version=getattr(getattr(getattr(harvester, "config", None), "graph", None), "api_version", None),
+        metrics_asked=dict(getattr(harvester, "metrics_asked", {})))

@@ -133,6 +133,9 @@ MISTAKES = [
       "whole)"]),
     ("totals", good(window={"days": 1, "totals": "week"}),
      ['[window] totals = "week" is not valid; expected one of "day", "window"']),
+    ("settle_days", good(window={"days": 1, "settle_days": -1}),
+     ["[window] settle_days = -1 is not valid; expected a whole number of days from 0 to 30 (insights may arrive 48 "
+      "hours late; 0: a day is settled once it has ended)"]),
     # accounts
     ("no accounts", {"window": GOOD["window"]},
      ["accounts is missing; expected at least one [[accounts]] table with id and token_env, "
@@ -216,7 +219,10 @@ MISTAKES = [
      ['[metrics] media = "reach" is a string; expected an array of metric names or tables']),
     ("unknown [metrics] key", metrics(acount=[]),
      ['[metrics] has an unknown key "acount" (did you mean "account"?); allowed: account, demographics, media, '
-      "timeframes, demographic_breakdowns"]),
+      "timeframes, demographic_breakdowns, on_refused"]),
+    ("on_refused", metrics(on_refused="skip"),
+     ['[metrics] on_refused = "skip" is not a choice; allowed: drop, fail ("drop": a metric the API refuses is left '
+      'out and the rest asked; "fail": the call fails)']),
     ("timeframes", metrics(timeframes=["last_30_days", "this_mnth", "this_week", "this_week"]),
      ['[metrics] timeframes[0] = "last_30_days" is deprecated: only this_week and this_month are accepted since '
       "v20.0; allowed: this_week, this_month",

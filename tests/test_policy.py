@@ -11,6 +11,7 @@ from harvester.graph.wire import Usage, decode_error
 
 FIXTURES = Path(__file__).parent / "fixtures"
 R, T, S, FT, F = Action.RETRY, Action.THROTTLE, Action.SKIP, Action.FAIL_TOKEN, Action.FAIL
+RF = Action.REFUSE
 
 
 def body(code, message, subcode=None, type="OAuthException", **extra) -> bytes:
@@ -53,11 +54,15 @@ CASES = [
     (400, body(-1, "An unexpected error has occurred", 2207086), S, "not shared to Facebook (-1/2207086)"),
     (400, body(100, "(#100) The Media Insights API does not support the impressions metric "
                     "for this media product type"),
-     S, "metric not supported for this media (100)"),
+     RF, "metric refused for this media product type (100)"),
     (400, body(100, "The Instagram Media Insights API does not support the impressions, replies metric for this "
-                    "media product type"), S, "metric not supported for this media (100)"),
-    (400, body(100, "(#100) The metric shares is not supported for this media type"), S,
-     "metric not supported for this media (100)"),
+                    "media product type"), RF, "metric refused for this media product type (100)"),
+    (400, body(100, "(#100) The metric shares is not supported for this media type"), RF,
+     "metric refused for this media type (100)"),
+    (400, body(100, "(#100) Starting from version v22.0 and above, the impressions metric is no longer supported "
+                    "for the queried media"), RF, "metric no longer supported (100)"),
+    (400, body(100, "(#100) metric[2] must be one of the following values: impressions, reach, replies"), RF,
+     "metric unknown to the API (100)"),
     (400, body(100, "(#100) since param is not valid. Metrics data is available for the last 2 years"), S,
      "older than the API keeps (100)"),
     (403, body(10, "(#10) Application does not have permission for this action"), FT, "permission denied (10)"),
@@ -82,8 +87,8 @@ CASES = [
     (502, body(9997, "Bad gateway"), R, "server error (9997)"),
     (400, body(100, "(#100) There cannot be more than 30 days (2592000 s) between since and until"), F,
      "invalid parameter (100): (#100) There cannot be more than 30 days (2592000 s) between since and until"),
-    (400, body(100, "(#100) metric[0] must be one of the following values: impressions, reach"), F,
-     "invalid parameter (100): (#100) metric[0] must be one of the following values: impressions, reach"),
+    (400, body(100, "(#100) Param metric_type must be one of {time_series, total_value}"), F,
+     "invalid parameter (100): (#100) Param metric_type must be one of {time_series, total_value}"),
     (400, body(3, "(#3) Application does not have the capability to make this API call."), F,
      "(#3) Application does not have the capability to make this API call. (3)"),
 ]

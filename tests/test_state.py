@@ -157,9 +157,30 @@ def test_a_version_2_file_gains_the_receivers_tables_and_keeps_what_its_receiver
     db.commit()
     db.close()
     StateStore(path).close()
-    assert user_version(path) == SCHEMA_VERSION == 3
+    assert user_version(path) == SCHEMA_VERSION
     db = sqlite3.connect(path)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"webhook_segments", "webhook_parts", "webhook_stories", "webhook_counters", "spent"} <= tables
     assert db.execute("SELECT value FROM webhook_counters").fetchall() == [(7,)]
     db.close()
+
+
+def test_a_version_3_file_gains_the_refused_metrics_and_the_settled_calls(tmp_path):
+    """Version 4: what was learned of refused metrics and which account calls are final."""
+    path = tmp_path / "state.sqlite"
+    StateStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE refused_metrics")
+    db.execute("DROP TABLE settled")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    store = StateStore(path)
+    assert user_version(path) == SCHEMA_VERSION == 4
+    store.learn_refusal(("media", "FEED", "IMAGE", "facebook", "v25.0"), "shares", 3, "(#100) no", 100.0)
+    assert store.learned_refusals(api_version="v25.0") == [
+        (("media", "FEED", "IMAGE", "facebook", "v25.0"), "shares", 3, "(#100) no", 100.0)]
+    assert store.learned_refusals(api_version="v26.0") == [] and store.learned_refusals(since=101.0) == []
+    store.commit("r1", [], {"u1": ("done", "1", "account 1 totals")}, settled=["u1"])
+    assert store.settled_units(["u1", "u2"]) == {"u1"}
+    store.close()

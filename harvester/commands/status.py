@@ -44,6 +44,7 @@ def render(state: StateStore, *, limit: int = 5) -> str:
     for token_key, reason in state.dead_tokens(latest.run_id):
         lines.append(f"  token {token_key}: unusable: {reason}")
     lines += _discovery(state, latest.run_id)
+    lines += _refused(state)
     failures = [Outcome(*row) for row in state.failed_outcomes(latest.run_id)]
     if failures:
         lines.append(f"  failed units ({counts.get('failed', len(failures))}):")
@@ -54,6 +55,22 @@ def render(state: StateStore, *, limit: int = 5) -> str:
             lines.append(f"    ... and {counts['failed'] - len(failures)} more")
     lines += ["", *webhook] if (webhook := status_lines(state.db)) else []
     return "\n".join(lines)
+
+
+def _refused(state: StateStore) -> list[str]:
+    """Metrics the API refused, learned per kind of object: left out of that kind's calls until
+    they are asked again (a week after, or under another API version)."""
+    rows = state.learned_refusals()
+    if not rows:
+        return []
+    lines = ["  refused metrics, left out of calls of their kind (asked again a week after, or under another "
+             "[graph] api_version):"]
+    for (level, product, media_type, login, version), metric, refusals, message, learned_at in rows:
+        what = " ".join(p for p in (level, product, media_type) if p)
+        said = f" [{message}]" if message else ""
+        lines.append(f"    - {metric} for {what} ({login}, {version}): refused x{refusals}, "
+                     f"learned {_utc(learned_at)}{said}")
+    return lines
 
 
 def _units(counts: dict[str, int]) -> str:

@@ -94,6 +94,8 @@ RULES: dict[str, dict[str, ValueRule]] = {
         "days": ValueRule((int,), lambda v: 1 <= v <= WHOLE_DAYS,
                      f"a whole number of days from 1 to {WHOLE_DAYS} (the days the API keeps whole)"),
         "totals": _one_of(TOTALS),
+        "settle_days": ValueRule((int,), lambda v: 0 <= v <= 30, "a whole number of days from 0 to 30 (insights "
+                                 "may arrive 48 hours late; 0: a day is settled once it has ended)"),
     },
     "output": {"format": _one_of(OUTPUT_FORMATS), "path": _PATH,
                "commit_seconds": ValueRule(_NUMBER, lambda v: v > 0, "a number of seconds > 0"),
@@ -206,7 +208,7 @@ def _window(p: Problems, raw: dict, today: date) -> Window | None:
     span = _span(p, table, values, today)
     if span is None or not _span_ok(p, *span, today) or len(p.messages) > before:
         return None
-    return Window(*span, totals=values.get("totals", "day"))
+    return Window(*span, totals=values.get("totals", "day"), settle_days=values.get("settle_days", 3))
 
 
 def _span(p: Problems, table: dict, values: dict, today: date) -> tuple[date, date] | None:

@@ -36,7 +36,8 @@ METRIC_LISTS = {
     "demographics": MetricList("account", ("demographic",), ("name", "period", "metric_types"), "a demographic"),
     "media": MetricList("media", ("media",), ("name", "period", "breakdowns"), "a media"),
 }
-METRICS_KEYS = ("account", "demographics", "media", "timeframes", "demographic_breakdowns")
+METRICS_KEYS = ("account", "demographics", "media", "timeframes", "demographic_breakdowns", "on_refused")
+ON_REFUSED = ("drop", "fail")
 
 
 def _selection(p: Problems, raw: dict) -> Selection:
@@ -50,6 +51,13 @@ def _selection(p: Problems, raw: dict) -> Selection:
         chosen["timeframes"] = _timeframes(p, table["timeframes"])
     if "demographic_breakdowns" in table:
         chosen["demographic_breakdowns"] = _demographic_breakdowns(p, table["demographic_breakdowns"])
+    if "on_refused" in table:
+        value = table["on_refused"]
+        if value in ON_REFUSED:
+            chosen["on_refused"] = value
+        else:
+            p.add(f"[metrics] on_refused = {_show(value)} is not a choice; allowed: {_names(ON_REFUSED)} (\"drop\": "
+                  "a metric the API refuses is left out and the rest asked; \"fail\": the call fails)")
     return Selection(**{k: v for k, v in chosen.items() if v is not None})
 
 

@@ -44,6 +44,10 @@ class Window(msgspec.Struct, frozen=True):
     until: date
     totals: Literal["day", "window"] = "day"
     """``day``: one total per UTC day; ``window``: one per chunk of at most 30 days."""
+    settle_days: int = 3
+    """Insights may arrive up to 48 hours late: an account call whose days ended at least this
+    many days before a run that answered it is settled, and later runs on the same state do not
+    ask it again (``harvester run --refresh`` does)."""
 
 
 class Output(msgspec.Struct, frozen=True):
@@ -178,6 +182,10 @@ class Selection(msgspec.Struct, frozen=True):
     media: tuple[MetricChoice, ...] = _everything(catalog.MEDIA_METRICS)
     timeframes: tuple[str, ...] = catalog.DEFAULT_TIMEFRAMES
     demographic_breakdowns: tuple[tuple[str, ...], ...] = catalog.DEFAULT_DEMOGRAPHIC_BREAKDOWNS
+    on_refused: Literal["drop", "fail"] = "drop"
+    """A metric the API refuses for an object: "drop" it (the rest of the call asked again, the
+    metric recorded as refused and, refused a few times for a kind, left out of its later calls)
+    or "fail" the call, as before."""
 
 
 class Tier(msgspec.Struct, frozen=True):

@@ -157,9 +157,11 @@ def _is_token(pair: str) -> bool:
 
 
 def _plain_json(body: bytes) -> bool:
-    """A cheap look at the start: an object, and not an error object."""
+    """A cheap look at the start: an object whose first member is not ``error`` (an ``error``
+    further in, as ``/debug_token``'s ``{"data": {"error": ...}}`` of an invalid token, is data;
+    one at the top level after other members is raised by the decoder)."""
     head = body[:32].lstrip()
-    return head[:1] == b"{" and b'"error"' not in head
+    return head[:1] == b"{" and not head[1:].lstrip().startswith(b'"error"')
 
 
 def _error(response: Response, usage: Usage | None) -> GraphError | DecodeError:

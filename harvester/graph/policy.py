@@ -4,8 +4,10 @@
 and sleeping are the scheduler's business: a ``RETRY`` is retried with exponential backoff and
 full jitter until the scheduler's bound; a ``THROTTLE`` pauses the whole token (or, scope "app",
 every token) for ``wait`` seconds when the server said how long, else a backoff the scheduler
-picks; ``SKIP`` records the unit as legitimately empty; ``FAIL_TOKEN`` stops every unit of the
-token, reported once; ``FAIL`` gives the unit up. docs/error-policy.md shows the same table.
+picks; ``SKIP`` records the unit as legitimately empty; ``REFUSE`` (the API refused one of the
+unit's metrics, naming it) costs that metric, not the unit: the job asks again without it;
+``FAIL_TOKEN`` stops every unit of the token, reported once; ``FAIL`` gives the unit up.
+docs/error-policy.md shows the same table.
 Every decision about a ``GraphError`` carries the API's code, subcode, type and message (cut to
 :data:`MESSAGE_LIMIT`), so that failures can be reported in the API's words; ``reason`` stays
 short. ``Decision.attempts`` lowers the retry bound for a failure that deserves fewer (a whole
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
+from .refusal import listed_metrics
 
 __all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for"]
 
@@ -33,6 +36,7 @@ class Action(enum.Enum):
     RETRY = "retry"
     THROTTLE = "throttle"
     SKIP = "skip"
+    REFUSE = "refuse"
     FAIL_TOKEN = "fail_token"
     FAIL = "fail"
 
@@ -54,6 +58,9 @@ class Decision(msgspec.Struct, frozen=True):
     """The most attempts this kind of failure deserves; None: the scheduler's max_attempts."""
     transient: bool = False
     """Set by the scheduler on a retry out of attempts: the reason may pass, so the next run owes it."""
+    listed: tuple[str, ...] = ()
+    """A REFUSE of "must be one of the following values: ...": the names the API lists (read from
+    the whole message, which ``message`` may cut), so that metrics new to the catalog are told."""
 
 
 class ErrorRule(msgspec.Struct, frozen=True):
@@ -73,6 +80,7 @@ class ErrorRule(msgspec.Struct, frozen=True):
 
 
 R, T, S, FT, F = Action.RETRY, Action.THROTTLE, Action.SKIP, Action.FAIL_TOKEN, Action.FAIL
+RF = Action.REFUSE
 
 RULES: tuple[ErrorRule, ...] = (
     # Throttled: stop calling (each call extends the penalty) and wait.
@@ -96,10 +104,13 @@ RULES: tuple[ErrorRule, ...] = (
     ErrorRule(S, "not enough viewers ({ref})", code=10, pattern=r"not enough viewers"),
     ErrorRule(S, "posted before business conversion ({ref})", code=100, subcode=2108006),
     ErrorRule(S, "not shared to Facebook ({ref})", code=-1, subcode=2207086),
-    ErrorRule(S, "metric not supported for this media ({ref})", code=100,
+    # One metric refused (the message names it): the unit is asked again without it.
+    ErrorRule(RF, "metric refused for this media product type ({ref})", code=100,
          pattern=r"does not support the .* metrics? for this media product type"),
-    ErrorRule(S, "metric not supported for this media ({ref})", code=100,
+    ErrorRule(RF, "metric refused for this media type ({ref})", code=100,
          pattern=r"is not supported for this media type"),
+    ErrorRule(RF, "metric no longer supported ({ref})", code=100, pattern=r"metric is no longer supported"),
+    ErrorRule(RF, "metric unknown to the API ({ref})", code=100, pattern=r"metric\[\d+\] must be one of"),
     # A day that aged out of the retention while its call waited (the plan leaves older ones out).
     ErrorRule(S, "older than the API keeps ({ref})", code=100,
          pattern=r"since param is not valid\. metrics data is available for the last"),
@@ -158,6 +169,8 @@ def _decide_graph(error: GraphError) -> Decision:
         return Decision(F, f"{message} ({ref})", **words)
     reason = rule.reason.format(ref=ref, message=message)
     wait = _server_wait(error) if rule.action is T else None
+    if rule.action is RF:
+        words["listed"] = listed_metrics(error.message)
     return Decision(rule.action, reason, wait, rule.scope, **words)
 
 

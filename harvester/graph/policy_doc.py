@@ -32,12 +32,16 @@ NOT_API: tuple[tuple[str, str, HarvesterError], ...] = (
 
 #: The README's words for each action, in the order it lists them.
 SUMMARY: dict[Action, str] = {
-    Action.THROTTLE: "**throttled**: pause the token (the app for 4), wait the server's estimate (at most the "
-                     "window) or a backoff, try again without using an attempt; a lone one against a budget "
-                     "reported far from spent pauses only that token, 2 s",
+    Action.THROTTLE: "**throttled**: with evidence (a wait asked, usage at 90 % or none reported, throttles "
+                     "repeated) pause the token (the app for 4), wait the server's estimate (at most the window) "
+                     "or a backoff, then one probe call, without using an attempt; a lone one against a budget "
+                     "reported far from spent costs only that call a retry within a second",
     Action.RETRY: "**retry** with exponential backoff and full jitter, up to `max_attempts` (5) attempts (a whole "
                   "answer of the wrong shape: 2), then the unit fails and the next run owes it",
     Action.SKIP: "**skip**: nothing to harvest, recorded as skipped, not asked again",
+    Action.REFUSE: "**refused metric**: the unit is asked again at once without the metric the API named, "
+                   "which is recorded as refused; a few refusals for a kind of object and its later calls "
+                   "leave it out",
     Action.FAIL_TOKEN: "**token unusable**: every unit of that token stops at once, reported once, never retried",
     Action.FAIL: "**fail** the unit with the API's message; the run goes on and exits 3",
 }

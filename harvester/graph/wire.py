@@ -176,12 +176,41 @@ class _UsageFigures(msgspec.Struct):
     estimated_time_to_regain_access: Number = 0
 
 
+# --- token health ----------------------------------------------------------------------------
+
+
+class DebugError(msgspec.Struct):
+    """Why ``/debug_token`` finds a token invalid, in the API's words."""
+
+    message: str | None = None
+    code: int | None = None
+    subcode: int | None = None
+
+
+class DebugData(msgspec.Struct):
+    """What ``/debug_token`` says of a token: valid or not, and why not (``error``), when it ends
+    (Unix seconds; 0: never), what it may do. An invalid token is a 200 answer of this shape,
+    ``{"data": {"error": {...}, "is_valid": false, "scopes": []}}``: data, not an error answer."""
+
+    is_valid: bool = False
+    expires_at: int | None = None
+    data_access_expires_at: int | None = None
+    scopes: list[str] = []
+    error: DebugError | None = None
+
+
+class _DebugBody(msgspec.Struct):
+    data: DebugData
+    error: ErrorObject | None = None
+
+
 _INSIGHTS = msgspec.json.Decoder(Insights)
 _ACCOUNT = msgspec.json.Decoder(AccountNode)
 _MEDIA_PAGE = msgspec.json.Decoder(MediaPage)
 _RAW_PAGE = msgspec.json.Decoder(_RawPage)
 _MEDIA_ITEM = msgspec.json.Decoder(MediaItem)
 _ERROR = msgspec.json.Decoder(ErrorBody)
+_DEBUG = msgspec.json.Decoder(_DebugBody)
 _APP_USAGE = msgspec.json.Decoder(_UsageFigures)
 _BUC_USAGE = msgspec.json.Decoder(dict[str, list[_UsageFigures]])
 
@@ -243,6 +272,11 @@ def decode_insights(body: bytes) -> Insights:
 
 def decode_account(body: bytes) -> AccountNode:
     return _data(_ACCOUNT, body, "account")
+
+
+def decode_debug_token(body: bytes) -> DebugData:
+    """A ``/debug_token`` answer: what it says of the input token, valid or not."""
+    return _data(_DEBUG, body, "/debug_token").data
 
 
 def decode_media_page(body: bytes) -> MediaPage:

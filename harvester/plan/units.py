@@ -196,3 +196,22 @@ def account_expires_at(unit: Unit, now: float) -> float:
     if recent:
         return since + (min(recent) + 1) * DAY
     return since + catalog.RETENTION_DAYS["account"] * DAY
+
+
+# --- refused metrics ---------------------------------------------------------------------------
+
+
+def metrics_of(unit: Unit) -> tuple[str, ...]:
+    """The metrics a unit asks, in the order it asks them."""
+    return tuple(m for m in dict(unit.params).get("metric", "").split(",") if m)
+
+
+def without(unit: Unit, metrics: tuple[str, ...] | frozenset[str] | set[str]) -> Unit | None:
+    """The same call without ``metrics`` (None: it asks nothing else). Its id is the one the
+    planner gives a call that never asked them, so a resumed run finds it checkpointed."""
+    left = [m for m in metrics_of(unit) if m not in metrics]
+    if not left:
+        return None
+    params = {k: v for k, v in unit.params}
+    params["metric"] = ",".join(left)
+    return _unit(unit.path, params, unit.ctx, unit.label)

@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -43,8 +43,10 @@ from ..graph.client import GraphClient
 from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
+from ..plan.refusals import REPROBE_SECONDS, Refusals
 from ..plan.units import Unit
 from ..records import Record
+from ..schedule.retry import Retry
 from ..schedule.scheduler import Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks import paths
@@ -55,6 +57,7 @@ from ..state.store import Owed, Spent, StateStore
 from ..summary import Outcome, Stats
 from ..tokens import health as token_health
 from ..tokens.discovery import DiscoverJob, Found
+from .buffer import RECORDS_BUFFER, Buffer
 from .jobs import AccountJob, InsightsJob, Job, JobContext
 from .ledger import Ledger
 
@@ -76,9 +79,11 @@ class Harvester:
     def __init__(self, config: Config, *, tokens: TokenSource = None, transport: Transport | None = None,
                  sink: Sink | None = None, state: StateStore | None = None, now: float | None = None,
                  run_id: str | None = None, kind: str = "run", clock: Callable[[], float] | None = None,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None, refresh: bool = False):
         self.config = config
         self.shard = shard
+        self.refresh_all = refresh
+        """``harvester run --refresh``: ask settled account days again too."""
         self._shard_names: set[str] | None = None
         """With a shard: the token names (variables) whose accounts it harvests, once tokens are read."""
         self.now = time.time() if now is None else now
@@ -99,10 +104,12 @@ class Harvester:
         self._clock = clock
         self._skip_units: set[str] = set()
         self._ledger: Ledger | None = None
+        self._ctx: JobContext | None = None
         self.started: float | None = None
         self.finished: float | None = None
         self._stopping = False
         self._producers: set[asyncio.Future] = set()
+        self._buffer: Buffer | None = None
         self._scheduler: Scheduler | None = None
         self._scheduler_task: asyncio.Future | None = None
         self.token_names: dict[str, str] = {}
@@ -204,14 +211,17 @@ class Harvester:
             token_health.log.warning(self.token_warnings[-1])
             return
         health = []
-        for key, token in tokens.items():
+        retry = Retry.of(self.config)           # as the harvest's calls: a transient fault is asked again
+        keys = list(tokens)
+        for i, key in enumerate(keys):
             name = self.token_names.get(key, key)
             login = self._login_of_key.get(key, "facebook")     # its first name's, found when it was read
             self.stats.inc("calls/debug_token")
             try:
-                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", token)
-            except HarvesterError as exc:
-                self.token_warnings.append(f"token expiry not checked: /debug_token refused: {exc}")
+                debug = await token_health.debug_token(self._client, f"{app_id}|{secret}", tokens[key], retry)
+            except HarvesterError as exc:         # the app token refused, or retries used up: the rest alike
+                unchecked = ", ".join(self.token_names.get(k, k) for k in keys[i:])
+                self.token_warnings.append(f"token expiry not checked for {unchecked}: /debug_token refused: {exc}")
                 token_health.log.warning(self.token_warnings[-1])
                 break
             health.append(token_health.Health(name, login, debug))
@@ -281,7 +291,8 @@ class Harvester:
                               f"{exc.strerror or exc} ({exc.filename})") from None
         self.stats.inc(stat.SINK_UNCOMMITTED_REMOVED, len(removed))
         ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=state,
-                                       finished=self._skip_units)
+                                       finished=self._skip_units,
+                                       settle_seconds=self.config.window.settle_days * 86400)
         try:
             try:
                 await self._harvest(ledger)
@@ -318,30 +329,45 @@ class Harvester:
         self.run_id, self.resumed = info.run_id, info.resumed
         self._skip_units = state.finished_units(self.run_id)
 
-    async def records(self) -> AsyncIterator[Record]:
+    def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncGenerator[Record, None]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
-        Nothing is checkpointed: only the consumer knows when a record is safe."""
-        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
-        done = object()
 
-        async def emit(records: Sequence[Record]) -> None:
-            for record in records:
-                await queue.put(record)
+        ``buffer``: records held for the consumer at most (docs/library.md): while it is full,
+        no new call starts. Nothing is written to ``[output]`` and nothing is checkpointed in
+        ``[state]``: only the consumer knows when a record is safe. Leaving the loop (once Python
+        closes the iterator the loop dropped; one kept in a variable, when it is closed),
+        leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
+        whatever the buffer holds.
+        """
+        return self._records(Buffer(buffer, hold=self._hold))
+
+    @property
+    def buffered(self) -> int:
+        """Records harvested that the consumer of :meth:`records` has not read yet."""
+        return len(self._buffer) if self._buffer is not None else 0
+
+    def _hold(self, held: bool) -> None:
+        """The buffer is full (``held``) or half read again: no call starts meanwhile."""
+        if self._scheduler is not None:
+            self._scheduler.hold(held)
+
+    async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
+        self._buffer = buffer
 
         async def produce() -> None:
             ledger = self._ledger = Ledger(self.stats, run_id=self.run_id, now=self.now)
-            ledger.emit = emit
+            ledger.emit = buffer.put
             try:
                 await self._harvest(ledger)
             finally:
-                await queue.put(done)
+                buffer.end()            # never waits: a full buffer cannot hold a cancelled harvest up
 
         task = asyncio.ensure_future(produce())
         self._producers.add(task)
         task.add_done_callback(self._producers.discard)
         try:
-            while (item := await queue.get()) is not done:
-                yield item
+            while (record := await buffer.get()) is not None:
+                yield record
             await task
         finally:
             if not task.done():
@@ -375,7 +401,10 @@ class Harvester:
             delivered=self._delivered if self._state is not None else None,
             refresh=RefreshCheck(self._last_harvested, self.now, config.refresh.tiers)
             if self._state is not None and config.refresh.enabled else None,
+            refusals=self._refusals(), api_version=config.graph.api_version,
+            settled_units=self._state.settled_units if self._state is not None and not self.refresh_all else None,
             clients={key: self._clients[login] for key, login in self._login_of_key.items() if login != "facebook"})
+        self._ctx = ctx
         self._token_missing(missing)
         self._claimed = {a.id: a.token_name for a in config.accounts}
         listed = [(a.id, keys[a.token_name]) for a in config.accounts
@@ -505,6 +534,11 @@ class Harvester:
             self._submit_found(chosen)
 
     @property
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind of object -> the metrics this attempt asked of it (summary.json's ``metrics_asked``)."""
+        return self._ctx.metrics_asked() if self._ctx is not None else {}
+
+    @property
     def discovered(self) -> dict[str, list[str]]:
         """Token name -> the accounts discovered with it and harvested with it in this run."""
         return dict(self._discovered)
@@ -525,6 +559,13 @@ class Harvester:
     def _last_harvested(self, media_ids: Sequence[str]) -> Mapping[str, float]:
         assert self._state is not None
         return self._state.last_harvested(media_ids, run_id=self.run_id)
+
+    def _refusals(self) -> Refusals:
+        """What earlier runs on this state learned of refused metrics, under this API version and
+        within the re-probe period (older ones are asked again: the metric may be back)."""
+        rows = self._state.learned_refusals(api_version=self.config.graph.api_version,
+                                            since=self.now - REPROBE_SECONDS) if self._state is not None else []
+        return Refusals.of_rows(rows, drop=self.config.selection.on_refused == "drop")
 
     def _owed_work(self, account_ids: Sequence[str]) -> list[Owed]:
         """What earlier runs owe for these accounts and the API still keeps; what it no longer

@@ -17,16 +17,21 @@ the number of pages the account's ``media_count`` allows (with slack), which is 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import msgspec
+
+from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
-from ..graph.flatten import flatten
+from ..graph.flatten import Context, flatten
 from ..graph.policy import Action, Decision
+from ..graph.refusal import refused_metrics
 from ..graph.wire import (
     ACCOUNT_FIELDS,
     MEDIA_FIELDS,
@@ -41,14 +46,17 @@ from ..graph.wire import (
 )
 from ..plan import units as plan
 from ..plan.refresh import RefreshCheck
-from ..plan.units import MEDIA_PAGE_LIMIT, Unit
+from ..plan.refusals import Kind, Learned, Refusals, kind_of, leave_out
+from ..plan.units import MEDIA_PAGE_LIMIT, Unit, metrics_of, without
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..schedule.slot import Job as ScheduledJob
+from ..summary import Outcome
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
     from ..summary import Stats
 
+log = logging.getLogger("harvester.run")
 PAGE_LIMIT = str(MEDIA_PAGE_LIMIT)
 _ACCOUNT_COPIED = tuple(f for f in AccountNode.__struct_fields__ if f in AccountRecord.__struct_fields__)
 _MEDIA_COPIED = tuple(f for f in MediaItem.__struct_fields__
@@ -92,6 +100,12 @@ class Ledger(Protocol):
     def settled(self, owed_id: str, account_id: str) -> None:
         """What an earlier run owed under this id is done (at the next commit)."""
 
+    def refused(self, account_id: str, units: Sequence[Unit]) -> None:
+        """Units whose every metric was refused (or learned refused): done without records."""
+
+    def learned(self, row: Learned) -> None:
+        """A metric is now left out of a kind's calls: kept for later runs."""
+
 
 class JobContext:
     """What the jobs of one harvest share, handed in by the Harvester."""
@@ -101,7 +115,9 @@ class JobContext:
                  harvested_at: str, skip_units: set[str] | frozenset[str] = frozenset(),
                  owed_units: set[str] | frozenset[str] = frozenset(), refresh: RefreshCheck | None = None,
                  observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None,
-                 delivered: Callable[[Sequence[str]], set[str]] | None = None):
+                 delivered: Callable[[Sequence[str]], set[str]] | None = None,
+                 refusals: Refusals | None = None, api_version: str = "v25.0",
+                 settled_units: Callable[[Sequence[str]], set[str]] | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -120,6 +136,51 @@ class JobContext:
         """Stamped on media lifetime values (``[output] lifetime_history``), else None."""
         self.delivered = delivered
         """Which of some stories the webhook stored final values for: not asked again (None: none)."""
+        self.refusals = refusals if refusals is not None else Refusals()
+        """Metrics the API refused, per kind of object: learned ones are left out of calls."""
+        self.api_version = api_version
+        self.settled_units = settled_units
+        """Which of some account calls an earlier run answered once settled: not asked again (None:
+        every call is asked, ``harvester run --refresh``)."""
+        self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
+        """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
+
+    def kind(self, key: str, unit: Unit) -> Kind:
+        """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
+        return kind_of(unit.ctx, "instagram" if key in self.clients else "facebook", self.api_version)
+
+    def asked(self, key: str, unit: Unit) -> None:
+        """Note the metrics a call asks, by kind of object (cheap: the call's own parameter string)."""
+        c = unit.ctx
+        kind = (c.object_type, c.media_product_type, c.media_type, key in self.clients)
+        params = self._asked.get(kind)
+        if params is None:
+            params = self._asked[kind] = set()
+        params.add(unit.params[0][1] if unit.params and unit.params[0][0] == "metric" else dict(unit.params)["metric"])
+
+    def metrics_asked(self) -> dict[str, list[str]]:
+        """Kind label -> every metric of that kind the API answered in this attempt (refused ones
+        are not), sorted: which API said what (``views`` under v25 is not ``impressions`` under v21)."""
+        out: dict[str, set[str]] = {}
+        for (level, product, media_type, instagram), params in self._asked.items():
+            ctx = Context("", "", level, media_type, product)  # type: ignore[arg-type]
+            label = kind_of(ctx, "instagram" if instagram else "facebook", self.api_version).label()
+            out.setdefault(label, set()).update(m for p in params for m in p.split(","))
+        return {label: sorted(metrics) for label, metrics in sorted(out.items())}
+
+    def leave_out_learned(self, key: str, unit: Unit) -> tuple[Unit | None, tuple[str, ...]]:
+        """``unit`` without the metrics learned refused for its kind (counted per call), and which
+        (the hot path: nothing learned, nothing done)."""
+        if not self.refusals.learned_any:
+            return unit, ()
+        kind = self.kind(key, unit)
+        dropped = self.refusals.dropped(kind)
+        if not dropped:
+            return unit, ()
+        left, gone = leave_out(unit, dropped)
+        for metric in gone:
+            self.stats.inc(f"{stat.DROPPED}{kind.label()}/{metric}")
+        return left, gone
 
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
@@ -145,7 +206,13 @@ class JobContext:
             for follow_up in follow_ups:
                 self.submit_units(key, account_id, (follow_up,), planned=True, expires_at=expires_at)
             return
-        self.submit(InsightsJob(self, key, account_id, unit, follow_ups, expires_at=expires_at))
+        left, gone = self.leave_out_learned(key, unit)
+        if left is None:                   # every metric learned refused: nothing to ask
+            self.ledger.refused(account_id, (unit,))
+            self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
+            return
+        self.submit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
+                                replaces=(unit,) if gone else ()))
 
     def plan_once(self, media_id: str) -> bool:
         """Whether this media is planned now: False if this run planned it already."""
@@ -165,21 +232,27 @@ class Job(ScheduledJob, Protocol):
 class InsightsJob:
     """One insights call. ``follow_ups`` are the calls that only make sense if this one answers
     (a media's breakdown calls after its plain one): asked after it, never when it is skipped.
-    ``expires_at``: until when the API keeps what it asks for (an owed unit expires then)."""
+    ``expires_at``: until when the API keeps what it asks for (an owed unit expires then).
+    ``replaces``: the planned units this one asks in the place of, less metrics the API refused
+    (checkpointed with it, so a resumed run finds them finished)."""
 
     priority = PRIORITY_INSIGHTS
 
     def __init__(self, ctx: JobContext, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = (),
-                 *, expires_at: float | None = None):
+                 *, expires_at: float | None = None, replaces: tuple[Unit, ...] = ()):
         self.ctx, self.key, self.account_id, self.unit = ctx, key, account_id, unit
-        self.follow_ups, self.expires_at = follow_ups, expires_at
+        self.follow_ups, self.expires_at, self.replaces = follow_ups, expires_at, replaces
         self.label = unit.label
         if follow_ups:
             self.priority = PRIORITY_CHAIN      # its follow-ups wait for it
 
     async def __call__(self) -> Usage | None:
         ctx = self.ctx
+        left, gone = ctx.leave_out_learned(self.key, self.unit)     # learned while it was queued
+        if gone and left is not None:
+            self.replaces, self.unit = (*self.replaces, self.unit), left
         reply = await ctx.get(self.key, self.unit.path, self.unit.params)
+        ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
                           observed_on=ctx.observed_on)
         await ctx.ledger.written(self, records)
@@ -193,12 +266,59 @@ class InsightsJob:
             ctx.stats.inc(stat.UNITS_FAILED_TOKEN, 1 + len(self.follow_ups))
         elif decision.action is Action.SKIP:
             ctx.stats.skipped_answer(decision)
+            ctx.ledger.refused(self.account_id, self.replaces)
             for unit in (self.unit, *self.follow_ups):
                 ctx.ledger.skipped(self.account_id, unit.label, decision, unit)
+        elif decision.action is Action.REFUSE and self._refused(decision):
+            return
         else:
             ctx.ledger.failed(self, decision)
             # They may still answer: each has its own attempts.
             ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
+
+
+    def _refused(self, decision: Decision) -> bool:
+        """The API refused metrics of this unit, naming them: record each for this object with the
+        API's words, count it towards learning its kind, and ask the rest again at once (the
+        follow-ups of only those metrics are left out). False: it cannot be saved that way (the
+        words name no metric asked, or ``[metrics] on_refused = "fail"``): the unit fails."""
+        ctx = self.ctx
+        metrics = refused_metrics(decision.message, metrics_of(self.unit))
+        if not metrics or not ctx.refusals.drop:
+            return False
+        ctx.stats.skipped_answer(decision)      # an answer about the unit, not an error of the run
+        ctx.stats.inc(stat.UNITS_REFUSED)
+        kind = ctx.kind(self.key, self.unit)
+        for metric in metrics:
+            ctx.stats.refuse(msgspec.structs.replace(
+                Outcome.of(self.account_id, self.label, decision, f"metric {metric} refused"),
+                metric=metric, kind=kind.label()))
+            learned = ctx.refusals.refused(kind, metric, decision.message, ctx.now)
+            if learned is not None:
+                ctx.ledger.learned(learned)
+        self._new_metrics(decision.listed)
+        follow_ups = tuple(f for f in self.follow_ups if without(f, metrics) is not None)
+        ctx.ledger.refused(self.account_id, [f for f in self.follow_ups if f not in follow_ups])
+        left = without(self.unit, metrics)
+        if left is None:
+            ctx.ledger.refused(self.account_id, (*self.replaces, self.unit))
+            ctx.submit_units(self.key, self.account_id, follow_ups, planned=True, expires_at=self.expires_at)
+        else:
+            ctx.submit(InsightsJob(ctx, self.key, self.account_id, left, follow_ups, expires_at=self.expires_at,
+                                   replaces=(*self.replaces, self.unit)))
+        return True
+
+
+    def _new_metrics(self, listed: tuple[str, ...]) -> None:
+        """Metrics the API lists as valid ("must be one of") that the catalog does not know: told
+        once per run, so that a user learns of a new metric the day it appears."""
+        level = self.unit.ctx.object_type
+        known = catalog.metric
+        new = [n for n in listed if known(level, n) is None and catalog.deprecated(level, n) is None]
+        if new and self.ctx.stats.warn_once(f"new/{level}/{','.join(new)}", (
+                f"the API lists {level} metrics the catalog does not know: {', '.join(new)} "
+                f"(harvester does not ask them yet)")):
+            log.warning(self.ctx.stats.api_warnings[-1])
 
 
 class AccountJob:
@@ -220,11 +340,19 @@ class AccountJob:
             account_id=self.account_id, day=ctx.day, **{f: getattr(node, f) for f in _ACCOUNT_COPIED},
             run_id=ctx.run_id, harvested_at=ctx.harvested_at))])
         seen: set[str] = set()
+        units = []
         for window in self.windows:
             for unit in plan.account_units(self.account_id, node.followers_count, window, ctx.selection, ctx.now):
                 if unit.id not in seen:
                     seen.add(unit.id)
-                    ctx.submit_units(self.key, self.account_id, (unit,))
+                    units.append(unit)
+        settled = ctx.settled_units([u.id for u in units if u.ctx.until is not None]) \
+            if ctx.settled_units is not None else ()
+        for unit in units:
+            if unit.id in settled:
+                ctx.stats.inc(stat.UNITS_SETTLED)       # its days are final and an earlier run has them
+            else:
+                ctx.submit_units(self.key, self.account_id, (unit,))
         for owed_id in self.owed:
             ctx.ledger.settled(owed_id, self.account_id)
         if ctx.selection.media:

@@ -24,6 +24,7 @@ import msgspec
 from .. import summary as stat
 from ..graph.policy import Decision
 from ..plan import units as plan
+from ..plan.refusals import Learned
 from ..plan.units import Unit
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..state.store import MediaRow, Owed, StateStore
@@ -45,8 +46,12 @@ class Ledger:
     nothing is checkpointed and only the counters move."""
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
-                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset()):
+                 state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset(),
+                 settle_seconds: float = 3 * 86400):
         self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
+        self.settle_seconds = settle_seconds
+        """An account call whose window ended this long before ``now`` is settled once answered."""
+        self._settled: set[str] = set()
         self.finished = finished
         """What earlier attempts of this run committed (units and object records)."""
         self._pending: dict[str, tuple[str, str, str]] = {}   # unit id -> (status, account, label)
@@ -74,6 +79,10 @@ class Ledger:
             return
         self.sink.write(job.unit.id, records)
         self._checkpoint(job.unit, "done", job.account_id)
+        self.refused(job.account_id, job.replaces)
+        until = job.unit.ctx.until
+        if until is not None and until + self.settle_seconds <= self.now:
+            self._settled.update(u.id for u in (job.unit, *job.replaces))
         if self.sink.should_commit():
             await self.commit(due=True)     # behind a commit in progress: the sink's backpressure
 
@@ -99,12 +108,26 @@ class Ledger:
             self.sink.write(unit.id, ())
             self._checkpoint(unit, "skipped", account_id)
 
+    def refused(self, account_id: str, units: Sequence[Unit]) -> None:
+        """Units asked in the place of others less refused metrics, or with every metric refused:
+        checkpointed like skipped ones, without records (a resumed run does not ask them)."""
+        if self.sink is None:
+            return
+        for unit in units:
+            self.sink.write(unit.id, ())
+            self._checkpoint(unit, "replaced", account_id)
+
+    def learned(self, row: Learned) -> None:
+        if self.state is not None:
+            self.state.learn_refusal(row.kind, row.metric, row.refusals, row.message, row.learned_at)
+
     def failed(self, job: Job, decision: Decision) -> None:
         outcome = Outcome.of(job.account_id, job.label, decision)
         self.stats.fail(outcome)
         unit = job.unit if isinstance(job, InsightsJob) else None
-        if unit is not None and (media := self._media.pop(unit.id, None)) is not None:
-            media.failed = True
+        for planned in (*job.replaces, unit) if isinstance(job, InsightsJob) else ():
+            if planned is not None and (media := self._media.pop(planned.id, None)) is not None:
+                media.failed = True
         if self.state is None:
             return
         self.state.unit_failed(self.run_id, unit.id if unit else job.label, account_id=job.account_id,
@@ -134,8 +157,10 @@ class Ledger:
             self.stats.inc(stat.SINK_COMMITS)
             units = {uid: self._pending.pop(uid) for uid in commit.unit_ids}
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
+            settled = [uid for uid in commit.unit_ids if uid in self._settled]
+            self._settled.difference_update(settled)
             if self.state is not None:
-                self.state.commit(self.run_id, commit.parts, units, media, self.now)
+                self.state.commit(self.run_id, commit.parts, units, media, self.now, settled=settled)
 
     def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
         self._pending[unit.id] = (status, account_id, unit.label)

@@ -65,7 +65,7 @@ from ..summary import Stats, plural
 from .limiter import RollingWindowLimiter
 from .slot import HIGH_MARK, LOW_MARK, Entry, Job, Slot
 
-__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "waited_out"]
+__all__ = ["HANDLERS", "Job", "Scheduler", "ThrottleEvidence", "backoff", "waited_out"]
 
 
 THROTTLE_FIRST_PAUSE = 60.0
@@ -99,6 +99,12 @@ token whose answers take milliseconds (a local server) has none worth a second r
 
 HEDGE_ANSWERS = 4
 """Answers a token must have given before its typical latency is trusted for hedging."""
+
+BACKOFF_BASE = 1.0
+"""The ceiling of the first retry's wait (seconds); it doubles with each attempt (full jitter)."""
+
+BACKOFF_CAP = 300.0
+"""The highest ceiling of a retry's wait."""
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -140,8 +146,8 @@ class Scheduler:
                  max_attempts: int, stats: Stats, on_give_up: Callable[[Job, Decision], None],
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
-                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, rng: random.Random | None = None, hedge: bool = False):
+                 decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = BACKOFF_BASE,
+                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None, hedge: bool = False):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -169,6 +175,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
+        self._held = False
         self._failure: BaseException | None = None
         self._app_paused_until = 0.0
         self.hedge = hedge
@@ -204,6 +211,13 @@ class Scheduler:
         self._stopping = True
         self._wakeup()
 
+    def hold(self, held: bool) -> None:
+        """Start nothing more while ``held`` (calls in flight go on); then go on where it was.
+        The backpressure of a reader that does not keep up (``Harvester.records()``)."""
+        self._held = held
+        if not held:
+            self._wakeup()
+
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
         try:
@@ -234,7 +248,7 @@ class Scheduler:
             now = self.now()
             self._fire_timers(now)
             due = None
-            if not self._stopping:
+            if not self._stopping and not self._held:
                 self._dispatch(group, now)
                 if self.hedge and self._in_flight < self.max_in_flight:
                     due = self._hedge(group, now)      # nothing else may start now
@@ -468,8 +482,7 @@ class Scheduler:
             self.on_give_up(entry.job, msgspec.structs.replace(decision, action=Action.FAIL, reason=reason, wait=None,
                                                              transient=True))
             return
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (entry.attempts - 1))
-        wait = max(self.rng.random() * ceiling, decision.wait or 0.0)
+        wait = backoff(entry.attempts, decision, self.rng, self.backoff_base, self.backoff_cap)
         self.stats.inc(stat.RETRIES)
         self._waited(slot, stat.WAIT_BACKOFF_SECONDS, wait)
         slot.delay(entry, self.now() + wait)
@@ -563,14 +576,23 @@ HANDLERS: dict[Action, Callable[[Scheduler, Slot, Entry, Decision], None]] = {
     Action.RETRY: Scheduler._retry,
     Action.THROTTLE: Scheduler._throttle,
     Action.SKIP: Scheduler._give_up,
+    Action.REFUSE: Scheduler._give_up,
     Action.FAIL: Scheduler._give_up,
     Action.FAIL_TOKEN: Scheduler._fail_token,
 }
 """What each policy action does to the job, its slot and the others."""
 
-ANSWERS = frozenset({Action.SKIP, Action.FAIL})
+ANSWERS = frozenset({Action.SKIP, Action.REFUSE, Action.FAIL})
 """Actions for an API error that is about the unit, not the token: like data, it proves the token
 works (after a throttle, the probe may well meet a media without insights)."""
+
+
+def backoff(attempts: int, decision: Decision, rng: random.Random, base: float = BACKOFF_BASE,
+            cap: float = BACKOFF_CAP) -> float:
+    """The wait before the next attempt of a call that failed ``attempts`` times: full jitter under
+    a ceiling doubling from ``base`` up to ``cap``, and at least what the server asked for."""
+    ceiling = min(cap, base * 2 ** (attempts - 1))
+    return max(rng.random() * ceiling, decision.wait or 0.0)
 
 
 def _doubling(first: float, n: int, cap: float) -> float:

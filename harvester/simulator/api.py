@@ -21,6 +21,7 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso, parse_iso
 from . import errors as E
+from .drift import Drift, served_item
 from .errors import SimReply
 from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
 from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World
@@ -137,8 +138,12 @@ def requested(query: Query, default: tuple[str, ...] = ("id",)) -> list[Field] |
 
 
 class GraphApi:
-    def __init__(self, world: World):
+    def __init__(self, world: World, *, drift: Drift | None = None, wall: Callable[[], float] | None = None):
         self.world = world
+        self.drift = drift
+        """How the API's metrics changed (:mod:`.drift`); None: as the catalog says."""
+        self.wall = wall or (lambda: world.now)
+        """The simulated present (a drift retires metrics by it)."""
         self.nodes = nodes_of(world)
         self.edges: dict[tuple[str, str | None], Callable[[Request, Any], SimReply]] = {
             ("user", None): self._user, ("user", "accounts"): self._pages,
@@ -382,6 +387,13 @@ class GraphApi:
             return metrics
         if media.child is not None:
             return E.invalid(E.ALBUM_CHILD)  # GUESS: the reference says only "not available"
+        served: list[str] = []
+        if self.drift is not None:
+            refusal = self.drift.refusal(metrics, media, self.wall() - self.world.now)
+            if refusal is not None:
+                return refusal
+            served = self.drift.served(metrics)
+            metrics = [n for n in metrics if n not in served]
         chosen = _media_metrics(metrics, media)
         if isinstance(chosen, SimReply):
             return chosen
@@ -394,7 +406,8 @@ class GraphApi:
             return E.before_conversion()
         if media.viewers is not None and media.viewers < catalog.STORY_MIN_VIEWERS:
             return E.not_enough_viewers()
-        return _ok({"data": [self._media_metric(media, m, breakdowns) for m in chosen]})
+        return _ok({"data": [self._media_metric(media, m, breakdowns) for m in chosen]
+                    + [served_item(self.world, media, n) for n in served]})
 
     def _media_metric(self, media: Media, m: catalog.Metric, breakdowns: tuple[str, ...]) -> dict:
         value = self.world.media_value(media, m.name)

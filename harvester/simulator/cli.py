@@ -19,6 +19,7 @@ import orjson
 
 from ..files import write_atomic
 from ..summary import plural
+from .drift import DEMO as DEMO_DRIFT
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .pipeline import SimulatorSettings
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="the world's present, YYYY-MM-DDTHH:MM (UTC) or unix seconds (default: the current "
                         "hour; give the world file's now to serve the same world again later)")
     p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
+    p.add_argument("--drift", action="store_true",
+                   help="the API as Meta changes it: shares refused on IMAGE posts, facebook_views served (the "
+                        "catalog does not know it), ig_reels_video_view_total_time retired an hour after the "
+                        "world's now")
     p.add_argument("--config-out", type=Path, metavar="FILE",
                    help="write a harvester config (TOML) that harvests this world at the rate limit it enforces; "
                         "its tokens are read from TOKEN_<n> variables (printed at start-up)")
@@ -134,10 +139,7 @@ def _check(args: argparse.Namespace) -> str | None:
 async def _serve(args: argparse.Namespace) -> int:
     world = World(WorldSpec(seed=args.seed, accounts=args.accounts, media_per_account=args.media_per_account,
                             revoked_tokens=args.revoked_tokens, now=args.now, token_health=args.token_health))
-    settings = SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
-                                 app_calls_per_window=args.app_calls_per_window, faults=args.faults,
-                                 latency_ms=args.latency, hostile=args.hostile,
-                                 fault_kinds=args.fault_kinds)
+    settings = settings_of(args)
     server = SimulatorServer(world, settings, host=args.host, port=args.port)
     try:
         await server.start()
@@ -157,6 +159,14 @@ async def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def settings_of(args: argparse.Namespace) -> SimulatorSettings:
+    """How the simulator answers, from the command line."""
+    return SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
+                             app_calls_per_window=args.app_calls_per_window, faults=args.faults,
+                             latency_ms=args.latency, hostile=args.hostile, fault_kinds=args.fault_kinds,
+                             drift=DEMO_DRIFT if args.drift else None)
+
+
 def describe(world: World, url: str, settings: SimulatorSettings, config_out: Path | None = None) -> str:
     """The banner: where to call, at what rate, with which token, for which accounts (and, with
     ``--config-out``, the config written and the variables it reads the tokens from)."""
@@ -164,6 +174,7 @@ def describe(world: World, url: str, settings: SimulatorSettings, config_out: Pa
              f"  rate limit {_limit(settings)} (a harvest's [rate_limit] must stay within it); "
              f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms"
              + (f", hostile {', '.join(settings.hostile)}" if settings.hostile else ""),
+             *([f"  drift: {settings.drift.describe()}"] if settings.drift is not None else []),
              f"  {'token':<40} {'kind':<10} accounts"]
     for token in world.tokens:
         state = " (revoked)" if token.revoked else ""

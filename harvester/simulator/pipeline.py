@@ -19,6 +19,7 @@ import msgspec
 from . import tokens as token_api
 from .api import GraphApi
 from .counters import Counters
+from .drift import Drift
 from .errors import SimReply, graph_error
 from .faults import DEFAULT_KINDS, Drop, Faults, Truncate, fault_reply, truncate
 from .hostile import Hostile
@@ -46,6 +47,8 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """Hostile kinds (``hostile.KINDS``) applied to every answer they fit."""
     fault_kinds: tuple[str, ...] = DEFAULT_KINDS
     """The kinds of fault drawn, with equal chances (see faults.FAULTS)."""
+    drift: Drift | None = None
+    """Metrics refused, served and retired as Meta changes them (:mod:`.drift`); None: none."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -53,6 +56,8 @@ UNKNOWN = (190, None, "Invalid OAuth access token - Cannot parse access token")
 REVOKED = (190, 460, "Error validating access token: The session has been invalidated because the user "
                      "changed their password or Facebook has changed the session for security reasons.")
 EXPIRED = (190, 463, "Error validating access token: Session has expired on {expired}. The current time is {now}.")
+DEBUG_TOKEN_INDEX = -1
+"""The token index /debug_token's faults are drawn with: it is asked with the app token."""
 THROTTLES = {
     "app": (4, "(#4) Application request limit reached"),
     "facebook": (17, "(#17) User request limit reached"),
@@ -67,8 +72,8 @@ class Simulator:
                  clock: Callable[[], float] = time.monotonic, base_url: str = "http://simulator"):
         self.world = world if isinstance(world, World) else World(world)
         self.settings = settings or SimulatorSettings()
-        self.api = GraphApi(self.world)
         self.clock = clock
+        self.api = GraphApi(self.world, drift=self.settings.drift, wall=self.wall)
         self.base_url = base_url
         s = self.settings
         self.limits = RateLimits(s.calls_per_window, s.window_seconds, s.app_calls_per_window)
@@ -89,9 +94,15 @@ class Simulator:
     async def serve(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str],
                     *, base_url: str | None = None) -> SimReply | Drop | Truncate:
         self.counters.call(path)
-        if token_api.is_debug_token(path):      # asked with the app token: no user budget
-            return self._count(token_api.debug_token(self.world, bearer(headers) or query.get("access_token"),
-                                                     query, self.wall(), self._token_problem))
+        if token_api.is_debug_token(path):      # asked with the app token: no user budget, faults as any call
+            draw = self.faults.decide(DEBUG_TOKEN_INDEX, path, query)
+            self.faults.served(draw)            # answered at once: the harvests' timings stay as they were
+            fault = self._fault(draw.kind)
+            if fault is not None:
+                return self._count(fault)
+            reply = token_api.debug_token(self.world, bearer(headers) or query.get("access_token"), query,
+                                          self.wall(), self._token_problem)
+            return self._count(truncate(reply) if draw.kind == "truncated" else reply)
         token = self._authenticate(query, headers)
         if isinstance(token, SimReply):
             return self._count(token)
@@ -112,19 +123,22 @@ class Simulator:
 
     def _answer(self, fault: str | None, path: str, query: Mapping[str, str], token: TokenInfo,
                 base_url: str | None) -> SimReply | Drop | Truncate:
-        if fault is not None:
-            self.counters.fault(fault)
-            if fault == "drop":
-                return Drop()
-            replaced = fault_reply(fault)
-            if replaced is not None:
-                return replaced
+        replaced = self._fault(fault)
+        if replaced is not None:
+            return replaced
         if "access_token" in query:
             query = {k: v for k, v in query.items() if k != "access_token"}
         if token_api.is_refresh(path):
             return token_api.refresh(self.world, token, query, self.wall())
         reply = self.api.handle(path, query, token, base_url or self.base_url)
         return truncate(reply) if fault == "truncated" else reply
+
+    def _fault(self, fault: str | None) -> SimReply | Drop | None:
+        """The answer a fault puts in place of the API's (None: the API's, cut short if ``truncated``)."""
+        if fault is None:
+            return None
+        self.counters.fault(fault)
+        return Drop() if fault == "drop" else fault_reply(fault)
 
     def _authenticate(self, query: Mapping[str, str], headers: Mapping[str, str]) -> TokenInfo | SimReply:
         """The caller's token, or the 190 error that refuses the call."""

@@ -172,7 +172,8 @@ DAILY_RATE = {"accounts_engaged": 0.05, "comments": 0.01, "follows_and_unfollows
 """Daily value of an account's interaction metric, per follower."""
 MEDIA_RATE = {"comments": 0.01, "follows": 0.002, "ig_reels_avg_watch_time": 0.0, "ig_reels_video_view_total_time": 0.0,
               "likes": 0.08, "navigation": 0.5, "profile_activity": 0.01, "profile_visits": 0.02, "reach": 0.3,
-              "replies": 0.01, "saved": 0.01, "shares": 0.01, "total_interactions": 0.12, "views": 0.8}
+              "replies": 0.01, "saved": 0.01, "shares": 0.01, "total_interactions": 0.12, "views": 0.8,
+              "reposts": 0.003}
 """A media metric's value per follower (stories: per viewer)."""
 
 
@@ -461,6 +462,8 @@ class World:
         u = self.unit("media_value", media.id, metric)
         if metric == "ig_reels_avg_watch_time":
             return int(2000 + 13000 * u)
+        if metric == "reels_skip_rate":                 # a percentage, not a count
+            return int(20 + 60 * u)
         audience = media.viewers if media.viewers is not None else self.account(media.account).followers
         if metric == "ig_reels_video_view_total_time":
             return int(audience * 0.8 * 5000 * (0.5 + u))

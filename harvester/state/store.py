@@ -29,7 +29,7 @@ from ..errors import StateError
 from ..sinks.base import INSIGHTS_PREFIX, PartCommit
 from ..summary import clean_message
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -71,9 +71,18 @@ CREATE TABLE IF NOT EXISTS webhook_stories (
     media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, digest TEXT NOT NULL, run_id TEXT NOT NULL,
     metrics INTEGER NOT NULL, received_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- what was learned of the API (harvester.plan.refusals) and which account calls are final
+CREATE TABLE IF NOT EXISTS settled (
+    unit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, settled_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS refused_metrics (
+    level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
+    api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
+    learned_at REAL NOT NULL, PRIMARY KEY (level, product_type, media_type, login, api_version, metric));
 """
 
 
+RefusalRow = tuple[tuple[str, "str | None", "str | None", str, str], str, int, "str | None", float]
+"""A learned refusal as the state keeps it: (kind, metric, refusals, message, learned_at)."""
 MediaRow = tuple[str, str, "str | None"]
 """``(media_id, account_id, product_type)`` of a media whose plain unit committed."""
 
@@ -112,7 +121,13 @@ def _to_version_3(db: sqlite3.Connection) -> None:
     tables a receiver made keep their rows (the same definitions)."""
 
 
-MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3}
+def _to_version_4(db: sqlite3.Connection) -> None:
+    """Metrics the API refused, learned per kind of object (``refused_metrics``), and account calls
+    answered once their days had settled (``settled``): new tables, which SCHEMA creates; a unit
+    may now be checkpointed ``replaced`` (another, without a refused metric, was asked in its place)."""
+
+
+MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4}
 """Version -> what brings a file from the version before it to this one."""
 
 
@@ -317,10 +332,12 @@ class StateStore:
     def finished_units(self, run_id: str) -> set[str]:
         """Units that need no call on resume: done or skipped (failed ones are tried again)."""
         return {r[0] for r in self.db.execute(
-            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object')", (run_id,))}
+            "SELECT unit_id FROM units WHERE run_id = ? AND status IN ('done', 'skipped', 'object', 'replaced')",
+            (run_id,))}
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
-               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None) -> None:
+               media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
+               settled: Iterable[str] = ()) -> None:
         """Record durable parts and the units they hold, ``unit_id -> (status, account_id, label)``,
         and when the media among them were harvested (for refresh tiers), in one transaction.
         A part's ``records`` and ``length`` are its totals so far (a part grows over commits;
@@ -343,6 +360,8 @@ class StateStore:
                 "status = excluded.status, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
             self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
+            self.db.executemany("INSERT OR REPLACE INTO settled VALUES (?, ?, ?)",
+                                [(uid, run_id, now) for uid in settled])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
@@ -391,6 +410,39 @@ class StateStore:
     def forget(self, owed_ids: Iterable[str]) -> None:
         """Drop owed work that can no longer be done (the API no longer keeps it)."""
         self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(i,) for i in owed_ids])
+
+    # -- settled account calls: answered once their days could no longer change -------------
+
+    def settled_units(self, unit_ids: Sequence[str]) -> set[str]:
+        """Which of these account calls some run answered after their days had settled."""
+        found: set[str] = set()
+        for i in range(0, len(unit_ids), 500):
+            chunk = unit_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT unit_id FROM settled WHERE unit_id IN ({marks})",
+                                                       chunk))
+        return found
+
+    # -- metrics the API refused, per kind of object (harvester.plan.refusals) -----------------
+
+    def learn_refusal(self, kind: Sequence[str | None], metric: str, refusals: int, message: str | None,
+                      learned_at: float) -> None:
+        """Keep that ``metric`` is refused for ``kind`` (level, product type, media type, login, API
+        version; a later learning replaces it)."""
+        level, product, media_type, login, version = kind
+        self.db.execute("INSERT OR REPLACE INTO refused_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (level, product or "", media_type or "", login, version, metric, refusals,
+                         clean_message(message), learned_at))
+
+    def learned_refusals(self, *, api_version: str | None = None, since: float = 0.0) -> list[RefusalRow]:
+        """The refusals learned at or after ``since`` (of ``api_version``; None: every version),
+        ``((level, product, media_type, login, version), metric, refusals, message, learned_at)``."""
+        rows = self.db.execute(
+            "SELECT level, product_type, media_type, login, api_version, metric, refusals, message, learned_at "
+            "FROM refused_metrics WHERE learned_at >= ? AND (? IS NULL OR api_version = ?) ORDER BY learned_at",
+            (since, api_version, api_version)).fetchall()
+        return [((level, product or None, media or None, login, version), metric, n, message, at)
+                for level, product, media, login, version, metric, n, message, at in rows]
 
     # -- what each token spent (its rolling window), for the next process ----------------------
 

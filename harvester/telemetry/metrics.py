@@ -33,7 +33,7 @@ CALL_OUTCOMES = {"ok": stat.CALLS_OK, "error": stat.CALLS_ERROR, "skipped": stat
 "errors": error answers less the expected skips), answers meaning "nothing to harvest", and
 hedged copies sent."""
 STREAM_RECORDS = {"insights": stat.RECORDS_WRITTEN, "media": stat.RECORDS_MEDIA, "accounts": stat.RECORDS_ACCOUNTS}
-UNIT_STATUSES = {"done": stat.UNITS_DONE, "skipped": stat.UNITS_SKIPPED, "refused": "units/refused",
+UNIT_STATUSES = {"done": stat.UNITS_DONE, "skipped": stat.UNITS_SKIPPED, "refused": stat.UNITS_REFUSED,
                  "failed": stat.UNITS_FAILED, "failed_token": stat.UNITS_FAILED_TOKEN}
 
 

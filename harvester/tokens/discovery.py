@@ -12,6 +12,7 @@ why it failed, to the Harvester, which submits the accounts' jobs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from ..errors import DecodeError
 from ..graph.policy import Decision
 from ..graph.wire import ErrorObject, Usage, _data, is_graph_id
 from ..run.jobs import PRIORITY_ACCOUNT, JobContext
+from ..schedule.retry import Retry
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, Reply
@@ -107,15 +109,22 @@ def paged_path(client: GraphClient, url: str) -> str:
     return leads
 
 
-async def discover(client: GraphClient, token: str, login: Login) -> list[Found]:
-    """Every account a token reaches (outside a harvest: ``validate --discover``, ``tokens``)."""
+async def discover(client: GraphClient, token: str, login: Login, retry: Retry | None = None) -> list[Found]:
+    """Every account a token reaches (outside a harvest: ``validate --discover``, ``tokens``), each
+    page asked again as a run asks again (``retry``): a transient fault costs a wait, not the answer."""
+    retry = retry or Retry()
     path, params = first_call(login)
-    reply = await client.get(path, params, token)
-    found, url = read(login, reply.body)
+
+    async def first() -> tuple[list[Found], str | None]:
+        return read(login, (await client.get(path, params, token)).body)
+
+    async def page(url: str) -> tuple[list[Found], str | None]:
+        return read(login, (await client.follow(url, token, path=paged_path(client, url))).body)
+
+    found, url = await retry(first)
     pages = 1
     while url is not None and pages < MAX_PAGES:
-        reply = await client.follow(url, token, path=paged_path(client, url))
-        more, url = read(login, reply.body)
+        more, url = await retry(functools.partial(page, url))
         found += more
         pages += 1
     return unique(found)

@@ -26,6 +26,8 @@ from ..config.model import Login
 from ..config.tokens import resolve
 from ..errors import HarvesterError
 from ..graph.client import REDACTED, GraphClient
+from ..graph.wire import DebugData, decode_debug_token
+from ..schedule.retry import Retry
 from ..summary import plural
 from .discovery import Found, discover
 
@@ -108,30 +110,17 @@ def app_token(config: Config, env: Mapping[str, str] | None = None) -> str | Non
     return f"{app_id}|{secret}" if app_id and secret else None
 
 
-class _DebugError(msgspec.Struct):
-    message: str | None = None
-    code: int | None = None
-    subcode: int | None = None
-
-
-class _DebugData(msgspec.Struct):
-    is_valid: bool = False
-    expires_at: int | None = None
-    data_access_expires_at: int | None = None
-    scopes: list[str] = []
-    error: _DebugError | None = None
-
-
-class _DebugBody(msgspec.Struct):
-    data: _DebugData
-
-
-async def debug_token(client: GraphClient, app: str, token: str) -> Debug:
-    """What /debug_token says of ``token``; a refused app token raises HarvesterError (redacted)."""
-    try:
+async def debug_token(client: GraphClient, app: str, token: str, retry: Retry | None = None) -> Debug:
+    """What /debug_token says of ``token`` (an invalid one included: the API's words in ``reason``),
+    asked again as a run asks again (``retry``); a refused app token, or retries used up, raise
+    HarvesterError (redacted)."""
+    async def ask() -> DebugData:
         reply = await client.get("debug_token", {"input_token": token}, app)
-        data = msgspec.json.decode(reply.body, type=_DebugBody).data
-    except (HarvesterError, msgspec.DecodeError) as exc:
+        return decode_debug_token(reply.body)
+
+    try:
+        data = await (retry or Retry())(ask)
+    except HarvesterError as exc:
         raise HarvesterError(_redact(str(exc), token, app)) from None
     reason = None
     if data.error is not None:
@@ -148,10 +137,12 @@ def _redact(text: str, *tokens: str) -> str:
 
 
 async def check(config: Config, clients: Mapping[Login, GraphClient], *, env: Mapping[str, str] | None = None,
-                reach: bool = True) -> list[Health]:
+                reach: bool = True, retry: Retry | None = None) -> list[Health]:
     """The health of every token of ``config``: /debug_token where [app] allows, and (``reach``)
-    the accounts each token reaches (its discovery calls)."""
+    the accounts each token reaches (its discovery calls); each call retried as a run retries it
+    (``retry``; by default the config's), so that a transient fault never makes a token look bad."""
     app = app_token(config, env)
+    retry = retry or Retry.of(config)
     out = []
     for name in config.token_keys():
         login = config.login_of(name)
@@ -164,13 +155,13 @@ async def check(config: Config, clients: Mapping[Login, GraphClient], *, env: Ma
             debug_problem = "no [app] id_env / secret_env configured: /debug_token needs the app token"
         else:
             try:
-                debug = await debug_token(clients["facebook"], app, token)
+                debug = await debug_token(clients["facebook"], app, token, retry)
             except HarvesterError as exc:
                 debug_problem = f"/debug_token refused: {exc}"
         accounts, problem = None, None
         if reach:
             try:
-                accounts = tuple(await discover(clients[login], token, login))
+                accounts = tuple(await discover(clients[login], token, login, retry))
             except HarvesterError as exc:
                 problem = _redact(str(exc), token)
         out.append(Health(name, login, debug, debug_problem, accounts, problem))
@@ -237,7 +228,7 @@ async def _facebook_note(config: Config, clients: Mapping[Login, GraphClient], n
     if app is None or token is None:
         return f"{text}; when it ends is unknown without [app] (/debug_token)"
     try:
-        d = await debug_token(clients["facebook"], app, token)
+        d = await debug_token(clients["facebook"], app, token, Retry.of(config))
     except HarvesterError as exc:
         return f"{text}; /debug_token refused: {exc}"
     return f"{text}; it expires {_when(d.expires_at, now)}" + ("" if d.valid else f" (NOT VALID: {d.reason})")

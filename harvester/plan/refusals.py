@@ -1,0 +1,106 @@
+"""Metrics the API refuses, learned per kind of object so that they are not asked again.
+
+A refusal costs one metric of one call (:mod:`harvester.graph.refusal` reads which). The kind
+of an object is what the API decides by: level, product type, media type, login and API
+version. Once a metric was refused :data:`LEARN_AFTER` times for a kind in a run, later calls of
+that kind leave it out, so refusals stay a handful per kind rather than one per media. What was
+learned is kept in the state (``refused_metrics``) and used by later runs for
+:data:`REPROBE_SECONDS` (a week), after which the metric is asked again (a metric Meta brings back
+is picked up); a row is kept per API version, so a new ``[graph] api_version`` probes afresh.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import msgspec
+
+from ..days import DAY
+from ..graph.flatten import Context
+from .units import Unit, metrics_of, without
+
+LEARN_AFTER = 3
+"""Refusals of one metric for one kind in a run after which that kind's later calls leave it out."""
+REPROBE_SECONDS = 7 * DAY
+"""How long a learned refusal holds; then the metric is asked again."""
+
+
+class Kind(NamedTuple):
+    """The kind of object the API refuses a metric for."""
+
+    level: str
+    product: str | None
+    media_type: str | None
+    login: str
+    api_version: str
+
+    def label(self) -> str:
+        """``media FEED IMAGE (facebook, v25.0)``: how summaries and status name it (no ``/``)."""
+        what = " ".join(p for p in (self.level, self.product, self.media_type) if p)
+        return f"{what} ({self.login}, {self.api_version})"
+
+
+def kind_of(ctx: Context, login: str, api_version: str) -> Kind:
+    if ctx.object_type == "account":
+        return Kind("account", None, None, login, api_version)
+    return Kind("media", ctx.media_product_type or "FEED", ctx.media_type, login, api_version)
+
+
+class Learned(msgspec.Struct, frozen=True):
+    """A metric the API refused for a kind of object, as the state keeps it."""
+
+    kind: Kind
+    metric: str
+    refusals: int
+    message: str | None
+    learned_at: float
+
+
+class Refusals:
+    """What one run knows of refused metrics: learned ones (earlier runs' and its own) and the
+    refusals it counts towards learning. ``on_refused = "fail"`` never drops anything."""
+
+    def __init__(self, learned: Iterable[Learned] = (), *, learn_after: int = LEARN_AFTER, drop: bool = True):
+        self.learn_after, self.drop = learn_after, drop
+        self._dropped: dict[Kind, set[str]] = {}
+        self._counts: Counter[tuple[Kind, str]] = Counter()
+        for row in learned:
+            self._dropped.setdefault(row.kind, set()).add(row.metric)
+
+    @property
+    def learned_any(self) -> bool:
+        """Whether any call may have a metric to leave out."""
+        return self.drop and bool(self._dropped)
+
+    def dropped(self, kind: Kind) -> frozenset[str] | set[str]:
+        """The metrics calls of ``kind`` leave out."""
+        return self._dropped.get(kind, frozenset()) if self.drop else frozenset()
+
+    def refused(self, kind: Kind, metric: str, message: str | None, now: float) -> Learned | None:
+        """Count one refusal; the Learned row when this one makes the metric dropped for the kind."""
+        self._counts[kind, metric] += 1
+        if not self.drop or metric in self._dropped.get(kind, ()) or self._counts[kind, metric] < self.learn_after:
+            return None
+        self._dropped.setdefault(kind, set()).add(metric)
+        return Learned(kind, metric, self._counts[kind, metric], message, now)
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[tuple], **options: Any) -> Refusals:
+        """From the state's rows (``StateStore.learned_refusals``)."""
+        return cls([Learned(Kind(*kind), metric, n, message, at) for kind, metric, n, message, at in rows],
+                   **options)
+
+    def learned(self) -> dict[Kind, frozenset[str]]:
+        return {k: frozenset(v) for k, v in self._dropped.items()}
+
+
+def leave_out(unit: Unit, dropped: Iterable[str]) -> tuple[Unit | None, tuple[str, ...]]:
+    """``unit`` without the ``dropped`` metrics it asks (None: nothing left to ask), and which
+    of them it asked."""
+    asked = metrics_of(unit)
+    gone = tuple(m for m in asked if m in set(dropped))
+    if not gone:
+        return unit, ()
+    return without(unit, gone), gone
