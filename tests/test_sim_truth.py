@@ -18,7 +18,8 @@ from harvester.simulator.api import GraphApi
 from harvester.simulator.truth import expected_records, iter_expected
 from harvester.simulator.world import World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 SPEC = WorldSpec(seed=4, accounts=8, media_per_account=10, now=NOW, revoked_tokens=1, converted_share=0.6)
 SKIPPED = {(100, 2108006), (10, None)}
 
