@@ -95,7 +95,7 @@ async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tu
     transport = Recording(AiohttpTransport(limit=width))
     started = time.perf_counter()
     try:
-        async with Harvester(config, tokens=env, transport=transport, now=now) as harvester:
+        async with Harvester.pinned(config, tokens=env, transport=transport, now=now) as harvester:
             summary = await harvester.run()
     finally:
         await transport.close()

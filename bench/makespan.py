@@ -83,7 +83,7 @@ async def _harvest(world: World, simulator: Simulator, calls_per_window: int, di
     sink = CountingSink()
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), sink=sink,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), sink=sink,
                          now=world.now) as harvester:
         summary = await harvester.run()
     return {"makespan": loop.time() - started, "records": sink.records, "exit_code": summary.exit_code,

@@ -53,7 +53,8 @@ async def harvest(accounts: int, output: Path) -> dict:
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     before = maxrss_mb()
     started = time.perf_counter()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     return {"accounts": accounts, "records": summary.records, "calls": simulator.counters.calls,
             "exit_code": summary.exit_code, "seconds": time.perf_counter() - started,

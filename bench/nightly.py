@@ -37,7 +37,7 @@ async def nights(tiers: bool, directory: Path, count: int) -> list[int]:
         config, env = world_config(world, directory / "out", calls_per_window=10**9, path="<bench>",
                                    metrics={"account": [], "demographics": []}, refresh={"enabled": tiers})
         simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                              now=now, run_id=f"night-{night}") as harvester:
             await harvester.run()
         calls.append(simulator.counters.endpoints.get("insights/media", 0))

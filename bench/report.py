@@ -48,7 +48,7 @@ def harvest(output: Path, accounts: int, days: int, output_format: str) -> Confi
 
     async def run() -> None:
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+        async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
             summary = await harvester.run()
         assert summary.exit_code == 0, summary.render()
 

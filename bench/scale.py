@@ -183,9 +183,9 @@ async def harvest(accounts: int, directory: Path) -> dict:
     before = maxrss_mb()
     loop = asyncio.get_running_loop()
     started, wall, cpu = loop.time(), time.perf_counter(), time.process_time()
-    async with Harvester(config, tokens=env, transport=transport, sink=sink, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, sink=sink, now=world.now) as harvester:
         summary = await harvester.run()
-        scheduler = harvester._scheduler
+        scheduler = harvester.pacing(0)
     makespan, wall, cpu = loop.time() - started, time.perf_counter() - wall, time.process_time() - cpu
     assert scheduler is not None
     served = simulator.counters.snapshot()
@@ -218,7 +218,7 @@ async def one_token(directory: Path, scheduler: dict, media: int = DEPTH_MEDIA) 
                                path="<bench>", scheduler=scheduler)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), sink=CountingSink(),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), sink=CountingSink(),
                          now=world.now) as harvester:
         summary = await harvester.run()
     seconds = loop.time() - started

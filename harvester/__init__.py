@@ -5,6 +5,10 @@
     async with Harvester(load_config("harvest.toml")) as harvester:
         async for record in harvester.records():
             ...
+
+or ``summary = await harvester.run()`` (a :class:`RunSummary`) to write them to the configured
+sink. Every error it raises is a :class:`HarvesterError` (the tree: :mod:`harvester.errors`):
+``ConfigError`` (and ``StateError``) before any call, ``SinkError`` when the sink fails.
 """
 
 from importlib import import_module
@@ -17,6 +21,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from .errors import DecodeError as DecodeError
     from .errors import GraphError as GraphError
     from .errors import HarvesterError as HarvesterError
+    from .errors import SinkError as SinkError
+    from .errors import StateError as StateError
     from .errors import TransportError as TransportError
     from .records import AccountRecord as AccountRecord
     from .records import InsightRecord as InsightRecord
@@ -24,14 +30,17 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from .records import Record as Record
     from .records import natural_key as natural_key
     from .run.harvester import Harvester as Harvester
+    from .summary import Outcome as Outcome
+    from .summary import RunSummary as RunSummary
 
 _EXPORTS = {
     "Config": "config", "load_config": "config",
     "ConfigError": "errors", "DecodeError": "errors", "GraphError": "errors",
-    "HarvesterError": "errors", "TransportError": "errors",
+    "HarvesterError": "errors", "SinkError": "errors", "StateError": "errors", "TransportError": "errors",
     "Harvester": "run.harvester",
     "Record": "records", "InsightRecord": "records", "MediaRecord": "records", "AccountRecord": "records",
     "natural_key": "records",
+    "RunSummary": "summary", "Outcome": "summary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,13 +15,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import msgspec
-
-from . import files
 from .config import Config, load_config, parse_config, read_toml, shards
 from .errors import ConfigError, HarvesterError
 from .sinks import paths
-from .sinks.factory import output_directory
 from .summary import plural
 from .telemetry import logs
 
@@ -471,7 +467,7 @@ async def _run(config: Config, **kwargs) -> int:
     if problems := _telemetry_problems(config):
         raise ConfigError(problems)             # the extra, before any call (exit 2)
     async with Harvester(config, **kwargs) as harvester:      # it opens and locks [state] path itself
-        stopped = _on_signals(harvester)
+        _on_signals(harvester)
         pusher = await _pushing(config, harvester, kwargs.get("shard"))
         progress = asyncio.create_task(Progress(harvester, as_log=logs.json_lines()).run())
         try:
@@ -485,14 +481,9 @@ async def _run(config: Config, **kwargs) -> int:
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
-    directory = output_directory(config.output) / harvester.run_id
-    summary = msgspec.structs.replace(summary, outcomes_file=_write_outcomes(directory, harvester.stats))
-    if stopped:
-        summary = msgspec.structs.replace(summary, exit_code=SIGNAL_EXIT[stopped[0]])
-        _record_exit_code(config, harvester.run_id, summary.exit_code)
+    # The run wrote summary.json and outcomes.jsonl (a stopped one with its signal's exit code).
     logs.say(summary.render(), event="run finished", exit_code=summary.exit_code, status=summary.status,
              seconds=summary.seconds, records=summary.records, units=summary.units)
-    _write_summary(directory / "summary.json", summary)
     await _pushed(pusher, summary.exit_code)
     return summary.exit_code
 
@@ -522,49 +513,22 @@ def _shard_label(shard: shards.Shard | None) -> str:
     return "all" if shard is None else f"{shard.index}-of-{shard.count}"
 
 
-def _record_exit_code(config: Config, run_id: str, exit_code: int) -> None:
-    """A stopped run ends with its signal's code (130/143): the state says so too, for status."""
-    from .state.store import StateStore
-    state = StateStore(config.state.path)
-    try:
-        state.set_exit_code(run_id, exit_code)
-    finally:
-        state.close()
-
-
-def _write_outcomes(directory: Path, stats) -> str | None:
-    """Every skipped and failed unit of the attempt, one JSON object a line, written atomically
-    beside summary.json (which lists only the first ones); its file name, or None if there are none."""
-    if not stats.outcome_count:
-        return None
-    path = directory / "outcomes.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(path, stats.outcome_lines())
-    return path.name
-
-
-def _on_signals(harvester) -> list[signal.Signals]:
+def _on_signals(harvester) -> None:
     """The CLI (never the library) turns SIGINT/SIGTERM into a graceful stop: no new calls, calls
-    in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed."""
+    in flight get STOP_GRACE_SECONDS, then the sink is flushed and checkpointed, and the run
+    ends with the signal's exit code."""
     stopped: list[signal.Signals] = []
     loop = asyncio.get_running_loop()
 
     def stop(sig: signal.Signals) -> None:
         if not stopped:
             print(f"\n{sig.name}: finishing calls in flight, then stopping (the next run resumes)", file=sys.stderr)
-            harvester.stop()
+            harvester.stop(exit_code=SIGNAL_EXIT[sig])
             loop.call_later(STOP_GRACE_SECONDS, harvester.cancel_in_flight)
         stopped.append(sig)
 
     for sig in SIGNAL_EXIT:
         loop.add_signal_handler(sig, stop, sig)
-    return stopped
-
-
-def _write_summary(path: Path, summary) -> None:
-    from .files import write_atomic
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, msgspec.json.format(msgspec.json.encode(summary)))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@
     │   │                   a truncated or non-JSON body, an HTML error page
     │   └── DecodeError     the body arrived but is not the JSON it should be
     ├── GraphError          the API answered with an error body (code, subcode, message)
-    └── SinkError           the sink could not make records durable (a database lost for good)
+    └── SinkError           the sink could not make records durable (a database lost for good):
+        │                   what ``Harvester.run()`` raises
+        └── SinkFailure     what a sink raises inside the run; never an API outcome, so the
+                            scheduler stops everything instead of retrying it
+
+``StateError`` (the state file cannot be used) is a ``ConfigError``: it is found before any call.
 
 Library exceptions (aiohttp, msgspec) are translated once, at the boundary that sees them, with
 ``raise ... from exc``; nothing above that boundary sees them. No exception carries a token.
@@ -79,3 +84,10 @@ class GraphError(HarvesterError):
 class SinkError(HarvesterError):
     """The sink could not make a commit durable: the run aborts, and the next run resumes from
     its last commit (the units after it are fetched again)."""
+
+
+class SinkFailure(SinkError):
+    """A sink cannot make records durable (its database stayed unreachable, say). Raised by a
+    sink inside the run: the scheduler stops everything (it is not the API's answer to a call,
+    whatever the policy would say of it) and :meth:`harvester.Harvester.run` raises it as a
+    :class:`SinkError`."""

@@ -18,7 +18,7 @@ import math
 import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
@@ -415,13 +415,34 @@ def refused_of(counters: dict[str, float], words: dict[tuple[str, str], str | No
             for (kind, metric), (r, d) in sorted(found.items())]
 
 
-def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
-    """The summary of the whole run: this attempt's stats plus what ``earlier`` attempts left in
-    the state (default: ``harvester.earlier_attempts``, set when the run was opened)."""
-    stats: Stats = harvester.stats
-    earlier = getattr(harvester, "earlier_attempts", ()) if earlier is None else earlier
+class Attempted(msgspec.Struct, frozen=True):
+    """What :func:`build` reads of a run besides its counters: the Harvester hands it out
+    (``Harvester.attempted()``)."""
+
+    run_id: str
+    started: float | None
+    """When this attempt's harvest started (None: it never did)."""
+    finished: float | None
+    stopped: bool
+    """Stopped before the end (``Harvester.stop()``): the next run resumes it."""
+    stopped_exit_code: int | None = None
+    """The exit code a stopped run reports (the CLI's: its signal's), else the usual one."""
+    earlier: tuple[Attempt, ...] = ()
+    """What earlier attempts of the run left in the state."""
+    warnings: tuple[str, ...] = ()
+    """Said at the start of the run (tokens that expire soon)."""
+    api_version: str | None = None
+    """The Graph API version the run asked (``[graph] api_version``)."""
+    metrics_asked: dict[str, list[str]] = {}
+    """Kind of object -> the metrics this attempt asked of it."""
+
+
+def build(stats: Stats, run: Attempted) -> RunSummary:
+    """The summary of the whole run: this attempt's ``stats`` plus what earlier attempts left in
+    the state."""
+    earlier = run.earlier
     failed = stats.failures > 0
-    started, finished = harvester.started or 0.0, harvester.finished or harvester.started or 0.0
+    started, finished = run.started or 0.0, run.finished or run.started or 0.0
     before = _add(a.counters for a in earlier)
     counters = _add([before, dict(stats.counters)])
     for name in PLAN_COUNTERS:                  # summary.json's counters say what the printed units say
@@ -434,10 +455,12 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
              "failed": int(counters.get(UNITS_FAILED, 0) + counters.get(UNITS_FAILED_TOKEN, 0)),
              "resumed": int(counters.get(UNITS_RESUMED, 0)),
              "refused": int(counters.get(UNITS_REFUSED, 0))}
-    stopped = harvester.stopping          # the CLI sets a stopped run's exit code (the signal's)
+    exit_code = 3 if failed else 0
+    if run.stopped and run.stopped_exit_code is not None:
+        exit_code = run.stopped_exit_code
     return RunSummary(
-        run_id=harvester.run_id, exit_code=3 if failed else 0,
-        status=("stopped (the next run resumes)" if stopped
+        run_id=run.run_id, exit_code=exit_code,
+        status=("stopped (the next run resumes)" if run.stopped
                 else "finished with failures" if failed else "finished"),
         seconds=sum(a.seconds for a in earlier) + (finished - started),
         records=int(counters.get(RECORDS_WRITTEN, 0)), units=units,
@@ -445,7 +468,6 @@ def build(harvester, earlier: Sequence[Attempt] | None = None) -> RunSummary:
         skipped_by_reason=_by_reason(counters) or dict(stats.skipped_by_reason), attempts=len(earlier) + 1,
         skipped_left_out=max(0, units["skipped"] - len(stats.skipped)),
         failed_left_out=max(0, stats.failures - len(stats.failed)), carried_over=dict(stats.carried),
-        warnings=list(getattr(harvester, "token_warnings", [])) + stats.api_warnings,
+        warnings=list(run.warnings) + stats.api_warnings,
         refused=refused_of(counters, stats.refused_words),
-        api_version=getattr(getattr(getattr(harvester, "config", None), "graph", None), "api_version", None),
-        metrics_asked=dict(getattr(harvester, "metrics_asked", {})))
+        api_version=run.api_version, metrics_asked=dict(run.metrics_asked))

@@ -6,7 +6,7 @@ import pytest
 
 from harvester.simulator import world as world_module
 
-pytest_plugins = ["harvester.simulator.fixtures"]
+pytest_plugins = ["harvester.simulator.fixtures", "support"]     # support: the shared fixtures too
 
 _current_hour = world_module.current_hour
 

@@ -37,7 +37,7 @@ async def harvest(tmp_path, world, drift, *, state, **tables):
     tables.setdefault("refresh", {"enabled": False})       # every media asked by every run
     config, env = world_config(world, tmp_path / "out", days=2, scheduler=IN_FLIGHT, **tables)
     simulator = Simulator(world, SimulatorSettings(drift=drift))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     records = run_records(tmp_path / "out", harvester.run_id)
@@ -148,7 +148,7 @@ async def test_a_metric_retired_mid_run_costs_only_itself_and_the_api_list_tells
     config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=30, window_seconds=60,
                                scheduler=IN_FLIGHT, refresh={"enabled": False})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=30, window_seconds=60, drift=drift))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
                          state=StateStore(tmp_path / "state.db"), now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0 and not summary.failed, summary.render()
@@ -185,7 +185,7 @@ async def test_a_run_stopped_among_refusals_resumes_exactly(tmp_path, stop_at):
     state = StateStore(tmp_path / "state.db")
     summaries = []
     for attempt in range(2):
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                              now=world.now) as harvester:
             task = asyncio.ensure_future(harvester.run())
             if attempt == 0:

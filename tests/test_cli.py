@@ -13,8 +13,7 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 
-from support import NOW, assert_matches_truth, token_env
-from test_resume import harvester, write_config
+from support import NOW, assert_matches_truth, harvester, token_env, write_config
 
 
 def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch, present):
@@ -189,7 +188,7 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
 
     import msgspec
 
-    from test_resume import freeze_at_call
+    from support import freeze_at_call
 
     world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))

@@ -46,7 +46,7 @@ class Job:
         self.calls, self.key, self.duration, self.outcome = calls, key, duration, outcome
         self.label = self.account_id = key
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         calls = self.calls
         calls.in_flight += 1
         calls.peak = max(calls.peak, calls.in_flight)
@@ -234,7 +234,7 @@ async def harvest_one_token(tmp_path, *, calls_per_window: int, window_seconds: 
     simulator = Simulator(world, SimulatorSettings(calls_per_window=calls_per_window, window_seconds=window_seconds,
                                                    latency_ms=100))
     transport = Peak(SimulatorTransport(simulator))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     return simulator.counters.snapshot(), transport.peak
@@ -251,18 +251,3 @@ async def test_one_token_under_a_tight_window_never_exceeds_it(tmp_path):
     assert served["calls"] > 200                        # the window bound the harvest
     assert served["throttled"] == 0
     assert max(served["max_in_window"].values()) <= 50
-
-
-def test_a_depth_cut_to_a_fraction_fills_and_grows_again():
-    """After a cut the depth is a fraction (4.5) and the slot may hold int(depth) calls: filling
-    those is filling its depth, so its answers grow it again (it stayed at 4 calls forever)."""
-    from harvester.schedule.limiter import RollingWindowLimiter
-    from harvester.schedule.slot import Slot
-
-    slot = Slot("t", RollingWindowLimiter(1000, 3600.0), max_in_flight=64)
-    slot.depth, slot.proven = 4.5, True
-    for _ in range(slot.in_flight_limit()):
-        slot.started(room=True)
-    assert slot.full
-    slot.queue.append(object())     # type: ignore[arg-type]  (work waits: only the depth holds it)
-    assert slot.held_by_depth()

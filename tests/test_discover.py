@@ -7,26 +7,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_owed import Outage
 
-from harvester import Harvester
-from harvester.commands.demo import demo_config
 from harvester.commands.status import render
-from harvester.config import parse_config
 from harvester.config.model import Discover
-from harvester.days import from_unix
 from harvester.errors import ConfigError
+from harvester.run.accounts import Accounts
+from harvester.run.keys import TokenKeys
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
+from harvester.summary import Stats
 from harvester.tokens.discovery import Found
 
-from support import NOW, assert_matches_truth, run_records, token_env
-
-IG_HOST = "http://instagram.simulator"
+from support import IG_HOST, NOW, Outage, assert_matches_truth, discover_config, every_table, run_records, token_env
+from support import discover_harvest as harvest
 
 
 class HostLog(SimulatorTransport):
@@ -40,33 +37,6 @@ class HostLog(SimulatorTransport):
         parts = urlsplit(url)
         self.calls.append((f"{parts.scheme}://{parts.netloc}", parts.path))
         return await super().get(url, headers)
-
-
-def discover_config(world, tmp_path, discover, accounts=(), env=None, **extra):
-    today = from_unix(int(world.now))
-    raw = demo_config("http://simulator", {}, tmp_path / "out", today, days=2, calls_per_window=1_000_000)
-    raw["graph"]["instagram_base_url"] = IG_HOST
-    raw["rate_limit"]["margin_seconds"] = 0
-    raw["discover"] = list(discover)
-    raw["accounts"] = list(accounts)
-    if not accounts:
-        del raw["accounts"]
-    raw.update(extra)
-    env = env or token_env(world)
-    return parse_config(raw, path="<test>", env=env, today=today), env
-
-
-async def harvest(world, config, env, transport=None):
-    transport = transport or SimulatorTransport(Simulator(world))
-    state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
-        summary = await harvester.run()
-    state.close()
-    return harvester, summary
-
-
-def every_table(world):
-    return [{"token_env": f"TOKEN_{t.index}", "login": t.kind} for t in world.tokens]
 
 
 # --- config ---------------------------------------------------------------------------------
@@ -208,20 +178,20 @@ async def test_a_facebook_discovery_of_an_instagram_token_fails_clearly(tmp_path
     assert outcome.code == 2500 and 'login = "instagram"' in outcome.reason
 
 
-
 def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(tmp_path):
     """Two tokens that reach one account (two admins of a Page): the second table's discovery
     ends first, yet the account goes to the first table; what only the second finds is its own."""
     world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=2, tokens=4))
     env = {**token_env(world), "FIRST": "token-a", "SECOND": "token-b"}
     config, _ = discover_config(world, tmp_path, [{"token_env": "FIRST"}, {"token_env": "SECOND"}], env=env)
-    harvester = Harvester(config, tokens=env)
-    harvester.token_names = {"key-a": "FIRST", "key-b": "SECOND"}
-    harvester._discovery_done(1, [Found("1"), Found("2")], None)
-    assert harvester.discovered == {}                         # waits for the first table
-    harvester._discovery_done(0, [Found("1")], None)
-    assert harvester.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
-    assert harvester.stats.get("discovered/accounts_elsewhere") == 1
+    keys = TokenKeys(config, env)
+    keys.names = {"key-a": "FIRST", "key-b": "SECOND"}
+    accounts = Accounts(config, keys, Stats(), run_id="r", now=world.now)
+    accounts.discovery_done(1, [Found("1"), Found("2")], None)
+    assert accounts.discovered == {}                          # waits for the first table
+    accounts.discovery_done(0, [Found("1")], None)
+    assert accounts.discovered == {"FIRST": ["1"], "SECOND": ["2"]}
+    assert accounts.stats.get("discovered/accounts_elsewhere") == 1
 
 
 @pytest.mark.looptime

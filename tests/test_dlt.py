@@ -201,13 +201,3 @@ def test_without_dlt_the_extra_is_named(monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'harvester\[dlt\]'"):
         harvester_source("any.toml")
 
-
-@pytest.fixture(scope="module")
-def pg_server():
-    from harvester.sinks import pgserver
-    if pgserver.binaries() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not installed (make install installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    with pgserver.TempServer() as server:
-        yield server

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import duckdb
 import msgspec
-from test_sinks import ACCOUNT, MEDIA, insight
 
 from harvester.records import STREAMS, natural_key
 from harvester.sinks import arrow
 from harvester.sinks.duckdb import SCHEMA_VERSION, DuckdbSink, _columns, key_text
+
+from support import ACCOUNT_RECORD as ACCOUNT
+from support import MEDIA_RECORD as MEDIA
+from support import insight
 
 replace = msgspec.structs.replace
 

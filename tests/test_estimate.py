@@ -26,7 +26,8 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
                             stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40, window={"totals": totals})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     served = simulator.counters.endpoints
     made = served["account"] + served["insights/account"] + served["media"] + served["stories"]
@@ -43,7 +44,8 @@ async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumpt
                             stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     served = simulator.counters.endpoints
     state = StateStore(config.state.path)

@@ -541,8 +541,8 @@ class OneGet:
     def __init__(self, client: GraphClient):
         self.client = client
 
-    async def __call__(self):
-        await self.client.get("1784/insights", INSIGHTS, TOKEN)
+    async def __call__(self, flight=None):
+        await self.client.get("1784/insights", INSIGHTS, TOKEN, flight=flight)
 
 
 async def test_a_unit_answered_with_bad_gzip_gives_up_after_one_retry_saying_so(transport):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,16 +13,12 @@ from harvester import Harvester
 from harvester.records import AccountRecord, InsightRecord, MediaRecord, Record
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
-from harvester.simulator.truth import expected_media, expected_records
+from harvester.simulator.truth import expected_media
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import NOW, assert_matches_truth, run_records, world_config
-
-
-def truth_of(world, config, accounts=None):
-    return expected_records(world, config.window.since, config.window.until, accounts=accounts)
+from support import NOW, assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
 
 
 def live_accounts(world) -> list[str]:
@@ -42,7 +37,7 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world, SimulatorSettings(faults=0.05))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     state.close()
@@ -59,14 +54,6 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     assert_no_token_anywhere(env.values(), tmp_path, caplog, summary)
 
 
-def assert_no_token_anywhere(tokens, directory: Path, caplog, *objects) -> None:
-    blobs = [p.read_bytes() for p in directory.rglob("*") if p.is_file()]
-    blobs += [r.getMessage().encode() for r in caplog.records]
-    blobs += [repr(o).encode() + str(o).encode() for o in objects]
-    for token in tokens:
-        assert not any(token.encode() in blob for blob in blobs)
-
-
 @pytest.mark.looptime
 async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none(tmp_path):
     """Six tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
@@ -76,7 +63,8 @@ async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none
     simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=60))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     elapsed = loop.time() - started
     served = simulator.counters.snapshot()
@@ -96,7 +84,7 @@ async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
     world = World(WorldSpec(now=NOW, seed=8, accounts=4, media_per_account=10))
     server = await simulator_server(world, SimulatorSettings(faults=0.05))
     config, env = world_config(world, tmp_path / "out", base_url=server.url)
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
@@ -116,7 +104,7 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
 
     transport = SimulatorTransport(Simulator(world))
     records = []
-    async with Harvester(config, tokens=lookup, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=lookup, transport=transport, now=world.now) as harvester:
         async for record in harvester.records():
             records.append(record)
     truth = truth_of(world, config)
@@ -137,47 +125,13 @@ async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     assert len(asked) == len(set(asked))
 
     before = asyncio.all_tasks()
-    async with Harvester(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
+    async with Harvester.pinned(config, tokens=lookup, transport=SimulatorTransport(Simulator(world)),
                          now=world.now) as harvester:
         async for _ in harvester.records():
             break
     await asyncio.sleep(0)
     assert asyncio.all_tasks() <= before
     assert not (tmp_path / "out").exists()            # records() writes nothing
-
-
-class Recording(SimulatorTransport):
-    """The in-memory transport, noting each call's path, query and status."""
-
-    def __init__(self, simulator):
-        super().__init__(simulator)
-        self.calls: list[tuple[str, str, int]] = []
-
-    async def get(self, url, headers):
-        response = await super().get(url, headers)
-        path, _, query = url.partition("?")
-        self.calls.append((path.rsplit("/v25.0/", 1)[1], query, response.status))
-        return response
-
-
-@pytest.mark.slow
-@pytest.mark.looptime
-async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_path):
-    """Media posted before the business conversion and stories with fewer than 5 viewers answer
-    their first call with an error that every other call of theirs would repeat: no second call."""
-    world = World(WorldSpec(now=NOW, seed=3, accounts=10, media_per_account=30))
-    config, env = world_config(world, tmp_path / "out")
-    transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
-        summary = await harvester.run()
-    refused = {path for path, _, status in transport.calls if status == 400 and path.endswith("/insights")}
-    assert len(refused) > 10
-    asked = [(path, query) for path, query, _ in transport.calls if path in refused]
-    assert len(asked) == len(refused)                                # one call each, the plain one
-    assert all("breakdown" not in query for _, query in asked)
-    skipped_reasons = {o.reason for o in summary.skipped}
-    assert skipped_reasons <= {"posted before business conversion (100/2108006)", "not enough viewers (10)"}
-    assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
 
 
 @pytest.mark.looptime
@@ -192,7 +146,7 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     for days in (3, 5):
         config, env = world_config(world, output, days=days)
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now,
+        async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now,
                              run_id=f"night-{days}") as harvester:
             assert (await harvester.run()).exit_code == 0
         runs.append(harvester.run_id)
@@ -239,7 +193,7 @@ async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_
     state = StateStore(config.state.path)
     loop = asyncio.get_running_loop()
     transport = HeldTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=2_000)))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         await asyncio.sleep(120)
         assert transport.holding > 0 and not task.done()
@@ -252,7 +206,7 @@ async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_
     assert loop.time() == stopped_at and transport.holding == 0     # given up at once, not waited for
     (run,) = state.runs()
     assert run.status == "stopped" and state.unit_counts(run.run_id).get("done", 0) > 0
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(
             calls_per_window=10**9))), state=state, now=world.now) as harvester:
         resumed = await harvester.run()
     state.close()

@@ -12,9 +12,11 @@ import pytest
 
 from harvester import Harvester
 from harvester.errors import TransportError
-from harvester.graph.hedge import FLIGHT
+from harvester.graph.client import GraphClient
+from harvester.graph.hedge import Flight
 from harvester.graph.transport import Response
-from harvester.schedule.scheduler import HEDGE_AFTER, Scheduler
+from harvester.schedule.hedge import HEDGE_AFTER
+from harvester.schedule.scheduler import Scheduler
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
@@ -53,7 +55,7 @@ class Latencies:
 
 
 class Get:
-    """A job making one GET the way the client does (through the flight the scheduler gives it)."""
+    """A job making one GET the way the client does (through the flight the scheduler hands it)."""
 
     priority = 0
 
@@ -62,8 +64,7 @@ class Get:
         self.key = self.label = self.account_id = "t"
         self.answer: bytes | None = None
 
-    async def __call__(self):
-        flight = FLIGHT.get()
+    async def __call__(self, flight=None):
         response = await (self.transport.get(self.url, {}) if flight is None else
                           flight.get(self.transport, self.url, {}))
         self.answer = response.body
@@ -136,7 +137,8 @@ async def harvest(tmp_path, name: str, *, hedge: bool):
     world = World(WorldSpec(now=NOW, seed=5, accounts=3, tokens=1, media_per_account=8))
     config, env = world_config(world, tmp_path / name, days=1, scheduler={"hedge": hedge})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=1_000_000, window_seconds=3600, latency_ms=300))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
         run_id = harvester.run_id
     assert summary.exit_code == 0
@@ -160,13 +162,35 @@ async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_pat
     """The real aiohttp transport on a socket (the server's latency in the same simulated time):
     a copy that answers first cancels the other request, and the harvest is the truth, record for
     record."""
-    from test_harvest import assert_matches_truth, truth_of
+    from support import assert_matches_truth, truth_of
 
     world = World(WorldSpec(now=NOW, seed=5, accounts=3, tokens=1, media_per_account=8))
     server = await simulator_server(world, SimulatorSettings(latency_ms=300))
     config, env = world_config(world, tmp_path / "out", days=1, base_url=server.url)
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     assert summary.counters.get("calls/hedged_first", 0) > 0        # some copies answered first
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
+
+
+class JsonLatencies(Latencies):
+    async def get(self, url, headers):
+        response = await super().get(url, headers)
+        return Response(200, {}, b'{"answer": "%s"}' % response.body)
+
+
+async def test_the_client_sends_a_get_through_the_flight_it_is_handed():
+    """The flight is an argument of the call (scheduler -> job -> client), not ambient state: a
+    copy sent through it races the GET the client sent, and the first answer is the call's."""
+    url = "http://graph/v25.0/17841"
+    transport = JsonLatencies({url: [10.0, 0.5]})
+    client = GraphClient(transport, "http://graph", "v25.0")
+    flight = Flight(0.0)
+    call = asyncio.ensure_future(client.get("17841", {}, "token", flight=flight))
+    await asyncio.sleep(1)
+    assert flight.may_copy()                      # the client's GET is out through it
+    await flight.copy()
+    reply = await call
+    assert reply.body == f'{{"answer": "{url} at 1.5"}}'.encode() and flight.copy_first
+    assert transport.cancelled == [url]

@@ -47,7 +47,7 @@ async def harvest(tmp_path, caplog, kind: str):
     simulator = Simulator(world, SimulatorSettings(hostile=(kind,)))
     simulator.hostile.huge_bytes = 2 * CAP
     transport = Recording(SimulatorTransport(simulator))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     assert simulator.hostile.hits[kind], f"{kind} changed no answer: the test proves nothing"
@@ -189,7 +189,7 @@ async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulat
     server = await simulator_server(world, SimulatorSettings(hostile=kinds))
     config, env = world_config(world, tmp_path / "out", days=2, base_url=server.url,
                                scheduler={"max_attempts": 2})
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         summary = await harvester.run()
     assert not [r for r in caplog.records if r.exc_info]
     truth = expected_records(world, config.window.since, config.window.until)

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from datetime import timedelta
 
 import msgspec
@@ -24,8 +25,16 @@ from harvester.sinks import manifest
 from harvester.state.lock import Holder, RunLock, lock_path
 from harvester.state.store import StateStore
 
-from support import NOW, assert_matches_truth, run_records, token_env, world_config
-from test_resume import freeze_at_call, harvester, write_config
+from support import (
+    NOW,
+    assert_matches_truth,
+    freeze_at_call,
+    harvester,
+    run_records,
+    token_env,
+    world_config,
+    write_config,
+)
 
 
 @pytest.mark.slow
@@ -37,14 +46,13 @@ async def test_a_second_cli_run_on_the_same_state_refuses_at_once_and_the_first_
     state = tmp_path / "state.sqlite"
     first = await harvester("run", "--config", str(config), env=env)
     await asyncio.wait_for(freeze_at_call(server, first, 120).wait(), 120)   # held mid-harvest, its lock held
-    try:
-        parts_before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
-        calls_before = server.simulator.counters.snapshot().get("calls", 0)
-        second = await harvester("run", "--config", str(config), env=env)
-        stderr = (await asyncio.wait_for(second.stderr.read(), 120)).decode()    # refused without waiting
-        assert await second.wait() == 2, stderr
-    finally:
-        first.send_signal(signal.SIGCONT)
+    parts_before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    calls_before = server.simulator.counters.snapshot().get("calls", 0)
+    started = time.monotonic()
+    second = await harvester("run", "--config", str(config), env=env)
+    stderr = (await second.stderr.read()).decode()
+    assert await second.wait() == 2, stderr
+    assert time.monotonic() - started < 10
     assert "another harvester run uses this state file" in stderr
     assert f"pid {first.pid} on {socket.gethostname()}, running since " in stderr and str(state) in stderr
     assert "Traceback" not in stderr
@@ -68,10 +76,11 @@ async def test_a_second_harvester_on_the_same_state_is_refused_and_the_library_u
     world = World(WorldSpec(now=NOW, seed=9, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
         await asyncio.sleep(0)                     # the first run holds the state now
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                    now=world.now) as second:
             with pytest.raises(StateError, match="another harvester run uses this state file: pid "):
                 await second.run()
         summary = await task
@@ -85,7 +94,7 @@ async def test_a_second_harvester_on_the_same_state_is_refused_and_the_library_u
 
     # released at exit; a new run of the same config sees the first in the state: refresh tiers apply
     calls = simulator.counters.snapshot()["calls"]
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as again:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as again:
         await again.run()
     assert simulator.counters.snapshot()["calls"] - calls < calls      # without a state: as many again
 

@@ -70,7 +70,7 @@ async def test_the_reading_examples_run_on_a_harvests_output(tmp_path, example):
     world = World(WorldSpec(seed=5, accounts=2, media_per_account=12, now=NOW))
     config, env = world_config(world, tmp_path / "out")
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     done = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / example), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120)

@@ -108,7 +108,7 @@ def config(tmp_path, tokens: int = 2, *, window: float = 60, calls: int = 200):
 
 async def harvest(tmp_path, api: FakeApi, **options):
     cfg, env = config(tmp_path, **options)
-    async with Harvester(cfg, tokens=env, transport=api, now=NOW) as harvester:
+    async with Harvester.pinned(cfg, tokens=env, transport=api, now=NOW) as harvester:
         summary = await harvester.run()
     return summary, harvester.stats
 
@@ -166,7 +166,7 @@ async def test_a_lone_throttle_costs_its_call_a_short_retry_not_its_token_a_paus
     """Usage reported at 5 %, one code 17 without an estimate: that call is retried within
     LONE_RETRY, the token keeps its pace (no pause, no probe, no cut), and the harvest ends about
     one call later than without it. Before, the token paused 2 s and its depth was halved."""
-    from harvester.schedule.scheduler import LONE_RETRY
+    from harvester.schedule.outcomes import LONE_RETRY
 
     clean = await makespan(tmp_path / "clean", FakeApi(usage=5))
     api = FakeApi(usage=5)
@@ -235,7 +235,7 @@ async def test_two_runs_in_a_row_on_one_state_are_never_throttled(tmp_path, seco
     cfg, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=600)
     summaries = []
     for run in range(2):
-        harvester = Harvester(cfg, tokens=env, transport=transport, now=simulator.wall())
+        harvester = Harvester.pinned(cfg, tokens=env, transport=transport, now=simulator.wall())
         async with harvester:
             task = asyncio.ensure_future(harvester.run())
             if run == 0 and second == "resumed":
@@ -279,7 +279,7 @@ class Call:
         self.key, self.priority, self.label, self.account_id = "a", 0, label, "acct-a"
         self.log, self.outcomes = log, outcomes
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         await asyncio.sleep(0.1)
         outcome = self.outcomes.pop(0)
         self.log.append((self.label, isinstance(outcome, GraphError)))

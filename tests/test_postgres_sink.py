@@ -6,11 +6,9 @@ re-runs and concurrent runs replacing keys, kill -9, a lost connection, and ever
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import random
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,47 +26,14 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks import pgserver
 from harvester.sinks.base import SinkFailure
 from harvester.state.store import StateStore
 
-from support import NOW, token_env, world_config
-from test_resume import harvester as harvester_cli
-from test_resume import run_with_kills, write_config
+from support import NOW, PG, run_with_kills, token_env, world_config, write_config
+from support import harvester as harvester_cli
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
 from harvester.sinks import postgres  # noqa: E402  (after the extra is known to be there)
-
-_schemas = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[pgserver.TempServer]:
-    """One server for the session; in CI (``CI=true``) a missing PostgreSQL fails, elsewhere it skips."""
-    if pgserver.binaries() is None:
-        message = "PostgreSQL is not installed (no initdb): make install installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    server = pgserver.TempServer().start()
-    yield server
-    server.stop()
-
-
-class PG(msgspec.Struct):
-    server: pgserver.TempServer
-    dsn: str
-    schema: str
-
-    def sql(self, query: str) -> str:
-        return self.server.psql("harvester", query).strip()
-
-
-@pytest.fixture
-def pg(pg_server, monkeypatch) -> PG:
-    """A fresh schema per test, its DSN in HARVESTER_PG_DSN."""
-    monkeypatch.setenv("HARVESTER_PG_DSN", pg_server.dsn)
-    return PG(pg_server, pg_server.dsn, f"t{os.getpid()}_{next(_schemas)}")
 
 
 def pg_config(world, tmp: Path, pg: PG, *, days: int = 3, **output) -> tuple[Config, dict[str, str]]:
@@ -97,7 +62,7 @@ def transport(world, **settings) -> SimulatorTransport:
 
 
 async def harvest(config: Config, env, world, *, state: StateStore | None = None, **kwargs):
-    async with Harvester(config, tokens=env, transport=transport(world), state=state, now=world.now,
+    async with Harvester.pinned(config, tokens=env, transport=transport(world), state=state, now=world.now,
                          **kwargs) as harvester:
         summary = await harvester.run()
     return harvester, summary
@@ -312,7 +277,7 @@ async def test_two_harvests_at_once_on_overlapping_accounts_lose_and_double_noth
              for name, chosen in (("early", ids[:3]), ("late", ids[1:]))}
 
     async def one(name: str, now: float):
-        async with Harvester(shard[name], tokens=env, transport=transport(world, latency_ms=2), now=now,
+        async with Harvester.pinned(shard[name], tokens=env, transport=transport(world, latency_ms=2), now=now,
                              run_id=name) as harvester:
             return await harvester.run()
 
@@ -358,7 +323,7 @@ async def _lose_connection_mid_run(tmp_path, pg: PG, how) -> int:
     world = World(WorldSpec(now=NOW, seed=34, accounts=3, media_per_account=40))
     config, env = pg_config(world, tmp_path, pg, commit_units=5)
     state = StateStore(tmp_path / "state.sqlite")
-    async with Harvester(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
                          now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         while harvester.stats.get("sink/commits") < 3:
@@ -396,7 +361,7 @@ async def test_a_database_gone_for_longer_than_the_retries_aborts_the_run_and_th
     state = StateStore(tmp_path / "state.sqlite")
     sink = postgres.PostgresSink(pg.dsn, schema=pg.schema, commit_units=5, retry_seconds=1)
     try:
-        async with Harvester(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
+        async with Harvester.pinned(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
                              now=world.now, sink=sink) as harvester:
             task = asyncio.ensure_future(harvester.run())
             while harvester.stats.get("sink/commits") < 3:

@@ -27,7 +27,7 @@ class Tty(io.StringIO):
 async def test_live_block_on_a_terminal_and_lines_otherwise(tmp_path):
     world = World(WorldSpec(now=NOW, seed=2, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         await h.run()
         live, plain = Progress(h, stream=Tty()), Progress(h, stream=io.StringIO())
         live.show(), plain.show()
@@ -60,11 +60,10 @@ def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
 async def test_the_eta_counts_down_while_every_token_waits_on_its_rate_limit(tmp_path):
     world = World(WorldSpec(now=NOW, seed=2, accounts=2, media_per_account=10))
     config, env = world_config(world, tmp_path / "out", calls_per_window=20, window_seconds=600)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         task = asyncio.ensure_future(h.run())
         progress = Progress(h, stream=io.StringIO())
-        while not (h._scheduler and _limit_eta([s.view(h._scheduler.now()) for s in h._scheduler.slots.values()],
-                                               h._scheduler.now())[0]):
+        while not ((pacing := h.pacing(10**6)) and _limit_eta(pacing.slots, pacing.now)[0]):
             await asyncio.sleep(1)
             progress.lines()
         progress.lines()
@@ -81,7 +80,7 @@ async def test_the_live_block_fits_a_narrow_terminal(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
     world = World(WorldSpec(now=NOW, seed=2, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         await h.run()
         live = Progress(h, stream=Tty())
         live.show(), live.show()
@@ -96,10 +95,10 @@ async def test_with_many_tokens_the_live_block_lists_a_few_busy_ones(tmp_path, m
     monkeypatch.setattr(progress, "TOKEN_LINES", 2)
     world = World(WorldSpec(now=NOW, seed=2, accounts=3, tokens=3, media_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=1)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         live = Progress(h, stream=Tty())
         task = asyncio.ensure_future(h.run())
-        while not h._scheduler or not h._scheduler.slots:
+        while not (pacing := h.pacing(2)) or not pacing.tokens:
             await asyncio.sleep(0)
         busy = live.lines()
         await task
@@ -115,11 +114,10 @@ async def test_on_100_columns_the_first_line_keeps_the_eta_and_drops_less_useful
     monkeypatch.setenv("COLUMNS", "100")
     world = World(WorldSpec(seed=2, accounts=2, media_per_account=10, now=1_796_000_000.0))
     config, env = world_config(world, tmp_path / "out", calls_per_window=20, window_seconds=600)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         task = asyncio.ensure_future(h.run())
         live = Progress(h, stream=Tty())
-        while not (h._scheduler and _limit_eta([s.view(h._scheduler.now()) for s in h._scheduler.slots.values()],
-                                               h._scheduler.now())[0]):
+        while not ((pacing := h.pacing(10**6)) and _limit_eta(pacing.slots, pacing.now)[0]):
             await asyncio.sleep(1)
         await asyncio.sleep(60)
         full = live.lines()[0]

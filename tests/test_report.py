@@ -14,10 +14,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
-from test_postgres_sink import pg, pg_server  # noqa: F401  (fixtures: a real PostgreSQL for its sink)
 
 from harvester import Harvester, catalog
-from harvester.cli import _write_outcomes as write_outcomes
 from harvester.cli import main
 from harvester.days import DAY, from_unix, to_unix
 from harvester.report import build, last_week, write
@@ -26,36 +24,16 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
-from harvester.state.store import StateStore
 
-from support import world_config
+from support import REPORT_DAYS as HARVEST_DAYS
+from support import REPORT_NOW as NOW
+from support import REPORT_TZ as TZ
+from support import has_insights, local_day, posts_of, world_config
+from support import report_accounts as accounts
+from support import report_harvest as harvest
 
-TZ = "Europe/Berlin"
 ZONE = ZoneInfo(TZ)
 PT = ZoneInfo("America/Los_Angeles")
-HARVEST_DAYS = 14
-NOW = 1796126400.0
-"""The worlds' present, 2026-12-01 12:00 UTC: the edge cases below hold for it (a world's
-present is otherwise the current hour, and which account posted in the last week moves with it)."""
-
-
-def harvest(world: World, output, *, days: int = HARVEST_DAYS, at: float | None = None, exit_code: int = 0):
-    """Every account of ``world`` harvested in memory (``at``: the harvest's present)."""
-    config, env = world_config(world, output, days=days)
-    config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False))
-
-    async def run():
-        state = StateStore(config.state.path)
-        transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, state=state,
-                             now=world.now if at is None else at) as harvester:
-            summary = await harvester.run()
-        state.close()
-        assert summary.exit_code == exit_code, summary.render()
-        write_outcomes(output / harvester.run_id, harvester.stats)      # as `harvester run` does
-
-    asyncio.run(run())
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -85,19 +63,6 @@ def converted(harvested):
 
 
 # --- the truth, from the world ------------------------------------------------------------------
-
-
-def accounts(world: World, config):
-    wanted = {a.id for a in config.accounts}
-    return [a for a in world.accounts_of_live_tokens() if a.id in wanted]
-
-
-def local_day(ts: int) -> date:
-    return datetime.fromtimestamp(ts, ZONE).date()
-
-
-def posts_of(world: World, account):
-    return [world.media(account, n) for n in range(world.listed_media(account))]
 
 
 def rate(world: World, media, account) -> tuple[float, float] | None:
@@ -260,12 +225,6 @@ def test_content_types_count_and_medians(harvested):
                                                                                            strict=True) if r]
             assert row["median_reach"] == (statistics.median(reaches) if reaches else None)
             assert row["median_er"] == (pytest.approx(statistics.median(rates)) if rates else None)
-
-
-def has_insights(world, media) -> bool:
-    if media.viewers is not None:
-        return media.viewers >= catalog.STORY_MIN_VIEWERS
-    return not world.before_conversion(media)
 
 
 def test_best_time_heat_maps_equal_the_truth(harvested):
@@ -564,9 +523,8 @@ def test_every_sink_format_gives_the_same_report(harvested, tmp_path, output_for
 
     async def run():
         transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
-            assert (await harvester.run()).exit_code == 0
-            write_outcomes(factory.output_directory(config.output) / harvester.run_id, harvester.stats)
+        async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
+            assert (await harvester.run()).exit_code == 0         # it writes its outcomes.jsonl itself
 
     asyncio.run(run())
 

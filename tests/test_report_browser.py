@@ -17,12 +17,17 @@ from pathlib import Path
 
 import pytest
 from browser import Page, chromium
-from test_report import NOW, TZ, accounts, harvest, has_insights, local_day, posts_of
 
 from harvester import catalog
 from harvester.days import from_unix
 from harvester.report import write
 from harvester.simulator.world import World, WorldSpec
+
+from support import REPORT_NOW as NOW
+from support import REPORT_TZ as TZ
+from support import has_insights, local_day, posts_of
+from support import report_accounts as accounts
+from support import report_harvest as harvest
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 DOCS = Path(__file__).resolve().parent.parent / "docs"

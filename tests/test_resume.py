@@ -1,4 +1,4 @@
-"""Resumable, exactly-once harvests: ``harvester run`` killed with SIGKILL at drawn points of its harvest,
+"""Resumable, exactly-once harvests: ``harvester run`` killed with SIGKILL at random moments,
 run again until it finishes, must leave exactly the records of an uninterrupted run."""
 
 from __future__ import annotations
@@ -31,110 +31,14 @@ from support import (
     NOW,
     assert_matches_truth,
     assert_streams_match,
-    harvester_command,
+    freeze_at_call,
+    harvester,
     run_records,
+    run_with_kills,
     token_env,
     world_config,
+    write_config,
 )
-
-
-def write_config(path: Path, world, base_url: str, *, days: int = 3, commit_seconds: float = 0.2,
-                 output_format: str = "jsonl") -> Path:
-    accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "TOKEN_{t.index}"\n\n'
-                       for t in world.tokens for a in t.account_ids)
-    path.write_text(f"""
-[graph]
-base_url = "{base_url}"
-api_version = "v25.0"
-
-[rate_limit]
-calls_per_window = 1000000
-window_seconds = 3600
-margin_seconds = 0
-
-[window]
-days = {days}
-
-[output]
-format = "{output_format}"
-path = "{path.parent / 'out'}"
-commit_seconds = {commit_seconds}
-
-[state]
-path = "{path.parent / 'state.sqlite'}"
-
-{accounts}""")
-    return path
-
-
-async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        *harvester_command(*args), env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
-
-
-def checkpointed(state: Path) -> int:
-    """Units the state store has checkpointed so far (read beside the writer: SQLite WAL)."""
-    if not state.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(state, timeout=5)) as db:
-            return db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
-async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rng: random.Random) -> bool:
-    """SIGKILL ``proc`` after its next checkpoint, when the simulator has received a drawn number
-    (1 to 40) of further calls: a point in the harvest, not in real time, so a slow or loaded
-    machine kills at the same call, with calls in flight (the simulator's latency holds each).
-    False if it finished first (the signal may find it exited but not yet reaped)."""
-    before = checkpointed(state)
-    while checkpointed(state) <= before and proc.returncode is None:
-        await asyncio.sleep(0.05)
-    target = server.simulator.counters.calls + rng.randint(1, 40)
-    while server.simulator.counters.calls < target and proc.returncode is None:
-        await asyncio.sleep(0.002)
-    if proc.returncode is not None:
-        return False
-    proc.send_signal(signal.SIGKILL)
-    return await proc.wait() == -signal.SIGKILL      # not if it had exited, unreaped, before the signal
-
-
-def freeze_at_call(server, proc: asyncio.subprocess.Process, call: int) -> asyncio.Event:
-    """SIGSTOP ``proc`` when its ``call``-th call reaches ``server``, before that call is answered: the
-    harvest is frozen mid-way at the same point however fast the machine (it cannot finish while
-    the call waits); the event is set then. SIGCONT lets it go on."""
-    frozen = asyncio.Event()
-    serve, seen = server.simulator.serve, 0
-
-    async def serving(*args, **kwargs):
-        nonlocal seen
-        seen += 1
-        if seen == call and proc.returncode is None:
-            proc.send_signal(signal.SIGSTOP)
-            frozen.set()
-        return await serve(*args, **kwargs)
-
-    server.simulator.serve = serving
-    return frozen
-
-
-async def run_with_kills(config: Path, env: dict[str, str], server, rng: random.Random,
-                         kills: int) -> tuple[int, int]:
-    """Start ``harvester run`` against ``server``; SIGKILL it ``kills`` times in the middle; then let
-    it finish."""
-    killed = 0
-    while True:
-        proc = await harvester("run", "--config", str(config), env=env)
-        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", server, rng):
-            killed += 1
-            continue
-        stderr = await proc.stderr.read()
-        code = await proc.wait()
-        assert code in (0, 3), stderr.decode()
-        return code, killed
 
 
 @pytest.mark.slow
@@ -228,7 +132,7 @@ async def main():
     config = load_config(sys.argv[1])
     state = StateStore(config.state.path)
     sink = KilledMidPart(Path(config.output.path) / "r1", buffer_bytes=1, commit_units=20)
-    async with Harvester(config, state=state, sink=sink, run_id="r1") as harvester:
+    async with Harvester.pinned(config, state=state, sink=sink, run_id="r1") as harvester:
         await harvester.run()
 
 asyncio.run(main())
@@ -273,7 +177,7 @@ async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
                                                                              commit_seconds=3600.0))
     state = StateStore(config.state.path)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     units = state.unit_counts(harvester.run_id)

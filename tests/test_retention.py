@@ -19,8 +19,7 @@ from harvester.simulator.api import GraphApi
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
-from test_resume import write_config
+from support import world_config, write_config
 
 NOW = 1_790_000_000.0                    # 2026-09-21 14:13 UTC: the bound falls inside a UTC day
 TODAY = from_unix(int(NOW))
@@ -61,7 +60,7 @@ def test_the_chunks_after_the_first_kept_day_keep_their_place():
 
 
 def test_a_window_resumed_days_later_calls_nothing_refused_and_the_truth_leaves_the_same_days_out():
-    from test_sim_truth import harvest  # the planner's units called one by one, refusals asserted
+    from support import call_by_call as harvest  # the planner's units called one by one, refusals asserted
     world = World(WorldSpec(seed=4, accounts=2, media_per_account=2, now=NOW + 3 * DAY, stories_per_account=0))
     since, until = TODAY - timedelta(days=ACCOUNT_DAYS), TODAY
     found, _ = harvest(world, since, until, "window")     # asserts every refusal is an expected skip

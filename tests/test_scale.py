@@ -33,7 +33,7 @@ class Call:
     def __init__(self, key: str):
         self.key = self.label = self.account_id = key
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         await asyncio.sleep(0.3)
 
     def gave_up(self, decision) -> None:
@@ -105,9 +105,9 @@ def test_a_copy_sent_while_its_request_is_served_draws_its_own_latency():
 async def test_the_connection_pool_follows_the_calls_in_flight(tmp_path, scheduler, limit):
     world = World(WorldSpec(now=NOW, seed=4, accounts=3, tokens=3, media_per_account=0))
     config, env = world_config(world, tmp_path / "out", scheduler=scheduler)
-    async with Harvester(config, tokens=env, now=world.now) as harvester:
-        assert isinstance(harvester._transport, AiohttpTransport)
-        assert harvester._transport.limit == limit
+    async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
+        assert isinstance(harvester.transport, AiohttpTransport)
+        assert harvester.transport.limit == limit
 
 
 def test_every_tokens_login_and_file_come_from_one_pass(tmp_path):

@@ -37,7 +37,7 @@ class Job:
         self.starts: list[float] = []
         self.cancelled = False
 
-    async def __call__(self):
+    async def __call__(self, flight=None):
         now = asyncio.get_running_loop().time()
         self.starts.append(now)
         self.log.append((self.key, self.label, now))
@@ -215,22 +215,6 @@ async def test_usage_with_a_regain_time_pauses_the_token():
     assert h.starts("a") == [0, 90]
 
 
-def test_slot_feedback_is_clamped_and_errors_never_speed_up():
-    clock = [0.0]
-    slot = Slot("a", RollingWindowLimiter(200, 3600, clock=lambda: clock[0]))
-    slot.observe(Usage(95), 0.0, in_window=100)
-    assert slot.limiter.limit == 105
-    slot.observe(Usage(40), 0.0, in_window=100, may_speed_up=False)
-    assert slot.limiter.limit == 105
-    slot.observe(Usage(40), 0.0, in_window=100)
-    assert slot.limiter.limit == 200                         # back up, never above the configured
-    slot.observe(Usage(99), 0.0, in_window=100, may_speed_up=False)
-    assert slot.limiter.limit == 101
-    slot.observe(None, 0.0)
-    slot.observe(Usage(0, 30.0), 5.0)
-    assert slot.paused_until == 35.0 and slot.limiter.limit == 101
-
-
 # -- dead tokens --------------------------------------------------------------------------------
 
 async def test_a_dead_token_gives_every_job_up_once_and_reports_once():
@@ -402,7 +386,7 @@ async def test_discovery_waits_while_leaf_jobs_can_use_the_capacity():
             nonlocal most_queued
             for i in range(20):
                 h.job(key, f"{key}-leaf{i}", duration=1.0)
-            most_queued = max(most_queued, h.scheduler._pending)
+            most_queued = max(most_queued, h.scheduler.rings.pending)
         return found
 
     for n in range(50):
@@ -440,7 +424,7 @@ def test_the_seams_are_typed_action_keyed_and_the_slot_changes_only_through_meth
 
     from harvester.graph import policy
     from harvester.graph import policy as decision
-    from harvester.schedule.scheduler import HANDLERS
+    from harvester.schedule.outcomes import HANDLERS
 
     assert policy.Action is decision.Action and policy.Decision is decision.Decision
     assert set(HANDLERS) == set(Action)
@@ -545,7 +529,8 @@ async def test_the_progress_line_says_a_wait_was_capped():
     h = Harness(seconds=3600, per_token_in_flight=1)
     h.job("a", "a0", outcomes=[graph_error(17, usage=Usage(100, 60e9))])
     await h.run()
-    line = Progress(types.SimpleNamespace(stats=h.stats, _scheduler=h.scheduler), stream=io.StringIO()).lines()[0]
+    run = types.SimpleNamespace(stats=h.stats, token_names={}, pacing=h.scheduler.pacing)     # what Progress reads
+    line = Progress(run, stream=io.StringIO()).lines()[0]
     assert "server asked for a wait of 6e+10 s: capped at 1h00m" in line
 
 
@@ -574,7 +559,8 @@ async def test_a_real_throttle_still_sees_one_call_per_pause(tmp_path):
     world = World(WorldSpec(now=NOW, seed=3, accounts=3, media_per_account=8))
     simulator = Recording(world, SimulatorSettings(calls_per_window=5, window_seconds=600, latency_ms=20))
     config, env = world_config(world, tmp_path / "out", days=2, window_seconds=600)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     assert simulator.counters.snapshot()["throttled"] > 0
@@ -637,7 +623,8 @@ async def test_a_harvest_with_throttle_blips_yields_the_ground_truth_and_waits_n
     config, env = world_config(world, tmp_path / "out", days=2)
     kinds = ("throttle_4", "throttle_17", "throttle_80002")
     simulator = Simulator(world, SimulatorSettings(faults=0.05, fault_kinds=kinds, latency_ms=20))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     throttles = simulator.counters.snapshot()["faults"]

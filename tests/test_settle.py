@@ -24,7 +24,7 @@ NOW = 1_793_000_000.0          # 2026-10-26T07:33:20Z
 async def harvest(tmp_path, world, state, *, refresh=False, **window):
     config, env = world_config(world, tmp_path / "out", days=40, window=window)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state, now=world.now,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state, now=world.now,
                          refresh=refresh) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()

@@ -7,9 +7,6 @@ from datetime import timedelta
 
 import msgspec
 import pytest
-from test_discover import discover_config, every_table
-from test_discover import harvest as discover_harvest
-from test_harvest import Recording
 
 from harvester import Harvester
 from harvester.cli import main
@@ -17,14 +14,24 @@ from harvester.config import parse_config
 from harvester.config.shards import Shard, assign, shard_of, sharded
 from harvester.days import from_unix
 from harvester.records import STREAMS
-from harvester.run.harvester import token_key
+from harvester.run.keys import token_key
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.sinks.merge import MERGED_DIR, merge
 
-from support import NOW, assert_streams_match, token_env, world_config
-from test_resume import harvester, write_config
+from support import (
+    NOW,
+    Recording,
+    assert_streams_match,
+    discover_config,
+    discover_harvest,
+    every_table,
+    harvester,
+    token_env,
+    world_config,
+    write_config,
+)
 
 _RUN_FIELDS = ("run_id",)
 
@@ -70,7 +77,7 @@ def _aliased(world, output):
 async def test_three_shards_union_equals_an_unsharded_harvest_record_for_record(tmp_path):
     world = World(WorldSpec(now=NOW, seed=31, accounts=12, media_per_account=8))
     config, env, aliased = _aliased(world, tmp_path / "whole")
-    async with Harvester(config, tokens=env, transport=Recording(Simulator(world)), now=world.now) as whole:
+    async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), now=world.now) as whole:
         assert (await whole.run()).exit_code == 0
 
     keys = {name: token_key(env[name]) for name in config.token_keys()}
@@ -85,7 +92,7 @@ async def test_three_shards_union_equals_an_unsharded_harvest_record_for_record(
             config.state, path=str(tmp_path / "state.sqlite"))), shard)
         assert part.state.path == str(tmp_path / f"state.shard-{index}-of-3.sqlite")
         transport = TokensSeen(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-        async with Harvester(part, tokens=env, transport=transport, now=world.now, shard=shard) as h:
+        async with Harvester.pinned(part, tokens=env, transport=transport, now=world.now, shard=shard) as h:
             assert (await h.run()).exit_code == 0
         assert transport.keys == {keys[name] for name, i in shards.items() if i == index}
         seen.append(transport.keys)
@@ -147,11 +154,11 @@ async def test_merge_keeps_the_record_harvested_last_when_an_account_is_in_two_o
     key once, and only files holding such an account are copied."""
     world = World(WorldSpec(now=NOW, seed=32, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "a")
-    async with Harvester(config, tokens=env, transport=Recording(Simulator(world)), now=world.now - 3600) as h:
+    async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), now=world.now - 3600) as h:
         assert (await h.run()).exit_code == 0
     later = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, path=str(tmp_path / "b")),
                                     state=msgspec.structs.replace(config.state, path=str(tmp_path / "b.sqlite")))
-    async with Harvester(later, tokens=env, transport=Recording(Simulator(world)), now=world.now) as h:
+    async with Harvester.pinned(later, tokens=env, transport=Recording(Simulator(world)), now=world.now) as h:
         assert (await h.run()).exit_code == 0
     merge([tmp_path / "a", tmp_path / "b"], tmp_path / "union")
     for stream in STREAMS:
@@ -221,7 +228,7 @@ async def test_a_missing_token_is_failed_by_its_own_shard_only(tmp_path):
     failed = {}
     for index in range(3):
         shard = Shard(index, 3)
-        async with Harvester(sharded(config, shard), tokens=env, transport=Recording(Simulator(world)),
+        async with Harvester.pinned(sharded(config, shard), tokens=env, transport=Recording(Simulator(world)),
                              now=world.now, shard=shard) as h:
             summary = await h.run()
         failed[index] = {o.account_id for o in summary.failed}
@@ -247,7 +254,7 @@ async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equa
     for index in range(3):
         shard = Shard(index, 3)
         transport = TokensSeen(Simulator(world))
-        async with Harvester(sharded(config, shard), tokens=env, transport=transport, now=world.now,
+        async with Harvester.pinned(sharded(config, shard), tokens=env, transport=transport, now=world.now,
                              shard=shard) as h:
             assert (await h.run()).exit_code == 0
         assert set(h.discovered) == {name for name, i in shards.items() if i == index and name in whole.discovered}

@@ -126,7 +126,8 @@ async def test_config_out_harvests_the_served_world_within_the_limit_it_enforces
     assert (config.rate_limit.calls_per_window, config.rate_limit.window_seconds) == (30, 60)
     assert {a.token_env for a in config.accounts} == set(env)
     simulator = Simulator(world, settings)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     served = simulator.counters.snapshot()
     assert summary.exit_code == 0 and served["throttled"] == 0

@@ -2,65 +2,18 @@
 flattened by the flattener: same keys, same values, nothing twice."""
 
 from datetime import timedelta
-from urllib.parse import parse_qsl, urlsplit
 
-import msgspec
-import orjson
 import pytest
 
 from harvester import catalog
-from harvester.config import Selection, Window
-from harvester.days import from_unix, parse_iso
-from harvester.graph.flatten import flatten
-from harvester.plan import units as plan
-from harvester.records import key_of, natural_key
-from harvester.simulator.api import GraphApi
+from harvester.days import from_unix
 from harvester.simulator.truth import expected_records, iter_expected
 from harvester.simulator.world import World, WorldSpec
 
-from support import NOW
+from support import SKIPPED, call_by_call
 
+NOW = 1_790_000_000.0
 SPEC = WorldSpec(seed=4, accounts=8, media_per_account=10, now=NOW, revoked_tokens=1, converted_share=0.6)
-SKIPPED = {(100, 2108006), (10, None)}
-
-
-def discover(api, token, account, edge):
-    query = {"fields": "id,media_type,media_product_type,timestamp", "limit": "4"}
-    while True:
-        page = orjson.loads(api.handle(f"/v25.0/{account}/{edge}", query, token, "http://sim").body)
-        yield from page["data"]
-        following = page.get("paging", {}).get("next")
-        if not following:
-            return
-        query = {k: v for k, v in parse_qsl(urlsplit(following).query) if k != "access_token"}
-
-
-def harvest(world, since, until, totals="day"):
-    """Every unit of the planner for every account of a live token, flattened; skips counted."""
-    api, selection, window = GraphApi(world), Selection(), Window(since, until, totals)
-    found, skipped = {}, []
-    for token in (t for t in world.tokens if not t.revoked):
-        for account in token.account_ids:
-            node = orjson.loads(api.handle(f"/v25.0/{account}", {"fields": "followers_count"}, token, "http://sim").body)
-            units = plan.account_units(account, node["followers_count"], window, selection, world.now)
-            for edge in ("media", "stories"):
-                for item in discover(api, token, account, edge):
-                    product = "STORY" if edge == "stories" else item["media_product_type"]
-                    units += plan.media_units(account, item["id"], item["media_type"], product,
-                                              parse_iso(item["timestamp"]), selection, world.now)
-            for unit in units:
-                reply = api.handle(f"/v25.0/{unit.path}", dict(unit.params), token, "http://sim")
-                if reply.status != 200:
-                    error = orjson.loads(reply.body)["error"]
-                    assert (error["code"], error.get("error_subcode")) in SKIPPED, (unit.label, error)
-                    skipped.append((error["code"], error.get("error_subcode")))
-                    continue
-                for record in flatten(reply.body, unit.ctx):
-                    key = natural_key(record)
-                    assert key not in found
-                    assert key_of(msgspec.json.decode(msgspec.json.encode(record))) == key
-                    found[key] = record.value
-    return found, skipped
 
 
 @pytest.mark.parametrize("days, totals", [(3, "day"), (40, "window")])
@@ -68,7 +21,7 @@ def test_truth_equals_a_harvest_of_the_api(days, totals):
     world = World(SPEC)
     today = from_unix(int(NOW))
     since, until = today - timedelta(days=days), today
-    found, skipped = harvest(world, since, until, totals)
+    found, skipped = call_by_call(world, since, until, totals)
     truth = expected_records(world, since, until, totals=totals)
     assert found.keys() == truth.keys()
     assert found == truth

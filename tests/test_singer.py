@@ -149,16 +149,6 @@ async def test_piped_into_meltanolabs_target_postgres_the_tables_equal_the_groun
     assert_equals_truth(rows, world, config)
 
 
-@pytest.fixture(scope="module")
-def pg_server():
-    from harvester.sinks import pgserver
-    if pgserver.binaries() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not installed (make install installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    with pgserver.TempServer() as server:
-        yield server
-
 
 async def test_a_state_resumes_the_run_and_nothing_is_lost_or_doubled(tmp_path, simulator_server):
     world, server, config, env, path = await world_and_config(simulator_server, tmp_path)

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from harvester.config import parse_config
 from harvester.config.model import Output
 from harvester.days import from_unix
 from harvester.errors import ConfigError
-from harvester.records import AccountRecord, InsightRecord, MediaRecord
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
@@ -34,24 +34,11 @@ from harvester.sinks.duckdb import SCHEMA_VERSION, DuckdbSink
 from harvester.sinks.parquet import ParquetSink
 from harvester.state.store import StateStore
 
-from support import NOW, assert_streams_match, token_env
-from test_resume import run_with_kills, write_config
+from support import ACCOUNT_RECORD as ACCOUNT
+from support import MEDIA_RECORD as MEDIA
+from support import NOW, assert_streams_match, insight, run_with_kills, token_env, write_config
 
 FORMATS = ("parquet", "duckdb")
-
-
-def insight(i: int, value: float = 1, **fields) -> InsightRecord:
-    return InsightRecord(account_id="1", object_id=f"m{i}", object_type="media", metric="reach", period="day",
-                         metric_type="time_series", since="2026-10-01T00:00:00+0000",
-                         until="2026-10-02T00:00:00+0000", end_time="2026-10-01T07:00:00+0000",
-                         dimension_keys=("follow_type",), dimension_values=("FOLLOWER",), value=value,
-                         run_id="r1", harvested_at="2026-10-02T12:00:00+0000", **fields)
-
-
-MEDIA = MediaRecord(media_id="9", account_id="1", media_type="CAROUSEL_ALBUM", timestamp="2026-09-30T10:11:12+0000",
-                    caption=None, like_count=None, comments_count=4, is_comment_enabled=True,
-                    children_ids=("91", "92"), children_types=("IMAGE", "VIDEO"), run_id="r1")
-ACCOUNT = AccountRecord(account_id="1", day="2026-10-02", username="a", followers_count=10, run_id="r1")
 
 
 def output(fmt: str, path: Path, **fields) -> Output:
@@ -192,7 +179,7 @@ async def test_duckdb_loses_only_the_uncommitted_batch(tmp_path):
     script = f"""
 import asyncio, os, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from test_sinks import insight
+from support import insight
 from harvester.sinks.duckdb import DuckdbSink
 async def main():
     sink = DuckdbSink({str(tmp_path / 'x.duckdb')!r}, "r1")
@@ -231,7 +218,7 @@ async def harvest(world, output_dir: Path, state: StateStore, fmt: str, days: in
     env = token_env(world)
     config = parse_config(raw, path="<test>", env=env, today=from_unix(int(world.now)))
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
     return config, summary
@@ -253,7 +240,7 @@ async def test_a_harvest_writes_the_three_streams_equal_to_the_truth(tmp_path, f
 async def test_a_nightly_run_a_day_later_replaces_the_keys_it_fetches_again(tmp_path, fmt):
     """Two runs on consecutive days into one output: each key once; a key both fetched has the
     later run's value (the world moved on a day: lifetime values grew); accounts keep a record a day."""
-    now = NOW
+    now = time.time()
     truth: dict = {"insights": {}, "media": {}, "accounts": {}}
     state = StateStore(tmp_path / "state.sqlite")
     for day in (0, 1):

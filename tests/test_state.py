@@ -12,8 +12,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import PartCommit
 from harvester.state.store import SCHEMA_VERSION, StateStore
 
-from support import NOW
-from test_resume import write_config
+from support import NOW, write_config
 
 # The media table as files written before the layout was versioned have it (with and without
 # the run_id column added later), plus one run so that the file is not taken for a new one.

@@ -35,7 +35,7 @@ async def test_status_says_what_a_stopped_run_has_left_and_that_a_finished_one_h
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
         while first.stats.get("units/done") < 30 and not task.done():
             await asyncio.sleep(0.05)
@@ -51,7 +51,7 @@ async def test_status_says_what_a_stopped_run_has_left_and_that_a_finished_one_h
     assert int(left.group(2)) == stopped.units["planned"] and int(left.group(1)) == int(left.group(2)) - finished > 0
     assert " object " not in shown
 
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
         assert (await second.run()).exit_code == 0
     shown = status_of(config.state.path)
     assert re.search(r"latest run \S+ \(finished\): [\d,]+ units done[^;]*; ", shown), shown

@@ -90,7 +90,7 @@ async def test_each_way_of_stopping_ends_the_harvest_whatever_the_buffer_holds(t
     before = asyncio.all_tasks()
     at_stop = asyncio.Event()
     async with asyncio.timeout(HANG):               # a hang fails here, at once on looptime's clock
-        harvester = Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now)
+        harvester = Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now)
         if stop in ("break", "raise"):
             with contextlib.suppress(Stop):
                 async with harvester:
@@ -128,7 +128,8 @@ async def test_a_consumer_that_stops_reading_stops_the_calls(tmp_path):
     world = world_of(accounts=12, media_per_account=60)
     config, env = world_config(world, tmp_path / "out", days=30)
     simulator = Simulator(world, SETTINGS)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         async for _ in harvester.records():
             stopped = calls(simulator)
             while harvester.buffered < RECORDS_BUFFER:
@@ -138,7 +139,7 @@ async def test_a_consumer_that_stops_reading_stops_the_calls(tmp_path):
             assert calls(simulator) == full             # nothing started once the buffer was full
             break
     assert full - stopped < 100, (stopped, full)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
                          now=world.now) as harvester:
         total = sum([1 async for _ in harvester.records()])
     assert total > 20 * RECORDS_BUFFER                  # the consumer really held the harvest back
@@ -150,11 +151,11 @@ async def test_a_consumer_that_pauses_and_reads_on_gets_every_record(tmp_path):
     every record comes, once, as a consumer that never paused gets them."""
     world = world_of()
     config, env = world_config(world, tmp_path / "out")
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
                          now=world.now) as harvester:
         straight = sorted(natural_key(r) for r in [r async for r in harvester.records(buffer=BUFFER)])
     got, held = [], 0
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SETTINGS)),
                          now=world.now) as harvester:
         async for record in harvester.records(buffer=BUFFER):
             got.append(natural_key(record))
@@ -185,7 +186,7 @@ async def test_run_cancelled_keeps_what_it_committed_and_the_next_run_resumes_it
     state = StateStore(config.state.path)
 
     async def first() -> None:
-        async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+        async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                              now=world.now) as harvester:
             await harvester.run()
 
@@ -213,7 +214,7 @@ async def test_run_cancelled_keeps_what_it_committed_and_the_next_run_resumes_it
     (status,) = state.db.execute("SELECT status FROM runs").fetchone()
     assert status == "running"                               # unfinished: the next run resumes it
     simulator = Simulator(world, SETTINGS)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                          now=world.now) as harvester:
         summary = await harvester.run()
     state.close()

@@ -52,7 +52,7 @@ async def test_a_client_that_disconnects_ends_the_handler_and_every_connection(t
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         try:
-            async with Harvester(config, tokens=env, now=world.now) as harvester:
+            async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
                 records = harvester.records()        # held: the loop's end does not close it, the async with must
                 async for record in (records if held else harvester.records()):
                     await response.write(msgspec.json.encode(record) + b"\n")

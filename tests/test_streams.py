@@ -7,7 +7,6 @@ from collections import Counter
 
 import msgspec
 import pytest
-from test_harvest import Recording
 
 from harvester import Harvester
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -16,7 +15,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import NOW, assert_streams_match, world_config
+from support import NOW, Recording, assert_streams_match, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -33,7 +32,7 @@ async def test_three_streams_equal_the_truth_and_cost_no_extra_call(tmp_path):
     world = World(WorldSpec(now=NOW, seed=21, accounts=4, media_per_account=230))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     assert_streams_match(tmp_path / "out", world, config)
@@ -48,26 +47,6 @@ async def test_three_streams_equal_the_truth_and_cost_no_extra_call(tmp_path):
     assert any(m["caption"] is None for m in media) and any(m["like_count"] is None for m in media)
 
 
-async def test_a_page_refusing_children_is_asked_again_without_them_and_nothing_is_lost(tmp_path):
-    """One album that refuses ``children`` fails its page: that page (only) is asked again without
-    the field, its albums' children are unknown (None), every insight is still harvested."""
-    world = World(WorldSpec(now=NOW, seed=22, accounts=3, media_per_account=400))
-    config, env = world_config(world, tmp_path / "out")
-    settings = SimulatorSettings(calls_per_window=10**9, hostile=("refuse_children",))
-    transport = Recording(Simulator(world, settings))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
-        summary = await harvester.run()
-    assert summary.exit_code == 0, summary.render()
-    assert_streams_match(tmp_path / "out", world, config, hostile=("refuse_children",))
-    refused = [path for path, query, status in transport.calls if status == 400 and "children" in query]
-    retried = harvester.stats.get("paging/without_children")
-    assert retried == len(refused) > 0
-    media = list(manifest.current_records(tmp_path / "out", "media"))
-    assert any(m["children_ids"] is None for m in media) and any(m["children_ids"] for m in media)
-    truth = expected_media(world, hostile=("refuse_children",))
-    assert sum(t["children_ids"] is None for t in truth.values()) == sum(m["children_ids"] is None for m in media)
-
-
 async def test_lifetime_history_keeps_a_value_per_day_observed(tmp_path):
     """Off: the latest run's lifetime value replaces the last one. On: each UTC day a harvest sees
     a media adds its value under ``observed_on``, so a reach curve can be drawn."""
@@ -78,7 +57,7 @@ async def test_lifetime_history_keeps_a_value_per_day_observed(tmp_path):
                                          output=msgspec.structs.replace(config.output, lifetime_history=history))
         for day in range(2):
             state = StateStore(config.state.path)
-            async with Harvester(config, tokens=env, transport=Recording(Simulator(world)), state=state,
+            async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), state=state,
                                  now=world.now + day * 86400) as harvester:
                 assert (await harvester.run()).exit_code == 0
             state.close()
@@ -112,12 +91,12 @@ async def test_a_resumed_run_writes_each_object_record_once(tmp_path):
                 harvester.stop()
             return await super().get(url, headers)
 
-    async with Harvester(config, tokens=env, transport=StopAfter(Simulator(world)), state=state,
+    async with Harvester.pinned(config, tokens=env, transport=StopAfter(Simulator(world)), state=state,
                          now=world.now) as harvester:
         await harvester.run()
     first = harvester.stats.get("records/media")
     assert 0 < first < len(expected_media(world))
-    async with Harvester(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     state.close()
     assert summary.exit_code == 0 and harvester.resumed

@@ -7,7 +7,6 @@ import asyncio
 
 import msgspec
 import pytest
-from test_harvest import truth_of
 
 from harvester import Harvester
 from harvester.errors import GraphError
@@ -16,9 +15,10 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
-from harvester.summary import Outcome, Stats, error_counts
+from harvester.state.store import StateStore
+from harvester.summary import Outcome, RunSummary, Stats, error_counts
 
-from support import NOW, world_config
+from support import NOW, truth_of, world_config
 
 
 @pytest.mark.slow
@@ -29,13 +29,13 @@ async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_p
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=500))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
         while first.stats.get("units/done") < 60 and not task.done():
             await asyncio.sleep(0.05)
         first.stop()
         stopped = await task
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
         summary = await second.run()
     assert stopped.status.startswith("stopped"), stopped.render()
     assert second.run_id == first.run_id and second.resumed and summary.exit_code == 0
@@ -47,6 +47,45 @@ async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_p
     assert made == simulator.counters.snapshot()["calls"]              # both attempts' calls (and copies)
     assert summary.seconds >= stopped.seconds
     assert summary.units["done"] + summary.units["skipped"] == summary.units["planned"]
+
+
+@pytest.mark.looptime
+async def test_a_library_run_writes_summary_json_and_its_outcomes_beside_its_output(tmp_path):
+    """``Harvester.run()`` writes what the CLI's run does: ``summary.json`` (the summary it returns)
+    and ``outcomes.jsonl`` (every skipped and failed unit) in ``<output>/<run id>/``."""
+    world = World(WorldSpec(seed=14, accounts=3, media_per_account=30, now=1_795_132_800.0))   # 2026-11-20
+    config, env = world_config(world, tmp_path / "out")
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)),
+                                now=world.now) as harvester:
+        summary = await harvester.run()
+    run_dir = tmp_path / "out" / summary.run_id
+    assert msgspec.json.decode((run_dir / "summary.json").read_bytes(), type=RunSummary) == summary
+    assert summary.units["skipped"] > 0 and summary.outcomes_file == "outcomes.jsonl"
+    outcomes = [msgspec.json.decode(line) for line in (run_dir / "outcomes.jsonl").read_bytes().splitlines()]
+    assert len(outcomes) == summary.units["skipped"] + summary.units["failed"]
+    assert {o["outcome"] for o in outcomes} <= {"skipped", "failed"}
+
+
+@pytest.mark.looptime
+async def test_a_run_stopped_with_an_exit_code_says_it_in_its_summary_and_state(tmp_path):
+    """``stop(exit_code=143)`` (the CLI passes its signal's): the summary returned, summary.json and
+    the state's run all say 143 and stopped; the next run resumes it."""
+    world = World(WorldSpec(seed=14, accounts=3, media_per_account=30, now=1_795_132_800.0))
+    config, env = world_config(world, tmp_path / "out")
+    simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
+    state = StateStore(config.state.path)
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
+                                now=world.now) as harvester:
+        task = asyncio.ensure_future(harvester.run())
+        while harvester.stats.get("units/done") < 20 and not task.done():
+            await asyncio.sleep(0.05)
+        harvester.stop(exit_code=143)
+        summary = await task
+    written = msgspec.json.decode((tmp_path / "out" / summary.run_id / "summary.json").read_bytes(), type=RunSummary)
+    (run,) = state.runs()
+    state.close()
+    assert summary.exit_code == written.exit_code == run.exit_code == 143
+    assert summary.status.startswith("stopped") and run.status == "stopped"
 
 
 def test_expected_skips_are_not_counted_as_errors():
@@ -98,13 +137,13 @@ async def test_a_resumed_runs_summary_json_counts_the_units_the_printed_summary_
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
         task = asyncio.ensure_future(first.run())
         while first.stats.get("units/done") < 30 and not task.done():
             await asyncio.sleep(0.05)
         first.stop()
         stopped = await task
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
         summary = await second.run()
     assert stopped.status.startswith("stopped") and summary.attempts == 2 and summary.exit_code == 0
     written = msgspec.json.decode(msgspec.json.encode(summary))          # what summary.json holds

@@ -82,7 +82,8 @@ async def test_a_run_checks_every_tokens_expiry_through_faults(tmp_path, caplog)
     config = parse_config(raw, path="<test>", env=env, today=from_unix(int(world.now)))
     simulator = Simulator(world, SimulatorSettings(faults=0.3, fault_seed=4),
                           clock=asyncio.get_running_loop().time)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
+                                now=world.now) as harvester:
         summary = await harvester.run()
     (warning,) = summary.warnings                              # no "expiry not checked" for a fault
     assert warning.startswith("token TOKEN_1 expires "), summary.render()
@@ -112,7 +113,7 @@ async def test_a_run_names_the_invalid_token_at_its_start(tmp_path, caplog):
     raw, env = discover_config(world, tmp_path, extra={"TOKEN_9": BAD})
     raw["discover"].append({"token_env": "TOKEN_9"})
     config = parse_config(raw, path="<test>", env=env, today=from_unix(int(world.now)))
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)),
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)),
                          now=world.now) as harvester:
         summary = await harvester.run()
     assert "token TOKEN_9 is not valid: Invalid OAuth access token. (190)" in summary.warnings

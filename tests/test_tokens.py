@@ -11,7 +11,6 @@ import stat
 
 import orjson
 import pytest
-from test_harvest import assert_no_token_anywhere
 
 from harvester import Harvester
 from harvester.cli import main
@@ -26,7 +25,7 @@ from harvester.simulator.world import TOKEN_LIFETIME, World, WorldSpec
 from harvester.state.store import StateStore
 from harvester.tokens import health as token_health
 
-from support import NOW, assert_matches_truth, harvester_command, run_records, token_env
+from support import NOW, assert_matches_truth, assert_no_token_anywhere, harvester_command, run_records, token_env
 
 DAY = 86400
 
@@ -181,7 +180,7 @@ async def test_a_run_warns_once_at_its_start_for_a_token_expiring_within_a_week(
     world = world_of(token_expiry=((1, 2 * DAY),))
     config, env = config_of(world, tmp_path)
     simulator = Simulator(world)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now,
                          state=StateStore(tmp_path / "s.sqlite")) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
@@ -192,7 +191,7 @@ async def test_a_run_warns_once_at_its_start_for_a_token_expiring_within_a_week(
     assert simulator.counters.snapshot()["endpoints"].get("other") == 2      # and both reached the API (as "other")
     # without [app]: no /debug_token call, no warning
     config, env = config_of(world, tmp_path, app=False)
-    async with Harvester(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now,
+    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now,
                          state=StateStore(tmp_path / "s2.sqlite")) as harvester:
         summary = await harvester.run()
     assert summary.warnings == [] and "calls/debug_token" not in summary.counters
@@ -224,7 +223,7 @@ async def test_a_refreshed_token_keeps_a_harvest_going_past_the_old_ones_expiry(
             assert token_file.read_text().strip() != ig.token
         loop = asyncio.get_running_loop()
         started = loop.time()
-        async with Harvester(config, tokens=env, transport=transport, now=world.now,
+        async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now,
                              state=StateStore(out / "state.sqlite")) as harvester:
             summary = await harvester.run()
         assert loop.time() - started > 300                         # well past the old token's expiry

@@ -6,7 +6,6 @@ input refused with the right status while the server keeps serving."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import os
 import time
@@ -33,7 +32,7 @@ from harvester.webhook.settings import Secrets
 from harvester.webhook.signature import HEADER, sign, valid
 from harvester.webhook.store import WebhookStore
 
-from support import NOW
+from support import NOW, SINKS
 
 SECRET = b"app-secret-for-tests"
 VERIFY = "verify-me"
@@ -68,28 +67,7 @@ def signed(body: bytes, secret: bytes = SECRET) -> dict[str, str]:
     return {HEADER: sign(secret, body), "Content-Type": "application/json"}
 
 
-SINKS = ("jsonl", "duckdb", "parquet")
-"""The formats every exactly-once test runs with: file sinks (segments published) and a database;
-the kill tests run with PostgreSQL too (:func:`any_format`)."""
 _schemas = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    """One throwaway PostgreSQL server for this module's tests (skipped where none is installed)."""
-    from harvester.sinks import pgserver
-    if pgserver.binaries() is None or importlib.util.find_spec("asyncpg") is None:
-        pytest.skip("PostgreSQL or asyncpg is not installed: make install installs them")
-    with pgserver.TempServer() as server:
-        yield server
-
-
-@pytest.fixture(params=[*SINKS, pytest.param("postgres", marks=pytest.mark.slow)])
-def any_format(request, monkeypatch) -> str:
-    """Every format; for ``postgres`` a server (a few seconds to start: slow), its DSN in ``HARVESTER_PG_DSN``."""
-    if request.param == "postgres":
-        monkeypatch.setenv("HARVESTER_PG_DSN", request.getfixturevalue("pg_server").dsn)
-    return request.param
 
 
 class Receiver:
@@ -485,7 +463,7 @@ async def harvest(config, env, world: World):
     from harvester.simulator.pipeline import Simulator, SimulatorSettings
     from harvester.simulator.transport import SimulatorTransport
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0
     return harvester
@@ -551,7 +529,7 @@ async def test_webhook_app_mounts_in_a_service_that_harvests_into_the_same_outpu
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, format=fmt))
     transport = SimulatorTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
     later = "17910000000000002"
-    async with Harvester(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
         service = web.Application()
         service.add_subapp("/hooks", harvester.webhook_app(env={"S": SECRET.decode(), "V": VERIFY}))
         client = TestClient(TestServer(service))

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_webhook import any_format, pg_server  # noqa: F401  (fixtures: every format, PostgreSQL's server)
 
 from harvester.cli import main
 from harvester.config import load_config
@@ -106,7 +105,7 @@ class Process:
 
 
 @pytest.mark.slow
-async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tmp_path, any_format):  # noqa: F811
+async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tmp_path, any_format):
     fmt = any_format
     world = World(WorldSpec(now=NOW, seed=9, accounts=60, media_per_account=0, stories_per_account=6, few_viewers=0.0))
     items = sim.deliveries(world)

@@ -120,7 +120,7 @@ async def demo(args) -> int:
               + f"; harvesting {config.window.since} .. {config.window.until}",
               file=sys.stderr)
         state = StateStore(config.state.path)
-        async with Harvester(config, tokens={k: t.token for k, t in env.items()}, state=state,
+        async with Harvester.pinned(config, tokens={k: t.token for k, t in env.items()}, state=state,
                              now=world.now) as harvester:
             summary = await harvester.run()
         state.close()

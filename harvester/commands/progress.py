@@ -1,6 +1,7 @@
 """Progress while a harvest runs: a live block on a terminal, plain log lines otherwise.
 
-It only reads the run's flat counters and the scheduler's per-slot views, every ``interval``
+It only reads what the run hands out (:class:`Watched`: its flat counters, the scheduler's
+:class:`~harvester.schedule.scheduler.Pacing` with its per-slot views), every ``interval``
 seconds; it never touches the work itself, so it can be left out (library use) at no cost.
 With more tokens than ``TOKEN_LINES``, only busy tokens are viewed (an idle one adds nothing to
 the ETA or the waits: a refresh over 100,000 tokens costs what their busy ones cost) and the live
@@ -14,12 +15,13 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TextIO
 
 from .. import summary as stat
+from ..schedule.scheduler import Pacing
 from ..schedule.slot import SlotView
-from ..summary import error_counts, plural
+from ..summary import Stats, error_counts, plural
 from ..summary import format_duration as _fmt_seconds
 
 log = logging.getLogger("harvester.progress")
@@ -27,8 +29,22 @@ TOKEN_LINES = 20
 """Tokens the live block lists at most, one line each."""
 
 
+class Watched(Protocol):
+    """What progress reads of a run (a :class:`harvester.Harvester` is one)."""
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def token_names(self) -> Mapping[str, str]: ...
+
+    def pacing(self, every: int) -> Pacing | None:
+        """The scheduler's figures (None before the harvest starts)."""
+        ...
+
+
 class Progress:
-    def __init__(self, harvester, *, stream: TextIO | None = None, interval: float | None = None,
+    def __init__(self, harvester: Watched, *, stream: TextIO | None = None, interval: float | None = None,
                  as_log: bool = False):
         self.harvester = harvester
         self.stream = stream = sys.stderr if stream is None else stream     # the current one, not import time's
@@ -60,13 +76,11 @@ class Progress:
         c = self.harvester.stats.counters
         planned, done = c.get(stat.UNITS_PLANNED, 0), c.get(stat.UNITS_DONE, 0)
         finished = done + c.get(stat.UNITS_SKIPPED, 0) + c.get(stat.UNITS_FAILED, 0) + c.get(stat.UNITS_FAILED_TOKEN, 0)
-        scheduler = self.harvester._scheduler
+        pacing = self.harvester.pacing(TOKEN_LINES)
         now = _now()
         elapsed = now - self._started
-        slots = scheduler.slots.values() if scheduler is not None else ()
-        every = len(slots) <= TOKEN_LINES
-        views = [slot.view(scheduler.now()) for slot in slots if every or slot.in_flight or slot.pending()]
-        held, limit_eta = _limit_eta(views, scheduler.now()) if scheduler is not None else (False, 0.0)
+        views = pacing.slots if pacing is not None else []
+        held, limit_eta = _limit_eta(views, pacing.now) if pacing is not None else (False, 0.0)
         if not held:
             self._active += now - self._sampled
         self._sampled = now
@@ -77,17 +91,18 @@ class Progress:
                 ("calls", f" | calls ok {int(c.get(stat.CALLS_OK, 0)):,} err {errors:,} skipped {skipped:,}"),
                 ("records", f" | records {int(c.get(stat.RECORDS_WRITTEN, 0)):,}"),
                 ("waited", f" | waited {_fmt_seconds(c.get(stat.WAIT_LIMIT_SECONDS, 0))}")]
-        if scheduler is not None:
-            head.append(("tokens", _waiting(views, scheduler.now())))
-            if scheduler.capped_wait is not None:
-                head.append(("capped", f" | server asked for a wait of {scheduler.capped_wait:.3g} s: capped at "
-                                       f"{_fmt_seconds(scheduler.window_seconds)}"))
+        if pacing is not None:
+            head.append(("tokens", _waiting(views, pacing.now)))
+            if pacing.capped_wait is not None:
+                head.append(("capped", f" | server asked for a wait of {pacing.capped_wait:.3g} s: capped at "
+                                       f"{_fmt_seconds(pacing.window_seconds)}"))
         self.head = head
         lines = ["".join(text for _, text in head)]
         for view in views[:TOKEN_LINES] if self.live else ():
             lines.append("  " + _slot_line(view, self.harvester.token_names.get(view.key, view.key)))
-        if self.live and len(slots) > TOKEN_LINES:
-            lines.append(f"  ... {plural(len(slots), 'token')} in all, {len(views):,} busy")
+        tokens = pacing.tokens if pacing is not None else 0
+        if self.live and tokens > TOKEN_LINES:
+            lines.append(f"  ... {plural(tokens, 'token')} in all, {len(views):,} busy")
         return lines
 
     def show(self) -> None:

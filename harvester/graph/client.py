@@ -24,7 +24,7 @@ from urllib.parse import unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from ..errors import DecodeError, GraphError
-from .hedge import FLIGHT
+from .hedge import Flight
 from .transport import Response, Transport
 from .wire import Usage, decode_error, is_graph_id, parse_usage
 
@@ -74,10 +74,13 @@ class GraphClient:
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
         return f"{url}?{_query(pairs)}"
 
-    async def get(self, path: str, params: QueryParams, token: str, *, versioned: bool = True) -> Reply:
-        return await self._send(self.url(path, params, token=token, versioned=versioned), token)
+    async def get(self, path: str, params: QueryParams, token: str, *, versioned: bool = True,
+                  flight: Flight | None = None) -> Reply:
+        """GET ``path``; ``flight``: a scheduled job's call, which the scheduler may hedge (the GET
+        goes through it)."""
+        return await self._send(self.url(path, params, token=token, versioned=versioned), token, flight)
 
-    async def follow(self, url: str, token: str, *, path: str) -> Reply:
+    async def follow(self, url: str, token: str, *, path: str, flight: Flight | None = None) -> Reply:
         """GET a ``paging.next`` URL of the API, without its token and through our base URL,
         only if it pages ``path`` (the edge its page came from, e.g. ``"178414.../media"``)."""
         leads = self.paged_path(url)
@@ -85,7 +88,7 @@ class GraphClient:
             shown = urlsplit(url).path if leads is not None else "an unreadable path"
             raise DecodeError(f"paging.next leads to {_cut(shown, token)}, not /{_cut(path.strip('/'))}",
                               complete=True)
-        return await self._send(self.rehost(url), token)
+        return await self._send(self.rehost(url), token, flight)
 
     def paged_path(self, url: str) -> str | None:
         """The path of ``url`` after the version segment (and any base path prefix), decoded;
@@ -106,9 +109,8 @@ class GraphClient:
             path = self._prefix + path
         return urlunsplit((self._scheme, self._netloc, path, query, ""))
 
-    async def _send(self, url: str, token: str) -> Reply:
+    async def _send(self, url: str, token: str, flight: Flight | None = None) -> Reply:
         headers = {"Authorization": f"Bearer {token}"}
-        flight = FLIGHT.get()       # a scheduled job's call, which the scheduler may hedge
         response = await (self.transport.get(url, headers) if flight is None else
                           flight.get(self.transport, url, headers))
         if len(response.body) > self.max_response_bytes:

@@ -6,23 +6,22 @@ several times the mean. A second copy of a GET that has been out much longer tha
 typical latency, sent into that idle capacity, answers first often enough to cut that tail: the
 first answer is taken and the other request cancelled. Every call harvester makes is a GET, which
 the API answers the same however often it is asked; the scheduler decides when (and whether its
-token's window has room for it), this module only races the two.
+token's window has room for it: :mod:`harvester.schedule.hedge`), this module only races the two.
 
-The scheduler gives each job's task a :class:`Flight` through :data:`FLIGHT` (a context variable:
-the jobs between the scheduler and the client need not carry it); the client sends the job's GET
-through it, and the scheduler sends the copy (:meth:`Flight.copy`) in a task of its own. Without a
-flight (hedging off, or a call made outside the scheduler) the client sends as it always did.
+The scheduler calls each job with a :class:`Flight`, the job hands it to the client
+(``GraphClient.get(..., flight=)``), which sends its GET through it, and the scheduler sends the
+copy (:meth:`Flight.copy`) in a task of its own. Without a flight (hedging off, or a call made
+outside the scheduler) the client sends as it always did.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from contextvars import ContextVar
 
 from .transport import Response, Transport
 
-__all__ = ["FLIGHT", "Flight"]
+__all__ = ["Flight"]
 
 
 class Flight:
@@ -85,6 +84,3 @@ class Flight:
             self._answer = answer
             self._task.cancel()
 
-
-FLIGHT: ContextVar[Flight | None] = ContextVar("harvester_flight", default=None)
-"""The flight of the job whose task reads it (None outside the scheduler's jobs, or hedging off)."""

@@ -54,6 +54,7 @@ from ..summary import Outcome
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
+    from ..graph.hedge import Flight
     from ..summary import Stats
 
 log = logging.getLogger("harvester.run")
@@ -185,11 +186,11 @@ class JobContext:
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
 
-    async def get(self, key: str, path: str, params: QueryParams) -> Reply:
-        return await self.client_of(key).get(path, params, self.tokens[key])
+    async def get(self, key: str, path: str, params: QueryParams, flight: Flight | None = None) -> Reply:
+        return await self.client_of(key).get(path, params, self.tokens[key], flight=flight)
 
-    async def follow(self, key: str, url: str, path: str) -> Reply:
-        return await self.client_of(key).follow(url, self.tokens[key], path=path)
+    async def follow(self, key: str, url: str, path: str, flight: Flight | None = None) -> Reply:
+        return await self.client_of(key).follow(url, self.tokens[key], path=path, flight=flight)
 
     def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False,
                      expires_at: float | None = None) -> None:
@@ -246,12 +247,12 @@ class InsightsJob:
         if follow_ups:
             self.priority = PRIORITY_CHAIN      # its follow-ups wait for it
 
-    async def __call__(self) -> Usage | None:
+    async def __call__(self, flight: Flight | None = None) -> Usage | None:
         ctx = self.ctx
         left, gone = ctx.leave_out_learned(self.key, self.unit)     # learned while it was queued
         if gone and left is not None:
             self.replaces, self.unit = (*self.replaces, self.unit), left
-        reply = await ctx.get(self.key, self.unit.path, self.unit.params)
+        reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
         ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
                           observed_on=ctx.observed_on)
@@ -332,9 +333,9 @@ class AccountJob:
         self.ctx, self.account_id, self.key, self.windows, self.owed = ctx, account_id, key, windows, owed
         self.label = f"account {account_id}"
 
-    async def __call__(self) -> Usage | None:
+    async def __call__(self, flight: Flight | None = None) -> Usage | None:
         ctx = self.ctx
-        reply = await ctx.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS})
+        reply = await ctx.get(self.key, self.account_id, {"fields": ACCOUNT_FIELDS}, flight)
         node = decode_account(reply.body)
         await ctx.ledger.objects(self.account_id, [(f"accounts/{self.account_id}/{ctx.day}", AccountRecord(
             account_id=self.account_id, day=ctx.day, **{f: getattr(node, f) for f in _ACCOUNT_COPIED},
@@ -379,16 +380,16 @@ class PageJob:
         """Whether this page asks the albums' children (dropped after a refusal)."""
         self.label = f"account {account_id} /{edge} page {number}"
 
-    async def __call__(self) -> Usage | None:
+    async def __call__(self, flight: Flight | None = None) -> Usage | None:
         ctx = self.ctx
         path = f"{self.account_id}/{self.edge}"
         if self.next_url:
             url = self.next_url if self.edge != "media" else _asking(self.next_url, self.children)
-            reply = await ctx.follow(self.key, url, path)
+            reply = await ctx.follow(self.key, url, path, flight)
         else:
             fields = STORY_FIELDS if self.edge == "stories" else \
                 MEDIA_FIELDS if self.children else MEDIA_FIELDS_WITHOUT_CHILDREN
-            reply = await ctx.get(self.key, path, {"fields": fields, "limit": PAGE_LIMIT})
+            reply = await ctx.get(self.key, path, {"fields": fields, "limit": PAGE_LIMIT}, flight)
         page = decode_media_page(reply.body)
         for reason in page.rejected:
             ctx.ledger.failed(self, _refused(f"{self.label}: {reason}"))

@@ -47,7 +47,7 @@ class Ledger:
 
     def __init__(self, stats: Stats, *, run_id: str, now: float, sink: Sink | None = None,
                  state: StateStore | None = None, finished: set[str] | frozenset[str] = frozenset(),
-                 settle_seconds: float = 3 * 86400):
+                 emit: Callable[[Sequence[Record]], Awaitable[None]] | None = None, settle_seconds: float = 3 * 86400):
         self.stats, self.run_id, self.now, self.sink, self.state = stats, run_id, now, sink, state
         self.settle_seconds = settle_seconds
         """An account call whose window ended this long before ``now`` is settled once answered."""
@@ -58,7 +58,7 @@ class Ledger:
         self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
         self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
         self._lock = asyncio.Lock()
-        self.emit: Callable[[Sequence[Record]], Awaitable[None]] | None = None
+        self.emit = emit
         """Records' destination when there is no sink (``records()``)."""
 
     # -- what jobs report ---------------------------------------------------------------------

@@ -3,9 +3,9 @@
 cut short or a dropped connection made a health check flap).
 
 The error policy decides (:func:`harvester.graph.policy.decide`). A ``RETRY`` waits the
-scheduler's backoff (:func:`.scheduler.backoff`: full jitter, doubling) and tries again, up to
+scheduler's backoff (:func:`.outcomes.backoff`: full jitter, doubling) and tries again, up to
 ``max_attempts`` attempts (or the decision's own, fewer); a ``THROTTLE`` waits as the scheduler
-would for that token (:func:`.scheduler.waited_out`: a lone one a short jittered retry, one the
+would for that token (:func:`.outcomes.waited_out`: a lone one a short jittered retry, one the
 evidence says is real the server's wait or a minute doubling, at most the window), at most
 ``max_attempts`` times in a row; anything else (a bad token, a missing permission) is raised at
 once, as are retries used up: the last error, as it was.
@@ -21,7 +21,7 @@ from typing import TypeVar
 from ..config import Config
 from ..errors import GraphError, HarvesterError
 from ..graph.policy import Action, Decision, decide
-from .scheduler import (
+from .outcomes import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     LONE_RETRY,

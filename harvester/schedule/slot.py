@@ -48,6 +48,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from ..graph.hedge import Flight
 from ..graph.policy import Decision
 from .limiter import RollingWindowLimiter
 
@@ -89,7 +90,9 @@ class Job(Protocol):
     label: str
     account_id: str
 
-    def __call__(self) -> Awaitable[Any]: ...
+    def __call__(self, flight: Flight | None = None) -> Awaitable[Any]:
+        """Make the call; ``flight``: hand it to the client (the scheduler may hedge the call)."""
+        ...
 
 
 class Entry(msgspec.Struct, order=True):

@@ -89,7 +89,7 @@ class Hostile:
         self.huge_bytes = huge_bytes
         """Size of a ``huge_body`` answer (tests lower it along with the cap)."""
         self.hits: dict[str, set[str]] = {k: set() for k in self.kinds}
-        self._last_page: dict[str, list[Any]] = {}
+        self.last_page: dict[str, list[Any]] = {}
         """endless_paging: the last real page's items, by edge path."""
 
     def apply(self, path: str, query: Query, reply: Any, base_url: str) -> Any:
@@ -230,7 +230,7 @@ def endless_paging(h: Hostile, a: _Answer) -> SimReply | None:
         return None
     after = _endless(a.query.get("after", ""))
     if after is not None:                       # past the end: the API said "cursor too far"
-        items = h._last_page.get(a.path, [])
+        items = h.last_page.get(a.path, [])
         body: dict[str, Any] | None = {"data": items}
         status = 200
     else:
@@ -239,7 +239,7 @@ def endless_paging(h: Hostile, a: _Answer) -> SimReply | None:
             return None
         if body.get("paging", {}).get("next"):
             return None
-        h._last_page[a.path] = body["data"]
+        h.last_page[a.path] = body["data"]
         after, status = 0, None
     cursor = base64.urlsafe_b64encode(f"{ENDLESS}{after + 1}".encode()).decode()
     assert body is not None

@@ -103,7 +103,8 @@ def bookmark(state: Any, path: str) -> dict[str, Any] | None:
 
 
 async def tap(config: Config, streams: tuple[Stream, ...], resume: dict[str, Any] | None) -> int:
-    from ..run.harvester import Harvester, fingerprint
+    from ..run.harvester import Harvester
+    from ..run.session import fingerprint
     from ..state.store import StateStore
 
     work = fingerprint(config)

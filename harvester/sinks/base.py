@@ -20,6 +20,7 @@ from typing import Protocol
 
 import msgspec
 
+from ..errors import SinkFailure as SinkFailure  # what a sink raises (harvester.errors draws the tree)
 from ..records import Record
 
 
@@ -31,12 +32,6 @@ class PartCommit(msgspec.Struct, frozen=True):
     length: int | None = None
     """Bytes of the part that are durable and belong to committed units (the part may be appended
     to by later commits); ``None``: the part is complete as it is."""
-
-
-class SinkFailure(Exception):
-    """A sink cannot make records durable (its database stayed unreachable, say). Not an API
-    outcome, so the scheduler stops everything; :meth:`Harvester.run` raises it as a
-    :class:`harvester.errors.SinkError` (the run aborts, and the next one resumes from the last commit)."""
 
 
 class CommitPolicy:

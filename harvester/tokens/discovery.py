@@ -1,40 +1,37 @@
 """Accounts found from a token (``[[discover]]``): the calls, how their answers are read, and the
-job that makes them inside a harvest.
+retries outside a harvest.
 
 A Facebook Login user token lists its Pages with ``GET /me/accounts`` (every page of the cursor
 paging); each Page's ``instagram_business_account{id,username}`` is an account (a Page without
 one is left out). An Instagram Login token is the account itself: ``GET /me?fields=user_id,
 username`` on graph.instagram.com (``user_id`` is the professional account's id; ``id`` if the
-answer has no ``user_id``). In a harvest, :class:`DiscoverJob` makes these calls through the
-scheduler like any other (they count against the token's budget), and hands what it found, or
-why it failed, to the Harvester, which submits the accounts' jobs.
+answer has no ``user_id``). In a harvest, :class:`harvester.run.discover.DiscoverJob` makes these
+calls through the scheduler like any other (they count against the token's budget); outside one
+(``harvester tokens``, ``validate --discover``), :func:`discover` makes them with the same retries.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..config.model import Discover, Login
+from ..config.model import Login
 from ..errors import DecodeError
-from ..graph.policy import Decision
-from ..graph.wire import ErrorObject, Usage, _data, is_graph_id
-from ..run.jobs import PRIORITY_ACCOUNT, JobContext
+from ..graph.wire import ErrorObject, _data, is_graph_id
 from ..schedule.retry import Retry
 
 if TYPE_CHECKING:
-    from ..graph.client import GraphClient, Reply
+    from ..graph.client import GraphClient
 
 PAGES_FIELDS = "instagram_business_account{id,username}"
 ME_FIELDS = "user_id,username"
 PAGE_LIMIT = "100"
 MAX_PAGES = 100
 """Pages of /me/accounts followed at most (10,000 Pages): an endless chain is cut there."""
-PRIORITY_DISCOVER = PRIORITY_ACCOUNT + 1
 _PAGED = re.compile(r"(me|[0-9]{1,32})/accounts")
 
 
@@ -133,46 +130,3 @@ async def discover(client: GraphClient, token: str, login: Login, retry: Retry |
 def unique(found: Sequence[Found]) -> list[Found]:
     """Each account once, in the order first found."""
     return list({f.account_id: f for f in reversed(found)}.values())[::-1]
-
-
-Done = Callable[[int, list[Found], Decision | None], None]
-"""What the Harvester is told when a table's discovery ends: its index, what it found, and the
-decision that ended it early (None: every page was read)."""
-
-
-class DiscoverJob:
-    """One discovery call of a ``[[discover]]`` table; the next page follows it."""
-
-    priority = PRIORITY_DISCOVER
-
-    def __init__(self, ctx: JobContext, key: str, index: int, table: Discover, done: Done, *,
-                 url: str | None = None, found: tuple[Found, ...] = (), number: int = 1):
-        self.ctx, self.key, self.index, self.table, self.done = ctx, key, index, table, done
-        self.url, self.found, self.number = url, found, number
-        self.account_id = f"discover[{index}]"
-        """No account yet: the table stands in for it in outcomes."""
-        self.label = f"discover[{index}] ({table.token_name})" + (f" page {number}" if number > 1 else "")
-
-    async def __call__(self) -> Usage | None:
-        ctx, login = self.ctx, self.table.login
-        reply: Reply
-        if self.url is None:
-            path, params = first_call(login)
-            reply = await ctx.get(self.key, path, params)
-        else:
-            reply = await ctx.follow(self.key, self.url, paged_path(ctx.client_of(self.key), self.url))
-        more, url = read(login, reply.body)
-        found = (*self.found, *more)
-        ctx.stats.inc("discovered/accounts_seen", len(more))
-        if url is not None and self.number < MAX_PAGES:
-            ctx.submit(DiscoverJob(ctx, self.key, self.index, self.table, self.done, url=url, found=found,
-                                   number=self.number + 1))
-        else:
-            self.done(self.index, unique(found), None)
-        return reply.usage
-
-    def gave_up(self, decision: Decision) -> None:
-        if self.table.login == "facebook" and decision.code == 2500:
-            decision = msgspec.structs.replace(decision, reason=f"{decision.reason}; an Instagram Login token has no "
-                                                                f'/me/accounts: set login = "instagram"')
-        self.done(self.index, unique(self.found), decision)
