@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser postgres-server prometheus-tools singer-targets demo test test-fast lint docs bench bench-smoke bench-table bench-scale clean deploy-check
+.PHONY: install browser postgres-server prometheus-tools singer-targets demo test test-fast test-random test-hours lint docs bench bench-smoke bench-table bench-scale clean deploy-check
 
 install: $(STAMP) browser postgres-server prometheus-tools singer-targets
 
@@ -64,12 +64,25 @@ postgres-server:
 demo: install
 	$(BIN)/harvester demo
 
+# --durations=15: the slowest tests show in every run's log (and CI's).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The edit-test loop: everything but the tests marked slow (subprocess kills, > 3 s each).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q --durations=15 -m "not slow"
+
+# The suite in a shuffled order (pytest-randomly); the seed is printed: replay with
+# `pytest -p randomly --randomly-seed=N`. SEED=N fixes it here. PYTEST_ARGS narrows it (-m "not slow").
+test-random: install
+	$(BIN)/python -m pytest --durations=15 -p randomly $(if $(SEED),--randomly-seed=$(SEED)) $(PYTEST_ARGS)
+
+# The suite with its worlds at other hours (tests/support.py NOW, moved by HARVESTER_TEST_SHIFT_HOURS):
+# HOURS="0 3 7 11 13 17 21" by default; PYTEST_ARGS='-m "not slow"' for the fast loop at each.
+HOURS ?= 0 3 7 11 13 17 21
+test-hours: install
+	@status=0; for h in $(HOURS); do echo "== worlds shifted by $$h h"; \
+	  HARVESTER_TEST_SHIFT_HOURS=$$h $(BIN)/python -m pytest -q $(PYTEST_ARGS) || status=1; done; exit $$status
 
 # ruff, mypy, no import cycle in the package, and no room importing from one above it: the rooms
 # from the bottom up (the root's modules below them all, cli above them all; docs/internals.md).

@@ -43,6 +43,30 @@ from harvester.state.store import StateStore
 
 _line = msgspec.json.Decoder(dict)
 
+SHIFT_ENV = "HARVESTER_TEST_SHIFT_HOURS"
+BASE_NOW = 1_795_132_800.0
+"""2026-11-20T00:00Z: the present of every test world, so that no test follows the hour it runs at."""
+
+
+def _shift_hours() -> float:
+    raw = os.environ.get(SHIFT_ENV, "0").strip() or "0"
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{SHIFT_ENV}={raw!r} is not a number of hours (e.g. 0, 7 or -3.5)") from None
+
+
+NOW = BASE_NOW + _shift_hours() * 3600
+"""The present of every test world: :data:`BASE_NOW` moved by ``HARVESTER_TEST_SHIFT_HOURS`` hours,
+to run the suite as if at another hour (of the day, of a Pacific day, of a week)."""
+PRESENT = Path(__file__).with_name("present.py")
+
+
+def harvester_command(*args: str) -> list[str]:
+    """``harvester ARGS`` in a subprocess whose clock starts at :data:`NOW` (tests/present.py), so
+    that it harvests a pinned world as that world's present sees it."""
+    return [sys.executable, str(PRESENT), *args]
+
 
 def token_env(world) -> dict[str, str]:
     """One environment variable per simulated token: ``TOKEN_<index>`` (as :func:`world_config`)."""
@@ -84,7 +108,7 @@ def assert_streams_match(output: Path, world, config: Config | Path, env: dict[s
     parsed one, or the TOML file a test wrote, read with ``env``)."""
     if isinstance(config, Path):
         from harvester.config import load_config
-        config = load_config(config, env=env)
+        config = load_config(config, env=env, today=from_unix(int(world.now)))    # the world's days
     results = check_streams(output, world, config, **kwargs)
     for stream, result in results.items():
         expected = result["expected"]
@@ -387,7 +411,7 @@ path = "{path.parent / 'state.sqlite'}"
 
 async def harvester(*args: str, env: dict[str, str], capture: bool = False) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harvester", *args, env={**os.environ, **env},
+        *harvester_command(*args), env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE if capture else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
 
@@ -403,26 +427,50 @@ def checkpointed(state: Path) -> int:
         return 0
 
 
-async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, rng: random.Random) -> bool:
-    """SIGKILL ``proc`` at a random moment after its next checkpoint (on a slow machine too);
-    False if it finished first."""
+async def kill_mid_run(proc: asyncio.subprocess.Process, state: Path, server, rng: random.Random) -> bool:
+    """SIGKILL ``proc`` after its next checkpoint, when the simulator has received a drawn number
+    (1 to 40) of further calls: a point in the harvest, not in real time, so a slow or loaded
+    machine kills at the same call, with calls in flight (the simulator's latency holds each).
+    False if it finished first (the signal may find it exited but not yet reaped)."""
     before = checkpointed(state)
     while checkpointed(state) <= before and proc.returncode is None:
         await asyncio.sleep(0.05)
-    await asyncio.sleep(rng.uniform(0, 0.4))
+    target = server.simulator.counters.calls + rng.randint(1, 40)
+    while server.simulator.counters.calls < target and proc.returncode is None:
+        await asyncio.sleep(0.002)
     if proc.returncode is not None:
         return False
     proc.send_signal(signal.SIGKILL)
-    await proc.wait()
-    return True
+    return await proc.wait() == -signal.SIGKILL      # not if it had exited, unreaped, before the signal
 
 
-async def run_with_kills(config: Path, env: dict[str, str], rng: random.Random, kills: int) -> tuple[int, int]:
-    """Start ``harvester run``; SIGKILL it ``kills`` times in the middle; then let it finish."""
+def freeze_at_call(server, proc: asyncio.subprocess.Process, call: int) -> asyncio.Event:
+    """SIGSTOP ``proc`` when its ``call``-th call reaches ``server``, before that call is answered: the
+    harvest is frozen mid-way at the same point however fast the machine (it cannot finish while
+    the call waits); the event is set then. SIGCONT lets it go on."""
+    frozen = asyncio.Event()
+    serve, seen = server.simulator.serve, 0
+
+    async def serving(*args, **kwargs):
+        nonlocal seen
+        seen += 1
+        if seen == call and proc.returncode is None:
+            proc.send_signal(signal.SIGSTOP)
+            frozen.set()
+        return await serve(*args, **kwargs)
+
+    server.simulator.serve = serving
+    return frozen
+
+
+async def run_with_kills(config: Path, env: dict[str, str], server, rng: random.Random,
+                         kills: int) -> tuple[int, int]:
+    """Start ``harvester run`` against ``server``; SIGKILL it ``kills`` times in the middle; then let
+    it finish."""
     killed = 0
     while True:
         proc = await harvester("run", "--config", str(config), env=env)
-        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", rng):
+        if killed < kills and await kill_mid_run(proc, config.parent / "state.sqlite", server, rng):
             killed += 1
             continue
         stderr = await proc.stderr.read()

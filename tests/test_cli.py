@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,15 +13,15 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 
-from support import assert_matches_truth, harvester, token_env, write_config
+from support import NOW, assert_matches_truth, harvester, token_env, write_config
 
 
-def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, capsys, monkeypatch, present):
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
-    today = date.today()
+    today = from_unix(int(present))
     code = main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=800)),
                  "--until", str(today - timedelta(days=700))])
     err = capsys.readouterr().err
@@ -33,12 +32,12 @@ def test_backfill_older_than_two_years_is_refused_before_any_call(tmp_path, caps
     assert not (tmp_path / "out").exists() and not (tmp_path / "state.sqlite").exists()
 
 
-def test_backfill_names_each_bad_flag_and_still_checks_the_file(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+def test_backfill_names_each_bad_flag_and_still_checks_the_file(tmp_path, capsys, monkeypatch, present):
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
     config.write_text("colour = \"blue\"\n" + config.read_text())
-    today = date.today()
+    today = from_unix(int(present))
     assert main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=3)),
                  "--until", str(today + timedelta(days=2))]) == 2
     lines = capsys.readouterr().err.splitlines()
@@ -56,7 +55,7 @@ def test_bad_dates_and_unknown_commands_exit_2(tmp_path, capsys):
 
 
 def test_status_without_runs(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
     assert main(["status", "--config", str(config)]) == 0
     assert "no runs yet" in capsys.readouterr().err
@@ -64,7 +63,7 @@ def test_status_without_runs(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, simulator_server):
-    world = World(WorldSpec(seed=6, accounts=4, media_per_account=20, now=time.time()))
+    world = World(WorldSpec(seed=6, accounts=4, media_per_account=20, now=NOW))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     today = from_unix(int(world.now))
@@ -85,7 +84,7 @@ async def test_backfill_estimates_then_harvests_and_status_reports(tmp_path, sim
 
 
 def _config_with_paths(tmp_path, monkeypatch, *, output: str, state: str):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     for t in world.tokens:
         monkeypatch.setenv(f"TOKEN_{t.index}", "x")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
@@ -189,16 +188,16 @@ async def test_a_stopped_run_shows_its_exit_code_and_the_finished_one_lists_ever
 
     import msgspec
 
-    from support import checkpointed
+    from support import freeze_at_call
 
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     proc = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(tmp_path / "state.sqlite") == 0:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(freeze_at_call(server, proc, 120).wait(), 120)     # mid-harvest, on any machine
     proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
     assert await proc.wait() == 143, (await proc.stderr.read()).decode()
     proc = await harvester("status", "--config", str(config), env={}, capture=True)
     out = (await proc.communicate())[0].decode()

@@ -18,7 +18,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.summary import Stats
 
-from support import world_config
+from support import NOW, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -228,7 +228,7 @@ class Peak:
 
 async def harvest_one_token(tmp_path, *, calls_per_window: int, window_seconds: float):
     """Four accounts on one token at 100 ms mean latency (exponential), the default [scheduler]."""
-    world = World(WorldSpec(seed=9, accounts=4, tokens=1, media_per_account=60))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=4, tokens=1, media_per_account=60))
     config, env = world_config(world, tmp_path / "out", days=1, calls_per_window=calls_per_window,
                                window_seconds=window_seconds)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=calls_per_window, window_seconds=window_seconds,

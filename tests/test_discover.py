@@ -22,7 +22,7 @@ from harvester.state.store import StateStore
 from harvester.summary import Stats
 from harvester.tokens.discovery import Found
 
-from support import IG_HOST, Outage, assert_matches_truth, discover_config, every_table, run_records, token_env
+from support import IG_HOST, NOW, Outage, assert_matches_truth, discover_config, every_table, run_records, token_env
 from support import discover_harvest as harvest
 
 
@@ -42,7 +42,7 @@ class HostLog(SimulatorTransport):
 # --- config ---------------------------------------------------------------------------------
 
 def test_discover_tables_parse_with_their_defaults():
-    world = World(WorldSpec(seed=2, accounts=4, tokens=2))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=4, tokens=2))
     config, _ = discover_config(world, Path("."), [{"token_env": "TOKEN_0"},
                                              {"token_env": "TOKEN_1", "login": "instagram",
                                               "include": ["@brand", "17841400000000003"], "exclude": ["old"]}])
@@ -77,7 +77,7 @@ def test_discover_tables_parse_with_their_defaults():
      'login kind per token'),
 ])
 def test_discover_mistakes_are_said_clearly(discover, accounts, message):
-    world = World(WorldSpec(seed=2, accounts=4, tokens=2))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=4, tokens=2))
     with pytest.raises(ConfigError) as caught:
         discover_config(world, Path("."), discover, accounts)
     assert any(p.startswith(f"<test>: {message}") for p in caught.value.problems), caught.value.problems
@@ -85,7 +85,7 @@ def test_discover_mistakes_are_said_clearly(discover, accounts, message):
 
 def test_app_needs_its_secret_and_may_have_it_alone():
     """An app id without its secret is of no use; the secret alone serves the webhook's signatures."""
-    world = World(WorldSpec(seed=2, accounts=4, tokens=2))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=4, tokens=2))
     with pytest.raises(ConfigError) as caught:
         discover_config(world, Path("."), [{"token_env": "TOKEN_0"}], app={"id_env": "APP_ID"})
     assert caught.value.problems == ["<test>: [app] has id_env but not secret_env; expected both (the app token is "
@@ -98,7 +98,7 @@ def test_app_needs_its_secret_and_may_have_it_alone():
 
 @pytest.mark.looptime
 async def test_discovery_finds_exactly_the_worlds_accounts_for_each_kind_of_token(tmp_path):
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=6, tokens=4))
     assert {t.kind for t in world.tokens} == {"facebook", "instagram"}
     config, env = discover_config(world, tmp_path, every_table(world))
     transport = HostLog(Simulator(world))
@@ -123,7 +123,7 @@ async def test_discovery_finds_exactly_the_worlds_accounts_for_each_kind_of_toke
 
 @pytest.mark.looptime
 async def test_listed_and_discovered_accounts_are_each_harvested_once(tmp_path):
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=6, tokens=4))
     fb = next(t for t in world.tokens if t.kind == "facebook" and len(t.account_ids) >= 3)
     listed, found_twice, excluded = fb.account_ids[0], fb.account_ids[1], fb.account_ids[2]
     username = world.account_by_id(excluded).username
@@ -147,7 +147,7 @@ async def test_listed_and_discovered_accounts_are_each_harvested_once(tmp_path):
 
 @pytest.mark.looptime
 async def test_a_discovery_that_fails_is_reported_like_an_account(tmp_path):
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4, revoked_tokens=1))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=6, tokens=4, revoked_tokens=1))
     revoked = world.tokens[-1]
     good = world.tokens[0]
     config, env = discover_config(world, tmp_path, [{"token_env": f"TOKEN_{good.index}"},
@@ -169,7 +169,7 @@ async def test_a_discovery_that_fails_is_reported_like_an_account(tmp_path):
 
 @pytest.mark.looptime
 async def test_a_facebook_discovery_of_an_instagram_token_fails_clearly(tmp_path):
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=6, tokens=4))
     ig = next(t for t in world.tokens if t.kind == "instagram")
     config, env = discover_config(world, tmp_path, [{"token_env": f"TOKEN_{ig.index}"}])
     _, summary = await harvest(world, config, env)
@@ -181,7 +181,7 @@ async def test_a_facebook_discovery_of_an_instagram_token_fails_clearly(tmp_path
 def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(tmp_path):
     """Two tokens that reach one account (two admins of a Page): the second table's discovery
     ends first, yet the account goes to the first table; what only the second finds is its own."""
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=2, tokens=4))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=2, tokens=4))
     env = {**token_env(world), "FIRST": "token-a", "SECOND": "token-b"}
     config, _ = discover_config(world, tmp_path, [{"token_env": "FIRST"}, {"token_env": "SECOND"}], env=env)
     keys = TokenKeys(config, env)
@@ -198,7 +198,7 @@ def test_the_first_table_takes_a_shared_account_whichever_discovery_ends_first(t
 async def test_what_a_run_owes_for_discovered_accounts_the_next_run_asks_again(tmp_path):
     """The API goes down after 120 calls: what the run could not call for its discovered accounts is
     owed; the next run discovers them again, asks what was owed first, and the output is the truth."""
-    world = World(WorldSpec(seed=5, accounts=5, media_per_account=15, tokens=3))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=5, media_per_account=15, tokens=3))
     config, env = discover_config(world, tmp_path, every_table(world))
     transport = Outage(Simulator(world), after=120)
     first, summary = await harvest(world, config, env, transport)

@@ -23,9 +23,8 @@ from harvester.simulator.pipeline import SimulatorSettings  # noqa: E402
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records  # noqa: E402
 from harvester.simulator.world import World, WorldSpec  # noqa: E402
 
-from support import config_toml, world_config  # noqa: E402
+from support import NOW, config_toml, world_config  # noqa: E402
 
-NOW = 1_796_472_000.0        # 2026-12-04T12:00:00Z
 DAY = 86_400
 SPEC = dict(seed=11, accounts=4, media_per_account=12, stories_per_account=0.0)
 """No stories: a story lives 24 h by the harvest's clock, and these worlds' clocks stand still."""

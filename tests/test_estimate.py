@@ -8,7 +8,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
+from support import NOW, world_config
 
 
 def test_window_bound_is_full_window_bursts():
@@ -22,7 +22,8 @@ def test_window_bound_is_full_window_bursts():
 @pytest.mark.looptime
 @pytest.mark.parametrize("totals", ["day", "window"])
 async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
-    world = World(WorldSpec(seed=4, accounts=5, media_per_account=5, small_accounts=0.0, stories_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=5, media_per_account=5, small_accounts=0.0,
+                            stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40, window={"totals": totals})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
@@ -39,7 +40,8 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
 @pytest.mark.looptime
 async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumption(tmp_path):
     from harvester.state.store import StateStore
-    world = World(WorldSpec(seed=4, accounts=5, media_per_account=30, small_accounts=0.0, stories_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=5, media_per_account=30, small_accounts=0.0,
+                            stories_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=40)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),

@@ -20,6 +20,8 @@ from harvester.graph.wire import Usage, decode_account, decode_insights, decode_
 from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
+from support import NOW
+
 TOKEN = "EAAGsecretTOKEN123xyz"
 BASE = "https://graph.facebook.com"
 INSIGHTS = {"metric": "reach,likes", "period": "day", "metric_type": "total_value", "since": "1790000000",
@@ -296,7 +298,7 @@ async def test_session_is_lazy_limited_and_closed(transport):
 # --- against the simulator over loopback ------------------------------------------------------
 
 async def test_every_simulated_fault_is_a_retryable_harvester_error(simulator_server, transport):
-    server = await simulator_server(WorldSpec(accounts=2), SimulatorSettings(faults=0.6, fault_seed=7))
+    server = await simulator_server(WorldSpec(now=NOW, accounts=2), SimulatorSettings(faults=0.6, fault_seed=7))
     token = server.simulator.world.tokens[0]
     client = GraphClient(transport, server.url, "v25.0")
     kinds = set()
@@ -315,7 +317,7 @@ async def test_every_simulated_fault_is_a_retryable_harvester_error(simulator_se
 
 
 async def test_follow_walks_simulated_media_pages_without_the_token_in_any_url(simulator_server, transport):
-    server = await simulator_server(WorldSpec(accounts=2))
+    server = await simulator_server(WorldSpec(now=NOW, accounts=2))
     token = server.simulator.world.tokens[0]
     recording = Recording(transport)
     client = GraphClient(recording, server.url, "v25.0")
@@ -330,7 +332,7 @@ async def test_follow_walks_simulated_media_pages_without_the_token_in_any_url(s
 
 
 async def test_simulated_unknown_token_is_a_190_that_fails_the_token(simulator_server, transport):
-    server = await simulator_server(WorldSpec(accounts=2))
+    server = await simulator_server(WorldSpec(now=NOW, accounts=2))
     with pytest.raises(GraphError) as info:
         await GraphClient(transport, server.url, "v25.0").get("me", {}, TOKEN)
     assert info.value.code == 190 and decide(info.value).action is Action.FAIL_TOKEN
@@ -436,7 +438,7 @@ async def test_a_300_mb_answer_fails_past_the_cap_without_being_held(declared):
 
 
 async def test_the_client_caps_a_body_whatever_the_transport():
-    world = World(WorldSpec(seed=7, accounts=1, media_per_account=20))
+    world = World(WorldSpec(now=NOW, seed=7, accounts=1, media_per_account=20))
     simulator = Simulator(world, SimulatorSettings(hostile=("huge_body",)))
     simulator.hostile.huge_bytes = 4096
     client = GraphClient(SimulatorTransport(simulator), "http://simulator", "v25.0", max_response_bytes=2048)

@@ -18,7 +18,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
+from support import NOW, assert_matches_truth, assert_no_token_anywhere, run_records, truth_of, world_config
 
 
 def live_accounts(world) -> list[str]:
@@ -31,7 +31,7 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
     """5 % faults of every kind, one revoked token: every record of the truth with its exact
     value, none twice, none for the revoked token's accounts, exit code 3, no token anywhere."""
     caplog.set_level(logging.DEBUG)
-    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30, revoked_tokens=1))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=10, media_per_account=30, revoked_tokens=1))
     revoked = [t for t in world.tokens if t.revoked]
     assert len(revoked) == 1
     config, env = world_config(world, tmp_path / "out")
@@ -58,7 +58,7 @@ async def test_faults_and_a_revoked_token_yield_exactly_the_ground_truth(tmp_pat
 async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none(tmp_path):
     """Six tokens at 20 calls per simulated minute: zero violations, and the harvest takes what
     the limit allows, no more (each token's calls in full-window bursts)."""
-    world = World(WorldSpec(seed=5, accounts=6, media_per_account=15))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=6, media_per_account=15))
     config, env = world_config(world, tmp_path / "out", days=2, calls_per_window=20, window_seconds=60)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=20, window_seconds=60))
     loop = asyncio.get_running_loop()
@@ -81,7 +81,7 @@ async def test_several_tokens_under_a_tight_limit_never_exceed_it_and_waste_none
 @pytest.mark.slow
 async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
     """The real aiohttp transport against the simulator on a socket, with faults."""
-    world = World(WorldSpec(seed=8, accounts=4, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=8, accounts=4, media_per_account=10))
     server = await simulator_server(world, SimulatorSettings(faults=0.05))
     config, env = world_config(world, tmp_path / "out", base_url=server.url)
     async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
@@ -94,7 +94,7 @@ async def test_harvest_over_loopback_with_faults(tmp_path, simulator_server):
 async def test_library_use_streams_records_inside_a_running_loop(tmp_path):
     """``async for`` inside the caller's loop, tokens from an async callable; breaking out of the
     loop cancels the harvest cleanly and leaves no task behind."""
-    world = World(WorldSpec(seed=9, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     asked: list[str] = []
 
@@ -139,7 +139,7 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     """Nightly runs over overlapping windows, one output and one state store: the manifest's
     current files hold every key once; the days fetched again come from the later run, the media
     the refresh tiers did not ask again keep the earlier run's records."""
-    world = World(WorldSpec(seed=12, accounts=4, media_per_account=20, stories_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=12, accounts=4, media_per_account=20, stories_per_account=0))
     output = tmp_path / "out"
     state = StateStore(tmp_path / "state.sqlite")
     runs = []
@@ -162,26 +162,48 @@ async def test_a_later_run_replaces_the_records_it_fetches_again(tmp_path):
     assert ("media", False, "night-5") not in by_run                  # media were not due again
 
 
+class HeldTransport(SimulatorTransport):
+    """The simulator's transport, but every copy of the first insights call is held unanswered until
+    the caller gives it up: a call still in flight after any grace, whatever latency a draw gives."""
+
+    def __init__(self, simulator: Simulator):
+        super().__init__(simulator)
+        self.held_url: str | None = None
+        self.holding = 0
+
+    async def get(self, url, headers):
+        if self.held_url is None and "/insights" in url:
+            self.held_url = url
+        if url == self.held_url:
+            self.holding += 1
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.holding -= 1
+        return await super().get(url, headers)
+
+
 @pytest.mark.looptime
 async def test_calls_still_in_flight_after_a_stop_are_given_up_and_the_next_run_resumes(tmp_path):
     """stop(), then cancel_in_flight() (the CLI calls it STOP_GRACE_SECONDS after a signal):
-    run() returns at once with what was committed; the next run fetches the rest."""
-    world = World(WorldSpec(seed=14, accounts=4, media_per_account=20))
+    run() waits for calls in flight, returns at once with what was committed when they are given
+    up; the next run fetches the rest."""
+    world = World(WorldSpec(seed=14, accounts=4, media_per_account=20, now=NOW))
     config, env = world_config(world, tmp_path / "out")
-    slow = SimulatorSettings(calls_per_window=10**9, latency_ms=20_000)   # exponential: some calls take minutes
     state = StateStore(config.state.path)
     loop = asyncio.get_running_loop()
-    async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, slow)), state=state,
-                         now=world.now) as harvester:
+    transport = HeldTransport(Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=2_000)))
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         task = asyncio.ensure_future(harvester.run())
         await asyncio.sleep(120)
+        assert transport.holding > 0 and not task.done()
         harvester.stop()
         await asyncio.sleep(30)
-        assert not task.done()                     # calls were still in flight after the grace
+        assert transport.holding > 0 and not task.done()     # a stopped run waits for its calls in flight
         stopped_at = loop.time()
         harvester.cancel_in_flight()
         summary = await task
-    assert loop.time() == stopped_at               # given up at once, not waited for
+    assert loop.time() == stopped_at and transport.holding == 0     # given up at once, not waited for
     (run,) = state.runs()
     assert run.status == "stopped" and state.unit_counts(run.run_id).get("done", 0) > 0
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world, SimulatorSettings(

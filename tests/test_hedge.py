@@ -22,7 +22,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.summary import Stats
 
-from support import run_records, world_config
+from support import NOW, run_records, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -134,7 +134,7 @@ async def test_no_copy_once_the_tokens_window_is_half_spent():
 
 
 async def harvest(tmp_path, name: str, *, hedge: bool):
-    world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=3, tokens=1, media_per_account=8))
     config, env = world_config(world, tmp_path / name, days=1, scheduler={"hedge": hedge})
     simulator = Simulator(world, SimulatorSettings(calls_per_window=1_000_000, window_seconds=3600, latency_ms=300))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),
@@ -164,7 +164,7 @@ async def test_hedged_calls_over_loopback_yield_exactly_the_ground_truth(tmp_pat
     record."""
     from support import assert_matches_truth, truth_of
 
-    world = World(WorldSpec(seed=5, accounts=3, tokens=1, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=3, tokens=1, media_per_account=8))
     server = await simulator_server(world, SimulatorSettings(latency_ms=300))
     config, env = world_config(world, tmp_path / "out", days=1, base_url=server.url)
     async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:

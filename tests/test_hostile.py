@@ -20,7 +20,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 
-from support import assert_matches_truth, run_records, world_config
+from support import NOW, assert_matches_truth, run_records, world_config
 
 CAP = 1 << 20
 """[graph] max_response_bytes of these harvests: far above their answers, far below huge_body's."""
@@ -42,7 +42,7 @@ class Recording:
 
 async def harvest(tmp_path, caplog, kind: str):
     caplog.set_level(logging.DEBUG)
-    world = World(WorldSpec(seed=7, accounts=3, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=7, accounts=3, media_per_account=8))
     config, env = world_config(world, tmp_path / "out", days=2, graph={"max_response_bytes": CAP})
     simulator = Simulator(world, SimulatorSettings(hostile=(kind,)))
     simulator.hostile.huge_bytes = 2 * CAP
@@ -126,7 +126,7 @@ async def test_a_next_page_elsewhere_is_never_called(tmp_path, caplog):
 
 
 def client_of(kinds: tuple[str, ...], **spec) -> tuple[GraphClient, World, Simulator]:
-    world = World(WorldSpec(seed=7, accounts=2, **spec))
+    world = World(WorldSpec(now=NOW, seed=7, accounts=2, **spec))
     simulator = Simulator(world, SimulatorSettings(hostile=kinds))
     return GraphClient(SimulatorTransport(simulator), "http://simulator", "v25.0"), world, simulator
 
@@ -176,7 +176,7 @@ def test_simulate_refuses_an_unknown_hostile_kind(capsys):
 
 def test_settings_refuse_an_unknown_hostile_kind():
     with pytest.raises(ValueError, match="unknown hostile kind nope"):
-        Simulator(World(WorldSpec(seed=1, accounts=1)), SimulatorSettings(hostile=("nope",)))
+        Simulator(World(WorldSpec(now=NOW, seed=1, accounts=1)), SimulatorSettings(hostile=("nope",)))
 
 
 @pytest.mark.slow
@@ -184,7 +184,7 @@ async def test_hostile_answers_over_loopback_cost_only_the_spoiled_units(simulat
     """The real transport, several kinds at once: the bad items dropped, the victims' units
     failed, the rest the truth."""
     caplog.set_level(logging.DEBUG)
-    world = World(WorldSpec(seed=7, accounts=3, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=7, accounts=3, media_per_account=8))
     kinds = ("duplicate_id", "deep_usage", "odd_timestamps", "bad_ids", "deep_unknown", "error_after_32")
     server = await simulator_server(world, SimulatorSettings(hostile=kinds))
     config, env = world_config(world, tmp_path / "out", days=2, base_url=server.url,
@@ -222,6 +222,6 @@ async def test_duplicates_across_edges_and_accounts_list_one_media_twice():
 
 def test_the_simulator_banner_names_the_hostile_kinds():
     from harvester.simulator.cli import describe
-    banner = describe(World(WorldSpec(seed=1, accounts=1)), "http://127.0.0.1:1",
+    banner = describe(World(WorldSpec(now=NOW, seed=1, accounts=1)), "http://127.0.0.1:1",
                       SimulatorSettings(hostile=("bad_ids", "deep_usage")))
     assert "hostile bad_ids, deep_usage" in banner.splitlines()[1]

@@ -165,7 +165,7 @@ class Bent(SimulatorTransport):
 
 @pytest.mark.looptime
 async def test_a_media_id_listed_twice_is_planned_once(tmp_path):
-    world = World(WorldSpec(seed=8, accounts=4, media_per_account=20))
+    world = World(WorldSpec(now=NOW, seed=8, accounts=4, media_per_account=20))
     config, env = world_config(world, tmp_path / "out")
     first_page: dict[str, list] = {}
 
@@ -190,7 +190,7 @@ async def test_a_media_id_listed_twice_is_planned_once(tmp_path):
 
 @pytest.mark.looptime
 async def test_an_endless_or_circular_paging_chain_ends_and_is_reported(tmp_path):
-    world = World(WorldSpec(seed=9, accounts=2, media_per_account=30, tokens=2))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=2, media_per_account=30, tokens=2))
     config, env = world_config(world, tmp_path / "out")
     circular = world.tokens[0].account_ids[0]
 
@@ -214,7 +214,7 @@ async def test_an_endless_or_circular_paging_chain_ends_and_is_reported(tmp_path
 async def test_a_page_refusing_children_is_asked_again_without_them_and_nothing_is_lost(tmp_path):
     """One album that refuses ``children`` fails its page: that page (only) is asked again without
     the field, its albums' children are unknown (None), every insight is still harvested."""
-    world = World(WorldSpec(seed=22, accounts=3, media_per_account=400))
+    world = World(WorldSpec(now=NOW, seed=22, accounts=3, media_per_account=400))
     config, env = world_config(world, tmp_path / "out")
     settings = SimulatorSettings(calls_per_window=10**9, hostile=("refuse_children",))
     transport = Recording(Simulator(world, settings))
@@ -236,7 +236,7 @@ async def test_a_page_refusing_children_is_asked_again_without_them_and_nothing_
 async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_path):
     """Media posted before the business conversion and stories with fewer than 5 viewers answer
     their first call with an error that every other call of theirs would repeat: no second call."""
-    world = World(WorldSpec(seed=3, accounts=10, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=10, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
     async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:

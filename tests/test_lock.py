@@ -25,19 +25,27 @@ from harvester.sinks import manifest
 from harvester.state.lock import Holder, RunLock, lock_path
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, checkpointed, harvester, run_records, token_env, world_config, write_config
+from support import (
+    NOW,
+    assert_matches_truth,
+    freeze_at_call,
+    harvester,
+    run_records,
+    token_env,
+    world_config,
+    write_config,
+)
 
 
 @pytest.mark.slow
 async def test_a_second_cli_run_on_the_same_state_refuses_at_once_and_the_first_finishes(tmp_path, simulator_server):
-    world = World(WorldSpec(seed=5, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=5, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=150, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     state = tmp_path / "state.sqlite"
     first = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(state) == 0 and first.returncode is None:     # the first is mid-harvest
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(freeze_at_call(server, first, 120).wait(), 120)   # held mid-harvest, its lock held
     parts_before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
     calls_before = server.simulator.counters.snapshot().get("calls", 0)
     started = time.monotonic()
@@ -65,7 +73,7 @@ async def test_a_second_cli_run_on_the_same_state_refuses_at_once_and_the_first_
 
 @pytest.mark.looptime
 async def test_a_second_harvester_on_the_same_state_is_refused_and_the_library_uses_the_config_state(tmp_path):
-    world = World(WorldSpec(seed=9, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     simulator = Simulator(world)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:

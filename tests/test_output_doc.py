@@ -19,10 +19,9 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
+from support import NOW, world_config
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = 1_796_000_000.0                        # 2026-11-29T01:33:20Z: this file's worlds never follow the clock
 
 
 def documented_fields(text: str) -> dict[str, list[str]]:

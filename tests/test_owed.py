@@ -14,7 +14,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import Outage, assert_matches_truth, world_config
+from support import NOW, Outage, assert_matches_truth, world_config
 from support import harvest_with_state as harvest
 
 
@@ -29,7 +29,7 @@ async def test_an_outage_mid_run_is_owed_and_the_next_run_gets_everything(tmp_pa
     cannot call, exit 3. It comes back: the next run, a new one, asks again what was owed
     (breakdowns of media whose plain call was done among them), exits 0, and the output is the
     ground truth record for record."""
-    world = World(WorldSpec(seed=5, accounts=6, media_per_account=25))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=6, media_per_account=25))
     config, env = world_config(world, tmp_path / "out")
     transport = Outage(Simulator(world), after=150)
     first, summary = await harvest(config, env, transport, world)
@@ -53,7 +53,7 @@ async def test_an_outage_mid_run_is_owed_and_the_next_run_gets_everything(tmp_pa
 
 @pytest.mark.looptime
 async def test_owed_work_the_api_no_longer_keeps_is_reported_once_and_forgotten(tmp_path):
-    world = World(WorldSpec(seed=5, accounts=3, media_per_account=10, stories_per_account=4, few_viewers=0))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=3, media_per_account=10, stories_per_account=4, few_viewers=0))
     config, env = world_config(world, tmp_path / "out")
     transport = Outage(Simulator(world), after=100)
     await harvest(config, env, transport, world)
@@ -73,7 +73,7 @@ async def test_owed_work_the_api_no_longer_keeps_is_reported_once_and_forgotten(
 async def test_two_variables_holding_one_token_share_one_budget(tmp_path):
     """Slots are keyed by the token, not the variable: a token named twice gets one slot, and
     a tight limit is never exceeded for it."""
-    world = World(WorldSpec(seed=4, accounts=4, media_per_account=3, tokens=1))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=4, media_per_account=3, tokens=1))
     config, env = world_config(world, tmp_path / "out", calls_per_window=40, window_seconds=60)
     token = next(iter(env.values()))
     raw_accounts = list(config.accounts)

@@ -19,10 +19,11 @@ from harvester.config.load import parse_config
 from harvester.errors import GraphError
 from harvester.graph.transport import Response
 
+from support import NOW
+
 pytestmark = pytest.mark.looptime
 
 TODAY = date(2026, 12, 1)
-NOW = 1796083200.0                      # 2026-12-01T00:00:00Z
 JSON = {"content-type": "application/json"}
 A, B = "EAAGsecret0", "EAAGsecret1"     # the tokens of the first two accounts (config's T0, T1)
 MESSAGES = {4: "(#4) Application request limit reached", 17: "(#17) User request limit reached"}

@@ -9,7 +9,6 @@ import asyncio
 import os
 import random
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import SinkFailure
 from harvester.state.store import StateStore
 
-from support import PG, run_with_kills, token_env, world_config, write_config
+from support import NOW, PG, run_with_kills, token_env, world_config, write_config
 from support import harvester as harvester_cli
 
 asyncpg = pytest.importorskip("asyncpg") if os.environ.get("CI") != "true" else __import__("asyncpg")
@@ -73,7 +72,7 @@ async def harvest(config: Config, env, world, *, state: StateStore | None = None
 
 
 async def test_a_harvest_writes_the_three_streams_equal_to_the_truth(tmp_path, pg):
-    world = World(WorldSpec(seed=31, accounts=3, media_per_account=40))
+    world = World(WorldSpec(now=NOW, seed=31, accounts=3, media_per_account=40))
     config, env = pg_config(world, tmp_path, pg)
     harvester, summary = await harvest(config, env, world)
     assert summary.exit_code == 0
@@ -253,7 +252,7 @@ async def test_a_batch_with_a_key_already_there_is_merged_and_the_direct_copy_co
 async def test_a_nightly_rerun_replaces_the_keys_it_fetches_again(tmp_path, pg):
     """Two nightlies over overlapping windows into one schema: each key once, the days fetched
     again carry the later run, and the tables equal the truth of the later window."""
-    world = World(WorldSpec(seed=32, accounts=3, media_per_account=20, stories_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=32, accounts=3, media_per_account=20, stories_per_account=0))
     state = StateStore(tmp_path / "state.sqlite")
     for days in (3, 5):
         config, env = pg_config(world, tmp_path, pg, days=days)
@@ -270,7 +269,7 @@ async def test_a_nightly_rerun_replaces_the_keys_it_fetches_again(tmp_path, pg):
 async def test_two_harvests_at_once_on_overlapping_accounts_lose_and_double_nothing(tmp_path, pg):
     """Shards of one nightly writing one schema at once: the union equals the truth, each key
     once, and where both wrote a key the later run's (harvested later) value is the one kept."""
-    world = World(WorldSpec(seed=33, accounts=4, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=33, accounts=4, media_per_account=30))
     config, env = pg_config(world, tmp_path, pg, commit_units=5)
     ids = [a.id for a in config.accounts]
     shard = {name: msgspec.structs.replace(config, accounts=tuple(a for a in config.accounts if a.id in chosen),
@@ -321,7 +320,7 @@ async def test_concurrent_commits_on_the_same_keys_in_opposite_orders_do_not_dea
 
 
 async def _lose_connection_mid_run(tmp_path, pg: PG, how) -> int:
-    world = World(WorldSpec(seed=34, accounts=3, media_per_account=40))
+    world = World(WorldSpec(now=NOW, seed=34, accounts=3, media_per_account=40))
     config, env = pg_config(world, tmp_path, pg, commit_units=5)
     state = StateStore(tmp_path / "state.sqlite")
     async with Harvester.pinned(config, tokens=env, transport=transport(world, latency_ms=20), state=state,
@@ -357,7 +356,7 @@ async def test_a_server_restart_mid_run_is_waited_for_and_nothing_is_lost(tmp_pa
 async def test_a_database_gone_for_longer_than_the_retries_aborts_the_run_and_the_next_resumes(tmp_path, pg):
     """Down past ``retry_seconds``: the run aborts with a SinkError naming the server (not the
     DSN), nothing is marked done beyond the last commit, and the next run completes the tables."""
-    world = World(WorldSpec(seed=37, accounts=3, media_per_account=40))
+    world = World(WorldSpec(now=NOW, seed=37, accounts=3, media_per_account=40))
     config, env = pg_config(world, tmp_path, pg, commit_units=5)
     state = StateStore(tmp_path / "state.sqlite")
     sink = postgres.PostgresSink(pg.dsn, schema=pg.schema, commit_units=5, retry_seconds=1)
@@ -390,18 +389,18 @@ def pg_config_file(path: Path, world, base_url: str, pg: PG) -> Path:
 
 @pytest.mark.slow
 async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path, simulator_server, pg):
-    world = World(WorldSpec(seed=35, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=35, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config_file = pg_config_file(tmp_path / "harvest.toml", world, server.url, pg)
     env = {**token_env(world), "HARVESTER_PG_DSN": pg.dsn}
-    code, killed = await run_with_kills(config_file, env, random.Random(35), kills=3)
+    code, killed = await run_with_kills(config_file, env, server, random.Random(35), kills=3)
     assert code == 0 and killed >= 1
     state = StateStore(tmp_path / "state.sqlite")
     (run,) = state.runs()
     state.close()
     assert run.status == "finished"
     from harvester.config import load_config
-    config = load_config(config_file, env=env)
+    config = load_config(config_file, env=env, today=from_unix(int(world.now)))
     until = from_unix(int(world.now))
     assert config.window.since == until - timedelta(days=3)
     assert_tables_match(config, truth_of(world, config))
@@ -412,7 +411,7 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
 
 async def _run_cli(tmp_path, simulator_server, pg: PG, dsn: str | None) -> tuple[int, str, int]:
     """``harvester run`` with this DSN (None: the variable unset): exit code, stderr, calls served."""
-    world = World(WorldSpec(seed=36, accounts=2, media_per_account=5, now=time.time()))
+    world = World(WorldSpec(seed=36, accounts=2, media_per_account=5, now=NOW))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config_file = pg_config_file(tmp_path / "harvest.toml", world, server.url, pg)
     env = token_env(world)
@@ -494,7 +493,7 @@ def test_a_dsn_is_described_without_its_password():
 def test_bad_output_keys_for_postgres_are_named_with_what_is_allowed(tmp_path):
     from harvester.commands.demo import demo_config
     from harvester.config import parse_config
-    world = World(WorldSpec(seed=38, accounts=1, media_per_account=1))
+    world = World(WorldSpec(now=NOW, seed=38, accounts=1, media_per_account=1))
     today = from_unix(int(world.now))
     raw = demo_config("http://simulator", {"TOKEN_0": world.tokens[0].account_ids}, tmp_path, today)
     raw["output"].update(format="postgres", schema="My-Schema", dsn_env="not a name")

@@ -15,7 +15,7 @@ from harvester.simulator.pipeline import Simulator
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
+from support import NOW, world_config
 
 
 class Tty(io.StringIO):
@@ -25,7 +25,7 @@ class Tty(io.StringIO):
 
 @pytest.mark.looptime
 async def test_live_block_on_a_terminal_and_lines_otherwise(tmp_path):
-    world = World(WorldSpec(seed=2, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         await h.run()
@@ -58,7 +58,7 @@ def test_the_line_says_which_tokens_wait_and_when_the_next_may_call():
 
 @pytest.mark.looptime
 async def test_the_eta_counts_down_while_every_token_waits_on_its_rate_limit(tmp_path):
-    world = World(WorldSpec(seed=2, accounts=2, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=2, media_per_account=10))
     config, env = world_config(world, tmp_path / "out", calls_per_window=20, window_seconds=600)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         task = asyncio.ensure_future(h.run())
@@ -78,7 +78,7 @@ async def test_the_eta_counts_down_while_every_token_waits_on_its_rate_limit(tmp
 @pytest.mark.looptime
 async def test_the_live_block_fits_a_narrow_terminal(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
-    world = World(WorldSpec(seed=2, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "out")
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         await h.run()
@@ -93,7 +93,7 @@ async def test_the_live_block_fits_a_narrow_terminal(tmp_path, monkeypatch):
 @pytest.mark.looptime
 async def test_with_many_tokens_the_live_block_lists_a_few_busy_ones(tmp_path, monkeypatch):
     monkeypatch.setattr(progress, "TOKEN_LINES", 2)
-    world = World(WorldSpec(seed=2, accounts=3, tokens=3, media_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=2, accounts=3, tokens=3, media_per_account=0))
     config, env = world_config(world, tmp_path / "out", days=1)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(Simulator(world)), now=world.now) as h:
         live = Progress(h, stream=Tty())

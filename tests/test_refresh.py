@@ -1,7 +1,7 @@
 from harvester.days import DAY
 from harvester.plan.refresh import DEFAULT_TIERS, due, interval
 
-NOW = 1_800_000_000.0
+from support import NOW
 
 
 def test_default_tiers_daily_weekly_monthly():

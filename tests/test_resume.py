@@ -9,9 +9,9 @@ import random
 import signal
 import sqlite3
 import sys
-import time
 from contextlib import closing
 from datetime import timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -28,9 +28,10 @@ from harvester.state import store as state_mod
 from harvester.state.store import StateStore
 
 from support import (
+    NOW,
     assert_matches_truth,
     assert_streams_match,
-    checkpointed,
+    freeze_at_call,
     harvester,
     run_records,
     run_with_kills,
@@ -43,10 +44,10 @@ from support import (
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path, simulator_server, seed):
-    world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=seed, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
-    code, killed = await run_with_kills(config, token_env(world), random.Random(seed), kills=3)
+    code, killed = await run_with_kills(config, token_env(world), server, random.Random(seed), kills=3)
     assert code == 0
     state = StateStore(tmp_path / "state.sqlite")
     runs = state.runs()
@@ -67,14 +68,14 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tm
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simulator_server, signum, code):
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
     proc = await harvester("run", "--config", str(config), env=env)
-    while checkpointed(tmp_path / "state.sqlite") == 0:          # in the middle of the harvest
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(freeze_at_call(server, proc, 120).wait(), 120)     # in the middle of the harvest
     proc.send_signal(signum)
+    proc.send_signal(signal.SIGCONT)
     stderr = (await asyncio.wait_for(proc.stderr.read(), 30)).decode()
     assert await proc.wait() == code, stderr
     assert "finishing calls in flight" in stderr
@@ -95,9 +96,13 @@ async def test_a_signal_stops_gracefully_and_the_next_run_resumes(tmp_path, simu
     assert summary["units"]["resumed"] >= done_before
 
 
-KILLED_MID_PART = """
+KILLED_MID_PART = f"""
 import asyncio, os, signal, sys
 from pathlib import Path
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from present import pin
+from support import NOW
+pin(NOW)                  # the process's clock at the world's present
 from harvester import Harvester
 from harvester.config import load_config
 from harvester.sinks.jsonl import JsonlSink
@@ -138,7 +143,7 @@ asyncio.run(main())
 async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly(tmp_path, simulator_server):
     """SIGKILL while the part file holds records past its last checkpoint: the next run cuts the
     part back to the committed length, fetches those units again, and the output is the truth."""
-    world = World(WorldSpec(seed=5, accounts=3, media_per_account=40, now=time.time()))
+    world = World(WorldSpec(seed=5, accounts=3, media_per_account=40, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=5, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     env = token_env(world)
@@ -167,7 +172,7 @@ async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly
 async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     """The work a crash repeats is bounded in calls too: a commit every ``commit_units`` units
     (whatever commit_seconds says), each appending to the same part file."""
-    world = World(WorldSpec(seed=6, accounts=4, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=6, accounts=4, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
                                                                              commit_seconds=3600.0))

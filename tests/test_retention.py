@@ -4,7 +4,7 @@ estimate and backfill say what they leave out, and a unit expires when the API s
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -90,12 +90,12 @@ def test_the_estimate_says_what_it_leaves_out_and_why(tmp_path):
     assert inside.left_out_days == 2 and "left out: 2 days" in render(inside)
 
 
-def test_a_backfill_from_the_earliest_day_allowed_leaves_nothing_out(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+def test_a_backfill_from_the_earliest_day_allowed_leaves_nothing_out(tmp_path, capsys, monkeypatch, present):
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there
-    today = date.today()
+    today = from_unix(int(present))
     code = main(["backfill", "--config", str(config), "--since", str(today - timedelta(days=ACCOUNT_DAYS - 1)),
                  "--until", str(today), "--estimate"])
     out = capsys.readouterr().out

@@ -19,7 +19,7 @@ from harvester.simulator.faults import Faults
 from harvester.simulator.world import World, WorldSpec
 from harvester.summary import Stats
 
-from support import world_config
+from support import NOW, world_config
 
 IDLE_SLOT_BYTES = 1000
 """What an idle slot that made 26 calls within its window (a nightly account's) may hold: 2,015
@@ -103,7 +103,7 @@ def test_a_copy_sent_while_its_request_is_served_draws_its_own_latency():
 @pytest.mark.parametrize(("scheduler", "limit"), [({}, 3 * TOKEN_DEPTH_CAP), ({"max_in_flight": 16}, 16),
                                                   ({"per_token_in_flight": 2}, 3 * 2)])
 async def test_the_connection_pool_follows_the_calls_in_flight(tmp_path, scheduler, limit):
-    world = World(WorldSpec(seed=4, accounts=3, tokens=3, media_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=3, tokens=3, media_per_account=0))
     config, env = world_config(world, tmp_path / "out", scheduler=scheduler)
     async with Harvester.pinned(config, tokens=env, now=world.now) as harvester:
         assert isinstance(harvester.transport, AiohttpTransport)
@@ -114,7 +114,7 @@ def test_every_tokens_login_and_file_come_from_one_pass(tmp_path):
     """The harvest asks every token name its login and token file: ``token_tables`` answers as
     ``login_of`` and ``token_file_of`` do, from one pass over the tables (asking those two of
     each of 100,000 names scanned 100,000 tables each: hours before the first call)."""
-    world = World(WorldSpec(seed=4, accounts=6, tokens=3, media_per_account=0))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=6, tokens=3, media_per_account=0))
     config, _ = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, accounts=(
         *config.accounts, Account(id="17841400000099", token_file=str(tmp_path / "t"), login="instagram")))

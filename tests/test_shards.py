@@ -3,8 +3,7 @@ token never spans two shards; adding an account moves no other token; bad shard 
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -13,6 +12,7 @@ from harvester import Harvester
 from harvester.cli import main
 from harvester.config import parse_config
 from harvester.config.shards import Shard, assign, shard_of, sharded
+from harvester.days import from_unix
 from harvester.records import STREAMS
 from harvester.run.keys import token_key
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
@@ -21,6 +21,7 @@ from harvester.sinks import manifest
 from harvester.sinks.merge import MERGED_DIR, merge
 
 from support import (
+    NOW,
     Recording,
     assert_streams_match,
     discover_config,
@@ -74,7 +75,7 @@ def _aliased(world, output):
 @pytest.mark.slow
 @pytest.mark.looptime
 async def test_three_shards_union_equals_an_unsharded_harvest_record_for_record(tmp_path):
-    world = World(WorldSpec(seed=31, accounts=12, media_per_account=8))
+    world = World(WorldSpec(now=NOW, seed=31, accounts=12, media_per_account=8))
     config, env, aliased = _aliased(world, tmp_path / "whole")
     async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), now=world.now) as whole:
         assert (await whole.run()).exit_code == 0
@@ -134,7 +135,7 @@ def test_adding_an_account_moves_no_other_token():
     (["--shards", "0"], {}, "'0' is not a whole number >= 1"),
 ])
 def test_bad_shard_options_exit_2_with_a_message_before_anything(tmp_path, capsys, monkeypatch, args, env, message):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     monkeypatch.setenv("TOKEN_0", "x")
     monkeypatch.setenv("TOKEN_1", "y")
     monkeypatch.delenv("JOB_COMPLETION_INDEX", raising=False)
@@ -151,7 +152,7 @@ def test_bad_shard_options_exit_2_with_a_message_before_anything(tmp_path, capsy
 async def test_merge_keeps_the_record_harvested_last_when_an_account_is_in_two_outputs(tmp_path):
     """An account that moved (N changed): its keys are in two outputs; the later record wins, each
     key once, and only files holding such an account are copied."""
-    world = World(WorldSpec(seed=32, accounts=3, media_per_account=10))
+    world = World(WorldSpec(now=NOW, seed=32, accounts=3, media_per_account=10))
     config, env = world_config(world, tmp_path / "a")
     async with Harvester.pinned(config, tokens=env, transport=Recording(Simulator(world)), now=world.now - 3600) as h:
         assert (await h.run()).exit_code == 0
@@ -193,7 +194,7 @@ async def test_shards_from_job_completion_index_over_loopback_each_merging_the_u
     """The CLI as the Indexed Job runs it: ``run --shards 2 --merge`` with JOB_COMPLETION_INDEX 0,
     then 1, each with its own state file and output; each merges what has been published, so after
     the last one the union at [output] path is the ground truth, whole."""
-    world = World(WorldSpec(seed=33, accounts=6, media_per_account=10, now=time.time()))
+    world = World(WorldSpec(seed=33, accounts=6, media_per_account=10, now=NOW))
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url)
     for index in range(2):
@@ -210,7 +211,7 @@ async def test_shards_from_job_completion_index_over_loopback_each_merging_the_u
 
 
 def test_merge_without_a_shard_exits_2(tmp_path, capsys):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")
     assert main(["run", "--config", str(config), "--merge"]) == 2
     assert "--merge merges the outputs of shards; expected it with --shard I/N or --shards N" in capsys.readouterr().err
@@ -220,7 +221,7 @@ def test_merge_without_a_shard_exits_2(tmp_path, capsys):
 async def test_a_missing_token_is_failed_by_its_own_shard_only(tmp_path):
     """A variable that is not set holds no token: it goes by its name, and only its shard reports
     its accounts failed (the others do not know them)."""
-    world = World(WorldSpec(seed=34, accounts=8, media_per_account=5))
+    world = World(WorldSpec(now=NOW, seed=34, accounts=8, media_per_account=5))
     config, env = world_config(world, tmp_path / "out")
     gone = config.accounts[-1].token_env
     env = {k: v for k, v in env.items() if k != gone}
@@ -240,7 +241,7 @@ async def test_a_missing_token_is_failed_by_its_own_shard_only(tmp_path):
 async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equals_the_whole(tmp_path):
     """[[discover]] tables: each shard runs the discovery of its own tokens only, and harvests what
     they find; the union equals an unsharded harvest, each account in one shard."""
-    world = World(WorldSpec(seed=4, accounts=9, media_per_account=6, tokens=4))
+    world = World(WorldSpec(now=NOW, seed=4, accounts=9, media_per_account=6, tokens=4))
     whole_config, env = discover_config(world, tmp_path / "whole", every_table(world))
     whole, summary = await discover_harvest(world, whole_config, env)
     assert summary.exit_code == 0, summary.render()
@@ -265,14 +266,14 @@ async def test_discovered_accounts_go_with_their_tables_token_and_the_union_equa
         assert _current(tmp_path / "out", stream) == _current(tmp_path / "whole" / "out", stream), stream
 
 
-def test_a_shards_backfill_estimate_counts_its_own_tokens_only(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=35, accounts=10))
+def test_a_shards_backfill_estimate_counts_its_own_tokens_only(tmp_path, capsys, monkeypatch, present):
+    world = World(WorldSpec(now=NOW, seed=35, accounts=10))
     env = token_env(world)
     for name, token in env.items():
         monkeypatch.setenv(name, token)
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")     # nothing is called
     shards = assign({name: token_key(token) for name, token in env.items()}, 2)
-    today = datetime.now(UTC).date()
+    today = from_unix(int(present))
     since, until = str(today - timedelta(days=60)), str(today)
     for index in range(2):
         assert main(["backfill", "--config", str(config), "--since", since, "--until", until,

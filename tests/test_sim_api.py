@@ -12,7 +12,8 @@ from harvester.days import DAY, from_unix, parse_iso, to_unix
 from harvester.simulator import errors as E
 from harvester.simulator.world import World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 SPEC = WorldSpec(seed=7, accounts=30, media_per_account=30, now=NOW, revoked_tokens=1, converted_share=0.6)
 WORLD = World(SPEC)
 TODAY = to_unix(from_unix(int(NOW)))

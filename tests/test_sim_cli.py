@@ -21,7 +21,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 
-from support import assert_streams_match
+from support import NOW, assert_streams_match
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +57,7 @@ def test_a_busy_port_exits_2(capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        assert main(["--port", str(busy.getsockname()[1]), "--accounts", "2"]) == 2
+        assert main(["--port", str(busy.getsockname()[1]), "--accounts", "2", "--now", str(NOW)]) == 2
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
@@ -98,9 +98,6 @@ async def test_serves_until_sigint(tmp_path):
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-NOW = 1_795_168_800.0                        # 2026-11-20T10:00Z: this file's worlds never follow the clock
 
 
 def test_the_banner_says_the_rate_limit_and_the_config_and_its_variables():

@@ -9,7 +9,8 @@ import pytest
 from harvester.simulator.pipeline import Simulator
 from harvester.simulator.world import World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 WORLD = World(WorldSpec(seed=11, accounts=12, media_per_account=5, now=NOW, tokens=3))
 FACEBOOK = next(t for t in WORLD.tokens if t.kind == "facebook" and len(t.account_ids) > 2)
 INSTAGRAM = next(t for t in WORLD.tokens if t.kind == "instagram")

@@ -13,7 +13,9 @@ from harvester.simulator.faults import BLIP_KINDS, DEFAULT_KINDS, FAULTS, HTML_5
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import WorldSpec
 
-SPEC = WorldSpec(seed=11, accounts=6)
+from support import NOW
+
+SPEC = WorldSpec(now=NOW, seed=11, accounts=6)
 
 
 def token_of(world):

@@ -10,7 +10,8 @@ from harvester.simulator.fields import Field, FieldsSyntaxError, parse_fields
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 WORLD = World(WorldSpec(seed=11, accounts=12, media_per_account=40, now=NOW))
 API = GraphApi(WORLD)
 PAGE_FIELDS = ("id,media_type,media_product_type,timestamp,permalink,shortcode,caption,like_count,comments_count,"

@@ -14,7 +14,8 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.truth import expected_accounts, expected_media
 from harvester.simulator.world import World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 SPEC = WorldSpec(seed=5, accounts=10, media_per_account=120, now=NOW, revoked_tokens=1)
 ACCOUNT_FIELDS = "id,username,name,followers_count,follows_count,media_count,biography,website,profile_picture_url"
 MEDIA_FIELDS = ("id,media_type,media_product_type,timestamp,permalink,shortcode,caption,like_count,comments_count,"

@@ -14,7 +14,9 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings, pacific
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import WorldSpec
 
-SPEC = WorldSpec(seed=21, accounts=20, revoked_tokens=1, expiring_tokens=((0, 3),))
+from support import NOW
+
+SPEC = WorldSpec(now=NOW, seed=21, accounts=20, revoked_tokens=1, expiring_tokens=((0, 3),))
 
 
 def live(world, kind=None):
@@ -177,7 +179,7 @@ async def test_non_get_is_refused(simulator_server):
 @pytest.mark.slow
 async def test_loopback_requests_per_second(simulator_server):
     """Throughput on loopback, printed (never asserted: tests assert behaviour, not speed)."""
-    server = await simulator_server(WorldSpec(seed=2, accounts=20), SimulatorSettings(calls_per_window=10**9))
+    server = await simulator_server(WorldSpec(now=NOW, seed=2, accounts=20), SimulatorSettings(calls_per_window=10**9))
     token = live(server.simulator.world)[0]
     url = f"{server.url}/v25.0/{token.account_ids[0]}"
     headers = {"Authorization": f"Bearer {token.token}"}

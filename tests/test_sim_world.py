@@ -7,7 +7,8 @@ import pytest
 from harvester import catalog
 from harvester.simulator.world import MEDIA_EDGE_MAX, World, WorldSpec
 
-NOW = 1_790_000_000.0
+from support import NOW
+
 SPEC = WorldSpec(seed=3, accounts=200, media_per_account=50, now=NOW, revoked_tokens=2, expiring_tokens=((1, 5),))
 
 

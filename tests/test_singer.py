@@ -18,9 +18,8 @@ from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
 
-from support import config_toml, world_config
+from support import NOW, config_toml, world_config
 
-NOW = 1_796_472_000.0        # 2026-12-04T12:00:00Z
 SPEC = dict(seed=12, accounts=4, media_per_account=12, stories_per_account=0.0)
 """No stories: a story lives 24 h by the tap's clock, and these worlds' clocks stand still."""
 TARGETS = Path(__file__).resolve().parent.parent / ".venv-singer"

@@ -36,7 +36,7 @@ from harvester.state.store import StateStore
 
 from support import ACCOUNT_RECORD as ACCOUNT
 from support import MEDIA_RECORD as MEDIA
-from support import assert_streams_match, insight, run_with_kills, token_env, write_config
+from support import NOW, assert_streams_match, insight, run_with_kills, token_env, write_config
 
 FORMATS = ("parquet", "duckdb")
 
@@ -227,7 +227,7 @@ async def harvest(world, output_dir: Path, state: StateStore, fmt: str, days: in
 @pytest.mark.looptime
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_a_harvest_writes_the_three_streams_equal_to_the_truth(tmp_path, fmt):
-    world = World(WorldSpec(seed=31, accounts=3, media_per_account=40))
+    world = World(WorldSpec(now=NOW, seed=31, accounts=3, media_per_account=40))
     state = StateStore(tmp_path / "state.sqlite")
     config, summary = await harvest(world, tmp_path / "out", state, fmt)
     state.close()
@@ -267,10 +267,10 @@ async def test_a_nightly_run_a_day_later_replaces_the_keys_it_fetches_again(tmp_
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_path, simulator_server, fmt):
-    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=time.time()))
+    world = World(WorldSpec(seed=4, accounts=6, media_per_account=60, now=NOW))
     server = await simulator_server(world, SimulatorSettings(latency_ms=50, faults=0.02, calls_per_window=10**9))
     config = write_config(tmp_path / "harvest.toml", world, server.url, output_format=fmt)
-    code, killed = await run_with_kills(config, token_env(world), random.Random(4), kills=3)
+    code, killed = await run_with_kills(config, token_env(world), server, random.Random(4), kills=3)
     assert code == 0 and killed >= 1
     state = StateStore(tmp_path / "state.sqlite")
     runs = state.runs()
@@ -283,14 +283,16 @@ async def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_p
 # -- bad input: exit 2 before any call ---------------------------------------------------------
 
 def cli(*args: str, env: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess:
-    """``harvester`` in a subprocess; ``prelude`` runs first (to hide a module, say)."""
-    code = f"{prelude}\nimport sys\nfrom harvester.cli import main\nsys.exit(main(sys.argv[1:]))"
+    """``harvester`` in a subprocess with its clock at NOW (tests/present.py); ``prelude`` runs first
+    (to hide a module, say)."""
+    code = (f"{prelude}\nimport sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from present import main\nsys.exit(main())")
     return subprocess.run([sys.executable, "-c", code, *args], env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=120)
 
 
 def bad_config(tmp_path: Path, fmt: str, path: str) -> Path:
-    world = World(WorldSpec(seed=5, accounts=1, media_per_account=3))
+    world = World(WorldSpec(now=NOW, seed=5, accounts=1, media_per_account=3))
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9", output_format=fmt)
     text = config.read_text().replace(f'path = "{tmp_path / "out"}"', f'path = "{path}"')
     config.write_text(text)
@@ -348,6 +350,7 @@ def test_a_duckdb_file_in_use_by_another_process_is_exit_2_before_any_call(tmp_p
     assert no_run_started(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_demo_leaves_a_duckdb_file_and_a_query_to_run(tmp_path):
     done = cli("demo", "--accounts", "2", "--media-per-account", "5", "--faults", "0",
                "--output", str(tmp_path / "demo"), env={})

@@ -12,7 +12,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import PartCommit
 from harvester.state.store import SCHEMA_VERSION, StateStore
 
-from support import write_config
+from support import NOW, write_config
 
 # The media table as files written before the layout was versioned have it (with and without
 # the run_id column added later), plus one run so that the file is not taken for a new one.
@@ -104,7 +104,7 @@ def test_media_refresh_times_commit_with_their_units(tmp_path):
 
 
 def test_the_cli_reports_a_bad_state_file_and_calls_nothing(tmp_path, capsys, monkeypatch):
-    world = World(WorldSpec(seed=1, accounts=2))
+    world = World(WorldSpec(now=NOW, seed=1, accounts=2))
     for t in world.tokens:
         monkeypatch.setenv(f"TOKEN_{t.index}", "x")
     config = write_config(tmp_path / "harvest.toml", world, "http://127.0.0.1:9")   # nothing listens there

@@ -18,9 +18,8 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.state.store import StateStore
 
-from support import assert_matches_truth, run_records, world_config
+from support import NOW, assert_matches_truth, run_records, world_config
 
-NOW = 1_790_000_000.0
 BUFFER = 64
 HANG = 600.0
 """Loop seconds after which a stop counts as hung (looptime jumps there at once when it is)."""

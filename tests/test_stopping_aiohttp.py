@@ -15,9 +15,8 @@ from harvester import Harvester
 from harvester.simulator.pipeline import SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 
-from support import world_config
+from support import NOW, world_config
 
-NOW = 1_790_000_000.0
 HANG = 60.0
 """Seconds after which the handler counts as stuck (it ends in well under one)."""
 

@@ -15,7 +15,7 @@ from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.state.store import StateStore
 
-from support import Recording, assert_streams_match, world_config
+from support import NOW, Recording, assert_streams_match, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -29,7 +29,7 @@ def _kind(path: str) -> str:
 async def test_three_streams_equal_the_truth_and_cost_no_extra_call(tmp_path):
     """Every account and media record equals the simulator's; the calls are the ones insights
     need anyway: one account node per account, the edges' pages, and the insights calls."""
-    world = World(WorldSpec(seed=21, accounts=4, media_per_account=230))
+    world = World(WorldSpec(now=NOW, seed=21, accounts=4, media_per_account=230))
     config, env = world_config(world, tmp_path / "out")
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
     async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
@@ -50,7 +50,7 @@ async def test_three_streams_equal_the_truth_and_cost_no_extra_call(tmp_path):
 async def test_lifetime_history_keeps_a_value_per_day_observed(tmp_path):
     """Off: the latest run's lifetime value replaces the last one. On: each UTC day a harvest sees
     a media adds its value under ``observed_on``, so a reach curve can be drawn."""
-    world = World(WorldSpec(seed=23, accounts=2, media_per_account=20))
+    world = World(WorldSpec(now=NOW, seed=23, accounts=2, media_per_account=20))
     for history, out in ((False, "plain"), (True, "history")):
         config, env = world_config(world, tmp_path / out)
         config = msgspec.structs.replace(config, refresh=msgspec.structs.replace(config.refresh, enabled=False),
@@ -76,7 +76,7 @@ async def test_lifetime_history_keeps_a_value_per_day_observed(tmp_path):
 async def test_a_resumed_run_writes_each_object_record_once(tmp_path):
     """Object records are checkpointed like units: the attempt after a stop writes only what the
     first did not commit, and the run's output holds each media and account once."""
-    world = World(WorldSpec(seed=24, accounts=3, media_per_account=150))
+    world = World(WorldSpec(now=NOW, seed=24, accounts=3, media_per_account=150))
     config, env = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=10))
     state = StateStore(config.state.path)

@@ -18,13 +18,13 @@ from harvester.sinks import manifest
 from harvester.state.store import StateStore
 from harvester.summary import Outcome, RunSummary, Stats, error_counts
 
-from support import truth_of, world_config
+from support import NOW, truth_of, world_config
 
 
 @pytest.mark.slow
 @pytest.mark.looptime
 async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_path):
-    world = World(WorldSpec(seed=14, accounts=4, media_per_account=30))
+    world = World(WorldSpec(now=NOW, seed=14, accounts=4, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
                                                                              commit_units=5))

@@ -24,9 +24,8 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.tokens import health as token_health
 
-from support import token_env
+from support import NOW, token_env
 
-NOW = 1_790_000_000.0
 BAD = "EAAnotatokenthesimulatorknows"
 FAULT_SEEDS = (1, 2, 3)
 

@@ -32,7 +32,7 @@ from harvester.webhook.settings import Secrets
 from harvester.webhook.signature import HEADER, sign, valid
 from harvester.webhook.store import WebhookStore
 
-from support import SINKS
+from support import NOW, SINKS
 
 SECRET = b"app-secret-for-tests"
 VERIFY = "verify-me"
@@ -425,7 +425,7 @@ def test_secrets_name_the_variable_never_the_value():
 
 async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_hostile_requests(tmp_path, any_format):
     fmt = any_format
-    world = World(WorldSpec(seed=3, accounts=6, media_per_account=2, stories_per_account=3))
+    world = World(WorldSpec(now=NOW, seed=3, accounts=6, media_per_account=2, stories_per_account=3))
     r = Receiver(tmp_path, fmt)
     client = await r.start()
     url = str(client.make_url("/webhook"))
@@ -447,7 +447,7 @@ async def test_the_simulators_deliveries_end_up_stored_exactly_once_despite_host
 
 
 def story_world() -> World:
-    return World(WorldSpec(seed=5, accounts=3, media_per_account=2, stories_per_account=3, few_viewers=0.0))
+    return World(WorldSpec(now=NOW, seed=5, accounts=3, media_per_account=2, stories_per_account=3, few_viewers=0.0))
 
 
 async def deliver_stories(config, world: World, accounts) -> set[str]:

@@ -22,6 +22,8 @@ from harvester.simulator import webhooks as sim
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import factory
 
+from support import NOW
+
 SECRET = "process-test-secret"
 
 
@@ -105,7 +107,7 @@ class Process:
 @pytest.mark.slow
 async def test_a_receiver_killed_mid_burst_stores_every_delivery_exactly_once(tmp_path, any_format):
     fmt = any_format
-    world = World(WorldSpec(seed=9, accounts=60, media_per_account=0, stories_per_account=6, few_viewers=0.0))
+    world = World(WorldSpec(now=NOW, seed=9, accounts=60, media_per_account=0, stories_per_account=6, few_viewers=0.0))
     items = sim.deliveries(world)
     receiver = Process(tmp_path, fmt)
     await asyncio.to_thread(receiver.start)

@@ -176,10 +176,16 @@ def account_id(index: int) -> str:
     return str(ACCOUNT_BASE + index)
 
 
+def current_hour() -> float:
+    """The present of a world whose spec names none: the current time floored to the hour (the demo's
+    and ``harvester simulate``'s). A test suite may replace it to refuse worlds that follow the clock."""
+    return float(int(time.time()) // 3600 * 3600)
+
+
 class World:
     def __init__(self, spec: WorldSpec):
         self.spec = spec
-        self.now = spec.now if spec.now is not None else float(int(time.time()) // 3600 * 3600)
+        self.now = spec.now if spec.now is not None else current_hour()
         self.last30 = days_back(self.now, catalog.RECENT_DAYS)
         self.tokens = self._build_tokens()
         self._by_secret = {t.token: t for t in self.tokens}
