@@ -83,6 +83,16 @@ def world_config(world, output: Path, *, days: int = 3, calls_per_window: int = 
                              window_seconds=window_seconds, path="<test>", rate_limit=rate_limit, **tables)
 
 
+async def stopped_after(harvester: Harvester, units_done: int, **stop: Any):
+    """``harvester.run()``, stopped (``stop(**stop)``) once ``units_done`` units are done, or its
+    summary if it ended before."""
+    task = asyncio.ensure_future(harvester.run())
+    while harvester.stats.get("units/done") < units_done and not task.done():
+        await asyncio.sleep(0.05)
+    harvester.stop(**stop)
+    return await task
+
+
 def read_records(paths: Iterable[Path]) -> list[dict]:
     records = []
     for path in paths:

@@ -390,6 +390,17 @@ async def test_follow_through_a_base_path_prefix_checks_the_path_after_the_versi
         assert (await client.follow(nxt, TOKEN, path="1784/media")).body == b'{"data": []}'
 
 
+async def web_server(handle) -> tuple[web.AppRunner, str]:
+    """An aiohttp.web server on a free loopback port answering every GET with ``handle``."""
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+
+
 async def zeros_server(size: int, *, declared: bool):
     """An aiohttp.web server answering every GET with ``size`` zero bytes, streamed in 1 MiB
     chunks (with or without a Content-Length)."""
@@ -407,13 +418,7 @@ async def zeros_server(size: int, *, declared: bool):
             pass
         return response
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    return await web_server(handle)
 
 
 @pytest.mark.parametrize("declared", [False, True], ids=["streamed", "content-length"])
@@ -506,13 +511,8 @@ async def bad_gzip_server():
         answered.append(request.path)
         return web.Response(body=DATA, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", answered
+    runner, url = await web_server(handle)
+    return runner, url, answered
 
 
 async def test_a_body_that_is_not_the_gzip_its_header_says_is_a_decode_error_naming_gzip(transport):

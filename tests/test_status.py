@@ -3,7 +3,6 @@ what is left to do: the units not finished of a stopped run, nothing once it fin
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import msgspec
@@ -16,7 +15,7 @@ from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
 from harvester.state.store import StateStore
 
-from support import world_config
+from support import stopped_after, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -36,11 +35,7 @@ async def test_status_says_what_a_stopped_run_has_left_and_that_a_finished_one_h
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
-        task = asyncio.ensure_future(first.run())
-        while first.stats.get("units/done") < 30 and not task.done():
-            await asyncio.sleep(0.05)
-        first.stop()
-        stopped = await task
+        stopped = await stopped_after(first, 30)
     shown = status_of(config.state.path)
     latest = re.search(r"latest run \S+ \(stopped\): ([\d,]+) units done(?:, ([\d,]+) skipped)?; [\d,]+ media and "
                        r"account records written", shown)

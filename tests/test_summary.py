@@ -3,8 +3,6 @@ summary; expected skips are not errors."""
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 import pytest
 
@@ -18,7 +16,7 @@ from harvester.sinks import manifest
 from harvester.state.store import StateStore
 from harvester.summary import Outcome, RunSummary, Stats, error_counts
 
-from support import NOW, truth_of, world_config
+from support import NOW, stopped_after, truth_of, world_config
 
 
 @pytest.mark.slow
@@ -30,11 +28,7 @@ async def test_a_resumed_run_sums_records_calls_and_time_over_its_attempts(tmp_p
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=500))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
-        task = asyncio.ensure_future(first.run())
-        while first.stats.get("units/done") < 60 and not task.done():
-            await asyncio.sleep(0.05)
-        first.stop()
-        stopped = await task
+        stopped = await stopped_after(first, 60)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
         summary = await second.run()
     assert stopped.status.startswith("stopped"), stopped.render()
@@ -76,11 +70,7 @@ async def test_a_run_stopped_with_an_exit_code_says_it_in_its_summary_and_state(
     state = StateStore(config.state.path)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), state=state,
                                 now=world.now) as harvester:
-        task = asyncio.ensure_future(harvester.run())
-        while harvester.stats.get("units/done") < 20 and not task.done():
-            await asyncio.sleep(0.05)
-        harvester.stop(exit_code=143)
-        summary = await task
+        summary = await stopped_after(harvester, 20, exit_code=143)
     written = msgspec.json.decode((tmp_path / "out" / summary.run_id / "summary.json").read_bytes(), type=RunSummary)
     (run,) = state.runs()
     state.close()
@@ -138,11 +128,7 @@ async def test_a_resumed_runs_summary_json_counts_the_units_the_printed_summary_
                                                                              commit_units=5))
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as first:
-        task = asyncio.ensure_future(first.run())
-        while first.stats.get("units/done") < 30 and not task.done():
-            await asyncio.sleep(0.05)
-        first.stop()
-        stopped = await task
+        stopped = await stopped_after(first, 30)
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator), now=world.now) as second:
         summary = await second.run()
     assert stopped.status.startswith("stopped") and summary.attempts == 2 and summary.exit_code == 0

@@ -202,7 +202,7 @@ async def test_run_with_log_format_json_writes_only_json_lines_without_a_token(t
     server = await simulator_server(world, SimulatorSettings(calls_per_window=10**9))
     config, env = world_config(world, tmp_path / "out", base_url=server.url, calls_per_window=10**6)
     path = tmp_path / "harvest.toml"
-    path.write_text(toml(config))
+    path.write_text(config_toml(config))
     for fmt in ("json", "text"):
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "harvester", "run", "--config", str(path), "--log-format", fmt,
@@ -215,15 +215,6 @@ async def test_run_with_log_format_json_writes_only_json_lines_without_a_token(t
             events = [json.loads(line) for line in text.splitlines()]      # every line parses
             (done,) = [e for e in events if e.get("event") == "run finished"]
             assert done["exit_code"] == 0 and done["records"] > 0 and done["run_id"]
-
-
-def toml(config) -> str:
-    """The TOML of a parsed config's tables that world_config sets (enough for ``harvester run``)."""
-    accounts = "\n".join(f'[[accounts]]\nid = "{a.id}"\ntoken_env = "{a.token_env}"\n' for a in config.accounts)
-    return (f'[graph]\nbase_url = "{config.graph.base_url}"\n[rate_limit]\ncalls_per_window = '
-            f'{config.rate_limit.calls_per_window}\n[window]\nsince = "{config.window.since}"\n'
-            f'until = "{config.window.until}"\n[output]\npath = "{config.output.path}"\n'
-            f'[state]\npath = "{config.state.path}"\n{accounts}')
 
 
 @asynccontextmanager

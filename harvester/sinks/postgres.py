@@ -44,7 +44,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -640,7 +640,6 @@ def read_records(dsn: str, stream: Stream, schema: str = "harvester") -> list[di
     lists for arrays, ``None`` for nulls, whole numbers as ints). Runs its own event loop in a
     thread, so it may be called from sync code inside a running loop (the demo's check)."""
     result: list[dict[str, Any]] = []
-    failure: list[BaseException] = []
 
     async def fetch() -> None:
         asyncpg = _driver()
@@ -660,18 +659,7 @@ def read_records(dsn: str, stream: Stream, schema: str = "harvester") -> list[di
                     values[i] = int(v)
             result.append({"stream": stream, **dict(zip(names[1:], values, strict=True))})
 
-    def run() -> None:
-        try:
-            asyncio.run(fetch())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="harvester-pg-read")
-    thread.start()
-    thread.join()
-    if failure:
-        raise SinkError(f"cannot read {schema}.{stream} from PostgreSQL at {describe(dsn)}: "
-                        f"{_reason(failure[0], dsn)}") from None
+    _in_a_loop_of_its_own(fetch, f"{schema}.{stream}", dsn)
     return result
 
 
@@ -687,7 +675,6 @@ def export_csv(output: Output, stream: Stream, path: str | os.PathLike, names: S
     kinds = dict(COLUMNS[stream])
     select = ", ".join(f"array_to_json({_ident(n)})" if kinds[n].endswith("[]") else _ident(n) for n in names)
     query = f"SELECT {select} FROM {_ident(output.schema)}.{_ident(stream)}"
-    failure: list[BaseException] = []
 
     async def copy() -> None:
         conn = await _driver().connect(dsn, timeout=10)
@@ -696,18 +683,25 @@ def export_csv(output: Output, stream: Stream, path: str | os.PathLike, names: S
         finally:
             await conn.close()
 
+    _in_a_loop_of_its_own(copy, f"{output.schema}.{stream}", dsn)
+
+
+def _in_a_loop_of_its_own(read: Callable[[], Coroutine[Any, Any, None]], table: str, dsn: str) -> None:
+    """``read()`` on an event loop of its own in a thread, so that sync code may call it from inside
+    a running loop (the demo's check); its failure a SinkError naming the table, never the password."""
+    failure: list[BaseException] = []
+
     def run() -> None:
         try:
-            asyncio.run(copy())
+            asyncio.run(read())
         except BaseException as exc:
             failure.append(exc)
 
-    thread = threading.Thread(target=run, name="harvester-pg-export")
+    thread = threading.Thread(target=run, name="harvester-pg-read")
     thread.start()
     thread.join()
     if failure:
-        raise SinkError(f"cannot read {output.schema}.{stream} from PostgreSQL at {describe(dsn)}: "
-                        f"{_reason(failure[0], dsn)}") from None
+        raise SinkError(f"cannot read {table} from PostgreSQL at {describe(dsn)}: {_reason(failure[0], dsn)}") from None
 
 
 def current_records(output: Output, stream: Stream = "insights", *,
