@@ -31,7 +31,6 @@ HEADLINE = ("reach", "views", "total_interactions", "profile_links_taps")
 SUMMED = ("views", "total_interactions", "profile_links_taps", "follower_count")
 """Daily figures that add up over days: counts of events (a view, a follow). Reach does not: it
 counts accounts, and one reached on two days is one account of the two days' reach."""
-DAILY = ("reach", "views")
 USED = ("online_followers", "follower_demographics", "engaged_audience_demographics", "follower_count")
 """Account metrics the report reads besides the headline's."""
 MIN_CELL_POSTS = 3

@@ -64,7 +64,6 @@ SCHEMA_VERSION = 1
 """Version 1: a table per stream, ``key`` primary key, a column per field (fields added since are
 added as columns at start, nullable: records before them have none)."""
 
-DEFAULT_DSN_ENV = "HARVESTER_PG_DSN"
 INSTALL = "pip install 'harvester[postgres]'"
 
 

@@ -289,10 +289,6 @@ class StateStore:
                             (status, exit_code, time.time(), summary, run_id))
             self._save_attempt()
 
-    def set_exit_code(self, run_id: str, exit_code: int) -> None:
-        """The exit code the process really ended with (a stopped run's is its signal's, 130/143)."""
-        self.db.execute("UPDATE runs SET exit_code = ? WHERE run_id = ?", (exit_code, run_id))
-
     # -- attempts: a run resumed after a crash or a stop is one run over several attempts ------
 
     def begin_attempt(self, run_id: str, counters: Callable[[], Mapping[str, float]]) -> int:
