@@ -112,6 +112,22 @@ def assert_matches_truth(records: list[dict], truth: dict) -> dict[str, int]:
     return result
 
 
+def streams_truth(world, config: Config, day: date) -> dict[str, dict]:
+    """What a harvest of ``world`` yields in each stream; its accounts records are of ``day``, the
+    UTC day the harvest ran (the harvest's clock, not the world's)."""
+    from harvester.simulator.truth import expected_accounts, expected_media
+    accounts = [a.id for a in config.accounts]
+    return {"insights": expected_records(world, config.window.since, config.window.until),
+            "media": expected_media(world, accounts=accounts),
+            "accounts": expected_accounts(world, day, accounts=accounts)}
+
+
+def assert_each_stream_matches(rows: Mapping[str, list[dict]], truth: Mapping[str, dict]) -> None:
+    """Each stream's records read back equal its ground truth (:func:`assert_matches_truth`)."""
+    for stream, expected in truth.items():
+        assert_matches_truth(rows[stream], expected)
+
+
 def assert_streams_match(output: Path, world, config: Config | Path, env: dict[str, str] | None = None,
                          **kwargs) -> dict[str, dict[str, int]]:
     """Every stream of the published output equals the simulator's ground truth (``config``: a

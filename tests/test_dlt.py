@@ -17,26 +17,15 @@ import pytest
 
 dlt = pytest.importorskip("dlt") if os.environ.get("CI") != "true" else __import__("dlt")
 
-from harvester.commands.demo import compare  # noqa: E402
 from harvester.dlt import harvester_source  # noqa: E402
 from harvester.simulator.pipeline import SimulatorSettings  # noqa: E402
-from harvester.simulator.truth import expected_accounts, expected_media, expected_records  # noqa: E402
 from harvester.simulator.world import World, WorldSpec  # noqa: E402
 
-from support import NOW, config_toml, world_config  # noqa: E402
+from support import NOW, assert_each_stream_matches, config_toml, streams_truth, world_config  # noqa: E402
 
 DAY = 86_400
 SPEC = dict(seed=11, accounts=4, media_per_account=12, stories_per_account=0.0)
 """No stories: a story lives 24 h by the harvest's clock, and these worlds' clocks stand still."""
-
-
-def truth_of(world, config, day: date) -> dict[str, dict]:
-    """What a harvest of ``world`` yields; its accounts records are of ``day``, the UTC day the
-    harvest ran (the harvest's clock, not the world's)."""
-    accounts = [a.id for a in config.accounts]
-    return {"insights": expected_records(world, config.window.since, config.window.until),
-            "media": expected_media(world, accounts=accounts),
-            "accounts": expected_accounts(world, day, accounts=accounts)}
 
 
 def harvest_day(rows: dict[str, list[dict]], run: str | None = None) -> date:
@@ -85,13 +74,6 @@ def loaded(pipeline) -> dict[str, list[dict]]:
     return rows
 
 
-def assert_equals_truth(rows: dict[str, list[dict]], truth: dict[str, dict]) -> None:
-    for stream, expected in truth.items():
-        result = compare(rows[stream], expected)
-        assert result == {"expected": len(expected), "found": len(expected), "missing": 0, "extra": 0,
-                          "wrong": 0, "duplicates": 0}, (stream, result)
-
-
 def pipeline_for(tmp_path: Path, destination, name: str = "instagram"):
     return dlt.pipeline(name, destination=destination, pipelines_dir=str(tmp_path / "pipelines"),
                         dataset_name="instagram")
@@ -116,18 +98,18 @@ async def test_a_load_into_duckdb_equals_the_ground_truth_and_a_later_harvest_me
     info = await run_pipeline(pipeline, config, env)
     assert not info.has_failed_jobs
     rows = loaded(pipeline)
-    first = truth_of(world, config, harvest_day(rows))
-    assert_equals_truth(rows, first)
+    first = streams_truth(world, config, harvest_day(rows))
+    assert_each_stream_matches(rows, first)
 
     later, config2, env2 = await harvest_world(simulator_server, tmp_path, NOW + 2 * DAY)   # new days, new values
     info = await run_pipeline(pipeline, config2, env2)
     assert not info.has_failed_jobs
     rows = loaded(pipeline)
     run2 = max(rows["accounts"], key=lambda r: r["harvested_at"])["run_id"]
-    second = truth_of(later, config2, harvest_day(rows, run2))
+    second = streams_truth(later, config2, harvest_day(rows, run2))
     merged = {stream: {**first[stream], **second[stream]} for stream in first}        # each key once, latest value
     assert len(merged["insights"]) > len(second["insights"])
-    assert_equals_truth(rows, merged)
+    assert_each_stream_matches(rows, merged)
     schema = pipeline.default_schema.tables
     assert schema["insights"]["columns"]["key"]["primary_key"] and schema["media"]["columns"]["media_id"]["primary_key"]
     assert [c for c, h in schema["accounts"]["columns"].items() if h.get("primary_key")] == ["account_id", "day"]
@@ -144,7 +126,7 @@ async def test_a_load_into_postgres_equals_the_ground_truth(tmp_path, simulator_
     info = await run_pipeline(pipeline, config, env)
     assert not info.has_failed_jobs
     rows = loaded(pipeline)
-    assert_equals_truth(rows, truth_of(world, config, harvest_day(rows)))
+    assert_each_stream_matches(rows, streams_truth(world, config, harvest_day(rows)))
 
 
 async def test_a_load_into_parquet_files_equals_the_ground_truth(tmp_path, simulator_server):
@@ -154,7 +136,7 @@ async def test_a_load_into_parquet_files_equals_the_ground_truth(tmp_path, simul
     assert not info.has_failed_jobs
     assert list((tmp_path / "lake" / "instagram" / "insights").glob("*.parquet"))
     rows = loaded(pipeline)
-    assert_equals_truth(rows, truth_of(world, config, harvest_day(rows)))
+    assert_each_stream_matches(rows, streams_truth(world, config, harvest_day(rows)))
 
 
 KILLED = textwrap.dedent("""
@@ -191,7 +173,7 @@ async def test_a_load_killed_and_run_again_loses_nothing_and_doubles_nothing(tmp
     assert done.returncode == 0, err.decode()[-3000:]
     pipeline = pipeline_for(tmp_path, dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")))
     rows = loaded(pipeline)
-    assert_equals_truth(rows, truth_of(world, config, harvest_day(rows)))
+    assert_each_stream_matches(rows, streams_truth(world, config, harvest_day(rows)))
 
 
 def test_without_dlt_the_extra_is_named(monkeypatch):

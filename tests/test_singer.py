@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harvester.commands.demo import compare
 from harvester.simulator.pipeline import SimulatorSettings
-from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
 
-from support import NOW, config_toml, world_config
+from support import NOW, assert_each_stream_matches, config_toml, streams_truth, world_config
 
 SPEC = dict(seed=12, accounts=4, media_per_account=12, stories_per_account=0.0)
 """No stories: a story lives 24 h by the tap's clock, and these worlds' clocks stand still."""
@@ -76,19 +74,9 @@ def as_record(stream: str, row: dict) -> dict:
     return record
 
 
-def truth_of(world, config, day: date) -> dict[str, dict]:
-    accounts = [a.id for a in config.accounts]
-    return {"insights": expected_records(world, config.window.since, config.window.until),
-            "media": expected_media(world, accounts=accounts),
-            "accounts": expected_accounts(world, day, accounts=accounts)}
-
-
 def assert_equals_truth(rows: dict[str, list[dict]], world, config) -> None:
     (day,) = {r["day"] for r in rows["accounts"]}
-    for stream, expected in truth_of(world, config, date.fromisoformat(day)).items():
-        result = compare(rows[stream], expected)
-        assert result == {"expected": len(expected), "found": len(expected), "missing": 0, "extra": 0,
-                          "wrong": 0, "duplicates": 0}, (stream, result)
+    assert_each_stream_matches(rows, streams_truth(world, config, date.fromisoformat(day)))
 
 
 async def world_and_config(simulator_server, tmp_path):
