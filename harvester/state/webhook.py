@@ -1,7 +1,7 @@
 """The webhook receiver's tables in the state file: written through :class:`WebhookTables` (the
 receiver's segments, the parts it committed, the stories it stored and its counters), and read:
 which stories it delivered (a harvest does not ask them again), its counters, and what
-``harvester status`` says of it. The tables are the store's (:data:`harvester.state.store.SCHEMA`,
+``harvester status`` says of it. The tables are the store's (:data:`harvester.state.schema.SCHEMA`,
 version 3); the receiver that fills them is :class:`harvester.webhook.store.WebhookStore`."""
 
 from __future__ import annotations
