@@ -3,18 +3,30 @@ what ``/media`` pages, field expansion and the node itself answer."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import msgspec
 
-if TYPE_CHECKING:
-    from .world import Media, World
+from .posts import MediaInsights
+from .spec import Account, Media
 
 CDN = "https://scontent.example"
 NO_CAPTION, LIKES_HIDDEN, COPYRIGHTED = 0.15, 0.1, 0.1
 """Shares of media without a caption, with hidden like counts, and of videos without
 ``media_url`` (copyrighted material, e.g. the audio of a reel)."""
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+class Objects(Protocol):
+    """What the fields are drawn from (a :class:`harvester.simulator.world.World`)."""
+
+    def unit(self, *key: object) -> float: ...
+
+    def child(self, parent: Media, number: int) -> Media: ...
+
+    def account(self, index: int) -> Account: ...
+
+    def insights(self, media: Media) -> MediaInsights: ...
 
 
 class MediaDetails(msgspec.Struct, frozen=True):
@@ -35,7 +47,7 @@ class MediaDetails(msgspec.Struct, frozen=True):
     """Videos only."""
 
 
-def media_details(world: World, media: Media) -> MediaDetails:
+def media_details(world: Objects, media: Media) -> MediaDetails:
     """The descriptive fields of any media, story or album child: pure functions of its id."""
     u = lambda *k: world.unit("details", media.id, *k)  # noqa: E731
     code = shortcode(media.id)

@@ -1,9 +1,12 @@
-"""What a simulated world is made of: its spec, and the ids of its accounts (``178414`` + 11
-digits, :data:`ACCOUNT_BASE` + the account's index)."""
+"""What a simulated world is made of: its spec, the ids of its accounts (``178414`` + 11 digits,
+:data:`ACCOUNT_BASE` + the account's index), and its objects (:class:`Account`, :class:`Media`),
+which :class:`harvester.simulator.world.World` derives from their ids."""
 
 from __future__ import annotations
 
 import msgspec
+
+from .. import catalog
 
 ACCOUNT_BASE = 17841400000000000
 
@@ -41,3 +44,43 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """Share of accounts that became business accounts within the last two years."""
     few_viewers: float = 0.2
     """Share of stories with fewer than 5 viewers."""
+
+
+class Account(msgspec.Struct, frozen=True):
+    index: int
+    id: str
+    username: str
+    followers: int
+    follows: int
+    media_count: int
+    stories: int
+    """Live stories (posted within the last 24 hours)."""
+    converted_at: int
+    """When it became a business account: media posted before answer 100/2108006."""
+    page_id: str
+    name: str = ""
+    biography: str | None = None
+    """None: the account has none, and the API omits the field (so too ``website``)."""
+    website: str | None = None
+    profile_picture_url: str = ""
+    appeal: float = 1.0
+    """How well its content does against accounts of its size (a factor of median 1)."""
+
+
+class Media(msgspec.Struct, frozen=True):
+    id: str
+    account: int
+    ordinal: int
+    media_type: str
+    media_product_type: str
+    timestamp: int
+    children: int = 0
+    child: int | None = None
+    """The child's number for album children (no insights)."""
+    viewers: int | None = None
+    """Stories only."""
+    expired: bool = False
+
+    @property
+    def product_type(self) -> catalog.ProductType:
+        return catalog.product_type_of(self.media_type, self.media_product_type)

@@ -22,14 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache, partial
 
-import msgspec
-
 from .. import catalog
 from ..days import DAY, days_back, pacific_days_ending_in, pacific_end_time
 from . import audience, posts, rates, totals
 from .details import CDN, MediaDetails, media_details
 from .draws import noise, uniforms
-from .spec import ACCOUNT_BASE, WorldSpec, account_id
+from .spec import ACCOUNT_BASE, Account, Media, WorldSpec, account_id
 from .tokenbook import TokenBook, TokenInfo
 
 PAGE_BASE = 100000000000000
@@ -49,46 +47,6 @@ COMMENTS_OFF = 0.1
 """Share of media with comments turned off."""
 REFUSES_CHILDREN = 0.05
 """Share of albums that refuse the ``children`` field (hostile kind ``refuse_children``)."""
-
-
-class Account(msgspec.Struct, frozen=True):
-    index: int
-    id: str
-    username: str
-    followers: int
-    follows: int
-    media_count: int
-    stories: int
-    """Live stories (posted within the last 24 hours)."""
-    converted_at: int
-    """When it became a business account: media posted before answer 100/2108006."""
-    page_id: str
-    name: str = ""
-    biography: str | None = None
-    """None: the account has none, and the API omits the field (so too ``website``)."""
-    website: str | None = None
-    profile_picture_url: str = ""
-    appeal: float = 1.0
-    """How well its content does against accounts of its size (a factor of median 1)."""
-
-
-class Media(msgspec.Struct, frozen=True):
-    id: str
-    account: int
-    ordinal: int
-    media_type: str
-    media_product_type: str
-    timestamp: int
-    children: int = 0
-    child: int | None = None
-    """The child's number for album children (no insights)."""
-    viewers: int | None = None
-    """Stories only."""
-    expired: bool = False
-
-    @property
-    def product_type(self) -> catalog.ProductType:
-        return catalog.product_type_of(self.media_type, self.media_product_type)
 
 
 MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75, "VIDEO", "FEED"),
