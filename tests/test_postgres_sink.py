@@ -18,6 +18,7 @@ import pytest
 from harvester import Harvester
 from harvester.commands.demo import compare
 from harvester.config import Config
+from harvester.config.model import Output
 from harvester.days import from_unix
 from harvester.errors import ConfigError, SinkError
 from harvester.ports import free_port
@@ -160,6 +161,34 @@ async def test_the_rows_the_sink_encodes_read_back_exactly(pg):
         assert await postgres.fetch_records(pg.dsn, stream, pg.schema) == expected, stream   # asyncpg, on this loop
     keys = pg.sql(f"SELECT key FROM {pg.schema}.insights ORDER BY key").split("\n")
     assert keys == sorted(key_text(r) for r in records if isinstance(r, InsightRecord))
+
+
+def test_the_sync_readers_start_no_event_loop_and_no_thread(pg, tmp_path, monkeypatch):
+    """read_records, current_records and export_csv (the report's and the tests' path) read through
+    psycopg's synchronous connection: no asyncio.run, no loop of their own, no thread."""
+    import threading
+
+    records = _records(3, "r", "2026-01-01T00:00:00+0000")
+
+    async def write() -> None:
+        sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+        await sink.open()
+        sink.write("u", records)
+        await sink.close()
+
+    asyncio.run(write())
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a sync reader started an event loop or a thread")
+
+    for owner, name in ((asyncio, "run"), (asyncio, "new_event_loop"), (threading.Thread, "start")):
+        monkeypatch.setattr(owner, name, refused)
+    output = Output(format="postgres", schema=pg.schema)      # its DSN in HARVESTER_PG_DSN (the pg fixture's)
+    read = postgres.read_records(pg.dsn, "insights", pg.schema)
+    assert [(r["object_id"], r["value"]) for r in read] == [(f"m{i:05d}", i) for i in range(3)]
+    assert list(postgres.current_records(output, "insights")) == read
+    postgres.export_csv(output, "insights", tmp_path / "insights.csv", ["object_id", "value", "dimension_keys"])
+    assert (tmp_path / "insights.csv").read_text().splitlines() == [f"m{i:05d},{i},[]" for i in range(3)]
 
 
 async def test_a_negative_zero_and_an_integral_value_keep_their_column_values(pg):
