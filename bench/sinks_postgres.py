@@ -115,8 +115,7 @@ async def _postgres(server: pgserver.TempServer, passes: list[list[InsightRecord
     sink = PostgresSink(server.dsn, schema="bench", commit_units=10**9, commit_seconds=10**9,
                         commit_records=50_000)
     await sink.open()
-    assert sink._conn is not None
-    backend = await sink._conn.fetchval("SELECT pg_backend_pid()")
+    backend = await sink.connection.backend_pid()
     measured = []
     for records in passes:
         loaded = dict(sink.loaded)

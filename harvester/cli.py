@@ -217,7 +217,7 @@ def _file_problems(config: Config) -> list[str]:
     """What a run would find wrong in the files it opens that exist already (the state file, a
     DuckDB output): the checks those files' own openers make, read only."""
     from .sinks.factory import database_file
-    from .state.store import file_problem
+    from .state.schema import file_problem
     problems = []
     if why := file_problem(config.state.path):
         problems.append(f"{config.path}: [state] path = {str(config.state.path)!r}: {why}")

@@ -251,22 +251,23 @@ async def test_two_runs_in_a_row_on_one_state_are_never_throttled(tmp_path, seco
 
 async def test_what_a_token_spent_is_kept_by_its_digest_never_the_token_and_only_while_it_counts(tmp_path):
     from harvester.run.harvester import token_key
-    from harvester.state.store import Spent, StateStore
+    from harvester.state.spent import Spent
+    from harvester.state.store import StateStore
 
     api = FakeApi(usage=5)
     api.throttle(B, throttle(17, usage(95)))             # waited out: paused until ~60 s
     await harvest(tmp_path, api, window=600)
     store = StateStore(tmp_path / "state.sqlite")
     keys = [token_key(A), token_key(B)]
-    kept = store.spent([*keys, "token-unknown"], now=NOW + 1)
+    kept = store.spent.load([*keys, "token-unknown"], now=NOW + 1)
     assert set(kept) == set(keys)
     # on the wall clock: NOW as the harvest started (give or take the real time it took to start)
     assert sorted(kept[keys[0]].starts) == pytest.approx([NOW + t for t in sorted(api.calls(A))], abs=1)
     assert kept[keys[1]].paused_until == pytest.approx(NOW + api.throttled(B)[0] + api.latency + 60, abs=1)
-    store.save_spent({"token-old": Spent((NOW - 700,), 0.0)}, window_seconds=600, now=NOW + 1)
-    assert store.spent(["token-old"], now=NOW + 1) == {}                   # out of the window: dropped
+    store.spent.save({"token-old": Spent((NOW - 700,), 0.0)}, window_seconds=600, now=NOW + 1)
+    assert store.spent.load(["token-old"], now=NOW + 1) == {}                   # out of the window: dropped
     last = max(started for started, *_ in api.log)
-    assert store.spent(keys, now=NOW + last + 600 + 1) == {}                # every start has left the window
+    assert store.spent.load(keys, now=NOW + last + 600 + 1) == {}                # every start has left the window
     store.close()
     for path in tmp_path.glob("state.sqlite*"):
         assert A.encode() not in path.read_bytes() and B.encode() not in path.read_bytes()

@@ -18,6 +18,7 @@ import pytest
 from harvester import Harvester
 from harvester.commands.demo import compare
 from harvester.config import Config
+from harvester.config.model import Output
 from harvester.days import from_unix
 from harvester.errors import ConfigError, SinkError
 from harvester.ports import free_port
@@ -156,9 +157,38 @@ async def test_the_rows_the_sink_encodes_read_back_exactly(pg):
     for stream in STREAMS:
         expected = sorted((_as_read(r) for r in records if STREAM_OF[type(r)] == stream),
                           key=key_text)
-        assert postgres.read_records(pg.dsn, stream, pg.schema) == expected, stream
+        assert postgres.read_records(pg.dsn, stream, pg.schema) == expected, stream      # psycopg, sync
+        assert await postgres.fetch_records(pg.dsn, stream, pg.schema) == expected, stream   # asyncpg, on this loop
     keys = pg.sql(f"SELECT key FROM {pg.schema}.insights ORDER BY key").split("\n")
     assert keys == sorted(key_text(r) for r in records if isinstance(r, InsightRecord))
+
+
+def test_the_sync_readers_start_no_event_loop_and_no_thread(pg, tmp_path, monkeypatch):
+    """read_records, current_records and export_csv (the report's and the tests' path) read through
+    psycopg's synchronous connection: no asyncio.run, no loop of their own, no thread."""
+    import threading
+
+    records = _records(3, "r", "2026-01-01T00:00:00+0000")
+
+    async def write() -> None:
+        sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
+        await sink.open()
+        sink.write("u", records)
+        await sink.close()
+
+    asyncio.run(write())
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a sync reader started an event loop or a thread")
+
+    for owner, name in ((asyncio, "run"), (asyncio, "new_event_loop"), (threading.Thread, "start")):
+        monkeypatch.setattr(owner, name, refused)
+    output = Output(format="postgres", schema=pg.schema)      # its DSN in HARVESTER_PG_DSN (the pg fixture's)
+    read = postgres.read_records(pg.dsn, "insights", pg.schema)
+    assert [(r["object_id"], r["value"]) for r in read] == [(f"m{i:05d}", i) for i in range(3)]
+    assert list(postgres.current_records(output, "insights")) == read
+    postgres.export_csv(output, "insights", tmp_path / "insights.csv", ["object_id", "value", "dimension_keys"])
+    assert (tmp_path / "insights.csv").read_text().splitlines() == [f"m{i:05d},{i},[]" for i in range(3)]
 
 
 async def test_a_negative_zero_and_an_integral_value_keep_their_column_values(pg):
@@ -193,7 +223,7 @@ async def test_a_value_its_column_cannot_hold_is_refused_naming_the_field_and_it
         with pytest.raises(SinkFailure, match="an earlier commit failed"):
             await sink.close()                              # still closes its connection
     finally:
-        await sink._drop()
+        sink.terminate()
     assert pg.sql(f"SELECT count(*) FROM {pg.schema}.insights") + pg.sql(f"SELECT count(*) FROM {pg.schema}.media") \
         == "00"
 
@@ -204,7 +234,7 @@ async def test_one_record_units_encoded_together_keep_the_last_written_of_a_key(
     sink = postgres.PostgresSink(pg.dsn, schema=pg.schema)
     await sink.open()
     media = lambda mid, likes: MediaRecord(media_id=mid, account_id="1", like_count=likes)  # noqa: E731
-    for n in range(postgres._SINGLES + 5):
+    for n in range(postgres.SINGLES + 5):
         sink.write(f"s{n}", [media(f"m{n % 7}", n)])
     sink.write("pair", [media("m1", 1000), media("m9", 9)])
     sink.write("alone", [media("m2", 2000)])
@@ -213,7 +243,7 @@ async def test_one_record_units_encoded_together_keep_the_last_written_of_a_key(
     sink.write("last", [media("m4", 4000)])
     await sink.close()
     likes = dict(line.split("|") for line in pg.sql(f"SELECT media_id, like_count FROM {pg.schema}.media").split("\n"))
-    last = {f"m{n % 7}": str(n) for n in range(postgres._SINGLES + 5)}
+    last = {f"m{n % 7}": str(n) for n in range(postgres.SINGLES + 5)}
     assert likes == {**last, "m1": "1000", "m9": "9", "m2": "2000", "m3": "3000", "m4": "4000"}
 
 
@@ -477,7 +507,7 @@ def test_the_missing_extra_names_the_pip_install(tmp_path):
     import subprocess
     code = ("import sys; sys.modules['asyncpg'] = None\n"
             "from harvester.sinks import postgres\n"
-            "try:\n    postgres._driver()\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
+            "try:\n    postgres.driver()\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("ConfigError") and "pip install 'harvester[postgres]'" in out
 
@@ -487,7 +517,7 @@ def test_a_dsn_is_described_without_its_password():
         "host db.example, port 6543, database warehouse, user bob"
     assert postgres.describe("host=db port=5433 dbname=w user=bob password='x y'") == \
         "host db, port 5433, database w, user bob"
-    assert postgres._reason(RuntimeError("bad s3cr@t here"), "postgresql://bob:s3cr%40t@h/d") == "bad *** here"
+    assert postgres.reason(RuntimeError("bad s3cr@t here"), "postgresql://bob:s3cr%40t@h/d") == "bad *** here"
 
 
 def test_bad_output_keys_for_postgres_are_named_with_what_is_allowed(tmp_path):

@@ -24,7 +24,7 @@ from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 from harvester.sinks.base import PartCommit
-from harvester.state import store as state_mod
+from harvester.state import schema as state_schema
 from harvester.state.store import StateStore
 
 from support import (
@@ -199,12 +199,12 @@ def test_a_version_1_state_file_keeps_its_parts_whole(tmp_path):
     """State version 1 recorded parts without a length: after the upgrade they count as whole."""
     path = tmp_path / "state.sqlite"
     with closing(sqlite3.connect(path)) as db:
-        db.executescript(state_mod.SCHEMA.replace("bytes INTEGER, ", "") + "PRAGMA user_version = 1;")
+        db.executescript(state_schema.SCHEMA.replace("bytes INTEGER, ", "") + "PRAGMA user_version = 1;")
         db.execute("INSERT INTO parts VALUES ('r1', 'part-00001.jsonl', 10, 0)")
         db.commit()
     store = StateStore(path)
     assert store.committed_parts("r1") == {"part-00001.jsonl": None}
     store.commit("r1", [PartCommit("insights/part-00002.jsonl", 5, 1234)], {})
     assert store.committed_parts("r1") == {"part-00001.jsonl": None, "insights/part-00002.jsonl": 1234}
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == state_mod.SCHEMA_VERSION == 4
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == state_schema.SCHEMA_VERSION == 4
     store.close()

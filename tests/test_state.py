@@ -10,7 +10,8 @@ from harvester.cli import main
 from harvester.errors import ConfigError, StateError
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import PartCommit
-from harvester.state.store import SCHEMA_VERSION, StateStore
+from harvester.state.schema import SCHEMA_VERSION
+from harvester.state.store import StateStore
 
 from support import NOW, write_config
 

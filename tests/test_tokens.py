@@ -19,9 +19,10 @@ from harvester.config import parse_config
 from harvester.days import from_unix
 from harvester.graph.client import GraphClient
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
+from harvester.simulator.tokenbook import TOKEN_LIFETIME
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_records
-from harvester.simulator.world import TOKEN_LIFETIME, World, WorldSpec
+from harvester.simulator.world import World, WorldSpec
 from harvester.state.store import StateStore
 from harvester.tokens import health as token_health
 

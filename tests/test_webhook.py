@@ -161,7 +161,7 @@ async def test_a_signed_delivery_is_stored_as_story_lifetime_records_and_publish
     receiver = any_receiver
     status, text = await post(receiver.client, body_of(story(reach=17, replies=0, taps_forward=12)))
     assert status == 200 and msgspec.json.decode(text) == {"stored": 1, "duplicates": 0, "records": 3}
-    assert delivered_stories(receiver.store.db, [STORY, "17910000000000002"]) == {STORY}
+    assert delivered_stories(receiver.store.tables.db, [STORY, "17910000000000002"]) == {STORY}
     await receiver.stop()                                     # closing publishes the segment
     got = {r["metric"]: r for r in receiver.current()}
     assert {m: r["value"] for m, r in got.items()} == {"reach": 17, "replies": 0, "taps_forward": 12}
@@ -361,17 +361,10 @@ async def test_records_written_but_not_recorded_are_cut_back_on_start(tmp_path, 
     # what a kill between fsync and transaction leaves: bytes on disk the state does not know
     change = payload.parse(body_of(story("17910000000000002", reach=2))).stories[0]
     lost = payload.records(change, run_id=store.run_id, received_at=iso(time.time() - 60))
-    store._sink.write("lost", lost)                        # type: ignore[union-attr]
-    await store._sink.commit()                             # type: ignore[union-attr]
+    store.sink.write("lost", lost)
+    await store.sink.commit()
     segment = store.run_id
-    store._task.cancel()                                   # type: ignore[union-attr]  # "killed"
-    store._db.close()                                      # type: ignore[union-attr]
-    store._lock.release()
-    store._db = None
-    if fmt == "duckdb":
-        store._sink._db.close()                            # type: ignore[union-attr]  # the dead process's file
-    if fmt == "postgres":
-        store._sink._conn.terminate()                      # type: ignore[union-attr]  # its connection
+    store.abandon()                                        # "killed"
     await client.close()
     client = await r.start()                               # recovers and publishes the killed segment
     assert (await post(client, body_of(story("17910000000000002", reach=2))))[0] == 200

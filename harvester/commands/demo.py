@@ -18,7 +18,7 @@ import msgspec
 
 from ..config import Config, parse_config
 from ..days import from_unix
-from ..records import key_of
+from ..records import Stream, key_of
 from ..run.harvester import Harvester
 from ..sinks import factory
 from ..state.store import StateStore
@@ -79,21 +79,32 @@ def compare(records: Iterable[dict], truth: dict) -> dict[str, int]:
             "extra": len(found.keys() - truth.keys()), "wrong": wrong, "duplicates": duplicates}
 
 
-def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str] = (),
-                  drift=None) -> dict[str, dict[str, int]]:
-    """Each stream of the published output against the simulator's ground truth (of a world
-    whose API drifts: less the metrics it refuses)."""
+def expected_streams(world, config: Config, *, hostile: Iterable[str] = (), drift=None) -> dict[Stream, dict]:
+    """Each stream's ground truth for a harvest of ``config`` (of a world whose API drifts: less
+    the metrics it refuses)."""
     from ..simulator.drift import without_refused
     from ..simulator.truth import expected_accounts, expected_media, expected_records
 
     accounts = [a.id for a in config.accounts]
     insights = expected_records(world, config.window.since, config.window.until, totals=config.window.totals)
-    truth = {"insights": insights if drift is None else without_refused(insights, world, drift),
-             "media": expected_media(world, accounts=accounts, hostile=hostile),
-             "accounts": expected_accounts(world, from_unix(int(world.now)), accounts=accounts)}
+    return {"insights": insights if drift is None else without_refused(insights, world, drift),
+            "media": expected_media(world, accounts=accounts, hostile=hostile),
+            "accounts": expected_accounts(world, from_unix(int(world.now)), accounts=accounts)}
+
+
+def check_streams(output: Path, world, config: Config, *, hostile: Iterable[str] = (),
+                  drift=None) -> dict[str, dict[str, int]]:
+    """Each stream of the published output against the simulator's ground truth (:func:`expected_streams`)."""
     settings = msgspec.structs.replace(config.output, path=str(output))
-    return {stream: compare(factory.current_records(settings, stream), expected)   # type: ignore[arg-type]
-            for stream, expected in truth.items()}
+    return {stream: compare(factory.current_records(settings, stream), expected)
+            for stream, expected in expected_streams(world, config, hostile=hostile, drift=drift).items()}
+
+
+async def fetch_checked_streams(output: Path, world, config: Config, *, drift=None) -> dict[str, dict[str, int]]:
+    """:func:`check_streams` on a running loop (the demo's): a database read through its async driver."""
+    settings = msgspec.structs.replace(config.output, path=str(output))
+    return {stream: compare(await factory.fetch_current_records(settings, stream), expected)
+            for stream, expected in expected_streams(world, config, drift=drift).items()}
 
 
 async def demo(args) -> int:
@@ -126,7 +137,7 @@ async def demo(args) -> int:
         state.close()
         served = server.simulator.counters.snapshot()
     print(summary.render(), file=sys.stderr)
-    results = check_streams(output, world, config, drift=drift)
+    results = await fetch_checked_streams(output, world, config, drift=drift)
     found = harvester.stats.counters
     print(f"harvested {plural(len(config.accounts), 'account')}, {int(found['discovered/media']):,} media and "
           f"{plural(int(found['discovered/stories']), 'live story', 'live stories')}; the simulator served "

@@ -28,7 +28,8 @@ from ..sinks import paths
 from ..sinks.base import Sink
 from ..sinks.factory import open_sink, output_directory
 from ..state.lock import RunLock
-from ..state.store import Spent, StateStore
+from ..state.spent import Spent
+from ..state.store import StateStore
 from ..state.webhook import delivered_stories
 from ..summary import Attempt, RunSummary, Stats
 
@@ -161,7 +162,7 @@ class Session:
         state), so that a resumed or repeated run is not throttled at start. ``wall``: the offset
         from the scheduler's clock to the wall clock."""
         if self.state is not None:
-            for key, spent in self.state.spent(keys, now=scheduler.now() + wall).items():
+            for key, spent in self.state.spent.load(keys, now=scheduler.now() + wall).items():
                 scheduler.restore(key, [t - wall for t in spent.starts], spent.paused_until - wall)
 
     def save_spent(self, scheduler: Scheduler, wall: float) -> None:
@@ -170,7 +171,7 @@ class Session:
             return
         spent = {key: Spent(tuple(t + wall for t in starts), paused + wall)
                  for key, (starts, paused) in scheduler.spent().items()}
-        self.state.save_spent(spent, window_seconds=self.config.rate_limit.window_seconds,
+        self.state.spent.save(spent, window_seconds=self.config.rate_limit.window_seconds,
                               now=scheduler.now() + wall)
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ import orjson
 
 from . import errors as E
 from .errors import SimReply, graph_error
-from .world import TOKEN_LIFETIME, TokenInfo, World
+from .tokenbook import TOKEN_LIFETIME, TokenInfo
+from .world import World
 
 DATA_ACCESS_DAYS = 90
 """Data access lasts 90 days from the user's last engagement with the app (here: the issue)."""

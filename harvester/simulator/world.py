@@ -17,163 +17,41 @@ pages ``1000…``; Facebook users ``1020…``.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import time
-from collections.abc import Iterator
-from functools import lru_cache
-from typing import Literal
-
-import msgspec
+from collections.abc import Callable, Iterator
+from functools import lru_cache, partial
 
 from .. import catalog
 from ..days import DAY, days_back, pacific_days_ending_in, pacific_end_time
 from . import audience, posts, rates, totals
+from .details import CDN, MediaDetails, media_details
 from .draws import noise, uniforms
+from .spec import ACCOUNT_BASE, Account, Media, WorldSpec, account_id
+from .tokenbook import TokenBook, TokenInfo
 
-ACCOUNT_BASE = 17841400000000000
 PAGE_BASE = 100000000000000
-USER_BASE = 102000000000000
 MEDIA_PREFIX, STORY_PREFIX, CHILD_PREFIX = "1790", "1791", "1792"
 MEDIA_EDGE_MAX = 10_000
 """``/media`` lists at most the 10,000 most recent media (Meta's IG User Media reference: "a maximum of
 10K of the most recently created media")."""
 APP_BASE = 900000000000000
-TOKEN_LIFETIME = 60 * 86400
-"""A long-lived token's life: 60 days, from its issue or its refresh."""
-SCOPES = {"facebook": ("instagram_basic", "instagram_manage_insights", "pages_read_engagement", "pages_show_list"),
-          "instagram": ("instagram_business_basic", "instagram_business_manage_insights")}
-INSIGHTS_SCOPES = frozenset({"instagram_manage_insights", "instagram_business_manage_insights"})
 HISTORY_DAYS = 730
 EXPIRED_STORIES = 2
 """Expired stories per account: not listed by ``/stories``, but readable by id."""
-CDN = "https://scontent.example"
 NO_BIOGRAPHY, NO_WEBSITE = 0.2, 0.4
 """Shares of accounts without a biography, without a website (the API omits the field)."""
 BIOGRAPHIES = ("A simulated Instagram professional account.", "Recipes, travel and the odd cat \U0001f408",
                "Line one\nline two: \"quoted\", tab\there")
-NO_CAPTION, LIKES_HIDDEN, COMMENTS_OFF, COPYRIGHTED = 0.15, 0.1, 0.1, 0.1
-"""Shares of media without a caption, with hidden like counts, with comments turned off, and of
-videos without ``media_url`` (copyrighted material, e.g. the audio of a reel)."""
+COMMENTS_OFF = 0.1
+"""Share of media with comments turned off."""
 REFUSES_CHILDREN = 0.05
 """Share of albums that refuse the ``children`` field (hostile kind ``refuse_children``)."""
-_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-
-class WorldSpec(msgspec.Struct, frozen=True):
-    seed: int = 1
-    accounts: int = 20
-    media_per_account: int = 100
-    """Mean media per account; counts have a long (exponential) tail around it."""
-    now: float | None = None
-    """The world's present (Unix seconds); None: the current time floored to the hour."""
-    revoked_tokens: int = 0
-    """The last K tokens are revoked (190/460)."""
-    expiring_tokens: tuple[tuple[int, int], ...] = ()
-    """(token index, N): that token expires after N calls (190/463)."""
-    token_expiry: tuple[tuple[int, float], ...] = ()
-    """(token index, seconds): that token expires so long after ``now`` (190/463 after it, on the
-    simulator's clock; ``/debug_token`` tells it, ``/refresh_access_token`` renews it)."""
-    token_health: bool = False
-    """Expiries and scopes as real tokens have them: every token expires within 60 days (every third
-    within 7), every fourth lacks its insights permission (``/debug_token`` tells; calls still answer).
-    Off: tokens never expire (but by ``expiring_tokens`` / ``token_expiry``) and have every scope."""
-    tokens: int | None = None
-    """How many tokens; None: Facebook-Login tokens of 1-4 accounts and Instagram-Login tokens of
-    one, drawn from the seed. Given: alternately Facebook (owning the rest) and Instagram (one)."""
-    small_accounts: float = 0.15
-    """Share of accounts under :data:`~harvester.catalog.MIN_FOLLOWERS` followers."""
-    stories_per_account: float = 2.0
-    """Mean live stories per account."""
-    converted_share: float = 0.3
-    """Share of accounts that became business accounts within the last two years."""
-    few_viewers: float = 0.2
-    """Share of stories with fewer than 5 viewers."""
-
-
-TokenKind = Literal["facebook", "instagram"]
-
-
-class TokenInfo(msgspec.Struct, frozen=True):
-    token: str
-    index: int
-    kind: TokenKind
-    account_ids: tuple[str, ...]
-    user_id: str
-    """The Facebook user of a Facebook-Login token; the account itself for Instagram Login."""
-    revoked: bool = False
-    expires_after_calls: int | None = None
-    expires_at: float | None = None
-    """Unix time after which the token answers 190/463; None: never."""
-    scopes: tuple[str, ...] = ()
-    issued_at: float = 0.0
-
-
-class Account(msgspec.Struct, frozen=True):
-    index: int
-    id: str
-    username: str
-    followers: int
-    follows: int
-    media_count: int
-    stories: int
-    """Live stories (posted within the last 24 hours)."""
-    converted_at: int
-    """When it became a business account: media posted before answer 100/2108006."""
-    page_id: str
-    name: str = ""
-    biography: str | None = None
-    """None: the account has none, and the API omits the field (so too ``website``)."""
-    website: str | None = None
-    profile_picture_url: str = ""
-    appeal: float = 1.0
-    """How well its content does against accounts of its size (a factor of median 1)."""
-
-
-class Media(msgspec.Struct, frozen=True):
-    id: str
-    account: int
-    ordinal: int
-    media_type: str
-    media_product_type: str
-    timestamp: int
-    children: int = 0
-    child: int | None = None
-    """The child's number for album children (no insights)."""
-    viewers: int | None = None
-    """Stories only."""
-    expired: bool = False
-
-    @property
-    def product_type(self) -> catalog.ProductType:
-        return catalog.product_type_of(self.media_type, self.media_product_type)
-
-
-class MediaDetails(msgspec.Struct, frozen=True):
-    """A media's descriptive fields; None where the API omits the field for this media."""
-
-    shortcode: str
-    permalink: str | None
-    """None for album children ("cannot be used on photos within albums")."""
-    caption: str | None
-    like_count: int | None
-    """None for stories and children (the field is not theirs)."""
-    likes_hidden: bool
-    """The owner hid the like count: omitted from edges and expansions, answered on the node."""
-    comments_count: int | None
-    is_comment_enabled: bool | None
-    media_url: str | None
-    thumbnail_url: str | None
-    """Videos only."""
 
 
 MEDIA_KINDS = ((0.45, "IMAGE", "FEED"), (0.65, "CAROUSEL_ALBUM", "FEED"), (0.75, "VIDEO", "FEED"),
                (1.0, "VIDEO", "REELS"))
 """(cumulative share, media_type, media_product_type): reels are media_type VIDEO."""
-
-
-def account_id(index: int) -> str:
-    return str(ACCOUNT_BASE + index)
 
 
 def current_hour() -> float:
@@ -183,22 +61,20 @@ def current_hour() -> float:
 
 
 class World:
+    """The world of ``spec``: its tokens (:class:`.tokenbook.TokenBook`), its objects derived from
+    their ids, and every value a pure function of its key."""
+
     def __init__(self, spec: WorldSpec):
         self.spec = spec
         self.now = spec.now if spec.now is not None else current_hour()
         self.last30 = days_back(self.now, catalog.RECENT_DAYS)
-        self.tokens = self._build_tokens()
-        self._by_secret = {t.token: t for t in self.tokens}
-        self._renewals = 0
+        self.token_book = TokenBook(spec, self.now, self.bits)
+        self.tokens = self.token_book.tokens
         self.app_id = str(APP_BASE + spec.seed)
         self.app_secret = f"{self.bits('app secret'):016x}"
-        self._owner = [0] * spec.accounts
-        for t in self.tokens:
-            for a in t.account_ids:
-                self._owner[int(a) - ACCOUNT_BASE] = t.index
         self.account = lru_cache(maxsize=65536)(self._account)
-        self.details = lru_cache(maxsize=4096)(self._details)
-        """A media's descriptive fields (:meth:`_details`), cached: a page asks each several times."""
+        self.details: Callable[[Media], MediaDetails] = lru_cache(maxsize=4096)(partial(media_details, self))
+        """A media's descriptive fields (:func:`.details.media_details`), cached: a page asks each several times."""
         self.insights = lru_cache(maxsize=2048)(self._insights)
         """A media's lifetime insights (:meth:`_insights`), cached: asked once per metric."""
         self._totals = lru_cache(maxsize=2048)(self._window_totals)
@@ -221,65 +97,15 @@ class World:
 
     # --- tokens ------------------------------------------------------------------------------
 
-    def _build_tokens(self) -> list[TokenInfo]:
-        spec = self.spec
-        groups = self._groups()
-        expiring = dict(spec.expiring_tokens)
-        tokens = []
-        for i, (kind, members) in enumerate(groups):
-            ids = tuple(account_id(a) for a in members)
-            secret = f"{'EAA' if kind == 'facebook' else 'IGAA'}sim{spec.seed}x{i}x{self.bits('token', i):016x}"
-            user = str(USER_BASE + i) if kind == "facebook" else ids[0]
-            tokens.append(TokenInfo(secret, i, kind, ids, user, revoked=i >= len(groups) - spec.revoked_tokens,
-                                    expires_after_calls=expiring.get(i), **self._health(i, kind)))
-        return tokens
-
-    def _health(self, i: int, kind: TokenKind) -> dict:
-        """A token's expiry, issue time and scopes (see WorldSpec.token_health)."""
-        scopes = SCOPES[kind]
-        expires_in = dict(self.spec.token_expiry).get(i)
-        if self.spec.token_health:
-            if expires_in is None:
-                days = 0.5 + self.unit("expiry", i) * 6 if i % 3 == 1 else 7 + self.unit("expiry", i) * 53
-                expires_in = days * DAY
-            if i % 4 == 3:
-                scopes = tuple(s for s in scopes if s not in INSIGHTS_SCOPES)
-        expires_at = None if expires_in is None else self.now + expires_in
-        issued_at = (expires_at if expires_at is not None else self.now) - TOKEN_LIFETIME
-        return {"expires_at": expires_at, "scopes": scopes, "issued_at": issued_at}
-
-    def renew(self, token: TokenInfo, now: float) -> TokenInfo:
-        """A refreshed Instagram Login token: a new secret valid TOKEN_LIFETIME from ``now``; the
-        old one keeps working until its own expiry."""
-        self._renewals += 1
-        n = self._renewals
-        secret = f"IGAAsim{self.spec.seed}x{token.index}r{n}x{self.bits('renew', token.index, n):016x}"
-        renewed = msgspec.structs.replace(token, token=secret, expires_at=now + TOKEN_LIFETIME, issued_at=now)
-        self._by_secret[secret] = renewed
-        return renewed
-
-    def _groups(self) -> list[tuple[TokenKind, list[int]]]:
-        n = self.spec.accounts
-        if self.spec.tokens is not None:
-            return _even_groups(n, max(1, min(self.spec.tokens, n)))
-        groups: list[tuple[TokenKind, list[int]]] = []
-        start, i = 0, 0
-        while start < n:
-            kind: TokenKind = "facebook" if i == 0 else "instagram" if i == 1 else \
-                ("facebook" if self.unit("kind", i) < 0.5 else "instagram")
-            size = 1 if kind == "instagram" else 1 + self.bits("owns", i) % 4
-            if i == 0 and n > 1:
-                size = min(size, n - 1)            # leave an account for an Instagram-Login token
-            groups.append((kind, list(range(start, min(n, start + size)))))
-            start += size
-            i += 1
-        return groups
-
     def token(self, secret: str) -> TokenInfo | None:
-        return self._by_secret.get(secret)
+        return self.token_book.token(secret)
 
     def owner(self, index: int) -> TokenInfo:
-        return self.tokens[self._owner[index]]
+        return self.token_book.owner(index)
+
+    def renew(self, token: TokenInfo, now: float) -> TokenInfo:
+        """A refreshed Instagram Login token (:meth:`.tokenbook.TokenBook.renew`)."""
+        return self.token_book.renew(token, now)
 
     def to_json(self, base_url: str) -> dict:
         return {"base_url": base_url, "now": self.now, "app_id": self.app_id, "app_secret": self.app_secret,
@@ -365,32 +191,6 @@ class World:
             return parent
         number = int(digits[13:])
         return self.child(parent, number) if number < parent.children else None
-
-    def _details(self, media: Media) -> MediaDetails:
-        """The descriptive fields of any media, story or album child: pure functions of its id."""
-        u = lambda *k: self.unit("details", media.id, *k)  # noqa: E731
-        code = shortcode(media.id)
-        video = media.media_type == "VIDEO"
-        ext = "mp4" if video else "jpg"
-        url: str | None = f"{CDN}/{media.id}.{ext}"
-        if media.media_type == "CAROUSEL_ALBUM":
-            url = f"{CDN}/{self.child(media, 0).id}.{'mp4' if self.child(media, 0).media_type == 'VIDEO' else 'jpg'}"
-        elif video and media.child is None and u("copyright") < COPYRIGHTED:
-            url = None
-        thumbnail = f"{CDN}/{media.id}_thumb.jpg" if video else None
-        if media.child is not None:
-            return MediaDetails(code, None, None, None, False, None, None, url, thumbnail)
-        account = self.account(media.account)
-        if media.viewers is not None:       # a story: no caption, likes or comments
-            link = f"https://www.instagram.com/stories/{account.username}/{media.id}"
-            return MediaDetails(code, link, None, None, False, None, None, url, thumbnail)
-        kind = "reel" if media.media_product_type == "REELS" else "p"
-        caption = None if u("caption") < NO_CAPTION else \
-            f"{media.media_type.lower().replace('_', ' ')} {media.ordinal} by @{account.username} #simulated"
-        insights = self.insights(media)          # like_count and comments_count: the insights' likes and comments
-        return MediaDetails(code, f"https://www.instagram.com/{kind}/{code}/", caption, insights.values["likes"],
-                            u("hidden") < LIKES_HIDDEN, insights.values["comments"], insights.comments_on, url,
-                            thumbnail)
 
     def children_of(self, media: Media) -> list[Media]:
         """An album's children in order; ``[]`` for any other media."""
@@ -505,36 +305,6 @@ class World:
             if not t.revoked:
                 for a in t.account_ids:
                     yield self.account(int(a) - ACCOUNT_BASE)
-
-
-def _even_groups(n: int, tokens: int) -> list[tuple[TokenKind, list[int]]]:
-    """``tokens`` tokens over ``n`` accounts: odd ones Instagram (one account), even ones Facebook
-    sharing the rest in contiguous blocks; a single token is a Facebook one owning everything."""
-    kinds: list[TokenKind] = ["facebook" if i % 2 == 0 or tokens == 1 else "instagram" for i in range(tokens)]
-    facebook = kinds.count("facebook")
-    rest = n - (tokens - facebook)
-    sizes = [1 if k == "instagram" else rest // facebook + (1 if j < rest % facebook else 0)
-             for j, k in zip(_facebook_numbers(kinds), kinds, strict=True)]
-    groups: list[tuple[TokenKind, list[int]]] = []
-    start = 0
-    for kind, size in zip(kinds, sizes, strict=True):
-        groups.append((kind, list(range(start, start + size))))
-        start += size
-    return groups
-
-
-def _facebook_numbers(kinds: list[TokenKind]) -> list[int]:
-    counter = itertools.count()
-    return [next(counter) if k == "facebook" else -1 for k in kinds]
-
-
-def shortcode(media_id: str) -> str:
-    """The media's shortcode: its id in Instagram's URL-safe base 64 alphabet."""
-    n, out = int(media_id), ""
-    while n:
-        n, digit = divmod(n, 64)
-        out = _B64[digit] + out
-    return out or "A"
 
 
 def _index(object_id: str, base: int, count: int) -> int | None:

@@ -297,6 +297,10 @@ class DuckdbSink:
         self._db.close()
         return commit
 
+    def terminate(self) -> None:
+        """Let go of the file at once, as a killed process would: what is not committed is lost."""
+        self._db.close()
+
     def recover(self, committed_parts: Mapping[str, int | None]) -> list[str]:
         """Nothing to remove: what was not committed was rolled back by DuckDB."""
         return []

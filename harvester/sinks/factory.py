@@ -14,7 +14,7 @@ taken as a directory holding ``insights.duckdb``).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -35,6 +35,9 @@ class Format(NamedTuple):
     """``(output settings, run_id, config path for messages) -> sink``."""
     read: Callable[[Output, Stream], Iterator[dict]]
     """``(output settings, stream) -> current records``."""
+    fetch: Callable[[Output, Stream], Awaitable[list[dict]]] | None = None
+    """The same for a caller on a running loop, where the format has a driver of its own for it
+    (PostgreSQL: asyncpg); None: ``read`` serves both (files and DuckDB are read in the process)."""
 
 
 def _jsonl(output: Output, run_id: str, config_path: str) -> Sink:
@@ -82,11 +85,17 @@ def _postgres_records(output: Output, stream: Stream) -> Iterator[dict]:
     return current_records(output, stream)
 
 
+async def _postgres_fetch(output: Output, stream: Stream) -> list[dict]:
+    from .postgres import fetch_current_records
+    return await fetch_current_records(output, stream)
+
+
 FORMATS: dict[str, Format] = {
     "jsonl": Format((), "", _jsonl, _jsonl_records),
     "parquet": Format(("pyarrow",), "pip install 'harvester[parquet]'", _parquet, _parquet_records),
     "duckdb": Format(("duckdb", "pyarrow"), "pip install 'harvester[duckdb]'", _duckdb, _duckdb_records),
-    "postgres": Format(("asyncpg",), "pip install 'harvester[postgres]'", _postgres, _postgres_records),
+    "postgres": Format(("asyncpg",), "pip install 'harvester[postgres]'", _postgres, _postgres_records,
+                       _postgres_fetch),
 }
 
 
@@ -138,3 +147,12 @@ def open_sink(output: Output, run_id: str, *, config_path: str = "<config>") -> 
 def current_records(output: Output, stream: Stream = "insights") -> Iterator[dict]:
     """Every current record of a stream, each natural key once, whatever the format."""
     return require(output).read(output, stream)
+
+
+async def fetch_current_records(output: Output, stream: Stream = "insights") -> list[dict]:
+    """:func:`current_records` for a caller on a running loop: through the format's async driver
+    where it has one (PostgreSQL), else read as :func:`current_records` reads it."""
+    fmt = require(output)
+    if fmt.fetch is not None:
+        return await fmt.fetch(output, stream)
+    return list(fmt.read(output, stream))

@@ -1,4 +1,5 @@
-"""Checkpoints in SQLite (WAL): runs, units, committed parts, accounts and tokens.
+"""Checkpoints in SQLite (WAL): runs, units, committed parts, accounts and tokens, and what later
+runs use (owed work, settled calls, refused metrics, each token's spent window, media harvested).
 
 A unit becomes ``done`` (or ``skipped``) in the same transaction that records the part its
 records went to, and that transaction runs only after the sink made the part durable: the state
@@ -8,16 +9,12 @@ what was written after the last checkpoint is removed (parts are cut back to the
 ``bytes``). Tokens are never stored, only the names of their variables, and in ``spent`` the
 calls each token made lately, keyed by a digest of it (the scheduler's slot key).
 
-The file carries its layout's version (``PRAGMA user_version``): a file from an older harvester
-is brought up to date when opened, and a file from a newer one is refused rather than misread.
+The file's layout, its version and its migrations are :mod:`.schema`'s.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import sys
 import time
-from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -25,110 +22,15 @@ from typing import Literal
 import msgspec
 
 from .. import summary as stat
-from ..errors import StateError
 from ..sinks.base import INSIGHTS_PREFIX, PartCommit
 from ..summary import clean_message
-
-SCHEMA_VERSION = 4
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
-    since TEXT, until TEXT, started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
-    exit_code INTEGER, summary TEXT);
-CREATE INDEX IF NOT EXISTS runs_by_fingerprint ON runs (fingerprint, started_at);
-CREATE TABLE IF NOT EXISTS parts (
-    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, committed_at REAL NOT NULL,
-    bytes INTEGER, PRIMARY KEY (run_id, part));
-CREATE TABLE IF NOT EXISTS units (
-    run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
-    updated_at REAL NOT NULL, last_subcode INTEGER, last_type TEXT, last_message TEXT,
-    PRIMARY KEY (run_id, unit_id));
-CREATE TABLE IF NOT EXISTS accounts (
-    run_id TEXT NOT NULL, account_id TEXT NOT NULL, token_key TEXT, status TEXT NOT NULL,
-    reason TEXT, PRIMARY KEY (run_id, account_id));
-CREATE TABLE IF NOT EXISTS tokens (
-    run_id TEXT NOT NULL, token_key TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
-    PRIMARY KEY (run_id, token_key));
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL, attempt INTEGER NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL,
-    counters TEXT NOT NULL, PRIMARY KEY (run_id, attempt));
-CREATE TABLE IF NOT EXISTS media (
-    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT,
-    harvested_at REAL NOT NULL, run_id TEXT);
-CREATE TABLE IF NOT EXISTS spent (
-    token_key TEXT PRIMARY KEY, starts BLOB NOT NULL, paused_until REAL NOT NULL, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS owed (
-    owed_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL,
-    body BLOB NOT NULL, reason TEXT, owed_at REAL NOT NULL, expires_at REAL NOT NULL);
--- the story_insights receiver's (harvester.webhook.store)
-CREATE TABLE IF NOT EXISTS webhook_segments (
-    run_id TEXT PRIMARY KEY, started_at REAL NOT NULL, published_at REAL);
-CREATE TABLE IF NOT EXISTS webhook_parts (
-    run_id TEXT NOT NULL, part TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER,
-    PRIMARY KEY (run_id, part));
-CREATE TABLE IF NOT EXISTS webhook_stories (
-    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, digest TEXT NOT NULL, run_id TEXT NOT NULL,
-    metrics INTEGER NOT NULL, received_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
--- what was learned of the API (harvester.plan.refusals) and which account calls are final
-CREATE TABLE IF NOT EXISTS settled (
-    unit_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, settled_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS refused_metrics (
-    level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
-    api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
-    learned_at REAL NOT NULL, PRIMARY KEY (level, product_type, media_type, login, api_version, metric));
-"""
-
+from .schema import open_file
+from .spent import SpentTable
 
 RefusalRow = tuple[tuple[str, "str | None", "str | None", str, str], str, int, "str | None", float]
 """A learned refusal as the state keeps it: (kind, metric, refusals, message, learned_at)."""
 MediaRow = tuple[str, str, "str | None"]
 """``(media_id, account_id, product_type)`` of a media whose plain unit committed."""
-
-
-def _to_version_1(db: sqlite3.Connection) -> None:
-    """Files from before the layout was versioned: their media table may lack ``run_id`` (added
-    so that a resumed run does not skip its own media) and has a ``posted`` column never filled."""
-    columns = {r[1] for r in db.execute("PRAGMA table_info(media)")}
-    if not columns:
-        return                                                 # no media table yet: SCHEMA makes it
-    run_id = "run_id" if "run_id" in columns else "NULL"
-    db.execute("CREATE TABLE media_v1 (media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, product_type TEXT, "
-               "harvested_at REAL NOT NULL, run_id TEXT)")
-    db.execute(f"INSERT INTO media_v1 SELECT media_id, account_id, product_type, harvested_at, {run_id} FROM media")
-    db.execute("DROP TABLE media")
-    db.execute("ALTER TABLE media_v1 RENAME TO media")
-
-
-def _to_version_2(db: sqlite3.Connection) -> None:
-    """The API's words for a failed unit (subcode, type, message) beside last_code; parts are
-    appended to across commits, so each row gains the committed length, ``bytes`` (NULL in older
-    rows: their part was written whole, so the whole file is committed). The attempts and owed
-    tables are new (SCHEMA creates them)."""
-    columns = {r[1] for r in db.execute("PRAGMA table_info(units)")}
-    for name, kind in (("last_subcode", "INTEGER"), ("last_type", "TEXT"), ("last_message", "TEXT")):
-        if columns and name not in columns:
-            db.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
-    columns = {r[1] for r in db.execute("PRAGMA table_info(parts)")}
-    if columns and "bytes" not in columns:                    # no parts table yet: SCHEMA makes it
-        db.execute("ALTER TABLE parts ADD COLUMN bytes INTEGER")
-
-
-def _to_version_3(db: sqlite3.Connection) -> None:
-    """The store owns every table of the file: the webhook receiver's (which it created itself
-    before) and each token's spent window are in SCHEMA, which creates what a file lacks; the
-    tables a receiver made keep their rows (the same definitions)."""
-
-
-def _to_version_4(db: sqlite3.Connection) -> None:
-    """Metrics the API refused, learned per kind of object (``refused_metrics``), and account calls
-    answered once their days had settled (``settled``): new tables, which SCHEMA creates; a unit
-    may now be checkpointed ``replaced`` (another, without a refused metric, was asked in its place)."""
-
-
-MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4}
-"""Version -> what brings a file from the version before it to this one."""
 
 
 class Owed(msgspec.Struct, frozen=True):
@@ -147,16 +49,6 @@ class Owed(msgspec.Struct, frozen=True):
     expires_at: float
 
 
-class Spent(msgspec.Struct, frozen=True):
-    """What a process spent of one token's budget, in wall-clock seconds: a new process starts the
-    token's rolling window with it, so a resumed or repeated run is not throttled at start."""
-
-    starts: tuple[float, ...]
-    """Its calls still in the window when saved, oldest first."""
-    paused_until: float
-    """Until when a throttle paused it (every call before then would extend the penalty)."""
-
-
 class RunInfo(msgspec.Struct, frozen=True):
     run_id: str
     kind: str
@@ -169,80 +61,15 @@ class RunInfo(msgspec.Struct, frozen=True):
     resumed: bool = False
 
 
-def file_problem(path: str | Path) -> str | None:
-    """Why an existing file cannot be this harvester's state (not SQLite, or written by a newer
-    harvester), found reading it only; None if it can, or does not exist yet. ``harvester
-    validate`` and :class:`StateStore` both ask it, so validate refuses what a run would."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        if "locked" in str(exc):
-            return None                     # in use by a run: the lock says so when one starts
-        return (f"not a harvester state file ({exc}); point [state] path at another file, or remove this one "
-                "to start afresh")
-    if version > SCHEMA_VERSION:
-        return (f"written by a newer harvester (state version {version}; this one reads up to {SCHEMA_VERSION}); "
-                "upgrade harvester or use another [state] path")
-    return None
-
-
 class StateStore:
+    """The state file at ``path``, created or migrated when opened (:func:`.schema.open_file`)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._attempt: tuple[str, int, float, Callable[[], Mapping[str, float]]] | None = None
-        self._checkpointed: dict[str, int] = {}
-        """This attempt's records and units as committed: what a killed attempt wrote after its
-        last commit is removed and written again by the next one, so it is not counted."""
-        if self.path.is_dir():
-            raise StateError(f"{self.path}: is a directory; expected a state file (it is created if missing)")
-        if why := file_problem(self.path):
-            raise StateError(f"{self.path}: {why}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise StateError(f"{self.path}: cannot open the state file: {why}; expected a writable file path "
-                             "for [state] path") from None
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
-            self._upgrade()
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            if "locked" in str(exc):
-                raise StateError(f"{self.path}: in use by another harvester process ({exc}); wait for it to "
-                                 "finish, or give this run its own [state] path") from exc
-            raise StateError(f"{self.path}: not a harvester state file ({exc}); point [state] path at "
-                             "another file, or remove this one to start afresh") from exc
-        except StateError:
-            self.db.close()
-            raise
-
-    def _upgrade(self) -> None:
-        """Create the tables of a new file, or migrate an older one, in one transaction."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StateError(f"{self.path}: written by a newer harvester (state version {version}; this one "
-                                 f"reads up to {SCHEMA_VERSION}); upgrade harvester or use another [state] path")
-            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "runs" not in tables:                            # a new file
-                version = SCHEMA_VERSION
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[step](self.db)
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                self.db.execute(statement)
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._attempt: Attempt | None = None
+        self.db = open_file(self.path)
+        self.spent = SpentTable(self.db)
+        """What each token spent of its window, for the next process."""
 
     def close(self) -> None:
         self.db.close()
@@ -299,8 +126,7 @@ class StateStore:
         (last,) = self.db.execute("SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE run_id = ?",
                                   (run_id,)).fetchone()
         self.db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, '{}')", (run_id, last + 1, now, now))
-        self._attempt = (run_id, last + 1, now, counters)
-        self._checkpointed = {stat.RECORDS_WRITTEN: 0, stat.UNITS_DONE: 0, stat.UNITS_SKIPPED: 0}
+        self._attempt = Attempt(run_id, last + 1, counters)
         return last + 1
 
     def attempts(self, run_id: str, *, before: int | None = None) -> list[tuple[int, float, dict[str, float]]]:
@@ -311,13 +137,10 @@ class StateStore:
         return [(n, seconds, msgspec.json.decode(counters)) for n, seconds, counters in rows]
 
     def _save_attempt(self) -> None:
-        if self._attempt is None:
-            return
-        run_id, attempt, _, counters = self._attempt
-        saved = dict(counters())
-        saved.update(self._checkpointed)    # records and units as checkpointed, not as written (see commit)
-        self.db.execute("UPDATE attempts SET updated_at = ?, counters = ? WHERE run_id = ? AND attempt = ?",
-                        (time.time(), msgspec.json.encode(saved).decode(), run_id, attempt))
+        if self._attempt is not None:
+            self.db.execute("UPDATE attempts SET updated_at = ?, counters = ? WHERE run_id = ? AND attempt = ?",
+                            (time.time(), msgspec.json.encode(self._attempt.saved()).decode(),
+                             self._attempt.run_id, self._attempt.number))
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -361,11 +184,8 @@ class StateStore:
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
-            if self._attempt is not None and self._attempt[0] == run_id:
-                self._checkpointed[stat.RECORDS_WRITTEN] += added     # ``records`` is the part's total
-                for status, _, _ in units.values():
-                    if status in ("done", "skipped"):
-                        self._checkpointed[f"units/{status}"] += 1
+            if self._attempt is not None and self._attempt.run_id == run_id:
+                self._attempt.checkpointed(added, [status for status, _, _ in units.values()])
             self._save_attempt()
 
     def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
@@ -440,26 +260,6 @@ class StateStore:
         return [((level, product or None, media or None, login, version), metric, n, message, at)
                 for level, product, media, login, version, metric, n, message, at in rows]
 
-    # -- what each token spent (its rolling window), for the next process ----------------------
-
-    def save_spent(self, spent: Mapping[str, Spent], *, window_seconds: float, now: float) -> None:
-        """Keep each token's ``spent`` (keyed by its digest, never the token) and drop the rows that
-        no longer count at ``now``: a row lasts until its last start has left the window and its
-        pause has ended."""
-        rows = [(key, _floats(s.starts), s.paused_until,
-                 max(s.starts[-1] + window_seconds if s.starts else s.paused_until, s.paused_until))
-                for key, s in spent.items()]
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO spent VALUES (?, ?, ?, ?)", rows)
-            self.db.execute("DELETE FROM spent WHERE expires_at <= ?", (now,))
-
-    def spent(self, keys: Iterable[str], *, now: float) -> dict[str, Spent]:
-        """What earlier processes spent of these tokens that still counts at ``now``."""
-        wanted = set(keys)
-        return {key: Spent(_unfloats(starts), paused) for key, starts, paused in self.db.execute(
-            "SELECT token_key, starts, paused_until FROM spent WHERE expires_at > ?", (now,)) if key in wanted}
-
     # -- media refresh ----------------------------------------------------------------------
 
     def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
@@ -484,11 +284,6 @@ class StateStore:
     def unit_counts(self, run_id: str) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM units WHERE run_id = ? GROUP BY status", (run_id,)))
 
-    def failures(self, run_id: str, limit: int = 50) -> list[tuple[str, str, str]]:
-        return self.db.execute(
-            "SELECT account_id, label, last_error FROM units WHERE run_id = ? AND status = 'failed' "
-            "ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
-
     def failed_outcomes(self, run_id: str, limit: int = 50) -> list[tuple[str, str, str, int | None, int | None,
                                                                         str | None, str | None]]:
         """``(account_id, label, reason, code, subcode, type, message)`` of the failed units."""
@@ -507,17 +302,22 @@ class StateStore:
                                (run_id,)).fetchall()
 
 
-def _floats(values: Sequence[float]) -> bytes:
-    """Doubles, little-endian, whatever the machine (a state file may move)."""
-    packed = array("d", values)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
+class Attempt:
+    """The attempt of a run this process makes (a run resumed after a crash or a stop is one run
+    over several attempts), and its records and units as checkpointed: what a killed attempt wrote
+    after its last commit is removed and written again by the next one, so it is not counted."""
 
+    def __init__(self, run_id: str, number: int, counters: Callable[[], Mapping[str, float]]):
+        self.run_id, self.number, self.counters = run_id, number, counters
+        self._checkpointed = {stat.RECORDS_WRITTEN: 0, stat.UNITS_DONE: 0, stat.UNITS_SKIPPED: 0}
 
-def _unfloats(blob: bytes) -> tuple[float, ...]:
-    packed = array("d")
-    packed.frombytes(blob)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return tuple(packed)
+    def checkpointed(self, records: int, statuses: Iterable[str]) -> None:
+        """A commit of ``records`` more insights records and units of these statuses."""
+        self._checkpointed[stat.RECORDS_WRITTEN] += records
+        for status in statuses:
+            if status in ("done", "skipped"):
+                self._checkpointed[f"units/{status}"] += 1
+
+    def saved(self) -> dict[str, float]:
+        """The counters to save: the running ones, records and units as checkpointed (not as written)."""
+        return {**self.counters(), **self._checkpointed}

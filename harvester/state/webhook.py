@@ -1,15 +1,89 @@
-"""The webhook receiver's tables in the state file, read: which stories it delivered (a harvest
-does not ask them again), its counters, and what ``harvester status`` says of it. The tables are
-the store's (:data:`harvester.state.store.SCHEMA`, version 3); the receiver that fills them is
-:class:`harvester.webhook.store.WebhookStore`."""
+"""The webhook receiver's tables in the state file: written through :class:`WebhookTables` (the
+receiver's segments, the parts it committed, the stories it stored and its counters), and read:
+which stories it delivered (a harvest does not ask them again), its counters, and what
+``harvester status`` says of it. The tables are the store's (:data:`harvester.state.schema.SCHEMA`,
+version 3); the receiver that fills them is :class:`harvester.webhook.store.WebhookStore`."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
+from ..sinks.base import PartCommit
 from ..summary import plural
+from .store import StateStore
+
+StoryRow = tuple[str, str, int, float]
+"""A story stored: ``(account_id, digest of its values, metrics, received_at)``, by media id."""
+
+
+class WebhookTables:
+    """The receiver's own connection to the state file (``PRAGMA synchronous=FULL``: a row survives
+    a power loss too), usable from the committer's thread: transactions never block the loop."""
+
+    def __init__(self, path: Path):
+        StateStore(path).close()                    # creates or upgrades every table, the receiver's too
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            self.db.close()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    def unpublished(self) -> list[str]:
+        """Segments started and never published (a killed receiver's), oldest first."""
+        return [run_id for (run_id,) in self.db.execute(
+            "SELECT run_id FROM webhook_segments WHERE published_at IS NULL ORDER BY started_at").fetchall()]
+
+    def committed_parts(self, run_id: str) -> dict[str, int | None]:
+        """``part -> committed length`` of a segment (``Sink.recover`` cuts the parts back to it)."""
+        return dict(self.db.execute("SELECT part, bytes FROM webhook_parts WHERE run_id = ?", (run_id,)))
+
+    def start_segment(self, run_id: str, started_at: float) -> None:
+        self.db.execute("INSERT INTO webhook_segments (run_id, started_at) VALUES (?, ?)", (run_id, started_at))
+
+    def mark_published(self, run_id: str, at: float) -> None:
+        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (at, run_id))
+
+    def known(self, media_ids: Iterable[str]) -> dict[str, str]:
+        """``media_id -> digest`` of the values stored for these stories (a WAL read: never waits for
+        the writer)."""
+        ids = list(media_ids)
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT media_id, digest FROM webhook_stories WHERE media_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
+
+    def record(self, run_id: str, rows: Mapping[str, StoryRow], parts: Iterable[PartCommit],
+               counts: Counter[str]) -> None:
+        """A group's committed parts and the stories they hold, and the counters, in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO webhook_parts VALUES (?, ?, ?, ?)",
+                                [(run_id, p.part, p.records, p.length) for p in parts])
+            self.db.executemany("INSERT OR REPLACE INTO webhook_stories VALUES (?, ?, ?, ?, ?, ?)",
+                                [(m, acc, d, run_id, n, at) for m, (acc, d, n, at) in rows.items()])
+            self._add_counters(counts)
+
+    def add_counters(self, counts: Counter[str]) -> None:
+        """Counters added to the saved ones, in a transaction of their own."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._add_counters(counts)
+
+    def _add_counters(self, counts: Counter[str]) -> None:
+        self.db.executemany("INSERT INTO webhook_counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+                            "value = value + excluded.value", list(counts.items()))
 
 
 def delivered_stories(db: sqlite3.Connection, media_ids: Sequence[str]) -> set[str]:

@@ -36,24 +36,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
-
 from ..config.model import Output
-from ..days import iso
 from ..errors import ConfigError
-from ..records import Record
 from ..sinks import factory
 from ..sinks.base import Sink, SinkFailure
 from ..state.lock import RunLock
-from ..state.store import StateStore
-from .payload import StoryChange, digest, records
+from ..state.webhook import WebhookTables
+from .group import Pending, Stored, delivery_records, sort_group, tally
+from .payload import StoryChange
 
 SinkOpener = Callable[[Output, str], Sink]
 DATABASES = ("duckdb", "postgres")
@@ -64,33 +60,26 @@ ONE_WRITER = ("DuckDB allows one process to open the file: a receiver running as
               "[output] of its own")
 
 
-_last_iso: tuple[int, str] = (0, iso(0))
+class Counts:
+    """The receiver's counters: this process's (``healthz`` shows them), and what the state file
+    has not saved of them yet (added to its counters with the next commit)."""
 
+    def __init__(self) -> None:
+        self.total: Counter[str] = Counter()
+        self._unsaved: Counter[str] = Counter()
 
-def _iso(ts: float) -> str:
-    """``days.iso`` of a receipt time, formatted once per second (every delivery asks it)."""
-    global _last_iso
-    second = int(ts)
-    if _last_iso[0] != second:
-        _last_iso = (second, iso(second))
-    return _last_iso[1]
+    def add(self, name: str, n: int = 1) -> None:
+        self.total[name] += n
+        self._unsaved[name] += n
 
+    def take_unsaved(self) -> Counter[str]:
+        """What is not saved yet; from now on it is the caller's to save."""
+        counts, self._unsaved = self._unsaved, Counter()
+        return counts
 
-class Stored(msgspec.Struct, frozen=True):
-    """What a delivery came to."""
-
-    stories: int
-    """Stories whose records it stored."""
-    duplicates: int
-    """Stories it repeated with the same values (stored by an earlier delivery)."""
-    records: int
-
-
-class _Pending:
-    __slots__ = ("changes", "future", "received")
-
-    def __init__(self, changes: Sequence[StoryChange], future: asyncio.Future[Stored], received: float):
-        self.changes, self.future, self.received = changes, future, received
+    def __bool__(self) -> bool:
+        """Whether anything is unsaved."""
+        return bool(self._unsaved)
 
 
 class WebhookStore:
@@ -110,12 +99,10 @@ class WebhookStore:
         self.config_path = config_path
         self._open_sink = sink or self._factory_sink
         self._clock = clock
-        self.counts: Counter[str] = Counter()
-        """This process's counters, added to the state's at each commit."""
-        self._unsaved: Counter[str] = Counter()
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._counts = Counts()
+        self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self._lock = RunLock(self.state_path.with_name(self.state_path.name + ".webhook"))
-        self._db: sqlite3.Connection | None = None
+        self._tables: WebhookTables | None = None
         self._sink: Sink | None = None
         self.run_id = ""
         self._segment_started = 0.0
@@ -145,9 +132,21 @@ class WebhookStore:
         return self._task is not None and not self._task.done() and not self._closing and self.failure is None
 
     @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "WebhookStore.start() first"
-        return self._db
+    def counts(self) -> Counter[str]:
+        """This process's counters (the state file holds every process's)."""
+        return self._counts.total
+
+    @property
+    def tables(self) -> WebhookTables:
+        """The receiver's tables in the state file, on its own connection."""
+        assert self._tables is not None, "WebhookStore.start() first"
+        return self._tables
+
+    @property
+    def sink(self) -> Sink:
+        """The sink of the current segment."""
+        assert self._sink is not None, "WebhookStore.start() first"
+        return self._sink
 
     async def start(self) -> None:
         """Lock the receiver's place (one receiver per state file), publish what a killed one
@@ -155,23 +154,18 @@ class WebhookStore:
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock.acquire()
         try:
-            StateStore(self.state_path).close()         # creates or upgrades every table, the receiver's too
-            # Its own connection, used from the committer's thread (transactions never block the loop).
-            self._db = sqlite3.connect(self.state_path, isolation_level=None, check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self._tables = WebhookTables(self.state_path)
             if not self.database:
                 self.directory.mkdir(parents=True, exist_ok=True)
-            for (run_id,) in self.db.execute("SELECT run_id FROM webhook_segments WHERE published_at IS NULL "
-                                             "ORDER BY started_at").fetchall():
+            for run_id in self.tables.unpublished():
                 await self._recover(run_id)
             self._new_segment()
             if (open_sink := getattr(self._sink, "open", None)) is not None:
                 await open_sink()                       # PostgreSQL: reachable and usable, or ConfigError
         except BaseException as exc:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            if self._tables is not None:
+                self._tables.close()
+                self._tables = None
             self._lock.release()
             if isinstance(exc, ConfigError) and "in use by another process" in str(exc):
                 raise ConfigError(f"{exc}. {ONE_WRITER}") from None
@@ -181,9 +175,9 @@ class WebhookStore:
     async def _recover(self, run_id: str) -> None:
         """A segment a killed receiver left: cut back to what it committed, then published (a
         database rolled back what it did not commit, and its commits are current: only marked)."""
-        committed = dict(self.db.execute("SELECT part, bytes FROM webhook_parts WHERE run_id = ?", (run_id,)))
+        committed = self.tables.committed_parts(run_id)
         if self.database:
-            self._mark_published(run_id)
+            self.tables.mark_published(run_id, self._clock())
             return
         sink = self._open_sink(self.output, run_id)
         sink.recover(committed)
@@ -193,23 +187,20 @@ class WebhookStore:
     def _new_segment(self) -> None:
         now = self._clock()
         self.run_id = "webhook-" + datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-        self.db.execute("INSERT INTO webhook_segments (run_id, started_at) VALUES (?, ?)", (self.run_id, now))
+        self.tables.start_segment(self.run_id, now)
         self._sink = self._open_sink(self.output, self.run_id)
         self._segment_started, self._segment_media = now, set()
 
     async def _publish(self, run_id: str, sink: Sink, *, empty: bool) -> None:
         if self.database:
-            self._mark_published(run_id)
+            self.tables.mark_published(run_id, self._clock())
             return
         if empty:
             shutil.rmtree(self.directory / run_id, ignore_errors=True)
         else:
             await asyncio.to_thread(sink.publish)
-        self._mark_published(run_id)
+        self.tables.mark_published(run_id, self._clock())
         self.count("segments/published" if not empty else "segments/empty")
-
-    def _mark_published(self, run_id: str) -> None:
-        self.db.execute("UPDATE webhook_segments SET published_at = ? WHERE run_id = ?", (self._clock(), run_id))
 
     async def rotate(self) -> None:
         """Publish the current segment (if it holds anything) and start the next."""
@@ -224,15 +215,14 @@ class WebhookStore:
 
     def count(self, name: str, n: int = 1) -> None:
         """A counter of the receiver (refusals, ignored fields...), saved with the next commit."""
-        self.counts[name] += n
-        self._unsaved[name] += n
+        self._counts.add(name, n)
 
     async def deliver(self, changes: Sequence[StoryChange]) -> Stored:
         """Store a delivery's story changes; returns once they are durable (or were stored before)."""
         if not self.running:
             raise RuntimeError(f"the webhook store is not running{f' ({self.failure})' if self.failure else ''}")
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(changes, future, self._clock()))
+        self._queue.put_nowait(Pending(changes, future, self._clock()))
         return await future          # (a cancelled wait cancels only the answer: the group is stored anyway)
 
     async def _commit_loop(self) -> None:
@@ -280,99 +270,55 @@ class WebhookStore:
                     and not self.database):
                 await self.rotate()
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[Pending]) -> None:
         """One group: what is new is written and made durable, then every delivery is answered."""
-        assert self._sink is not None
         # On the loop: a read of the WAL-mode state file (tens of us, never waits for the writer),
         # cheaper than a thread's round trip; the transactions (fsync) go to the thread.
-        known = self._known({c.media_id for item in batch for c in item.changes})
-        rows: dict[str, tuple[str, str, int, float]] = {}
-        results: list[tuple[_Pending, int, int, int]] = []
-        later: list[_Pending] = []
-        for item in batch:
-            new, stored, dupes, written = [], 0, 0, 0
-            for change in item.changes:
-                d = digest(change)
-                if rows.get(change.media_id, (None, known.get(change.media_id)))[1] == d:
-                    dupes += 1
-                elif change.media_id in rows or (change.media_id in self._segment_media and not self.database):
-                    break                              # new values of a story the group (segment) holds: next one
-                else:
-                    new.append(change)
-                    rows[change.media_id] = (change.account_id, d, len(change.metrics), item.received)
-            else:
-                received = _iso(item.received)
-                observed = received[:10] if self.lifetime_history else None
-                out: list[Record] = []
-                for change in new:
-                    out += records(change, run_id=self.run_id, received_at=received, observed_on=observed)
-                    stored += 1
-                written = len(out)
-                self._sink.write(f"story/{item.received}", out)
-                results.append((item, stored, dupes, written))
-                continue
-            for change in new:                          # the delivery goes whole to the next segment
-                del rows[change.media_id]
-            later.append(item)
-        if rows:
+        group = sort_group(batch, self.tables.known({c.media_id for item in batch for c in item.changes}),
+                           lambda media_id: media_id in self._segment_media and not self.database)
+        results: list[tuple[Pending, Stored]] = []
+        for item, new, dupes in group.accepted:
+            out = delivery_records(item, new, run_id=self.run_id, lifetime_history=self.lifetime_history)
+            self.sink.write(f"story/{item.received}", out)
+            results.append((item, Stored(len(new), dupes, len(out))))
+        if group.rows:
             self.count("groups/committed")
-            commit = await self._sink.commit()
-            self._segment_media.update(rows)
+            commit = await self.sink.commit()
+            self._segment_media.update(group.rows)
             parts = commit.parts if commit is not None else ()
-            await asyncio.to_thread(self._record, rows, parts, self._take_unsaved())
-        totals = [0, 0, 0]
-        for item, stored, dupes, written in results:
-            totals[0] += stored
-            totals[1] += dupes
-            totals[2] += written
+            await asyncio.to_thread(self.tables.record, self.run_id, group.rows, parts,
+                                    self._counts.take_unsaved())
+        for item, stored in results:
             if not item.future.done():
-                item.future.set_result(Stored(stored, dupes, written))
-        for name, n in zip(("deliveries/accepted", "stories/stored", "stories/duplicate", "records/stored"),
-                           (len(results), *totals), strict=True):
+                item.future.set_result(stored)
+        for name, n in tally([stored for _, stored in results]).items():
             self.count(name, n)
-        if later:
-            self.count("stories/updated", sum(len(i.changes) for i in later))
+        if group.later:
+            self.count("stories/updated", sum(len(i.changes) for i in group.later))
             if not self.database:                     # a database replaces the key in the next commit
                 await self.rotate()
-            await self._commit(later)
-
-    def _known(self, media_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(media_ids)
-        known: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            known.update(self.db.execute(
-                f"SELECT media_id, digest FROM webhook_stories WHERE media_id IN ({','.join('?' * len(chunk))})",
-                chunk))
-        return known
-
-    def _record(self, rows: Mapping[str, tuple[str, str, int, float]], parts, counts: Counter[str]) -> None:
-        """The committed parts and the stories they hold, and the counters, in one transaction."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO webhook_parts VALUES (?, ?, ?, ?)",
-                                [(self.run_id, p.part, p.records, p.length) for p in parts])
-            self.db.executemany("INSERT OR REPLACE INTO webhook_stories VALUES (?, ?, ?, ?, ?, ?)",
-                                [(m, acc, d, self.run_id, n, at) for m, (acc, d, n, at) in rows.items()])
-            self._add_counters(counts)
-
-    def _take_unsaved(self) -> Counter[str]:
-        counts, self._unsaved = self._unsaved, Counter()
-        return counts
+            await self._commit(group.later)
 
     def _save_counters(self) -> None:
-        if self._unsaved and self._db is not None:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self._add_counters(self._take_unsaved())
+        if self._counts and self._tables is not None:
+            self._tables.add_counters(self._counts.take_unsaved())
 
-    def _add_counters(self, counts: Counter[str]) -> None:
-        self.db.executemany("INSERT INTO webhook_counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
-                            "value = value + excluded.value", list(counts.items()))
+    def abandon(self) -> None:
+        """Let go as a killed process would (what the recovery tests start from): no commit, no
+        publish; the committer cancelled, the state file and the lock released, a database sink's
+        file or connection dropped. The next :meth:`start` recovers the segment."""
+        if self._task is not None:
+            self._task.cancel()
+        if self._tables is not None:
+            self._tables.close()
+            self._tables = None
+        self._lock.release()
+        if (terminate := getattr(self._sink, "terminate", None)) is not None:
+            terminate()
 
     async def close(self) -> None:
         """Commit what is queued, publish the segment, release the state file."""
-        if self._db is None:
+        if self._tables is None:
             return
         self._closing = True
         if self._task is not None:
@@ -382,6 +328,6 @@ class WebhookStore:
         if self._sink is not None and self.failure is None:
             await self._finish_segment()          # (after a failure, the next start() recovers it)
         self._save_counters()
-        self._db.close()
-        self._db = None
+        self._tables.close()
+        self._tables = None
         self._lock.release()
