@@ -74,10 +74,10 @@ def served_item(world: World, media: Media, metric: str) -> dict[str, Any]:
             "id": f"{media.id}/insights/{metric}/lifetime"}
 
 
-DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("facebook_views",),
+DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("watch_through_rate",),
              retire=(("ig_reels_video_view_total_time", 3600.0),))
 """``harvester simulate --drift``: shares refused on IMAGE posts (as practitioners saw),
-facebook_views served to every media (the catalog does not know it), and one metric retired an
+watch_through_rate served to every media (the catalog does not know it), and one metric retired an
 hour into the run."""
 
 

@@ -1,0 +1,101 @@
+"""Calls of a kind of object go a few at a time until the API has answered its metrics.
+
+Every call of a kind asks the same metrics, so a metric the API refuses for the kind is refused
+by every call of it already sent when the first refusal comes back: at a few dozen calls in
+flight, a few dozen refusals before the kind has learned it (:mod:`.refusals`). So a call whose
+metrics the run has not yet seen answered for its kind (:meth:`Refusals.known`) is a **probe**:
+at most :data:`PROBES` of a kind are out at once, and the others wait here, not in the
+scheduler. When a probe ends, the waiting calls whose metrics are now known go (all at once),
+and the next ones take the probes' places: a kind whose metrics are answered waits one round
+trip at the start of a run, and one that refuses a metric costs about :data:`~.refusals.LEARN_AFTER`
+refusals plus the probes out when it is learned. Nothing is dropped here: a waiting call is
+sent, later, as it is (less what was learned refused meanwhile, which the call leaves out).
+
+Invariant: a call waits only while :data:`PROBES` probes of its kind are out, and every probe's
+end (:meth:`Probes.ended`: answered, refused or given up) lets the waiting go on; so no call
+waits for ever while the scheduler runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+from .refusals import Kind, Refusals
+
+PROBES = 2
+"""Calls of a kind, asking metrics not yet answered for it, out at once."""
+
+
+class Probed(Protocol):
+    """A call the probes hold: its kind and the metrics it would ask now, and whether it is out as a probe."""
+
+    probe: Kind | None
+
+    def wanted(self) -> tuple[Kind, tuple[str, ...]]: ...
+
+
+J = TypeVar("J", bound=Probed)
+
+
+class Probes(Generic[J]):
+    """Which calls go now (``send``) and which wait for their kind's probes."""
+
+    def __init__(self, refusals: Refusals, send: Callable[[J], None], probes: int = PROBES):
+        self.refusals, self.send, self.probes = refusals, send, probes
+        self._out: Counter[Kind] = Counter()
+        self._waiting: dict[Kind, dict[tuple[str, ...], deque[J]]] = {}
+        """Kind -> the metrics asked -> the calls waiting, in order."""
+        self._due: list[Kind] = []
+        self._releasing = False
+
+    def admit(self, call: J, *, now: bool = False) -> None:
+        """Send ``call`` if its metrics are known for its kind, or as a probe if one may go (or
+        ``now``: a call asked again without a refused metric, whose probe just ended); else it waits."""
+        kind, metrics = call.wanted()
+        if self.refusals.known(kind, metrics):
+            call.probe = None
+        elif now or self._out[kind] < self.probes:
+            call.probe = kind
+            self._out[kind] += 1
+        else:
+            self._waiting.setdefault(kind, {}).setdefault(metrics, deque()).append(call)
+            return
+        self.send(call)
+
+    def ended(self, call: J) -> None:
+        """``call`` was answered or given up: if it was a probe, what waited on it goes on."""
+        kind = call.probe
+        if kind is None:
+            return
+        call.probe = None
+        self._out[kind] -= 1
+        self._due.append(kind)
+        if self._releasing:                 # a send that ended a call at once (a dead token's)
+            return
+        self._releasing = True
+        try:
+            while self._due:
+                self._release(self._due.pop())
+        finally:
+            self._releasing = False
+
+    def waiting(self) -> int:
+        return sum(len(calls) for groups in self._waiting.values() for calls in groups.values())
+
+    def _release(self, kind: Kind) -> None:
+        groups = self._waiting.get(kind)
+        if not groups:
+            return
+        for metrics in list(groups):
+            calls = groups[metrics]
+            while calls:
+                first = calls[0]
+                if not self.refusals.known(*first.wanted()) and self._out[kind] >= self.probes:
+                    break
+                self.admit(calls.popleft())
+            if not calls:
+                del groups[metrics]
+        if not groups:
+            del self._waiting[kind]
