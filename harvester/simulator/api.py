@@ -402,7 +402,7 @@ class GraphApi:
             return E.invalid(E.ALBUM_CHILD)  # GUESS: the reference says only "not available"
         served: list[str] = []
         if self.drift is not None:
-            refusal = self.drift.refusal(metrics, media, self.wall() - self.world.now)
+            refusal = self.drift.refusal(self.world, metrics, media, self.wall() - self.world.now)
             if refusal is not None:
                 return refusal
             served = self.drift.served(metrics)
