@@ -84,3 +84,30 @@ async def test_a_media_not_shared_to_facebook_loses_only_its_facebook_metrics_in
                 if path.endswith("/insights") and status == 200 and path.startswith("179")
                 and not metrics_asked(query) & SHARED and "breakdown" not in query}
     assert len(calls) - len(fewer) == len(shared_calls) == len(answered)
+
+
+@pytest.mark.looptime
+async def test_a_refusal_of_a_metric_that_needs_the_share_is_never_learned_for_the_kind(tmp_path):
+    """Refused in the words that name a kind ("does not support the facebook_views metric") for
+    most IMAGE posts, facebook_views is still asked of every IMAGE post: the refusals say no more
+    than that those posts lack the share, so the posts that have it keep it."""
+    from harvester.simulator.drift import Drift, without_refused
+    from harvester.state.store import StateStore
+
+    drift = Drift(refuse_some=(("facebook_views", "IMAGE", 0.8),))
+    world = World(SPEC)
+    config, env = world_config(world, tmp_path / "out", days=2, refresh={"enabled": False})
+    state = StateStore(tmp_path / "state.db")
+    async with Harvester.pinned(config, tokens=env, state=state, now=world.now,
+                                transport=Recording(Simulator(world, SimulatorSettings(drift=drift)))) as harvester:
+        summary = await harvester.run()
+    records = run_records(tmp_path / "out", harvester.run_id)
+    truth = expected_records(world, config.window.since, config.window.until)
+    expected = without_refused(truth, world, drift)
+    kept = {k[0] for k in expected if k[1] == "facebook_views" and world.media_by_id(k[0]).media_type == "IMAGE"}
+    assert kept and len(expected) < len(truth)
+    assert_matches_truth(records, expected)
+    assert {r.metric for r in summary.refused} == {"facebook_views"}
+    assert sum(r.refusals for r in summary.refused) > 3 and all(r.dropped == 0 for r in summary.refused)
+    assert state.learned_refusals() == []
+    state.close()

@@ -7,10 +7,12 @@ that kind leave it out, so refusals stay a handful per kind rather than one per 
 (:mod:`.probes` keeps the calls asked before that few). What the API says decides: a metric it
 served for an object of the kind in this run is refused per object from then on, never learned
 for the kind (the objects that have it keep it); one its enum no longer lists ("metric[i] must be
-one of ...") is learned at once, whatever it served before. What was
-learned is kept in the state (``refused_metrics``) and used by later runs for
-:data:`REPROBE_SECONDS` (a week), after which the metric is asked again (a metric Meta brings back
-is picked up); a row is kept per API version, so a new ``[graph] api_version`` probes afresh.
+one of ...") is learned at once, whatever it served before. A metric that needs the media shared
+to Facebook (``catalog.Metric.condition``) is refused by every media not shared, whatever the
+words: only the enum's teach anything of a kind about it. What was learned is kept in the state
+(``refused_metrics``) and used by later runs for :data:`REPROBE_SECONDS` (a week), after which
+the metric is asked again (a metric Meta brings back is picked up); a row is kept per API
+version, so a new ``[graph] api_version`` probes afresh.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .. import catalog
 from ..days import DAY
 from ..graph.flatten import Context
 from .units import Unit, metrics_of, without
@@ -108,7 +111,8 @@ class Refusals:
         self._counts[kind, metric] += 1
         if not self.drop or metric in self._dropped.get(kind, ()):
             return None
-        if not conclusive and (metric in self._served.get(kind, ()) or self._counts[kind, metric] < self.learn_after):
+        if not conclusive and (metric in self._served.get(kind, ()) or self._counts[kind, metric] < self.learn_after
+                               or _per_object(kind, metric)):
             return None
         self._dropped.setdefault(kind, set()).add(metric)
         for answered in (self._served, self._known):
@@ -123,6 +127,12 @@ class Refusals:
 
     def learned(self) -> dict[Kind, frozenset[str]]:
         return {k: frozenset(v) for k, v in self._dropped.items()}
+
+
+def _per_object(kind: Kind, metric: str) -> bool:
+    """Whether a refusal of ``metric`` may say no more than that one object lacks its condition."""
+    known = catalog.metric("media", metric) if kind.level == "media" else None
+    return known is not None and known.condition == "shared_to_facebook"
 
 
 def leave_out(unit: Unit, dropped: Iterable[str]) -> tuple[Unit | None, tuple[str, ...]]:
