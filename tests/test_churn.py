@@ -103,7 +103,7 @@ async def test_a_refused_metric_costs_that_metric_only_and_is_learned_per_kind(t
 async def test_at_the_default_concurrency_a_kind_costs_a_handful_of_refusals_and_the_next_run_none(tmp_path):
     """Calls of a kind go one per token until the API has answered their metrics (probes): a
     metric refused for the kind costs about three refusals, not one per call already in flight
-    (13 for FEED IMAGE before probes, on this world); nothing else is lost; the next run asks none."""
+    (9 and 10 for its two FEED IMAGE kinds without probes); nothing else is lost; the next run asks none."""
     world = World(spec())
     state = StateStore(tmp_path / "state.db")
     summary, records, truth = await default_harvest(tmp_path, world, SHARES_ON_IMAGE, state=state)
