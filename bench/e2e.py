@@ -93,7 +93,8 @@ async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tu
     env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
     today = from_unix(int(now))
     raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
-                      output, today, days=DAYS, calls_per_window=NO_LIMIT)
+                      output, today, days=DAYS, calls_per_window=NO_LIMIT,
+                      logins={f"T{i}": t["kind"] for i, t in enumerate(world["tokens"]) if t["kind"] != "facebook"})
     config = parse_config(raw, path="<bench>", env=env, today=today)
     width = config.scheduler.in_flight_cap(len(config.token_keys()))
     transport = Recording(AiohttpTransport(limit=width))

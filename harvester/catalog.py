@@ -22,6 +22,14 @@ ProductType = Literal["FEED", "REELS", "STORY"]
 #: - ``media``: ``period=lifetime`` values of one media object.
 Kind = Literal["interaction", "series", "demographic", "media"]
 
+#: What a media metric needs beyond its product type, as the media insights reference states it:
+#: - ``facebook_login``: a token of Facebook Login (graph.facebook.com); known from the
+#:   configuration (``login``), so such a metric is simply not asked with an Instagram Login token.
+#: - ``shared_to_facebook``: a media shared to Facebook ("Throws if the media is not shared to
+#:   Facebook"); no field of a media says so, so such a metric is asked in a call of its own,
+#:   and a media not shared answers -1/2207086 for that call alone.
+Condition = Literal["facebook_login", "shared_to_facebook"]
+
 
 class Metric(msgspec.Struct, frozen=True):
     name: str
@@ -38,6 +46,8 @@ class Metric(msgspec.Struct, frozen=True):
     """Only the last N days can be queried (:data:`RECENT_DAYS` for ``follower_count``, ``online_followers``)."""
     object_value: bool = False
     """The value is an object (``online_followers``: hour -> count)."""
+    condition: Condition | None = None
+    """Served only where it holds (:data:`Condition`); None: wherever the product type allows."""
     title: str = ""
     description: str = ""
 
@@ -156,9 +166,9 @@ def _interaction(name: str, breakdowns: tuple[str, ...] = (), *, title: str, des
 
 
 def _media(name: str, product_types: tuple[ProductType, ...], breakdowns: tuple[str, ...] = (),
-           *, title: str, description: str) -> Metric:
+           *, title: str, description: str, condition: Condition | None = None) -> Metric:
     return Metric(name, "media", "media", "lifetime", (), breakdowns, product_types,
-                  title=title, description=description)
+                  title=title, description=description, condition=condition)
 
 
 ACCOUNT_METRICS: tuple[Metric, ...] = (
@@ -210,6 +220,12 @@ ACCOUNT_METRICS: tuple[Metric, ...] = (
 
 MEDIA_METRICS: tuple[Metric, ...] = (
     _media("comments", ("FEED", "REELS"), title="Comments", description="Number of comments on the media object."),
+    _media("crossposted_views", ("REELS",), condition="shared_to_facebook", title="Crossposted views",
+           description="The number of times the reel was played on Instagram and on Facebook, for a reel shared "
+                       "to Facebook (added December 2025)."),
+    _media("facebook_views", ("FEED", "REELS", "STORY"), condition="shared_to_facebook", title="Facebook views",
+           description="The number of times the media was seen on Facebook, for a media shared to Facebook (added "
+                       "December 2025)."),
     _media("follows", ("FEED", "STORY"), title="Follows",
            description="The number of Instagram users following your app user's Instagram professional account."),
     _media("ig_reels_avg_watch_time", ("REELS",), title="Average watch time",
@@ -217,6 +233,8 @@ MEDIA_METRICS: tuple[Metric, ...] = (
     _media("ig_reels_video_view_total_time", ("REELS",), title="Total view time",
            description="The total amount of time the reel was played, including any time spent replaying the reel."),
     _media("likes", ("FEED", "REELS"), title="Likes", description="Number of likes on the media object."),
+    _media("link_clicks", ("STORY",), condition="facebook_login", title="Link clicks",
+           description="The number of taps on the story's link sticker (added June 2026; Facebook Login only)."),
     _media("navigation", ("STORY",), ("story_navigation_action_type",), title="Navigation",
            description="This is the total number of actions taken from your story."),
     _media("profile_activity", ("FEED", "STORY"), ("action_type",), title="Profile activity",
@@ -235,8 +253,17 @@ MEDIA_METRICS: tuple[Metric, ...] = (
     _media("saved", ("FEED", "REELS"), title="Saved",
            description="Number of times your app user's Instagram media was saved by an Instagram user."),
     _media("shares", ("FEED", "REELS", "STORY"), title="Shares", description="Number of shares of the media."),
+    _media("total_comments", ("FEED", "REELS"), condition="facebook_login", title="Total comments",
+           description="Number of comments on the media, including those on its boosted or ad versions "
+                       "(Facebook Login only)."),
     _media("total_interactions", ("FEED", "REELS", "STORY"), title="Total interactions",
            description="Number of likes, saves, comments, and shares, minus unlikes, unsaves, and deleted comments."),
+    _media("total_likes", ("FEED", "REELS"), condition="facebook_login", title="Total likes",
+           description="Number of likes on the media, including those on its boosted or ad versions (Facebook "
+                       "Login only)."),
+    _media("total_views", ("FEED", "REELS", "STORY"), condition="facebook_login", title="Total views",
+           description="Number of times the media was seen, including as a boosted post or an ad (Facebook Login "
+                       "only)."),
     _media("views", ("FEED", "REELS", "STORY"), title="Views",
            description="Total number of times the media has been seen."),
 )
@@ -293,6 +320,11 @@ def deprecated(level: Level, name: str) -> Deprecated | None:
 def metrics_for_product(product_type: ProductType) -> tuple[Metric, ...]:
     """Media metrics valid for one product type, in catalog order."""
     return tuple(m for m in MEDIA_METRICS if product_type in m.product_types)
+
+
+def served_to(metric: Metric, login: str) -> bool:
+    """Whether a token of ``login`` ("facebook" or "instagram") may be asked ``metric`` at all."""
+    return metric.condition != "facebook_login" or login == "facebook"
 
 
 def product_type_of(media_type: str, media_product_type: str | None) -> ProductType:

@@ -33,7 +33,7 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
     made = served["account"] + served["insights/account"] + served["media"] + served["stories"]
     guess = estimate(config, now=world.now)
     assert sum(t.account_calls for t in guess.tokens) == made
-    assert guess.calls_per_media == {"FEED": 2, "REELS": 1, "STORY": 3}
+    assert guess.calls_per_media == {"FEED": 3, "REELS": 2, "STORY": 4}     # the last: the share to Facebook
 
 
 @pytest.mark.slow
@@ -41,7 +41,7 @@ async def test_account_calls_are_what_a_harvest_makes(tmp_path, totals):
 async def test_media_calls_come_from_the_media_the_state_saw_or_a_stated_assumption(tmp_path):
     from harvester.state.store import StateStore
     world = World(WorldSpec(now=NOW, seed=4, accounts=5, media_per_account=30, small_accounts=0.0,
-                            stories_per_account=0))
+                            stories_per_account=0, converted_share=0.0))   # every media answers: all its calls
     config, env = world_config(world, tmp_path / "out", days=40)
     simulator = Simulator(world, SimulatorSettings(calls_per_window=10**9))
     async with Harvester.pinned(config, tokens=env, transport=SimulatorTransport(simulator),

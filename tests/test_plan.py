@@ -35,19 +35,45 @@ def test_the_same_plan_twice_has_the_same_ids_and_no_two_units_share_one():
     assert len({u.id for u in first}) == len(first)
 
 
-def test_a_media_is_one_call_for_its_metrics_then_one_per_breakdown():
+def test_a_media_is_one_call_for_its_metrics_then_one_per_breakdown_then_its_facebook_share_apart():
     units = plan.media_units(ACCOUNT, MEDIA, "IMAGE", "FEED", NOW - DAY, Selection(), NOW)
-    first, *breakdowns = units
-    feed = {m.name for m in catalog.metrics_for_product("FEED")}
-    assert metrics_of(first) == feed and "breakdown" not in dict(first.params)
+    first, *breakdowns, shared = units
+    feed = catalog.metrics_for_product("FEED")
+    assert metrics_of(first) == {m.name for m in feed if m.condition != "shared_to_facebook"}
+    assert "breakdown" not in dict(first.params)
     assert {(dict(u.params)["metric"], dict(u.params)["breakdown"]) for u in breakdowns} == {
-        (m.name, b) for m in catalog.metrics_for_product("FEED") for b in m.breakdowns}
+        (m.name, b) for m in feed for b in m.breakdowns}
     assert all(u.ctx.breakdown_only for u in breakdowns) and not first.ctx.breakdown_only
+    assert metrics_of(shared) == {"facebook_views"} and not shared.ctx.breakdown_only
+    assert shared.label.endswith("shared to Facebook")
 
 
 def test_a_reel_is_planned_by_its_product_type_not_its_media_type():
-    (first, *_) = plan.media_units(ACCOUNT, MEDIA, "VIDEO", "REELS", NOW - DAY, Selection(), NOW)
-    assert metrics_of(first) == {m.name for m in catalog.metrics_for_product("REELS")}
+    (first, *_, shared) = plan.media_units(ACCOUNT, MEDIA, "VIDEO", "REELS", NOW - DAY, Selection(), NOW)
+    reels = catalog.metrics_for_product("REELS")
+    assert metrics_of(first) == {m.name for m in reels if m.condition != "shared_to_facebook"}
+    assert metrics_of(shared) == {"facebook_views", "crossposted_views"}
+
+
+def test_a_metric_of_facebook_login_rides_along_with_it_and_is_not_asked_with_instagram_login():
+    """total_likes, total_comments, total_views and link_clicks need Facebook Login: the login
+    is the configuration's, so they share the call of the other metrics where it holds."""
+    only_facebook = {"total_likes", "total_comments", "total_views", "link_clicks"}
+    for product in ("FEED", "STORY"):
+        facebook = plan.media_units(ACCOUNT, MEDIA, "IMAGE", product, NOW - 3600, Selection(), NOW)
+        instagram = plan.media_units(ACCOUNT, MEDIA, "IMAGE", product, NOW - 3600, Selection(), NOW, "instagram")
+        asked = {m.name for m in catalog.metrics_for_product(product)} & only_facebook
+        assert asked and asked <= metrics_of(facebook[0])
+        assert not set().union(*map(metrics_of, instagram)) & only_facebook
+        assert len(facebook) == len(instagram)                              # no call more, none less
+
+
+def test_a_selection_of_only_conditional_metrics_plans_only_their_call():
+    from harvester.config import MetricChoice
+
+    selection = Selection(media=(MetricChoice(catalog.media_metric("facebook_views"), (), ()),))
+    (only,) = plan.media_units(ACCOUNT, MEDIA, "IMAGE", "FEED", NOW - DAY, selection, NOW)
+    assert metrics_of(only) == {"facebook_views"}
 
 
 def test_a_story_past_its_24_hours_is_not_planned_and_one_within_them_is():

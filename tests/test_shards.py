@@ -61,10 +61,11 @@ def _aliased(world, output):
     config, env = world_config(world, output)
     first = next(t for t in world.tokens if len(t.account_ids) > 1)
     moved = first.account_ids[-1]
-    accounts = [{"id": a.id, "token_env": "TOKEN_ALIAS" if a.id == moved else a.token_env} for a in config.accounts]
+    accounts = [{"id": a.id, "token_env": "TOKEN_ALIAS" if a.id == moved else a.token_env, "login": a.login}
+                for a in config.accounts]
     env = {**env, "TOKEN_ALIAS": first.token}
     today = config.window.until
-    raw = {"graph": {"base_url": "http://simulator", "api_version": "v25.0"},
+    raw = {"graph": {"base_url": "http://simulator", "instagram_base_url": "http://simulator", "api_version": "v25.0"},
            "rate_limit": {"calls_per_window": 1_000_000, "window_seconds": 3600, "margin_seconds": 0},
            "window": {"since": str(config.window.since), "until": str(today)},
            "output": {"format": "jsonl", "path": str(output)}, "state": {"path": str(output / "state.sqlite")},

@@ -47,8 +47,17 @@ def find_story(predicate):
 BIG = next(a for a in owned_accounts()
            if a.followers >= 1000 and WORLD.has_demographic(a, "engaged_audience_demographics"))
 SMALL = next(a for a in owned_accounts() if a.followers < 100)
-FEED = find_media(lambda m: m.media_type == "IMAGE" and not WORLD.before_conversion(m))
-REEL = find_media(lambda m: m.media_product_type == "REELS" and not WORLD.before_conversion(m))
+def served_all(media) -> bool:
+    """Every metric of its product type: shared to Facebook, and its token of Facebook Login."""
+    return WORLD.shared_to_facebook(media) and WORLD.owner(media.account).kind == "facebook"
+
+
+FEED = find_media(lambda m: m.media_type == "IMAGE" and not WORLD.before_conversion(m) and served_all(m))
+REEL = find_media(lambda m: m.media_product_type == "REELS" and not WORLD.before_conversion(m) and served_all(m))
+UNSHARED = find_media(lambda m: m.media_product_type == "REELS" and not WORLD.before_conversion(m)
+                      and not WORLD.shared_to_facebook(m) and WORLD.owner(m.account).kind == "facebook")
+INSTAGRAM_LOGIN = find_media(lambda m: m.media_type == "IMAGE" and not WORLD.before_conversion(m)
+                             and WORLD.owner(m.account).kind == "instagram")
 ALBUM = find_media(lambda m: m.media_type == "CAROUSEL_ALBUM")
 OLD = find_media(WORLD.before_conversion)
 STORY = find_story(lambda s: s.viewers >= 5)
@@ -356,6 +365,26 @@ async def test_small_accounts_get_empty_data(api):
     _, _, body = await insights(api, SMALL.id, SMALL.index, metric="follower_demographics", period="lifetime",
                                 metric_type="total_value", timeframe="this_month", breakdown="country")
     assert body == {"data": []}
+
+
+async def test_conditional_media_metrics_are_refused_where_their_condition_fails(api):
+    """facebook_views and crossposted_views only for media shared to Facebook (-1/2207086 for the
+    whole call otherwise); total_likes and the like only to Facebook Login (graph.instagram.com's
+    list of metrics has no such name)."""
+    status, _, body = await insights(api, UNSHARED.id, UNSHARED.account, metric="reach,facebook_views")
+    assert status == 400 and error_body(body) == {"message": E.NOT_SHARED, "type": "OAuthException", "code": -1,
+                                                  "error_subcode": 2207086}
+    status, _, body = await insights(api, UNSHARED.id, UNSHARED.account, metric="reach,total_likes")
+    assert status == 200 and [d["name"] for d in body["data"]] == ["reach", "total_likes"]
+    shared = ",".join(("facebook_views", "crossposted_views"))
+    status, _, body = await insights(api, REEL.id, REEL.account, metric=shared)
+    assert status == 200 and [d["values"][0]["value"] for d in body["data"]] == [
+        WORLD.media_value(REEL, "facebook_views"), WORLD.media_value(REEL, "crossposted_views")]
+    assert WORLD.media_value(REEL, "crossposted_views") > WORLD.media_value(REEL, "views")
+    status, _, body = await insights(api, INSTAGRAM_LOGIN.id, INSTAGRAM_LOGIN.account, metric="reach,total_likes")
+    assert status == 400 and error_body(body)["message"] == E.MUST_BE_ONE_OF.format(
+        index=1, values=E.INSTAGRAM_LOGIN_MEDIA_ENUM)
+    assert "total_likes" not in E.INSTAGRAM_LOGIN_MEDIA_ENUM and "facebook_views" in E.INSTAGRAM_LOGIN_MEDIA_ENUM
 
 
 async def test_media_insights_values_and_breakdowns(api):

@@ -13,7 +13,7 @@ from harvester.simulator.world import World, WorldSpec
 from support import SKIPPED, call_by_call
 
 NOW = 1_790_000_000.0
-SPEC = WorldSpec(seed=4, accounts=8, media_per_account=10, now=NOW, revoked_tokens=1, converted_share=0.6)
+SPEC = WorldSpec(seed=5, accounts=8, media_per_account=10, now=NOW, revoked_tokens=1, converted_share=0.6)
 
 
 @pytest.mark.parametrize("days, totals", [(3, "day"), (40, "window")])
@@ -25,9 +25,33 @@ def test_truth_equals_a_harvest_of_the_api(days, totals):
     truth = expected_records(world, since, until, totals=totals)
     assert found.keys() == truth.keys()
     assert found == truth
-    assert set(skipped) == SKIPPED                 # the world holds both kinds of skipped media
+    assert set(skipped) == SKIPPED                 # the world holds every kind of skipped media
     metrics = {key[1] for key in truth}
     assert metrics >= {m.name for m in catalog.ACCOUNT_METRICS} | {m.name for m in catalog.MEDIA_METRICS}
+
+
+def test_conditional_media_metrics_are_in_the_truth_exactly_where_their_condition_holds():
+    """facebook_views (and a reel's crossposted_views) for media shared to Facebook; total_likes,
+    total_comments, total_views and link_clicks for media of a Facebook Login token; every other
+    metric of every media whatever its conditions."""
+    world = World(SPEC)
+    today = from_unix(int(NOW))
+    truth = expected_records(world, today - timedelta(days=1), today)
+    by_media: dict[str, set[str]] = {}
+    for key in truth:
+        if key[0].startswith(("1790", "1791")) and not key[5]:
+            by_media.setdefault(key[0], set()).add(key[1])
+    conditional = {m.name: m.condition for m in catalog.MEDIA_METRICS if m.condition}
+    seen = set()
+    for media_id, metrics in by_media.items():
+        media = world.media_by_id(media_id)
+        login = world.owner(media.account).kind
+        for m in catalog.metrics_for_product(media.product_type):
+            holds = m.condition is None or (world.shared_to_facebook(media) if m.condition == "shared_to_facebook"
+                                            else login == "facebook")
+            assert (m.name in metrics) == holds, (media_id, m.name, login)
+            seen.add((m.name, holds))
+    assert {(name, holds) for name in conditional for holds in (True, False)} <= seen     # each way, each metric
 
 
 def test_truth_follows_the_rules_for_small_accounts_and_revoked_tokens():

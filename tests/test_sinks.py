@@ -213,7 +213,8 @@ def test_a_file_that_is_not_a_duckdb_database_is_a_message(tmp_path):
 
 async def harvest(world, output_dir: Path, state: StateStore, fmt: str, days: int = 3):
     raw = demo_config("http://simulator", {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output_dir,
-                      from_unix(int(world.now)), days=days, calls_per_window=10**6, output_format=fmt)
+                      from_unix(int(world.now)), days=days, calls_per_window=10**6, output_format=fmt,
+                      logins={f"TOKEN_{t.index}": t.kind for t in world.tokens if t.kind != "facebook"})
     raw["refresh"] = {"enabled": False}
     env = token_env(world)
     config = parse_config(raw, path="<test>", env=env, today=from_unix(int(world.now)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,15 +27,19 @@ from ..summary import plural
 
 def demo_config(base_url: str, tokens: dict[str, tuple[str, ...]], output: Path, today, *,
                 days: int = 3, calls_per_window: int = 200, window_seconds: float = 3600,
-                output_format: str = "jsonl") -> dict:
-    """A configuration, as parsed TOML, for the world's accounts (one token variable per token)."""
+                output_format: str = "jsonl", logins: Mapping[str, str] | None = None) -> dict:
+    """A configuration, as parsed TOML, for the world's accounts (one token variable per token;
+    ``logins``: a token variable's login where it is not Facebook Login: the simulator serves
+    both logins at ``base_url``)."""
+    logins = logins or {}
     return {
-        "graph": {"base_url": base_url, "api_version": "v25.0"},
+        "graph": {"base_url": base_url, "instagram_base_url": base_url, "api_version": "v25.0"},
         "rate_limit": {"calls_per_window": calls_per_window, "window_seconds": window_seconds},
         "window": {"since": str(today - timedelta(days=days)), "until": str(today)},
         "output": {"format": output_format, "path": str(output)},
         "state": {"path": str(output / "state.sqlite")},
-        "accounts": [{"id": account, "token_env": env} for env, accounts in tokens.items() for account in accounts],
+        "accounts": [{"id": account, "token_env": env, **({"login": logins[env]} if env in logins else {})}
+                     for env, accounts in tokens.items() for account in accounts],
     }
 
 
@@ -49,7 +53,8 @@ def world_config(world, output: Path, *, base_url: str = "http://simulator", day
     today = from_unix(int(world.now))
     raw = demo_config(base_url, {f"TOKEN_{t.index}": t.account_ids for t in world.tokens}, output, today,
                       days=days, calls_per_window=calls_per_window, window_seconds=window_seconds,
-                      output_format=output_format)
+                      output_format=output_format,
+                      logins={f"TOKEN_{t.index}": t.kind for t in world.tokens if t.kind != "facebook"})
     for name, table in tables.items():
         raw.setdefault(name, {}).update(table)
     return parse_config(raw, path=path, env=env, today=today), env
@@ -123,7 +128,8 @@ async def demo(args) -> int:
         env = {f"DEMO_TOKEN_{t.index}": t for t in world.tokens}
         today = from_unix(int(world.now))
         raw = demo_config(server.url, {k: t.account_ids for k, t in env.items()}, output, today,
-                          calls_per_window=100_000, output_format=args.format)
+                          calls_per_window=100_000, output_format=args.format,
+                          logins={k: t.kind for k, t in env.items() if t.kind != "facebook"})
         config = parse_config(raw, path="<demo>", env={k: t.token for k, t in env.items()}, today=today)
         print(f"simulator at {server.url}: {plural(len(world.tokens), 'token')}, "
               f"{plural(len(config.accounts), 'account')}, "

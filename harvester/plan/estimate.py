@@ -54,7 +54,8 @@ class Estimate(msgspec.Struct, frozen=True):
     calls_per_window: int
     window_seconds: float
     calls_per_media: dict[str, int]
-    """Product type -> calls each media of that type adds (its metrics, then one per breakdown)."""
+    """Product type -> calls each media of that type adds (its metrics, then one per breakdown,
+    then those that need a share to Facebook)."""
     media_per_account: int = DEFAULT_MEDIA_PER_ACCOUNT
     left_out_days: int = 0
     """Days at the start of the window no call covers: older than the account retention."""
@@ -105,11 +106,10 @@ def _media_calls(counts: Mapping[str, int], per_media: Mapping[str, int]) -> int
 
 
 def calls_per_media(config: Config) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for product in catalog.PRODUCT_TYPES:
-        chosen = [c for c in config.selection.media if product in c.metric.product_types]
-        out[product] = (1 + sum(len(c.breakdowns) for c in chosen)) if chosen else 0
-    return out
+    """Product type -> the calls the planner plans for one media of it (a story as if just posted;
+    the metrics that need Facebook Login ride along, so the login changes no count)."""
+    return {product: len(plan.media_units("0", "0", None, product, 0.0, config.selection, 0.0))
+            for product in catalog.PRODUCT_TYPES}
 
 
 def render(e: Estimate) -> str:

@@ -3,10 +3,16 @@
 A refusal costs one metric of one call (:mod:`harvester.graph.refusal` reads which). The kind
 of an object is what the API decides by: level, product type, media type, login and API
 version. Once a metric was refused :data:`LEARN_AFTER` times for a kind in a run, later calls of
-that kind leave it out, so refusals stay a handful per kind rather than one per media. What was
-learned is kept in the state (``refused_metrics``) and used by later runs for
-:data:`REPROBE_SECONDS` (a week), after which the metric is asked again (a metric Meta brings back
-is picked up); a row is kept per API version, so a new ``[graph] api_version`` probes afresh.
+that kind leave it out, so refusals stay a handful per kind rather than one per media
+(:mod:`.probes` keeps the calls asked before that few). What the API says decides: a metric it
+served for an object of the kind in this run is refused per object from then on, never learned
+for the kind (the objects that have it keep it); one its enum no longer lists ("metric[i] must be
+one of ...") is learned at once, whatever it served before. A metric that needs the media shared
+to Facebook (``catalog.Metric.condition``) is refused by every media not shared, whatever the
+words: only the enum's teach anything of a kind about it. What was learned is kept in the state
+(``refused_metrics``) and used by later runs for :data:`REPROBE_SECONDS` (a week), after which
+the metric is asked again (a metric Meta brings back is picked up); a row is kept per API
+version, so a new ``[graph] api_version`` probes afresh.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .. import catalog
 from ..days import DAY
 from ..graph.flatten import Context
 from .units import Unit, metrics_of, without
@@ -66,6 +73,10 @@ class Refusals:
         self.learn_after, self.drop = learn_after, drop
         self._dropped: dict[Kind, set[str]] = {}
         self._counts: Counter[tuple[Kind, str]] = Counter()
+        self._served: dict[Kind, set[str]] = {}
+        """Metrics answered with data for an object of the kind in this run."""
+        self._known: dict[Kind, set[str]] = {}
+        """... or in an answer about the object that refused none of them (a skip)."""
         for row in learned:
             self._dropped.setdefault(row.kind, set()).add(row.metric)
 
@@ -78,12 +89,34 @@ class Refusals:
         """The metrics calls of ``kind`` leave out."""
         return self._dropped.get(kind, frozenset()) if self.drop else frozenset()
 
-    def refused(self, kind: Kind, metric: str, message: str | None, now: float) -> Learned | None:
-        """Count one refusal; the Learned row when this one makes the metric dropped for the kind."""
+    def answered(self, kind: Kind, metrics: Iterable[str], *, data: bool = True) -> None:
+        """A call of ``kind`` asking ``metrics`` was answered without a refusal: with data
+        (``data``; the metrics are served to the kind), or with a skip about its object."""
+        known = self._known.get(kind)
+        if known is None:
+            known = self._known[kind] = set()
+        known.update(metrics)
+        if data:
+            self._served.setdefault(kind, set()).update(metrics)
+
+    def known(self, kind: Kind, metrics: Iterable[str]) -> bool:
+        """Whether every one of ``metrics`` was answered for ``kind`` in this run."""
+        known = self._known.get(kind)
+        return known is not None and known.issuperset(metrics)
+
+    def refused(self, kind: Kind, metric: str, message: str | None, now: float, *,
+                conclusive: bool = False) -> Learned | None:
+        """Count one refusal; the Learned row when this one makes the metric dropped for the kind.
+        ``conclusive``: the API's list of valid metrics leaves it out (learned at once)."""
         self._counts[kind, metric] += 1
-        if not self.drop or metric in self._dropped.get(kind, ()) or self._counts[kind, metric] < self.learn_after:
+        if not self.drop or metric in self._dropped.get(kind, ()):
+            return None
+        if not conclusive and (metric in self._served.get(kind, ()) or self._counts[kind, metric] < self.learn_after
+                               or _per_object(kind, metric)):
             return None
         self._dropped.setdefault(kind, set()).add(metric)
+        for answered in (self._served, self._known):
+            answered.get(kind, set()).discard(metric)
         return Learned(kind, metric, self._counts[kind, metric], message, now)
 
     @classmethod
@@ -94,6 +127,12 @@ class Refusals:
 
     def learned(self) -> dict[Kind, frozenset[str]]:
         return {k: frozenset(v) for k, v in self._dropped.items()}
+
+
+def _per_object(kind: Kind, metric: str) -> bool:
+    """Whether a refusal of ``metric`` may say no more than that one object lacks its condition."""
+    known = catalog.metric("media", metric) if kind.level == "media" else None
+    return known is not None and known.condition == "shared_to_facebook"
 
 
 def leave_out(unit: Unit, dropped: Iterable[str]) -> tuple[Unit | None, tuple[str, ...]]:

@@ -45,6 +45,7 @@ from ..graph.wire import (
     is_graph_id,
 )
 from ..plan import units as plan
+from ..plan.probes import Probes
 from ..plan.refresh import RefreshCheck
 from ..plan.refusals import Kind, Learned, Refusals, kind_of, leave_out
 from ..plan.units import MEDIA_PAGE_LIMIT, Unit, metrics_of, without
@@ -139,6 +140,8 @@ class JobContext:
         """Which of some stories the webhook stored final values for: not asked again (None: none)."""
         self.refusals = refusals if refusals is not None else Refusals()
         """Metrics the API refused, per kind of object: learned ones are left out of calls."""
+        self.probes: Probes[InsightsJob] = Probes(self.refusals, submit)
+        """Insights calls of a kind go a few at a time until the API answered its metrics."""
         self.api_version = api_version
         self.settled_units = settled_units
         """Which of some account calls an earlier run answered once settled: not asked again (None:
@@ -159,9 +162,13 @@ class JobContext:
         return [(media_id, *listed) for media_id, listed in self.collabs.items()
                 if int(media_id) not in self.planned_media]
 
+    def login_of(self, key: str) -> str:
+        """The login of a token: "instagram" (graph.instagram.com) or "facebook"."""
+        return "instagram" if key in self.clients else "facebook"
+
     def kind(self, key: str, unit: Unit) -> Kind:
         """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
-        return kind_of(unit.ctx, "instagram" if key in self.clients else "facebook", self.api_version)
+        return kind_of(unit.ctx, self.login_of(key), self.api_version)
 
     def asked(self, key: str, unit: Unit) -> None:
         """Note the metrics a call asks, by kind of object (cheap: the call's own parameter string)."""
@@ -225,8 +232,8 @@ class JobContext:
             self.ledger.refused(account_id, (unit,))
             self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
             return
-        self.submit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
-                                replaces=(unit,) if gone else ()))
+        self.probes.admit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
+                                      replaces=(unit,) if gone else ()))
 
     def plan_once(self, media_id: str) -> bool:
         """Whether this media is planned now: False if this run planned it already."""
@@ -258,6 +265,8 @@ class InsightsJob:
     (checkpointed with it, so a resumed run finds them finished)."""
 
     priority = PRIORITY_INSIGHTS
+    probe: Kind | None = None
+    """Out as a probe of its kind (:mod:`harvester.plan.probes`)."""
 
     def __init__(self, ctx: JobContext, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = (),
                  *, expires_at: float | None = None, replaces: tuple[Unit, ...] = ()):
@@ -274,6 +283,8 @@ class InsightsJob:
             self.replaces, self.unit = (*self.replaces, self.unit), left
         reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
         ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
+        ctx.refusals.answered(*self.wanted())
+        ctx.probes.ended(self)
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
                           observed_on=ctx.observed_on)
         await ctx.ledger.written(self, records)
@@ -281,11 +292,22 @@ class InsightsJob:
         ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
         return reply.usage
 
+    def wanted(self) -> tuple[Kind, tuple[str, ...]]:
+        """Its kind, and the metrics it asks less those learned refused for the kind since."""
+        kind = self.ctx.kind(self.key, self.unit)
+        dropped = self.ctx.refusals.dropped(kind)
+        return kind, tuple(m for m in metrics_of(self.unit) if m not in dropped)
+
     def gave_up(self, decision: Decision) -> None:
+        self._gave_up(decision)
+        self.ctx.probes.ended(self)
+
+    def _gave_up(self, decision: Decision) -> None:
         ctx = self.ctx
         if decision.action is Action.FAIL_TOKEN:
             ctx.stats.inc(stat.UNITS_FAILED_TOKEN, 1 + len(self.follow_ups))
         elif decision.action is Action.SKIP:
+            ctx.refusals.answered(*self.wanted(), data=False)    # about the object: no metric refused
             ctx.stats.skipped_answer(decision)
             ctx.ledger.refused(self.account_id, self.replaces)
             for unit in (self.unit, *self.follow_ups):
@@ -314,7 +336,8 @@ class InsightsJob:
             ctx.stats.refuse(msgspec.structs.replace(
                 Outcome.of(self.account_id, self.label, decision, f"metric {metric} refused"),
                 metric=metric, kind=kind.label()))
-            learned = ctx.refusals.refused(kind, metric, decision.message, ctx.now)
+            learned = ctx.refusals.refused(kind, metric, decision.message, ctx.now,
+                                           conclusive=bool(decision.listed) and metric not in decision.listed)
             if learned is not None:
                 ctx.ledger.learned(learned)
         self._new_metrics(decision.listed)
@@ -325,8 +348,8 @@ class InsightsJob:
             ctx.ledger.refused(self.account_id, (*self.replaces, self.unit))
             ctx.submit_units(self.key, self.account_id, follow_ups, planned=True, expires_at=self.expires_at)
         else:
-            ctx.submit(InsightsJob(ctx, self.key, self.account_id, left, follow_ups, expires_at=self.expires_at,
-                                   replaces=(*self.replaces, self.unit)))
+            ctx.probes.admit(InsightsJob(ctx, self.key, self.account_id, left, follow_ups, expires_at=self.expires_at,
+                                         replaces=(*self.replaces, self.unit)), now=True)
         return True
 
 
@@ -451,7 +474,7 @@ class PageJob:
                 ctx.stats.inc("media/webhook_delivered")     # its final values are stored already
                 continue
             units = plan.media_units(self.account_id, item.id, item.media_type, product, posted,
-                                     ctx.selection, ctx.now)
+                                     ctx.selection, ctx.now, ctx.login_of(self.key))
             ctx.ledger.media_planned((item.id, self.account_id, product),
                                      [u.id for u in units if u.id not in ctx.skip_units])
             ctx.submit_units(self.key, self.account_id, units,

@@ -402,17 +402,19 @@ class GraphApi:
             return E.invalid(E.ALBUM_CHILD)  # GUESS: the reference says only "not available"
         served: list[str] = []
         if self.drift is not None:
-            refusal = self.drift.refusal(metrics, media, self.wall() - self.world.now)
+            refusal = self.drift.refusal(self.world, metrics, media, self.wall() - self.world.now)
             if refusal is not None:
                 return refusal
             served = self.drift.served(metrics)
             metrics = [n for n in metrics if n not in served]
-        chosen = _media_metrics(metrics, media)
+        chosen = _media_metrics(metrics, media, req.token.kind)
         if isinstance(chosen, SimReply):
             return chosen
         breakdowns = tuple(b for b in req.query.get("breakdown", "").split(",") if b)
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(breakdowns) > 1:
             return E.unknown_error()
+        if any(m.condition == "shared_to_facebook" for m in chosen) and not self.world.shared_to_facebook(media):
+            return E.not_shared_to_facebook()        # the whole call, whatever else it asks
         if media.expired:
             return _ok({"data": []})  # GUESS: an expired story's insights as "no data"
         if self.world.before_conversion(media):
@@ -447,12 +449,15 @@ def _metric_list(q: Query) -> list[str] | SimReply:
     return names or E.invalid(E.PARAM_REQUIRED.format(name="metric"))
 
 
-def _media_metrics(names: list[str], media: Media) -> list[catalog.Metric] | SimReply:
-    """The catalog's metrics for ``names``, or the error the API gives for the first bad one."""
+def _media_metrics(names: list[str], media: Media, login: str) -> list[catalog.Metric] | SimReply:
+    """The catalog's metrics for ``names``, or the error the API gives for the first bad one
+    (to a token of Instagram Login, the metrics of Facebook Login only are unknown names)."""
     product = media.product_type
     chosen, unsupported = [], []
     for i, name in enumerate(names):
         m = catalog.media_metric(name)
+        if m is not None and not catalog.served_to(m, login):
+            return E.invalid(E.MUST_BE_ONE_OF.format(index=i, values=E.INSTAGRAM_LOGIN_MEDIA_ENUM))
         if m is not None and product in m.product_types:
             chosen.append(m)
         elif name == "impressions":

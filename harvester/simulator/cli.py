@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                         "hour; give the world file's now to serve the same world again later)")
     p.add_argument("--world-file", type=Path, help="write the world's URL, now, tokens and accounts here (JSON)")
     p.add_argument("--drift", action="store_true",
-                   help="the API as Meta changes it: shares refused on IMAGE posts, facebook_views served (the "
+                   help="the API as Meta changes it: shares refused on IMAGE posts, watch_through_rate served (the "
                         "catalog does not know it), ig_reels_video_view_total_time retired an hour after the "
                         "world's now")
     p.add_argument("--config-out", type=Path, metavar="FILE",

@@ -32,6 +32,10 @@ class Drift(msgspec.Struct, frozen=True):
     CAROUSEL_ALBUM), whatever the catalog allows."""
     serve: tuple[str, ...] = ()
     """Media metrics the catalog does not know, answered with values and listed in the enum."""
+    refuse_some: tuple[tuple[str, str, float], ...] = ()
+    """(metric, media type, share): that metric is refused for that share of the media of that
+    type (drawn per media from the world's seed) and served to the others: a refusal that says
+    nothing of the kind."""
     retire: tuple[tuple[str, float], ...] = ()
     """(metric, seconds): from so long after the world's ``now`` (simulated time), the metric is
     retired: asking it answers "metric[i] must be one of" a list without it."""
@@ -39,18 +43,26 @@ class Drift(msgspec.Struct, frozen=True):
     def describe(self) -> str:
         """One line for the simulator's banner."""
         parts = [f"{m} refused for {t}" for m, t in self.refuse]
+        parts += [f"{m} refused for {share:.0%} of {t}" for m, t, share in self.refuse_some]
         parts += [f"{m} served (not in the catalog)" for m in self.serve]
         parts += [f"{m} retired {after:g} s after now" for m, after in self.retire]
         return "; ".join(parts) or "none"
 
-    def refusal(self, names: Sequence[str], media: Media, elapsed: float) -> SimReply | None:
+    def refusal(self, world: World, names: Sequence[str], media: Media, elapsed: float) -> SimReply | None:
         """The API's refusal of the first refused or retired metric of ``names``, else None."""
         for i, name in enumerate(names):
             if self.retired(name, elapsed):
                 return E.invalid(E.MUST_BE_ONE_OF.format(index=i, values=", ".join(self.enum(elapsed))))
-            if (name, media.media_type) in self.refuse:
+            if self.refuses(world, name, media):
                 return E.invalid(E.NOT_FOR_PRODUCT.format(metric=name))
         return None
+
+    def refuses(self, world: World, metric: str, media: Media) -> bool:
+        """Whether ``metric`` is refused for ``media`` (whatever the time)."""
+        if (metric, media.media_type) in self.refuse:
+            return True
+        return any(metric == m and media.media_type == t and world.unit("drift refuses", media.id, m) < share
+                   for m, t, share in self.refuse_some)
 
     def retired(self, name: str, elapsed: float) -> bool:
         return any(name == metric and elapsed >= after for metric, after in self.retire)
@@ -74,22 +86,23 @@ def served_item(world: World, media: Media, metric: str) -> dict[str, Any]:
             "id": f"{media.id}/insights/{metric}/lifetime"}
 
 
-DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("facebook_views",),
+DEMO = Drift(refuse=(("shares", "IMAGE"),), serve=("watch_through_rate",),
              retire=(("ig_reels_video_view_total_time", 3600.0),))
 """``harvester simulate --drift``: shares refused on IMAGE posts (as practitioners saw),
-facebook_views served to every media (the catalog does not know it), and one metric retired an
+watch_through_rate served to every media (the catalog does not know it), and one metric retired an
 hour into the run."""
 
 
 def without_refused(truth: Mapping[NaturalKey, Any], world: World, drift: Drift) -> dict[NaturalKey, Any]:
     """The ground truth of a drifting world: ``truth`` less the records of refused metrics (every
     other metric of a refused media stays). Retirement is a matter of when: not applied here."""
+    names = {name for name, _ in drift.refuse} | {name for name, _, _ in drift.refuse_some}
     refused = {}
     for key, value in truth.items():
         object_id, metric = key[0], key[1]
-        if any(metric == name for name, _ in drift.refuse):
+        if metric in names:
             media = world.media_by_id(object_id)
-            if media is not None and (metric, media.media_type) in drift.refuse:
+            if media is not None and drift.refuses(world, metric, media):
                 continue
         refused[key] = value
     return refused

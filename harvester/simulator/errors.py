@@ -76,6 +76,9 @@ MEDIA_METRIC_ENUM = ("impressions, reach, replies, saved, likes, comments, share
                      "profile_visits, profile_activity, navigation, ig_reels_video_view_total_time, "
                      "ig_reels_avg_watch_time, views, reels_skip_rate, reposts, facebook_views, crossposted_views, "
                      "total_views, total_likes, total_comments, link_clicks")
+INSTAGRAM_LOGIN_MEDIA_ENUM = ", ".join(n for n in MEDIA_METRIC_ENUM.split(", ")
+                                      if n not in ("total_views", "total_likes", "total_comments", "link_clicks"))
+"""GUESS: graph.instagram.com's list, without the metrics the reference says need Facebook Login."""
 ACCOUNT_METRIC_ENUM = ("reach, follower_count, website_clicks, profile_views, online_followers, accounts_engaged, "
                        "total_interactions, likes, comments, shares, saves, replies, engaged_audience_demographics, "
                        "reached_audience_demographics, follower_demographics, follows_and_unfollows, "
@@ -104,6 +107,9 @@ BEFORE_CONVERSION_TITLE = "Media posted before business account conversion"
 BEFORE_CONVERSION_MSG = ("The media was posted before the most recent time that the user's account was converted "
                          "to a business account from a personal account.")
 CURSOR_TOO_FAR = "(#100) The After Cursor specified exceeds the max limit supported by this endpoint"
+NOT_SHARED_CODE, NOT_SHARED_SUBCODE = -1, 2207086
+"""``facebook_views`` of a media not shared to Facebook, as practitioners saw it (the reference:
+"Throws if the media is not shared to Facebook"); it fails the whole call."""
 # GUESSES: the real wording of these is not known (no reference page or known answer quotes them).
 INCOMPATIBLE_PERIOD = "(#100) Incompatible period ({period}) for metric {metric}"
 NO_TOTAL_VALUE = "(#100) The following metrics ({metrics}) do not support metric_type=total_value"
@@ -114,6 +120,7 @@ SINCE_AFTER_UNTIL = "(#100) The since parameter must be earlier than the until p
 ALBUM_CHILD = "(#100) Insights are not available for media within an album"
 BAD_NUMBER = "(#100) Param {name} must be a number"
 METRIC_TYPE_ENUM = "(#100) Param metric_type must be one of {time_series, total_value}"
+NOT_SHARED = "(#-1) The media is not shared to Facebook"
 
 
 def unsupported_get(object_id: str) -> SimReply:
@@ -134,6 +141,11 @@ def unknown_error() -> SimReply:
 
 def not_enough_viewers() -> SimReply:
     return graph_error(400, 10, NOT_ENOUGH_VIEWERS)
+
+
+def not_shared_to_facebook() -> SimReply:
+    """-1/2207086 (the code and subcode practitioners saw; the words a GUESS)."""
+    return graph_error(400, NOT_SHARED_CODE, NOT_SHARED, subcode=NOT_SHARED_SUBCODE)
 
 
 def before_conversion() -> SimReply:

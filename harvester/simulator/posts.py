@@ -81,6 +81,36 @@ def story(u: list[float], reach: int) -> MediaInsights:
         "navigation": _split(values["navigation"], u[4:8], "story_navigation_action_type", NAVIGATION_WEIGHTS)})
 
 
+CONDITIONAL_DRAWS = 6
+"""Uniforms per media for the metrics served on a condition (:func:`conditional`): drawn apart
+from :data:`DRAWS`, so that adding them moved no other value of any world."""
+PROMOTED = 0.2
+"""Share of posts and reels boosted or run as an ad: their ``total_*`` exceed the organic values (GUESS)."""
+FACEBOOK_VIEWS_SHARE = (0.05, 0.6)
+"""A media shared to Facebook is seen there this share of its Instagram views, from low to high (GUESS)."""
+LINK_CLICKS_PER_REACH = 0.01
+"""Taps on a story's link sticker per viewer (GUESS: a story's link draws few)."""
+
+
+def conditional(u: list[float], values: dict[str, int]) -> dict[str, int]:
+    """The metrics a media has only on a condition (the catalog's ``condition``), from
+    :data:`CONDITIONAL_DRAWS` uniforms and its other ``values``: ``total_likes``,
+    ``total_comments``, ``total_views`` (the organic ones plus, for a promoted post, what its ad
+    versions drew), ``facebook_views`` (views on Facebook), ``crossposted_views`` (GUESS: a
+    reel's views on both apps) and a story's ``link_clicks``."""
+    boost = 0.1 + 2.0 * u[1] if u[0] < PROMOTED and "likes" in values else 0.0
+    low, high = FACEBOOK_VIEWS_SHARE
+    facebook = round(values["views"] * (low + (high - low) * u[2]))
+    out = {"total_views": values["views"] + round(values["views"] * boost), "facebook_views": facebook,
+           "crossposted_views": values["views"] + facebook}
+    if "likes" in values:
+        out["total_likes"] = values["likes"] + round(values["likes"] * boost * (0.5 + u[3]))
+        out["total_comments"] = values["comments"] + round(values["comments"] * boost * (0.5 + u[4]))
+    else:
+        out["link_clicks"] = round(values["reach"] * LINK_CLICKS_PER_REACH * (0.5 + u[5]))
+    return out
+
+
 def _profile(u: list[float], reach: int) -> dict[str, int]:
     """Follows, profile visits and the profile activity of those visits, from ``u[10]``, ``u[11]``, ``u[18]``."""
     visits = round(reach * VISITS_PER_REACH * (0.5 + u[10]))

@@ -44,6 +44,9 @@ class WorldSpec(msgspec.Struct, frozen=True):
     """Share of accounts that became business accounts within the last two years."""
     few_viewers: float = 0.2
     """Share of stories with fewer than 5 viewers."""
+    shared_to_facebook: float = 0.3
+    """Share of media (posts, reels, stories) shared to Facebook: only those are served
+    ``facebook_views`` (and a reel ``crossposted_views``); others refuse them with -1/2207086."""
 
 
 class Account(msgspec.Struct, frozen=True):

@@ -110,11 +110,15 @@ def media_facts(world: World, account: Account) -> Iterator[Fact]:
 
 
 def one_media(world: World, media: Media) -> Iterator[Fact]:
+    """Rule 4 for one media: its product type's metrics, those on a condition where it holds
+    (shared to Facebook; a token of Facebook Login)."""
     if world.before_conversion(media):
         return
     if media.viewers is not None and media.viewers < catalog.STORY_MIN_VIEWERS:
         return
     for m in catalog.metrics_for_product(media.product_type):
+        if m.condition is not None and not world.serves(media, m):
+            continue
         yield make_key(media.id, m.name, "lifetime"), world.media_value(media, m.name)
         for b in m.breakdowns:
             for value, v in world.media_breakdown(media, m.name, b):

@@ -283,14 +283,31 @@ class World:
             self.audience_size(account, metric, timeframe) >= catalog.MIN_ENGAGEMENTS
 
     def _insights(self, media: Media) -> posts.MediaInsights:
-        """Every lifetime metric of a post, reel or story, drawn together (:mod:`.posts`)."""
+        """Every lifetime metric of a post, reel or story, drawn together (:mod:`.posts`), with
+        those served on a condition (:func:`posts.conditional`; who is served them is
+        :meth:`shared_to_facebook` and the token's login)."""
         u = self.draws(("insights", media.id), posts.DRAWS)
         if media.viewers is not None:
-            return posts.story(u, media.viewers)
-        account = self.account(media.account)
-        kind = rates.KINDS[media.media_type, media.media_product_type]
-        return posts.post(u, kind, account.followers, account.appeal, rates.pacific_hour(media.timestamp),
-                          u[posts.COMMENTS_DRAW] >= COMMENTS_OFF)
+            drawn = posts.story(u, media.viewers)
+        else:
+            account = self.account(media.account)
+            kind = rates.KINDS[media.media_type, media.media_product_type]
+            drawn = posts.post(u, kind, account.followers, account.appeal, rates.pacific_hour(media.timestamp),
+                               u[posts.COMMENTS_DRAW] >= COMMENTS_OFF)
+        drawn.values.update(posts.conditional(self.draws(("conditional", media.id), posts.CONDITIONAL_DRAWS),
+                                               drawn.values))
+        return drawn
+
+    def shared_to_facebook(self, media: Media) -> bool:
+        """Whether the media was shared to Facebook (seeded: :attr:`WorldSpec.shared_to_facebook`)."""
+        return media.child is None and self.unit("shared to facebook", media.id) < self.spec.shared_to_facebook
+
+    def serves(self, media: Media, metric: catalog.Metric) -> bool:
+        """Whether the API serves ``metric`` (one of the media's product type) for ``media`` to
+        the token that owns it: its condition holds (:data:`catalog.Condition`)."""
+        if metric.condition == "shared_to_facebook":
+            return self.shared_to_facebook(media)
+        return catalog.served_to(metric, self.owner(media.account).kind)
 
     def media_value(self, media: Media, metric: str) -> int:
         """A media metric's lifetime value; a breakdown metric's is the sum of its results."""
