@@ -21,6 +21,7 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso, parse_iso
 from . import errors as E
+from . import expansion
 from .drift import Drift, served_item
 from .errors import SimReply
 from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
@@ -233,7 +234,8 @@ class GraphApi:
         own = self.world.listed_media(account)
         partner, shared = self.collaborator(account)
         return self._listing(req, self.nodes.listed, own + shared,
-                             lambda i: self.world.media(account, i) if i < own else self.world.media(partner, i - own))
+                             lambda i: self.world.media(account, i) if i < own else self.world.media(partner, i - own),
+                             nests=True)
 
     def collaborator(self, account: Account) -> tuple[Account, int]:
         """The account whose newest media ``account``'s ``/media`` lists too, and how many."""
@@ -242,18 +244,36 @@ class GraphApi:
         return partner, shared
 
     def _stories(self, req: Request, account: Account) -> SimReply:
-        return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i))
+        return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i),
+                             nests=True)
 
     def _children(self, req: Request, media: Media) -> SimReply:
         return self._listing(req, self.nodes.child, media.children, lambda i: self.world.child(media, i))
 
-    def _listing(self, req: Request, node: Node, total: int, item: Callable[[int], Any]) -> SimReply:
-        """A cursor-paged edge whose items answer ``fields`` as ``node``."""
-        fields = _checked(req.query, node)
-        if isinstance(fields, SimReply):
-            return fields
-        nested = _nested_url(req)
-        return self._paged(req, total, lambda i: render(node, item(i), fields, nested))
+    def _listing(self, req: Request, node: Node, total: int, item: Callable[[int], Any],
+                 nests: bool = False) -> SimReply:
+        """A cursor-paged edge whose items answer ``fields`` as ``node``; ``nests``: a page of
+        media, which may nest their insights (:mod:`.expansion`)."""
+        asked = requested(req.query)
+        if isinstance(asked, SimReply):
+            return asked
+        fields, insights = expansion.split(asked) if nests else (asked, None)
+        bad = check(node, fields)
+        if bad is not None:
+            return E.invalid(E.NONEXISTING_FIELD.format(field=bad.field, node=bad.node))
+        url = _nested_url(req)
+        one: Callable[[int], dict] = lambda i: render(node, item(i), fields, url)  # noqa: E731
+        if insights is None:
+            return self._paged(req, total, one)
+        window = _page_window(req.query, total)
+        if isinstance(window, SimReply):
+            return window
+        refused = expansion.too_much(insights, window[2])
+        if refused is not None:
+            return refused
+        query = expansion.insights_query(insights)
+        nesting = expansion.Nesting(one, lambda i: self.media_insights(item(i), query))
+        return expansion.page_reply(lambda: self._paged(req, total, nesting), nesting)
 
     def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> SimReply:
         window = _page_window(req.query, total)
@@ -395,7 +415,11 @@ class GraphApi:
     # --- media insights ------------------------------------------------------------------------
 
     def _media_insights(self, req: Request, media: Media) -> SimReply:
-        metrics = _metric_list(req.query)
+        return self.media_insights(media, req.query)
+
+    def media_insights(self, media: Media, query: Query) -> SimReply:
+        """``/{media}/insights`` with ``query``: asked by id, or nested in a page of media."""
+        metrics = _metric_list(query)
         if isinstance(metrics, SimReply):
             return metrics
         if media.child is not None:
@@ -410,7 +434,7 @@ class GraphApi:
         chosen = _media_metrics(metrics, media)
         if isinstance(chosen, SimReply):
             return chosen
-        breakdowns = tuple(b for b in req.query.get("breakdown", "").split(",") if b)
+        breakdowns = tuple(b for b in query.get("breakdown", "").split(",") if b)
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(breakdowns) > 1:
             return E.unknown_error()
         if media.expired:
