@@ -4,7 +4,8 @@ media a page asks, per token (``[graph] expand_insights``).
 - ``never``: a call per media, as without expansion.
 - ``always``: every page nests (what refuses it falls back, below).
 - ``auto`` (the default): only where it is measured to cost less (:mod:`harvester.schedule.cost`).
-  A token whose answers carry no usage header never nests. Otherwise its first page nests, as a
+  A token whose answers carry no usage header never nests, nor one whose budget is too large for
+  a whole percent to price a page. Otherwise its first page nests, as a
   probe, and the usage headers price a media nested against a call of its own (1 call): pages
   nest while ``per_media <= CHEAPER * due_share`` (``due_share``: the media of the token's last
   page that were due, so a page that would nest many media for few due is not asked so), else
@@ -84,8 +85,8 @@ class Expansion:
 
     def _worth(self, key: str, token: _Token) -> bool:
         costs = self.costs
-        if costs is None or not costs.reported(key):
-            return False                        # no usage header: nothing to measure by
+        if costs is None or not costs.reported(key) or not costs.can_price(token.limit):
+            return False                        # no usage header, or too coarse to price a page
         now = costs.clock()
         if now < token.stopped_until:
             return False

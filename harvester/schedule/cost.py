@@ -10,9 +10,9 @@ the media nested in them (``nested``), the cost of one media nested, beyond the 
 
     per_media = (counted - sent) / nested        (0: a page is one call; 1: one more per media)
 
-Invariant: an estimate is made only from a reading whose window holds at least
-:data:`MIN_NESTED` media nested (a whole percent is two calls at 200 an hour: the error stays
-under 0.05 per media), and it is clamped to ``[0, 2]``. A token whose answers carry no usage
+Invariant: an estimate is made only from a reading whose window holds enough media nested
+(:meth:`CallCosts.can_price`: a whole percent is two calls at 200 an hour, and the error stays
+under 0.05 call per media), and it is clamped to ``[0, 2]``. A token whose answers carry no usage
 header has no estimate: ``reported`` is False and the caller stays with a call per media.
 """
 
@@ -77,11 +77,18 @@ class CallCosts:
         edge = token.edge = now - self.window_seconds
         while token.log and token.log[0].at <= edge:
             token.nested -= token.log.popleft().nested
-        if token.nested < MIN_NESTED:
+        if not self.can_price(token.nested):
             return
         counted = (call_count + 0.5) * self.calls_per_window / 100
         token.per_media = min(MAX_COST, max(0.0, (counted - len(token.log)) / token.nested))
         token.measured_at = now
+
+    def can_price(self, nested: int) -> bool:
+        """Whether a window holding ``nested`` media nested prices them: at least
+        :data:`MIN_NESTED`, and enough that a whole percent of the budget (half a percent of
+        error) is at most 0.05 call per media (a budget of 10,000 calls an hour cannot price a
+        page of 100: its usage moves a percent every 100 calls)."""
+        return nested >= max(MIN_NESTED, self.calls_per_window / 10)
 
     def reported(self, key: str) -> bool:
         """Whether ``key``'s answers ever carried a usage header."""
