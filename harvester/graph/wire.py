@@ -141,7 +141,8 @@ class _Nested(msgspec.Struct, gc=False):
     undecoded, the body a call of the media's own would answer, for ``flatten``."""
 
     id: str
-    insights: msgspec.Raw | None = None
+    insights: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+    """Empty when the item has none (msgspec takes no ``Raw | None``)."""
 
 
 class _NestedPage(msgspec.Struct, gc=False):
@@ -318,7 +319,7 @@ def decode_nested_insights(body: bytes) -> dict[str, bytes]:
         page = _NESTED_PAGE.decode(body)
     except (msgspec.DecodeError, RecursionError):
         return {}
-    return {item.id: bytes(item.insights) for item in page.data if item.insights is not None}
+    return {item.id: bytes(item.insights) for item in page.data if len(item.insights)}
 
 
 def _item_by_item(body: bytes, failure: DecodeError) -> MediaPage:

@@ -278,12 +278,12 @@ class JobContext:
             return False
         self.stats.inc(stat.UNITS_PLANNED, len(units))
         self.stats.inc(stat.MEDIA_NESTED)
-        self.asked(key, parts.rode)
-        if parts.rode.id not in self.skip_units:
-            await self.ledger.written(InsightsJob(self, key, account_id, parts.rode), records)
+        rode = plain if parts.rest is None else parts.rode      # the page answered the whole call, or part of it
+        self.asked(key, rode)
+        if rode.id not in self.skip_units:
+            await self.ledger.written(InsightsJob(self, key, account_id, rode), records)
         if parts.rest is None:
             self.stats.inc(stat.UNITS_DONE)
-            self.ledger.refused(account_id, (plain,))
             self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
         else:
             self.submit_units(key, account_id, (parts.rest, *follow_ups), planned=True, expires_at=expires_at,
