@@ -29,8 +29,8 @@ from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
-from ..graph.flatten import Context, flatten
 from ..errors import DecodeError, GraphError
+from ..graph.flatten import Context, flatten
 from ..graph.policy import Action, Decision, too_large
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
@@ -449,6 +449,10 @@ class AccountJob:
         _discovery_gave_up(self, decision)
 
 
+Riding = tuple[Sequence[Unit], bytes, float]
+"""A media whose insights its page nested: its planned units, the nested body, its expiry."""
+
+
 class PageJob:
     """One page of an edge; the next one follows it. ``bound``: the most pages followed (pages
     of :data:`PAGE_LIMIT` media: smaller pages count as parts of one, ``used`` so far).
@@ -517,8 +521,7 @@ class PageJob:
         self._nested = decode_nested_insights(reply.body)
         return len(self._nested)
 
-    def _plan(self, items: Sequence[MediaItem]) -> tuple[list[tuple[str, Record]], list[tuple[Sequence[Unit], bytes,
-                                                                                             float]]]:
+    def _plan(self, items: Sequence[MediaItem]) -> tuple[list[tuple[str, Record]], list[Riding]]:
         """Plan the page's media (their units go to the scheduler); their records, to be written
         before any of those units runs (the units start once this job awaits), and the media whose
         insights the page nested (units, nested body, expiry), to be written after them."""
@@ -540,7 +543,7 @@ class PageJob:
             if ctx.delivered is not None else set()
         if ctx.expansion is not None and self.edge == "media":
             ctx.expansion.listed(self.key, sum(due), len(items))
-        riding = []
+        riding: list[Riding] = []
         for (item, posted, product), is_due in zip(fresh, due, strict=True):
             if not is_due:
                 ctx.stats.inc(stat.MEDIA_NOT_DUE)
@@ -560,7 +563,7 @@ class PageJob:
         self._nested = None
         return objects, riding
 
-    async def _ride(self, riding: list[tuple[Sequence[Unit], bytes, float]]) -> None:
+    async def _ride(self, riding: list[Riding]) -> None:
         """The media whose insights the page nested: their records, then what is left of their calls."""
         ctx, ask = self.ctx, self.ask
         for units, body, expires_at in riding:

@@ -1,0 +1,125 @@
+"""Media insights nested in the ``/media`` pages (``[graph] expand_insights``), harvested from the
+simulator in simulated time: the same records as a call per media, ``auto``'s choice under both
+accountings, a page too large halved, a page whose nested insights fail asked again without
+them, and no nesting where the usage headers say nothing."""
+
+from collections import Counter
+
+import pytest
+
+from harvester import Harvester
+from harvester.commands.demo import fact
+from harvester.plan.expand import PAGE_METRICS
+from harvester.records import key_of
+from harvester.simulator.drift import Drift
+from harvester.simulator.pipeline import Simulator, SimulatorSettings
+from harvester.simulator.world import World, WorldSpec
+from harvester.sinks import manifest
+
+from support import NOW, Recording, assert_streams_match, world_config
+
+pytestmark = pytest.mark.looptime
+
+ONLY_PAGE_METRICS = {"account": [], "demographics": [], "media": list(PAGE_METRICS)}
+
+
+def world(media: int = 300, **spec) -> World:
+    return World(WorldSpec(**{"seed": 2, "accounts": 1, "media_per_account": media, "now": NOW,
+                              "stories_per_account": 0, "converted_share": 0.0, **spec}))
+
+
+async def harvest(tmp_path, world, mode: str, *, cost: str = "one", calls: int = 200, metrics=None, **settings):
+    """A first harvest of ``world`` at ``calls`` per hour: its harvester, summary, transport and config."""
+    tables = {"graph": {"expand_insights": mode}}
+    if metrics is not None:
+        tables["metrics"] = metrics
+    out = tmp_path / f"{mode}-{cost}"
+    config, env = world_config(world, out / "out", days=1, calls_per_window=calls, **tables)
+    transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=calls, expansion_cost=cost,
+                                                             **settings)))
+    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
+        summary = await harvester.run()
+    assert summary.exit_code == 0, summary.render()
+    return harvester, transport, config
+
+
+def records(config) -> dict:
+    return {key_of(r): fact(r) for r in manifest.current_records(config.output.path, "insights")}
+
+
+def nested_pages(transport) -> list[tuple[str, int]]:
+    """(limit, status) of each ``/media`` call that nested insights."""
+    return [(dict(p.split("=", 1) for p in query.split("&"))["limit"], status)
+            for path, query, status in transport.calls if path.endswith("/media") and "insights.metric" in query]
+
+
+@pytest.mark.parametrize("cost", ["one", "per-object"])
+async def test_every_metric_harvested_nested_equals_the_truth(tmp_path, cost):
+    """Every metric of the catalog: the page brings the common ones, each media's own (follows,
+    watch time, skip rate) and its breakdowns are asked alone; the records are the truth, once."""
+    w = world(media=150)
+    harvester, _transport, config = await harvest(tmp_path, w, "always", cost=cost, calls=10**6)
+    assert_streams_match(config.output.path, w, config)
+    assert harvester.stats.get("media/nested") == w.account(0).media_count
+    assert harvester.stats.get("units/done") == harvester.stats.get("units/planned")
+
+
+async def test_auto_nests_where_a_page_counts_one_call(tmp_path):
+    """A page counted as one call: after the probe (and the page found too large), every page
+    nests; a tenth of the calls, the same records as a call per media."""
+    w = world()
+    media = w.account(0).media_count
+    _never, plain, config_never = await harvest(tmp_path, w, "never", metrics=ONLY_PAGE_METRICS)
+    auto, nested, config_auto = await harvest(tmp_path, w, "auto", metrics=ONLY_PAGE_METRICS)
+    assert records(config_auto) == records(config_never) and len(records(config_never)) == media * len(PAGE_METRICS)
+    assert auto.stats.get("media/nested") == media
+    assert len(nested.calls) * 10 <= len(plain.calls)
+    assert nested_pages(plain) == []
+
+
+async def test_auto_keeps_calls_one_by_one_where_a_page_counts_per_media(tmp_path):
+    """A page counted one call per media nested: the probe prices a media nested at about one
+    call, so the rest are asked one by one; no more calls than without expansion, plus one."""
+    w = world()
+    _, plain, config_never = await harvest(tmp_path, w, "never", cost="per-object", metrics=ONLY_PAGE_METRICS)
+    _auto, nested, config_auto = await harvest(tmp_path, w, "auto", cost="per-object", metrics=ONLY_PAGE_METRICS)
+    assert records(config_auto) == records(config_never)
+    assert nested_pages(nested) == [("100", 500), ("50", 200)]          # the probe, halved once
+    charged = nested.simulator.counters.snapshot()["charged"]
+    assert charged <= plain.simulator.counters.snapshot()["charged"] + 1
+
+
+async def test_a_page_too_large_is_halved_and_the_token_keeps_the_smaller_size(tmp_path):
+    w = world(media=400)
+    harvester, transport, _config = await harvest(tmp_path, w, "always", metrics=ONLY_PAGE_METRICS)
+    pages = nested_pages(transport)
+    assert pages[0] == ("100", 500)                                      # code 1: reduce the amount of data
+    assert set(pages[1:]) == {("50", 200)} and len(pages) == 1 + -(-w.listed_media(w.account(0)) // 50)
+    assert harvester.stats.get("paging/smaller") == 1
+    assert harvester.stats.get("media/nested") == w.account(0).media_count
+
+
+async def test_a_page_whose_nested_insights_fail_is_asked_again_without_them_and_nothing_is_lost(tmp_path):
+    """The drift refuses shares on IMAGE posts: the first page nesting shares fails whole, is asked
+    again without them, and its media go one by one (their refusals learned); later pages nest
+    without shares, and every record the API gives is harvested."""
+    drift = Drift(refuse=(("shares", "IMAGE"),))
+    w = world()
+    harvester, transport, config = await harvest(tmp_path, w, "always", calls=10**6, drift=drift)
+    assert_streams_match(config.output.path, w, config, drift=drift)
+    assert harvester.stats.get("paging/nested_failed") == 1
+    pages = nested_pages(transport)
+    failed = [q for p, q, s in transport.calls if p.endswith("/media") and "insights.metric" in q and s == 400]
+    assert len(failed) == 1 and "shares" in failed[0]
+    later = [q for p, q, s in transport.calls if p.endswith("/media") and "insights.metric" in q and s == 200]
+    assert later and all("shares" not in q for q in later)
+    assert 0 < harvester.stats.get("media/nested") < w.account(0).media_count and len(pages) > 2
+
+
+async def test_where_the_usage_headers_say_nothing_auto_nests_nothing(tmp_path):
+    """Usage headers no one can read (``deep_usage``): auto asks a call per media; always nests."""
+    w = world(media=120)
+    _, transport, _ = await harvest(tmp_path, w, "auto", hostile=("deep_usage",), metrics=ONLY_PAGE_METRICS)
+    assert nested_pages(transport) == []
+    _, transport, _ = await harvest(tmp_path, w, "always", hostile=("deep_usage",), metrics=ONLY_PAGE_METRICS)
+    assert Counter(status for _, status in nested_pages(transport))[200] >= 3
