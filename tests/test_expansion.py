@@ -5,6 +5,7 @@ them, and no nesting where the usage headers say nothing."""
 
 from collections import Counter
 
+import msgspec
 import pytest
 
 from harvester import Harvester
@@ -16,7 +17,7 @@ from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks import manifest
 
-from support import NOW, Recording, assert_streams_match, world_config
+from support import NOW, Recording, assert_streams_match, stopped_after, world_config
 
 pytestmark = pytest.mark.looptime
 
@@ -123,3 +124,21 @@ async def test_where_the_usage_headers_say_nothing_auto_nests_nothing(tmp_path):
     assert nested_pages(transport) == []
     _, transport, _ = await harvest(tmp_path, w, "always", hostile=("deep_usage",), metrics=ONLY_PAGE_METRICS)
     assert Counter(status for _, status in nested_pages(transport))[200] >= 3
+
+
+@pytest.mark.parametrize("first, then", [("always", "always"), ("always", "never"), ("never", "always")])
+async def test_a_stopped_run_resumed_nested_or_not_writes_every_record_once(tmp_path, first, then):
+    """What a page answered is checkpointed as the call it stands for: a run stopped midway and
+    resumed, nesting or not, asks nothing twice that it wrote, and loses nothing."""
+    w = World(WorldSpec(seed=16, accounts=3, media_per_account=150, now=NOW, stories_per_account=0))
+    config, env = world_config(w, tmp_path / "out", graph={"expand_insights": first})
+    config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_seconds=0.5,
+                                                                             commit_units=5))
+    simulator = Simulator(w, SimulatorSettings(calls_per_window=10**9, latency_ms=200))
+    async with Harvester.pinned(config, tokens=env, transport=Recording(simulator), now=w.now) as harvester:
+        stopped = await stopped_after(harvester, 60)
+    assert stopped.status.startswith("stopped")
+    config = msgspec.structs.replace(config, graph=msgspec.structs.replace(config.graph, expand_insights=then))
+    async with Harvester.pinned(config, tokens=env, transport=Recording(simulator), now=w.now) as harvester:
+        assert (await harvester.run()).exit_code == 0
+    assert_streams_match(config.output.path, w, config)

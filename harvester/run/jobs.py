@@ -47,7 +47,7 @@ from ..graph.wire import (
     is_graph_id,
 )
 from ..plan import units as plan
-from ..plan.expand import insights_field, split
+from ..plan.expand import insights_field, page_metrics, split
 from ..plan.refresh import RefreshCheck
 from ..plan.refusals import Kind, Learned, Refusals, kind_of, leave_out
 from ..plan.units import MEDIA_PAGE_LIMIT, Unit, metrics_of, without
@@ -261,6 +261,19 @@ class JobContext:
         self.submit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
                                 replaces=(*replaces, unit) if gone else replaces))
 
+    def submit_media(self, key: str, account_id: str, units: Sequence[Unit], expires_at: float) -> None:
+        """A media's units, asked one by one; in a resumed run, less what a page of an earlier
+        attempt answered of its call (that part is checkpointed, the rest maybe not)."""
+        if self.skip_units and units and units[0].id not in self.skip_units:
+            login = "instagram" if key in self.clients else "facebook"
+            parts = split(units[0], page_metrics(self.selection, self.refusals.learned(), login, self.api_version))
+            if parts is not None and parts.rest is not None and parts.rode.id in self.skip_units:
+                self.stats.inc(stat.UNITS_PLANNED, len(units))
+                self.submit_units(key, account_id, (parts.rest, *units[1:]), planned=True, expires_at=expires_at,
+                                  replaces=(units[0],))
+                return
+        self.submit_units(key, account_id, units, expires_at=expires_at)
+
     async def ride(self, key: str, account_id: str, units: Sequence[Unit], body: bytes, metrics: tuple[str, ...],
                    expires_at: float) -> bool:
         """A media planned as ``units`` whose page nested ``body`` (its insights of ``metrics``):
@@ -270,7 +283,7 @@ class JobContext:
         plain, follow_ups = units[0], tuple(units[1:])
         parts = split(plain, metrics)
         if parts is None or plain.id in self.skip_units or plain.id in self.owed_units:
-            return False
+            return False            # asked one by one (what an earlier attempt finished is left out)
         try:
             records = flatten(body, plain.ctx, run_id=self.run_id, harvested_at=self.harvested_at,
                               observed_on=self.observed_on)
@@ -559,7 +572,7 @@ class PageJob:
             if units and self._nested and item.id in self._nested:
                 riding.append((units, self._nested[item.id], expires_at))
             else:
-                ctx.submit_units(self.key, self.account_id, units, expires_at=expires_at)
+                ctx.submit_media(self.key, self.account_id, units, expires_at)
         self._nested = None
         return objects, riding
 
@@ -568,7 +581,7 @@ class PageJob:
         ctx, ask = self.ctx, self.ask
         for units, body, expires_at in riding:
             if ask is None or not await ctx.ride(self.key, self.account_id, units, body, ask.metrics, expires_at):
-                ctx.submit_units(self.key, self.account_id, units, expires_at=expires_at)
+                ctx.submit_media(self.key, self.account_id, units, expires_at)
 
     def _record(self, item: MediaItem, product: str | None) -> MediaRecord:
         ctx = self.ctx
