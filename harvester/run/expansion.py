@@ -25,16 +25,16 @@ token in the run (the calls one by one teach the refusal per kind, :mod:`harvest
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
-from ..config import Selection
+from ..config import Config, Selection
 from ..config.model import ExpandInsights
 from ..graph.policy import Decision
 from ..graph.refusal import refused_metrics
 from ..plan.expand import page_metrics
-from ..plan.refusals import Kind
+from ..plan.refusals import Kind, Refusals
 from ..plan.units import MEDIA_PAGE_LIMIT
 from ..schedule.cost import CallCosts
 
@@ -131,3 +131,15 @@ class Expansion:
         if token is None:
             token = self._tokens[key] = _Token()
         return token
+
+
+def expansion_of(config: Config, clock: Callable[[], float], refusals: Refusals) -> dict[str, Any]:
+    """A run's ``JobContext`` arguments for ``[graph] expand_insights``: the choice, and what the
+    usage headers say calls cost (measured for ``auto`` only); nothing for ``never``."""
+    mode = config.graph.expand_insights
+    if mode == "never":
+        return {}
+    limits = config.rate_limit
+    costs = CallCosts(limits.calls_per_window, limits.window_seconds, clock) if mode == "auto" else None
+    return {"costs": costs,
+            "expansion": Expansion(mode, costs, config.selection, refusals.learned, config.graph.api_version)}

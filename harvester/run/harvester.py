@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from .. import summary as stat
 from ..config import Config
@@ -34,9 +34,7 @@ from ..graph.client import GraphClient
 from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
-from ..plan.refusals import Refusals
 from ..records import Record
-from ..schedule.cost import CallCosts
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
 from ..sinks.base import Sink, SinkFailure
@@ -45,7 +43,7 @@ from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
 from .buffer import RECORDS_BUFFER, Buffer
-from .expansion import Expansion
+from .expansion import expansion_of
 from .jobs import Job, JobContext, Listed
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
@@ -300,7 +298,7 @@ class Harvester:
             if state is not None and config.refresh.enabled else None,
             refusals=refusals, api_version=config.graph.api_version,
             settled_units=state.settled_units if state is not None and not self.refresh_all else None,
-            **self._expansion(scheduler, refusals),
+            **expansion_of(config, scheduler.now, refusals),
             clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
         self._ctx = ctx
         accounts.start(ctx, owed)
@@ -315,18 +313,6 @@ class Harvester:
             self._session.save_spent(scheduler, wall)
         if not self._stopping:
             self._collabs_not_harvested(ctx, ledger)
-
-    def _expansion(self, scheduler: Scheduler, refusals: Refusals) -> dict[str, Any]:
-        """Media insights nested in ``/media`` pages (``[graph] expand_insights``), and what the
-        usage headers say calls cost (measured for ``auto`` only)."""
-        config = self.config
-        mode = config.graph.expand_insights
-        if mode == "never":
-            return {}
-        limits = config.rate_limit
-        costs = CallCosts(limits.calls_per_window, limits.window_seconds, scheduler.now) if mode == "auto" else None
-        return {"costs": costs, "expansion": Expansion(mode, costs, config.selection, refusals.learned,
-                                                       config.graph.api_version)}
 
     def _collabs_not_harvested(self, ctx: JobContext, ledger: Ledger) -> None:
         """A collaboration post whose creator this run does not harvest: one failure naming why

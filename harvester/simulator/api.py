@@ -263,17 +263,11 @@ class GraphApi:
             return E.invalid(E.NONEXISTING_FIELD.format(field=bad.field, node=bad.node))
         url = _nested_url(req)
         one: Callable[[int], dict] = lambda i: render(node, item(i), fields, url)  # noqa: E731
-        if insights is None:
-            return self._paged(req, total, one)
         window = _page_window(req.query, total)
-        if isinstance(window, SimReply):
-            return window
-        refused = expansion.too_much(insights, window[2])
-        if refused is not None:
-            return refused
-        query = expansion.insights_query(insights)
-        nesting = expansion.Nesting(one, lambda i: self.media_insights(item(i), query))
-        return expansion.page_reply(lambda: self._paged(req, total, nesting), nesting)
+        if insights is None or isinstance(window, SimReply):
+            return self._paged(req, total, one)
+        return expansion.page(insights, window[2], one, lambda i, q: self.media_insights(item(i), q),
+                              lambda nested: self._paged(req, total, nested))
 
     def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> SimReply:
         window = _page_window(req.query, total)

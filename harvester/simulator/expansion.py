@@ -84,11 +84,20 @@ class Nesting:
         return item
 
 
-def page_reply(build: Callable[[], SimReply], nesting: Nesting) -> SimReply:
-    """The page ``build`` answers, the media it nests counted in it (``SimReply.nested``), or the
-    error of the media that sank it."""
+def page(insights: Field, limit: int, render: Callable[[int], dict],
+         answer: Callable[[int, dict[str, str]], SimReply],
+         paged: Callable[[Callable[[int], dict]], SimReply]) -> SimReply:
+    """A page of ``limit`` media (``paged`` renders it with a function of each media's index)
+    nesting ``insights``: each media rendered by ``render`` and its insights as ``answer`` (its
+    own call, with the query the field's modifiers make) gives them; the media nested counted in
+    the reply (``SimReply.nested``). Code 1 when too large; the first failing media's error."""
+    refused = too_much(insights, limit)
+    if refused is not None:
+        return refused
+    query = insights_query(insights)
+    nesting = Nesting(render, lambda i: answer(i, query))
     try:
-        reply = build()
+        reply = paged(nesting)
     except Sunk as sunk:
         return sunk.reply
     reply.nested = nesting.count
