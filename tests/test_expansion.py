@@ -142,3 +142,12 @@ async def test_a_stopped_run_resumed_nested_or_not_writes_every_record_once(tmp_
     async with Harvester.pinned(config, tokens=env, transport=Recording(simulator), now=w.now) as harvester:
         assert (await harvester.run()).exit_code == 0
     assert_streams_match(config.output.path, w, config)
+
+
+async def test_auto_nests_nothing_where_no_media_call_would_ride_whole(tmp_path):
+    """Every metric selected: FEED's follows and REELS' watch time keep a call per media, so a
+    page nesting the others would save nothing; auto asks as never does, call for call."""
+    w = world(media=120)
+    _, plain, _ = await harvest(tmp_path, w, "never")
+    _, auto, _ = await harvest(tmp_path, w, "auto")
+    assert nested_pages(auto) == [] and len(auto.calls) == len(plain.calls)

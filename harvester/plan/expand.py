@@ -41,6 +41,15 @@ def page_metrics(selection: Selection, learned: Mapping[Kind, Iterable[str]], lo
     return tuple(n for n in PAGE_METRICS if n in chosen and n not in dropped)
 
 
+def saves_calls(selection: Selection, metrics: tuple[str, ...]) -> bool:
+    """Whether a page nesting ``metrics`` answers the whole call of some media (of a product type
+    whose selected metrics, breakdowns aside, all ride): only then does it save a call. With
+    every metric selected, FEED's follows and REELS' watch time keep a call per media anyway."""
+    riding = set(metrics)
+    return any({c.metric.name for c in selection.media if product in c.metric.product_types} <= riding
+               for product in PAGE_PRODUCTS)
+
+
 def insights_field(metrics: Iterable[str]) -> str:
     """The ``fields`` item that nests them: ``insights.metric(reach,views)``."""
     return f"insights.metric({','.join(metrics)})"

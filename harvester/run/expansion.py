@@ -4,8 +4,10 @@ media a page asks, per token (``[graph] expand_insights``).
 - ``never``: a call per media, as without expansion.
 - ``always``: every page nests (what refuses it falls back, below).
 - ``auto`` (the default): only where it is measured to cost less (:mod:`harvester.schedule.cost`).
-  A token whose answers carry no usage header never nests, nor one whose budget is too large for
-  a whole percent to price a page. Otherwise its first page nests, as a
+  Nothing nests when no media's whole call would ride (every metric selected: FEED's follows and
+  REELS' watch time keep a call per media, so a page would save nothing); a token whose answers
+  carry no usage header never nests, nor one whose budget is too large for a whole percent to
+  price a page. Otherwise its first page nests, as a
   probe, and the usage headers price a media nested against a call of its own (1 call): pages
   nest while ``per_media <= CHEAPER * due_share`` (``due_share``: the media of the token's last
   page that were due, so a page that would nest many media for few due is not asked so), else
@@ -33,7 +35,7 @@ from ..config import Config, Selection
 from ..config.model import ExpandInsights
 from ..graph.policy import Decision
 from ..graph.refusal import refused_metrics
-from ..plan.expand import page_metrics
+from ..plan.expand import page_metrics, saves_calls
 from ..plan.refusals import Kind, Refusals
 from ..plan.units import MEDIA_PAGE_LIMIT
 from ..schedule.cost import CallCosts
@@ -79,7 +81,8 @@ class Expansion:
             return None
         token = self._token(key)
         metrics = page_metrics(self.selection, self.learned(), login, self.api_version, token.refused)
-        if not metrics or (self.mode == "auto" and not self._worth(key, token)):
+        if not metrics or (self.mode == "auto" and not (saves_calls(self.selection, metrics)
+                                                        and self._worth(key, token))):
             return None
         return PageAsk(metrics, token.limit)
 
