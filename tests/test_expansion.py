@@ -48,6 +48,12 @@ def records(config) -> dict:
     return {key_of(r): fact(r) for r in manifest.current_records(config.output.path, "insights")}
 
 
+def whole_records(config) -> dict:
+    """Each insights record, every field but the run's own (run_id, harvested_at)."""
+    return {key_of(r): {k: v for k, v in r.items() if k not in ("run_id", "harvested_at")}
+            for r in manifest.current_records(config.output.path, "insights")}
+
+
 def nested_pages(transport) -> list[tuple[str, int]]:
     """(limit, status) of each ``/media`` call that nested insights."""
     return [(dict(p.split("=", 1) for p in query.split("&"))["limit"], status)
@@ -61,6 +67,8 @@ async def test_every_metric_harvested_nested_equals_the_truth(tmp_path, cost):
     w = world(media=150)
     harvester, _transport, config = await harvest(tmp_path, w, "always", cost=cost, calls=10**6)
     assert_streams_match(config.output.path, w, config)
+    _, _, plain = await harvest(tmp_path, w, "never", cost=cost, calls=10**6)
+    assert whole_records(config) == whole_records(plain)                      # field for field
     assert harvester.stats.get("media/nested") == w.account(0).media_count
     assert harvester.stats.get("units/done") == harvester.stats.get("units/planned")
 
@@ -73,6 +81,7 @@ async def test_auto_nests_where_a_page_counts_one_call(tmp_path):
     _never, plain, config_never = await harvest(tmp_path, w, "never", metrics=ONLY_PAGE_METRICS)
     auto, nested, config_auto = await harvest(tmp_path, w, "auto", metrics=ONLY_PAGE_METRICS)
     assert records(config_auto) == records(config_never) and len(records(config_never)) == media * len(PAGE_METRICS)
+    assert whole_records(config_auto) == whole_records(config_never)          # field for field
     assert auto.stats.get("media/nested") == media
     assert len(nested.calls) * 10 <= len(plain.calls)
     assert nested_pages(plain) == []
