@@ -79,7 +79,7 @@ CASES = [
     (500, body(2, "An unexpected error has occurred. Please retry your request later.", is_transient=True), R,
      "service error (2)"),
     (500, body(1, "Please reduce the amount of data you're asking for, then retry your request"), F,
-     "page too large (1)"),
+     "too much data asked at once (1)"),
     (400, body(341, "(#341) Application limit reached"), R, "application limit (341)"),
     (400, body(368, "The action attempted has been deemed abusive or is otherwise disallowed"), R,
      "temporarily blocked (368)"),

@@ -122,8 +122,9 @@ RULES: tuple[ErrorRule, ...] = (
          pattern=r"does not exist, cannot be loaded due to missing permissions"),
     # Transient: retry with backoff, a bounded number of times.
     ErrorRule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
-    # A page asking too much at once (media with their insights nested): the job asks a smaller page.
-    ErrorRule(F, "page too large ({ref})", code=1, pattern=r"reduce the amount of data"),
+    # Too much asked at once (a page of media with their insights nested): asking the same again
+    # would get the same answer; a page job asks a smaller page instead.
+    ErrorRule(F, "too much data asked at once ({ref})", code=1, pattern=r"reduce the amount of data"),
     ErrorRule(R, "unknown error ({ref})", code=1),
     ErrorRule(R, "service error ({ref})", code=2),
     ErrorRule(R, "application limit ({ref})", code=341),
@@ -138,7 +139,7 @@ RULES: tuple[ErrorRule, ...] = (
 def too_large(decision: Decision) -> bool:
     """Whether ``decision`` is the API's "reduce the amount of data" (its row above): a page job
     halves its ``limit`` and asks again rather than fail."""
-    return decision.code == 1 and decision.reason.startswith("page too large")
+    return decision.code == 1 and decision.reason.startswith("too much data asked at once")
 
 
 MESSAGE_LIMIT = 200
