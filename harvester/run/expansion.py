@@ -7,12 +7,11 @@ media a page asks, per token (``[graph] expand_insights``).
   Nothing nests when no media's whole call would ride (every metric selected: FEED's follows and
   REELS' watch time keep a call per media, so a page would save nothing); a token whose answers
   carry no usage header never nests, nor one whose budget is too large for a whole percent to
-  price a page. Otherwise its first page nests, as a
-  probe, and the usage headers price a media nested against a call of its own (1 call): pages
-  nest while ``per_media <= CHEAPER * due_share`` (``due_share``: the media of the token's last
-  page that were due, so a page that would nest many media for few due is not asked so), else
-  media are asked one by one, and a page probes again once the estimate is
-  :data:`RECHECK_SECONDS` old. One probe at a time per token, and a probe that priced nothing
+  price a page. Otherwise its first page nests, as a probe, and the usage headers price a media
+  nested against a call of its own (1 call): pages nest while ``per_media <= CHEAPER *
+  due_share`` (``due_share``: the media of the token's last page that were due, so a page that
+  would nest many media for few due is not asked so), else media are asked one by one, and a
+  page probes again once the estimate is :data:`RECHECK_SECONDS` old. One probe at a time per token, and a probe that priced nothing
   (too few media nested for a whole percent to tell) waits as long; two pages in a row whose
   nested insights failed stop the token nesting for :data:`RECHECK_SECONDS`.
 

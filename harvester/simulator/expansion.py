@@ -3,8 +3,7 @@
 ``GET /{ig-user-id}/media?fields=id,...,insights.metric(reach,views)&limit=50`` lists each media
 with its insights inside it (``"insights": {"data": [...]}``, the body ``/{media}/insights`` would
 answer). Meta documents neither how such a page counts against the rate limits nor how it fails,
-so the simulator follows what practitioners report (API-FACTS §4) and lets a world choose the
-accounting:
+so the simulator follows what practitioners report and lets a world choose the accounting:
 
 - **Whole or nothing.** The nested insights of every media are answered as a call of its own
   would be; the first media whose call would fail (a metric refused for its kind, a drift's
@@ -33,8 +32,9 @@ EXPANSION_COSTS: tuple[ExpansionCost, ...] = ("one", "per-object")
 
 NESTED_VALUES_MAX = 500
 """The most insights values (media asked for, the page's ``limit``, times metrics nested) one page
-may nest: a page of 100 media with 7 metrics is refused, one of 50 is answered. GUESS: Meta states
-no figure; practitioners see code 1 on pages of 100 with insights and not on pages of 25 to 50."""
+may nest: a page of 100 media with 8 metrics is refused, one of 50 is answered. GUESS: Meta states
+no figure; practitioners report code 1 on large pages with insights nested, and nest them in
+pages of 30 to 50 media."""
 REDUCE_DATA = "Please reduce the amount of data you're asking for, then retry your request"
 
 
