@@ -11,9 +11,10 @@ media a page asks, per token (``[graph] expand_insights``).
   nested against a call of its own (1 call): pages nest while ``per_media <= CHEAPER *
   due_share`` (``due_share``: the media of the token's last page that were due, so a page that
   would nest many media for few due is not asked so), else media are asked one by one, and a
-  page probes again once the estimate is :data:`RECHECK_SECONDS` old. One probe at a time per token, and a probe that priced nothing
-  (too few media nested for a whole percent to tell) waits as long; two pages in a row whose
-  nested insights failed stop the token nesting for :data:`RECHECK_SECONDS`.
+  page probes again once the estimate is :data:`RECHECK_SECONDS` old. One probe at a time per
+  token, and a probe that priced nothing (too few media nested for a whole percent to tell)
+  waits as long; two pages in a row whose nested insights failed stop the token nesting for
+  :data:`RECHECK_SECONDS`.
 
 Page size: a page starts at :data:`~harvester.plan.units.MEDIA_PAGE_LIMIT` media; the API's code 1
 "reduce the amount of data" halves the token's size (kept for its later pages) and the page is
