@@ -160,3 +160,34 @@ async def test_auto_nests_nothing_where_no_media_call_would_ride_whole(tmp_path)
     _, plain, _ = await harvest(tmp_path, w, "never")
     _, auto, _ = await harvest(tmp_path, w, "auto")
     assert nested_pages(auto) == [] and len(auto.calls) == len(plain.calls)
+
+
+def test_auto_probes_once_then_follows_the_estimate_and_checks_again_an_hour_later():
+    """The choice alone, on a fake clock: a probe, then calls one by one while a media nested is
+    measured at a call; an hour on, a page probes again; and a page priced at nothing nests."""
+    from harvester.config.model import Selection
+    from harvester.run.expansion import RECHECK_SECONDS, Expansion
+    from harvester.schedule.cost import CallCosts
+
+    clock = [0.0]
+    costs = CallCosts(200, 3600, lambda: clock[0])
+    selection = msgspec.structs.replace(Selection(), media=tuple(c for c in Selection().media
+                                                                 if c.metric.name in PAGE_METRICS))
+    choice = Expansion("auto", costs, selection, dict, "v25.0")
+    assert choice.ask("t", "facebook") is None                  # no usage header seen yet
+    costs.read("t", 0)
+    probe = choice.ask("t", "facebook")
+    assert probe is not None and probe.metrics == PAGE_METRICS and choice.ask("t", "facebook") is None
+    page = costs.sent("t")
+    costs.nested("t", page, 50)
+    costs.read("t", 25)                                          # 51 counted: a media nested is a call
+    choice.answered("t")
+    assert choice.ask("t", "facebook") is None
+    clock[0] += RECHECK_SECONDS * 2                              # the probe left the window, its price aged
+    again = choice.ask("t", "facebook")
+    assert again is not None
+    page = costs.sent("t")
+    costs.nested("t", page, 50)
+    costs.read("t", 0)                                           # counted as one call now
+    choice.answered("t")
+    assert choice.ask("t", "facebook") == again
