@@ -1,4 +1,4 @@
-"""``make bench`` (``python -m bench [decode e2e faults makespan memory nightly report resume scale sinks
+"""``make bench`` (``python -m bench [decode e2e expansion faults makespan memory nightly report resume scale sinks
 sinks_postgres webhook] [--quick]``).
 
 Runs the benchmarks named (all by default), prints the table (figure, baseline, ratio, goal,
@@ -28,8 +28,8 @@ import msgspec
 from . import table as readme_table
 from .measure import BenchFailure, Outcome, Row, markdown_table, merge_results
 
-BENCHMARKS = ("decode", "e2e", "faults", "makespan", "memory", "nightly", "report", "resume", "scale", "sinks",
-              "sinks_postgres", "warehouse", "webhook")
+BENCHMARKS = ("decode", "e2e", "expansion", "faults", "makespan", "memory", "nightly", "report", "resume", "scale",
+              "sinks", "sinks_postgres", "warehouse", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:

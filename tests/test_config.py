@@ -75,7 +75,9 @@ MISTAKES = [
      [f'the top level has an unknown key "windows" (did you mean "window"?); allowed: {TOP}']),
     ("unknown key in a table", good(graph={"base_ur": "https://x"}),
      ['[graph] has an unknown key "base_ur" (did you mean "base_url"?); '
-      'allowed: base_url, instagram_base_url, api_version, max_response_bytes']),
+      'allowed: base_url, instagram_base_url, api_version, max_response_bytes, expand_insights']),
+    ("expand_insights not one of its three", good(graph={"expand_insights": "sometimes"}),
+     ['[graph] expand_insights = "sometimes" is not valid; expected one of "auto", "always", "never"']),
     ("unknown key without a close match", good(state={"dir": "x"}),
      ['[state] has an unknown key "dir"; allowed: path']),
     ("a table that is not a table", good(output="out"),

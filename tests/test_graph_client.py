@@ -110,7 +110,7 @@ async def test_get_builds_the_url_and_sends_the_token_only_in_the_header(transpo
     mocked.get(url, status=200, body=DATA, headers={"X-App-Usage": '{"call_count": 7}'})
     recording = Recording(transport)
     reply = await GraphClient(recording, BASE, "v25.0").get("1784/insights", INSIGHTS, TOKEN)
-    assert reply == Reply(200, DATA, Usage(percent=7, regain_seconds=0.0))
+    assert reply == Reply(200, DATA, Usage(percent=7, regain_seconds=0.0, call_count=7))
     assert recording.calls == [(url, {"Authorization": f"Bearer {TOKEN}"})]
     [(sent_url, headers)] = sent(mocked)
     assert headers["Authorization"] == f"Bearer {TOKEN}"
@@ -158,7 +158,7 @@ async def test_error_body_becomes_graph_error_with_every_field(client, mocked):
     assert (e.status, e.code, e.subcode, e.message, e.type, e.is_transient) == \
         (400, 100, 2108006, "Invalid parameter", "OAuthException", False)
     assert (e.user_title, e.fbtrace_id, e.usage) == ("Media posted before business account conversion",
-                                                     "Fz54k3GZrio", Usage(40, 0.0))
+                                                     "Fz54k3GZrio", Usage(40, 0.0, call_count=40))
 
 
 async def test_error_data_as_a_json_string(client, mocked):
@@ -176,7 +176,7 @@ async def test_throttle_error_carries_regain_time(client, mocked):
                                                      '"estimated_time_to_regain_access":7}]}'})
     with pytest.raises(GraphError) as info:
         await client.get("me", {}, TOKEN)
-    assert info.value.usage == Usage(percent=100, regain_seconds=420.0)
+    assert info.value.usage == Usage(percent=100, regain_seconds=420.0, call_count=100)
 
 
 async def test_error_object_in_a_200_answer(client, mocked):

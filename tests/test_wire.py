@@ -14,16 +14,17 @@ BUC = ('{"17841400000000001":[{"type":"instagram","call_count":95,"total_cputime
 
 
 def test_app_usage_is_the_highest_percentage():
-    assert parse_usage({"x-app-usage": APP}) == Usage(percent=28, regain_seconds=0.0)
+    assert parse_usage({"x-app-usage": APP}) == Usage(percent=28, regain_seconds=0.0, call_count=28)
 
 
 def test_business_usage_takes_every_object_and_regain_in_minutes():
-    assert parse_usage({"x-business-use-case-usage": BUC}) == Usage(percent=100, regain_seconds=19 * 60)
+    assert parse_usage({"x-business-use-case-usage": BUC}) == Usage(percent=100, regain_seconds=19 * 60,
+                                                                    call_count=95)
 
 
 def test_both_headers_together():
     usage = parse_usage({"x-app-usage": '{"call_count": 99}', "x-business-use-case-usage": BUC})
-    assert usage == Usage(percent=100, regain_seconds=19 * 60)
+    assert usage == Usage(percent=100, regain_seconds=19 * 60, call_count=99)
 
 
 def test_header_names_in_any_case():

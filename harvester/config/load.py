@@ -19,6 +19,7 @@ from . import tokens as token_rules
 from .metrics import _selection
 from .model import (
     DEFAULT_TIERS,
+    EXPAND_INSIGHTS,
     OUTPUT_FORMATS,
     TOTALS,
     Account,
@@ -82,6 +83,7 @@ RULES: dict[str, dict[str, ValueRule]] = {
                                         "an http:// or https:// URL"),
         "api_version": ValueRule((str,), lambda v: bool(_VERSION.fullmatch(v)), 'a version such as "v25.0"'),
         "max_response_bytes": ValueRule((int,), _at_least(1024), "a whole number of bytes >= 1024 (1 KiB)"),
+        "expand_insights": _one_of(EXPAND_INSIGHTS),
     },
     "rate_limit": {
         "calls_per_window": _POSITIVE_INT,

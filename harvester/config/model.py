@@ -11,10 +11,13 @@ from .. import catalog
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "duckdb", "postgres")
 TOTALS = ("day", "window")
+EXPAND_INSIGHTS = ("auto", "always", "never")
 LOGINS = ("facebook", "instagram")
 Login = Literal["facebook", "instagram"]
 """How a token was obtained: Facebook Login (graph.facebook.com, /me/accounts lists its Pages) or
 Instagram Login (graph.instagram.com, /me is the account itself)."""
+ExpandInsights = Literal["auto", "always", "never"]
+"""``[graph] expand_insights``: whether media insights ride in the ``/media`` pages."""
 
 
 class GraphSettings(msgspec.Struct, frozen=True):
@@ -25,6 +28,10 @@ class GraphSettings(msgspec.Struct, frozen=True):
     """A body past this fails its unit (read in chunks, never held whole): far above any real answer."""
     instagram_base_url: str = "https://graph.instagram.com"
     """Where Instagram Login tokens (``login = "instagram"``) are used."""
+    expand_insights: ExpandInsights = "auto"
+    """Media insights nested in the ``/media`` pages (field expansion): "auto" where the usage
+    headers show it costs less per media than a call each (measured per token, docs/pacing.md),
+    "always", or "never" (a call per media, as before)."""
 
 
 class RateLimit(msgspec.Struct, frozen=True):

@@ -27,7 +27,7 @@ import msgspec
 from ..errors import ConfigError, DecodeError, GraphError, HarvesterError, TransportError
 from .refusal import listed_metrics
 
-__all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for"]
+__all__ = ["MESSAGE_LIMIT", "RULES", "Action", "Decision", "ErrorRule", "decide", "rule_for", "too_large"]
 
 
 # What the policy decides and the scheduler carries out.
@@ -122,6 +122,9 @@ RULES: tuple[ErrorRule, ...] = (
          pattern=r"does not exist, cannot be loaded due to missing permissions"),
     # Transient: retry with backoff, a bounded number of times.
     ErrorRule(R, "unsupported request, maybe throttling ({ref})", code=100, subcode=33),
+    # Too much asked at once (a page of media with their insights nested): asking the same again
+    # would get the same answer; a page job asks a smaller page instead.
+    ErrorRule(F, "too much data asked at once ({ref})", code=1, pattern=r"reduce the amount of data"),
     ErrorRule(R, "unknown error ({ref})", code=1),
     ErrorRule(R, "service error ({ref})", code=2),
     ErrorRule(R, "application limit ({ref})", code=341),
@@ -132,6 +135,12 @@ RULES: tuple[ErrorRule, ...] = (
     # Anything else is permanent for this unit.
     ErrorRule(F, "invalid parameter ({ref}): {message}", code=100),
 )
+
+def too_large(decision: Decision) -> bool:
+    """Whether ``decision`` is the API's "reduce the amount of data" (its row above): a page job
+    halves its ``limit`` and asks again rather than fail."""
+    return decision.code == 1 and decision.reason.startswith("too much data asked at once")
+
 
 MESSAGE_LIMIT = 200
 """The most characters of the API's message (or a decoder's detail) a decision carries."""

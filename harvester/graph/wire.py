@@ -136,6 +136,19 @@ class MediaPage(msgspec.Struct, gc=False):
     a Graph id"); set by :func:`decode_media_page`, whatever the body says."""
 
 
+class _Nested(msgspec.Struct, gc=False):
+    """A media of a page asked with its insights nested (field expansion): the insights are left
+    undecoded, the body a call of the media's own would answer, for ``flatten``."""
+
+    id: str
+    insights: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+    """Empty when the item has none (msgspec takes no ``Raw | None``)."""
+
+
+class _NestedPage(msgspec.Struct, gc=False):
+    data: list[_Nested]
+
+
 class _RawPage(msgspec.Struct, gc=False):
     """A media page whose items are decoded one by one (the slow path, after a failure)."""
 
@@ -169,6 +182,9 @@ class Usage(msgspec.Struct, frozen=True):
 
     percent: int
     regain_seconds: float = 0.0
+    call_count: float | None = None
+    """The highest ``call_count`` alone (CPU and time figures left out): what calls cost is
+    measured by it (``schedule.cost``)."""
 
 
 class _UsageFigures(msgspec.Struct):
@@ -211,6 +227,7 @@ _ACCOUNT = msgspec.json.Decoder(AccountNode)
 _MEDIA_PAGE = msgspec.json.Decoder(MediaPage)
 _RAW_PAGE = msgspec.json.Decoder(_RawPage)
 _MEDIA_ITEM = msgspec.json.Decoder(MediaItem)
+_NESTED_PAGE = msgspec.json.Decoder(_NestedPage)
 _ERROR = msgspec.json.Decoder(ErrorBody)
 _DEBUG = msgspec.json.Decoder(_DebugBody)
 _APP_USAGE = msgspec.json.Decoder(_UsageFigures)
@@ -295,6 +312,16 @@ def decode_media_page(body: bytes) -> MediaPage:
     return page
 
 
+def decode_nested_insights(body: bytes) -> dict[str, bytes]:
+    """Media id -> its nested insights (``{"data": [...]}``) on a page that asked them; a page
+    whose items do not all decode so gives none (its media are asked one by one)."""
+    try:
+        page = _NESTED_PAGE.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return {}
+    return {item.id: bytes(item.insights) for item in page.data if len(item.insights)}
+
+
 def _item_by_item(body: bytes, failure: DecodeError) -> MediaPage:
     """The slow path: each item decoded alone; the page fails only if its frame is wrong."""
     try:
@@ -353,7 +380,8 @@ def parse_usage(headers: Mapping[str, str]) -> Usage | None:
         return None
     percent = max(max(f.call_count, f.total_time, f.total_cputime) for f in figures)
     regain = max(f.estimated_time_to_regain_access for f in figures)
-    return Usage(percent=int(-(-percent // 1)), regain_seconds=float(regain) * 60.0)
+    return Usage(percent=int(-(-percent // 1)), regain_seconds=float(regain) * 60.0,
+                 call_count=float(max(f.call_count for f in figures)))
 
 
 def _sane(f: _UsageFigures) -> bool:

@@ -43,6 +43,7 @@ from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
 from .buffer import RECORDS_BUFFER, Buffer
+from .expansion import expansion_of
 from .jobs import Job, JobContext, Listed
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
@@ -284,6 +285,7 @@ class Harvester:
         self._session.restore_spent(scheduler, self.keys.tokens, wall)
         self.token_warnings += await self.keys.check(self._clients["facebook"], self.stats, self.now)
         owed = accounts.owed(accounts.listed())
+        refusals = self._session.refusals(self.now)
         ctx = JobContext(
             client=self._clients["facebook"], tokens=self.keys.tokens, submit=scheduler.submit, ledger=ledger,
             stats=self.stats, selection=config.selection, now=self.now, run_id=self.run_id,
@@ -294,8 +296,9 @@ class Harvester:
             refresh=RefreshCheck(partial(self._session.last_harvested, run_id=self.run_id), self.now,
                                  config.refresh.tiers)
             if state is not None and config.refresh.enabled else None,
-            refusals=self._session.refusals(self.now), api_version=config.graph.api_version,
+            refusals=refusals, api_version=config.graph.api_version,
             settled_units=state.settled_units if state is not None and not self.refresh_all else None,
+            **expansion_of(config, scheduler.now, refusals),
             clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
         self._ctx = ctx
         accounts.start(ctx, owed)

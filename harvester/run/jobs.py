@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,8 +29,9 @@ from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
+from ..errors import DecodeError, GraphError
 from ..graph.flatten import Context, flatten
-from ..graph.policy import Action, Decision
+from ..graph.policy import Action, Decision, too_large
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
     ACCOUNT_FIELDS,
@@ -42,16 +43,20 @@ from ..graph.wire import (
     Usage,
     decode_account,
     decode_media_page,
+    decode_nested_insights,
     is_graph_id,
 )
 from ..plan import units as plan
+from ..plan.expand import insights_field, page_metrics, split
 from ..plan.probes import Probes
 from ..plan.refresh import RefreshCheck
 from ..plan.refusals import Kind, Learned, Refusals, kind_of, leave_out
 from ..plan.units import MEDIA_PAGE_LIMIT, Unit, metrics_of, without
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
+from ..schedule.cost import CallCosts
 from ..schedule.slot import Job as ScheduledJob
 from ..summary import Outcome
+from .expansion import Expansion, PageAsk
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
@@ -119,7 +124,8 @@ class JobContext:
                  observed_on: str | None = None, clients: Mapping[str, GraphClient] | None = None,
                  delivered: Callable[[Sequence[str]], set[str]] | None = None,
                  refusals: Refusals | None = None, api_version: str = "v25.0",
-                 settled_units: Callable[[Sequence[str]], set[str]] | None = None):
+                 settled_units: Callable[[Sequence[str]], set[str]] | None = None,
+                 expansion: Expansion | None = None, costs: CallCosts | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -146,6 +152,10 @@ class JobContext:
         self.settled_units = settled_units
         """Which of some account calls an earlier run answered once settled: not asked again (None:
         every call is asked, ``harvester run --refresh``)."""
+        self.expansion = expansion
+        """Whether ``/media`` pages nest their media's insights (None: never)."""
+        self.costs = costs
+        """Every call's cost, as the usage headers tell it (None: not measured)."""
         self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
         """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
         self.collabs: dict[str, tuple[str, str, str]] = {}
@@ -206,17 +216,40 @@ class JobContext:
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
 
-    async def get(self, key: str, path: str, params: QueryParams, flight: Flight | None = None) -> Reply:
-        return await self.client_of(key).get(path, params, self.tokens[key], flight=flight)
+    async def get(self, key: str, path: str, params: QueryParams, flight: Flight | None = None,
+                  nested: Callable[[Reply], int] | None = None) -> Reply:
+        """GET with ``key``'s token; ``nested``: how many media insights a page's answer nests
+        (what its cost is measured against)."""
+        return await self._priced(key, self.client_of(key).get(path, params, self.tokens[key], flight=flight),
+                                  nested)
 
-    async def follow(self, key: str, url: str, path: str, flight: Flight | None = None) -> Reply:
-        return await self.client_of(key).follow(url, self.tokens[key], path=path, flight=flight)
+    async def follow(self, key: str, url: str, path: str, flight: Flight | None = None,
+                     nested: Callable[[Reply], int] | None = None) -> Reply:
+        return await self._priced(key, self.client_of(key).follow(url, self.tokens[key], path=path, flight=flight),
+                                  nested)
+
+    async def _priced(self, key: str, call: Awaitable[Reply], nested: Callable[[Reply], int] | None) -> Reply:
+        """The call, logged with what the API says it cost (:mod:`harvester.schedule.cost`)."""
+        costs = self.costs
+        if costs is None:
+            return await call
+        sent = costs.sent(key)
+        try:
+            reply = await call
+        except GraphError as error:
+            costs.read(key, error.usage.call_count if error.usage is not None else None)
+            raise
+        if nested is not None:
+            costs.nested(key, sent, nested(reply))
+        costs.read(key, reply.usage.call_count if reply.usage is not None else None)
+        return reply
 
     def submit_units(self, key: str, account_id: str, units: Sequence[Unit], *, planned: bool = False,
-                     expires_at: float | None = None) -> None:
+                     expires_at: float | None = None, replaces: tuple[Unit, ...] = ()) -> None:
         """Submit ``units[0]`` with the others following it; what is already finished (an
         earlier attempt) or queued (owed by an earlier run) is left out, its followers not.
-        ``planned``: the units were counted when first submitted (follow-ups)."""
+        ``planned``: the units were counted when first submitted (follow-ups); ``replaces``:
+        planned units ``units[0]`` is asked in the place of."""
         if not units:
             return
         if not planned:
@@ -229,11 +262,53 @@ class JobContext:
             return
         left, gone = self.leave_out_learned(key, unit)
         if left is None:                   # every metric learned refused: nothing to ask
-            self.ledger.refused(account_id, (unit,))
+            self.ledger.refused(account_id, (*replaces, unit))
             self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
             return
         self.probes.admit(InsightsJob(self, key, account_id, left, follow_ups, expires_at=expires_at,
-                                      replaces=(unit,) if gone else ()))
+                                      replaces=(*replaces, unit) if gone else replaces))
+
+    def submit_media(self, key: str, account_id: str, units: Sequence[Unit], expires_at: float) -> None:
+        """A media's units, asked one by one; in a resumed run, less what a page of an earlier
+        attempt answered of its call (that part is checkpointed, the rest maybe not)."""
+        if self.skip_units and units and units[0].id not in self.skip_units:
+            parts = split(units[0], page_metrics(self.selection, self.refusals.learned(), self.login_of(key),
+                                                 self.api_version))
+            if parts is not None and parts.rest is not None and parts.rode.id in self.skip_units:
+                self.stats.inc(stat.UNITS_PLANNED, len(units))
+                self.submit_units(key, account_id, (parts.rest, *units[1:]), planned=True, expires_at=expires_at,
+                                  replaces=(units[0],))
+                return
+        self.submit_units(key, account_id, units, expires_at=expires_at)
+
+    async def ride(self, key: str, account_id: str, units: Sequence[Unit], body: bytes, metrics: tuple[str, ...],
+                   expires_at: float) -> bool:
+        """A media planned as ``units`` whose page nested ``body`` (its insights of ``metrics``):
+        write the records of the metrics that rode, submit what is left of its call and its
+        follow-ups. False: the nested answer cannot stand for its call (finished or owed
+        already, or not that call's): the caller submits ``units`` as usual."""
+        plain, follow_ups = units[0], tuple(units[1:])
+        parts = split(plain, metrics)
+        if parts is None or plain.id in self.skip_units or plain.id in self.owed_units:
+            return False            # asked one by one (what an earlier attempt finished is left out)
+        try:
+            records = flatten(body, plain.ctx, run_id=self.run_id, harvested_at=self.harvested_at,
+                              observed_on=self.observed_on)
+        except (DecodeError, GraphError):
+            return False
+        self.stats.inc(stat.UNITS_PLANNED, len(units))
+        self.stats.inc(stat.MEDIA_NESTED)
+        rode = plain if parts.rest is None else parts.rode      # the page answered the whole call, or part of it
+        self.asked(key, rode)
+        if rode.id not in self.skip_units:
+            await self.ledger.written(InsightsJob(self, key, account_id, rode), records)
+        if parts.rest is None:
+            self.stats.inc(stat.UNITS_DONE)
+            self.submit_units(key, account_id, follow_ups, planned=True, expires_at=expires_at)
+        else:
+            self.submit_units(key, account_id, (parts.rest, *follow_ups), planned=True, expires_at=expires_at,
+                              replaces=(plain,))
+        return True
 
     def plan_once(self, media_id: str) -> bool:
         """Whether this media is planned now: False if this run planned it already."""
@@ -410,46 +485,82 @@ class AccountJob:
         _discovery_gave_up(self, decision)
 
 
+Riding = tuple[Sequence[Unit], bytes, float]
+"""A media whose insights its page nested: its planned units, the nested body, its expiry."""
+
+
 class PageJob:
-    """One page of an edge; the next one follows it. ``bound``: the most pages followed."""
+    """One page of an edge; the next one follows it. ``bound``: the most pages followed (pages
+    of :data:`PAGE_LIMIT` media: smaller pages count as parts of one, ``used`` so far).
+    ``nest``: whether this page may ask its media's insights nested (``JobContext.expansion``
+    decides, once per page); ``limit``: media asked (None: the most, or the token's nested size)."""
 
     priority = PRIORITY_PAGE
 
     def __init__(self, ctx: JobContext, account_id: str, key: str, edge: str, bound: int,
                  next_url: str | None = None, seen: frozenset[str] = frozenset(), number: int = 1,
-                 children: bool = True, username: str | None = None):
+                 children: bool = True, username: str | None = None, *, nest: bool = True,
+                 limit: int | None = None, used: float = 0.0):
         self.ctx, self.account_id, self.key, self.edge, self.bound = ctx, account_id, key, edge, bound
         self.username = username
         """The account's own name: a media another name created is a collaboration post."""
         self.next_url, self.seen, self.number = next_url, seen, number
         self.children = children and edge == "media"
         """Whether this page asks the albums' children (dropped after a refusal)."""
+        self.nest = nest and edge == "media" and ctx.expansion is not None
+        self.limit, self.used = limit, used
+        self.ask: PageAsk | None = None
+        self._nested: dict[str, bytes] | None = None
         self.label = f"account {account_id} /{edge} page {number}"
 
     async def __call__(self, flight: Flight | None = None) -> Usage | None:
         ctx = self.ctx
+        if self.nest and self.ask is None and ctx.expansion is not None:
+            self.nest = False                   # decided once: a retry asks what the first attempt asked
+            self.ask = ctx.expansion.ask(self.key, ctx.login_of(self.key))
         path = f"{self.account_id}/{self.edge}"
+        nested = self._count_nested if self.ask is not None else None
         if self.next_url:
-            url = self.next_url if self.edge != "media" else _asking(self.next_url, self.children)
-            reply = await ctx.follow(self.key, url, path, flight)
+            url = self.next_url if self.edge != "media" and self.limit is None else \
+                _asking(self.next_url, self._fields(), str(self._size()))
+            reply = await ctx.follow(self.key, url, path, flight, nested=nested)
         else:
-            fields = STORY_FIELDS if self.edge == "stories" else \
-                MEDIA_FIELDS if self.children else MEDIA_FIELDS_WITHOUT_CHILDREN
-            reply = await ctx.get(self.key, path, {"fields": fields, "limit": PAGE_LIMIT}, flight)
+            reply = await ctx.get(self.key, path, {"fields": self._fields(), "limit": str(self._size())}, flight,
+                                  nested=nested)
+        if self.ask is not None and self._nested is None:
+            self._count_nested(reply)           # not counted for the costs (none measured)
         usage, page = reply.usage, decode_media_page(reply.body)
         del reply
+        if self.ask is not None and ctx.expansion is not None:
+            ctx.expansion.answered(self.key)
+            ctx.stats.inc(stat.PAGES_NESTED)
         for reason in page.rejected:
             ctx.ledger.failed(self, _refused(f"{self.label}: {reason}"))
-        objects = self._plan(page.data)
+        objects, riding = self._plan(page.data)
         ctx.stats.inc(f"discovered/{self.edge}", len(page.data))
         self._next(page)
         del page        # a page job waiting on a commit (the sink's backpressure) holds no page
         await ctx.ledger.objects(self.account_id, objects)
+        await self._ride(riding)
         return usage
 
-    def _plan(self, items: Sequence[MediaItem]) -> list[tuple[str, Record]]:
+    def _size(self) -> int:
+        return self.ask.limit if self.ask is not None else self.limit or MEDIA_PAGE_LIMIT
+
+    def _fields(self) -> str:
+        fields = STORY_FIELDS if self.edge == "stories" else \
+            MEDIA_FIELDS if self.children else MEDIA_FIELDS_WITHOUT_CHILDREN
+        return fields if self.ask is None else f"{fields},{insights_field(self.ask.metrics)}"
+
+    def _count_nested(self, reply: Reply) -> int:
+        """The media insights the page's answer nests (kept for :meth:`_ride`)."""
+        self._nested = decode_nested_insights(reply.body)
+        return len(self._nested)
+
+    def _plan(self, items: Sequence[MediaItem]) -> tuple[list[tuple[str, Record]], list[Riding]]:
         """Plan the page's media (their units go to the scheduler); their records, to be written
-        before any of those units runs (the units start once this job awaits)."""
+        before any of those units runs (the units start once this job awaits), and the media whose
+        insights the page nested (units, nested body, expiry), to be written after them."""
         ctx = self.ctx
         fresh = []
         for item in items:
@@ -466,6 +577,9 @@ class PageJob:
             if ctx.refresh is not None else [True] * len(fresh)
         delivered = ctx.delivered([item.id for item, _, product in fresh if product == "STORY"]) \
             if ctx.delivered is not None else set()
+        if ctx.expansion is not None and self.edge == "media":
+            ctx.expansion.listed(self.key, sum(due), len(items))
+        riding: list[Riding] = []
         for (item, posted, product), is_due in zip(fresh, due, strict=True):
             if not is_due:
                 ctx.stats.inc(stat.MEDIA_NOT_DUE)
@@ -477,9 +591,20 @@ class PageJob:
                                      ctx.selection, ctx.now, ctx.login_of(self.key))
             ctx.ledger.media_planned((item.id, self.account_id, product),
                                      [u.id for u in units if u.id not in ctx.skip_units])
-            ctx.submit_units(self.key, self.account_id, units,
-                             expires_at=plan.media_expires_at(product, posted, ctx.now))
-        return objects
+            expires_at = plan.media_expires_at(product, posted, ctx.now)
+            if units and self._nested and item.id in self._nested:
+                riding.append((units, self._nested[item.id], expires_at))
+            else:
+                ctx.submit_media(self.key, self.account_id, units, expires_at)
+        self._nested = None
+        return objects, riding
+
+    async def _ride(self, riding: list[Riding]) -> None:
+        """The media whose insights the page nested: their records, then what is left of their calls."""
+        ctx, ask = self.ctx, self.ask
+        for units, body, expires_at in riding:
+            if ask is None or not await ctx.ride(self.key, self.account_id, units, body, ask.metrics, expires_at):
+                ctx.submit_media(self.key, self.account_id, units, expires_at)
 
     def _record(self, item: MediaItem, product: str | None) -> MediaRecord:
         ctx = self.ctx
@@ -506,24 +631,54 @@ class PageJob:
         if marks & self.seen:
             self.ctx.stats.inc(stat.PAGING_REPEATED)
             return
-        if self.number >= self.bound:
+        used = self.used + self._size() / MEDIA_PAGE_LIMIT
+        if used >= self.bound - 1e-9:
             self.ctx.stats.inc(stat.PAGING_BOUNDED)
             self.ctx.ledger.failed(self, _refused(
                 f"{self.label}: paging stopped after {self.number} pages, more than the account's media "
                 f"count allows"))
             return
         self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, nxt,
-                                self.seen | marks, self.number + 1, username=self.username))
+                                self.seen | marks, self.number + 1, username=self.username, limit=self.limit,
+                                used=used))
 
     def gave_up(self, decision: Decision) -> None:
+        if decision.action is not Action.FAIL_TOKEN and (self.ask is not None or too_large(decision)):
+            self._smaller_or_plain(decision)
+            return
         if self.children and decision.action is not Action.FAIL_TOKEN:
             # One media that refuses ``children`` fails its whole page: the page is asked again
             # without it (its albums' children unknown), never lost.
             self.ctx.stats.inc(stat.PAGES_WITHOUT_CHILDREN)
-            self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, self.next_url,
-                                    self.seen, self.number, children=False, username=self.username))
+            self._again(children=False)
             return
         _discovery_gave_up(self, decision)
+
+    def _smaller_or_plain(self, decision: Decision) -> None:
+        """A page too large is asked again at half its size; a page whose nested insights failed
+        is asked again without them (its media one by one), never lost."""
+        ctx, ask = self.ctx, self.ask
+        if ask is not None and ctx.expansion is not None:
+            if too_large(decision):
+                size = ctx.expansion.smaller(self.key, ask)
+                ctx.stats.inc(stat.PAGES_SMALLER)
+                self._again(nest=size is not None)
+            else:
+                ctx.expansion.failed(self.key, ask, decision)
+                ctx.stats.inc(stat.PAGES_NESTED_FAILED)
+                self._again(nest=False)
+            return
+        if self._size() <= 1:
+            _discovery_gave_up(self, decision)
+            return
+        ctx.stats.inc(stat.PAGES_SMALLER)
+        self._again(limit=self._size() // 2)
+
+    def _again(self, *, children: bool | None = None, nest: bool = False, limit: int | None = None) -> None:
+        """This page asked again: without children, nested again (at the token's size) or not."""
+        self.ctx.submit(PageJob(self.ctx, self.account_id, self.key, self.edge, self.bound, self.next_url,
+                                self.seen, self.number, children=self.children if children is None else children,
+                                username=self.username, nest=nest, limit=limit or self.limit, used=self.used))
 
 
 def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
@@ -537,14 +692,15 @@ def _discovery_gave_up(job: AccountJob | PageJob, decision: Decision) -> None:
         job.ctx.ledger.failed(job, decision)
 
 
-def _asking(url: str, children: bool) -> str:
-    """``paging.next`` repeats the ``fields`` of the page before: each page asks children
-    again (a refusal costs only its own page's retry), and the retry does not."""
-    if ("children" in url) == children:
-        return url
+def _asking(url: str, fields: str, limit: str) -> str:
+    """``paging.next`` repeats the ``fields`` and ``limit`` of the page before: each page asks
+    what it decides (children again, so a refusal costs only its own page's retry; its insights
+    nested or not, at its size)."""
     parts = urlsplit(url)
-    fields = MEDIA_FIELDS if children else MEDIA_FIELDS_WITHOUT_CHILDREN
-    query = [(k, fields if k == "fields" else v) for k, v in parse_qsl(parts.query)]
+    query = parse_qsl(parts.query)
+    if dict(query).get("fields") == fields and dict(query).get("limit") == limit:
+        return url
+    query = [(k, v) for k, v in query if k not in ("fields", "limit")] + [("fields", fields), ("limit", limit)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

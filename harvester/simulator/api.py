@@ -21,9 +21,11 @@ import orjson
 from .. import catalog
 from ..days import DAY, iso, parse_iso
 from . import errors as E
+from . import expansion
 from .drift import Drift, served_item
 from .errors import SimReply
 from .fields import Edge, Field, FieldsSyntaxError, Lazy, Node, check, parse_fields, render
+from .tokenbook import TokenKind
 from .world import ACCOUNT_BASE, Account, Media, TokenInfo, World
 
 DEFAULT_VERSION = "v25.0"
@@ -233,7 +235,8 @@ class GraphApi:
         own = self.world.listed_media(account)
         partner, shared = self.collaborator(account)
         return self._listing(req, self.nodes.listed, own + shared,
-                             lambda i: self.world.media(account, i) if i < own else self.world.media(partner, i - own))
+                             lambda i: self.world.media(account, i) if i < own else self.world.media(partner, i - own),
+                             nests=True)
 
     def collaborator(self, account: Account) -> tuple[Account, int]:
         """The account whose newest media ``account``'s ``/media`` lists too, and how many."""
@@ -242,18 +245,30 @@ class GraphApi:
         return partner, shared
 
     def _stories(self, req: Request, account: Account) -> SimReply:
-        return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i))
+        return self._listing(req, self.nodes.listed, account.stories, lambda i: self.world.story(account, i),
+                             nests=True)
 
     def _children(self, req: Request, media: Media) -> SimReply:
         return self._listing(req, self.nodes.child, media.children, lambda i: self.world.child(media, i))
 
-    def _listing(self, req: Request, node: Node, total: int, item: Callable[[int], Any]) -> SimReply:
-        """A cursor-paged edge whose items answer ``fields`` as ``node``."""
-        fields = _checked(req.query, node)
-        if isinstance(fields, SimReply):
-            return fields
-        nested = _nested_url(req)
-        return self._paged(req, total, lambda i: render(node, item(i), fields, nested))
+    def _listing(self, req: Request, node: Node, total: int, item: Callable[[int], Any],
+                 nests: bool = False) -> SimReply:
+        """A cursor-paged edge whose items answer ``fields`` as ``node``; ``nests``: a page of
+        media, which may nest their insights (:mod:`.expansion`)."""
+        asked = requested(req.query)
+        if isinstance(asked, SimReply):
+            return asked
+        fields, insights = expansion.split(asked) if nests else (asked, None)
+        bad = check(node, fields)
+        if bad is not None:
+            return E.invalid(E.NONEXISTING_FIELD.format(field=bad.field, node=bad.node))
+        url = _nested_url(req)
+        one: Callable[[int], dict] = lambda i: render(node, item(i), fields, url)  # noqa: E731
+        window = _page_window(req.query, total)
+        if insights is None or isinstance(window, SimReply):
+            return self._paged(req, total, one)
+        return expansion.page(insights, window[2], one, lambda i, q: self.media_insights(item(i), q, req.token.kind),
+                              lambda nested: self._paged(req, total, nested))
 
     def _paged(self, req: Request, total: int, render: Callable[[int], dict]) -> SimReply:
         window = _page_window(req.query, total)
@@ -395,7 +410,12 @@ class GraphApi:
     # --- media insights ------------------------------------------------------------------------
 
     def _media_insights(self, req: Request, media: Media) -> SimReply:
-        metrics = _metric_list(req.query)
+        return self.media_insights(media, req.query, req.token.kind)
+
+    def media_insights(self, media: Media, query: Query, login: TokenKind) -> SimReply:
+        """``/{media}/insights`` with ``query`` by a token of ``login``: asked by id, or nested in
+        a page of media."""
+        metrics = _metric_list(query)
         if isinstance(metrics, SimReply):
             return metrics
         if media.child is not None:
@@ -407,10 +427,10 @@ class GraphApi:
                 return refusal
             served = self.drift.served(metrics)
             metrics = [n for n in metrics if n not in served]
-        chosen = _media_metrics(metrics, media, req.token.kind)
+        chosen = _media_metrics(metrics, media, login)
         if isinstance(chosen, SimReply):
             return chosen
-        breakdowns = tuple(b for b in req.query.get("breakdown", "").split(",") if b)
+        breakdowns = tuple(b for b in query.get("breakdown", "").split(",") if b)
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(breakdowns) > 1:
             return E.unknown_error()
         if any(m.condition == "shared_to_facebook" for m in chosen) and not self.world.shared_to_facebook(media):

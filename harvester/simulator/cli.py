@@ -20,6 +20,7 @@ import orjson
 from ..files import write_atomic
 from ..summary import plural
 from .drift import DEMO as DEMO_DRIFT
+from .expansion import EXPANSION_COSTS
 from .faults import DEFAULT_KINDS, FAULTS, check_kinds
 from .hostile import KINDS as HOSTILE_KINDS
 from .pipeline import SimulatorSettings
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the API as Meta changes it: shares refused on IMAGE posts, watch_through_rate served (the "
                         "catalog does not know it), ig_reels_video_view_total_time retired an hour after the "
                         "world's now")
+    p.add_argument("--expansion-cost", choices=EXPANSION_COSTS, default="one",
+                   help="how a page of media with their insights nested (fields=...,insights.metric(...)) counts "
+                        "against the rate limit: as one call (default), or one plus one per media nested")
     p.add_argument("--config-out", type=Path, metavar="FILE",
                    help="write a harvester config (TOML) that harvests this world at the rate limit it enforces; "
                         "its tokens are read from TOKEN_<n> variables (printed at start-up)")
@@ -164,7 +168,7 @@ def settings_of(args: argparse.Namespace) -> SimulatorSettings:
     return SimulatorSettings(calls_per_window=args.calls_per_window, window_seconds=args.window_seconds,
                              app_calls_per_window=args.app_calls_per_window, faults=args.faults,
                              latency_ms=args.latency, hostile=args.hostile, fault_kinds=args.fault_kinds,
-                             drift=DEMO_DRIFT if args.drift else None)
+                             drift=DEMO_DRIFT if args.drift else None, expansion_cost=args.expansion_cost)
 
 
 def describe(world: World, url: str, settings: SimulatorSettings, config_out: Path | None = None) -> str:
@@ -172,7 +176,8 @@ def describe(world: World, url: str, settings: SimulatorSettings, config_out: Pa
     ``--config-out``, the config written and the variables it reads the tokens from)."""
     lines = [f"simulator listening on {url}",
              f"  rate limit {_limit(settings)} (a harvest's [rate_limit] must stay within it); "
-             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms"
+             f"faults {settings.faults:.0%}, latency {settings.latency_ms:g} ms, "
+             f"a page of media with nested insights counts {_expansion(settings)}"
              + (f", hostile {', '.join(settings.hostile)}" if settings.hostile else ""),
              *([f"  drift: {settings.drift.describe()}"] if settings.drift is not None else []),
              f"  {'token':<40} {'kind':<10} accounts"]
@@ -190,6 +195,10 @@ def _limit(settings: SimulatorSettings) -> str:
     if settings.app_calls_per_window is not None:
         text += f", {settings.app_calls_per_window:,} of all tokens together"
     return text
+
+
+def _expansion(settings: SimulatorSettings) -> str:
+    return "one call" if settings.expansion_cost == "one" else "one call per media nested, plus one"
 
 
 def _seconds(seconds: float) -> str:

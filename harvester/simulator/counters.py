@@ -21,6 +21,8 @@ class Counters:
         self.account_ids = frozenset(account_ids)
         self.calls = 0
         self.calls_by_token: Counter[int] = Counter()
+        self.nested_by_token: Counter[int] = Counter()
+        """Media whose insights pages nested, charged as calls (``expansion_cost = "per-object"``)."""
         self.throttled: Counter[str] = Counter()
         self.throttled_by_token: Counter[int] = Counter()
         self.max_in_window: dict[int, int] = {}
@@ -35,6 +37,9 @@ class Counters:
 
     def token_call(self, index: int) -> None:
         self.calls_by_token[index] += 1
+
+    def nested(self, index: int, n: int) -> None:
+        self.nested_by_token[index] += n
 
     def window(self, index: int, in_window: int) -> None:
         if in_window > self.max_in_window.get(index, 0):
@@ -72,6 +77,8 @@ class Counters:
         return {
             "calls": self.calls,
             "calls_by_token": _keyed(self.calls_by_token),
+            "charged": self.calls + sum(self.nested_by_token.values()),
+            "nested_by_token": _keyed(self.nested_by_token),
             "throttled": sum(self.throttled.values()),
             "throttled_by_scope": dict(self.throttled),
             "throttled_by_token": _keyed(self.throttled_by_token),

@@ -25,6 +25,8 @@ class SimReply(msgspec.Struct):
     status: int
     body: bytes
     headers: dict[str, str] = {}
+    nested: int = 0
+    """Media whose insights a page nests (field expansion): what a per-object accounting charges."""
 
 
 _trace = itertools.count(1)

@@ -21,6 +21,7 @@ from .api import GraphApi
 from .counters import Counters
 from .drift import Drift
 from .errors import SimReply, graph_error
+from .expansion import ExpansionCost
 from .faults import DEFAULT_KINDS, Drop, Faults, Truncate, fault_reply, truncate
 from .hostile import Hostile
 from .ratelimit import RateLimits
@@ -51,6 +52,9 @@ class SimulatorSettings(msgspec.Struct, frozen=True):
     """Metrics refused, served and retired as Meta changes them (:mod:`.drift`); None: none."""
     collabs: int = 0
     """Collaboration posts each account's ``/media`` lists of the next account's (:class:`.api.GraphApi`)."""
+    expansion_cost: ExpansionCost = "one"
+    """How a page of media with their insights nested counts (:mod:`.expansion`): as ``one`` call,
+    or as one call plus one per media nested (``per-object``)."""
 
 
 MISSING = (190, None, "An active access token must be used to query information about the current user.")
@@ -120,7 +124,11 @@ class Simulator:
             self.faults.served(decision)
         if method.upper() != "GET":
             return self._count(graph_error(400, 100, f"Unsupported {method.lower()} request."), verdict.headers)
-        answer = self._count(self._answer(decision.kind, path, query, token, base_url), verdict.headers)
+        answer = self._answer(decision.kind, path, query, token, base_url)
+        headers = verdict.headers
+        if isinstance(answer, SimReply) and answer.nested and self.settings.expansion_cost == "per-object":
+            headers = self._charge(token, answer.nested)
+        answer = self._count(answer, headers)
         return self.hostile.apply(path, query, answer, base_url or self.base_url) if self.hostile.kinds else answer
 
     def _answer(self, fault: str | None, path: str, query: Mapping[str, str], token: TokenInfo,
@@ -134,6 +142,15 @@ class Simulator:
             return token_api.refresh(self.world, token, query, self.wall())
         reply = self.api.handle(path, query, token, base_url or self.base_url)
         return truncate(reply) if fault == "truncated" else reply
+
+    def _charge(self, token: TokenInfo, nested: int) -> dict[str, str]:
+        """A page's nested media counted as calls of their own (``per-object``): in the token's
+        window and in the usage headers of the page's answer."""
+        now = self.clock()
+        in_window = self.limits.charge(token.index, nested, now)
+        self.counters.window(token.index, in_window)
+        self.counters.nested(token.index, nested)
+        return self.limits.usage_headers(token.index, token.kind, token.account_ids, now)
 
     def _fault(self, fault: str | None) -> SimReply | Drop | None:
         """The answer a fault puts in place of the API's (None: the API's, cut short if ``truncated``)."""
@@ -193,7 +210,7 @@ class Simulator:
         self.counters.status(reply.status)
         if not usage:
             return answer
-        reply = SimReply(status=reply.status, body=reply.body, headers={**reply.headers, **usage})
+        reply = SimReply(status=reply.status, body=reply.body, headers={**reply.headers, **usage}, nested=reply.nested)
         return Truncate(reply) if isinstance(answer, Truncate) else reply
 
 

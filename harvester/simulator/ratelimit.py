@@ -32,6 +32,12 @@ class RollingWindow:
         self.times.append(now)
         return len(self.times)
 
+    def charge(self, n: int, now: float) -> int:
+        """Record ``n`` more calls at ``now`` (what one request costs beyond itself); the count after."""
+        self._expire(now)
+        self.times.extend([now] * n)
+        return len(self.times)
+
     def count(self, now: float) -> int:
         self._expire(now)
         return len(self.times)
@@ -77,6 +83,13 @@ class RateLimits:
         app_over = self.app is not None and self.app.record(now) > self.app.limit
         throttle = "app" if app_over else "token" if in_window > window.limit else None
         return Verdict(throttle, in_window, self.usage_headers(index, kind, account_ids, now, throttle))
+
+    def charge(self, index: int, n: int, now: float) -> int:
+        """Token ``index``'s request at ``now`` counts ``n`` calls more (a page of media with their
+        insights nested, under a per-object accounting); the token's window count after."""
+        if self.app is not None:
+            self.app.charge(n, now)
+        return self._window(index).charge(n, now)
 
     def usage_headers(self, index: int, kind: str, account_ids: tuple[str, ...], now: float,
                       throttle: str | None = None) -> dict[str, str]:

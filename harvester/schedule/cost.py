@@ -1,0 +1,111 @@
+"""What a page of media with their insights nested costs a token, read from the usage headers.
+
+Meta says nothing of how field expansion counts against the rate limits (a page counted as one
+call, or as one more per media nested), so each token's cost is measured, never assumed. Every
+call a token makes is logged when it is sent (with the media a page nested, once it answered);
+each usage header the token's answers carry says how many calls the API counts in its window:
+``call_count`` percent of ``[rate_limit] calls_per_window``, taken at the middle of its whole
+percent. Against the calls the log holds in the same window (``sent``, each counted once) and
+the media nested in them (``nested``), the cost of one media nested, beyond the page, is
+
+    per_media = (counted - sent) / nested        (0: a page is one call; 1: one more per media)
+
+Invariant: an estimate is made only from a reading whose window holds enough media nested
+(:meth:`CallCosts.can_price`: a whole percent is two calls at 200 an hour, and the error stays
+under 0.05 call per media), and it is clamped to ``[0, 2]``. A token whose answers carry no usage
+header has no estimate: ``reported`` is False and the caller stays with a call per media.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+MIN_NESTED = 40
+"""Media nested in a window before its reading is trusted to price them."""
+MAX_COST = 2.0
+
+
+class Sent(msgspec.Struct):
+    """One call, logged when sent: ``nested`` media insights its answer carried (pages only)."""
+
+    at: float
+    nested: int = 0
+
+
+class _Token(msgspec.Struct):
+    log: deque[Sent] = msgspec.field(default_factory=deque)
+    nested: int = 0
+    """The media nested by the calls in ``log`` (kept as they come and go)."""
+    edge: float = float("-inf")
+    """Calls sent at or before this left the log."""
+    reported: bool = False
+    per_media: float | None = None
+    measured_at: float = float("-inf")
+
+
+class CallCosts:
+    """Per token (by key): its calls in the window and what the API counted for them."""
+
+    def __init__(self, calls_per_window: int, window_seconds: float, clock: Callable[[], float]):
+        self.calls_per_window, self.window_seconds, self.clock = calls_per_window, window_seconds, clock
+        self._tokens: dict[str, _Token] = {}
+
+    def sent(self, key: str) -> Sent:
+        """Log a call of ``key`` sent now (:meth:`read` its answer's usage)."""
+        token = self._token(key)
+        entry = Sent(self.clock())
+        token.log.append(entry)
+        return entry
+
+    def nested(self, key: str, entry: Sent, n: int) -> None:
+        """The page ``entry`` answered with ``n`` media insights nested."""
+        token = self._token(key)
+        if entry.at > token.edge:                   # still in the log
+            token.nested += n - entry.nested
+        entry.nested = n
+
+    def read(self, key: str, call_count: float | None) -> None:
+        """A usage header of ``key``'s (``Usage.call_count``; None: the answer had none)."""
+        if call_count is None:
+            return
+        token = self._token(key)
+        token.reported = True
+        now = self.clock()
+        edge = token.edge = now - self.window_seconds
+        while token.log and token.log[0].at <= edge:
+            token.nested -= token.log.popleft().nested
+        if not self.can_price(token.nested):
+            return
+        counted = (call_count + 0.5) * self.calls_per_window / 100
+        token.per_media = min(MAX_COST, max(0.0, (counted - len(token.log)) / token.nested))
+        token.measured_at = now
+
+    def can_price(self, nested: int) -> bool:
+        """Whether a window holding ``nested`` media nested prices them: at least
+        :data:`MIN_NESTED`, and enough that a whole percent of the budget (half a percent of
+        error) is at most 0.05 call per media (a budget of 10,000 calls an hour cannot price a
+        page of 100: its usage moves a percent every 100 calls)."""
+        return nested >= max(MIN_NESTED, self.calls_per_window / 10)
+
+    def reported(self, key: str) -> bool:
+        """Whether ``key``'s answers ever carried a usage header."""
+        token = self._tokens.get(key)
+        return token is not None and token.reported
+
+    def per_media(self, key: str) -> float | None:
+        """The latest estimate of what one media nested costs ``key`` (None: not measured)."""
+        token = self._tokens.get(key)
+        return None if token is None else token.per_media
+
+    def measured_at(self, key: str) -> float:
+        token = self._tokens.get(key)
+        return float("-inf") if token is None else token.measured_at
+
+    def _token(self, key: str) -> _Token:
+        token = self._tokens.get(key)
+        if token is None:
+            token = self._tokens[key] = _Token()
+        return token
