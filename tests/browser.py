@@ -10,9 +10,12 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,8 @@ class Page:
         assert binary, "chromium is not installed (make install-browser)"
         self._profile = tempfile.TemporaryDirectory(prefix="report-chromium-")
         self._process = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)   # its helpers in a group of their own
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         for _ in range(300):
             if port_file.exists() and len(port_file.read_text().split()) >= 2:
@@ -63,12 +67,26 @@ class Page:
         self._reader.cancel()
         await self._ws.close()
         await self._http.close()
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        await asyncio.to_thread(self._stop_browser)
+
+    def _stop_browser(self) -> None:
+        """Chromium and every helper it started (renderer, GPU, crash handler), which may write to
+        the profile after the main process is gone: the whole group ends before the profile goes."""
+        group = self._process.pid
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                continue
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _group_alive(group):
+                time.sleep(0.05)
+            if not _group_alive(group):
+                break
         self._profile.cleanup()
 
     async def _read(self) -> None:
@@ -124,3 +142,11 @@ class Page:
                                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
         path.write_bytes(base64.b64decode(shot["data"]))
         return int(size["width"]), int(size["height"])
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
