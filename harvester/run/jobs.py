@@ -29,9 +29,9 @@ from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
-from ..errors import DecodeError, GraphError
+from ..errors import DecodeError, GraphError, HarvesterError
 from ..graph.flatten import Context, flatten
-from ..graph.policy import Action, Decision, too_large
+from ..graph.policy import Action, Decision, decide, too_large
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
     ACCOUNT_FIELDS,
@@ -356,7 +356,12 @@ class InsightsJob:
         left, gone = ctx.leave_out_learned(self.key, self.unit)     # learned while it was queued
         if gone and left is not None:
             self.replaces, self.unit = (*self.replaces, self.unit), left
-        reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
+        try:
+            reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
+        except HarvesterError as error:
+            if self.probe is not None and decide(error).action in (Action.RETRY, Action.THROTTLE):
+                ctx.probes.stalled(self)            # another token's call of the kind probes meanwhile
+            raise
         ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
         ctx.refusals.answered(*self.wanted())
         ctx.probes.ended(self)
