@@ -13,10 +13,10 @@ import pytest
 from harvester import Harvester, catalog
 from harvester.days import DAY
 from harvester.plan.unshared import REPROBE_SECONDS
-from harvester.state.store import StateStore
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.state.store import StateStore
 
 from support import NOW, Recording, assert_matches_truth, run_records, world_config
 

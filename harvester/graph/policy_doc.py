@@ -49,8 +49,9 @@ SUMMARY: dict[Action, str] = {
 
 #: What the harvest does on each action: docs/error-policy.md's "Actions" table.
 ACTIONS: dict[Action, str] = {
-    Action.RETRY: "retries the unit with exponential backoff and full jitter, up to `scheduler.max_attempts` attempts "
-                  "in all; then the unit fails with the reason of its last error, and the next run on the state owes it",
+    Action.RETRY: "retries the unit with exponential backoff and full jitter, up to `scheduler.max_attempts` "
+                  "attempts in all; then the unit fails with the reason of its last error, and the next run on the "
+                  "state owes it",
     Action.THROTTLE: "weighs the evidence (see docs/internals.md, \"throttles\"): a throttle with an estimate, with "
                      "the budget reported spent (usage at or above 90 %) or with nothing reported, or the third in a "
                      "row, stops calling with that token (every token, for code 4: the app's budget) and waits: "
