@@ -44,6 +44,14 @@ class Cancellable(Protocol):
     def cancel(self) -> None: ...
 
 
+class _Untimed:
+    def cancel(self) -> None:
+        pass
+
+
+_UNTIMED = _Untimed()
+"""The timer of a probe sent outside an event loop (a job driven by hand): it never hands over."""
+
 Later = Callable[[float, Callable[[], None]], Cancellable]
 """Call a function so many seconds on (``loop.call_later``)."""
 
@@ -130,7 +138,11 @@ class Probes(Generic[J]):
         self._out[kind] += 1
         later = self._later
         if later is None:
-            later = self._later = asyncio.get_running_loop().call_later
+            try:
+                later = self._later = asyncio.get_running_loop().call_later
+            except RuntimeError:            # driven by hand, outside a loop: nothing to time
+                self._timers[id(call)] = _UNTIMED
+                return
         self._timers[id(call)] = later(self.handover, lambda: self._hand_over(call, kind))
 
     def _hand_over(self, call: J, kind: Kind) -> None:
