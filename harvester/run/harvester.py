@@ -299,7 +299,7 @@ class Harvester:
             if state is not None and config.refresh.enabled else None,
             refusals=refusals, api_version=config.graph.api_version,
             settled_units=state.settled_units if state is not None and not self.refresh_all else None,
-            not_shared=partial(state.not_shared_since, since=self.now - unshared.REPROBE_SECONDS)
+            not_shared=partial(state.not_shared_since, since=self.now - unshared.REPROBE_SECONDS, run_id=self.run_id)
             if state is not None and not self.refresh_all else None,
             **expansion_of(config, scheduler.now, refusals),
             clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
