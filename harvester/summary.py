@@ -84,6 +84,9 @@ SINK_UNCOMMITTED_REMOVED = "sink/uncommitted_removed"
 
 MEDIA_NOT_DUE = "media/not_due"
 MEDIA_DUPLICATE = "media/duplicate"
+MEDIA_NOT_SHARED = "media/not_shared"
+"""Media whose call of the metrics that need a share to Facebook was left out: they answered
+"not shared" within the re-probe period (:mod:`harvester.plan.unshared`)."""
 MEDIA_COLLAB = "media/collab"
 """Collaboration posts listed by an account that did not create them: asked where their creator lists them."""
 PAGING_REPEATED = "paging/repeated"

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import msgspec
 import pytest
 
 from harvester import Harvester, catalog
+from harvester.days import DAY
+from harvester.plan.unshared import REPROBE_SECONDS
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.truth import expected_records
 from harvester.simulator.world import World, WorldSpec
+from harvester.state.store import StateStore
 
 from support import NOW, Recording, assert_matches_truth, run_records, world_config
 
@@ -21,14 +25,14 @@ FACEBOOK_LOGIN = {m.name for m in catalog.MEDIA_METRICS if m.condition == "faceb
 SPEC = WorldSpec(seed=24, accounts=6, media_per_account=40, now=NOW)
 
 
-async def harvest(tmp_path, world, **tables):
+async def harvest(tmp_path, world, *, state=None, out="out", **tables):
     tables.setdefault("refresh", {"enabled": False})
-    config, env = world_config(world, tmp_path / "out", days=2, **tables)
+    config, env = world_config(world, tmp_path / out, days=2, **tables)
     transport = Recording(Simulator(world, SimulatorSettings(calls_per_window=10**9)))
-    async with Harvester.pinned(config, tokens=env, transport=transport, now=world.now) as harvester:
+    async with Harvester.pinned(config, tokens=env, transport=transport, state=state, now=world.now) as harvester:
         summary = await harvester.run()
     assert summary.exit_code == 0, summary.render()
-    return summary, run_records(tmp_path / "out", harvester.run_id), transport.calls, config
+    return summary, run_records(tmp_path / out, harvester.run_id), transport.calls, config
 
 
 def metrics_asked(query: str) -> set[str]:
@@ -110,4 +114,41 @@ async def test_a_refusal_of_a_metric_that_needs_the_share_is_never_learned_for_t
     assert {r.metric for r in summary.refused} == {"facebook_views"}
     assert sum(r.refusals for r in summary.refused) > 3 and all(r.dropped == 0 for r in summary.refused)
     assert state.learned_refusals() == []
+    state.close()
+
+
+def shared_calls(calls) -> dict[str, int]:
+    """Media id -> the status of its call of the metrics that need a share to Facebook."""
+    return {path.split("/")[0]: status for path, query, status in calls
+            if path.endswith("/insights") and metrics_asked(query) & SHARED}
+
+
+@pytest.mark.looptime
+async def test_a_media_not_shared_is_not_asked_again_for_a_week(tmp_path):
+    """Run 1 asks every media's call of the metrics that need a share; the state keeps those
+    that answered "not shared". Run 2, a day on over the same media, asks none of them (only the
+    shared ones, whose views change); a week on, they are asked again (a media may be shared
+    later). The ground truth is met by each run."""
+    state = StateStore(tmp_path / "state.db")
+    summary, records, calls, config = await harvest(tmp_path, World(SPEC), state=state)
+    first = shared_calls(calls)
+    not_shared = {m for m, status in first.items() if status == 400}
+    assert len(not_shared) > 50 and len(first) > len(not_shared)
+    assert summary.skipped_by_reason["not shared to Facebook (-1/2207086)"] == len(not_shared)
+
+    world = World(msgspec.structs.replace(SPEC, now=NOW + DAY))
+    summary, records, again, config = await harvest(tmp_path, world, state=state, out="again")
+    assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))
+    second = shared_calls(again)
+    assert not set(second) & not_shared and set(second) <= set(first)
+    assert all(status == 200 for status in second.values())
+    assert "not shared to Facebook (-1/2207086)" not in summary.skipped_by_reason
+    assert summary.counters["media/not_shared"] == len(not_shared)
+    assert len(calls) - len(again) == len(not_shared)      # 1,061 calls, then 830 (the 231 not shared left out)
+
+    world = World(msgspec.structs.replace(SPEC, now=NOW + REPROBE_SECONDS + DAY))
+    summary, records, later, config = await harvest(tmp_path, world, state=state, out="later")
+    assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))
+    third = shared_calls(later)
+    assert {m for m, status in third.items() if status == 400} == not_shared and len(later) == len(calls)
     state.close()

@@ -39,3 +39,12 @@ def test_not_api_rows_are_what_decide_says():
 def test_a_block_without_markers_is_an_error():
     with pytest.raises(ValueError, match="generated: rules"):
         policy_doc.regenerate("no markers here", {"rules": policy_doc.rules_table})
+
+
+def test_every_action_is_said_and_each_rule_shows_under_its_own():
+    """The actions table and the reasons come from RULES: a metric the product type does not
+    support is a REFUSE, never listed under SKIP."""
+    assert set(policy_doc.ACTIONS) == set(policy_doc.WHY) == set(Action)
+    lines = {line.split("**")[1]: line for line in policy_doc.why_list().splitlines()}
+    assert "does not support" in lines["REFUSE"] and "does not support" not in lines["SKIP"]
+    assert "-1/2207086" in lines["SKIP"] and "| **REFUSE** |" in policy_doc.actions_table()

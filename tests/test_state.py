@@ -176,11 +176,32 @@ def test_a_version_3_file_gains_the_refused_metrics_and_the_settled_calls(tmp_pa
     db.commit()
     db.close()
     store = StateStore(path)
-    assert user_version(path) == SCHEMA_VERSION == 4
+    assert user_version(path) == SCHEMA_VERSION
     store.learn_refusal(("media", "FEED", "IMAGE", "facebook", "v25.0"), "shares", 3, "(#100) no", 100.0)
     assert store.learned_refusals(api_version="v25.0") == [
         (("media", "FEED", "IMAGE", "facebook", "v25.0"), "shares", 3, "(#100) no", 100.0)]
     assert store.learned_refusals(api_version="v26.0") == [] and store.learned_refusals(since=101.0) == []
     store.commit("r1", [], {"u1": ("done", "1", "account 1 totals")}, settled=["u1"])
     assert store.settled_units(["u1", "u2"]) == {"u1"}
+    store.close()
+
+
+def test_a_version_4_file_gains_the_media_not_shared_to_facebook(tmp_path):
+    """Version 5: media that answered "not shared to Facebook", each with when it did."""
+    path = tmp_path / "state.sqlite"
+    StateStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE not_shared")
+    db.execute("PRAGMA user_version = 4")
+    db.commit()
+    db.close()
+    store = StateStore(path)
+    assert user_version(path) == SCHEMA_VERSION == 5
+    store.not_shared("17900000000000001", "1", 100.0, "r1")
+    store.not_shared("17900000000000002", "1", 200.0, "r1")
+    assert store.not_shared_since(["17900000000000001", "17900000000000002", "3"], since=150.0) == {
+        "17900000000000002"}
+    store.not_shared("17900000000000001", "1", 300.0, "r2")                 # asked again, answered again
+    assert store.not_shared_since(["17900000000000001"], since=150.0) == {"17900000000000001"}
+    assert store.not_shared_since(["17900000000000001"], since=150.0, run_id="r2") == set()   # its own: resumed
     store.close()

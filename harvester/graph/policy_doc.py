@@ -47,6 +47,58 @@ SUMMARY: dict[Action, str] = {
 }
 
 
+#: What the harvest does on each action: docs/error-policy.md's "Actions" table.
+ACTIONS: dict[Action, str] = {
+    Action.RETRY: "retries the unit with exponential backoff and full jitter, up to `scheduler.max_attempts` "
+                  "attempts in all; then the unit fails with the reason of its last error, and the next run on the "
+                  "state owes it",
+    Action.THROTTLE: "weighs the evidence (see docs/internals.md, \"throttles\"): a throttle with an estimate, with "
+                     "the budget reported spent (usage at or above 90 %) or with nothing reported, or the third in a "
+                     "row, stops calling with that token (every token, for code 4: the app's budget) and waits: "
+                     "`estimated_time_to_regain_access` when the server gave one (`Decision.wait`, seconds, at most "
+                     "the window), else its own growing backoff (60 s doubling). Once throttled, each further call "
+                     "extends the penalty, so the token is not probed meanwhile. A lone throttle (no estimate, usage "
+                     "reported below 90 %, not repeated: not the third in a row, throttles under a fifth of the "
+                     "token's recent answers) costs only that call a retry after a short jittered wait (under 1 s, "
+                     "2 s for a second in a row); the token keeps its pace",
+    Action.SKIP: "records the unit as done without records (there is nothing to harvest, legitimately); not asked "
+                 "again on resume",
+    Action.REFUSE: "asks the unit again at once without the metric the API named, and records that metric as "
+                   "`refused` for the object, with the API's words (not a skip, not a failure); after a few "
+                   "refusals of it for a kind of object the kind's later calls leave it out, for a week",
+    Action.FAIL_TOKEN: "the token is unusable: every unit of that token stops at once, the token and its accounts are "
+                       "reported once, nothing is retried",
+    Action.FAIL: "the unit fails for good, with its reason; the harvest goes on (exit code 3)",
+}
+
+#: Why the rows of each action lead to it: docs/error-policy.md's "Why these rows", each after
+#: the answers that lead to the action (from RULES, so a rule moved moves there too).
+WHY: dict[Action, str] = {
+    Action.THROTTLE: "throttling comes back as HTTP 400, not 429. Meta: \"When the limit has been reached, stop "
+                     "making API calls. Continuing to make calls will continue to increase your call count\" "
+                     "(Meta's Graph API rate-limiting page, best practices).",
+    Action.FAIL_TOKEN: "the token has expired, was revoked or is otherwise invalid (190, 102), or lacks a permission "
+                       "(10 other than \"Not enough viewers\", 200-299): properties of the token, so every call of "
+                       "it would fail the same way; only a new token helps.",
+    Action.SKIP: "answers about the object, which has nothing to harvest and never will: a story with fewer than 5 "
+                 "viewers, media posted before the business conversion, days older than the API keeps. A media not "
+                 "shared to Facebook answers -1/2207086 only to the call of the metrics that need the share "
+                 "(`facebook_views`, `crossposted_views`), which asks nothing else, so nothing else is skipped with "
+                 "it; the state remembers the media and asks that call again a week later (it may be shared by then).",
+    Action.REFUSE: "the API names a metric it does not serve for this kind of object (\"does not support the X "
+                   "metric for this media product type\", \"X is not supported for this media type\"), no longer "
+                   "serves, or does not list (\"metric[i] must be one of\"). The object has data: only that metric "
+                   "is lost, never the unit, and it is learned per kind of object (docs/harvest-rules.md, \"When "
+                   "Meta changes a metric\").",
+    Action.RETRY: "1 and 2 are temporary (HTTP 500), 341 and 368 say \"wait and retry\", `is_transient: true` says "
+                  "so itself, 5xx and 429 are the server's trouble; 100/33 is sometimes a disguised rate limit (as "
+                  "practitioners report, Airbyte's Instagram connector among them), so it is retried, but only up to "
+                  "the bound.",
+    Action.FAIL: "any other 100 is an invalid parameter (a 31-day window, an unknown metric): retrying cannot fix "
+                 "it, so the unit fails with the API's message, which says what to change.",
+}
+
+
 def _code(rule: ErrorRule) -> str:
     if rule.code is None:
         return "any"
@@ -129,9 +181,22 @@ def summary_table() -> str:
     return "\n".join(lines)
 
 
+def actions_table() -> str:
+    """docs/error-policy.md's table of what each action does."""
+    lines = ["| action | what the harvest does |", "| --- | --- |"]
+    lines += [f"| **{action.name}** | {ACTIONS[action]} |" for action in Action]
+    return "\n".join(lines)
+
+
+def why_list() -> str:
+    """docs/error-policy.md's reasons, each action with the answers that lead to it."""
+    return "\n".join(f"- **{action.name}** ({', '.join(_answers(action))}): {WHY[action]}" for action in WHY)
+
+
 #: File -> the generated blocks in it, by marker name.
 DOCS: dict[str, dict[str, Callable[[], str]]] = {
-    "docs/error-policy.md": {"rules": rules_table, "not-api": not_api_table},
+    "docs/error-policy.md": {"actions": actions_table, "rules": rules_table, "not-api": not_api_table,
+                             "why": why_list},
     "README.md": {"error-summary": summary_table},
 }
 

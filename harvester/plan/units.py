@@ -161,17 +161,18 @@ def _demographic_units(account_id: str, selection: Selection) -> Iterator[Unit]:
 
 def media_units(account_id: str, media_id: str, media_type: str | None,
                 media_product_type: str | None, posted: float | None, selection: Selection,
-                now: float, login: str = "facebook") -> list[Unit]:
+                now: float, login: str = "facebook", *, shared: bool = True) -> list[Unit]:
     """The calls of one media object: all its metrics, then one per breakdown metric, then the
     metrics served only to media shared to Facebook in a call of their own (a media not shared
-    refuses that call whole, and it must sink nothing else). Metrics that need Facebook Login
-    are not asked with a token of another ``login``."""
+    refuses that call whole, and it must sink nothing else; ``shared=False``: it did lately, the
+    call is left out, :mod:`harvester.plan.unshared`). Metrics that need Facebook Login are not
+    asked with a token of another ``login``."""
     product = catalog.product_type_of(media_type or "", media_product_type)
     if product == "STORY" and posted is not None and now - posted >= catalog.STORY_LIFETIME_SECONDS:
         return []
     chosen = [c for c in selection.media if product in c.metric.product_types and catalog.served_to(c.metric, login)]
     plain = [c for c in chosen if c.metric.condition != "shared_to_facebook"]
-    shared = [c for c in chosen if c.metric.condition == "shared_to_facebook"]
+    on_share = [c for c in chosen if c.metric.condition == "shared_to_facebook"] if shared else []
     path = f"{media_id}/insights"
     ctx = Context(account_id, media_id, "media", media_type, media_product_type)
     units = [_unit(path, {"metric": ",".join(c.metric.name for c in plain)}, ctx,
@@ -181,8 +182,8 @@ def media_units(account_id: str, media_id: str, media_type: str | None,
         for b in c.breakdowns:
             units.append(_unit(path, {"metric": c.metric.name, "breakdown": b}, by_breakdown,
                                f"media {media_id} {c.metric.name} by {b}"))
-    if shared:
-        units.append(_unit(path, {"metric": ",".join(c.metric.name for c in shared)}, ctx,
+    if on_share:
+        units.append(_unit(path, {"metric": ",".join(c.metric.name for c in on_share)}, ctx,
                            f"media {media_id} ({product}) shared to Facebook"))
     return units
 

@@ -33,6 +33,7 @@ from ..errors import SinkError
 from ..graph.client import GraphClient
 from ..graph.policy import Action, Decision
 from ..graph.transport import Transport
+from ..plan import unshared
 from ..plan.refresh import RefreshCheck
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
@@ -298,6 +299,8 @@ class Harvester:
             if state is not None and config.refresh.enabled else None,
             refusals=refusals, api_version=config.graph.api_version,
             settled_units=state.settled_units if state is not None and not self.refresh_all else None,
+            not_shared=partial(state.not_shared_since, since=self.now - unshared.REPROBE_SECONDS, run_id=self.run_id)
+            if state is not None and not self.refresh_all else None,
             **expansion_of(config, scheduler.now, refusals),
             clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
         self._ctx = ctx

@@ -29,9 +29,9 @@ from .. import catalog
 from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
-from ..errors import DecodeError, GraphError
+from ..errors import DecodeError, GraphError, HarvesterError
 from ..graph.flatten import Context, flatten
-from ..graph.policy import Action, Decision, too_large
+from ..graph.policy import Action, Decision, decide, too_large
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
     ACCOUNT_FIELDS,
@@ -125,7 +125,8 @@ class JobContext:
                  delivered: Callable[[Sequence[str]], set[str]] | None = None,
                  refusals: Refusals | None = None, api_version: str = "v25.0",
                  settled_units: Callable[[Sequence[str]], set[str]] | None = None,
-                 expansion: Expansion | None = None, costs: CallCosts | None = None):
+                 expansion: Expansion | None = None, costs: CallCosts | None = None,
+                 not_shared: Callable[[Sequence[str]], set[str]] | None = None):
         self.client, self.tokens, self.submit, self.ledger, self.stats = client, tokens, submit, ledger, stats
         self.clients = clients or {}
         """Token key -> the client of its host, where it is not ``client`` (Instagram Login tokens)."""
@@ -156,6 +157,9 @@ class JobContext:
         """Whether ``/media`` pages nest their media's insights (None: never)."""
         self.costs = costs
         """Every call's cost, as the usage headers tell it (None: not measured)."""
+        self.not_shared = not_shared
+        """Which of some media answered "not shared to Facebook" lately: their call of the metrics
+        that need the share is left out (None: asked of every media)."""
         self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
         """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
         self.collabs: dict[str, tuple[str, str, str]] = {}
@@ -356,7 +360,12 @@ class InsightsJob:
         left, gone = ctx.leave_out_learned(self.key, self.unit)     # learned while it was queued
         if gone and left is not None:
             self.replaces, self.unit = (*self.replaces, self.unit), left
-        reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
+        try:
+            reply = await ctx.get(self.key, self.unit.path, self.unit.params, flight)
+        except HarvesterError as error:
+            if self.probe is not None and decide(error).action in (Action.RETRY, Action.THROTTLE):
+                ctx.probes.stalled(self)            # another token's call of the kind probes meanwhile
+            raise
         ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
         ctx.refusals.answered(*self.wanted())
         ctx.probes.ended(self)
@@ -577,6 +586,8 @@ class PageJob:
             if ctx.refresh is not None else [True] * len(fresh)
         delivered = ctx.delivered([item.id for item, _, product in fresh if product == "STORY"]) \
             if ctx.delivered is not None else set()
+        unshared = ctx.not_shared([item.id for item, _, _ in fresh]) if ctx.not_shared is not None and fresh \
+            else set()
         if ctx.expansion is not None and self.edge == "media":
             ctx.expansion.listed(self.key, sum(due), len(items))
         riding: list[Riding] = []
@@ -587,8 +598,10 @@ class PageJob:
             if item.id in delivered:
                 ctx.stats.inc("media/webhook_delivered")     # its final values are stored already
                 continue
+            if item.id in unshared:
+                ctx.stats.inc(stat.MEDIA_NOT_SHARED)
             units = plan.media_units(self.account_id, item.id, item.media_type, product, posted,
-                                     ctx.selection, ctx.now, ctx.login_of(self.key))
+                                     ctx.selection, ctx.now, ctx.login_of(self.key), shared=item.id not in unshared)
             ctx.ledger.media_planned((item.id, self.account_id, product),
                                      [u.id for u in units if u.id not in ctx.skip_units])
             expires_at = plan.media_expires_at(product, posted, ctx.now)

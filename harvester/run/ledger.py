@@ -26,6 +26,7 @@ from ..graph.policy import Decision
 from ..plan import units as plan
 from ..plan.refusals import Learned
 from ..plan.units import Unit
+from ..plan.unshared import is_not_shared
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
 from ..state.store import MediaRow, Owed, StateStore
 from ..summary import Outcome, Stats
@@ -105,6 +106,8 @@ class Ledger:
 
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
         self.stats.skip(Outcome.of(account_id, label, decision))
+        if unit is not None and self.state is not None and is_not_shared(decision):
+            self.state.not_shared(unit.ctx.object_id, account_id, self.now, self.run_id)
         if unit is not None and self.sink is not None:
             self.sink.write(unit.id, ())
             self._checkpoint(unit, "skipped", account_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import StateError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, config_path TEXT,
@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS refused_metrics (
     level TEXT NOT NULL, product_type TEXT NOT NULL, media_type TEXT NOT NULL, login TEXT NOT NULL,
     api_version TEXT NOT NULL, metric TEXT NOT NULL, refusals INTEGER NOT NULL, message TEXT,
     learned_at REAL NOT NULL, PRIMARY KEY (level, product_type, media_type, login, api_version, metric));
+CREATE TABLE IF NOT EXISTS not_shared (
+    media_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, answered_at REAL NOT NULL, run_id TEXT NOT NULL);
 """
 
 
@@ -106,7 +108,12 @@ def _to_version_4(db: sqlite3.Connection) -> None:
     may now be checkpointed ``replaced`` (another, without a refused metric, was asked in its place)."""
 
 
-MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4}
+def _to_version_5(db: sqlite3.Connection) -> None:
+    """Media that answered "not shared to Facebook" (-1/2207086) to their call of the metrics that
+    need the share (``not_shared``, :mod:`harvester.plan.unshared`): a new table, which SCHEMA creates."""
+
+
+MIGRATIONS = {1: _to_version_1, 2: _to_version_2, 3: _to_version_3, 4: _to_version_4, 5: _to_version_5}
 """Version -> what brings a file from the version before it to this one."""
 
 

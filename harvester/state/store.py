@@ -260,6 +260,25 @@ class StateStore:
         return [((level, product or None, media or None, login, version), metric, n, message, at)
                 for level, product, media, login, version, metric, n, message, at in rows]
 
+    # -- media not shared to Facebook (harvester.plan.unshared) ---------------------------------
+
+    def not_shared(self, media_id: str, account_id: str, answered_at: float, run_id: str) -> None:
+        """Keep that ``media_id`` answered "not shared to Facebook" at ``answered_at``."""
+        self.db.execute("INSERT OR REPLACE INTO not_shared VALUES (?, ?, ?, ?)",
+                        (media_id, account_id, answered_at, run_id))
+
+    def not_shared_since(self, media_ids: Sequence[str], since: float, *, run_id: str | None = None) -> set[str]:
+        """Which of these media answered "not shared to Facebook" at or after ``since``, to a run
+        other than ``run_id`` (what a run's earlier attempt asked is left to its unit checkpoints)."""
+        found: set[str] = set()
+        for i in range(0, len(media_ids), 500):
+            chunk = media_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT media_id FROM not_shared WHERE media_id IN ({marks}) AND answered_at >= ? AND run_id IS NOT ?",
+                (*chunk, since, run_id)))
+        return found
+
     # -- media refresh ----------------------------------------------------------------------
 
     def last_harvested(self, media_ids: Sequence[str], *, run_id: str) -> dict[str, float]:
