@@ -227,11 +227,11 @@ class Scheduler:
         if slot.paused_until > now:
             self._timer(slot.paused_until, slot)
             return
-        slot.age(now)                                   # usage a window old holds nothing back
+        slot.pace.age(now)                                   # usage a window old holds nothing back
         wait = slot.limiter.try_acquire()
         if wait > 0:
             slot.limited(now)
-            stale = slot.stale_at() if slot.limiter.limit < slot.limiter.calls else None
+            stale = slot.pace.stale_at() if slot.limiter.limit < slot.limiter.calls else None
             self._timer(now + wait if stale is None else min(now + wait, stale), slot)
             return
         waited = slot.unlimited(now)
@@ -297,7 +297,7 @@ class Scheduler:
                 asked = slot.observe(usage, now, in_window=in_window)
                 if asked is not None:
                     self.outcomes.capped(asked)
-                slot.timed(started, now, may_grow=slot.held_by_depth())
+                slot.pace.timed(started, now, may_grow=slot.held_by_depth())
         except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
             self._failure = self._failure or exc
         finally:
