@@ -6,6 +6,7 @@
     pace.py       Pace: a slot's usage evidence, its limiter's limit and its depth
     scheduler.py  Scheduler: fair dispatch over slots under a global cap; outcomes by policy,
                   throttles weighed by their evidence
+    dispatch.py   Dispatcher, Timers: the scheduler's loop, its timers and its calls' tasks
 """
 
 from .limiter import RollingWindowLimiter
