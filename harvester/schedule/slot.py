@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -80,8 +80,8 @@ class Slot:
 
     key: str
     limiter: RollingWindowLimiter
-    max_in_flight: int = 8
-    """The cap on its calls in flight: the depth adapts under it."""
+    max_in_flight: InitVar[int] = 8
+    """The cap on its calls in flight (kept by its pace): the depth adapts under it."""
     queue: list[Entry] = field(default_factory=list)
     """Leaf jobs (priority 0), FIFO: they make no more work."""
     opening: list[Entry] = field(default_factory=list)
@@ -116,8 +116,8 @@ class Slot:
     pace: Pace = field(init=False)
     """How fast its work may go: its usage evidence, its limiter's limit, its depth."""
 
-    def __post_init__(self) -> None:
-        self.pace = Pace(self.limiter, self.max_in_flight)
+    def __post_init__(self, max_in_flight: int) -> None:
+        self.pace = Pace(self.limiter, max_in_flight)
 
     def __repr__(self) -> str:
         state = "dead" if self.dead else f"limit {self.limiter.limit}/{self.limiter.calls}"
