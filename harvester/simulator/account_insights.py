@@ -98,11 +98,11 @@ class AccountInsights:
     def _total(self, account: Account, m: catalog.Metric, since: int, until: int,
                breakdowns: tuple[str, ...]) -> dict:
         world = self.world
-        total: dict[str, Any] = {"value": world.interaction(account, m.name, since, until)}
+        total: dict[str, Any] = {"value": world.values.interaction(account, m.name, since, until)}
         if breakdowns:
             results = []
             for combo in _combos(breakdowns):
-                v = world.interaction(account, m.name, since, until, tuple(zip(breakdowns, combo, strict=True)))
+                v = world.values.interaction(account, m.name, since, until, tuple(zip(breakdowns, combo, strict=True)))
                 if v:
                     results.append({"dimension_values": list(combo), "value": v})
             total = {"value": sum(r["value"] for r in results),
@@ -112,12 +112,12 @@ class AccountInsights:
 
     def _series(self, account: Account, m: catalog.Metric, since: int, until: int) -> dict:
         world = self.world
-        ends = world.series_days(since, until)
+        ends = world.values.series_days(since, until)
         values: list[dict[str, Any]]
         if m.object_value:
-            values = [{"value": world.online_followers(account, e), "end_time": iso(e)} for e in ends]
+            values = [{"value": world.values.online_followers(account, e), "end_time": iso(e)} for e in ends]
         else:
-            values = [{"value": world.daily(account, m.name, e), "end_time": iso(e)} for e in ends]
+            values = [{"value": world.values.daily(account, m.name, e), "end_time": iso(e)} for e in ends]
         return {"name": m.name, "period": m.period, "values": values, "title": m.title,
                 "description": m.description, "id": f"{account.id}/insights/{m.name}/{m.period}"}
 
@@ -136,13 +136,13 @@ class AccountInsights:
         if any(b not in m.breakdowns for m in chosen for b in breakdowns) or len(set(breakdowns)) < len(breakdowns):
             return E.unknown_error()
         data = [self._demographic(account, m, timeframe, breakdowns) for m in chosen
-                if self.world.has_demographic(account, m.name, timeframe)]
+                if self.world.values.has_demographic(account, m.name, timeframe)]
         return ok({"data": data})
 
     def _demographic(self, account: Account, m: catalog.Metric, timeframe: str, breakdowns: tuple[str, ...]) -> dict:
         tf = timeframe.upper()
         results = [{"dimension_values": [tf, *combo], "value": v}
-                   for combo, v in self.world.demographics(account, m.name, timeframe, breakdowns)]
+                   for combo, v in self.world.values.demographics(account, m.name, timeframe, breakdowns)]
         return {"name": m.name, "period": m.period, "title": m.title, "description": m.description,
                 "total_value": {"breakdowns": [{"dimension_keys": ["timeframe", *breakdowns], "results": results}]},
                 "id": f"{account.id}/insights/{m.name}/{m.period}"}
