@@ -30,14 +30,13 @@ from .. import summary as stat
 from ..config import Config
 from ..config.shards import Shard
 from ..days import iso
-from ..errors import SinkError
 from ..graph.policy import Decision
 from ..graph.transport import Transport
 from ..plan.refresh import RefreshCheck
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
-from ..sinks.base import Sink, SinkFailure
+from ..sinks.base import Sink
 from ..sinks.manifest import RunInfo
 from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
@@ -204,13 +203,8 @@ class Harvester:
         sink = await session.open_sink(run, self.stats)
         ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=session.state,
                         finished=self._skip_units, settle_seconds=self.config.window.settle_days * 86400)
-        try:
-            try:
-                await self._harvest(ledger)
-            finally:
-                await ledger.commit(final=True)
-        except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
-            raise SinkError(str(exc)) from None
+        async with ledger.final():
+            await self._harvest(ledger)
         if not self._stop.requested:
             await session.publish(sink, RunInfo(self.config.graph.api_version, self.metrics_asked))
         return session.finish(self.summary(), self.stats, stopped=self._stop.requested)
