@@ -11,8 +11,8 @@ import pytest
 from harvester import Harvester
 from harvester.errors import GraphError, TransportError
 from harvester.graph.wire import Usage
+from harvester.schedule.pace import LOW_MARK, START_DEPTH
 from harvester.schedule.scheduler import Scheduler
-from harvester.schedule.slot import LOW_MARK, START_DEPTH
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.world import World, WorldSpec
@@ -77,7 +77,7 @@ async def test_depth_grows_to_the_cap_while_latency_holds_a_token_back():
     assert calls.peaks[0] == 1                         # the first call probes the token
     assert max(calls.peaks[:START_DEPTH + 1]) <= START_DEPTH
     assert calls.peak == 64
-    assert s.slots["t"].depth == 64
+    assert s.slots["t"].pace.depth == 64
 
 
 async def test_depth_never_passes_the_users_cap():
@@ -94,7 +94,7 @@ async def test_depth_never_passes_the_global_cap_and_does_not_grow_against_it():
         s.submit(calls.job())
     await s.run()
     assert calls.peak == 5
-    assert s.slots["t"].depth == START_DEPTH          # the global cap held it back, not its depth
+    assert s.slots["t"].pace.depth == START_DEPTH          # the global cap held it back, not its depth
 
 
 async def test_depth_does_not_grow_without_waiting_work():
@@ -102,7 +102,7 @@ async def test_depth_does_not_grow_without_waiting_work():
     for _ in range(6):
         s.submit(calls.job())
     await s.run()
-    assert s.slots["t"].depth == START_DEPTH
+    assert s.slots["t"].pace.depth == START_DEPTH
 
 
 @pytest.mark.parametrize("percent", [LOW_MARK, 75, 90, 100])
@@ -114,7 +114,7 @@ async def test_depth_shrinks_as_usage_rises(percent):
     await s.run()
     slot = s.slots["t"]
     allowed = max(1, int(64 * (100 - percent) / (100 - LOW_MARK)))
-    assert int(slot.depth) <= allowed
+    assert int(slot.pace.depth) <= allowed
     assert max(calls.peaks[-50:]) <= allowed           # the last calls ran under it
     assert max(calls.peaks[:200]) == 64
 
@@ -139,8 +139,8 @@ async def test_a_burst_of_transient_errors_halves_the_depth_once():
     await s.run()
     slot = s.slots["t"]
     assert slot.errors == 40
-    assert 32 <= slot.depth < 64                      # one cut of 64 for the whole burst, then slow growth
-    assert not slot.ramping
+    assert 32 <= slot.pace.depth < 64                      # one cut of 64 for the whole burst, then slow growth
+    assert not slot.pace.ramping
 
 
 async def test_a_trickle_of_faults_does_not_cut_the_depth():
@@ -155,7 +155,7 @@ async def test_a_trickle_of_faults_does_not_cut_the_depth():
     await s.run()
     slot = s.slots["t"]
     assert slot.errors >= 100
-    assert slot.depth == 64
+    assert slot.pace.depth == 64
 
 
 async def test_every_round_of_errors_cuts_again_down_to_one():
@@ -170,7 +170,7 @@ async def test_every_round_of_errors_cuts_again_down_to_one():
         s.submit(calls.job(outcome=outcome))
     await s.run()
     assert max(calls.peaks[:300]) == 64
-    assert s.slots["t"].depth == 1
+    assert s.slots["t"].pace.depth == 1
 
 
 @pytest.mark.parametrize("usage, cut", [(Usage(percent=1, regain_seconds=30), True), (LOW, False)])
@@ -189,7 +189,7 @@ async def test_a_throttle_waited_out_cuts_the_depth_and_a_lone_one_does_not(usag
     await s.run()
     slot = s.slots["t"]
     assert slot.throttles == 1
-    assert (slot.depth < 40) is cut and (slot.depth == 64) is not cut
+    assert (slot.pace.depth < 40) is cut and (slot.pace.depth == 64) is not cut
 
 
 async def test_slow_answers_cut_the_depth():
@@ -204,8 +204,8 @@ async def test_slow_answers_cut_the_depth():
     await s.run()
     slot = s.slots["t"]
     assert max(calls.peaks[:400]) == 64
-    assert slot.depth < 40 and not slot.ramping
-    assert slot.latency > 0.5
+    assert slot.pace.depth < 40 and not slot.pace.ramping
+    assert slot.pace.latency > 0.5
 
 
 class Peak:

@@ -151,13 +151,13 @@ def test_usage_evidence_is_forgotten_a_window_after_it_was_reported_with_what_it
     for _ in range(10):
         slot.limiter.try_acquire()
     slot.observe(Usage(100), 0.0)
-    assert slot.limiter.limit == 10 and slot.depth == 1 and not slot.ramping
+    assert slot.limiter.limit == 10 and slot.pace.depth == 1 and not slot.pace.ramping
     now[0] = 59.9
-    assert not slot.age(now[0]) and slot.limiter.limit == 10              # still the window it describes
+    assert not slot.pace.age(now[0]) and slot.limiter.limit == 10              # still the window it describes
     now[0] = 60.0
-    assert slot.age(now[0])
-    assert slot.usage_percent is None and slot.limiter.limit == 100 and slot.ramping
-    assert slot.stale_at() is None and not slot.age(now[0])
+    assert slot.pace.age(now[0])
+    assert slot.pace.usage_percent is None and slot.limiter.limit == 100 and slot.pace.ramping
+    assert slot.pace.stale_at() is None and not slot.pace.age(now[0])
 
 
 # -- 21.4: a lone throttle costs about one call; one with evidence is waited out; never a burst -----

@@ -80,7 +80,7 @@ def day_total(world, account, metric: str, day: date, harvest_since: date, harve
     if not harvest_since <= day < harvest_until:
         return None
     s = to_unix(day)
-    return world.interaction(account, metric, s, s + DAY)
+    return world.values.interaction(account, metric, s, s + DAY)
 
 
 def scope(report, key: str) -> dict:
@@ -135,9 +135,9 @@ def test_headline_and_its_change_equal_the_truth(harvested):
             assert got["change"] is None and got["change_pct"] is None
         new = headline["new_followers"]
         eligible = [a for a in members if a.followers >= catalog.MIN_FOLLOWERS]
-        ends = world.series_days(max(to_unix(h_since), world.last30), to_unix(h_until))
+        ends = world.values.series_days(max(to_unix(h_since), world.last30), to_unix(h_until))
         for name, period in periods.items():
-            values = [world.daily(a, "follower_count", end) for a in eligible for end in ends
+            values = [world.values.daily(a, "follower_count", end) for a in eligible for end in ends
                       if datetime.fromtimestamp(end, PT).date() - timedelta(days=1) in period]
             assert new[name] == (sum(values) if values else None), (key, name)
             assert new["days" if name == "value" else "previous_days"] == len(values)
@@ -231,7 +231,7 @@ def test_best_time_heat_maps_equal_the_truth(harvested):
     world, config, report, _, until = harvested
     best_since = until - timedelta(days=90)
     online_since = until - timedelta(days=30)
-    ends = world.series_days(max(to_unix(config.window.since), world.last30), to_unix(config.window.until))
+    ends = world.values.series_days(max(to_unix(config.window.since), world.last30), to_unix(config.window.until))
     for key, members in scopes_of(world, config).items():
         cells: dict[tuple[int, int], list[float]] = defaultdict(list)
         for a in members:
@@ -252,7 +252,7 @@ def test_best_time_heat_maps_equal_the_truth(harvested):
                 continue
             for a in members:
                 if a.followers >= catalog.MIN_FOLLOWERS:
-                    for hour, v in world.online_followers(a, end).items():
+                    for hour, v in world.values.online_followers(a, end).items():
                         online[end - DAY + int(hour) * 3600] += v
         by_cell: dict[tuple[int, int], list[float]] = defaultdict(list)
         for at, v in online.items():
@@ -292,8 +292,8 @@ def test_audience_pyramid_places_and_engaged_shares(harvested):
         def summed(metric, breakdowns, members=members):
             out: dict[tuple, int] = defaultdict(int)
             for a in members:
-                if world.has_demographic(a, metric):
-                    for combo, v in world.demographics(a, metric, "this_month", breakdowns):
+                if world.values.has_demographic(a, metric):
+                    for combo, v in world.values.demographics(a, metric, "this_month", breakdowns):
                         out[combo] += v
             return out
 
@@ -366,7 +366,7 @@ def test_a_single_day_with_two_snapshots_has_follower_growth_and_no_data_yet(tmp
         assert headline["follower_growth"]["value"] == 0
         assert headline["reach"]["value"] is None
         yesterday = to_unix(today - timedelta(days=1))
-        assert headline["reach"]["previous"] == world.interaction(a, "reach", yesterday, yesterday + DAY)
+        assert headline["reach"]["previous"] == world.values.interaction(a, "reach", yesterday, yesterday + DAY)
     assert scope(report, "all")["headline"]["follower_growth"]["value"] == 0
 
 
@@ -587,13 +587,14 @@ def test_after_a_nightly_new_followers_come_from_the_follower_count_series(night
     is unknown, but the week's new followers are the harvested daily follower_count, summed."""
     world, config, report, page, _ = nightly
     since, until = date.fromisoformat(report["period"]["since"]), date.fromisoformat(report["period"]["until"])
-    ends = world.series_days(max(to_unix(config.window.since), world.last30), to_unix(config.window.until))
+    ends = world.values.series_days(max(to_unix(config.window.since), world.last30), to_unix(config.window.until))
     members = [a for a in accounts(world, config) if a.followers >= catalog.MIN_FOLLOWERS]
     in_week = [e for e in ends if since <= datetime.fromtimestamp(e, PT).date() - timedelta(days=1) < until]
     assert in_week
     got = scope(report, "all")["headline"]
     assert got["follower_growth"]["value"] is None
-    assert got["new_followers"]["value"] == sum(world.daily(a, "follower_count", e) for a in members for e in in_week)
+    assert got["new_followers"]["value"] == sum(world.values.daily(a, "follower_count", e)
+                                                for a in members for e in in_week)
     assert got["new_followers"]["days"] == len(in_week) * len(members)
     assert f"{got['new_followers']['value']:,}" in page and "New followers" in page
 

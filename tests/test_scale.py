@@ -41,9 +41,9 @@ class Call:
 
 
 def footprint(slot) -> int:
-    """The bytes of what one slot holds of its own (its limiter and log, its queues, its key)."""
+    """The bytes of what one slot holds of its own (its limiter and log, its pace, its queues, its key)."""
     limiter = slot.limiter
-    parts = [slot, limiter, limiter._starts, limiter._waiters, slot.queue, slot.delayed, slot.key]
+    parts = [slot, slot.pace, limiter, limiter._starts, limiter._waiters, slot.queue, slot.delayed, slot.key]
     return sum(sys.getsizeof(p) for p in parts if p is not None)
 
 

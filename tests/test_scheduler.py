@@ -455,7 +455,7 @@ async def test_a_lone_throttle_against_a_budget_far_from_spent_costs_that_call_a
     assert [job.starts for job in rest] == [[0], [1]]                    # its token's other calls go on
     assert h.starts("b") == [0, 1, 1]                                    # even code 4 pauses no other token
     slot = h.scheduler.slots["a"]
-    assert slot.proven and slot.depth == 2 and slot.paused_until == 0    # no probe, no cut, no pause
+    assert slot.proven and slot.pace.depth == 2 and slot.paused_until == 0    # no probe, no cut, no pause
     assert h.stats.get("throttles") == 1 and h.stats.get("throttles/lone") == 1
     assert h.stats.get("throttles/waited_out") == 0
     assert h.given_up == []

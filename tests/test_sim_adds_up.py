@@ -68,13 +68,13 @@ def test_demographics_sum_to_at_most_their_audience(world):
     for account in accounts(world):
         for metric in ("follower_demographics", "engaged_audience_demographics"):
             for timeframe in catalog.TIMEFRAMES:
-                if not world.has_demographic(account, metric, timeframe):
+                if not world.values.has_demographic(account, metric, timeframe):
                     continue
                 checked += 1
-                size = account.followers if metric == "follower_demographics" else world.interaction(
+                size = account.followers if metric == "follower_demographics" else world.values.interaction(
                     account, "accounts_engaged", int(world.now) - (7 if timeframe == "this_week" else 30) * DAY,
                     int(world.now))
-                got = {b: world.demographics(account, metric, timeframe, b) for b in DEMOGRAPHIC_BREAKDOWNS}
+                got = {b: world.values.demographics(account, metric, timeframe, b) for b in DEMOGRAPHIC_BREAKDOWNS}
                 for b, results in got.items():
                     assert len(results) <= catalog.DEMOGRAPHIC_TOP and all(v > 0 for _, v in results)
                     assert sum(v for _, v in results) <= size, (account.id, metric, b)
@@ -102,13 +102,14 @@ def test_demographics_need_100_followers_and_100_engagements_in_their_timeframe(
     now = int(world.now)
     for account in accounts(world):
         for timeframe, days in (("this_week", 7), ("this_month", 30)):
-            engaged = world.interaction(account, "accounts_engaged", now - days * DAY, now)
+            engaged = world.values.interaction(account, "accounts_engaged", now - days * DAY, now)
             big = account.followers >= catalog.MIN_FOLLOWERS
-            assert world.has_demographic(account, "follower_demographics", timeframe) == big
-            assert world.has_demographic(account, "engaged_audience_demographics", timeframe) == \
+            assert world.values.has_demographic(account, "follower_demographics", timeframe) == big
+            assert world.values.has_demographic(account, "engaged_audience_demographics", timeframe) == \
                 (big and engaged >= catalog.MIN_ENGAGEMENTS)
-    assert any(world.has_demographic(a, "engaged_audience_demographics", "this_month")
-               and not world.has_demographic(a, "engaged_audience_demographics", "this_week") for a in accounts(world))
+    has = world.values.has_demographic
+    assert any(has(a, "engaged_audience_demographics", "this_month")
+               and not has(a, "engaged_audience_demographics", "this_week") for a in accounts(world))
 
 
 # --- media -------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_total_interactions_is_the_sum_of_its_parts(world):
         assert v["total_interactions"] == v["replies"] + v["shares"], story.id
     for account in accounts(world):
         for since, until in windows(world):
-            t = world.totals(account, since, until)
+            t = world.values.totals(account, since, until)
             assert t["total_interactions"] == sum(t[k] for k in ("likes", "comments", "saves", "shares", "replies"))
 
 
@@ -146,7 +147,7 @@ def test_reach_at_most_views_and_interactions_at_most_reach(world):
         seen += v["reach"] > 0
     for account in accounts(world):
         for since, until in windows(world):
-            t = world.totals(account, since, until)
+            t = world.values.totals(account, since, until)
             assert t["accounts_engaged"] <= t["reach"] <= t["views"]
             assert t["accounts_engaged"] <= t["total_interactions"]
     assert seen
@@ -174,14 +175,14 @@ def test_a_breakdown_adds_up_to_its_total(world):
             for m in catalog.account_metrics("interaction"):
                 if account.followers < m.min_followers:
                     continue
-                total = world.interaction(account, m.name, since, until)
+                total = world.values.interaction(account, m.name, since, until)
                 for b in m.breakdowns:
-                    parts = [world.interaction(account, m.name, since, until, ((b, v),))
+                    parts = [world.values.interaction(account, m.name, since, until, ((b, v),))
                              for v in catalog.BREAKDOWN_VALUES[b]]
                     assert sum(parts) == total, (account.id, m.name, b)
                 if len(m.breakdowns) == 2:
                     first, second = m.breakdowns
-                    cells = [world.interaction(account, m.name, since, until, ((second, y), (first, x)))
+                    cells = [world.values.interaction(account, m.name, since, until, ((second, y), (first, x)))
                              for x in catalog.BREAKDOWN_VALUES[first] for y in catalog.BREAKDOWN_VALUES[second]]
                     assert sum(cells) == total
     for media in [*posts(world)[:500], *stories(world)]:
@@ -194,12 +195,13 @@ def test_the_daily_series_are_their_days_totals(world):
     """A day's reach is that US-Pacific day's reach total; follower_count, the day's new followers,
     is the FOLLOWER result of follows_and_unfollows over the same day."""
     for account in accounts(world)[:20]:
-        for end in world.series_days(days_back(world.now, 5), int(world.now)):
-            assert world.daily(account, "reach", end) == world.interaction(account, "reach", end - DAY, end)
+        for end in world.values.series_days(days_back(world.now, 5), int(world.now)):
+            values = world.values
+            assert values.daily(account, "reach", end) == values.interaction(account, "reach", end - DAY, end)
             if account.followers >= catalog.MIN_FOLLOWERS:
-                follows = world.interaction(account, "follows_and_unfollows", end - DAY, end,
+                follows = world.values.interaction(account, "follows_and_unfollows", end - DAY, end,
                                             (("follow_type", "FOLLOWER"),))
-                assert world.daily(account, "follower_count", end) == follows
+                assert world.values.daily(account, "follower_count", end) == follows
 
 
 # --- rates -------------------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def test_engagement_and_reach_at_realistic_rates(world):
     assert statistics.median(reach_rate["REELS"]) > 1.5 * statistics.median(reach_rate["FEED"])
     for account in accounts(world):
         if account.followers >= 1000:
-            day = world.totals(account, *windows(world)[0])
+            day = world.values.totals(account, *windows(world)[0])
             assert day["reach"] < account.followers and day["total_interactions"] < 0.05 * account.followers
 
 
@@ -242,8 +244,8 @@ def test_posts_do_best_when_the_followers_are_online(world):
     assert medians[best] >= 1.5 * medians[worst]
     online = defaultdict(list)
     big = max(accounts(world), key=lambda a: a.followers)
-    for end in world.series_days(days_back(world.now, 14), int(world.now)):
-        for hour, n in world.online_followers(big, end).items():
+    for end in world.values.series_days(days_back(world.now, 14), int(world.now)):
+        for hour, n in world.values.online_followers(big, end).items():
             online[((end - DAY) // 3600 + int(hour)) % 24].append(n)      # hour h of the day ending at `end`
     peak = max(online, key=lambda h: statistics.median(online[h]))
     assert min((best - peak) % 24, (peak - best) % 24) <= 3, (best, peak)
@@ -296,8 +298,9 @@ async def test_what_the_api_serves_adds_up(api):
                              period="lifetime", timeframe="this_month", breakdown="country", metric_type="total_value")
     [breakdown] = demographics["data"][0]["total_value"]["breakdowns"]
     assert sum(r["value"] for r in breakdown["results"]) <= profile["followers_count"]
-    quiet = next(a for a in accounts(world) if world.has_demographic(a, "engaged_audience_demographics", "this_month")
-                 and not world.has_demographic(a, "engaged_audience_demographics", "this_week"))
+    has = world.values.has_demographic
+    quiet = next(a for a in accounts(world) if has(a, "engaged_audience_demographics", "this_month")
+                 and not has(a, "engaged_audience_demographics", "this_week"))
     engaged = {timeframe: await get(f"{quiet.id}/insights", quiet.index, metric="engaged_audience_demographics",
                                     period="lifetime", timeframe=timeframe, breakdown="age", metric_type="total_value")
                for timeframe in ("this_week", "this_month")}

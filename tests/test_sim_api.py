@@ -45,7 +45,7 @@ def find_story(predicate):
 
 
 BIG = next(a for a in owned_accounts()
-           if a.followers >= 1000 and WORLD.has_demographic(a, "engaged_audience_demographics"))
+           if a.followers >= 1000 and WORLD.values.has_demographic(a, "engaged_audience_demographics"))
 SMALL = next(a for a in owned_accounts() if a.followers < 100)
 def served_all(media) -> bool:
     """Every metric of its product type: shared to Facebook, and its token of Facebook Login."""
@@ -280,7 +280,7 @@ async def test_interaction_totals_with_breakdowns_and_window_paging(api):
     assert status == 200
     reach = body["data"][0]
     assert set(reach) == {"name", "period", "title", "description", "total_value", "id"}
-    assert reach["total_value"] == {"value": WORLD.interaction(BIG, "reach", since, until)}
+    assert reach["total_value"] == {"value": WORLD.values.interaction(BIG, "reach", since, until)}
     assert reach["id"] == f"{BIG.id}/insights/reach/day" and reach["title"] == "Accounts reached"
     previous, following = (dict(parse_qsl(urlsplit(body["paging"][k]).query)) for k in ("previous", "next"))
     assert (previous["since"], previous["until"]) == (str(since - DAY), str(since))

@@ -101,13 +101,14 @@ def test_values_are_pure_functions_of_their_keys():
     one, two = World(SPEC), World(SPEC)
     account = one.account(7)
     since, until = int(NOW) - 86400 * 3, int(NOW) - 86400 * 2
-    assert one.interaction(account, "reach", since, until) == two.interaction(two.account(7), "reach", since, until)
-    assert one.interaction(account, "reach", since, until) != one.interaction(account, "reach", since, until + 3600) \
-        or one.interaction(account, "reach", since - 1, until) != one.interaction(account, "reach", since, until)
-    week = one.interaction(account, "views", since - 6 * 86400, until)
-    assert week > one.interaction(account, "views", since, until)
-    top = one.demographics(account, "follower_demographics", "this_month", ("country",))
-    assert top == two.demographics(two.account(7), "follower_demographics", "this_month", ("country",))
+    reach = one.values.interaction
+    assert reach(account, "reach", since, until) == two.values.interaction(two.account(7), "reach", since, until)
+    assert reach(account, "reach", since, until) != reach(account, "reach", since, until + 3600) \
+        or reach(account, "reach", since - 1, until) != reach(account, "reach", since, until)
+    week = reach(account, "views", since - 6 * 86400, until)
+    assert week > reach(account, "views", since, until)
+    top = one.values.demographics(account, "follower_demographics", "this_month", ("country",))
+    assert top == two.values.demographics(two.account(7), "follower_demographics", "this_month", ("country",))
     assert len(top) <= catalog.DEMOGRAPHIC_TOP and [v for _, v in top] == sorted((v for _, v in top), reverse=True)
 
 
@@ -133,9 +134,9 @@ def test_the_limits_come_from_the_catalog(monkeypatch):
     world = World(WorldSpec(seed=3, accounts=30, media_per_account=0, now=NOW, small_accounts=0.0))
     assert world.last30 == plan.last30_start(NOW) == days_back(NOW, 10)
     account = max((world.account(i) for i in range(30)), key=lambda a: a.followers)
-    assert world.has_demographic(account, "follower_demographics")
+    assert world.values.has_demographic(account, "follower_demographics")
     monkeypatch.setattr(catalog, "MIN_FOLLOWERS", account.followers + 1)
-    assert not world.has_demographic(account, "follower_demographics")
+    assert not world.values.has_demographic(account, "follower_demographics")
     today = from_unix(int(NOW))
     units = plan.account_units(account.id, account.followers, Window(today.replace(day=1), today), Selection(), NOW)
     assert not [u for u in units if "timeframe" in dict(u.params) or "follower_count" in dict(u.params)["metric"]]

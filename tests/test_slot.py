@@ -115,7 +115,7 @@ def test_a_depth_cut_to_a_fraction_fills_and_grows_again():
     """After a cut the depth is a fraction (4.5) and the slot may hold int(depth) calls: filling
     those is filling its depth, so its answers grow it again (it stayed at 4 calls forever)."""
     slot = Slot("t", RollingWindowLimiter(1000, 3600.0), max_in_flight=64)
-    slot.depth, slot.proven = 4.5, True
+    slot.pace.depth, slot.proven = 4.5, True
     for _ in range(slot.in_flight_limit()):
         slot.started(room=True)
     assert slot.full

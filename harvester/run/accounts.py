@@ -26,8 +26,9 @@ from ..state.store import Owed, StateStore
 from ..summary import Outcome, Stats
 from ..tokens.discovery import Found
 from .discover import DiscoverJob
-from .jobs import AccountJob, InsightsJob, JobContext
+from .jobs import AccountJob, InsightsJob, JobContext, Listed
 from .keys import TokenKeys
+from .ledger import Ledger
 
 
 class Accounts:
@@ -161,6 +162,15 @@ class Accounts:
             self.state.set_token(self.run_id, name, "dead", decision.reason)
         for env in self.keys.names_of(key):
             self._account_failed(env, decision, f"token {name} unusable: {decision.reason}")
+
+    def collabs_not_harvested(self, ctx: JobContext, ledger: Ledger) -> None:
+        """A collaboration post whose creator this run does not harvest: one failure naming why
+        (the lister's token cannot read its insights: the API answers 100/33)."""
+        for media_id, account_id, lister, creator in ctx.collabs_not_harvested():
+            ledger.failed(Listed(account_id, f"media {media_id}"), Decision(Action.FAIL, (
+                f"a collaboration post of @{creator} listed by @{lister}: only its creator's token reads "
+                f"its insights (@{lister}'s gets 100/33), and @{creator}'s account is not harvested; "
+                f"add it to [[accounts]] to harvest the post")))
 
     def _account_failed(self, env: str, decision: Decision, reason: str) -> None:
         for account_id in [a.id for a in self.config.accounts_of(env)] + self._discovered.get(env, []):

@@ -12,12 +12,13 @@ no global state.
 The Harvester does the lifecycle and the wiring only: the tokens (:mod:`.keys`) and the accounts
 (:mod:`.accounts`) say who is harvested with what, the jobs (:mod:`.jobs`) do the calls, the
 ledger (:mod:`.ledger`) the checkpoints, the session (:mod:`.session`) the state file and the
-output, the scheduler the pacing.
+output, the scheduler the pacing, the clients (:mod:`.clients`) the transport, the stopping
+(:mod:`.stopping`) a stop and its grace, the streams (:mod:`.stream`) the harvests behind
+``records()``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -29,26 +30,27 @@ from .. import summary as stat
 from ..config import Config
 from ..config.shards import Shard
 from ..days import iso
-from ..errors import SinkError
-from ..graph.client import GraphClient
-from ..graph.policy import Action, Decision
+from ..graph.policy import Decision
 from ..graph.transport import Transport
 from ..plan import unshared
 from ..plan.refresh import RefreshCheck
 from ..records import Record
 from ..schedule.scheduler import Pacing, Scheduler
 from ..schedule.slot import Job as ScheduledJob
-from ..sinks.base import Sink, SinkFailure
+from ..sinks.base import Sink
 from ..sinks.manifest import RunInfo
 from ..state.store import StateStore
 from ..summary import Attempt, Attempted, RunSummary, Stats
 from .accounts import Accounts
 from .buffer import RECORDS_BUFFER, Buffer
+from .clients import Clients
 from .expansion import expansion_of
-from .jobs import Job, JobContext, Listed
+from .jobs import Job, JobContext
 from .keys import TokenKeys, TokenSource, token_key
 from .ledger import Ledger
 from .session import Session
+from .stopping import Stopping
+from .stream import Streams
 from .view import RunView
 
 if TYPE_CHECKING:
@@ -78,9 +80,7 @@ class Harvester:
         self.run_id = _new_run_id(self.now)
         self.stats = Stats()
         self.keys = TokenKeys(config, tokens, shard)
-        self._transport, self._own_transport = transport, transport is None
-        self._clients: dict[str, GraphClient] = {}
-        """Login kind -> the client of its host."""
+        self._clients = Clients(config, transport)
         self._session = Session(config, state=state, sink=sink, kind=kind, shard=shard)
         self._clock: Callable[[], float] | None = None
         self.earlier_attempts: list[Attempt] = []   # of a resumed run, from the state
@@ -89,14 +89,12 @@ class Harvester:
         """What earlier attempts of this run committed: not called again."""
         self.started: float | None = None
         self.finished: float | None = None
-        self._stopping = False
-        self._stopped_exit_code: int | None = None
-        self._producers: set[asyncio.Future] = set()
+        self._stop = Stopping()
+        self._streams = Streams()
+        """The harvests behind :meth:`records`."""
         self._scheduler: Scheduler | None = None
-        self._scheduler_task: asyncio.Future | None = None
         self._accounts: Accounts | None = None
         self._ctx: JobContext | None = None
-        self._buffer: Buffer | None = None
         self._metrics: RunMetrics | None = None
         self.token_warnings: list[str] = []
         """Said once at the start (log and summary): tokens that expire soon (asked only with [app])."""
@@ -118,14 +116,7 @@ class Harvester:
         return f"Harvester(config={self.config.path!r}, run_id={self.run_id!r})"
 
     async def __aenter__(self) -> Harvester:
-        if self._transport is None:
-            from ..graph.aiohttp_transport import AiohttpTransport
-            self._transport = AiohttpTransport(limit=self._in_flight_cap(),
-                                               max_response_bytes=self.config.graph.max_response_bytes)
-        graph = self.config.graph
-        self._clients = {login: GraphClient(self._transport, url, graph.api_version,
-                                            max_response_bytes=graph.max_response_bytes)
-                         for login, url in (("facebook", graph.base_url), ("instagram", graph.instagram_base_url))}
+        self._clients.open(limit=self._in_flight_cap())
         return self
 
     def _in_flight_cap(self) -> int:
@@ -133,12 +124,8 @@ class Harvester:
         return self.config.scheduler.in_flight_cap(len(self.config.token_keys()))
 
     async def __aexit__(self, *exc) -> None:
-        # A consumer that broke out of ``records()`` leaves its generator suspended: stop its harvest now.
-        for task in self._producers:
-            task.cancel()
-        await asyncio.gather(*self._producers, return_exceptions=True)
-        if self._own_transport and self._transport is not None:
-            await self._transport.close()
+        await self._streams.close()       # a consumer that broke out of ``records()``: stop its harvest now
+        await self._clients.close()
         self._session.close()
 
     # -- what it hands out ------------------------------------------------------------------
@@ -146,7 +133,7 @@ class Harvester:
     @property
     def transport(self) -> Transport | None:
         """What its calls go through: the one it was given, or its own once entered."""
-        return self._transport
+        return self._clients.transport
 
     @property
     def token_names(self) -> dict[str, str]:
@@ -168,7 +155,7 @@ class Harvester:
 
     def attempted(self) -> Attempted:
         """What the summary reads of this run besides its counters."""
-        return Attempted(self.run_id, self.started, self.finished, self._stopping, self._stopped_exit_code,
+        return Attempted(self.run_id, self.started, self.finished, self._stop.requested, self._stop.exit_code,
                          tuple(self.earlier_attempts), tuple(self.token_warnings), self.config.graph.api_version,
                          self.metrics_asked)
 
@@ -217,18 +204,11 @@ class Harvester:
         sink = await session.open_sink(run, self.stats)
         ledger = Ledger(self.stats, run_id=self.run_id, now=self.now, sink=sink, state=session.state,
                         finished=self._skip_units, settle_seconds=self.config.window.settle_days * 86400)
-        try:
-            try:
-                await self._harvest(ledger)
-            finally:
-                await ledger.commit(final=True)
-        except SinkFailure as exc:                 # not an API outcome: the run stops, the next resumes
-            raise SinkError(str(exc)) from None
-        if not self._stopping:
-            if hasattr(sink, "run_info"):           # a file sink keeps what the run asked in its manifest
-                sink.run_info = RunInfo(self.config.graph.api_version, self.metrics_asked)
-            await asyncio.to_thread(sink.publish)   # before the run is marked finished: a crash re-publishes
-        return session.finish(self.summary(), self.stats, stopped=self._stopping)
+        async with ledger.final():
+            await self._harvest(ledger)
+        if not self._stop.requested:
+            await session.publish(sink, RunInfo(self.config.graph.api_version, self.metrics_asked))
+        return session.finish(self.summary(), self.stats, stopped=self._stop.requested)
 
     def records(self, *, buffer: int = RECORDS_BUFFER) -> AsyncGenerator[Record, None]:
         """Yield records as they arrive; the harvest pauses while the consumer does not read.
@@ -240,55 +220,36 @@ class Harvester:
         leaving the ``async with``, cancelling and timeouts stop the harvest and its calls,
         whatever the buffer holds.
         """
-        return self._records(Buffer(buffer, hold=self._hold))
+        return self._streams.open(Buffer(buffer, hold=self._hold), lambda emit: self._harvest(
+            Ledger(self.stats, run_id=self.run_id, now=self.now, emit=emit)))
 
     @property
     def buffered(self) -> int:
         """Records harvested that the consumer of :meth:`records` has not read yet."""
-        return len(self._buffer) if self._buffer is not None else 0
+        return self._streams.buffered
 
     def _hold(self, held: bool) -> None:
         """The buffer is full (``held``) or half read again: no call starts meanwhile."""
         if self._scheduler is not None:
             self._scheduler.hold(held)
 
-    async def _records(self, buffer: Buffer) -> AsyncGenerator[Record, None]:
-        self._buffer = buffer
-
-        async def produce() -> None:
-            try:
-                await self._harvest(Ledger(self.stats, run_id=self.run_id, now=self.now, emit=buffer.put))
-            finally:
-                buffer.end()            # never waits: a full buffer cannot hold a cancelled harvest up
-
-        task = asyncio.ensure_future(produce())
-        self._producers.add(task)
-        task.add_done_callback(self._producers.discard)
-        try:
-            while (record := await buffer.get()) is not None:
-                yield record
-            await task
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-
     async def _harvest(self, ledger: Ledger) -> None:
-        if not self._clients:
+        if not self._clients.opened:
             raise RuntimeError("use 'async with Harvester(config) as harvester:'")
         self.started = time.time()
         config, state = self.config, self._session.state
         accounts = self._accounts = Accounts(config, self.keys, self.stats, run_id=self.run_id, now=self.now,
                                              state=state)
         scheduler = self._scheduler = self._new_scheduler(accounts)
+        self._stop.attach(scheduler)
         await self.keys.read()
         wall = self.now + (time.time() - self._created) - scheduler.now()   # the scheduler's clock -> wall clock
         self._session.restore_spent(scheduler, self.keys.tokens, wall)
-        self.token_warnings += await self.keys.check(self._clients["facebook"], self.stats, self.now)
+        self.token_warnings += await self.keys.check(self._clients.facebook, self.stats, self.now)
         owed = accounts.owed(accounts.listed())
         refusals = self._session.refusals(self.now)
         ctx = JobContext(
-            client=self._clients["facebook"], tokens=self.keys.tokens, submit=scheduler.submit, ledger=ledger,
+            client=self._clients.facebook, tokens=self.keys.tokens, submit=scheduler.submit, ledger=ledger,
             stats=self.stats, selection=config.selection, now=self.now, run_id=self.run_id,
             harvested_at=iso(self.now), skip_units=self._skip_units,
             owed_units={o.owed_id for o in owed if o.kind == "unit"},
@@ -302,29 +263,16 @@ class Harvester:
             not_shared=partial(state.not_shared_since, since=self.now - unshared.REPROBE_SECONDS, run_id=self.run_id)
             if state is not None and not self.refresh_all else None,
             **expansion_of(config, scheduler.now, refusals),
-            clients={key: self._clients[login] for key, login in self.keys.logins.items() if login != "facebook"})
+            clients=self._clients.by_key(self.keys.logins))
         self._ctx = ctx
         accounts.start(ctx, owed)
-        self._scheduler_task = asyncio.ensure_future(scheduler.run())
         try:
-            await self._scheduler_task
-        except asyncio.CancelledError:
-            if not self._stopping or not self._scheduler_task.cancelled():
-                raise                   # the caller cancelled us: let it through
+            await self._stop.run(scheduler)
         finally:
             self.finished = time.time()
             self._session.save_spent(scheduler, wall)
-        if not self._stopping:
-            self._collabs_not_harvested(ctx, ledger)
-
-    def _collabs_not_harvested(self, ctx: JobContext, ledger: Ledger) -> None:
-        """A collaboration post whose creator this run does not harvest: one failure naming why
-        (the lister's token cannot read its insights: the API answers 100/33)."""
-        for media_id, account_id, lister, creator in ctx.collabs_not_harvested():
-            ledger.failed(Listed(account_id, f"media {media_id}"), Decision(Action.FAIL, (
-                f"a collaboration post of @{creator} listed by @{lister}: only its creator's token reads "
-                f"its insights (@{lister}'s gets 100/33), and @{creator}'s account is not harvested; "
-                f"add it to [[accounts]] to harvest the post")))
+        if not self._stop.requested:
+            accounts.collabs_not_harvested(ctx, ledger)
 
     def _new_scheduler(self, accounts: Accounts) -> Scheduler:
         limits, settings = self.config.rate_limit, self.config.scheduler
@@ -340,21 +288,16 @@ class Harvester:
     @property
     def stopping(self) -> bool:
         """Whether :meth:`stop` was called: the run ends unfinished, and the next one resumes it."""
-        return self._stopping
+        return self._stop.requested
 
     def stop(self, exit_code: int | None = None) -> None:
         """Stop dispatching; calls in flight finish, then run() returns (for SIGINT/SIGTERM).
         ``exit_code``: what the stopped run's summary and state say (the CLI: its signal's)."""
-        self._stopping = True
-        self._stopped_exit_code = exit_code
-        if self._scheduler is not None:
-            self._scheduler.stop()
+        self._stop.stop(exit_code)
 
     def cancel_in_flight(self) -> None:
         """After :meth:`stop`, give up on calls still in flight (their units are fetched next run)."""
-        task = self._scheduler_task
-        if self._stopping and task is not None and not task.done():
-            task.cancel()
+        self._stop.cancel_in_flight()
 
 
 def _new_run_id(now: float) -> str:

@@ -16,18 +16,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from .. import summary as stat
+from ..errors import SinkError
 from ..graph.policy import Decision
 from ..plan import units as plan
 from ..plan.refusals import Learned
 from ..plan.units import Unit
 from ..plan.unshared import is_not_shared
 from ..records import AccountRecord, InsightRecord, MediaRecord, Record
+from ..sinks.base import SinkFailure
 from ..state.store import MediaRow, Owed, StateStore
 from ..summary import Outcome, Stats
 from .jobs import AccountJob, InsightsJob, Job, Listed
@@ -165,6 +168,18 @@ class Ledger:
             self._settled.difference_update(settled)
             if self.state is not None:
                 self.state.commit(self.run_id, commit.parts, units, media, self.now, settled=settled)
+
+    @contextlib.asynccontextmanager
+    async def final(self) -> AsyncIterator[None]:
+        """Around a harvest into the sink: the final commit once it ends, however it ends; a
+        sink's failure (not an API outcome: the run stops, the next resumes) as a ``SinkError``."""
+        try:
+            try:
+                yield
+            finally:
+                await self.commit(final=True)
+        except SinkFailure as exc:
+            raise SinkError(str(exc)) from None
 
     def _checkpoint(self, unit: Unit, status: str, account_id: str) -> None:
         self._pending[unit.id] = (status, account_id, unit.label)

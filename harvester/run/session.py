@@ -10,6 +10,7 @@ window is kept in the state too, for the next process on the same budget.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from ..schedule.scheduler import Scheduler
 from ..sinks import paths
 from ..sinks.base import Sink
 from ..sinks.factory import open_sink, output_directory
+from ..sinks.manifest import RunInfo
 from ..state.lock import RunLock
 from ..state.spent import Spent
 from ..state.store import StateStore
@@ -137,6 +139,13 @@ class Session:
         self.state.finish_run(summary.run_id, status="stopped" if stopped else summary.status,
                               exit_code=summary.exit_code, summary=msgspec.json.encode(summary))
         return summary
+
+    async def publish(self, sink: Sink, info: RunInfo) -> None:
+        """Publish what the run wrote (a file sink keeps ``info``, what the run asked, in its
+        manifest), before the run is marked finished: a crash in between publishes again."""
+        if hasattr(sink, "run_info"):
+            sink.run_info = info
+        await asyncio.to_thread(sink.publish)
 
     # -- what the harvest reads of the state -------------------------------------------------
 

@@ -28,7 +28,7 @@ class RunView:
         if scheduler is None:
             return {}
         now = scheduler.now()
-        return {self.keys.names.get(key, key): slot.usage(now, scheduler.window_seconds)
+        return {self.keys.names.get(key, key): slot.pace.usage(now, scheduler.window_seconds)
                 for key, slot in scheduler.slots.items()}
 
     def token_expiry(self) -> Mapping[str, float]:

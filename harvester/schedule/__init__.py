@@ -1,10 +1,12 @@
 """Who calls when: a rolling-window limiter per token, a slot per token, one scheduler.
 
     limiter.py    RollingWindowLimiter: at most N starts in any rolling window, none idle
-    slot.py       Job (protocol), Entry, Slot: one token's queue, limiter, pause, usage seen,
+    slot.py       Job (protocol), Entry, Slot: one token's queue, limiter, pause,
                   death and counters
+    pace.py       Pace: a slot's usage evidence, its limiter's limit and its depth
     scheduler.py  Scheduler: fair dispatch over slots under a global cap; outcomes by policy,
                   throttles weighed by their evidence
+    dispatch.py   Dispatcher, Timers: the scheduler's loop, its timers and its calls' tasks
 """
 
 from .limiter import RollingWindowLimiter

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from .. import summary as stat
 from ..graph.hedge import Flight
 from ..summary import Stats
-from .slot import LOW_MARK, Slot
+from .pace import LOW_MARK
+from .slot import Slot
 
 HEDGE_AFTER = 2.0
 """A call is hedged once it has been out this many times its token's long-run latency (about the
@@ -59,7 +60,7 @@ class Hedger:
         while flights and room():
             flight = next(iter(flights))
             slot = flights[flight]
-            due = flight.started + max(HEDGE_AFTER * slot.latency_long, HEDGE_FLOOR)
+            due = flight.started + max(HEDGE_AFTER * slot.pace.latency_long, HEDGE_FLOOR)
             if due > now:
                 return due
             del flights[flight]                 # looked at: never again
@@ -82,7 +83,7 @@ def may_copy(slot: Slot, now: float) -> bool:
     ``LOW_MARK`` (latency, not the budget, is what holds it) and its limiter lets one more call
     start now."""
     limiter = slot.limiter
-    return (not slot.pending() and slot.proven and not slot.dead and slot.answers >= HEDGE_ANSWERS
+    return (not slot.pending() and slot.proven and not slot.dead and slot.pace.answers >= HEDGE_ANSWERS
             and slot.paused_until <= now and slot.in_flight < slot.in_flight_limit()
-            and (slot.usage_percent is None or slot.usage_percent < LOW_MARK)
+            and (slot.pace.usage_percent is None or slot.pace.usage_percent < LOW_MARK)
             and limiter.in_window() * 100 < limiter.limit * LOW_MARK and limiter.try_acquire() == 0)

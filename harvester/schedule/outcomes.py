@@ -32,8 +32,9 @@ from .. import summary as stat
 from ..errors import GraphError, HarvesterError, TransportError
 from ..graph.policy import Action, Decision
 from ..summary import Stats, plural
+from .pace import HIGH_MARK
 from .rings import Rings
-from .slot import HIGH_MARK, Entry, Job, Slot
+from .slot import Entry, Job, Slot
 
 __all__ = ["HANDLERS", "Outcomes", "ThrottleEvidence", "backoff", "waited_out"]
 
@@ -142,7 +143,7 @@ class Outcomes:
         self.HANDLERS[decision.action](self, slot, entry, decision)
 
     def _retry(self, slot: Slot, entry: Entry, decision: Decision) -> None:
-        slot.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
+        slot.pace.erred(entry.started, self.now())   # a transient error: maybe fewer calls in flight
         entry.attempts += 1
         if entry.attempts >= min(self.max_attempts, decision.attempts or self.max_attempts):
             reason = f"{decision.reason} after {plural(entry.attempts, 'attempt')}"
@@ -166,12 +167,12 @@ class Outcomes:
             self._requeue(slot, entry)
             return
         evidence = ThrottleEvidence(decision.wait, self._reported_usage(slot, decision.scope, now), in_row,
-                                    slot.throttle_share)
+                                    slot.pace.throttle_share)
         if waited_out(evidence) is None:
             self._lone(slot, entry, in_row, now)
             return
         self.stats.inc(stat.THROTTLES_WAITED_OUT)
-        slot.cut(entry.started, now)
+        slot.pace.cut(entry.started, now)
         scope = decision.scope
         wait = decision.wait or _doubling(THROTTLE_FIRST_PAUSE, in_row, self.window_seconds)
         until = now + wait
@@ -210,8 +211,8 @@ class Outcomes:
     def _reported_usage(self, slot: Slot, scope: str, now: float) -> int | None:
         """The usage evidence of a throttle of ``scope`` (see :class:`ThrottleEvidence`)."""
         if scope != "app":
-            return slot.reported_usage(now, self.window_seconds)
-        reports = [r for s in self.slots.values() if (r := s.reported_usage(now, self.window_seconds)) is not None]
+            return slot.pace.reported_usage(now, self.window_seconds)
+        reports = [r for s in self.slots.values() if (r := s.pace.reported_usage(now, self.window_seconds)) is not None]
         return max(reports) if reports else None
 
     HANDLERS: ClassVar[dict[Action, Callable[[Outcomes, Slot, Entry, Decision], None]]] = {

@@ -67,13 +67,13 @@ def interaction_facts(world: World, account: Account, since: int, until: int, to
     for s, u in chunks(since, until, size, not_before=earliest_kept(world)):
         when = {"since": iso(s), "until": iso(u)}
         for m in metrics:
-            yield make_key(account.id, m.name, "day", **when), world.interaction(account, m.name, s, u)
+            yield make_key(account.id, m.name, "day", **when), world.values.interaction(account, m.name, s, u)
         for b in INTERACTION_BREAKDOWNS:
             for m in metrics:
                 if b not in m.breakdowns:
                     continue
                 for value in catalog.BREAKDOWN_VALUES[b]:
-                    v = world.interaction(account, m.name, s, u, ((b, value),))
+                    v = world.values.interaction(account, m.name, s, u, ((b, value),))
                     if v:
                         yield make_key(account.id, m.name, "day", None, (b,), (value,), **when), v
 
@@ -81,14 +81,15 @@ def interaction_facts(world: World, account: Account, since: int, until: int, to
 def series_facts(world: World, account: Account, since: int, until: int) -> Iterator[Fact]:
     """Rule 2: daily reach; follower_count and online_followers for the last 30 days (catalog.RECENT_DAYS)
     of accounts with catalog.MIN_FOLLOWERS followers."""
-    for end in world.series_days(max(since, earliest_kept(world)), until):
-        yield make_key(account.id, "reach", "day", end_time=iso(end)), world.daily(account, "reach", end)
+    for end in world.values.series_days(max(since, earliest_kept(world)), until):
+        yield make_key(account.id, "reach", "day", end_time=iso(end)), world.values.daily(account, "reach", end)
     if account.followers < catalog.MIN_FOLLOWERS:
         return
-    for end in world.series_days(max(since, world.last30), until):
+    for end in world.values.series_days(max(since, world.last30), until):
         stamp = iso(end)
-        yield make_key(account.id, "follower_count", "day", end_time=stamp), world.daily(account, "follower_count", end)
-        for hour, v in world.online_followers(account, end).items():
+        yield (make_key(account.id, "follower_count", "day", end_time=stamp),
+               world.values.daily(account, "follower_count", end))
+        for hour, v in world.values.online_followers(account, end).items():
             yield make_key(account.id, "online_followers", "lifetime", None, ("hour",), (hour,), stamp), v
 
 
@@ -96,8 +97,8 @@ def demographic_facts(world: World, account: Account, timeframe: str, breakdowns
     """Rule 3: the top results, keyed by ``["timeframe", *breakdowns]``."""
     keys = ("timeframe", *breakdowns)
     for m in DEMOGRAPHICS:
-        if world.has_demographic(account, m.name, timeframe):
-            for combo, v in world.demographics(account, m.name, timeframe, breakdowns):
+        if world.values.has_demographic(account, m.name, timeframe):
+            for combo, v in world.values.demographics(account, m.name, timeframe, breakdowns):
                 yield make_key(account.id, m.name, "lifetime", timeframe, keys, (timeframe.upper(), *combo)), v
 
 
