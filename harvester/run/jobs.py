@@ -57,6 +57,7 @@ from ..schedule.cost import CallCosts
 from ..schedule.slot import Job as ScheduledJob
 from ..summary import Outcome
 from .expansion import Expansion, PageAsk
+from .idset import IdSet
 
 if TYPE_CHECKING:
     from ..graph.client import GraphClient, QueryParams, Reply
@@ -137,7 +138,7 @@ class JobContext:
         """Units an earlier run owed, already submitted on their own: not planned twice."""
         self.refresh = refresh
         """Which media are due by the refresh tiers (None: every media, every run)."""
-        self.planned_media: set[int] = set()
+        self.planned_media = IdSet()
         """Media planned in this run (ids as ints: the set grows with the world)."""
         self.day = harvested_at[:10]
         """The UTC day of the harvest: the day of its ``accounts`` records."""
