@@ -318,6 +318,21 @@ async def test_leaves_first_while_the_leaf_target_is_met():
     assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the target: it goes
 
 
+async def test_while_the_calls_held_outside_reach_the_leaf_target_no_page_or_account_starts():
+    """Calls held outside the scheduler (a kind's probes) are planned work it cannot see: while
+    they are at the leaf target, a media's first call (priority 1) and leaves still start, but
+    no page or account that would plan more; once they go, the rest starts."""
+    held = {"n": 0}
+    h = Harness(per_token_in_flight=1, held=lambda: held["n"])
+    held["n"] = h.scheduler.leaf_target
+    h.job("a", "account", priority=3)
+    h.job("a", "page", priority=2)
+    h.job("a", "first call", priority=1)
+    h.job("a", "leaf", then=lambda: held.update(n=0))           # the probe answered: the held calls went
+    await h.run()
+    assert [label for _, label, _ in h.log] == ["first call", "leaf", "page", "account"]
+
+
 async def test_jobs_may_submit_more_jobs_and_run_waits_for_them():
     h = Harness(calls=2, seconds=10)
     children: list[Job] = []

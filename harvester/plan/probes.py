@@ -85,6 +85,8 @@ class Probes(Generic[J]):
         """(kind, token key) -> its probes out that handed over: that token gets no other."""
         self._waiting: dict[Kind, dict[str, dict[tuple[str, ...], deque[J]]]] = {}
         """Kind -> token key -> the metrics asked -> the calls waiting, in order."""
+        self._count = 0
+        """Calls waiting (the sum over ``_waiting``)."""
         self._due: list[Kind] = []
         self._releasing = False
         self.handovers = 0
@@ -100,6 +102,7 @@ class Probes(Generic[J]):
             self._probe(call, kind)
         else:
             self._waiting.setdefault(kind, {}).setdefault(call.key, {}).setdefault(metrics, deque()).append(call)
+            self._count += 1
             return
         self.send(call)
 
@@ -127,8 +130,7 @@ class Probes(Generic[J]):
 
     def waiting(self) -> int:
         """Calls waiting for a probe of their kind."""
-        return sum(len(calls) for tokens in self._waiting.values() for groups in tokens.values()
-                   for calls in groups.values())
+        return self._count
 
     def _may_probe(self, kind: Kind, key: str) -> bool:
         return self._out[kind] < self.probes and not self._slow[kind, key]
@@ -173,6 +175,7 @@ class Probes(Generic[J]):
             for metrics in list(groups):
                 calls = groups[metrics]
                 while calls and (self.refusals.known(*calls[0].wanted()) or self._may_probe(kind, key)):
+                    self._count -= 1
                     self.admit(calls.popleft())
                 if not calls:
                     del groups[metrics]

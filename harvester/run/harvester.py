@@ -281,7 +281,11 @@ class Harvester:
             margin=limits.margin_seconds, per_token_in_flight=settings.token_cap(),
             max_in_flight=self._in_flight_cap(), max_attempts=settings.max_attempts,
             stats=self.stats, on_give_up=_give_up, on_token_dead=accounts.token_dead,
-            clock=self._clock, hedge=settings.hedge)
+            clock=self._clock, hedge=settings.hedge, held=self._held)
+
+    def _held(self) -> int:
+        """Calls the run planned that wait outside the scheduler for a probe of their kind."""
+        return self._ctx.probes.waiting() if self._ctx is not None else 0
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ checks those when its turn comes), so a slot that cannot start is in none and co
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from .slot import Entry, Slot
 
@@ -19,9 +20,14 @@ class Rings:
     """The rings, and the counts of the work queued in live slots: ``pending`` (queued or
     delayed) and ``leaves`` (leaf jobs queued)."""
 
-    def __init__(self, leaf_target: int):
+    def __init__(self, leaf_target: int, held: Callable[[], int] | None = None):
         self.leaf_target = leaf_target
         """Queued leaves below which work that makes more work comes out first."""
+        self.held = held or (lambda: 0)
+        """Calls planned but held outside the scheduler for a while (the probes of a kind of
+        object, :mod:`harvester.plan.probes`): while they are ``leaf_target`` or more, only the
+        deepest work that makes more work (priority 1: a media's first call, which makes leaves
+        and nothing else) comes out, never a page or an account that would plan more."""
         self.pending = 0
         self.leaves = 0
         self._rings: dict[int, deque[Slot]] = {0: deque()}
@@ -35,7 +41,11 @@ class Rings:
         """The next slot to look at and the ring (the kind of work) it came out of; None: no slot
         may start anything."""
         rings, leaves = self._rings, self._rings[0]
-        ring = 0 if leaves and self.leaves >= self.leaf_target else next((p for p in self._opening if rings[p]), 0)
+        if leaves and self.leaves >= self.leaf_target:
+            ring = 0
+        else:
+            deepest = 1 if self.held() >= self.leaf_target else None
+            ring = next((p for p in self._opening if rings[p] and (deepest is None or p <= deepest)), 0)
         if not rings[ring]:
             return None
         slot = rings[ring].popleft()

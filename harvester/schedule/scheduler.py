@@ -70,7 +70,8 @@ class Scheduler:
                  on_token_dead: Callable[[str, Decision], None], clock: Callable[[], float] | None = None,
                  per_token_in_flight: int = 8, margin: float = 0.0,
                  decide: Callable[[HarvesterError], Decision] | None = None, backoff_base: float = BACKOFF_BASE,
-                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None, hedge: bool = False):
+                 backoff_cap: float = BACKOFF_CAP, rng: random.Random | None = None, hedge: bool = False,
+                 held: Callable[[], int] | None = None):
         if decide is None:
             from ..graph.policy import decide as policy_decide
             decide = policy_decide
@@ -79,7 +80,7 @@ class Scheduler:
         self.stats, self.on_give_up = stats, on_give_up
         self._clock = clock
         self.slots: dict[str, Slot] = {}
-        self.rings = Rings(LEAF_BUFFER * max_in_flight)
+        self.rings = Rings(LEAF_BUFFER * max_in_flight, held)
         """Which slot's work to look at next, and the counts of the work queued."""
         self.timers = Timers()
         """When to look at which slot again."""
