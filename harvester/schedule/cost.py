@@ -18,6 +18,7 @@ header has no estimate: ``reported`` is False and the caller stays with a call p
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -29,21 +30,43 @@ MAX_COST = 2.0
 
 
 class Sent(msgspec.Struct):
-    """One call, logged when sent: ``nested`` media insights its answer carried (pages only)."""
+    """One call, as sent: ``nested`` media insights its answer carried (pages only)."""
 
     at: float
     nested: int = 0
+    logged: bool = False
+    """Among its token's pages (one that nested something)."""
 
 
 class _Token(msgspec.Struct):
-    log: deque[Sent] = msgspec.field(default_factory=deque)
+    times: array = msgspec.field(default_factory=lambda: array("d"))
+    """When each call in the window was sent, oldest first from ``head`` (8 bytes a call: a
+    harvest that never prices a page still sends a window's calls)."""
+    head: int = 0
+    pages: deque[Sent] = msgspec.field(default_factory=deque)
+    """The calls in the window that nested media, oldest first."""
     nested: int = 0
-    """The media nested by the calls in ``log`` (kept as they come and go)."""
+    """The media nested by the calls in ``pages`` (kept as they come and go)."""
     edge: float = float("-inf")
-    """Calls sent at or before this left the log."""
+    """Calls sent at or before this left the window."""
     reported: bool = False
     per_media: float | None = None
     measured_at: float = float("-inf")
+
+    def expire(self, edge: float) -> int:
+        """Forget the calls sent at or before ``edge``; the calls left."""
+        self.edge = edge
+        times, head = self.times, self.head
+        end = len(times)
+        while head < end and times[head] <= edge:
+            head += 1
+        if head > 1024 and head * 2 > end:
+            del times[:head]
+            head = 0
+        self.head = head
+        while self.pages and self.pages[0].at <= edge:
+            self.nested -= self.pages.popleft().nested
+        return len(times) - head
 
 
 class CallCosts:
@@ -55,16 +78,18 @@ class CallCosts:
 
     def sent(self, key: str) -> Sent:
         """Log a call of ``key`` sent now (:meth:`read` its answer's usage)."""
-        token = self._token(key)
-        entry = Sent(self.clock())
-        token.log.append(entry)
-        return entry
+        now = self.clock()
+        self._token(key).times.append(now)
+        return Sent(now)
 
     def nested(self, key: str, entry: Sent, n: int) -> None:
         """The page ``entry`` answered with ``n`` media insights nested."""
         token = self._token(key)
-        if entry.at > token.edge:                   # still in the log
+        if entry.at > token.edge:                   # still in the window
             token.nested += n - entry.nested
+            if not entry.logged:
+                entry.logged = True
+                token.pages.append(entry)
         entry.nested = n
 
     def read(self, key: str, call_count: float | None) -> None:
@@ -74,13 +99,11 @@ class CallCosts:
         token = self._token(key)
         token.reported = True
         now = self.clock()
-        edge = token.edge = now - self.window_seconds
-        while token.log and token.log[0].at <= edge:
-            token.nested -= token.log.popleft().nested
+        sent = token.expire(now - self.window_seconds)
         if not self.can_price(token.nested):
             return
         counted = (call_count + 0.5) * self.calls_per_window / 100
-        token.per_media = min(MAX_COST, max(0.0, (counted - len(token.log)) / token.nested))
+        token.per_media = min(MAX_COST, max(0.0, (counted - sent) / token.nested))
         token.measured_at = now
 
     def can_price(self, nested: int) -> bool:
