@@ -56,7 +56,8 @@ def write_config(directory: Path, world: dict, now: float) -> Path:
     """A harvest of every account over DAYS days, checkpoint settings left at their defaults."""
     directory.mkdir(parents=True)
     today = from_unix(int(now))
-    accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "T{i}"\n\n'
+    accounts = "".join(f'[[accounts]]\nid = "{a}"\ntoken_env = "T{i}"\n'
+                       + (f'login = "{t["kind"]}"\n' if t["kind"] != "facebook" else "") + "\n"
                        for i, t in enumerate(world["tokens"]) for a in t["accounts"])
     path = directory / "harvest.toml"
     path.write_text(f"""
