@@ -62,8 +62,11 @@ def run(*, quick: bool = False) -> Outcome:
     check(len(set(read)) == 1 and unshared[0] == 0,
           f"nightly: without tiers every night reads every media (less those remembered not shared to "
           f"Facebook): {untiered}, {unshared} left out")
-    check(all(t <= u for t, u in zip(tiered, untiered, strict=True)),
-          f"nightly: a night with tiers made more calls than without: {tiered} against {untiered}")
+    # A night's ceiling is every media read: the night without tiers leaves out the media it
+    # remembers not shared to Facebook (re-asked weekly), which a tiered night, asking a media
+    # only when its tier is due, may find forgotten (a week old) and ask again.
+    check(all(t <= r for t, r in zip(tiered, read, strict=True)),
+          f"nightly: a night with tiers made more calls than reading every media: {tiered} against {read}")
     from harvester.simulator.world import World, WorldSpec
     world = World(WorldSpec(seed=SEED, accounts=1, media_per_account=mean_media, stories_per_account=0, now=NOW))
     media = world.account_by_id(world.tokens[0].account_ids[0]).media_count
