@@ -63,6 +63,7 @@ def write_config(directory: Path, world: dict, now: float) -> Path:
     path.write_text(f"""
 [graph]
 base_url = "{world['base_url']}"
+instagram_base_url = "{world['base_url']}"
 api_version = "v25.0"
 
 [rate_limit]
