@@ -37,32 +37,27 @@ class IdSet:
             return False
         if not 0 < number < _U64:
             return number in self._other
-        table, mask = self._table, self._mask
-        i = (number * _MIX & _MASK64) >> self._shift
-        while (found := table[i]) != 0:
-            if found == number:
-                return True
-            i = (i + 1) & mask
-        return False
+        return self._table[self._slot(number)] == number
 
     def add(self, number: int) -> None:
         if not 0 < number < _U64:
             self._other.add(number)
             return
-        if self._put(number) and 2 * self._count > self._mask:
+        i = self._slot(number)
+        if self._table[i] == number:
+            return
+        self._table[i] = number
+        self._count += 1
+        if 2 * self._count > self._mask:
             self._grow()
 
-    def _put(self, number: int) -> bool:
-        """Store ``number``; False if it was there."""
+    def _slot(self, number: int) -> int:
+        """Where ``number`` is, or the empty slot where it would go."""
         table, mask = self._table, self._mask
         i = (number * _MIX & _MASK64) >> self._shift
-        while (found := table[i]) != 0:
-            if found == number:
-                return False
+        while (found := table[i]) != 0 and found != number:
             i = (i + 1) & mask
-        table[i] = number
-        self._count += 1
-        return True
+        return i
 
     def _grow(self) -> None:
         old = self._table
@@ -70,4 +65,5 @@ class IdSet:
         self._table, self._mask, self._shift, self._count = array("Q", bytes(8 * size)), size - 1, self._shift - 1, 0
         for number in old:
             if number:
-                self._put(number)
+                self._table[self._slot(number)] = number
+                self._count += 1
