@@ -2,6 +2,7 @@
 bodies cut short): URLs, the Bearer header, follow(), error answers, usage, and no token anywhere."""
 
 import asyncio
+import gzip
 import random
 import traceback
 
@@ -295,6 +296,31 @@ async def test_session_is_lazy_limited_and_closed(transport):
     assert session.closed and transport._session is None
 
 
+async def test_an_encoded_url_goes_on_the_wire_as_it_is_and_anything_else_is_quoted(transport):
+    """The client's URLs are encoded already and go as they are (yarl does not parse and quote
+    them again); a URL with a space or a control character (from a ``paging.next``, say) is
+    quoted, never sent raw into the request line."""
+    lines: list[bytes] = []
+
+    async def handle(reader, writer):
+        lines.append((await reader.readline()).rstrip(b"\r\n"))
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(DATA) + DATA)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        await GraphClient(transport, base, "v25.0").get("1784/insights", {"metric": "reach,likes", "x": "a b"}, TOKEN)
+        await transport.get(f"{base}/v25.0/1784/media?after=a b&x=%2C", {"Authorization": "Bearer t"})
+        await transport.get(f"{base}/v25.0/1784/media?after=a\r\nX-Injected: 1", {"Authorization": "Bearer t"})
+    assert lines == [b"GET /v25.0/1784/insights?metric=reach%2Clikes&x=a+b HTTP/1.1",
+                     b"GET /v25.0/1784/media?after=a+b&x=, HTTP/1.1",       # yarl's quoting, as before
+                     b"GET /v25.0/1784/media?after=aX-Injected:+1 HTTP/1.1"]   # no line break reaches the wire
+
+
 # --- against the simulator over loopback ------------------------------------------------------
 
 async def test_every_simulated_fault_is_a_retryable_harvester_error(simulator_server, transport):
@@ -440,6 +466,30 @@ async def test_a_300_mb_answer_fails_past_the_cap_without_being_held(declared):
     assert info.value.complete and info.value.status == 200
     print(f"peak {peak / 2**20:.1f} MiB")
     assert peak < 2 * cap, f"peak {peak / 2**20:.1f} MiB"
+
+
+async def test_a_small_gzip_body_that_inflates_past_the_cap_fails_without_being_held():
+    """The cap counts the bytes as they inflate: a 64 kB gzip body with a Content-Length that
+    inflates to 64 MiB fails at the cap, not after the whole of it is held."""
+    cap = 1 << 20
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=9)
+
+    async def handle(request):
+        return web.Response(body=bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    runner, url = await web_server(handle)
+    transport = AiohttpTransport(limit=2, timeout=30, max_response_bytes=cap)
+    try:
+        tracemalloc.start()
+        with pytest.raises(DecodeError) as info:
+            await GraphClient(transport, url, "v25.0", max_response_bytes=cap).get("1784/insights", INSIGHTS, TOKEN)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await transport.close()
+        await runner.cleanup()
+    assert len(bomb) < cap and str(info.value) == "answer larger than 1 MiB ([graph] max_response_bytes)"
+    assert peak < 16 * cap, f"peak {peak / 2**20:.1f} MiB"
 
 
 async def test_the_client_caps_a_body_whatever_the_transport():

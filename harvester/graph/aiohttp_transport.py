@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.http_exceptions import ContentEncodingError
+from yarl import URL
 
 from ..errors import DecodeError, TransportError
 from .client import MAX_RESPONSE_BYTES, too_large
@@ -50,7 +51,7 @@ class AiohttpTransport:
         session = self._session or self._open()
         status: int | None = None
         try:
-            async with session.get(url, headers=headers, allow_redirects=False) as resp:
+            async with session.get(_target(url), headers=headers, allow_redirects=False) as resp:
                 status = resp.status
                 body = await self._read(resp)
                 if body is None:
@@ -68,8 +69,12 @@ class AiohttpTransport:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None as soon as it is known to be past the cap."""
         cap = self.max_response_bytes
-        if resp.content_length is not None and resp.content_length > cap:
+        length = resp.content_length
+        if length is not None and length > cap:
             return None
+        if length is not None and "Content-Encoding" not in resp.headers:
+            # Declared and not compressed: one read, which stops at the declared length.
+            return await resp.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(CHUNK):
@@ -83,7 +88,9 @@ class AiohttpTransport:
         """Created on first use, so that it belongs to the running loop."""
         connector = aiohttp.TCPConnector(limit=self.limit, limit_per_host=0)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        session = aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
+        # No cookie jar: the Graph API sets none that matter, and the jar is work on every call.
+        session = aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False,
+                                        cookie_jar=aiohttp.DummyCookieJar())
         # aiohttp silently re-sends a GET once when a kept-alive connection drops: a call the
         # rate limiter never counted. Retries are the policy's (no public switch for this).
         if hasattr(session, "_retry_connection"):
@@ -95,6 +102,15 @@ class AiohttpTransport:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _target(url: str) -> URL | str:
+    """The client's URLs are encoded already (``urlencode``, checked path segments): handed over
+    as such, yarl does not parse and quote them again. Anything else (a space, a control
+    character, non-ASCII) goes as a string, for yarl to quote."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        return URL(url, encoded=True)
+    return url
 
 
 def _where(url: str) -> str:

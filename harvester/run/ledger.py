@@ -61,6 +61,7 @@ class Ledger:
         self._pending: dict[str, tuple[str, str, str]] = {}   # unit id -> (status, account, label)
         self._media: dict[str, _OpenMedia] = {}                 # unit id -> its media, while open
         self._complete: dict[str, MediaRow] = {}                # unit id -> the media it completed
+        self._unshared: dict[str, tuple[str, str, float]] = {}  # unit id -> "not shared": media, account, when
         self._lock = asyncio.Lock()
         self.emit = emit
         """Records' destination when there is no sink (``records()``)."""
@@ -110,7 +111,10 @@ class Ledger:
     def skipped(self, account_id: str, label: str, decision: Decision, unit: Unit | None = None) -> None:
         self.stats.skip(Outcome.of(account_id, label, decision))
         if unit is not None and self.state is not None and is_not_shared(decision):
-            self.state.not_shared(unit.ctx.object_id, account_id, self.now, self.run_id)
+            if self.sink is None:
+                self.state.not_shared(unit.ctx.object_id, account_id, self.now, self.run_id)
+            else:                           # kept with the unit's checkpoint, in its transaction
+                self._unshared[unit.id] = (unit.ctx.object_id, account_id, self.now)
         if unit is not None and self.sink is not None:
             self.sink.write(unit.id, ())
             self._checkpoint(unit, "skipped", account_id)
@@ -166,8 +170,10 @@ class Ledger:
             media = [self._complete.pop(uid) for uid in commit.unit_ids if uid in self._complete]
             settled = [uid for uid in commit.unit_ids if uid in self._settled]
             self._settled.difference_update(settled)
+            unshared = [self._unshared.pop(uid) for uid in commit.unit_ids if uid in self._unshared]
             if self.state is not None:
-                self.state.commit(self.run_id, commit.parts, units, media, self.now, settled=settled)
+                self.state.commit(self.run_id, commit.parts, units, media, self.now, settled=settled,
+                                  not_shared=unshared)
 
     @contextlib.asynccontextmanager
     async def final(self) -> AsyncIterator[None]:

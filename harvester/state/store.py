@@ -156,9 +156,10 @@ class StateStore:
 
     def commit(self, run_id: str, parts: Sequence[PartCommit], units: Mapping[str, tuple[str, str, str]],
                media: Iterable[MediaRow] = (), media_harvested_at: float | None = None,
-               settled: Iterable[str] = ()) -> None:
+               settled: Iterable[str] = (), not_shared: Iterable[tuple[str, str, float]] = ()) -> None:
         """Record durable parts and the units they hold, ``unit_id -> (status, account_id, label)``,
-        and when the media among them were harvested (for refresh tiers), in one transaction.
+        when the media among them were harvested (for refresh tiers) and which answered "not
+        shared to Facebook" (``(media_id, account_id, answered_at)``), in one transaction.
         A part's ``records`` and ``length`` are its totals so far (a part grows over commits;
         ``None`` length: the whole file). Units of status ``object`` are object records (a
         media's, an account's) checkpointed like units, so a resumed run writes them once."""
@@ -184,6 +185,8 @@ class StateStore:
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
                                 [(m, acc, product, now if media_harvested_at is None else media_harvested_at, run_id)
                                  for m, acc, product in media])
+            self.db.executemany("INSERT OR REPLACE INTO not_shared VALUES (?, ?, ?, ?)",
+                                [(m, acc, at, run_id) for m, acc, at in not_shared])
             if self._attempt is not None and self._attempt.run_id == run_id:
                 self._attempt.checkpointed(added, [status for status, _, _ in units.values()])
             self._save_attempt()
