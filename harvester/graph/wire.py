@@ -238,7 +238,8 @@ GRAPH_ID = re.compile(r"[0-9]{1,32}")
 
 
 def is_graph_id(text: object) -> bool:
-    return isinstance(text, str) and GRAPH_ID.fullmatch(text) is not None
+    """:data:`GRAPH_ID` without a regex (every call's path segments pass here)."""
+    return isinstance(text, str) and 0 < len(text) <= 32 and text.isascii() and text.isdigit()
 
 
 def _decode(decoder: msgspec.json.Decoder[T], body: bytes, what: str, status: int | None = 200) -> T:
