@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import msgspec
@@ -375,8 +376,15 @@ def parse_usage(headers: Mapping[str, str]) -> Usage | None:
     None when neither header is present or readable: a missing header is not 0 %. A header that
     is not valid JSON is ignored, never fatal.
     """
-    figures = [f for f in _app_usage(_header(headers, "x-app-usage"))
-               + _buc_usage(_header(headers, "x-business-use-case-usage")) if _sane(f)]
+    app, buc = _header(headers, "x-app-usage"), _header(headers, "x-business-use-case-usage")
+    return None if app is None and buc is None else _usage(app, buc)
+
+
+@lru_cache(maxsize=256)    # a header is at most 8 kB (aiohttp): at most 4 MB, a few kB in practice
+def _usage(app: str | None, buc: str | None) -> Usage | None:
+    """Decoded once per distinct pair of header values: they move by whole percents, so a run's
+    thousands of answers carry a few hundred distinct ones."""
+    figures = [f for f in _app_usage(app) + _buc_usage(buc) if _sane(f)]
     if not figures:
         return None
     percent = max(max(f.call_count, f.total_time, f.total_cputime) for f in figures)

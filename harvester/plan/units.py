@@ -39,8 +39,15 @@ class Unit(msgspec.Struct, frozen=True):
 
 
 def unit_id(path: str, params: QueryPairs) -> str:
-    canonical = path + "?" + "&".join(f"{k}={v}" for k, v in sorted(params))
-    return hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
+    return _digest(path, _canonical(params))
+
+
+def _canonical(params: QueryPairs) -> str:
+    return "&".join(f"{k}={v}" for k, v in sorted(params))
+
+
+def _digest(path: str, canonical: str) -> str:
+    return hashlib.blake2b(f"{path}?{canonical}".encode(), digest_size=12).hexdigest()
 
 
 def _unit(path: str, params: dict[str, str], ctx: Context, label: str) -> Unit:
@@ -171,22 +178,58 @@ def media_units(account_id: str, media_id: str, media_type: str | None,
     product = catalog.product_type_of(media_type or "", media_product_type)
     if product == "STORY" and posted is not None and now - posted >= catalog.STORY_LIFETIME_SECONDS:
         return []
-    chosen = [c for c in selection.media if product in c.metric.product_types and catalog.served_to(c.metric, login)]
-    plain = [c for c in chosen if c.metric.condition != "shared_to_facebook"]
-    on_share = [c for c in chosen if c.metric.condition == "shared_to_facebook"] if shared else []
     path = f"{media_id}/insights"
     ctx = Context(account_id, media_id, "media", media_type, media_product_type)
-    units = [_unit(path, {"metric": ",".join(c.metric.name for c in plain)}, ctx,
-                   f"media {media_id} ({product})")] if plain else []
-    by_breakdown = msgspec.structs.replace(ctx, breakdown_only=True)     # one for all its breakdown calls
+    by_breakdown: Context | None = None                 # one for all its breakdown calls
+    units = []
+    for call in _media_calls(selection.media, product, login, shared):
+        of = ctx
+        if call.breakdown:
+            of = by_breakdown = by_breakdown or msgspec.structs.replace(ctx, breakdown_only=True)
+        units.append(Unit(_digest(path, call.canonical), path, call.params, of, f"media {media_id}{call.label}"))
+    return units
+
+
+class _MediaCall(msgspec.Struct, frozen=True):
+    """One call of a media of a product type, less what names the media."""
+
+    params: QueryPairs
+    canonical: str
+    """``params`` as :func:`unit_id` digests them."""
+    label: str
+    """What follows ``media {id}`` in the unit's label."""
+    breakdown: bool = False
+
+
+_MEDIA_CALLS: dict[tuple[int, str, str, bool], tuple[tuple[MetricChoice, ...], tuple[_MediaCall, ...]]] = {}
+
+
+def _media_calls(chosen: tuple[MetricChoice, ...], product: str, login: str, shared: bool) -> tuple[_MediaCall, ...]:
+    """The calls every media of ``product`` gets, worked out once per selection (every media of a
+    run asks the same ones; a run plans thousands). Keyed by the selection's identity, which the
+    entry holds, so an id reused by another selection never matches."""
+    key = (id(chosen), product, login, shared)
+    hit = _MEDIA_CALLS.get(key)
+    if hit is not None and hit[0] is chosen:
+        return hit[1]
+    mine = [c for c in chosen if product in c.metric.product_types and catalog.served_to(c.metric, login)]
+    plain = [c for c in mine if c.metric.condition != "shared_to_facebook"]
+    on_share = [c for c in mine if c.metric.condition == "shared_to_facebook"] if shared else []
+    calls: list[tuple[dict[str, str], str, bool]] = []
+    if plain:
+        calls.append(({"metric": ",".join(c.metric.name for c in plain)}, f" ({product})", False))
     for c in plain:
         for b in c.breakdowns:
-            units.append(_unit(path, {"metric": c.metric.name, "breakdown": b}, by_breakdown,
-                               f"media {media_id} {c.metric.name} by {b}"))
+            calls.append(({"metric": c.metric.name, "breakdown": b}, f" {c.metric.name} by {b}", True))
     if on_share:
-        units.append(_unit(path, {"metric": ",".join(c.metric.name for c in on_share)}, ctx,
-                           f"media {media_id} ({product}) shared to Facebook"))
-    return units
+        calls.append(({"metric": ",".join(c.metric.name for c in on_share)}, f" ({product}) shared to Facebook",
+                      False))
+    made = tuple(_MediaCall(items, _canonical(items), label, breakdown)
+                 for params, label, breakdown in calls if (items := _shared(tuple(params.items()))))
+    if len(_MEDIA_CALLS) >= 256:
+        _MEDIA_CALLS.clear()
+    _MEDIA_CALLS[key] = (chosen, made)
+    return made
 
 
 # --- how long the API keeps it -------------------------------------------------------------

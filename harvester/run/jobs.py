@@ -347,6 +347,7 @@ class InsightsJob:
     priority = PRIORITY_INSIGHTS
     probe: Kind | None = None
     """Out as a probe of its kind (:mod:`harvester.plan.probes`)."""
+    _kind: Kind | None = None
 
     def __init__(self, ctx: JobContext, key: str, account_id: str, unit: Unit, follow_ups: tuple[Unit, ...] = (),
                  *, expires_at: float | None = None, replaces: tuple[Unit, ...] = ()):
@@ -379,7 +380,9 @@ class InsightsJob:
 
     def wanted(self) -> tuple[Kind, tuple[str, ...]]:
         """Its kind, and the metrics it asks less those learned refused for the kind since."""
-        kind = self.ctx.kind(self.key, self.unit)
+        kind = self._kind
+        if kind is None:            # a unit asked less some metrics keeps its object: once per job
+            kind = self._kind = self.ctx.kind(self.key, self.unit)
         dropped = self.ctx.refusals.dropped(kind)
         return kind, tuple(m for m in metrics_of(self.unit) if m not in dropped)
 
