@@ -376,8 +376,12 @@ def parse_usage(headers: Mapping[str, str]) -> Usage | None:
     None when neither header is present or readable: a missing header is not 0 %. A header that
     is not valid JSON is ignored, never fatal.
     """
-    app, buc = _header(headers, "x-app-usage"), _header(headers, "x-business-use-case-usage")
-    return None if app is None and buc is None else _usage(app, buc)
+    app, buc = headers.get("x-app-usage"), headers.get("x-business-use-case-usage")
+    if app is None and buc is None:     # names in another case (transports give them in lower case)
+        app, buc = _header(headers, "x-app-usage"), _header(headers, "x-business-use-case-usage")
+        if app is None and buc is None:
+            return None
+    return _usage(app, buc)
 
 
 @lru_cache(maxsize=256)    # a header is at most 8 kB (aiohttp): at most 4 MB, a few kB in practice

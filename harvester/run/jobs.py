@@ -384,7 +384,8 @@ class InsightsJob:
         if kind is None:            # a unit asked less some metrics keeps its object: once per job
             kind = self._kind = self.ctx.kind(self.key, self.unit)
         dropped = self.ctx.refusals.dropped(kind)
-        return kind, tuple(m for m in metrics_of(self.unit) if m not in dropped)
+        metrics = metrics_of(self.unit)
+        return kind, tuple(m for m in metrics if m not in dropped) if dropped else metrics
 
     def gave_up(self, decision: Decision) -> None:
         self._gave_up(decision)
