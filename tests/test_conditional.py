@@ -146,9 +146,12 @@ async def test_a_media_not_shared_is_not_asked_again_for_a_week(tmp_path):
     assert summary.counters["media/not_shared"] == len(not_shared)
     assert len(calls) - len(again) == len(not_shared)      # 1,061 calls, then 830 (the 231 not shared left out)
 
+    state.not_shared("17999999999999999", "1", NOW - DAY, "r0")     # a media gone since: asked by no run
     world = World(msgspec.structs.replace(SPEC, now=NOW + REPROBE_SECONDS + DAY))
     summary, records, later, config = await harvest(tmp_path, world, state=state, out="later")
     assert_matches_truth(records, expected_records(world, config.window.since, config.window.until))
     third = shared_calls(later)
     assert {m for m, status in third.items() if status == 400} == not_shared and len(later) == len(calls)
+    kept = state.db.execute("SELECT COUNT(*), MIN(answered_at) FROM not_shared").fetchone()
+    assert kept == (len(not_shared), world.now)     # the week-old answers dropped (the gone media's too)
     state.close()

@@ -204,4 +204,6 @@ def test_a_version_4_file_gains_the_media_not_shared_to_facebook(tmp_path):
     store.not_shared("17900000000000001", "1", 300.0, "r2")                 # asked again, answered again
     assert store.not_shared_since(["17900000000000001"], since=150.0) == {"17900000000000001"}
     assert store.not_shared_since(["17900000000000001"], since=150.0, run_id="r2") == set()   # its own: resumed
+    assert store.forget_not_shared(before=250.0) == 1                       # 2, answered at 200, no run reads
+    assert store.not_shared_since(["17900000000000001", "17900000000000002"], since=0.0) == {"17900000000000001"}
     store.close()

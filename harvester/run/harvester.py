@@ -248,6 +248,8 @@ class Harvester:
         self.token_warnings += await self.keys.check(self._clients.facebook, self.stats, self.now)
         owed = accounts.owed(accounts.listed())
         refusals = self._session.refusals(self.now)
+        if state is not None:
+            state.forget_not_shared(before=self.now - unshared.REPROBE_SECONDS)
         ctx = JobContext(
             client=self._clients.facebook, tokens=self.keys.tokens, submit=scheduler.submit, ledger=ledger,
             stats=self.stats, selection=config.selection, now=self.now, run_id=self.run_id,

@@ -270,6 +270,11 @@ class StateStore:
         self.db.execute("INSERT OR REPLACE INTO not_shared VALUES (?, ?, ?, ?)",
                         (media_id, account_id, answered_at, run_id))
 
+    def forget_not_shared(self, before: float) -> int:
+        """Drop the "not shared" answers older than ``before``, which no later run reads (the
+        table would otherwise keep every media ever asked); how many went."""
+        return self.db.execute("DELETE FROM not_shared WHERE answered_at < ?", (before,)).rowcount
+
     def not_shared_since(self, media_ids: Sequence[str], since: float, *, run_id: str | None = None) -> set[str]:
         """Which of these media answered "not shared to Facebook" at or after ``since``, to a run
         other than ``run_id`` (what a run's earlier attempt asked is left to its unit checkpoints)."""
