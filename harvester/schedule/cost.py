@@ -18,11 +18,12 @@ header has no estimate: ``reported`` is False and the caller stays with a call p
 
 from __future__ import annotations
 
-from array import array
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 import msgspec
+
+from .times import Times
 
 MIN_NESTED = 40
 """Media nested in a window before its reading is trusted to price them."""
@@ -39,10 +40,9 @@ class Sent(msgspec.Struct):
 
 
 class _Token(msgspec.Struct):
-    times: array = msgspec.field(default_factory=lambda: array("d"))
-    """When each call in the window was sent, oldest first from ``head`` (8 bytes a call: a
-    harvest that never prices a page still sends a window's calls)."""
-    head: int = 0
+    times: Times = msgspec.field(default_factory=Times)
+    """When each call in the window was sent, oldest first (8 bytes a call: a harvest that never
+    prices a page still sends a window's calls)."""
     pages: deque[Sent] = msgspec.field(default_factory=deque)
     """The calls in the window that nested media, oldest first."""
     nested: int = 0
@@ -56,17 +56,9 @@ class _Token(msgspec.Struct):
     def expire(self, edge: float) -> int:
         """Forget the calls sent at or before ``edge``; the calls left."""
         self.edge = edge
-        times, head = self.times, self.head
-        end = len(times)
-        while head < end and times[head] <= edge:
-            head += 1
-        if head > 1024 and head * 2 > end:
-            del times[:head]
-            head = 0
-        self.head = head
         while self.pages and self.pages[0].at <= edge:
             self.nested -= self.pages.popleft().nested
-        return len(times) - head
+        return self.times.expire(edge)
 
 
 class CallCosts:
@@ -74,17 +66,18 @@ class CallCosts:
 
     def __init__(self, calls_per_window: int, window_seconds: float, clock: Callable[[], float]):
         self.calls_per_window, self.window_seconds, self.clock = calls_per_window, window_seconds, clock
-        self._tokens: dict[str, _Token] = {}
+        self._tokens: defaultdict[str, _Token] = defaultdict(_Token)
+        """Made on a key's first call sent (or answered); read with ``get``, which makes none."""
 
     def sent(self, key: str) -> Sent:
         """Log a call of ``key`` sent now (:meth:`read` its answer's usage)."""
         now = self.clock()
-        self._token(key).times.append(now)
+        self._tokens[key].times.append(now)
         return Sent(now)
 
     def nested(self, key: str, entry: Sent, n: int) -> None:
         """The page ``entry`` answered with ``n`` media insights nested."""
-        token = self._token(key)
+        token = self._tokens[key]
         if entry.at > token.edge:                   # still in the window
             token.nested += n - entry.nested
             if not entry.logged:
@@ -96,7 +89,7 @@ class CallCosts:
         """A usage header of ``key``'s (``Usage.call_count``; None: the answer had none)."""
         if call_count is None:
             return
-        token = self._token(key)
+        token = self._tokens[key]
         token.reported = True
         now = self.clock()
         sent = token.expire(now - self.window_seconds)
@@ -126,9 +119,3 @@ class CallCosts:
     def measured_at(self, key: str) -> float:
         token = self._tokens.get(key)
         return float("-inf") if token is None else token.measured_at
-
-    def _token(self, key: str) -> _Token:
-        token = self._tokens.get(key)
-        if token is None:
-            token = self._tokens[key] = _Token()
-        return token

@@ -17,17 +17,19 @@ the two agree even in floating point. ``limit`` starts equal to ``calls`` and ma
 usage feedback (:meth:`set_limit`), never raised above ``calls``.
 
 A harvest holds one limiter per token, 100,000 of them at scale, and most sit idle: the log is a
-flat array of doubles read from a head index (8 bytes a start, compacted as starts leave, freed
-when the window empties), and the queue of waiters exists only while someone waits in
-:meth:`acquire` (the scheduler only ever calls :meth:`try_acquire`).
+:class:`~harvester.schedule.times.Times`, a flat array of doubles read from a head index (8 bytes
+a start, compacted as starts leave, freed when the window empties), and the queue of waiters
+exists only while someone waits in :meth:`acquire` (the scheduler only ever calls
+:meth:`try_acquire`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from array import array
 from collections import deque
 from collections.abc import Callable
+
+from .times import Times
 
 MIN_WAIT = 1e-6
 """The wait reported when floating point puts the expiry a hair after ``now``: one tick of a
@@ -36,7 +38,7 @@ sleep of it always moves the clock."""
 
 
 class RollingWindowLimiter:
-    __slots__ = ("_clock", "_head", "_starts", "_waiters", "calls", "limit", "margin", "seconds")
+    __slots__ = ("_clock", "_starts", "_waiters", "calls", "limit", "margin", "seconds")
 
     def __init__(self, calls: int, seconds: float, *, margin: float = 0.0,
                  clock: Callable[[], float] | None = None):
@@ -47,9 +49,8 @@ class RollingWindowLimiter:
         self.seconds = seconds
         self.margin = margin
         self._clock = clock
-        self._starts = array("d")
-        """Start times, oldest first, from ``_head`` on (before it: starts that left)."""
-        self._head = 0
+        self._starts = Times()
+        """Start times, oldest first."""
         self._waiters: deque[asyncio.Future[None]] | None = None
 
     def __repr__(self) -> str:
@@ -60,20 +61,18 @@ class RollingWindowLimiter:
 
     def in_window(self) -> int:
         """Starts still counted against the window now."""
-        self._expire(self.now())
-        return len(self._starts) - self._head
+        return self._starts.expire(self.now() - self.seconds - self.margin)      # _expire, inline
 
     def starts(self) -> list[float]:
         """The starts still counted against the window now, oldest first."""
         self._expire(self.now())
-        return self._starts[self._head:].tolist()
+        return self._starts.tolist()
 
     def restore(self, starts: list[float]) -> None:
         """Count ``starts`` (calls another process made with this token, on this clock) against
         the window as if they were made here; none later than now."""
         now = self.now()
-        merged = sorted([*self._starts[self._head:], *(min(t, now) for t in starts)])
-        self._starts, self._head = array("d", merged), 0
+        self._starts = Times(sorted([*self._starts, *(min(t, now) for t in starts)]))
         self._expire(now)
 
     def set_limit(self, limit: int) -> None:
@@ -115,29 +114,22 @@ class RollingWindowLimiter:
         return None
 
     def _take(self) -> float:
+        """Start a call now and return 0, or return the seconds until one may start (FIFO aside)."""
         now = self.now()
-        wait = self._next_free(now)
-        if wait == 0.0:
+        if self._starts.expire(now - self.seconds - self.margin) < self.limit:  # _expire, inline
             self._starts.append(now)
-        return wait
+            return 0.0
+        return self._next_free(now)
 
     def _next_free(self, now: float) -> float:
         """0 when a call may start at ``now``, else how long until the blocking start leaves."""
-        self._expire(now)
-        excess = len(self._starts) - self._head - self.limit
+        excess = self._expire(now) - self.limit
         if excess < 0:
             return 0.0
-        return max(self._starts[self._head + excess] + self.seconds + self.margin - now, MIN_WAIT)
+        return max(self._starts[excess] + self.seconds + self.margin - now, MIN_WAIT)
 
-    def _expire(self, now: float) -> None:
-        edge = now - self.seconds - self.margin
-        starts, head, end = self._starts, self._head, len(self._starts)
-        while head < end and starts[head] <= edge:
-            head += 1
-        if head == end:
-            if end:
-                self._starts, head = array("d"), 0     # the window is empty: free the log
-        elif head > end // 2:
-            del starts[:head]                          # compact once half of it has left
-            head = 0
-        self._head = head
+    def _expire(self, now: float) -> int:
+        """Forget the starts that left the window at ``now`` (at or before its edge, ``seconds +
+        margin`` before it); the starts left. Inline in :meth:`in_window` and :meth:`_take`, the
+        calls on every start."""
+        return self._starts.expire(now - self.seconds - self.margin)

@@ -9,42 +9,44 @@ at most ``limit`` calls in any window of ``seconds`` is therefore never throttle
 from __future__ import annotations
 
 import math
-from array import array
 
 import msgspec
 import orjson
+
+from ..schedule.times import Times
 
 CPU_SHARE = 0.5
 """total_cputime and total_time, as a share of call_count: the simulator's calls are cheap."""
 
 
 class RollingWindow:
-    """Call times of one key over the last ``seconds``: a flat array of doubles read from a head
-    index (8 bytes a call, compacted as calls leave), as the harvester's own limiter keeps them:
-    a harvest that never nears its limit still holds a window's calls, a million of them in the
+    """Call times of one key over the last ``seconds``: a :class:`~harvester.schedule.times.Times`
+    (8 bytes a call, compacted as calls leave), as the harvester's own limiter keeps them: a
+    harvest that never nears its limit still holds a window's calls, a million of them in the
     memory benchmark, where a deque of floats costs four times as much."""
+
+    __slots__ = ("_times", "limit", "seconds")
 
     def __init__(self, limit: int, seconds: float):
         self.limit = limit
         self.seconds = seconds
-        self._times = array("d")
-        self._head = 0
+        self._times = Times()
 
     def record(self, now: float) -> int:
         """Record a call at ``now``; return how many calls the window holds, this one included."""
-        self._expire(now)
+        held = self._times.expire(now - self.seconds)
         self._times.append(now)
-        return len(self._times) - self._head
+        return held + 1
 
     def charge(self, n: int, now: float) -> int:
         """Record ``n`` more calls at ``now`` (what one request costs beyond itself); the count after."""
-        self._expire(now)
-        self._times.extend(array("d", (now,)) * n)
-        return len(self._times) - self._head
+        self._times.expire(now - self.seconds)
+        self._times.append_many(now, n)
+        return len(self._times)
 
     def count(self, now: float) -> int:
-        self._expire(now)
-        return len(self._times) - self._head
+        """The calls the window holds at ``now`` (those at or before ``now - seconds`` have left)."""
+        return self._times.expire(now - self.seconds)
 
     def percent(self, now: float) -> int:
         """Whole percentage of the window's budget used (can pass 100 while throttled)."""
@@ -55,20 +57,7 @@ class RollingWindow:
         excess = self.count(now) - self.limit
         if excess < 0:
             return 0.0
-        return max(0.0, self._times[self._head + excess] + self.seconds - now)
-
-    def _expire(self, now: float) -> None:
-        edge, times, head = now - self.seconds, self._times, self._head
-        end = len(times)
-        while head < end and times[head] <= edge:
-            head += 1
-        if head == end:
-            if end:
-                self._times, head = array("d"), 0
-        elif head > 1024 and head * 2 > end:
-            del times[:head]
-            head = 0
-        self._head = head
+        return max(0.0, self._times[excess] + self.seconds - now)
 
 
 class Verdict(msgspec.Struct, frozen=True):
