@@ -25,11 +25,12 @@ from harvester.config import parse_config
 from harvester.config.model import Output
 from harvester.days import from_unix
 from harvester.errors import ConfigError
+from harvester.records import RECORD_TYPES
 from harvester.simulator.pipeline import Simulator, SimulatorSettings
 from harvester.simulator.transport import SimulatorTransport
 from harvester.simulator.truth import expected_accounts, expected_media, expected_records
 from harvester.simulator.world import World, WorldSpec
-from harvester.sinks import factory
+from harvester.sinks import arrow, factory
 from harvester.sinks.duckdb import SCHEMA_VERSION, DuckdbSink
 from harvester.sinks.parquet import ParquetSink
 from harvester.state.store import StateStore
@@ -87,6 +88,49 @@ async def test_parquet_columns_are_typed(tmp_path):
     dataset = f"read_parquet('{tmp_path}/r1/insights/*.parquet')"
     rows = duckdb.sql(f"select typeof(end_time), value from {dataset}").fetchall()
     assert rows == [("TIMESTAMP WITH TIME ZONE", 3.0)]
+
+
+@pytest.mark.parametrize("stream", ("insights", "media", "accounts"))
+def test_a_column_of_one_value_is_converted_as_value_by_value_to_the_same_journal_bytes(stream):
+    """arrow.to_table converts a text column holding one value throughout once and repeats it:
+    the same arrays, and the same bytes in a journal, as each value converted (nulls, empty and
+    full lists, a timestamp not in the API's format, equal strings that are distinct objects, a
+    column that differs only in its middle)."""
+    kind = RECORD_TYPES[stream]
+    rng = random.Random(stream)
+    samples = {pa.string(): ["x", "é", "", None], arrow.TIMESTAMP: ["2026-10-01T07:00:00+0000", "garbage", None],
+               pa.date32(): ["2026-10-02", None], arrow._TEXT: [(), ("a", "b"), None],
+               pa.float64(): [0, -0.0, 2.5, None], pa.int64(): [0, 7, None], pa.bool_(): [True, None]}
+    for _ in range(40):
+        n = rng.choice((2, 3, 50))
+        columns = {}
+        for field in arrow.SCHEMAS[stream]:
+            value = rng.choice(samples[field.type])
+            shape = rng.choice(("one", "copies", "middle", "mixed"))
+            if shape == "one" or value is None:
+                columns[field.name] = [value] * n
+            elif shape == "copies":                # equal, not the same object
+                columns[field.name] = [msgspec.json.decode(msgspec.json.encode(value), type=type(value))
+                                       for _ in range(n)]
+            elif shape == "middle":
+                columns[field.name] = [value] * n
+                columns[field.name][n // 2] = rng.choice(samples[field.type])
+            else:
+                columns[field.name] = [rng.choice(samples[field.type]) for _ in range(n)]
+        records = [kind(**{name: values[i] for name, values in columns.items()}) for i in range(n)]
+        table = arrow.to_table(stream, records)
+        reference = pa.Table.from_arrays([arrow._converted(columns[f.name], f.type) for f in arrow.SCHEMAS[stream]],
+                                         schema=arrow.SCHEMAS[stream])
+        assert [table.column(name).to_pylist() for name in table.schema.names] == \
+            [reference.column(name).to_pylist() for name in table.schema.names]
+        assert _journal_bytes(table) == _journal_bytes(reference)
+
+
+def _journal_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 async def test_parquet_commits_append_to_journals_converted_into_parts_of_part_records(tmp_path):

@@ -27,6 +27,7 @@ TIMESTAMP = pa.timestamp("s", tz="UTC")
 API_TIME = "%Y-%m-%dT%H:%M:%S%z"
 _WRITTEN_TIME = "%Y-%m-%dT%H:%M:%S+0000"
 _TEXT = pa.list_(pa.string())
+_TIME_TEXT = pa.dictionary(pa.int32(), pa.string())
 
 _TYPES: dict[str, pa.DataType] = {
     "since": TIMESTAMP, "until": TIMESTAMP, "end_time": TIMESTAMP, "harvested_at": TIMESTAMP,
@@ -37,6 +38,8 @@ _TYPES: dict[str, pa.DataType] = {
     "is_comment_enabled": pa.bool_(),
 }
 """Every field not named here is a string."""
+_TEXTUAL = frozenset((pa.string(), TIMESTAMP, pa.date32(), _TEXT))
+"""The types whose values are text: equal values (``==``) convert alike."""
 
 
 def schema(stream: Stream) -> pa.Schema:
@@ -67,20 +70,50 @@ _COLUMNS = {stream: _column_getter(stream) for stream in SCHEMAS}
 def to_table(stream: Stream, records: Sequence[Record]) -> pa.Table:
     """The records of one stream as a table of :data:`SCHEMAS`: each column taken out of the
     records as a list, converted by pyarrow; timestamps and days are converted from the API's text
-    by Arrow's kernels, each distinct timestamp parsed once."""
+    by Arrow's kernels, each distinct timestamp parsed once, and a column holding one value
+    throughout is converted once (see :func:`_typed`)."""
     names = SCHEMAS[stream]
     columns = zip(_COLUMNS[stream](records), names, strict=True)
     return pa.Table.from_arrays([_typed(values, field.type) for values, field in columns], schema=names)
 
 
 def _typed(values: list, kind: pa.DataType) -> pa.Array:
+    """A column as an array of ``kind``. A column of text (strings, timestamps, days, lists of
+    strings) holding one value throughout (``run_id``, ``harvested_at``, a field no record has: most
+    of an insight's columns over a commit) is that value converted once and repeated by Arrow: a
+    scan by identity, about a nanosecond a record where pyarrow's conversion of each costs 30 to
+    60. The repeated array's buffers are those the conversion of every value gives (the same bytes
+    in the journal): ``pa.repeat`` of a value, a ``take`` of a list or a null (``repeat`` goes
+    through a list's items one by one, and fills a null list's child). Not for numbers, where
+    ``==`` equates values that convert differently (``0`` and ``-0.0``, ``1`` and ``True``)."""
+    count = len(values)
+    if count > 1 and kind in _TEXTUAL:
+        first = values[0]
+        if values[-1] == first and values.count(first) == count:     # == as in list.count: identity first
+            one = _converted([first], kind)
+            if first is None or kind == _TEXT:
+                return one.take(pa.repeat(pa.scalar(0, pa.int32()), count))
+            return pa.repeat(one[0], count)
+    return _converted(values, kind)
+
+
+def _converted(values: list, kind: pa.DataType) -> pa.Array:
     if kind == TIMESTAMP:
-        text = pa.array(values, pa.string()).dictionary_encode()
+        text = pa.array(values, _TIME_TEXT)             # each distinct text once, as it comes
         parsed = pc.strptime(text.dictionary, format=API_TIME, unit="s", error_is_null=True)
         return pc.take(parsed.cast(TIMESTAMP), text.indices)
     if kind == pa.date32():
         return pa.array(values, pa.string()).cast(pa.date32())
     return pa.array(values, kind)
+
+
+def prepare() -> None:
+    """Convert an empty table of each stream: pyarrow's first conversion of a Python list imports
+    pandas when it is installed (to look for its types; 0.2 s, most of it holding the GIL). A sink
+    calls this as it opens, before the harvest's calls, so that its first commit, on a thread,
+    does not hold up the event loop that long."""
+    for stream in SCHEMAS:
+        to_table(stream, [])
 
 
 def to_dicts(table: pa.Table | pa.RecordBatch, stream: Stream) -> Iterator[dict]:

@@ -240,6 +240,7 @@ class ParquetSink:
         self._units: list[str] = []
         self._buffered = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-parts")
+        arrow.prepare()
         self.run_info: manifest.RunInfo | None = None
         """What the run asked (set by the harvester before :meth:`publish`): kept in the manifest."""
 
