@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -286,11 +287,20 @@ class Stats:
         self.outcome_count += 1
 
     def outcome_lines(self) -> bytes:
-        """The outcomes file's contents: every skipped and failed unit of this attempt."""
+        """The outcomes file's contents: every skipped and failed unit of this attempt, read
+        whole (the outcomes file itself is written by :meth:`copy_outcomes`)."""
         self._outcomes.seek(0)
         data = self._outcomes.read()
         self._outcomes.seek(0, 2)
         return data
+
+    def copy_outcomes(self, out: IO[bytes]) -> None:
+        """Write the outcomes file's contents to ``out`` a chunk at a time: beyond 1 MiB they
+        wait on disk, and are never read back into memory whole (a million records' harvest
+        skips tens of thousands of units: 10 MB)."""
+        self._outcomes.seek(0)
+        shutil.copyfileobj(self._outcomes, out)
+        self._outcomes.seek(0, 2)
 
     def skipped_answer(self, decision: Any) -> None:
         """An error answer that meant "nothing to harvest" (a SKIP decision): once per answer, not

@@ -90,6 +90,32 @@ def test_expected_skips_are_not_counted_as_errors():
     assert error_counts(stats.counters) == (1, 2, {"code/100": 1})
 
 
+def test_the_outcomes_file_is_copied_a_chunk_at_a_time_never_read_whole(tmp_path):
+    """Past 1 MiB the outcomes wait on disk; writing the outcomes file copies them from there
+    without holding them all in memory (a harvest of a million records skips tens of thousands
+    of units: 10 MB read back at the end was its peak)."""
+    import tracemalloc
+
+    stats = Stats()
+    decision = decide(GraphError(status=400, code=10, subcode=None, message="(#10) Not enough viewers for the media"))
+    for n in range(20_000):
+        stats.skip(Outcome.of(str(n), f"media {n} lifetime", decision))
+    assert stats._outcomes._rolled                  # on disk, not in memory
+    whole = stats.outcome_lines()
+    assert len(whole) > 4 << 20 and whole.count(b"\n") == stats.outcome_count == 20_000
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "outcomes.jsonl", "wb") as out:
+            stats.copy_outcomes(out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "outcomes.jsonl").read_bytes() == whole
+    assert peak < len(whole) // 8
+    stats.skip(Outcome.of("more", "media more lifetime", decision))    # the spool goes on after a copy
+    assert stats.outcome_lines().startswith(whole) and stats.outcome_count == 20_001
+
+
 def test_the_api_words_of_a_failure_reach_summary_json():
     decision = decide(GraphError(status=400, code=100, subcode=33, type="GraphMethodException",
                                  message="Unsupported get request. Object with ID '1' does not exist"))

@@ -133,7 +133,8 @@ class Session:
             directory = output_directory(self.config.output) / summary.run_id
             directory.mkdir(parents=True, exist_ok=True)
             if stats.outcome_count:
-                files.write_atomic(directory / OUTCOMES_FILE, stats.outcome_lines())
+                with files.replacing(directory / OUTCOMES_FILE) as out:
+                    stats.copy_outcomes(out)
                 summary = msgspec.structs.replace(summary, outcomes_file=OUTCOMES_FILE)
             files.write_atomic(directory / SUMMARY_FILE, msgspec.json.format(msgspec.json.encode(summary)))
         self.state.finish_run(summary.run_id, status="stopped" if stopped else summary.status,
