@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -179,8 +180,8 @@ class Session:
         """Keep what this process spent of each token's window in the state, for the next one."""
         if self.state is None:
             return
-        spent = {key: Spent(tuple(t + wall for t in starts), paused + wall)
-                 for key, (starts, paused) in scheduler.spent().items()}
+        spent = {key: Spent(array("d", [t + wall for t in starts]), paused + wall)
+                 for key, starts, paused in scheduler.spent()}
         self.state.spent.save(spent, window_seconds=self.config.rate_limit.window_seconds,
                               now=scheduler.now() + wall)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import msgspec
 
@@ -146,12 +146,16 @@ class Scheduler:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
         await self.dispatcher.run()
 
-    def spent(self) -> dict[str, tuple[list[float], float]]:
+    def spent(self) -> Iterator[tuple[str, list[float], float]]:
         """Each token's starts still in its window and its pause (this scheduler's clock), for
-        the tokens that have either: what a next process on the same budget must count."""
+        the tokens that have either: what a next process on the same budget must count. One
+        token at a time: every token's starts as lists of floats at once would be 32 bytes a
+        call of the window (the limiters keep 8)."""
         now = self.now()
-        return {key: (starts, slot.paused_until) for key, slot in self.slots.items()
-                if (starts := slot.limiter.starts()) or slot.paused_until > now}
+        for key, slot in self.slots.items():
+            starts = slot.limiter.starts()
+            if starts or slot.paused_until > now:
+                yield key, starts, slot.paused_until
 
     def restore(self, key: str, starts: list[float], paused_until: float) -> None:
         """Count what an earlier process spent with a token (see :meth:`spent`), before its first call."""

@@ -16,8 +16,9 @@ class Spent(msgspec.Struct, frozen=True):
     """What a process spent of one token's budget, in wall-clock seconds: a new process starts the
     token's rolling window with it, so a resumed or repeated run is not throttled at start."""
 
-    starts: tuple[float, ...]
-    """Its calls still in the window when saved, oldest first."""
+    starts: Sequence[float]
+    """Its calls still in the window when saved, oldest first (an array of doubles: 8 bytes a
+    call, where a tuple of floats takes 32)."""
     paused_until: float
     """Until when a throttle paused it (every call before then would extend the penalty)."""
 
@@ -55,9 +56,9 @@ def _floats(values: Sequence[float]) -> bytes:
     return packed.tobytes()
 
 
-def _unfloats(blob: bytes) -> tuple[float, ...]:
+def _unfloats(blob: bytes) -> array[float]:
     packed = array("d")
     packed.frombytes(blob)
     if sys.byteorder != "little":
         packed.byteswap()
-    return tuple(packed)
+    return packed
