@@ -318,6 +318,22 @@ async def test_leaves_first_while_the_leaf_target_is_met():
     assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the target: it goes
 
 
+async def test_the_leaf_target_grows_with_the_calls_in_flight_up_to_a_ceiling():
+    """16 leaves per call in flight, at most LEAF_CEILING: past it, a wider cap on calls in flight
+    queues no more work (the queued and held work is the harvest's memory)."""
+    from harvester.schedule.scheduler import LEAF_BUFFER, LEAF_CEILING
+
+    assert Harness(max_in_flight=4).scheduler.leaf_target == 4 * LEAF_BUFFER
+    assert Harness(max_in_flight=512).scheduler.leaf_target == LEAF_CEILING == 2048
+    assert Harness(max_in_flight=100_000).scheduler.leaf_target == LEAF_CEILING
+    h = Harness(max_in_flight=512, per_token_in_flight=1)
+    h.jobs("a", LEAF_CEILING + 2)
+    h.job("a", "opens", priority=1)
+    await h.run()
+    labels = [label for _, label, _ in h.log]
+    assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the ceiling: it goes
+
+
 async def test_while_the_calls_held_outside_reach_the_leaf_target_no_page_or_account_starts():
     """Calls held outside the scheduler (a kind's probes) are planned work it cannot see: while
     they are at the leaf target, a media's first call (priority 1) and leaves still start, but
