@@ -310,12 +310,16 @@ async def test_work_that_makes_more_work_first_while_few_leaves_wait():
 
 async def test_leaves_first_while_the_leaf_target_is_met():
     h = Harness(max_in_flight=1)
-    target = h.scheduler.leaf_target
-    h.jobs("a", target + 2)
+    labels = await leaves_then_opening(h, h.scheduler.leaf_target)
+    assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the target: it goes
+
+
+async def leaves_then_opening(h: Harness, leaves: int) -> list[str]:
+    """``leaves + 2`` leaves queued on one token, then work that opens more: the order they ran."""
+    h.jobs("a", leaves + 2)
     h.job("a", "opens", priority=1)
     await h.run()
-    labels = [label for _, label, _ in h.log]
-    assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the target: it goes
+    return [label for _, label, _ in h.log]
 
 
 async def test_the_leaf_target_grows_with_the_calls_in_flight_up_to_a_ceiling():
@@ -326,11 +330,7 @@ async def test_the_leaf_target_grows_with_the_calls_in_flight_up_to_a_ceiling():
     assert Harness(max_in_flight=4).scheduler.leaf_target == 4 * LEAF_BUFFER
     assert Harness(max_in_flight=512).scheduler.leaf_target == LEAF_CEILING == 2048
     assert Harness(max_in_flight=100_000).scheduler.leaf_target == LEAF_CEILING
-    h = Harness(max_in_flight=512, per_token_in_flight=1)
-    h.jobs("a", LEAF_CEILING + 2)
-    h.job("a", "opens", priority=1)
-    await h.run()
-    labels = [label for _, label, _ in h.log]
+    labels = await leaves_then_opening(Harness(max_in_flight=512, per_token_in_flight=1), LEAF_CEILING)
     assert labels.index("opens") == 3 and labels[:3] == ["a0", "a1", "a2"]     # leaves below the ceiling: it goes
 
 

@@ -165,16 +165,22 @@ def test_a_version_2_file_gains_the_receivers_tables_and_keeps_what_its_receiver
     db.close()
 
 
-def test_a_version_3_file_gains_the_refused_metrics_and_the_settled_calls(tmp_path):
-    """Version 4: what was learned of refused metrics and which account calls are final."""
+def older_file(tmp_path, version: int, *dropped: str):
+    """A state file as of ``version``: today's less the tables that version did not have."""
     path = tmp_path / "state.sqlite"
     StateStore(path).close()
     db = sqlite3.connect(path)
-    db.execute("DROP TABLE refused_metrics")
-    db.execute("DROP TABLE settled")
-    db.execute("PRAGMA user_version = 3")
+    for table in dropped:
+        db.execute(f"DROP TABLE {table}")
+    db.execute(f"PRAGMA user_version = {version}")
     db.commit()
     db.close()
+    return path
+
+
+def test_a_version_3_file_gains_the_refused_metrics_and_the_settled_calls(tmp_path):
+    """Version 4: what was learned of refused metrics and which account calls are final."""
+    path = older_file(tmp_path, 3, "refused_metrics", "settled")
     store = StateStore(path)
     assert user_version(path) == SCHEMA_VERSION
     store.learn_refusal(("media", "FEED", "IMAGE", "facebook", "v25.0"), "shares", 3, "(#100) no", 100.0)
@@ -188,13 +194,7 @@ def test_a_version_3_file_gains_the_refused_metrics_and_the_settled_calls(tmp_pa
 
 def test_a_version_4_file_gains_the_media_not_shared_to_facebook(tmp_path):
     """Version 5: media that answered "not shared to Facebook", each with when it did."""
-    path = tmp_path / "state.sqlite"
-    StateStore(path).close()
-    db = sqlite3.connect(path)
-    db.execute("DROP TABLE not_shared")
-    db.execute("PRAGMA user_version = 4")
-    db.commit()
-    db.close()
+    path = older_file(tmp_path, 4, "not_shared")
     store = StateStore(path)
     assert user_version(path) == SCHEMA_VERSION == 5
     store.not_shared("17900000000000001", "1", 100.0, "r1")

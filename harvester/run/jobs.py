@@ -378,11 +378,15 @@ class InsightsJob:
         ctx.submit_units(self.key, self.account_id, self.follow_ups, planned=True, expires_at=self.expires_at)
         return reply.usage
 
+    def kind(self) -> Kind:
+        """The kind of its object, worked out once (a unit asked less some metrics keeps its object)."""
+        if self._kind is None:
+            self._kind = self.ctx.kind(self.key, self.unit)
+        return self._kind
+
     def wanted(self) -> tuple[Kind, tuple[str, ...]]:
         """Its kind, and the metrics it asks less those learned refused for the kind since."""
-        kind = self._kind
-        if kind is None:            # a unit asked less some metrics keeps its object: once per job
-            kind = self._kind = self.ctx.kind(self.key, self.unit)
+        kind = self.kind()
         dropped = self.ctx.refusals.dropped(kind)
         metrics = metrics_of(self.unit)
         return kind, tuple(m for m in metrics if m not in dropped) if dropped else metrics
@@ -420,7 +424,7 @@ class InsightsJob:
             return False
         ctx.stats.skipped_answer(decision)      # an answer about the unit, not an error of the run
         ctx.stats.inc(stat.UNITS_REFUSED)
-        kind = ctx.kind(self.key, self.unit)
+        kind = self.kind()
         for metric in metrics:
             ctx.stats.refuse(msgspec.structs.replace(
                 Outcome.of(self.account_id, self.label, decision, f"metric {metric} refused"),
