@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 from typing import Any, NamedTuple
 
 import msgspec
@@ -50,9 +51,15 @@ class Kind(NamedTuple):
 
 
 def kind_of(ctx: Context, login: str, api_version: str) -> Kind:
-    if ctx.object_type == "account":
+    return _kind(ctx.object_type, ctx.media_product_type, ctx.media_type, login, api_version)
+
+
+@cache
+def _kind(level: str, product: str | None, media_type: str | None, login: str, api_version: str) -> Kind:
+    """Made once per kind: kinds are few, and asked of every call (a NamedTuple is slow to make)."""
+    if level == "account":
         return Kind("account", None, None, login, api_version)
-    return Kind("media", ctx.media_product_type or "FEED", ctx.media_type, login, api_version)
+    return Kind("media", product or "FEED", media_type, login, api_version)
 
 
 class Learned(msgspec.Struct, frozen=True):
@@ -97,7 +104,10 @@ class Refusals:
             known = self._known[kind] = set()
         known.update(metrics)
         if data:
-            self._served.setdefault(kind, set()).update(metrics)
+            served = self._served.get(kind)
+            if served is None:
+                served = self._served[kind] = set()
+            served.update(metrics)
 
     def known(self, kind: Kind, metrics: Iterable[str]) -> bool:
         """Whether every one of ``metrics`` was answered for ``kind`` in this run."""

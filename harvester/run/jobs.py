@@ -30,7 +30,7 @@ from .. import summary as stat
 from ..config import Selection, Window
 from ..days import parse_iso
 from ..errors import DecodeError, GraphError, HarvesterError
-from ..graph.flatten import Context, flatten
+from ..graph.flatten import flatten
 from ..graph.policy import Action, Decision, decide, too_large
 from ..graph.refusal import refused_metrics
 from ..graph.wire import (
@@ -161,8 +161,8 @@ class JobContext:
         self.not_shared = not_shared
         """Which of some media answered "not shared to Facebook" lately: their call of the metrics
         that need the share is left out (None: asked of every media)."""
-        self._asked: dict[tuple[str, str | None, str | None, bool], set[str]] = {}
-        """(level, product, media type, Instagram login) -> the ``metric`` parameters asked."""
+        self._asked: dict[Kind, set[str]] = {}
+        """Kind of object -> the ``metric`` parameters asked."""
         self.collabs: dict[str, tuple[str, str, str]] = {}
         """Collaboration posts listed by an account that did not create them: media id ->
         (lister's account id, lister's username, creator's username). Only the creator's token
@@ -185,10 +185,8 @@ class JobContext:
         """The kind of the object ``unit`` asks about, as the API refuses metrics by it."""
         return kind_of(unit.ctx, self.login_of(key), self.api_version)
 
-    def asked(self, key: str, unit: Unit) -> None:
-        """Note the metrics a call asks, by kind of object (cheap: the call's own parameter string)."""
-        c = unit.ctx
-        kind = (c.object_type, c.media_product_type, c.media_type, key in self.clients)
+    def asked(self, kind: Kind, unit: Unit) -> None:
+        """Note the metrics a call of ``kind`` asks (cheap: the call's own parameter string)."""
         params = self._asked.get(kind)
         if params is None:
             params = self._asked[kind] = set()
@@ -198,10 +196,8 @@ class JobContext:
         """Kind label -> every metric of that kind the API answered in this attempt (refused ones
         are not), sorted: which API said what (``views`` under v25 is not ``impressions`` under v21)."""
         out: dict[str, set[str]] = {}
-        for (level, product, media_type, instagram), params in self._asked.items():
-            ctx = Context("", "", level, media_type, product)  # type: ignore[arg-type]
-            label = kind_of(ctx, "instagram" if instagram else "facebook", self.api_version).label()
-            out.setdefault(label, set()).update(m for p in params for m in p.split(","))
+        for kind, params in self._asked.items():
+            out.setdefault(kind.label(), set()).update(m for p in params for m in p.split(","))
         return {label: sorted(metrics) for label, metrics in sorted(out.items())}
 
     def leave_out_learned(self, key: str, unit: Unit) -> tuple[Unit | None, tuple[str, ...]]:
@@ -304,7 +300,7 @@ class JobContext:
         self.stats.inc(stat.UNITS_PLANNED, len(units))
         self.stats.inc(stat.MEDIA_NESTED)
         rode = plain if parts.rest is None else parts.rode      # the page answered the whole call, or part of it
-        self.asked(key, rode)
+        self.asked(self.kind(key, rode), rode)
         if rode.id not in self.skip_units:
             await self.ledger.written(InsightsJob(self, key, account_id, rode), records)
         if parts.rest is None:
@@ -368,7 +364,7 @@ class InsightsJob:
             if self.probe is not None and decide(error).action in (Action.RETRY, Action.THROTTLE):
                 ctx.probes.stalled(self)            # another token's call of the kind probes meanwhile
             raise
-        ctx.asked(self.key, self.unit)                              # answered: its metrics are the API's
+        ctx.asked(self.kind(), self.unit)                           # answered: its metrics are the API's
         ctx.refusals.answered(*self.wanted())
         ctx.probes.ended(self)
         records = flatten(reply.body, self.unit.ctx, run_id=ctx.run_id, harvested_at=ctx.harvested_at,
