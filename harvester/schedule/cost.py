@@ -66,6 +66,8 @@ class CallCosts:
 
     def __init__(self, calls_per_window: int, window_seconds: float, clock: Callable[[], float]):
         self.calls_per_window, self.window_seconds, self.clock = calls_per_window, window_seconds, clock
+        self._min_nested = max(MIN_NESTED, calls_per_window / 10)
+        """The media nested a window needs to price them (:meth:`can_price`), read on every answer."""
         self._tokens: defaultdict[str, _Token] = defaultdict(_Token)
         """Made on a key's first call sent (or answered); read with ``get``, which makes none."""
 
@@ -104,7 +106,7 @@ class CallCosts:
         :data:`MIN_NESTED`, and enough that a whole percent of the budget (half a percent of
         error) is at most 0.05 call per media (a budget of 10,000 calls an hour cannot price a
         page of 100: its usage moves a percent every 100 calls)."""
-        return nested >= max(MIN_NESTED, self.calls_per_window / 10)
+        return nested >= self._min_nested
 
     def reported(self, key: str) -> bool:
         """Whether ``key``'s answers ever carried a usage header."""
