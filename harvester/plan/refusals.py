@@ -62,6 +62,10 @@ def _kind(level: str, product: str | None, media_type: str | None, login: str, a
     return Kind("media", product or "FEED", media_type, login, api_version)
 
 
+_NONE: frozenset[str] = frozenset()
+"""No metric left out (what most calls of most kinds leave out)."""
+
+
 class Learned(msgspec.Struct, frozen=True):
     """A metric the API refused for a kind of object, as the state keeps it."""
 
@@ -94,7 +98,7 @@ class Refusals:
 
     def dropped(self, kind: Kind) -> frozenset[str] | set[str]:
         """The metrics calls of ``kind`` leave out."""
-        return self._dropped.get(kind, frozenset()) if self.drop else frozenset()
+        return self._dropped.get(kind, _NONE) if self.drop else _NONE
 
     def answered(self, kind: Kind, metrics: Iterable[str], *, data: bool = True) -> None:
         """A call of ``kind`` asking ``metrics`` was answered without a refusal: with data

@@ -217,17 +217,16 @@ class JobContext:
     def client_of(self, key: str) -> GraphClient:
         return self.clients.get(key) or self.client
 
-    async def get(self, key: str, path: str, params: QueryParams, flight: Flight | None = None,
-                  nested: Callable[[Reply], int] | None = None) -> Reply:
-        """GET with ``key``'s token; ``nested``: how many media insights a page's answer nests
+    def get(self, key: str, path: str, params: QueryParams, flight: Flight | None = None,
+            nested: Callable[[Reply], int] | None = None) -> Awaitable[Reply]:
+        """GET with ``key``'s token (to await: the priced call itself, no coroutine around it, as
+        every call goes through here); ``nested``: how many media insights a page's answer nests
         (what its cost is measured against)."""
-        return await self._priced(key, self.client_of(key).get(path, params, self.tokens[key], flight=flight),
-                                  nested)
+        return self._priced(key, self.client_of(key).get(path, params, self.tokens[key], flight=flight), nested)
 
-    async def follow(self, key: str, url: str, path: str, flight: Flight | None = None,
-                     nested: Callable[[Reply], int] | None = None) -> Reply:
-        return await self._priced(key, self.client_of(key).follow(url, self.tokens[key], path=path, flight=flight),
-                                  nested)
+    def follow(self, key: str, url: str, path: str, flight: Flight | None = None,
+               nested: Callable[[Reply], int] | None = None) -> Awaitable[Reply]:
+        return self._priced(key, self.client_of(key).follow(url, self.tokens[key], path=path, flight=flight), nested)
 
     async def _priced(self, key: str, call: Awaitable[Reply], nested: Callable[[Reply], int] | None) -> Reply:
         """The call, logged with what the API says it cost (:mod:`harvester.schedule.cost`)."""
