@@ -252,3 +252,23 @@ async def test_a_media_without_insights_is_never_asked_for_its_breakdowns(tmp_pa
     assert skipped_reasons <= {"posted before business conversion (100/2108006)", "not enough viewers (10)",
                                "not shared to Facebook (-1/2207086)"}
     assert_matches_truth(run_records(tmp_path / "out", harvester.run_id), truth_of(world, config))
+
+
+def test_the_metrics_asked_are_told_per_kind_of_object_and_login():
+    """``metrics_asked`` (summary.json, the manifest) names each kind as the refusals do, the
+    login of the token that asked included, whatever the order the calls came in."""
+    ctx = JobContext(client=None, tokens={"fb": "t", "ig": "t"}, submit=lambda job: None, ledger=None,  # type: ignore[arg-type]
+                     stats=Stats(), selection=Selection(), now=NOW, run_id="r", harvested_at=iso(NOW),
+                     clients={"ig": None})  # type: ignore[dict-item]
+    window = Window(since=from_unix(int(NOW)) - timedelta(days=2), until=from_unix(int(NOW)))
+    account = plan.account_units("1", 100, window, Selection(), NOW)[0]
+    image, reel = (plan.media_units("1", media, kind, product, NOW - 3600, Selection(), NOW)[0]
+                   for media, kind, product in (("2", "IMAGE", None), ("3", "VIDEO", "REELS")))
+    for key, unit in (("ig", image), ("fb", reel), ("fb", account), ("fb", image), ("ig", image)):
+        ctx.asked(ctx.kind(key, unit), unit)
+    asked = ctx.metrics_asked()
+    assert list(asked) == sorted(asked) == sorted(["account (facebook, v25.0)", "media FEED IMAGE (facebook, v25.0)",
+                                                  "media FEED IMAGE (instagram, v25.0)",
+                                                  "media REELS VIDEO (facebook, v25.0)"])
+    assert asked["media FEED IMAGE (instagram, v25.0)"] == sorted(plan.metrics_of(image))
+    assert asked["media REELS VIDEO (facebook, v25.0)"] == sorted(plan.metrics_of(reel))

@@ -116,6 +116,21 @@ def test_the_outcomes_file_is_copied_a_chunk_at_a_time_never_read_whole(tmp_path
     assert stats.outcome_lines().startswith(whole) and stats.outcome_count == 20_001
 
 
+def test_an_outcome_line_is_its_kind_then_every_field_of_the_outcome_in_order():
+    """The outcomes file's lines, written from the struct's own encoding (a skip costs one), are
+    exactly ``{"outcome": kind, **outcome}``: the kind first, then every field, defaults too."""
+    stats = Stats()
+    refused = Outcome("1", "media 2 (FEED)", "metric refused", 100, None, "OAuthException", "no", metric="reach",
+                      kind="media FEED IMAGE (facebook, v25.0)")
+    bare = Outcome("1", "account 1", "not enough viewers")
+    stats.refuse(refused)
+    stats.skip(bare)
+    stats.fail(bare)
+    assert stats.outcome_lines().splitlines() == [
+        msgspec.json.encode({"outcome": kind, **msgspec.structs.asdict(outcome)})
+        for kind, outcome in (("refused", refused), ("skipped", bare), ("failed", bare))]
+
+
 def test_the_api_words_of_a_failure_reach_summary_json():
     decision = decide(GraphError(status=400, code=100, subcode=33, type="GraphMethodException",
                                  message="Unsupported get request. Object with ID '1' does not exist"))
