@@ -95,7 +95,10 @@ class Probes(Generic[J]):
     def admit(self, call: J, *, now: bool = False) -> None:
         """Send ``call`` if its metrics are known for its kind, or as a probe if one may go (or
         ``now``: a call asked again without a refused metric, whose probe just ended); else it waits."""
-        kind, metrics = call.wanted()
+        self._admit(call, *call.wanted(), now=now)
+
+    def _admit(self, call: J, kind: Kind, metrics: tuple[str, ...], *, now: bool = False) -> None:
+        """:meth:`admit` of a call whose kind and metrics (``call.wanted()``) were just read."""
         if self.refusals.known(kind, metrics):
             call.probe = None
         elif now or self._may_probe(kind, call.key):
@@ -174,9 +177,12 @@ class Probes(Generic[J]):
         for key, groups in list(tokens.items()):
             for metrics in list(groups):
                 calls = groups[metrics]
-                while calls and (self.refusals.known(*calls[0].wanted()) or self._may_probe(kind, key)):
+                while calls:
+                    wanted = calls[0].wanted()
+                    if not (self.refusals.known(*wanted) or self._may_probe(kind, key)):
+                        break
                     self._count -= 1
-                    self.admit(calls.popleft())
+                    self._admit(calls.popleft(), *wanted)
                 if not calls:
                     del groups[metrics]
             if not groups:
