@@ -7,7 +7,8 @@ of its ring. A slot that cannot start is in no ring: it comes back when what blo
 timer for its limiter, pause or a retry's backoff; a job of it finishing; a job submitted to
 it), so a throttled or dead token never delays the others, and the dispatcher sleeps until the
 earliest such event instead of polling. It is the one place in harvester that creates tasks, all
-inside an ``asyncio.TaskGroup``.
+inside an ``asyncio.TaskGroup``: long-lived workers, each running one call after another (as many
+as calls were ever in flight at once, at most ``max_in_flight``), and a task per hedged copy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from .slot import Entry, Slot
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
+
+Call = tuple[Slot, Entry, int]
+"""A call to run: the slot, its job's entry, the calls in its window when it started."""
 
 
 class Timers:
@@ -73,6 +78,8 @@ class Dispatcher:
         self.max_in_flight, self.now, self.hedger = max_in_flight, clock, hedger
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: list[asyncio.Future[Call | None]] = []
+        """The workers waiting for a call, each on its future (None: the dispatcher is done)."""
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
         self._held = False
@@ -130,12 +137,16 @@ class Dispatcher:
                 if self.hedger is not None and room():
                     due = self.hedger.copies(now, room, copy)      # nothing else may start now
             if self._in_flight == 0 and (self._stopping or self.rings.pending == 0):
+                for idle in self._idle:     # every worker is idle now: let them end
+                    idle.set_result(None)
+                self._idle.clear()
                 return
             when = self.timers.next_at() if not self._stopping else None
             when = due if when is None else when if due is None else min(when, due)
             await self._sleep(None if when is None else when - now)
         for task in self._tasks:
             task.cancel()
+        self._idle.clear()
 
     def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
         """Start what may start, round-robin over the slots. Work that makes more work (an
@@ -177,9 +188,24 @@ class Dispatcher:
         self.rings.started(entry)
         self._in_flight += 1
         slot.started(room=self._in_flight < self.max_in_flight)
-        task = group.create_task(self._call(slot, entry, in_window))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._idle:
+            self._idle.pop().set_result((slot, entry, in_window))
+        else:
+            task = group.create_task(self._work((slot, entry, in_window)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self, call: Call | None) -> None:
+        """A worker: runs ``call``, then each call handed to it while idle, until handed None. A
+        worker, not a task per call, as a bare client's loop does: a task costs the event loop its
+        creation and its done callbacks, per call."""
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        while call is not None:
+            await self._call(*call, task)
+            call = None                 # an idle worker keeps nothing of its last call
+            idle = loop.create_future()
+            self._idle.append(idle)
+            call = await idle
 
     async def _sleep(self, delay: float | None) -> None:
         """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
@@ -195,9 +221,10 @@ class Dispatcher:
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
+    async def _call(self, slot: Slot, entry: Entry, in_window: int, task: asyncio.Task | None) -> None:
+        """Run ``entry``'s job in ``task`` (its worker) and hand its outcome on."""
         started = entry.started = self.now()
-        flight = self.hedger.flight(slot, started) if self.hedger is not None else None
+        flight = self.hedger.flight(slot, started, task) if self.hedger is not None else None
         try:
             try:
                 usage = await entry.job(flight)     # the client sends the job's GET through its flight
