@@ -68,14 +68,22 @@ class Timers:
             rings.add(slot)
 
 
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 class Dispatcher:
     """Starts what may start under the global cap ``max_in_flight``, runs each call as a task and
     hands its outcome to ``outcomes``; sleeps until the next timer or a wakeup."""
 
     def __init__(self, *, rings: Rings, timers: Timers, outcomes: Outcomes, stats: Stats, max_in_flight: int,
-                 clock: Callable[[], float], hedger: Hedger | None):
+                 clock: Callable[[], float] | None, hedger: Hedger | None):
         self.rings, self.timers, self.outcomes, self.stats = rings, timers, outcomes, stats
-        self.max_in_flight, self.now, self.hedger = max_in_flight, clock, hedger
+        self.max_in_flight, self.hedger = max_in_flight, hedger
+        self._clock = clock
+        self.now: Callable[[], float] = clock or loop_time
+        """``clock``, else the running loop's (:meth:`run` binds the loop's once: it is read
+        twice a call)."""
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle: list[asyncio.Future[Call | None]] = []
@@ -111,6 +119,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
+        self.now = self._clock or asyncio.get_running_loop().time
         try:
             async with asyncio.TaskGroup() as group:
                 await self._loop(group)

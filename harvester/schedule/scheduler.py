@@ -101,7 +101,7 @@ class Scheduler:
         self.hedger = Hedger(stats) if hedge else None
         """With ``hedge``: which calls out long get a copy while the queue is empty (:mod:`.hedge`)."""
         self.dispatcher = Dispatcher(rings=self.rings, timers=self.timers, outcomes=self.outcomes, stats=stats,
-                                     max_in_flight=max_in_flight, clock=self.now, hedger=self.hedger)
+                                     max_in_flight=max_in_flight, clock=clock, hedger=self.hedger)
         """The loop that starts the calls and runs them (:mod:`.dispatch`)."""
 
     def __repr__(self) -> str:
