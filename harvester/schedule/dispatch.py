@@ -25,7 +25,7 @@ from ..summary import Stats
 from .hedge import Hedger
 from .outcomes import Outcomes
 from .rings import Rings
-from .slot import Entry, Slot
+from .slot import Entry, Slot, UsageLike
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
@@ -204,18 +204,6 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _work(self, call: Call | None) -> None:
-        """A worker: runs ``call``, then each call handed to it while idle, until handed None. A
-        worker, not a task per call, as a bare client's loop does: a task costs the event loop its
-        creation and its done callbacks, per call."""
-        task, loop = asyncio.current_task(), asyncio.get_running_loop()
-        while call is not None:
-            await self._call(*call, task)
-            call = None                 # an idle worker keeps nothing of its last call
-            idle = loop.create_future()
-            self._idle.append(idle)
-            call = await idle
-
     async def _sleep(self, delay: float | None) -> None:
         """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
         loop = asyncio.get_running_loop()
@@ -230,31 +218,45 @@ class Dispatcher:
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    async def _call(self, slot: Slot, entry: Entry, in_window: int, task: asyncio.Task | None) -> None:
-        """Run ``entry``'s job in ``task`` (its worker) and hand its outcome on."""
-        started = entry.started = self.now()
-        flight = self.hedger.flight(slot, started, task) if self.hedger is not None else None
-        try:
+    async def _work(self, call: Call | None) -> None:
+        """A worker: runs ``call``, then each call handed to it while idle, until handed None, and
+        hands each outcome on. Workers, not a task per call, as a bare client's loop does: a task
+        costs the event loop its creation and its done callbacks, per call (and the call runs in
+        the worker's own frame: another coroutine awaited would be one more frame at every resume)."""
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        while call is not None:
+            slot, entry, in_window = call
+            started = entry.started = self.now()
+            flight = self.hedger.flight(slot, started, task) if self.hedger is not None else None
             try:
-                usage = await entry.job(flight)     # the client sends the job's GET through its flight
-            except SinkError:
-                raise                           # the sink's, not the API's answer: it stops the run below
-            except HarvesterError as error:
-                self.outcomes.failed(slot, entry, error, started)
-            else:
-                self.stats.inc(stat.CALLS_OK)
-                slot.answered(started)
-                now = self.now()
-                asked = slot.observe(usage, now, in_window=in_window)
-                if asked is not None:
-                    self.outcomes.capped(asked)
-                slot.pace.timed(started, now, may_grow=slot.held_by_depth())
-        except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
-            self._failure = self._failure or exc
-        finally:
-            if flight is not None and self.hedger is not None:
-                self.hedger.landed(flight)
-            self._finished(slot)
+                try:
+                    usage = await entry.job(flight)     # the client sends the job's GET through its flight
+                except SinkError:
+                    raise                           # the sink's, not the API's answer: it stops the run below
+                except HarvesterError as error:
+                    self.outcomes.failed(slot, entry, error, started)
+                else:
+                    self._answered(slot, usage, started, in_window)
+            except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
+                self._failure = self._failure or exc
+            finally:
+                if flight is not None and self.hedger is not None:
+                    self.hedger.landed(flight)
+                self._finished(slot)
+            del call, entry, flight                 # an idle worker keeps nothing of its last call
+            idle = loop.create_future()
+            self._idle.append(idle)
+            call = await idle
+
+    def _answered(self, slot: Slot, usage: UsageLike | None, started: float, in_window: int) -> None:
+        """A call of ``slot`` started at ``started`` (``in_window`` calls in its window) was answered."""
+        self.stats.inc(stat.CALLS_OK)
+        slot.answered(started)
+        now = self.now()
+        asked = slot.observe(usage, now, in_window=in_window)
+        if asked is not None:
+            self.outcomes.capped(asked)
+        slot.pace.timed(started, now, may_grow=slot.held_by_depth())
 
     def _finished(self, slot: Slot) -> None:
         """A call of ``slot`` (or a copy) ended: room for another."""
