@@ -190,7 +190,7 @@ class Dispatcher:
         waited = slot.unlimited(now)
         if waited is not None:
             self.outcomes.waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
-        self._start(group, slot, slot.pop(ring), slot.limiter.in_window())
+        self._start(group, slot, slot.pop(ring), slot.limiter.counted())  # counted as it started
         self.rings.add(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
