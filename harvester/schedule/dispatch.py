@@ -83,8 +83,8 @@ def loop_clock() -> Callable[[], float]:
 
 
 class Dispatcher:
-    """Starts what may start under the global cap ``max_in_flight``, runs each call as a task and
-    hands its outcome to ``outcomes``; sleeps until the next timer or a wakeup."""
+    """Starts what may start under the global cap ``max_in_flight``, runs each call in a worker
+    task and hands its outcome to ``outcomes``; sleeps until the next timer or a wakeup."""
 
     def __init__(self, *, rings: Rings, timers: Timers, outcomes: Outcomes, stats: Stats, max_in_flight: int,
                  clock: Callable[[], float] | None, hedger: Hedger | None):
@@ -96,6 +96,7 @@ class Dispatcher:
         twice a call)."""
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        """The workers and the copies' tasks."""
         self._idle: list[asyncio.Future[Call | None]] = []
         """The workers waiting for a call, each on its future (None: the dispatcher is done)."""
         self._wake: asyncio.Future[None] | None = None
