@@ -99,6 +99,38 @@ async def test_a_slow_last_call_gets_one_copy_and_the_copys_answer():
     assert scheduler.slots["t"].copies == 1 and scheduler.slots["t"].in_flight == 0
 
 
+class ThenMore(Get):
+    """A job that submits ``more`` jobs once answered."""
+
+    def __init__(self, transport: Latencies, url: str, scheduler: Scheduler, more: list[Get]):
+        super().__init__(transport, url)
+        self.scheduler, self.more = scheduler, more
+
+    async def __call__(self, flight=None):
+        await super().__call__(flight)
+        for job in self.more:
+            self.scheduler.submit(job)
+
+
+async def test_the_worker_whose_call_its_copy_answered_runs_the_next_calls_uncancelled():
+    """The copy that answers first cancels the first request's worker, once: the calls the worker
+    runs afterwards are not cancelled, and answer in their own time."""
+    transport = Latencies({**{f"u{i}": [0.1] for i in range(4)}, "slow": [10.0, 0.1],
+                           **{f"next{i}": [0.1] for i in range(3)}})
+    scheduler = Scheduler(1000, 3600, 64, 5, Stats(), on_give_up=lambda job, d: None,
+                          on_token_dead=lambda key, d: None, hedge=True)
+    more = [Get(transport, f"next{i}") for i in range(3)]
+    for i in range(4):
+        scheduler.submit(Get(transport, f"u{i}"))
+    scheduler.submit(ThenMore(transport, "slow", scheduler, more))
+    loop = asyncio.get_running_loop()
+    await scheduler.run()
+    answered = 0.1 + HEDGE_AFTER * 0.1 + 0.1            # the copy's answer
+    assert [job.answer for job in more] == [f"next{i} at {answered + 0.1:.1f}".encode() for i in range(3)]
+    assert loop.time() == pytest.approx(answered + 0.1, abs=1e-3)
+    assert transport.cancelled == ["slow"] and scheduler.stats.get("calls/hedged_first") == 1
+
+
 async def test_when_the_first_request_answers_first_the_copy_is_cancelled():
     scheduler, transport, slow, seconds = await run([0.5, 10.0])
     assert seconds == pytest.approx(0.6)                     # not the copy's 10 s

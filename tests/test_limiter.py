@@ -49,6 +49,19 @@ def test_a_full_window_starts_at_once_and_the_next_when_the_first_leaves():
     assert limiter.in_window() == 3
 
 
+def test_counted_right_after_a_start_is_the_window_then_without_reading_the_clock():
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(3, 10, clock=clock)
+    for now in (0.0, 4.0, 10.0, 10.0, 19.0):       # the starts at 0 and 4 leave on the way
+        clock.now = now
+        assert limiter.try_acquire() == 0.0
+        counted = limiter.counted()
+        assert counted == limiter.in_window()
+        clock.now = now + 100                   # what in_window() would read later: not counted()
+        assert limiter.counted() == counted
+    assert counted == 3
+
+
 def test_the_blocking_start_is_the_one_that_makes_room():
     clock = FakeClock()
     limiter = RollingWindowLimiter(2, 10, clock=clock)

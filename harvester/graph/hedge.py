@@ -27,11 +27,14 @@ __all__ = ["Flight"]
 class Flight:
     """One job's call as the scheduler and the client share it."""
 
-    __slots__ = ("_answer", "_copy", "_out", "_task", "copied", "copy_first", "done", "started")
+    __slots__ = ("_answer", "_copy", "_out", "_task", "copied", "copy_first", "done", "started", "task")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, task: asyncio.Task | None = None) -> None:
         self.started = started
         """When the job started (loop time)."""
+        self.task = task
+        """The task the job runs in, which sends the GET (the scheduler knows it; None: the one
+        :meth:`get` runs in, which asking asyncio for costs a call)."""
         self.done = False
         """The job has ended (the scheduler sets it)."""
         self.copied = False
@@ -52,7 +55,7 @@ class Flight:
 
     async def get(self, transport: Transport, url: str, headers: Mapping[str, str]) -> Response:
         """GET ``url`` through ``transport``: the first answer, this request's or its copy's."""
-        self._out, self._task = (transport, url, headers), asyncio.current_task()
+        self._out, self._task = (transport, url, headers), self.task or asyncio.current_task()
         try:
             return await transport.get(url, headers)
         except asyncio.CancelledError:

@@ -7,7 +7,8 @@ of its ring. A slot that cannot start is in no ring: it comes back when what blo
 timer for its limiter, pause or a retry's backoff; a job of it finishing; a job submitted to
 it), so a throttled or dead token never delays the others, and the dispatcher sleeps until the
 earliest such event instead of polling. It is the one place in harvester that creates tasks, all
-inside an ``asyncio.TaskGroup``.
+inside an ``asyncio.TaskGroup``: long-lived workers, each running one call after another (as many
+as calls were ever in flight at once, at most ``max_in_flight``), and a task per hedged copy.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from ..summary import Stats
 from .hedge import Hedger
 from .outcomes import Outcomes
 from .rings import Rings
-from .slot import Entry, Slot
+from .slot import Entry, Slot, UsageLike
 
 MIN_SLEEP = 1e-5
 """A timer due in less than this sleeps this long: a clock that moves in whole ticks (looptime's
 microseconds) would otherwise wake with the time unmoved and the timer still ahead, forever."""
+
+
+Call = tuple[Slot, Entry, int]
+"""A call to run: the slot, its job's entry, the calls in its window when it started."""
 
 
 class Timers:
@@ -63,16 +68,37 @@ class Timers:
             rings.add(slot)
 
 
+def loop_time() -> float:
+    """The running loop's time, whichever loop runs."""
+    return asyncio.get_running_loop().time()
+
+
+def loop_clock() -> Callable[[], float]:
+    """The running loop's ``time``, bound once (a clock read a few times a call); outside a
+    running loop, :func:`loop_time`."""
+    try:
+        return asyncio.get_running_loop().time
+    except RuntimeError:
+        return loop_time
+
+
 class Dispatcher:
-    """Starts what may start under the global cap ``max_in_flight``, runs each call as a task and
-    hands its outcome to ``outcomes``; sleeps until the next timer or a wakeup."""
+    """Starts what may start under the global cap ``max_in_flight``, runs each call in a worker
+    task and hands its outcome to ``outcomes``; sleeps until the next timer or a wakeup."""
 
     def __init__(self, *, rings: Rings, timers: Timers, outcomes: Outcomes, stats: Stats, max_in_flight: int,
-                 clock: Callable[[], float], hedger: Hedger | None):
+                 clock: Callable[[], float] | None, hedger: Hedger | None):
         self.rings, self.timers, self.outcomes, self.stats = rings, timers, outcomes, stats
-        self.max_in_flight, self.now, self.hedger = max_in_flight, clock, hedger
+        self.max_in_flight, self.hedger = max_in_flight, hedger
+        self._clock = clock
+        self.now: Callable[[], float] = clock or loop_time
+        """``clock``, else the running loop's (:meth:`run` binds the loop's once: it is read
+        twice a call)."""
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        """The workers and the copies' tasks."""
+        self._idle: list[asyncio.Future[Call | None]] = []
+        """The workers waiting for a call, each on its future (None: the dispatcher is done)."""
         self._wake: asyncio.Future[None] | None = None
         self._stopping = False
         self._held = False
@@ -104,6 +130,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
+        self.now = self._clock or asyncio.get_running_loop().time
         try:
             async with asyncio.TaskGroup() as group:
                 await self._loop(group)
@@ -130,12 +157,16 @@ class Dispatcher:
                 if self.hedger is not None and room():
                     due = self.hedger.copies(now, room, copy)      # nothing else may start now
             if self._in_flight == 0 and (self._stopping or self.rings.pending == 0):
+                for idle in self._idle:     # every worker is idle now: let them end
+                    idle.set_result(None)
+                self._idle.clear()
                 return
             when = self.timers.next_at() if not self._stopping else None
             when = due if when is None else when if due is None else min(when, due)
             await self._sleep(None if when is None else when - now)
         for task in self._tasks:
             task.cancel()
+        self._idle.clear()
 
     def _dispatch(self, group: asyncio.TaskGroup, now: float) -> None:
         """Start what may start, round-robin over the slots. Work that makes more work (an
@@ -170,16 +201,19 @@ class Dispatcher:
         waited = slot.unlimited(now)
         if waited is not None:
             self.outcomes.waited(slot, stat.WAIT_LIMIT_SECONDS, waited)
-        self._start(group, slot, slot.pop(ring), slot.limiter.in_window())
+        self._start(group, slot, slot.pop(ring), slot.limiter.counted())  # counted as it started
         self.rings.add(slot)
 
     def _start(self, group: asyncio.TaskGroup, slot: Slot, entry: Entry, in_window: int) -> None:
         self.rings.started(entry)
         self._in_flight += 1
         slot.started(room=self._in_flight < self.max_in_flight)
-        task = group.create_task(self._call(slot, entry, in_window))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._idle:
+            self._idle.pop().set_result((slot, entry, in_window))
+        else:
+            task = group.create_task(self._work((slot, entry, in_window)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _sleep(self, delay: float | None) -> None:
         """Until the next timer (``delay`` seconds) or a wakeup, whichever comes first."""
@@ -195,30 +229,45 @@ class Dispatcher:
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    async def _call(self, slot: Slot, entry: Entry, in_window: int) -> None:
-        started = entry.started = self.now()
-        flight = self.hedger.flight(slot, started) if self.hedger is not None else None
-        try:
+    async def _work(self, call: Call | None) -> None:
+        """A worker: runs ``call``, then each call handed to it while idle, until handed None, and
+        hands each outcome on. Workers, not a task per call, as a bare client's loop does: a task
+        costs the event loop its creation and its done callbacks, per call (and the call runs in
+        the worker's own frame: another coroutine awaited would be one more frame at every resume)."""
+        task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        while call is not None:
+            slot, entry, in_window = call
+            started = entry.started = self.now()
+            flight = self.hedger.flight(slot, started, task) if self.hedger is not None else None
             try:
-                usage = await entry.job(flight)     # the client sends the job's GET through its flight
-            except SinkError:
-                raise                           # the sink's, not the API's answer: it stops the run below
-            except HarvesterError as error:
-                self.outcomes.failed(slot, entry, error, started)
-            else:
-                self.stats.inc(stat.CALLS_OK)
-                slot.answered(started)
-                now = self.now()
-                asked = slot.observe(usage, now, in_window=in_window)
-                if asked is not None:
-                    self.outcomes.capped(asked)
-                slot.pace.timed(started, now, may_grow=slot.held_by_depth())
-        except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
-            self._failure = self._failure or exc
-        finally:
-            if flight is not None and self.hedger is not None:
-                self.hedger.landed(flight)
-            self._finished(slot)
+                try:
+                    usage = await entry.job(flight)     # the client sends the job's GET through its flight
+                except SinkError:
+                    raise                           # the sink's, not the API's answer: it stops the run below
+                except HarvesterError as error:
+                    self.outcomes.failed(slot, entry, error, started)
+                else:
+                    self._answered(slot, usage, started, in_window)
+            except Exception as exc:  # not an API outcome: a bug or a broken sink, so stop everything
+                self._failure = self._failure or exc
+            finally:
+                if flight is not None and self.hedger is not None:
+                    self.hedger.landed(flight)
+                self._finished(slot)
+            del call, entry, flight                 # an idle worker keeps nothing of its last call
+            idle = loop.create_future()
+            self._idle.append(idle)
+            call = await idle
+
+    def _answered(self, slot: Slot, usage: UsageLike | None, started: float, in_window: int) -> None:
+        """A call of ``slot`` started at ``started`` (``in_window`` calls in its window) was answered."""
+        self.stats.inc(stat.CALLS_OK)
+        slot.answered(started)
+        now = self.now()
+        asked = slot.observe(usage, now, in_window=in_window)
+        if asked is not None:
+            self.outcomes.capped(asked)
+        slot.pace.timed(started, now, may_grow=slot.held_by_depth())
 
     def _finished(self, slot: Slot) -> None:
         """A call of ``slot`` (or a copy) ended: room for another."""

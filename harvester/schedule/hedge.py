@@ -14,6 +14,7 @@ look again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from .. import summary as stat
@@ -45,9 +46,9 @@ class Hedger:
     def __repr__(self) -> str:
         return f"Hedger(out={len(self._flights)})"
 
-    def flight(self, slot: Slot, started: float) -> Flight:
-        """The flight of a call of ``slot`` starting now, for its job to send its GET through."""
-        flight = Flight(started)
+    def flight(self, slot: Slot, started: float, task: asyncio.Task | None = None) -> Flight:
+        """The flight of a call of ``slot`` starting now in ``task``, for its job to send its GET through."""
+        flight = Flight(started, task)
         self._flights[flight] = slot
         return flight
 

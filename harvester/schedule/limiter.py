@@ -63,6 +63,11 @@ class RollingWindowLimiter:
         """Starts still counted against the window now."""
         return self._starts.expire(self.now() - self.seconds - self.margin)      # _expire, inline
 
+    def counted(self) -> int:
+        """The starts counted against the window as of its latest start or expiry, without reading
+        the clock: right after :meth:`try_acquire` started a call, the calls in its window then."""
+        return len(self._starts)
+
     def starts(self) -> list[float]:
         """The starts still counted against the window now, oldest first."""
         self._expire(self.now())

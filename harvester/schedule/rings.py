@@ -41,11 +41,13 @@ class Rings:
         """The next slot to look at and the ring (the kind of work) it came out of; None: no slot
         may start anything."""
         rings, leaves = self._rings, self._rings[0]
-        if leaves and self.leaves >= self.leaf_target:
-            ring = 0
-        else:
-            deepest = 1 if self.held() >= self.leaf_target else None
-            ring = next((p for p in self._opening if rings[p] and (deepest is None or p <= deepest)), 0)
+        ring = 0
+        if not leaves or self.leaves < self.leaf_target:
+            for p in self._opening:         # the deepest with a slot, unless held work bars it
+                if rings[p]:
+                    if p == 1 or self.held() < self.leaf_target:
+                        ring = p
+                    break
         if not rings[ring]:
             return None
         slot = rings[ring].popleft()

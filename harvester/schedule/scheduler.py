@@ -23,7 +23,6 @@ and a transient error, a throttle, slow answers or a rising usage cut it.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ import msgspec
 from ..errors import HarvesterError
 from ..graph.policy import Decision
 from ..summary import Stats
-from .dispatch import MIN_SLEEP, Dispatcher, Timers
+from .dispatch import MIN_SLEEP, Dispatcher, Timers, loop_clock
 from .hedge import Hedger
 from .limiter import RollingWindowLimiter
 from .outcomes import BACKOFF_BASE, BACKOFF_CAP, Outcomes
@@ -87,6 +86,9 @@ class Scheduler:
         self.max_in_flight, self.per_token_in_flight = max_in_flight, per_token_in_flight
         self.stats, self.on_give_up = stats, on_give_up
         self._clock = clock
+        self.now: Callable[[], float] = clock or loop_clock()
+        """The scheduler's clock: ``clock``, else the event loop's (the running one's, bound when
+        the scheduler is made in it)."""
         self.slots: dict[str, Slot] = {}
         self.rings = Rings(min(LEAF_BUFFER * max_in_flight, LEAF_CEILING), held)
         """Which slot's work to look at next, and the counts of the work queued."""
@@ -101,7 +103,7 @@ class Scheduler:
         self.hedger = Hedger(stats) if hedge else None
         """With ``hedge``: which calls out long get a copy while the queue is empty (:mod:`.hedge`)."""
         self.dispatcher = Dispatcher(rings=self.rings, timers=self.timers, outcomes=self.outcomes, stats=stats,
-                                     max_in_flight=max_in_flight, clock=self.now, hedger=self.hedger)
+                                     max_in_flight=max_in_flight, clock=clock, hedger=self.hedger)
         """The loop that starts the calls and runs them (:mod:`.dispatch`)."""
 
     def __repr__(self) -> str:
@@ -117,9 +119,6 @@ class Scheduler:
     def capped_wait(self) -> float | None:
         """The longest wait the server asked for above the window (each was capped at it)."""
         return self.outcomes.capped_wait
-
-    def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     # -- the public surface -------------------------------------------------------------------
 
