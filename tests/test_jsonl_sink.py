@@ -133,3 +133,22 @@ async def test_each_stream_goes_to_its_own_parts_and_one_commit_covers_them_all(
     assert media["stream"] == "media" and media["media_id"] == "5" and media["caption"] is None
     account = orjson.loads((tmp_path / "run" / "accounts" / "part-00001.jsonl").read_bytes())
     assert account["followers_count"] == 9 and account["day"] == "2026-12-01"
+
+
+async def test_a_full_part_asks_for_a_commit_until_one_starts_the_next_part(tmp_path):
+    """should_commit keeps up with parts filling (a unit of any stream) and with commits emptying
+    them, however the records came (one stream a unit, or streams mixed in one)."""
+    sink = JsonlSink(tmp_path / "run", part_records=2, commit_units=100, commit_seconds=3600)
+    sink.write("u1", [record(1)])
+    assert not sink.should_commit()
+    media = MediaRecord(media_id="9", account_id="1")
+    sink.write("u2", [media, record(2)])
+    assert sink.should_commit()
+    await sink.commit()
+    assert not sink.should_commit()
+    sink.write("u3", [])
+    assert not sink.should_commit()
+    sink.write("u4", [media, media])
+    assert sink.should_commit()
+    await sink.close()
+    assert not sink.should_commit()

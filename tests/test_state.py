@@ -11,7 +11,7 @@ from harvester.errors import ConfigError, StateError
 from harvester.simulator.world import World, WorldSpec
 from harvester.sinks.base import PartCommit
 from harvester.state.schema import SCHEMA_VERSION
-from harvester.state.store import StateStore
+from harvester.state.store import Owed, StateStore
 
 from support import NOW, write_config
 
@@ -206,4 +206,19 @@ def test_a_version_4_file_gains_the_media_not_shared_to_facebook(tmp_path):
     assert store.not_shared_since(["17900000000000001"], since=150.0, run_id="r2") == set()   # its own: resumed
     assert store.forget_not_shared(before=250.0) == 1                       # 2, answered at 200, no run reads
     assert store.not_shared_since(["17900000000000001", "17900000000000002"], since=0.0) == {"17900000000000001"}
+    store.close()
+
+
+def test_a_committed_unit_is_owed_no_more_and_other_owed_work_stays(tmp_path):
+    """The commit that marks a unit done drops what earlier runs owed for it (and skips that
+    work when nothing is owed at all)."""
+    store = StateStore(tmp_path / "s.db")
+    store.commit("r1", [], {"u0": ("done", "a1", "first")})
+    for owed_id in ("u1", "u2"):
+        store.owe(Owed(owed_id, "r0", "a1", "unit", b"{}", "outage", 1.0, 9e9))
+    store.commit("r1", [PartCommit("insights/part-00001.jsonl", 1, 10)],
+                 {"u1": ("done", "a1", "x"), "u3": ("done", "a1", "y")})
+    assert [o.owed_id for o in store.owed(["a1"])] == ["u2"]
+    store.commit("r1", [], {"u2": ("skipped", "a1", "z")})
+    assert store.owed(["a1"]) == [] and store.unit_counts("r1") == {"done": 3, "skipped": 1}
     store.close()

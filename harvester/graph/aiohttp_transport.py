@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -108,9 +109,30 @@ def _target(url: str) -> URL | str:
     """The client's URLs are encoded already (``urlencode``, checked path segments): handed over
     as such, yarl does not parse and quote them again. Anything else (a space, a control
     character, non-ASCII) goes as a string, for yarl to quote."""
-    if url.isascii() and url.isprintable() and " " not in url:
+    if not (url.isascii() and url.isprintable() and " " not in url):
+        return url
+    cut = url.find("/", url.find("://") + 3)
+    origin = _origin(url[:cut]) if cut > 0 and "#" not in url else None
+    if origin is None:
         return URL(url, encoded=True)
-    return url
+    # What URL(url, encoded=True) makes of it, without splitting the URL again on every call.
+    path, _, query = url[cut:].partition("?")
+    return URL.build(scheme=origin[0], authority=origin[1], path=path, query_string=query, encoded=True)
+
+
+@lru_cache(maxsize=16)
+def _origin(prefix: str) -> tuple[str, str] | None:
+    """``(scheme, authority)`` of ``scheme://authority`` as yarl reads it, or None when ``prefix``
+    is not just that. Cached: a run calls one or two origins, on every call."""
+    try:
+        parsed = URL(prefix, encoded=True)
+    except ValueError:
+        return None
+    scheme, authority = parsed.scheme, parsed.raw_authority
+    head = len(scheme) + 3
+    if scheme and authority and prefix[:head].lower() == f"{scheme}://" and prefix[head:] == authority:
+        return scheme, authority
+    return None
 
 
 def _where(url: str) -> str:

@@ -34,6 +34,9 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 NAMES = frozenset({"me", "insights", "media", "stories", "children", "accounts", "debug_token",
                    "refresh_access_token"})
 """The nodes and edges harvester asks for: with Graph ids, the only path segments allowed."""
+_SEGMENT = "|".join(("[0-9]{1,32}", *sorted(NAMES)))
+_PATH = re.compile(f"(?:{_SEGMENT})(?:/(?:{_SEGMENT}))*")
+"""A path of such segments (a Graph id is :data:`.wire.GRAPH_ID`): checked in one match."""
 _VERSIONED = re.compile(r"/v\d+\.\d+/(.*)", re.S)
 QueryParams = Mapping[str, str] | Sequence[tuple[str, str]]
 """Query parameters: a mapping, or pairs in order (a planned unit's, as they are)."""
@@ -61,16 +64,18 @@ class GraphClient:
     def url(self, path: str, params: QueryParams, *, token: str = "", versioned: bool = True) -> str:
         """``{base_url}/{api_version}/{path}?{params}``, each segment of ``path`` checked and quoted
         (``token``: never quoted in the refusal, should the path hold it)."""
-        segments = path.lstrip("/").split("/")
-        for segment in segments:
-            if not (is_graph_id(segment) or segment in NAMES):
-                raise DecodeError(f"refused to call /{_cut(path, token)}: {_cut(segment, token)!r} is neither a "
-                                  f"Graph id (digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
+        checked = path.lstrip("/")
+        if not _PATH.fullmatch(checked):
+            segment = next(s for s in checked.split("/") if not (is_graph_id(s) or s in NAMES))
+            raise DecodeError(f"refused to call /{_cut(path, token)}: {_cut(segment, token)!r} is neither a "
+                              f"Graph id (digits) nor one of {', '.join(sorted(NAMES))}", complete=True)
         # Checked segments are digits or plain names, which quoting leaves as they are.
         version = f"/{self.api_version}" if versioned else ""
-        url = f"{self.base_url}{version}/{'/'.join(segments)}"
+        url = f"{self.base_url}{version}/{checked}"
         if not params:
             return url
+        if type(params) is tuple:       # a planned unit's pairs (every insights call)
+            return f"{url}?{_query(params)}"
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
         return f"{url}?{_query(pairs)}"
 

@@ -126,15 +126,18 @@ class JsonlSink:
         self.buffer_bytes = buffer_bytes
         self._streams = {stream: _StreamParts(self.directory / stream, stream, part_records) for stream in STREAMS}
         self._buffered = 0
+        self._full = self._any_full()
+        """Some stream's open part is full: kept up to date by adding records (which fill a part)
+        and committing (which starts the next), not worked out again for every unit."""
         self._units: list[str] = []
         self.run_info: RunInfo | None = None
         """What the run asked (set by the harvester before :meth:`publish`): kept in the manifest."""
 
     def write(self, unit_id: str, records: Sequence[Record]) -> None:
         if records:
-            stream = STREAM_OF[type(records[0])]
-            if all(STREAM_OF[type(r)] == stream for r in records):
-                self._add(stream, records)
+            kinds = set(map(type, records))
+            if len(kinds) == 1:
+                self._add(STREAM_OF[kinds.pop()], records)
             else:
                 for r in records:
                     self._add(STREAM_OF[type(r)], (r,))
@@ -149,9 +152,10 @@ class JsonlSink:
         before = len(parts.buffer)
         parts.add(records)
         self._buffered += len(parts.buffer) - before
+        self._full = self._full or parts.full
 
     def should_commit(self) -> bool:
-        return self.policy.due(len(self._units)) or (bool(self._units) and any(p.full for p in self._streams.values()))
+        return self.policy.due(len(self._units)) or (self._full and bool(self._units))
 
     async def commit(self) -> Commit | None:
         """Make everything written so far durable; writes may go on while the parts are fsynced
@@ -162,6 +166,7 @@ class JsonlSink:
         self.policy.committed()
         self._buffered = 0
         syncs = [s for parts in self._streams.values() if (s := parts.commit()) is not None]
+        self._full = self._any_full()
         if syncs:
             await asyncio.to_thread(_sync, [(file, directory, close) for _, file, directory, close in syncs])
         return Commit(units, tuple(done for done, *_ in syncs))
@@ -170,7 +175,11 @@ class JsonlSink:
         commit = await self.commit()
         for parts in self._streams.values():
             parts.close()
+        self._full = self._any_full()
         return commit
+
+    def _any_full(self) -> bool:
+        return any(parts.full for parts in self._streams.values())
 
     def recover(self, committed_parts: Mapping[str, int | None]) -> list[str]:
         """Cut committed parts back to their committed length (``None``: the whole file) and

@@ -179,7 +179,8 @@ class StateStore:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
                 "status = excluded.status, updated_at = excluded.updated_at",
                 [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
-            self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
+            if self.db.execute("SELECT EXISTS (SELECT 1 FROM owed)").fetchone()[0]:  # mostly empty: no DELETE a unit
+                self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
             self.db.executemany("INSERT OR REPLACE INTO settled VALUES (?, ?, ?)",
                                 [(uid, run_id, now) for uid in settled])
             self.db.executemany("INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?)",
