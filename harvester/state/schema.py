@@ -161,6 +161,9 @@ def open_file(path: Path) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+        # A checkpoint every 4,000 WAL pages (SQLite's default: 1,000): checkpoints, which block the
+        # event loop, come a quarter as often, and a page many commits rewrite is copied fewer times.
+        db.execute("PRAGMA wal_autocheckpoint=4000")
         _upgrade(db, path)
     except sqlite3.DatabaseError as exc:
         db.close()
