@@ -131,6 +131,16 @@ def test_throttle_without_server_hint_leaves_the_wait_to_the_scheduler():
     assert decide(decode_error(400, body(17, "(#17) User request limit reached"), zero)).wait is None
 
 
+def test_errors_of_one_shape_are_decided_alike_but_each_throttle_waits_its_own_estimate():
+    """Decisions are worked out once per error shape: the wait a throttle's usage asks for is not."""
+    raw = body(80002, "(#80002) too many calls")
+    waits = [decide(decode_error(400, raw, usage)).wait
+             for usage in (Usage(percent=100, regain_seconds=60.0), None, Usage(percent=100, regain_seconds=120.0))]
+    assert waits == [60.0, None, 120.0]
+    skip = body(10, "(#10) Not enough viewers for the media to show insights")
+    assert decide(decode_error(400, skip)) == decide(decode_error(400, skip))
+
+
 def test_app_throttle_is_app_wide():
     assert decide(decode_error(400, body(4, "(#4) Application request limit reached"))).scope == "app"
 

@@ -179,17 +179,28 @@ def _rows_for(code: int | None) -> tuple[ErrorRule, ...]:
 
 
 def _decide_graph(error: GraphError) -> Decision:
+    decision = _decide_shape(error.status, error.code, error.subcode, error.type, error.message, error.is_transient)
+    if decision.action is T and (wait := _server_wait(error)) is not None:
+        return msgspec.structs.replace(decision, wait=wait)
+    return decision
+
+
+@lru_cache(maxsize=256)
+def _decide_shape(status: int, code: int | None, subcode: int | None, type: str | None, message: str,
+                  is_transient: bool | None) -> Decision:
+    """The decision for an error of this shape (all a rule reads but the wait a throttle's usage
+    asks for): a harvest's errors repeat a few shapes (thousands of "not shared to Facebook")."""
+    error = GraphError(status=status, code=code, subcode=subcode, message=message, type=type,
+                       is_transient=is_transient)
     rule = rule_for(error)
-    ref, message = _ref(error), _short(error.message)
-    words: dict[str, Any] = {"code": error.code, "subcode": error.subcode, "type": error.type,
-                             "message": message or None}
+    ref, short = _ref(error), _short(message)
+    words: dict[str, Any] = {"code": code, "subcode": subcode, "type": type, "message": short or None}
     if rule is None:
-        return Decision(F, f"{message} ({ref})", **words)
-    reason = rule.reason.format(ref=ref, message=message)
-    wait = _server_wait(error) if rule.action is T else None
+        return Decision(F, f"{short} ({ref})", **words)
+    reason = rule.reason.format(ref=ref, message=short)
     if rule.action is RF:
-        words["listed"] = listed_metrics(error.message)
-    return Decision(rule.action, reason, wait, rule.scope, **words)
+        words["listed"] = listed_metrics(message)
+    return Decision(rule.action, reason, None, rule.scope, **words)
 
 
 def _matches(rule: ErrorRule, error: GraphError) -> bool:
