@@ -2,7 +2,7 @@
 
 import pytest
 
-from harvester.records import InsightRecord, MediaRecord
+from harvester.records import InsightRecord
 from harvester.sinks.base import CommitPolicy
 from harvester.sinks.duckdb import DuckdbSink
 from harvester.sinks.jsonl import JsonlSink
@@ -70,29 +70,5 @@ async def test_each_sink_commits_by_its_own_bound_and_by_the_seconds(tmp_path, m
         assert not sink.should_commit()
         clock.now += 0.1
         assert sink.should_commit()
-    finally:
-        await sink.close()
-
-
-async def test_the_units_bound_counts_calls_not_the_object_records_a_page_lists(tmp_path):
-    """``commit_units`` bounds the calls a crash repeats: a page call's hundred media records are
-    checkpointed with the next commit, and do not make one due by themselves (the seconds still do)."""
-    clock = Clock()
-    sink = JsonlSink(tmp_path, commit_units=3, commit_seconds=5, clock=clock)
-    try:
-        for i in range(100):
-            sink.write(f"media/{i}", [MediaRecord(media_id=str(i), account_id="1", caption=None)])
-        assert not sink.should_commit()                 # 100 units, no call
-        sink.write("u0", [record(0)])
-        sink.write("u1", [])                            # a call that answered nothing is a call
-        assert not sink.should_commit()
-        sink.write("u2", [record(1)])
-        assert sink.should_commit()                     # the third call
-        commit = await sink.commit()
-        assert commit is not None and len(commit.unit_ids) == 103
-        sink.write("media/100", [MediaRecord(media_id="100", account_id="1", caption=None)])
-        assert not sink.should_commit()
-        clock.now += 5
-        assert sink.should_commit()                     # objects alone: by the seconds
     finally:
         await sink.close()

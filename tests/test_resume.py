@@ -173,9 +173,8 @@ async def test_a_kill_mid_part_is_cut_back_to_the_checkpoint_and_resumed_exactly
 
 @pytest.mark.looptime
 async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
-    """The work a crash repeats is bounded in calls too: a commit every ``commit_units`` calls
-    (whatever commit_seconds says; skipped calls write nothing, and object records are not calls),
-    each appending to the same part file."""
+    """The work a crash repeats is bounded in calls too: a commit every ``commit_units`` units
+    (whatever commit_seconds says), each appending to the same part file."""
     world = World(WorldSpec(now=NOW, seed=6, accounts=4, media_per_account=30))
     config, env = world_config(world, tmp_path / "out")
     config = msgspec.structs.replace(config, output=msgspec.structs.replace(config.output, commit_units=50,
@@ -189,7 +188,7 @@ async def test_checkpoints_every_commit_units_units_into_one_part(tmp_path):
     state.close()
     assert summary.exit_code == 0
     finished = units.get("done", 0) + units.get("skipped", 0)
-    assert finished > 200 and harvester.stats.get("sink/commits") >= units["done"] // 50 > 4
+    assert finished > 200 and harvester.stats.get("sink/commits") >= finished // 50
     files = sorted((tmp_path / "out" / harvester.run_id).glob("*/part-*.jsonl"))
     names = ["accounts/part-00001.jsonl", "insights/part-00001.jsonl", "media/part-00001.jsonl"]
     assert [str(p.relative_to(p.parent.parent)) for p in files] == sorted(parts) == names

@@ -63,8 +63,7 @@ class Output(msgspec.Struct, frozen=True):
     commit_seconds: float = 1.0
     """Checkpoint at least this often: the most work a crash can make a resumed run repeat."""
     commit_units: int = 100
-    """... and at least every this many calls: the same bound, counted in calls (the object records
-    a page call lists go with the next checkpoint, not counted)."""
+    """... and at least every this many units (calls): the same bound, counted in calls."""
     part_records: int = 100_000
     """Records per part file at most."""
     lifetime_history: bool = False

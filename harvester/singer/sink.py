@@ -22,7 +22,7 @@ import msgspec
 import orjson
 
 from ..records import STREAM_OF, InsightRecord, Record, Stream, key_text
-from ..sinks.base import Commit, CommitPolicy, SinkFailure, is_call
+from ..sinks.base import Commit, CommitPolicy, SinkFailure
 from .catalog import KEY_PROPERTIES, TIMES, schema
 
 STATE_KEY = "harvester"
@@ -74,7 +74,6 @@ class SingerSink:
         self.records = 0
         self._lines: list[bytes] = []
         self._units: list[str] = []
-        self._calls = 0   # of the units, the calls' (what commit_units counts)
         self._extracted = datetime.now(UTC).isoformat()
         self._tail = b'},"time_extracted":' + orjson.dumps(self._extracted) + b"}\n"
         self.out.write(b"".join(orjson.dumps({"type": "SCHEMA", "stream": s, "schema": schema(s),
@@ -87,7 +86,6 @@ class SingerSink:
             if stream in self.streams:
                 self._lines.append(self._message(stream, record))
         self._units.append(unit_id)
-        self._calls += is_call(records)
 
     def _message(self, stream: Stream, record: Record) -> bytes:
         if isinstance(record, InsightRecord):
@@ -116,13 +114,13 @@ class SingerSink:
         return b"".join((_INSIGHT_HEAD, _encode(key_text(record)), b",", body, self._tail))
 
     def should_commit(self) -> bool:
-        return self.policy.due(len(self._units), calls=self._calls)
+        return self.policy.due(len(self._units))
 
     async def commit(self) -> Commit | None:
         if not self._units:
             return None
         units, lines = tuple(self._units), self._lines
-        self._units, self._lines, self._calls = [], [], 0
+        self._units, self._lines = [], []
         self.policy.committed()
         self.done.update(units)
         self.records += len(lines)

@@ -21,7 +21,7 @@ from typing import Protocol
 import msgspec
 
 from ..errors import SinkFailure as SinkFailure  # what a sink raises (harvester.errors draws the tree)
-from ..records import InsightRecord, Record
+from ..records import Record
 
 
 class PartCommit(msgspec.Struct, frozen=True):
@@ -36,12 +36,9 @@ class PartCommit(msgspec.Struct, frozen=True):
 
 class CommitPolicy:
     """When a sink's buffered work is due a commit: ``seconds`` after the last one, or at ``units``
-    calls, or at ``records`` records, whichever comes first (None: not that bound); never with
+    units, or at ``records`` records, whichever comes first (None: not that bound); never with
     nothing written. The seconds bound what a crash repeats; the units or records what a commit
-    costs, which differs by sink (an fsync of a part, an Arrow conversion, a transaction).
-
-    The units bound counts calls (:func:`is_call`): the object records one page call lists (up to
-    a hundred media) are units to checkpoint, not calls a crash would repeat."""
+    costs, which differs by sink (an fsync of a part, an Arrow conversion, a transaction)."""
 
     def __init__(self, seconds: float, *, units: int | None = None, records: int | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -49,23 +46,16 @@ class CommitPolicy:
         self._clock = clock
         self._since = clock()
 
-    def due(self, units: int, records: int = 0, calls: int | None = None) -> bool:
-        """``units`` written since the last commit, ``calls`` of them (None: all)."""
+    def due(self, units: int, records: int = 0) -> bool:
         if not units:
             return False
-        return ((self.units is not None and (units if calls is None else calls) >= self.units)
+        return ((self.units is not None and units >= self.units)
                 or (self.records is not None and records >= self.records)
                 or self._clock() - self._since >= self.seconds)
 
     def committed(self) -> None:
         """A commit has started: the seconds count from now."""
         self._since = self._clock()
-
-
-def is_call(records: Sequence[Record]) -> bool:
-    """A unit's records are a call's (insights, or none), not an object record (one media or
-    account of the many a page or account call lists)."""
-    return not records or type(records[0]) is InsightRecord
 
 
 INSIGHTS_PREFIX = "insights/"

@@ -2,7 +2,7 @@
 
 Each stream (insights, media, accounts) has its own open part, appended to across many commits up
 to ``part_records`` records, so that frequent checkpoints (every ``commit_seconds`` or
-``commit_units`` calls, whichever comes first) bound the work a crash repeats without making
+``commit_units`` units, whichever comes first) bound the work a crash repeats without making
 thousands of small files. A commit writes what is buffered, fsyncs every part it touched (and its
 directory, when the part is new) and returns each part's committed length; the state stores
 ``(stream/part, bytes, records)`` with the units. On resume, :meth:`JsonlSink.recover` cuts every
@@ -26,7 +26,7 @@ import msgspec
 
 from .. import files
 from ..records import STREAM_OF, STREAMS, Record, Stream
-from .base import Commit, CommitPolicy, PartCommit, is_call
+from .base import Commit, CommitPolicy, PartCommit
 
 if TYPE_CHECKING:
     from .manifest import RunInfo
@@ -130,8 +130,6 @@ class JsonlSink:
         """Some stream's open part is full: kept up to date by adding records (which fill a part)
         and committing (which starts the next), not worked out again for every unit."""
         self._units: list[str] = []
-        self._calls = 0
-        """Of ``_units``, the calls' (:func:`~.base.is_call`): what ``commit_units`` counts."""
         self.run_info: RunInfo | None = None
         """What the run asked (set by the harvester before :meth:`publish`): kept in the manifest."""
 
@@ -144,7 +142,6 @@ class JsonlSink:
                 for r in records:
                     self._add(STREAM_OF[type(r)], (r,))
         self._units.append(unit_id)
-        self._calls += is_call(records)
         if self._buffered >= self.buffer_bytes:
             for parts in self._streams.values():
                 parts.spill()
@@ -158,14 +155,14 @@ class JsonlSink:
         self._full = self._full or parts.full
 
     def should_commit(self) -> bool:
-        return self.policy.due(len(self._units), calls=self._calls) or (self._full and bool(self._units))
+        return self.policy.due(len(self._units)) or (self._full and bool(self._units))
 
     async def commit(self) -> Commit | None:
         """Make everything written so far durable; writes may go on while the parts are fsynced
         (they land after the committed lengths, or in the next parts once these are full)."""
         if not self._units:
             return None
-        units, self._units, self._calls = tuple(self._units), [], 0
+        units, self._units = tuple(self._units), []
         self.policy.committed()
         self._buffered = 0
         syncs = [s for parts in self._streams.values() if (s := parts.commit()) is not None]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError
 from ...records import STREAMS, Record, Stream
-from ..base import Commit, CommitPolicy, SinkFailure, is_call
+from ..base import Commit, CommitPolicy, SinkFailure
 from .buffer import RowBuffer
 from .columns import COLUMNS
 from .connection import Connection, driver
@@ -63,7 +63,6 @@ class PostgresSink:
         self._buffer = RowBuffer()
         self._buffered = 0
         self._units: list[str] = []
-        self._calls = 0   # of the units, the calls' (what commit_units counts)
         self._merge_only = dict.fromkeys(STREAMS, 0)
         """Commits each stream still merges without trying the direct copy first (after one failed)."""
         self.loaded: dict[str, int] = {"copied": 0, "merged": 0}
@@ -111,10 +110,9 @@ class PostgresSink:
         self._buffer.add(records)
         self._buffered += len(records)
         self._units.append(unit_id)
-        self._calls += is_call(records)
 
     def should_commit(self) -> bool:
-        return self.policy.due(len(self._units), self._buffered, self._calls)
+        return self.policy.due(len(self._units), self._buffered)
 
     async def commit(self) -> Commit | None:
         """Everything written so far, in one transaction (again on a new connection if the
@@ -125,7 +123,7 @@ class PostgresSink:
             raise SinkFailure(f"an earlier commit failed: {why}")
         batches = self._buffer.take()
         units = tuple(self._units)
-        self._units, self._buffered, self._calls = [], 0, 0
+        self._units, self._buffered = [], 0
         direct = set()
         for stream in batches:
             if self._merge_only[stream]:
