@@ -63,7 +63,8 @@ class Output(msgspec.Struct, frozen=True):
     commit_seconds: float = 1.0
     """Checkpoint at least this often: the most work a crash can make a resumed run repeat."""
     commit_units: int = 100
-    """... and at least every this many units (calls): the same bound, counted in calls."""
+    """... and at least every this many units: the same bound, counted in calls (an insights call is
+    a unit, and so is each media or account record a page or account call lists)."""
     part_records: int = 100_000
     """Records per part file at most."""
     lifetime_history: bool = False
