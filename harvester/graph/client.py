@@ -74,9 +74,10 @@ class GraphClient:
         url = f"{self.base_url}{version}/{checked}"
         if not params:
             return url
-        if type(params) is tuple:       # a planned unit's pairs (every insights call)
-            return f"{url}?{_query(params)}"
-        pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
+        if type(params) is tuple:       # a planned unit's pairs (every insights call): no Mapping check
+            pairs = params
+        else:
+            pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params)
         return f"{url}?{_query(pairs)}"
 
     async def get(self, path: str, params: QueryParams, token: str, *, versioned: bool = True,

@@ -180,7 +180,7 @@ class Session:
         """Keep what this process spent of each token's window in the state, for the next one."""
         if self.state is None:
             return
-        spent = {key: Spent(array("d", [t + wall for t in starts]), paused + wall)
+        spent = {key: Spent(array("d", (t + wall for t in starts)), paused + wall)
                  for key, starts, paused in scheduler.spent()}
         self.state.spent.save(spent, window_seconds=self.config.rate_limit.window_seconds,
                               now=scheduler.now() + wall)
