@@ -2,9 +2,12 @@
 bare aiohttp GET loop over the same URLs, same server, same concurrency, same run.
 
 The simulator serves from a child process (``python -m harvester.simulator``), so that server and
-client do not share one event loop on one core. The harvest's transport is wrapped to record
-every URL it fetched (with its Authorization header); the bare loop then GETs exactly those URLs
-with as many workers as the harvest's ``max_in_flight``, reading each body and nothing more.
+client do not share one event loop on one core. A first harvest, not timed, records
+every URL it fetched (with its Authorization header) and is checked against the ground truth;
+the bare loop then GETs exactly those URLs with as many workers as the harvest's
+``max_in_flight``, reading each body and nothing more. The timed harvests run as a user's do,
+with the plain transport (no recording wrapper on their call path), and count their calls from
+their own summary (``calls/ok`` and ``calls/error``), which must equal the first harvest's.
 Rounds alternate harvest and bare loop. The ratio is the median of each round's own ratio (its
 harvest against the bare loop right after it), so that a machine whose speed drifts between
 rounds moves both sides of a ratio together; the req/s shown are the medians of each side.
@@ -28,6 +31,7 @@ import aiohttp
 import orjson
 
 from harvester import Harvester
+from harvester import summary as stat
 from harvester.commands.demo import demo_config
 from harvester.config import Config, parse_config
 from harvester.days import from_unix
@@ -89,9 +93,11 @@ class Server:
             self.process.kill()
 
 
-async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tuple[str, str, int]], int, int, Config]:
-    """Seconds, the calls made, records written, calls in flight at most, the configuration: one
-    whole harvest, no rate limit."""
+async def harvest(world: dict, now: float, output: Path, *, record: bool = False
+                  ) -> tuple[float, list[tuple[str, str, int]], int, int, int, Config]:
+    """Seconds, the calls made (when ``record``; else none), how many calls were answered (the
+    summary's), records written, calls in flight at most, the configuration: one whole harvest,
+    no rate limit."""
     env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
     today = from_unix(int(now))
     raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
@@ -99,7 +105,8 @@ async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tu
                       logins={f"T{i}": t["kind"] for i, t in enumerate(world["tokens"]) if t["kind"] != "facebook"})
     config = parse_config(raw, path="<bench>", env=env, today=today)
     width = config.scheduler.in_flight_cap(len(config.token_keys()))
-    transport = Recording(AiohttpTransport(limit=width))
+    plain = AiohttpTransport(limit=width)
+    transport = Recording(plain) if record else plain
     started = time.perf_counter()
     try:
         async with Harvester.pinned(config, tokens=env, transport=transport, now=now) as harvester:
@@ -108,7 +115,10 @@ async def harvest(world: dict, now: float, output: Path) -> tuple[float, list[tu
         await transport.close()
     check(summary.exit_code == 0 and not summary.failed,
           f"e2e: the harvest exited {summary.exit_code} with {len(summary.failed)} units failed")
-    return time.perf_counter() - started, transport.calls, summary.records, width, config
+    seconds = time.perf_counter() - started
+    answered = int(summary.counters.get(stat.CALLS_OK, 0) + summary.counters.get(stat.CALLS_ERROR, 0))
+    calls = transport.calls if isinstance(transport, Recording) else []
+    return seconds, calls, answered, summary.records, width, config
 
 
 async def bare_loop(calls: list[tuple[str, str, int]], concurrency: int) -> float:
@@ -131,19 +141,22 @@ async def bare_loop(calls: list[tuple[str, str, int]], concurrency: int) -> floa
 
 
 async def rounds(world: dict, truth: World, directory: Path, n: int) -> dict:
-    """``n`` rounds of harvest and bare loop in turn; the first round's output checked against
-    the ground truth (the others are the same harvest)."""
-    harvest_rps, bare_rps, ratios, calls_made, records = [], [], [], 0, 0
+    """A recorded harvest, checked against the ground truth, then ``n`` rounds of harvest and bare
+    loop in turn (each harvest the same as the first: as many calls answered)."""
+    _, calls, answered, records, width, config = await harvest(world, truth.now, directory / "out", record=True)
+    check(answered == len(calls), f"e2e: the summary counts {answered} calls answered, the transport {len(calls)}")
+    check_truth(truth, config, "e2e", output=directory / "out")
+    shutil.rmtree(directory / "out", ignore_errors=True)
+    harvest_rps, bare_rps, ratios = [], [], []
     for i in range(n):
         output = directory / f"out-{i}"
-        seconds, calls, records, width, config = await harvest(world, truth.now, output)
-        if i == 0:
-            check_truth(truth, config, "e2e", output=output)
+        seconds, _, made, _, _, _ = await harvest(world, truth.now, output)
         shutil.rmtree(output, ignore_errors=True)
-        harvest_rps.append(len(calls) / seconds)
+        check(made == len(calls), f"e2e: round {i + 1}'s harvest answered {made} calls, the first {len(calls)}")
+        harvest_rps.append(made / seconds)
         bare_rps.append(len(calls) / await bare_loop(calls, width))
         ratios.append(harvest_rps[-1] / bare_rps[-1])
-        calls_made = len(calls)
+    calls_made = len(calls)
     return {"harvest_rps": statistics.median(harvest_rps), "bare_rps": statistics.median(bare_rps),
             "ratio": statistics.median(ratios), "ratios": ratios, "calls": calls_made, "records": records}
 
