@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 
 import pytest
@@ -196,7 +197,7 @@ def test_a_version_4_file_gains_the_media_not_shared_to_facebook(tmp_path):
     """Version 5: media that answered "not shared to Facebook", each with when it did."""
     path = older_file(tmp_path, 4, "not_shared")
     store = StateStore(path)
-    assert user_version(path) == SCHEMA_VERSION == 5
+    assert user_version(path) == SCHEMA_VERSION
     store.not_shared("17900000000000001", "1", 100.0, "r1")
     store.not_shared("17900000000000002", "1", 200.0, "r1")
     assert store.not_shared_since(["17900000000000001", "17900000000000002", "3"], since=150.0) == {
@@ -222,3 +223,70 @@ def test_a_committed_unit_is_owed_no_more_and_other_owed_work_stays(tmp_path):
     store.commit("r1", [], {"u2": ("skipped", "a1", "z")})
     assert store.owed(["a1"]) == [] and store.unit_counts("r1") == {"done": 3, "skipped": 1}
     store.close()
+
+
+V5_UNITS = """
+CREATE TABLE units (
+    run_id TEXT NOT NULL, unit_id TEXT NOT NULL, account_id TEXT, label TEXT, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_code INTEGER, last_error TEXT, part TEXT,
+    updated_at REAL NOT NULL, last_subcode INTEGER, last_type TEXT, last_message TEXT,
+    PRIMARY KEY (run_id, unit_id));
+INSERT INTO units (run_id, unit_id, account_id, label, status, updated_at) VALUES
+    ('r1', 'u2', 'a1', 'second', 'done', 2.0), ('r1', 'u1', 'a1', 'first', 'skipped', 1.0);
+INSERT INTO units (run_id, unit_id, account_id, label, status, last_code, last_error, updated_at)
+    VALUES ('r1', 'u3', 'a1', 'third', 'failed', 1, 'api error (1)', 3.0);
+"""
+
+
+def test_a_version_5_file_keeps_its_units_whose_checkpoints_are_then_appended(tmp_path):
+    """Version 6: a unit's checkpoints are appended (no key on the unit); its latest is its status."""
+    path = older_file(tmp_path, 5, "units")
+    db = sqlite3.connect(path)
+    db.executescript(V5_UNITS)
+    db.close()
+    store = StateStore(path)
+    assert user_version(path) == SCHEMA_VERSION
+    assert store.finished_units("r1") == {"u1", "u2"}
+    assert store.unit_counts("r1") == {"done": 1, "skipped": 1, "failed": 1}
+    assert [row[:3] for row in store.failed_outcomes("r1")] == [("a1", "third", "api error (1)")]
+    store.commit("r1", [], {"u3": ("done", "a1", "third")})                  # resumed: done at last
+    assert store.unit_counts("r1") == {"done": 2, "skipped": 1} and store.failed_outcomes("r1") == []
+    assert store.db.execute("SELECT unit_id FROM units ORDER BY rowid").fetchall() == [("u2",), ("u1",), ("u3",), ("u3",)]
+    store.close()
+
+
+def test_a_units_latest_checkpoint_is_its_status_in_status_and_the_report(tmp_path):
+    from harvester.report.missing import _from_state
+    store = StateStore(tmp_path / "state.sqlite")
+    store.open_run("r1", kind="run", fingerprint="f", config_path=None, since=None, until=None)
+    store.unit_failed("r1", "u1", account_id="a1", label="media 1", reason="timed out")
+    store.unit_failed("r1", "u1", account_id="a1", label="media 1", reason="api error (2)", code=2, attempts=5)
+    store.unit_failed("r1", "u2", account_id="a1", label="media 2", reason="timed out")
+    assert store.unit_counts("r1") == {"failed": 2}
+    assert [row[:4] for row in store.failed_outcomes("r1")] == [("a1", "media 1", "api error (2)", 2),
+                                                                ("a1", "media 2", "timed out", None)]
+    store.commit("r1", [], {"u2": ("done", "a1", "media 2")})                # the next attempt answered it
+    assert store.unit_counts("r1") == {"failed": 1, "done": 1} and store.finished_units("r1") == {"u2"}
+    store.close()
+    _, failed = _from_state(tmp_path / "state.sqlite", ["r1"])
+    assert failed == [{"outcome": "failed", "account_id": "a1", "label": "media 1", "reason": "api error (2)"}]
+
+
+def test_a_commit_appends_its_units_rather_than_rewriting_pages_all_over_the_file(tmp_path):
+    """Unit ids are digests: keyed by them, a commit of 130 units rewrote about 108 pages of a
+    state holding 10,000; appended, it writes its rows' and the run's index's last pages."""
+    rng = random.Random(5)
+    store = StateStore(tmp_path / "state.sqlite")
+
+    def commit(n: int) -> None:
+        store.commit("r1", [PartCommit("insights/part-00001.jsonl", n * 130, n * 9000)],
+                     {"%024x" % rng.getrandbits(96): ("done", "17841400000000001", "media insights")
+                      for _ in range(130)})
+
+    for n in range(80):
+        commit(n)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    commit(80)
+    _, written, _ = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    store.close()
+    assert 0 < written <= 20

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..catalog import MIN_FOLLOWERS
 from ..config.load import earliest_whole_day
+from ..state.schema import LATEST_UNITS
 from .figures import ALL, query
 
 UNKNOWN_REASON = "no insights; the run recorded no reason (no outcomes.jsonl)"
@@ -208,7 +209,7 @@ def _from_state(state_path: Path | None, runs: Sequence[str]
     try:
         rows = db.execute(f"SELECT run_id, summary FROM runs WHERE run_id IN ({', '.join('?' for _ in runs)})",
                           list(runs)).fetchall()
-        failed = db.execute("SELECT account_id, label, last_error FROM units WHERE run_id = ? AND status = 'failed'",
+        failed = db.execute(f"SELECT account_id, label, last_error FROM ({LATEST_UNITS}) WHERE status = 'failed'",
                             (runs[-1],)).fetchall()
     except sqlite3.Error:
         return {}, []

@@ -24,7 +24,7 @@ import msgspec
 from .. import summary as stat
 from ..sinks.base import INSIGHTS_PREFIX, PartCommit
 from ..summary import clean_message
-from .schema import open_file
+from .schema import LATEST_UNITS, open_file
 from .spent import SpentTable
 
 RefusalRow = tuple[tuple[str, "str | None", "str | None", str, str], str, int, "str | None", float]
@@ -174,10 +174,8 @@ class StateStore:
                     added += p.records - (before[0] if before else 0)
                 self.db.execute("INSERT OR REPLACE INTO parts (run_id, part, records, committed_at, bytes) "
                                 "VALUES (?, ?, ?, ?, ?)", (run_id, p.part, p.records, now, p.length))
-            self.db.executemany(
-                "INSERT INTO units (run_id, unit_id, account_id, label, status, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
-                "status = excluded.status, updated_at = excluded.updated_at",
+            self.db.executemany(                # appended: the latest checkpoint of a unit is its status
+                "INSERT INTO units (run_id, unit_id, account_id, label, status, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(run_id, uid, acc, label, status, now) for uid, (status, acc, label) in units.items()])
             if self.db.execute("SELECT EXISTS (SELECT 1 FROM owed)").fetchone()[0]:  # mostly empty: no DELETE a unit
                 self.db.executemany("DELETE FROM owed WHERE owed_id = ?", [(uid,) for uid in units])
@@ -195,14 +193,11 @@ class StateStore:
     def unit_failed(self, run_id: str, unit_id: str, *, account_id: str, label: str, reason: str,
                     code: int | None = None, attempts: int = 0, subcode: int | None = None,
                     type: str | None = None, message: str | None = None) -> None:
-        """A unit given up, with the API's words (code, subcode, type, message) when it answered."""
+        """A unit given up, with the API's words (code, subcode, type, message) when it answered
+        (appended: a later checkpoint of the unit, done in a resumed attempt, supersedes it)."""
         self.db.execute(
             "INSERT INTO units (run_id, unit_id, account_id, label, status, attempts, last_code, last_error, "
-            "updated_at, last_subcode, last_type, last_message) "
-            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, unit_id) DO UPDATE SET "
-            "status = 'failed', attempts = excluded.attempts, last_code = excluded.last_code, "
-            "last_error = excluded.last_error, updated_at = excluded.updated_at, last_subcode = excluded.last_subcode, "
-            "last_type = excluded.last_type, last_message = excluded.last_message",
+            "updated_at, last_subcode, last_type, last_message) VALUES (?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?)",
             (run_id, unit_id, account_id, label, attempts, code, reason, time.time(), subcode, type,
              clean_message(message)))
 
@@ -310,14 +305,15 @@ class StateStore:
     # -- reports ----------------------------------------------------------------------------
 
     def unit_counts(self, run_id: str) -> dict[str, int]:
-        return dict(self.db.execute("SELECT status, COUNT(*) FROM units WHERE run_id = ? GROUP BY status", (run_id,)))
+        """Status -> how many of the run's units have it (as their latest checkpoint says)."""
+        return dict(self.db.execute(f"SELECT status, COUNT(*) FROM ({LATEST_UNITS}) GROUP BY status", (run_id,)))
 
     def failed_outcomes(self, run_id: str, limit: int = 50) -> list[tuple[str, str, str, int | None, int | None,
                                                                         str | None, str | None]]:
         """``(account_id, label, reason, code, subcode, type, message)`` of the failed units."""
         return self.db.execute(
-            "SELECT account_id, label, last_error, last_code, last_subcode, last_type, last_message FROM units "
-            "WHERE run_id = ? AND status = 'failed' ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
+            "SELECT account_id, label, last_error, last_code, last_subcode, last_type, last_message "
+            f"FROM ({LATEST_UNITS}) WHERE status = 'failed' ORDER BY updated_at LIMIT ?", (run_id, limit)).fetchall()
 
     def account_rows(self, run_id: str) -> list[tuple[str, str, str, str | None]]:
         """(account id, token name, status, reason) of a run's accounts rows: failed accounts, and
