@@ -251,7 +251,8 @@ def test_a_version_5_file_keeps_its_units_whose_checkpoints_are_then_appended(tm
     assert [row[:3] for row in store.failed_outcomes("r1")] == [("a1", "third", "api error (1)")]
     store.commit("r1", [], {"u3": ("done", "a1", "third")})                  # resumed: done at last
     assert store.unit_counts("r1") == {"done": 2, "skipped": 1} and store.failed_outcomes("r1") == []
-    assert store.db.execute("SELECT unit_id FROM units ORDER BY rowid").fetchall() == [("u2",), ("u1",), ("u3",), ("u3",)]
+    rows = store.db.execute("SELECT unit_id FROM units ORDER BY rowid").fetchall()
+    assert rows == [("u2",), ("u1",), ("u3",), ("u3",)]
     store.close()
 
 
@@ -280,7 +281,7 @@ def test_a_commit_appends_its_units_rather_than_rewriting_pages_all_over_the_fil
 
     def commit(n: int) -> None:
         store.commit("r1", [PartCommit("insights/part-00001.jsonl", n * 130, n * 9000)],
-                     {"%024x" % rng.getrandbits(96): ("done", "17841400000000001", "media insights")
+                     {f"{rng.getrandbits(96):024x}": ("done", "17841400000000001", "media insights")
                       for _ in range(130)})
 
     for n in range(80):
