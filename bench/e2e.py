@@ -156,9 +156,8 @@ async def rounds(world: dict, truth: World, directory: Path, n: int) -> dict:
         harvest_rps.append(made / seconds)
         bare_rps.append(len(calls) / await bare_loop(calls, width))
         ratios.append(harvest_rps[-1] / bare_rps[-1])
-    calls_made = len(calls)
     return {"harvest_rps": statistics.median(harvest_rps), "bare_rps": statistics.median(bare_rps),
-            "ratio": statistics.median(ratios), "ratios": ratios, "calls": calls_made, "records": records}
+            "ratio": statistics.median(ratios), "ratios": ratios, "calls": len(calls), "records": records}
 
 
 def run(*, quick: bool = False) -> Outcome:

@@ -167,15 +167,7 @@ def decide(error: HarvesterError) -> Decision:
 
 def rule_for(error: GraphError) -> ErrorRule | None:
     """The first row of :data:`RULES` that ``error`` matches (None: the default, FAIL)."""
-    return next((r for r in _rows_for(error.code) if _matches(r, error)), None)
-
-
-@lru_cache(maxsize=256)
-def _rows_for(code: int | None) -> tuple[ErrorRule, ...]:
-    """The rows of :data:`RULES` whose ``code`` admits ``code``, in order: each error is matched
-    against these few, not the whole table (the codes an API answers are few)."""
-    return tuple(r for r in RULES if r.code is None or (code in r.code if isinstance(r.code, range)
-                                                         else code == r.code))
+    return next((r for r in RULES if _matches(r, error)), None)
 
 
 def _decide_graph(error: GraphError) -> Decision:

@@ -84,8 +84,7 @@ class Ledger:
             return
         self.sink.write(job.unit.id, records)
         self._checkpoint(job.unit, "done", job.account_id)
-        if job.replaces:
-            self.refused(job.account_id, job.replaces)
+        self.refused(job.account_id, job.replaces)
         until = job.unit.ctx.until
         if until is not None and until + self.settle_seconds <= self.now:
             self._settled.update(u.id for u in (job.unit, *job.replaces))

@@ -130,7 +130,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until nothing is queued, waiting or in flight (or stop() was called)."""
-        self.now = self._clock or asyncio.get_running_loop().time
+        self.now = self._clock or loop_clock()
         try:
             async with asyncio.TaskGroup() as group:
                 await self._loop(group)
