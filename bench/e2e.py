@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import orjson
@@ -93,11 +94,21 @@ class Server:
             self.process.kill()
 
 
-async def harvest(world: dict, now: float, output: Path, *, record: bool = False
-                  ) -> tuple[float, list[tuple[str, str, int]], int, int, int, Config]:
-    """Seconds, the calls made (when ``record``; else none), how many calls were answered (the
-    summary's), records written, calls in flight at most, the configuration: one whole harvest,
-    no rate limit."""
+class Harvest(NamedTuple):
+    """One whole harvest, no rate limit."""
+
+    seconds: float
+    calls: list[tuple[str, str, int]]
+    """The calls made (when recorded; else none)."""
+    answered: int
+    """Calls answered, as the summary counts them."""
+    records: int
+    width: int
+    """Calls in flight at most."""
+    config: Config
+
+
+async def harvest(world: dict, now: float, output: Path, *, record: bool = False) -> Harvest:
     env = {f"T{i}": t["token"] for i, t in enumerate(world["tokens"])}
     today = from_unix(int(now))
     raw = demo_config(world["base_url"], {f"T{i}": tuple(t["accounts"]) for i, t in enumerate(world["tokens"])},
@@ -118,7 +129,7 @@ async def harvest(world: dict, now: float, output: Path, *, record: bool = False
     seconds = time.perf_counter() - started
     answered = int(summary.counters.get(stat.CALLS_OK, 0) + summary.counters.get(stat.CALLS_ERROR, 0))
     calls = transport.calls if isinstance(transport, Recording) else []
-    return seconds, calls, answered, summary.records, width, config
+    return Harvest(seconds, calls, answered, summary.records, width, config)
 
 
 async def bare_loop(calls: list[tuple[str, str, int]], concurrency: int) -> float:
@@ -143,21 +154,24 @@ async def bare_loop(calls: list[tuple[str, str, int]], concurrency: int) -> floa
 async def rounds(world: dict, truth: World, directory: Path, n: int) -> dict:
     """A recorded harvest, checked against the ground truth, then ``n`` rounds of harvest and bare
     loop in turn (each harvest the same as the first: as many calls answered)."""
-    _, calls, answered, records, width, config = await harvest(world, truth.now, directory / "out", record=True)
-    check(answered == len(calls), f"e2e: the summary counts {answered} calls answered, the transport {len(calls)}")
-    check_truth(truth, config, "e2e", output=directory / "out")
+    first = await harvest(world, truth.now, directory / "out", record=True)
+    calls = first.calls
+    check(first.answered == len(calls),
+          f"e2e: the summary counts {first.answered} calls answered, the transport {len(calls)}")
+    check_truth(truth, first.config, "e2e", output=directory / "out")
     shutil.rmtree(directory / "out", ignore_errors=True)
     harvest_rps, bare_rps, ratios = [], [], []
     for i in range(n):
         output = directory / f"out-{i}"
-        seconds, _, made, _, _, _ = await harvest(world, truth.now, output)
+        timed = await harvest(world, truth.now, output)
         shutil.rmtree(output, ignore_errors=True)
-        check(made == len(calls), f"e2e: round {i + 1}'s harvest answered {made} calls, the first {len(calls)}")
-        harvest_rps.append(made / seconds)
-        bare_rps.append(len(calls) / await bare_loop(calls, width))
+        check(timed.answered == len(calls),
+              f"e2e: round {i + 1}'s harvest answered {timed.answered} calls, the first {len(calls)}")
+        harvest_rps.append(timed.answered / timed.seconds)
+        bare_rps.append(len(calls) / await bare_loop(calls, first.width))
         ratios.append(harvest_rps[-1] / bare_rps[-1])
     return {"harvest_rps": statistics.median(harvest_rps), "bare_rps": statistics.median(bare_rps),
-            "ratio": statistics.median(ratios), "ratios": ratios, "calls": len(calls), "records": records}
+            "ratio": statistics.median(ratios), "ratios": ratios, "calls": len(calls), "records": first.records}
 
 
 def run(*, quick: bool = False) -> Outcome:
